@@ -1,0 +1,1 @@
+//! Workloads shared by benches, tests and `nexus bench`.

@@ -1,0 +1,301 @@
+//! `Ctx`: what a handler can do: send, ask, reply, spawn, stop, name, look up, scratch, clock.
+//!
+//! A `Ctx` borrows the running agent's shard for the length of one handler call. Everything it
+//! does happens on that shard's thread: a local send goes straight into the target's mailbox,
+//! a send to another shard is staged in that shard's ring and published at the end of the pass.
+//! Operations that need another shard (a remote spawn, a name owned elsewhere) are requests over
+//! the mesh whose answers come back through `Agent::on_reply`.
+
+use super::{Addr, Agent, AgentId, RequestId, SpawnError, SpawnPlacement};
+use crate::ask::{deadline_after, ReplyTarget, ReplyTo};
+use crate::envelope::{Envelope, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
+use crate::payload::Payload;
+use crate::registry::{owner_of, validate_name, RegistryError};
+use crate::shard::{Shard, SystemOp};
+use bumpalo::Bump;
+use std::time::Duration;
+
+/// Why a send failed; the message comes back.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError<M> {
+    /// The target's mailbox (or the way to its shard) is full.
+    #[error("the target's mailbox or the ring to its shard is full; hint: slow down or raise the capacity")]
+    Full(M),
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    ShuttingDown(M),
+}
+
+impl<M> SendError<M> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> M {
+        match self {
+            Self::Full(m) | Self::ShuttingDown(m) => m,
+        }
+    }
+}
+
+/// The outcome of a name registration.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// The name is owned by this shard: done now.
+    Done(Result<(), RegistryError>),
+    /// The name is owned by another shard: the result arrives in `on_reply` for this request
+    /// as a `Result<(), RegistryError>`.
+    Pending(RequestId),
+}
+
+/// The outcome of a name lookup.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Found on this shard's partition.
+    Found(AgentId),
+    /// Owned by this shard and not registered.
+    Missing,
+    /// Owned by another shard: `on_reply` receives an `Option<AgentId>` for this request.
+    Pending(RequestId),
+}
+
+/// The outcome of a spawn with a placement.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Spawned<M> {
+    /// Spawned on this shard.
+    Here(Addr<M>),
+    /// Requested on another shard: `on_reply` receives a `Result<AgentId, SpawnError>`.
+    Pending(RequestId),
+}
+
+/// Default timeout of the engine's own requests (remote spawn, registry) made by agents.
+pub const SYSTEM_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The handler's view of its shard; see the module documentation.
+pub struct Ctx<'a> {
+    pub(crate) shard: &'a mut Shard,
+    me: AgentId,
+    pub(crate) stopping: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(shard: &'a mut Shard, me: AgentId) -> Self {
+        Self { shard, me, stopping: false }
+    }
+
+    /// The running agent's id.
+    #[inline]
+    pub fn id(&self) -> AgentId {
+        self.me
+    }
+
+    /// The running agent's shard.
+    #[inline]
+    pub fn shard(&self) -> usize {
+        self.shard.index
+    }
+
+    /// Number of shards in the engine.
+    #[inline]
+    pub fn shards(&self) -> usize {
+        self.shard.shared.shards
+    }
+
+    /// Nanoseconds on the engine clock (shared by every shard), read once per dispatcher pass.
+    #[inline]
+    pub fn now_ns(&mut self) -> u64 {
+        self.shard.now_ns()
+    }
+
+    /// The shard's scratch arena, reset at the end of every pass: allocate freely within one
+    /// handler call, keep nothing across calls.
+    #[inline]
+    pub fn scratch(&self) -> &Bump {
+        &self.shard.scratch
+    }
+
+    /// Sends `msg` to `to`.
+    #[inline]
+    pub fn send<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
+        self.send_flags(to.id(), msg, FLAG_COUNTED, 0, 0)
+    }
+
+    /// Sends `msg` to `to`; if it becomes a dead letter, it comes back through
+    /// `Agent::on_undelivered` with the reason.
+    pub fn send_tracked<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
+        self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_NOTIFY_UNDELIVERED, 0, 0)
+    }
+
+    /// Sends `msg` to `to` with a deadline: if it is still queued after `ttl`, it is dropped
+    /// when dequeued and counted as expired.
+    pub fn send_with_ttl<M: Send + 'static>(&mut self, to: Addr<M>, msg: M, ttl: Duration) -> Result<(), SendError<M>> {
+        let deadline = deadline_after(self.shard.now_ns(), ttl);
+        self.send_flags(to.id(), msg, FLAG_COUNTED, deadline, 0)
+    }
+
+    #[inline]
+    fn send_flags<M: Send + 'static>(
+        &mut self,
+        to: AgentId,
+        msg: M,
+        flags: u8,
+        deadline_ns: u64,
+        request: u64,
+    ) -> Result<(), SendError<M>> {
+        let mut env = Envelope::user(to, self.me.to_bits(), Payload::new(msg));
+        env.flags = flags;
+        env.deadline_ns = deadline_ns;
+        env.request = request;
+        self.shard.stamp(&mut env);
+        match self.shard.route(env) {
+            Ok(()) => {
+                self.shard.metrics.counters.sent += 1;
+                Ok(())
+            }
+            Err(env) => {
+                self.shard.metrics.counters.rejected_full += 1;
+                let msg = env.payload.take::<M>().unwrap_or_else(|_| unreachable!("payload built from M"));
+                Err(SendError::Full(msg))
+            }
+        }
+    }
+
+    /// Asks `to`: `make` builds the request around a [`ReplyTo`] token, which the target
+    /// answers with `Ctx::reply`. The answer (or `AskError::Timeout` after `timeout`) arrives
+    /// in `on_reply` with the returned [`RequestId`]. The request carries the deadline: if it is
+    /// still queued when the deadline passes, it is dropped and counted as expired.
+    pub fn ask<M: Send + 'static, R: Send + 'static>(
+        &mut self,
+        to: Addr<M>,
+        timeout: Duration,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+    ) -> Result<RequestId, SendError<M>> {
+        let deadline = deadline_after(self.shard.now_ns(), timeout);
+        let Some(token) = self.shard.asks.open(self.me, deadline) else {
+            let msg = make(ReplyTo::new(ReplyTarget::Shard(0), false));
+            return Err(SendError::Full(msg));
+        };
+        let msg = make(ReplyTo::new(ReplyTarget::Shard(token), true));
+        match self.send_flags(to.id(), msg, FLAG_COUNTED, deadline, token) {
+            Ok(()) => Ok(RequestId(token)),
+            Err(e) => {
+                self.shard.asks.settle(token);
+                Err(e)
+            }
+        }
+    }
+
+    /// Answers an ask. A reply whose ask already timed out is dropped and counted as late.
+    pub fn reply<R: Send + 'static>(&mut self, to: ReplyTo<R>, value: R) {
+        self.shard.reply_payload(to.target, to.counted, Payload::new(value));
+    }
+
+    /// Spawns `agent` on this shard.
+    pub fn spawn<A: Agent>(&mut self, agent: A) -> Result<Addr<A::Msg>, SpawnError> {
+        self.shard.spawn_here(agent, None).map(Addr::from_id)
+    }
+
+    /// Spawns `agent` on this shard with its own mailbox capacity.
+    pub fn spawn_with_capacity<A: Agent>(&mut self, agent: A, mailbox_capacity: u32) -> Result<Addr<A::Msg>, SpawnError> {
+        self.shard.spawn_here(agent, Some(mailbox_capacity)).map(Addr::from_id)
+    }
+
+    /// Spawns the agent `factory` builds, where `placement` says. On this shard it happens now;
+    /// on another, `factory` travels there over the mesh and the new id arrives in `on_reply`.
+    pub fn spawn_on<A, F>(&mut self, placement: SpawnPlacement, factory: F) -> Result<Spawned<A::Msg>, SpawnError>
+    where
+        A: Agent,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        let target = self.shard.resolve_placement(placement)?;
+        if target == self.shard.index {
+            return self.spawn(factory()).map(Spawned::Here);
+        }
+        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
+        let token = self.shard.asks.open(self.me, deadline).ok_or(SpawnError::Overloaded(target))?;
+        let op = SystemOp::spawn(factory, ReplyTo::new(ReplyTarget::Shard(token), false));
+        match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
+            Ok(()) => Ok(Spawned::Pending(RequestId(token))),
+            Err(_) => {
+                self.shard.asks.settle(token);
+                Err(SpawnError::Overloaded(target))
+            }
+        }
+    }
+
+    /// Stops the running agent after this handler returns.
+    pub fn stop_self(&mut self) {
+        self.stopping = true;
+    }
+
+    /// Stops agent `id`: now-ish for an agent of this shard (after this handler), over the mesh
+    /// for another shard. Stopping an agent that is already gone does nothing.
+    pub fn stop(&mut self, id: AgentId) {
+        if id == self.me {
+            self.stopping = true;
+        } else if id.shard() == self.shard.index {
+            self.shard.pending_stops.push(id);
+        } else if id.shard() < self.shards() {
+            let _ = self.shard.send_system(id.shard(), Envelope::system(Payload::new(SystemOp::Stop(id))));
+        }
+    }
+
+    /// Registers the running agent under `name` (owned by shard `owner_of(name)`).
+    pub fn register(&mut self, name: &str) -> Registration {
+        if let Err(e) = validate_name(name) {
+            return Registration::Done(Err(e));
+        }
+        let me = self.me;
+        self.shard.remember_name(me.slot(), name);
+        let owner = owner_of(name, self.shards());
+        if owner == self.shard.index {
+            let result = self.shard.registry.register(name, me);
+            if result.is_err() {
+                self.shard.forget_name(me.slot(), name);
+            }
+            return Registration::Done(result);
+        }
+        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
+        let Some(token) = self.shard.asks.open(me, deadline) else {
+            return Registration::Done(Err(RegistryError::Unreachable("too many outstanding asks".into())));
+        };
+        let op = SystemOp::Register {
+            name: name.into(),
+            id: me,
+            reply: Some(ReplyTo::new(ReplyTarget::Shard(token), false)),
+        };
+        match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
+            Ok(()) => Registration::Pending(RequestId(token)),
+            Err(_) => {
+                self.shard.asks.settle(token);
+                Registration::Done(Err(RegistryError::Unreachable(format!("shard {owner} is overloaded"))))
+            }
+        }
+    }
+
+    /// Removes `name` if the running agent holds it (fire and forget when owned elsewhere).
+    pub fn unregister(&mut self, name: &str) {
+        let me = self.me;
+        self.shard.forget_name(me.slot(), name);
+        self.shard.unregister_name(name, Some(me));
+    }
+
+    /// Resolves `name`: a plain probe when this shard owns it, a request over the mesh when not.
+    pub fn lookup(&mut self, name: &str) -> Lookup {
+        let owner = owner_of(name, self.shards());
+        if owner == self.shard.index {
+            return match self.shard.registry.lookup(name) {
+                Some(id) => Lookup::Found(id),
+                None => Lookup::Missing,
+            };
+        }
+        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
+        let Some(token) = self.shard.asks.open(self.me, deadline) else { return Lookup::Missing };
+        let op = SystemOp::Lookup { name: name.into(), reply: ReplyTo::new(ReplyTarget::Shard(token), false) };
+        match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
+            Ok(()) => Lookup::Pending(RequestId(token)),
+            Err(_) => {
+                self.shard.asks.settle(token);
+                Lookup::Missing
+            }
+        }
+    }
+}
+

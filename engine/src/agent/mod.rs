@@ -1,0 +1,107 @@
+//! Agents: the `Agent` trait, identities, the slot table and the typed state pools.
+//!
+//! An agent is a value of a type that implements [`Agent`]. It lives on one shard, in that
+//! shard's pool for its type, and is only ever touched by that shard's thread. It receives
+//! messages of one type, `Agent::Msg`, through `handle(&mut self, msg, &mut Ctx)`; replies to
+//! its asks arrive through `on_reply`, and messages it sent that could not be delivered (when it
+//! asked to know) through `on_undelivered`.
+
+mod ctx;
+mod id;
+mod pool;
+mod slots;
+
+pub use ctx::{Ctx, Lookup, Registration};
+pub use id::{Addr, AgentId, GENERATION_BITS, GENERATION_MASK, MAX_SHARDS, SHARD_BITS};
+pub(crate) use pool::{stop_agent as run_agent_stop, AskFailure, Kinds, RunMode};
+pub(crate) use slots::{SlotState, Slots};
+
+use crate::ask::{AskError, Reply};
+use crate::metrics::DeadLetterReason;
+use crate::payload::Payload;
+
+/// Identifies one outstanding ask of an agent; `on_reply` hands it back with the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequestId(pub(crate) u64);
+
+impl RequestId {
+    /// The raw value (unique among the shard's outstanding asks).
+    pub fn to_bits(self) -> u64 {
+        self.0
+    }
+}
+
+/// A message that could not be delivered, handed back to a sender that asked for delivery
+/// status (`Ctx::send_tracked`).
+#[derive(Debug)]
+pub struct Undelivered {
+    /// The agent it was sent to.
+    pub to: AgentId,
+    /// Why it was not delivered.
+    pub reason: DeadLetterReason,
+    /// The message itself; `take::<M>()` recovers it.
+    pub message: Payload,
+}
+
+/// An actor that lives on one shard. See the module documentation.
+///
+/// Handlers run to completion on the shard's thread and must not block: a handler that blocks
+/// stalls every agent of its shard. Keep large state behind a `Box`: the dispatcher moves the
+/// agent value out of its pool slot while it runs a batch of its messages.
+pub trait Agent: Sized + 'static {
+    /// The message type this agent handles.
+    type Msg: Send + 'static;
+
+    /// Handles one message.
+    fn handle(&mut self, msg: Self::Msg, ctx: &mut Ctx<'_>);
+
+    /// Runs once, right after the agent is placed in its slot (before any message).
+    fn on_start(&mut self, _ctx: &mut Ctx<'_>) {}
+
+    /// Receives the answer to an ask made with `Ctx::ask` (or a registry request), or the
+    /// reason it failed.
+    fn on_reply(&mut self, _request: RequestId, _reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
+    }
+
+    /// Receives a message this agent sent with `Ctx::send_tracked` that became a dead letter.
+    fn on_undelivered(&mut self, _undelivered: Undelivered, _ctx: &mut Ctx<'_>) {}
+
+    /// Runs once when the agent stops, before its state is dropped.
+    fn on_stop(&mut self, _ctx: &mut Ctx<'_>) {}
+}
+
+/// Where to spawn an agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SpawnPlacement {
+    /// On the current shard (for a host thread: shard 0).
+    #[default]
+    Local,
+    /// On the given shard.
+    Shard(usize),
+    /// On the next shard in turn, from a cursor kept by the spawning shard (or handle).
+    RoundRobin,
+    /// On the shard with the fewest live agents, as last published by each shard.
+    LeastLoaded,
+}
+
+/// Why a spawn failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpawnError {
+    /// The placement named a shard that does not exist.
+    #[error("no shard {shard} (the engine has {shards}); hint: use a shard index below {shards}")]
+    NoSuchShard {
+        /// The shard asked for.
+        shard: usize,
+        /// How many shards there are.
+        shards: usize,
+    },
+    /// The shard's slot table is full (2^32 - 1 slots).
+    #[error("shard {0} has no free agent slot")]
+    SlotsExhausted(usize),
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    /// The request could not reach the shard (its inject queue or backlog was full).
+    #[error("shard {0} is overloaded; hint: retry later or raise mesh.inject_capacity")]
+    Overloaded(usize),
+}

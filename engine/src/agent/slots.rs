@@ -1,0 +1,142 @@
+//! The slot table: one generational slot per agent on a shard.
+//!
+//! A slot records which kind (agent type) occupies it, where in that kind's pool the state lives,
+//! the agent's mailbox queue and its capacity, and the slot's generation. Free slots form a
+//! singly linked free list through `pool_index`, so stop-then-spawn reuses a slot (and its pool
+//! entry) without allocating. A slot costs 32 bytes.
+//!
+//! Invariants: `state == Free` exactly when the slot is on the free list; the generation changes
+//! every time a slot is freed, so `AgentId`s of earlier occupants no longer match; a slot is in
+//! the shard's run queue exactly when `state == Scheduled`.
+
+use crate::mailbox::Queue;
+
+/// End-of-list marker for the free list.
+const NIL: u32 = u32::MAX;
+
+/// What a slot holds now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotState {
+    /// On the free list.
+    Free,
+    /// Holds a live agent with no queued work scheduled.
+    Idle,
+    /// Holds a live agent that is in the run queue.
+    Scheduled,
+    /// Its agent is being stopped (queued messages are being dead-lettered).
+    Stopping,
+}
+
+/// One slot; see the module documentation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    pub(crate) generation: u32,
+    pub(crate) kind: u16,
+    pub(crate) state: SlotState,
+    /// Index in the kind's pool while live; next free slot while free.
+    pub(crate) pool_index: u32,
+    pub(crate) queue: Queue,
+    pub(crate) capacity: u32,
+}
+
+/// The shard's slot table.
+pub(crate) struct Slots {
+    slots: Vec<Slot>,
+    free: u32,
+    live: u64,
+}
+
+impl Slots {
+    /// An empty table with room for `capacity` agents before it grows.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self { slots: Vec::with_capacity(capacity), free: NIL, live: 0 }
+    }
+
+    /// Live agents.
+    pub(crate) fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Takes a free slot (or a new one), marks it live for `kind` at `pool_index`, and returns
+    /// its index and generation. `None` when 2^32 - 1 slots are live.
+    pub(crate) fn allocate(&mut self, kind: u16, pool_index: u32, capacity: u32) -> Option<(u32, u32)> {
+        let idx = if self.free != NIL {
+            let idx = self.free;
+            self.free = self.slots[idx as usize].pool_index;
+            idx
+        } else {
+            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i != NIL)?;
+            self.slots.push(Slot {
+                generation: 0,
+                kind: 0,
+                state: SlotState::Free,
+                pool_index: NIL,
+                queue: Queue::EMPTY,
+                capacity: 0,
+            });
+            idx
+        };
+        let slot = &mut self.slots[idx as usize];
+        debug_assert_eq!(slot.state, SlotState::Free);
+        debug_assert!(slot.queue.is_empty());
+        slot.kind = kind;
+        slot.state = SlotState::Idle;
+        slot.pool_index = pool_index;
+        slot.capacity = capacity;
+        self.live += 1;
+        Some((idx, slot.generation))
+    }
+
+    /// Returns a stopped agent's slot to the free list and bumps its generation.
+    pub(crate) fn release(&mut self, idx: u32) {
+        let slot = &mut self.slots[idx as usize];
+        debug_assert!(slot.state != SlotState::Free);
+        debug_assert!(slot.queue.is_empty(), "mailbox drained before release");
+        slot.generation = slot.generation.wrapping_add(1) & crate::agent::GENERATION_MASK;
+        slot.state = SlotState::Free;
+        slot.pool_index = self.free;
+        self.free = idx;
+        self.live -= 1;
+    }
+
+    /// The slot at `idx`, if it exists.
+    #[inline]
+    pub(crate) fn get(&self, idx: u32) -> Option<&Slot> {
+        self.slots.get(idx as usize)
+    }
+
+    /// The slot at `idx`, mutably, if it exists.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, idx: u32) -> Option<&mut Slot> {
+        self.slots.get_mut(idx as usize)
+    }
+
+    /// Indices of every live slot (for shutdown).
+    pub(crate) fn live_indices(&self) -> Vec<u32> {
+        (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].state != SlotState::Free)
+            .collect()
+    }
+
+    /// Bytes of slot table per live agent slot (for the memory figures).
+    pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_reused_with_a_new_generation() {
+        let mut slots = Slots::with_capacity(4);
+        let (a, ga) = slots.allocate(1, 0, 8).unwrap();
+        let (b, _) = slots.allocate(1, 1, 8).unwrap();
+        assert_ne!(a, b);
+        slots.release(a);
+        let (c, gc) = slots.allocate(2, 5, 8).unwrap();
+        assert_eq!(c, a);
+        assert_eq!(gc, ga + 1);
+        assert_eq!(slots.live(), 2);
+        assert!(Slots::SLOT_BYTES <= 32, "{}", Slots::SLOT_BYTES);
+    }
+}

@@ -1,0 +1,276 @@
+//! Ask: request/reply with a deadline, reply slots pooled on the asking shard.
+//!
+//! Protocol:
+//! 1. An agent asks: its shard takes a slot from [`PendingAsks`] (a pooled table with a free
+//!    list), records who asked and the deadline, and builds a [`ReplyTo<R>`] token naming
+//!    (shard, slot, generation). The token travels inside the request message.
+//! 2. The target handles the request and calls `Ctx::reply(token, value)`. The reply travels
+//!    back over the mesh to the asking shard as an envelope of kind `Reply`.
+//! 3. The asking shard matches the token against the slot. If the generation still matches, the
+//!    slot is freed and the reply is queued to the asker, which gets it in `on_reply`. If not
+//!    (the ask timed out and the slot moved on), the reply is dropped and counted as a
+//!    `late_reply` dead letter.
+//! 4. Every dispatcher pass checks the earliest deadline; an expired ask frees its slot and the
+//!    asker gets `AskError::Timeout`.
+//!
+//! Host threads ask through a [`HostReply`] instead: a one-shot cell with a condition variable,
+//! since a host thread may block where a shard never does.
+
+use crate::agent::AgentId;
+use crate::payload::Payload;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why an ask got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    /// No reply arrived before the deadline.
+    #[error("the ask timed out; hint: raise the timeout or check that the target replies")]
+    Timeout,
+    /// The request could not be delivered (the target is gone, its mailbox was full, ...).
+    #[error("the request was not delivered: {0}")]
+    Undelivered(crate::metrics::DeadLetterReason),
+    /// The reply had an unexpected type.
+    #[error("the reply had an unexpected type")]
+    WrongReplyType,
+    /// The engine is shutting down.
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+    /// The asking shard has no free reply slot (2^32 - 1 asks outstanding).
+    #[error("too many outstanding asks on this shard")]
+    TooManyAsks,
+}
+
+/// An answer to an ask, as handed to `Agent::on_reply`.
+#[derive(Debug)]
+pub struct Reply(pub(crate) Payload);
+
+impl Reply {
+    /// Moves the reply value out when it is an `R`.
+    pub fn take<R: 'static>(self) -> Result<R, AskError> {
+        self.0.take::<R>().map_err(|_| AskError::WrongReplyType)
+    }
+}
+
+/// Where a reply goes.
+pub(crate) enum ReplyTarget {
+    /// A pending-ask slot on a shard: `AgentId`-shaped bits (shard, slot, generation).
+    Shard(u64),
+    /// A host thread blocked in `EngineHandle::ask`.
+    Host(Arc<HostReply>),
+}
+
+/// The right to answer one ask with a value of type `R`. Put it in the request message; the
+/// target calls `Ctx::reply(token, value)`. Dropping it without replying lets the ask time out.
+pub struct ReplyTo<R> {
+    pub(crate) target: ReplyTarget,
+    pub(crate) counted: bool,
+    _reply: PhantomData<fn(R)>,
+}
+
+impl<R> ReplyTo<R> {
+    pub(crate) fn new(target: ReplyTarget, counted: bool) -> Self {
+        Self { target, counted, _reply: PhantomData }
+    }
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            ReplyTarget::Shard(bits) => write!(f, "ReplyTo({})", AgentId::from_bits(*bits)),
+            ReplyTarget::Host(_) => f.write_str("ReplyTo(host)"),
+        }
+    }
+}
+
+/// A one-shot reply cell for a host thread.
+#[derive(Default)]
+pub(crate) struct HostReply {
+    state: Mutex<HostReplyState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct HostReplyState {
+    value: Option<Payload>,
+    abandoned: bool,
+}
+
+impl HostReply {
+    /// Stores the reply and wakes the waiter. Returns `false` (and drops the value) when the
+    /// waiter already gave up: a late reply.
+    pub(crate) fn fulfil(&self, value: Payload) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.abandoned || state.value.is_some() {
+            return false;
+        }
+        state.value = Some(value);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Waits until `deadline` for the reply. On timeout the cell is marked abandoned, so a
+    /// later `fulfil` counts as late.
+    pub(crate) fn wait(&self, deadline: Instant) -> Result<Payload, AskError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(v) = state.value.take() {
+                return Ok(v);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                state.abandoned = true;
+                return Err(AskError::Timeout);
+            }
+            state = self
+                .ready
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// End-of-list marker.
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct PendingAsk {
+    generation: u32,
+    live: bool,
+    asker: u64,
+    /// Next free entry while not live.
+    next_free: u32,
+}
+
+/// A completed or expired ask, ready to be handed to its asker.
+pub(crate) struct Settled {
+    pub(crate) asker: AgentId,
+    pub(crate) request: u64,
+}
+
+/// The asking shard's pool of reply slots plus a deadline heap.
+pub(crate) struct PendingAsks {
+    shard: usize,
+    slots: Vec<PendingAsk>,
+    free: u32,
+    live: usize,
+    deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
+}
+
+impl PendingAsks {
+    /// A pool for shard `shard` with room for `capacity` outstanding asks before it grows.
+    pub(crate) fn new(shard: usize, capacity: usize) -> Self {
+        Self {
+            shard,
+            slots: Vec::with_capacity(capacity),
+            free: NIL,
+            live: 0,
+            deadlines: BinaryHeap::with_capacity(capacity),
+        }
+    }
+
+    /// Outstanding asks.
+    pub(crate) fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Opens an ask for `asker` expiring at `deadline_ns`; returns the token bits.
+    pub(crate) fn open(&mut self, asker: AgentId, deadline_ns: u64) -> Option<u64> {
+        let idx = if self.free != NIL {
+            let idx = self.free;
+            self.free = self.slots[idx as usize].next_free;
+            idx
+        } else {
+            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i != NIL)?;
+            self.slots.push(PendingAsk { generation: 0, live: false, asker: 0, next_free: NIL });
+            idx
+        };
+        let slot = &mut self.slots[idx as usize];
+        slot.live = true;
+        slot.asker = asker.to_bits();
+        self.live += 1;
+        self.deadlines.push(Reverse((deadline_ns, idx, slot.generation)));
+        Some(AgentId::new(self.shard, idx, slot.generation).to_bits())
+    }
+
+    /// Closes the ask named by `token` if it is still open, returning who asked.
+    pub(crate) fn settle(&mut self, token: u64) -> Option<Settled> {
+        let id = AgentId::from_bits(token);
+        let idx = id.slot();
+        let slot = self.slots.get_mut(idx as usize)?;
+        if !slot.live || slot.generation != id.generation() {
+            return None;
+        }
+        let asker = AgentId::from_bits(slot.asker);
+        slot.live = false;
+        slot.generation = (slot.generation + 1) & crate::agent::GENERATION_MASK;
+        slot.next_free = self.free;
+        self.free = idx;
+        self.live -= 1;
+        Some(Settled { asker, request: token })
+    }
+
+    /// The earliest deadline among entries in the heap (some may already be settled).
+    #[inline]
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    /// Closes and returns the next ask whose deadline is at or before `now_ns`.
+    pub(crate) fn pop_expired(&mut self, now_ns: u64) -> Option<Settled> {
+        while let Some(&Reverse((deadline, idx, generation))) = self.deadlines.peek() {
+            if deadline > now_ns {
+                return None;
+            }
+            self.deadlines.pop();
+            let token = AgentId::new(self.shard, idx, generation).to_bits();
+            if let Some(settled) = self.settle(token) {
+                return Some(settled);
+            }
+        }
+        None
+    }
+}
+
+/// Converts a timeout into an absolute engine-clock deadline, saturating.
+pub(crate) fn deadline_after(now_ns: u64, timeout: Duration) -> u64 {
+    now_ns.saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settle_once_then_late() {
+        let mut p = PendingAsks::new(1, 4);
+        let asker = AgentId::new(1, 9, 0);
+        let t = p.open(asker, 100).unwrap();
+        assert_eq!(p.settle(t).unwrap().asker, asker);
+        assert!(p.settle(t).is_none(), "second reply is late");
+        let t2 = p.open(asker, 50).unwrap();
+        assert_ne!(t, t2, "reused slot gets a new generation");
+        assert!(p.pop_expired(49).is_none());
+        assert_eq!(p.pop_expired(50).unwrap().request, t2);
+        assert!(p.settle(t2).is_none());
+        assert_eq!(p.live(), 0);
+        assert!(p.pop_expired(1000).is_none(), "stale heap entry for the settled ask is skipped");
+    }
+
+    #[test]
+    fn host_reply_times_out_then_counts_late() {
+        let cell = HostReply::default();
+        let r = cell.wait(Instant::now() + Duration::from_millis(1));
+        assert_eq!(r.unwrap_err(), AskError::Timeout);
+        assert!(!cell.fulfil(Payload::new(1u8)));
+        let cell = HostReply::default();
+        assert!(cell.fulfil(Payload::new(7u8)));
+        assert_eq!(cell.wait(Instant::now()).unwrap().take::<u8>().unwrap(), 7);
+    }
+}

@@ -1,0 +1,720 @@
+//! The engine's TOML configuration: types, defaults, parsing and semantic validation.
+//!
+//! This module owns the shape of a Nexus config file ([`EngineConfig`] and the section types
+//! below), the built-in defaults, and the two steps that turn text into a usable config:
+//!
+//! 1. [`EngineConfig::from_toml_str`] / [`EngineConfig::from_file`] parse TOML. Every section
+//!    is optional and every key in it too; unknown keys are errors, so typos never pass
+//!    silently.
+//! 2. [`EngineConfig::validate`] checks what the types cannot express (powers of two, non-zero
+//!    capacities, known agent kinds, `cpus` versus `shards`).
+//!
+//! Invariants:
+//! - There is one source of defaults: the `Default` impls here. Parsing an empty string yields
+//!   `EngineConfig::default()`, and `configs/default.toml` spells out exactly those values (the
+//!   tests check both).
+//! - Every error is a [`ConfigError`] that names the file and, where it can be found, the
+//!   1-based line and the dotted key (`mailbox.capacity`, `agents[1].kind`, with 0-based
+//!   indices for `[[agents]]` entries), and always carries a hint on how to fix it. Its
+//!   `Display` is a single line.
+//! - A parsed config remembers its text ([`ConfigSource`]) only so that validation errors can
+//!   point at a line; the source takes no part in equality.
+
+mod error;
+#[cfg(test)]
+mod tests;
+
+pub use error::ConfigError;
+
+pub use crate::mailbox::OverflowPolicy;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A whole engine configuration, as read from one TOML file.
+///
+/// Each field is one top-level table (or key) of the file; a table left out takes its
+/// `Default`. `Default::default()` equals `configs/default.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// `[placement]`: how many shards run and on which CPUs.
+    pub placement: PlacementConfig,
+    /// `[idle]`: what a shard does when it has no work.
+    pub idle: IdleConfig,
+    /// `[mailbox]`: per-agent mailbox bounds.
+    pub mailbox: MailboxConfig,
+    /// `[mesh]`: the shard-to-shard SPSC rings.
+    pub mesh: MeshConfig,
+    /// `[metrics]`: latency sampling and status reporting.
+    pub metrics: MetricsConfig,
+    /// `[shutdown]`: graceful stop.
+    pub shutdown: ShutdownConfig,
+    /// `[[agents]]`: the agents started with the engine. A file that lists any `[[agents]]`
+    /// replaces the whole default list.
+    pub agents: Vec<AgentSpec>,
+    /// `[load]`: the built-in load generator `nexus run` starts, or `None` for none. In TOML,
+    /// `load = false` (a top-level key) turns it off; a `[load]` table turns it on.
+    #[serde(deserialize_with = "deserialize_load")]
+    pub load: Option<LoadConfig>,
+    /// `executor`: what each shard runs inside.
+    pub executor: ExecutorKind,
+    /// Where this config was read from, kept so that [`EngineConfig::validate`] can name the
+    /// line of a bad key; `ConfigSource::default()` (`<config>`, no text) for configs built in
+    /// code. Never read from TOML, and ignored by `==`.
+    #[serde(skip)]
+    pub source: ConfigSource,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            placement: PlacementConfig::default(),
+            idle: IdleConfig::default(),
+            mailbox: MailboxConfig::default(),
+            mesh: MeshConfig::default(),
+            metrics: MetricsConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            agents: vec![
+                AgentSpec::named("echo", "echo"),
+                AgentSpec::named("counter", "counter"),
+                AgentSpec::named("kv", "kv"),
+            ],
+            load: Some(LoadConfig::default()),
+            executor: ExecutorKind::default(),
+            source: ConfigSource::default(),
+        }
+    }
+}
+
+/// The text a config was parsed from and the name used for it in error messages.
+///
+/// Compares equal to every other `ConfigSource`: where a config came from is not part of its
+/// value, so a parsed config equals the same settings built in code.
+#[derive(Clone)]
+pub struct ConfigSource {
+    origin: String,
+    text: Arc<str>,
+}
+
+impl ConfigSource {
+    /// The file name (or other origin) used in error messages.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The TOML text the config was parsed from.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Default for ConfigSource {
+    /// The source of a config built in code: origin `<config>`, no text.
+    fn default() -> Self {
+        Self {
+            origin: "<config>".to_owned(),
+            text: Arc::from(""),
+        }
+    }
+}
+
+impl PartialEq for ConfigSource {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ConfigSource {}
+
+impl fmt::Debug for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigSource")
+            .field("origin", &self.origin)
+            .field("bytes", &self.text.len())
+            .finish()
+    }
+}
+
+/// What each shard runs inside. TOML: `executor = "glommio"` or `executor = "thread"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    /// A glommio `LocalExecutor` (io_uring) per shard.
+    #[default]
+    Glommio,
+    /// A plain pinned OS thread per shard; needs no io_uring.
+    Thread,
+}
+
+/// `[placement]`: how many shards run and on which CPUs.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlacementConfig {
+    /// `shards`: how many shards to start (`"auto"` or a positive count). Default `"auto"`.
+    pub shards: ShardCount,
+    /// `cpus`: the exact CPU ids to run shards on, one shard each. `None` (the default) lets
+    /// the engine choose among all available CPUs. Must not be empty, and must not be combined
+    /// with a numeric `shards`.
+    pub cpus: Option<Vec<usize>>,
+    /// `reserve_cpus`: CPU ids never used for shards. Default empty.
+    pub reserve_cpus: Vec<usize>,
+    /// `oversubscribe`: allow more shards than usable CPUs (several shards per core).
+    /// Default `false`.
+    pub oversubscribe: bool,
+}
+
+impl PlacementConfig {
+    /// The shard count this section fixes by itself: `Count(n)` gives `n`, a `cpus` list its
+    /// length; `None` when it depends on the machine (`"auto"` without `cpus`).
+    pub fn fixed_shard_count(&self) -> Option<usize> {
+        match (&self.shards, &self.cpus) {
+            (ShardCount::Count(n), _) => Some(*n),
+            (ShardCount::Auto, Some(cpus)) => Some(cpus.len()),
+            (ShardCount::Auto, None) => None,
+        }
+    }
+}
+
+/// How many shards to start. TOML: `shards = "auto"` or `shards = 4`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ShardCount {
+    /// One shard per available CPU (after `reserve_cpus`), or one per entry of `cpus`.
+    #[default]
+    Auto,
+    /// Exactly this many shards (at least 1).
+    Count(usize),
+}
+
+impl<'de> Deserialize<'de> for ShardCount {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShardCountVisitor;
+
+        impl ShardCountVisitor {
+            fn count<E: de::Error>(n: i128) -> Result<ShardCount, E> {
+                if n < 1 {
+                    return Err(E::custom(format!(
+                        "shards must be \"auto\" or a positive integer, got {n}"
+                    )));
+                }
+                usize::try_from(n)
+                    .map(ShardCount::Count)
+                    .map_err(|_| E::custom(format!("shards = {n} is too large")))
+            }
+        }
+
+        impl Visitor<'_> for ShardCountVisitor {
+            type Value = ShardCount;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a positive integer")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ShardCount, E> {
+                if v == "auto" {
+                    Ok(ShardCount::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "shards must be \"auto\" or a positive integer, got \"{v}\""
+                    )))
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ShardCount, E> {
+                Self::count(i128::from(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ShardCount, E> {
+                Self::count(i128::from(v))
+            }
+        }
+
+        deserializer.deserialize_any(ShardCountVisitor)
+    }
+}
+
+/// `[idle]`: what a shard does when it finds no work.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdleConfig {
+    /// `spin_before_park_us`: how long an idle shard keeps polling before it parks
+    /// (microseconds). Default 200; 0 parks at once.
+    pub spin_before_park_us: u64,
+    /// `passes_before_yield`: dispatcher passes between yields to the executor, so timers and
+    /// I/O tasks get to run (at least 1). Default 256.
+    pub passes_before_yield: u32,
+    /// `park_timeout_us`: the longest single park, so timers stay live (microseconds, at
+    /// least 1). Default 1000.
+    pub park_timeout_us: u64,
+}
+
+impl Default for IdleConfig {
+    fn default() -> Self {
+        Self {
+            spin_before_park_us: 200,
+            passes_before_yield: 256,
+            park_timeout_us: 1000,
+        }
+    }
+}
+
+/// `[mailbox]`: per-agent mailbox bounds.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxConfig {
+    /// `capacity`: messages one agent's mailbox holds before it is full (at least 1).
+    /// Default 1024.
+    pub capacity: u32,
+    /// `overflow`: what a full mailbox does with a new message (`"reject"` returns it to the
+    /// sender, `"drop"` drops and counts it). Default `"reject"`.
+    pub overflow: OverflowPolicy,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 1024,
+            overflow: OverflowPolicy::Reject,
+        }
+    }
+}
+
+/// `[mesh]`: the shard-to-shard SPSC rings and their overflow paths.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeshConfig {
+    /// `ring_capacity`: slots in each shard-to-shard ring (a power of two). Default 1024.
+    pub ring_capacity: usize,
+    /// `batch`: most messages moved from or to one ring per pass (1 to `ring_capacity`).
+    /// Default 64.
+    pub batch: usize,
+    /// `inject_capacity`: capacity of each shard's queue for messages from threads outside
+    /// the engine (at least 1). Default 4096.
+    pub inject_capacity: usize,
+    /// `overflow_capacity`: per-peer outbound backlog kept on the sending shard while a ring
+    /// is full (messages, at least 1). Default 65536.
+    pub overflow_capacity: usize,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            ring_capacity: 1024,
+            batch: 64,
+            inject_capacity: 4096,
+            overflow_capacity: 65536,
+        }
+    }
+}
+
+/// `[metrics]`: latency sampling and status reporting.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `latency_sample_every`: record the enqueue-to-dispatch latency of one message in this
+    /// many (a power of two; 1 = every message). Default 64.
+    pub latency_sample_every: u32,
+    /// `status_interval_ms`: how often `nexus run` prints its status line (milliseconds, at
+    /// least 1). Default 1000.
+    pub status_interval_ms: u64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            latency_sample_every: 64,
+            status_interval_ms: 1000,
+        }
+    }
+}
+
+/// `[shutdown]`: graceful stop.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// `drain_timeout_ms`: how long shutdown waits for queued messages to drain
+    /// (milliseconds; 0 = do not wait). Default 2000.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout_ms: 2000,
+        }
+    }
+}
+
+/// One `[[agents]]` entry: agents of one kind started with the engine.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSpec {
+    /// `kind`: which agent to start (`"echo"`, `"counter"`, `"kv"`; checked by
+    /// [`EngineConfig::validate`] against the kinds the caller knows). Required.
+    pub kind: String,
+    /// `name`: the name to register the agent under; `None` starts it unnamed. Names must be
+    /// unique among the specs.
+    pub name: Option<String>,
+    /// `shard`: the shard index to start it on; `None` lets the engine choose.
+    pub shard: Option<usize>,
+    /// `count`: how many instances to start (at least 1). Default 1.
+    pub count: u32,
+}
+
+/// No kind (which [`EngineConfig::validate`] rejects), no name, placed by the engine, one
+/// instance: what an `[[agents]]` entry holds before its keys are read.
+impl Default for AgentSpec {
+    fn default() -> Self {
+        Self {
+            kind: String::new(),
+            name: None,
+            shard: None,
+            count: 1,
+        }
+    }
+}
+
+impl AgentSpec {
+    /// One unnamed instance of `kind`, placed by the engine.
+    pub fn new(kind: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            ..Self::default()
+        }
+    }
+
+    /// One instance of `kind` registered as `name`, placed by the engine.
+    pub fn named(kind: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            name: Some(name.into()),
+            ..Self::new(kind)
+        }
+    }
+}
+
+/// `[load]`: the built-in load generator `nexus run` starts.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadConfig {
+    /// `scenario`: which workload to drive. Default `"pingpong"`.
+    pub scenario: LoadScenario,
+    /// `rate_per_s`: messages per second over all load agents; `None` (the default) = as fast
+    /// as possible.
+    pub rate_per_s: Option<u64>,
+    /// `agents`: how many load-driving agents to start (at least 1). Default 2.
+    pub agents: u32,
+    /// `duration_s`: how long to run (seconds); `None` (the default) = until stopped.
+    pub duration_s: Option<u64>,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        Self {
+            scenario: LoadScenario::PingPong,
+            rate_per_s: None,
+            agents: 2,
+            duration_s: None,
+        }
+    }
+}
+
+/// The built-in load workloads. TOML: `"pingpong"`, `"counting"` or `"ask"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadScenario {
+    /// Agents bounce messages back and forth.
+    #[default]
+    PingPong,
+    /// Fire-and-forget sends to counting agents.
+    Counting,
+    /// Request/reply round trips (`ask`).
+    Ask,
+}
+
+/// Deserializes `load`: a table gives `Some(LoadConfig)`, `false` gives `None`, `true` gives
+/// `Some(LoadConfig::default())`.
+fn deserialize_load<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<LoadConfig>, D::Error> {
+    struct LoadVisitor;
+
+    impl<'de> Visitor<'de> for LoadVisitor {
+        type Value = Option<LoadConfig>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a [load] table, or `false` for no built-in load")
+        }
+
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(v.then(LoadConfig::default))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            LoadConfig::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+
+    deserializer.deserialize_any(LoadVisitor)
+}
+
+impl EngineConfig {
+    /// Parses a config from TOML text. `origin` names the text in error messages (usually
+    /// the file name). Keys left out take their defaults; unknown keys, wrong types and
+    /// malformed TOML are errors with the line and key. Does not run [`Self::validate`].
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        // Parse the syntax first, so that malformed TOML and wrong data get different hints.
+        if let Err(err) = toml::from_str::<toml::Table>(text) {
+            return Err(ConfigError::syntax(origin, text, &err));
+        }
+        let mut config: EngineConfig =
+            toml::from_str(text).map_err(|err| ConfigError::data(origin, text, &err))?;
+        config.source = ConfigSource {
+            origin: origin.to_owned(),
+            text: Arc::from(text),
+        };
+        Ok(config)
+    }
+
+    /// Reads and parses a config file; the path's display form names it in error messages.
+    /// A file that cannot be read is a [`ConfigError`] too. Does not run [`Self::validate`].
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(&origin, &err))?;
+        Self::from_toml_str(&text, &origin)
+    }
+
+    /// Checks what parsing cannot: non-zero sizes, powers of two, `cpus` versus `shards`,
+    /// agent kinds (against `known_agent_kinds`), counts and shard indices. Returns the first
+    /// problem found, located in the source text when the config was parsed from one.
+    pub fn validate(&self, known_agent_kinds: &[&str]) -> Result<(), ConfigError> {
+        let fail = |key: &str, message: String, hint: String| {
+            Err(ConfigError::invalid(&self.source, key, message, hint))
+        };
+
+        // [placement]
+        let placement = &self.placement;
+        if placement.shards == ShardCount::Count(0) {
+            return fail(
+                "placement.shards",
+                "shards = 0 starts no shard".into(),
+                "use shards = \"auto\" (one per available CPU) or a count of at least 1".into(),
+            );
+        }
+        if let Some(cpus) = &placement.cpus {
+            if cpus.is_empty() {
+                return fail(
+                    "placement.cpus",
+                    "cpus = [] lists no CPU to run shards on".into(),
+                    "list at least one CPU id, e.g. cpus = [0, 1], or remove `cpus` to use \
+                     every available CPU"
+                        .into(),
+                );
+            }
+            if let ShardCount::Count(n) = placement.shards {
+                return fail(
+                    "placement.shards",
+                    format!("shards = {n} and cpus are both set"),
+                    "remove `shards` (with `cpus`, there is one shard per listed CPU) or \
+                     remove `cpus`"
+                        .into(),
+                );
+            }
+            let mut seen = HashSet::new();
+            for &cpu in cpus {
+                if !seen.insert(cpu) {
+                    return fail(
+                        "placement.cpus",
+                        format!("CPU {cpu} is listed twice"),
+                        "list each CPU id once; use oversubscribe = true with `shards` to put \
+                         several shards on one core"
+                            .into(),
+                    );
+                }
+                if placement.reserve_cpus.contains(&cpu) {
+                    return fail(
+                        "placement.cpus",
+                        format!("CPU {cpu} is in both cpus and reserve_cpus"),
+                        format!("remove {cpu} from one of the two lists"),
+                    );
+                }
+            }
+        }
+
+        // [idle]
+        if self.idle.passes_before_yield == 0 {
+            return fail(
+                "idle.passes_before_yield",
+                "passes_before_yield must be at least 1".into(),
+                "use a positive number of dispatcher passes such as 256".into(),
+            );
+        }
+        if self.idle.park_timeout_us == 0 {
+            return fail(
+                "idle.park_timeout_us",
+                "park_timeout_us must be at least 1".into(),
+                "use a positive timeout in microseconds such as 1000".into(),
+            );
+        }
+
+        // [mailbox]
+        if self.mailbox.capacity == 0 {
+            return fail(
+                "mailbox.capacity",
+                "capacity = 0: every mailbox would always be full".into(),
+                "use a capacity of at least 1, such as 1024".into(),
+            );
+        }
+
+        // [mesh]
+        let mesh = &self.mesh;
+        if !mesh.ring_capacity.is_power_of_two() {
+            return fail(
+                "mesh.ring_capacity",
+                format!(
+                    "ring_capacity = {} is not a power of two",
+                    mesh.ring_capacity
+                ),
+                "use a power of two such as 1024".into(),
+            );
+        }
+        if mesh.batch == 0 {
+            return fail(
+                "mesh.batch",
+                "batch = 0 would never move a message".into(),
+                "use a batch of at least 1, such as 64".into(),
+            );
+        }
+        if mesh.batch > mesh.ring_capacity {
+            return fail(
+                "mesh.batch",
+                format!(
+                    "batch = {} is larger than ring_capacity = {}",
+                    mesh.batch, mesh.ring_capacity
+                ),
+                "use a batch no larger than ring_capacity".into(),
+            );
+        }
+        if mesh.inject_capacity == 0 {
+            return fail(
+                "mesh.inject_capacity",
+                "inject_capacity = 0: no message could enter from outside the engine".into(),
+                "use a capacity of at least 1, such as 4096".into(),
+            );
+        }
+        if mesh.overflow_capacity == 0 {
+            return fail(
+                "mesh.overflow_capacity",
+                "overflow_capacity = 0 leaves no backlog for a full ring".into(),
+                "use a capacity of at least 1, such as 65536".into(),
+            );
+        }
+
+        // [metrics]
+        let every = self.metrics.latency_sample_every;
+        if !every.is_power_of_two() {
+            return fail(
+                "metrics.latency_sample_every",
+                format!("latency_sample_every = {every} is not a power of two"),
+                "use a power of two such as 64 (1 samples every message)".into(),
+            );
+        }
+        if self.metrics.status_interval_ms == 0 {
+            return fail(
+                "metrics.status_interval_ms",
+                "status_interval_ms must be at least 1".into(),
+                "use a positive interval in milliseconds such as 1000".into(),
+            );
+        }
+
+        // [[agents]]
+        let shard_count = placement.fixed_shard_count();
+        let mut names = HashSet::new();
+        for (i, agent) in self.agents.iter().enumerate() {
+            let at = |key: &str| format!("agents[{i}].{key}");
+            if !known_agent_kinds.contains(&agent.kind.as_str()) {
+                let message = if agent.kind.is_empty() {
+                    "agent kind is missing".to_owned()
+                } else {
+                    format!("unknown agent kind \"{}\"", agent.kind)
+                };
+                return fail(&at("kind"), message, known_kinds_hint(known_agent_kinds));
+            }
+            if agent.count == 0 {
+                return fail(
+                    &at("count"),
+                    "count = 0 starts no agent".into(),
+                    "use a count of at least 1, or remove this [[agents]] entry".into(),
+                );
+            }
+            if let Some(name) = &agent.name {
+                if name.is_empty() {
+                    return fail(
+                        &at("name"),
+                        "agent name is empty".into(),
+                        "give a non-empty name or remove `name`".into(),
+                    );
+                }
+                if !names.insert(name.as_str()) {
+                    return fail(
+                        &at("name"),
+                        format!("agent name \"{name}\" is used twice"),
+                        "give each [[agents]] entry a different name".into(),
+                    );
+                }
+            }
+            if let (Some(shard), Some(count)) = (agent.shard, shard_count) {
+                if shard >= count {
+                    return fail(
+                        &at("shard"),
+                        format!("shard = {shard}, but only {count} shards run"),
+                        format!(
+                            "use a shard index from 0 to {}, or remove `shard`",
+                            count.saturating_sub(1)
+                        ),
+                    );
+                }
+            }
+        }
+
+        // [load]
+        if let Some(load) = &self.load {
+            if load.agents == 0 {
+                return fail(
+                    "load.agents",
+                    "agents = 0 drives no load".into(),
+                    "use at least 1 agent, or load = false for no built-in load".into(),
+                );
+            }
+            if load.rate_per_s == Some(0) {
+                return fail(
+                    "load.rate_per_s",
+                    "rate_per_s = 0 sends nothing".into(),
+                    "use a positive rate, or remove `rate_per_s` to run as fast as possible".into(),
+                );
+            }
+            if load.duration_s == Some(0) {
+                return fail(
+                    "load.duration_s",
+                    "duration_s = 0 stops the load at once".into(),
+                    "use a positive number of seconds, or remove `duration_s` to run until \
+                     stopped"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The hint for an unknown agent kind: the list of kinds the caller knows.
+fn known_kinds_hint(known: &[&str]) -> String {
+    if known.is_empty() {
+        return "no agent kinds are registered; remove the [[agents]] entries".to_owned();
+    }
+    let list: Vec<String> = known.iter().map(|k| format!("\"{k}\"")).collect();
+    format!("use one of the known kinds: {}", list.join(", "))
+}

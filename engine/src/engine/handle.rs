@@ -1,0 +1,225 @@
+//! `EngineHandle`: how host threads talk to the engine.
+//!
+//! A handle is `Clone + Send + Sync`. Every request goes into the target shard's bounded inject
+//! queue (crossbeam's `ArrayQueue`) and rings the shard's doorbell if it sleeps. A full queue
+//! hands the message back (`SendError::Full`). Host threads may block (`ask`, `spawn`, `stats`
+//! wait on a one-shot reply cell); shards never do.
+
+use super::error::EngineError;
+use crate::agent::{Addr, Agent, AgentId, SendError, SpawnError, SpawnPlacement};
+use crate::ask::{deadline_after, AskError, HostReply, ReplyTarget, ReplyTo};
+use crate::envelope::{Envelope, NO_SENDER};
+use crate::metrics::{EngineStats, ShardStats};
+use crate::payload::Payload;
+use crate::registry::{owner_of, validate_name, RegistryError};
+use crate::shard::shared::Shared;
+use crate::shard::SystemOp;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long host requests to the engine itself (spawn, registry, stats) wait for an answer.
+pub const HOST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A host thread's handle on a running engine; see the module documentation.
+#[derive(Clone)]
+pub struct EngineHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+enum InjectError {
+    Full,
+    ShuttingDown,
+}
+
+impl EngineHandle {
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shared.shards
+    }
+
+    fn inject(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
+        self.shared.host_in_flight.fetch_add(1, Ordering::SeqCst);
+        let result = if !self.shared.accepting.load(Ordering::SeqCst) {
+            Err((env, InjectError::ShuttingDown))
+        } else {
+            match self.shared.injects[shard].push(env) {
+                Ok(()) => Ok(()),
+                Err(env) => Err((env, InjectError::Full)),
+            }
+        };
+        self.shared.host_in_flight.fetch_sub(1, Ordering::SeqCst);
+        if result.is_ok() {
+            self.shared.doorbells[shard].ring();
+        }
+        result
+    }
+
+    /// Sends `msg` to `to` from a host thread.
+    pub fn send<M: Send + 'static>(&self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
+        let shard = to.shard();
+        let mut env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        if shard >= self.shared.shards {
+            // Routed to a shard that does not exist: counted like any undeliverable message.
+            env.to = AgentId::new(0, u32::MAX, 0).to_bits();
+            return self.send_envelope(0, env);
+        }
+        self.send_envelope(shard, env)
+    }
+
+    fn send_envelope<M: 'static>(&self, shard: usize, env: Envelope) -> Result<(), SendError<M>> {
+        match self.inject(shard, env) {
+            Ok(()) => {
+                self.shared.host_sent.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err((env, why)) => {
+                let msg = env.payload.take::<M>().unwrap_or_else(|_| unreachable!("payload built from M"));
+                match why {
+                    InjectError::Full => {
+                        self.shared.host_rejected_full.fetch_add(1, Ordering::Relaxed);
+                        Err(SendError::Full(msg))
+                    }
+                    InjectError::ShuttingDown => Err(SendError::ShuttingDown(msg)),
+                }
+            }
+        }
+    }
+
+    /// Asks `to` and blocks for the answer, at most `timeout`. The request carries the
+    /// deadline: still queued when it passes, it is dropped and counted as expired.
+    pub fn ask<M: Send + 'static, R: Send + 'static>(
+        &self,
+        to: Addr<M>,
+        timeout: Duration,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+    ) -> Result<R, AskError> {
+        let cell = Arc::new(HostReply::default());
+        let msg = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), true));
+        let started = Instant::now();
+        let mut env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        env.deadline_ns = deadline_after(self.shared.clock.now_ns(), timeout);
+        let shard = to.shard().min(self.shared.shards - 1);
+        match self.send_envelope::<M>(shard, env) {
+            Ok(()) => {}
+            Err(SendError::Full(_)) => return Err(AskError::Undelivered(crate::metrics::DeadLetterReason::MailboxFull)),
+            Err(SendError::ShuttingDown(_)) => return Err(AskError::ShuttingDown),
+        }
+        let payload = cell.wait(started + timeout)?;
+        payload.take::<R>().map_err(|_| AskError::WrongReplyType)
+    }
+
+    /// Sends an engine operation to `shard` and waits for its answer.
+    fn request<R: Send + 'static>(&self, shard: usize, make: impl FnOnce(ReplyTo<R>) -> SystemOp) -> Result<R, EngineError> {
+        let cell = Arc::new(HostReply::default());
+        let op = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), false));
+        let deadline = Instant::now() + HOST_REQUEST_TIMEOUT;
+        let mut env = Envelope::system(Payload::new(op));
+        loop {
+            match self.inject(shard, env) {
+                Ok(()) => break,
+                Err((_, InjectError::ShuttingDown)) => return Err(EngineError::ShuttingDown),
+                Err((back, InjectError::Full)) => {
+                    if Instant::now() >= deadline {
+                        return Err(EngineError::Overloaded(shard));
+                    }
+                    env = back;
+                    std::thread::yield_now();
+                }
+            }
+        }
+        let payload = cell.wait(deadline).map_err(|_| EngineError::Timeout(shard))?;
+        payload.take::<R>().map_err(|_| EngineError::Timeout(shard))
+    }
+
+    /// Spawns the agent `factory` builds where `placement` says (`Local` means shard 0) and
+    /// returns its address.
+    pub fn spawn<A, F>(&self, placement: SpawnPlacement, factory: F) -> Result<Addr<A::Msg>, SpawnError>
+    where
+        A: Agent,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        self.spawn_with_capacity(placement, None, factory)
+    }
+
+    /// Like [`spawn`](Self::spawn), with the agent's own mailbox capacity.
+    pub fn spawn_with_capacity<A, F>(
+        &self,
+        placement: SpawnPlacement,
+        mailbox_capacity: Option<u32>,
+        factory: F,
+    ) -> Result<Addr<A::Msg>, SpawnError>
+    where
+        A: Agent,
+        F: FnOnce() -> A + Send + 'static,
+    {
+        let shards = self.shared.shards;
+        let shard = match placement {
+            SpawnPlacement::Local => 0,
+            SpawnPlacement::Shard(s) if s < shards => s,
+            SpawnPlacement::Shard(shard) => return Err(SpawnError::NoSuchShard { shard, shards }),
+            SpawnPlacement::RoundRobin => self.shared.host_rr.fetch_add(1, Ordering::Relaxed) % shards,
+            SpawnPlacement::LeastLoaded => self.shared.least_loaded(),
+        };
+        let build: crate::shard::SpawnFn =
+            Box::new(move |s: &mut crate::shard::Shard| s.spawn_here(factory(), mailbox_capacity));
+        let result = self.request(shard, |reply| SystemOp::Spawn(build, reply));
+        match result {
+            Ok(r) => r.map(Addr::from_id),
+            Err(EngineError::ShuttingDown) => Err(SpawnError::ShuttingDown),
+            Err(_) => Err(SpawnError::Overloaded(shard)),
+        }
+    }
+
+    /// Stops agent `id` (asynchronously; stopping an agent that is gone does nothing).
+    pub fn stop(&self, id: AgentId) -> Result<(), EngineError> {
+        let shard = id.shard();
+        if shard >= self.shared.shards {
+            return Ok(());
+        }
+        let env = Envelope::system(Payload::new(SystemOp::Stop(id)));
+        self.inject(shard, env).map_err(|(_, why)| match why {
+            InjectError::Full => EngineError::Overloaded(shard),
+            InjectError::ShuttingDown => EngineError::ShuttingDown,
+        })
+    }
+
+    /// Registers `name` for agent `id`. The agent's shard remembers the name, so it is removed
+    /// when the agent stops.
+    pub fn register(&self, name: &str, id: AgentId) -> Result<(), RegistryError> {
+        validate_name(name)?;
+        if id.shard() >= self.shared.shards {
+            return Err(RegistryError::NoSuchAgent(id));
+        }
+        let name: Box<str> = name.into();
+        self.request(id.shard(), |reply| SystemOp::BindName { name, id, reply })
+            .map_err(|e| RegistryError::Unreachable(e.to_string()))?
+    }
+
+    /// Resolves `name` on its owning shard.
+    pub fn lookup(&self, name: &str) -> Result<Option<AgentId>, EngineError> {
+        let owner = owner_of(name, self.shared.shards);
+        let name: Box<str> = name.into();
+        self.request(owner, |reply| SystemOp::Lookup { name, reply })
+    }
+
+    /// Removes `name`; returns whether it was registered.
+    pub fn unregister(&self, name: &str) -> Result<bool, EngineError> {
+        let owner = owner_of(name, self.shared.shards);
+        let name: Box<str> = name.into();
+        self.request(owner, |reply| SystemOp::Unregister { name, expected: None, reply: Some(reply) })
+    }
+
+    /// Gathers every shard's figures (each shard answers over its inject queue).
+    pub fn stats(&self) -> Result<EngineStats, EngineError> {
+        let mut shards: Vec<ShardStats> = Vec::with_capacity(self.shared.shards);
+        for shard in 0..self.shared.shards {
+            shards.push(self.request(shard, SystemOp::Stats)?);
+        }
+        Ok(EngineStats {
+            shards,
+            host_sent: self.shared.host_sent.load(Ordering::Relaxed),
+            host_rejected_full: self.shared.host_rejected_full.load(Ordering::Relaxed),
+        })
+    }
+}

@@ -1,0 +1,400 @@
+//! The engine: `Engine` owns the shard threads, `EngineHandle` lets host threads talk to them.
+//!
+//! Building an engine:
+//! 1. read the topology (hwloc, or /sys) unless one is given;
+//! 2. compute the placement plan (one shard per physical core by default);
+//! 3. build the ring mesh and the control plane;
+//! 4. start one thread per shard, pinned to its CPU with its memory bound to its NUMA node,
+//!    running a glommio `LocalExecutor` (or a plain loop) around the dispatcher;
+//! 5. wait until every shard reports that it runs.
+//!
+//! Shutdown is graceful: intake stops, shards keep dispatching until the engine is quiescent (no
+//! shard has work, every envelope pushed into a ring was popped) or the drain timeout passes;
+//! then every shard halts, counts what is still in flight as `shutdown` dead letters, stops its
+//! agents and returns its counters. Nothing is lost without being counted.
+
+mod error;
+mod handle;
+
+pub use error::EngineError;
+pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
+
+use crate::mesh::{self, ShardLinks};
+use crate::metrics::{EngineStats, ShardStats};
+use crate::placement::{self, Placement, PlacementPlan, PlacementRequest, ShardPlacement};
+use crate::shard::shared::{Phase, Shared};
+use crate::shard::{DriveOutcome, Driver, ExecutorKind, IdlePolicy, Shard, ShardLimits};
+use crate::topology::Topology;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// I/O memory each glommio executor registers with io_uring. It counts against `RLIMIT_MEMLOCK`
+/// (8 MiB on many machines), so it is kept small; shards do no bulk storage I/O.
+pub const GLOMMIO_IO_MEMORY_BYTES: usize = 256 * 1024;
+
+/// Configures and starts an [`Engine`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct EngineBuilder {
+    placement: PlacementRequest,
+    topology: Option<Topology>,
+    limits: ShardLimits,
+    idle: IdlePolicy,
+    ring_capacity: usize,
+    inject_capacity: usize,
+    executor: ExecutorKind,
+    drain_timeout: Duration,
+    pin: bool,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        Self {
+            placement: PlacementRequest::default(),
+            topology: None,
+            limits: ShardLimits::default(),
+            idle: IdlePolicy::default(),
+            ring_capacity: 1024,
+            inject_capacity: 4096,
+            executor: if cfg!(feature = "glommio") { ExecutorKind::Glommio } else { ExecutorKind::Thread },
+            drain_timeout: Duration::from_secs(2),
+            pin: true,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Exactly `n` shards, placed on the first `n` cores of the default order.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.placement.placement = Placement::Shards(n);
+        self
+    }
+
+    /// The whole placement request (policy, reserved CPUs, oversubscription).
+    pub fn placement(mut self, request: PlacementRequest) -> Self {
+        self.placement = request;
+        self
+    }
+
+    /// Allows more shards than usable cores (shards then share CPUs).
+    pub fn oversubscribe(mut self, allow: bool) -> Self {
+        self.placement.allow_oversubscribe = allow;
+        self
+    }
+
+    /// Plans against this topology instead of reading the machine.
+    pub fn topology(mut self, topology: Topology) -> Self {
+        self.topology = Some(topology);
+        self
+    }
+
+    /// Per-shard limits (mailbox capacity and policy, batch sizes, backlog, sampling).
+    pub fn limits(mut self, limits: ShardLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How shards idle (spin, yield, park).
+    pub fn idle(mut self, idle: IdlePolicy) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Envelopes per ring (a power of two).
+    pub fn ring_capacity(mut self, capacity: usize) -> Self {
+        self.ring_capacity = capacity;
+        self
+    }
+
+    /// Envelopes per host inject queue.
+    pub fn inject_capacity(mut self, capacity: usize) -> Self {
+        self.inject_capacity = capacity;
+        self
+    }
+
+    /// Which executor runs the shards.
+    pub fn executor(mut self, executor: ExecutorKind) -> Self {
+        self.executor = executor;
+        self
+    }
+
+    /// How long shutdown waits for the engine to drain.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Whether shard threads are pinned to their CPUs (default true). Tests that run many
+    /// engines at once on a small machine may turn it off.
+    pub fn pin_threads(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Starts the engine.
+    pub fn build(self) -> Result<Engine, EngineError> {
+        let topology = match self.topology.clone() {
+            Some(t) => t,
+            None => Topology::detect()?,
+        };
+        let plan = placement::plan(&topology, &self.placement)?;
+        let shards = plan.shards.len();
+        if shards > crate::agent::MAX_SHARDS {
+            return Err(EngineError::TooManyShards(shards));
+        }
+        let links = mesh::build(shards, self.ring_capacity)?;
+        let shared = Arc::new(Shared::new(shards, self.inject_capacity));
+        let topology = Arc::new(topology);
+        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(), String>)>();
+        let mut joins = Vec::with_capacity(shards);
+        for (links, placement) in links.into_iter().zip(plan.shards.iter().cloned()) {
+            let start = ShardStart {
+                placement,
+                pin: self.pin,
+                topology: topology.clone(),
+                links,
+                shared: shared.clone(),
+                limits: self.limits.clone(),
+                idle: self.idle,
+                ready: ready_tx.clone(),
+            };
+            let index = start.placement.shard;
+            match spawn_shard(self.executor, start) {
+                Ok(join) => joins.push(join),
+                Err(reason) => {
+                    abort_start(&shared, joins);
+                    return Err(EngineError::ShardStart { shard: index, reason });
+                }
+            }
+        }
+        drop(ready_tx);
+        let mut failure = None;
+        for _ in 0..shards {
+            match ready_rx.recv() {
+                Ok((_, Ok(()))) => {}
+                Ok((shard, Err(reason))) => {
+                    failure.get_or_insert(EngineError::ShardStart { shard, reason });
+                }
+                Err(_) => {
+                    failure.get_or_insert(EngineError::ShardStart { shard: 0, reason: "a shard thread exited during start-up".into() });
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failure {
+            abort_start(&shared, joins);
+            return Err(e);
+        }
+        Ok(Engine {
+            handle: EngineHandle { shared },
+            joins,
+            plan,
+            drain_timeout: self.drain_timeout,
+        })
+    }
+}
+
+/// Stops the shards that did start when another one failed.
+fn abort_start(shared: &Arc<Shared>, joins: Vec<ShardJoin>) {
+    shared.accepting.store(false, Ordering::SeqCst);
+    // Shards that never started count as halted so the others do not wait for them.
+    for p in shared.progress.iter() {
+        p.halted.store(true, Ordering::Release);
+    }
+    shared.set_phase(Phase::Halting);
+    for j in joins {
+        let _ = j.join();
+    }
+}
+
+/// What a shard thread needs to start.
+struct ShardStart {
+    placement: ShardPlacement,
+    pin: bool,
+    topology: Arc<Topology>,
+    links: ShardLinks,
+    shared: Arc<Shared>,
+    limits: ShardLimits,
+    idle: IdlePolicy,
+    ready: mpsc::Sender<(usize, Result<(), String>)>,
+}
+
+impl ShardStart {
+    /// Pins the thread, binds its memory and builds the shard; reports readiness.
+    fn init(self) -> Option<(Shard, IdlePolicy)> {
+        let index = self.placement.shard;
+        if self.pin {
+            if let Err(e) = placement::pin_current_thread(&self.topology, self.placement.cpu) {
+                let _ = self.ready.send((index, Err(format!("cannot pin to CPU {}: {e}", self.placement.cpu))));
+                return None;
+            }
+            // Binding is best effort: on a one-node machine it changes nothing.
+            let _ = placement::bind_current_thread_memory(self.placement.numa_node);
+        }
+        self.shared.doorbells[index].bind_current_thread();
+        let shard = Shard::new(index, self.limits, self.shared, self.links.outbound, self.links.inbound);
+        let _ = self.ready.send((index, Ok(())));
+        Some((shard, self.idle))
+    }
+}
+
+enum ShardJoin {
+    Thread(std::thread::JoinHandle<Option<ShardStats>>),
+    #[cfg(feature = "glommio")]
+    Glommio(glommio::ExecutorJoinHandle<Option<ShardStats>>),
+}
+
+impl ShardJoin {
+    fn join(self) -> Option<ShardStats> {
+        match self {
+            ShardJoin::Thread(h) => h.join().ok().flatten(),
+            #[cfg(feature = "glommio")]
+            ShardJoin::Glommio(h) => h.join().ok().flatten(),
+        }
+    }
+}
+
+fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, String> {
+    let name = format!("nexus-shard-{}", start.placement.shard);
+    match executor {
+        ExecutorKind::Thread => std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let (mut shard, idle) = start.init()?;
+                let mut driver = Driver::new(idle);
+                while driver.run(&mut shard, || false, false) != DriveOutcome::Halt {}
+                Some(shard.halt())
+            })
+            .map(ShardJoin::Thread)
+            .map_err(|e| format!("cannot start a thread: {e}")),
+        #[cfg(feature = "glommio")]
+        ExecutorKind::Glommio => glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .name(&name)
+            .io_memory(GLOMMIO_IO_MEMORY_BYTES)
+            .ring_depth(64)
+            .spawn(move || async move {
+                let (mut shard, idle) = start.init()?;
+                let mut driver = Driver::new(idle);
+                loop {
+                    let outcome = driver.run(&mut shard, || glommio::executor().need_preempt(), true);
+                    if outcome == DriveOutcome::Halt {
+                        break;
+                    }
+                    glommio::executor().yield_now().await;
+                }
+                Some(shard.halt())
+            })
+            .map(ShardJoin::Glommio)
+            .map_err(|e| {
+                format!("cannot start a glommio executor: {e}; hint: check `ulimit -l` (io_uring needs locked memory) or set executor = \"thread\"")
+            }),
+        #[cfg(not(feature = "glommio"))]
+        ExecutorKind::Glommio => Err("this build has no glommio support; hint: set executor = \"thread\" or build with the `glommio` feature".into()),
+    }
+}
+
+/// What a graceful shutdown found.
+#[derive(Debug, Clone)]
+pub struct ShutdownReport {
+    /// Every shard's final figures, plus the host's sends.
+    pub stats: EngineStats,
+    /// Whether the engine drained completely before the timeout (otherwise what was left is
+    /// counted as `shutdown` dead letters).
+    pub drained: bool,
+    /// How long the shutdown took.
+    pub elapsed: Duration,
+}
+
+/// A running engine. Dropping it shuts it down.
+pub struct Engine {
+    handle: EngineHandle,
+    joins: Vec<ShardJoin>,
+    plan: PlacementPlan,
+    drain_timeout: Duration,
+}
+
+impl Engine {
+    /// A builder with the defaults: one shard per physical core, glommio executors.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// A handle for host threads (cheap to clone, `Send + Sync`).
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Where each shard runs.
+    pub fn plan(&self) -> &PlacementPlan {
+        &self.plan
+    }
+
+    /// Shuts down gracefully (see the module documentation) and returns the final figures.
+    pub fn shutdown(mut self) -> Result<ShutdownReport, EngineError> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<ShutdownReport, EngineError> {
+        let started = Instant::now();
+        let shared = &self.handle.shared;
+        shared.accepting.store(false, Ordering::SeqCst);
+        while shared.host_in_flight.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        shared.set_phase(Phase::Draining);
+        let drained = wait_quiescent(shared, started + self.drain_timeout);
+        shared.set_phase(Phase::Halting);
+        let mut shards = Vec::with_capacity(self.joins.len());
+        let mut panicked = None;
+        for (i, j) in std::mem::take(&mut self.joins).into_iter().enumerate() {
+            match j.join() {
+                Some(s) => shards.push(s),
+                None => {
+                    panicked.get_or_insert(i);
+                }
+            }
+        }
+        if let Some(i) = panicked {
+            return Err(EngineError::ShardPanicked(i));
+        }
+        let stats = EngineStats {
+            shards,
+            host_sent: shared.host_sent.load(Ordering::Relaxed),
+            host_rejected_full: shared.host_rejected_full.load(Ordering::Relaxed),
+        };
+        Ok(ShutdownReport { stats, drained, elapsed: started.elapsed() })
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if !self.joins.is_empty() {
+            let _ = self.shutdown_inner();
+        }
+    }
+}
+
+/// Waits until no shard has work and every envelope pushed into a ring was popped, seen the same
+/// way twice in a row; or until `deadline`. Returns whether it got there.
+fn wait_quiescent(shared: &Shared, deadline: Instant) -> bool {
+    let mut last: Option<(u64, u64)> = None;
+    loop {
+        let idle = shared.progress.iter().all(|p| p.idle.load(Ordering::Acquire));
+        let pushed: u64 = shared.progress.iter().map(|p| p.pushed.load(Ordering::Relaxed)).sum();
+        let popped: u64 = shared.progress.iter().map(|p| p.popped.load(Ordering::Relaxed)).sum();
+        let injects_empty = shared.injects.iter().all(|q| q.is_empty());
+        if idle && injects_empty && pushed == popped {
+            if last == Some((pushed, popped)) {
+                return true;
+            }
+            last = Some((pushed, popped));
+        } else {
+            last = None;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}

@@ -1,0 +1,22 @@
+//! Nexus engine: a thread-per-core agent engine.
+//!
+//! One shard runs on each chosen CPU core and owns its agents, its registry partition, its memory
+//! pools, its timers and its metrics. Shards share nothing mutable; they talk only over the SPSC
+//! ring mesh. See `DESIGN.md` for the data flow.
+
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub(crate) mod loom;
+
+pub mod agent;
+pub mod builtin;
+pub mod ask;
+pub mod envelope;
+pub mod mailbox;
+pub mod mesh;
+pub mod metrics;
+pub mod payload;
+pub mod registry;
+pub mod ring;
+pub mod shard;

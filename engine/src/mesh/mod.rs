@@ -1,0 +1,53 @@
+//! The mesh: one SPSC ring for every ordered pair of shards.
+//!
+//! With `n` shards there are `n * (n - 1)` rings. Shard `i` holds the producer of ring `i -> j`
+//! and the consumer of ring `j -> i` for every `j != i`; each endpoint is owned by exactly one
+//! shard thread, so every ring has exactly one writer and one reader, and crossing shards needs
+//! no lock and no shared mutable state.
+
+use crate::envelope::Envelope;
+use crate::ring::{ring, Consumer, Producer, RingError};
+
+/// The ring endpoints one shard owns: `outbound[j]` sends to shard `j`, `inbound[j]` receives
+/// from shard `j` (both `None` for `j == i`).
+pub struct ShardLinks {
+    /// Producers, indexed by destination shard.
+    pub(crate) outbound: Vec<Option<Producer<Envelope>>>,
+    /// Consumers, indexed by source shard.
+    pub(crate) inbound: Vec<Option<Consumer<Envelope>>>,
+}
+
+/// Builds the full mesh for `shards` shards with rings of `capacity` envelopes.
+pub fn build(shards: usize, capacity: usize) -> Result<Vec<ShardLinks>, RingError> {
+    let mut links: Vec<ShardLinks> = (0..shards)
+        .map(|_| ShardLinks {
+            outbound: (0..shards).map(|_| None).collect(),
+            inbound: (0..shards).map(|_| None).collect(),
+        })
+        .collect();
+    for from in 0..shards {
+        for to in 0..shards {
+            if from != to {
+                let (p, c) = ring(capacity)?;
+                links[from].outbound[to] = Some(p);
+                links[to].inbound[from] = Some(c);
+            }
+        }
+    }
+    Ok(links)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ordered_pair_has_one_ring() {
+        let links = build(3, 8).unwrap();
+        for (i, l) in links.iter().enumerate() {
+            assert_eq!(l.outbound.iter().filter(|p| p.is_some()).count(), 2);
+            assert!(l.outbound[i].is_none() && l.inbound[i].is_none());
+        }
+        assert!(build(2, 3).is_err(), "capacity must be a power of two");
+    }
+}

@@ -1,0 +1,57 @@
+//! Driving shards by hand: a set of shards wired into a mesh with no threads and no executor.
+//!
+//! `Shard::cluster(n, ..)` builds `n` shards on the calling thread. The caller runs
+//! [`Shard::pass`] on each in any order it likes, which is exactly what a deterministic
+//! simulator does (and what the dispatcher tests do). Nothing here sleeps or spawns threads.
+
+use super::core::{Shard, ShardLimits};
+use super::shared::Shared;
+use crate::agent::{Addr, Agent, SpawnError};
+use crate::envelope::{Envelope, NO_SENDER};
+use crate::mesh;
+use crate::payload::Payload;
+use crate::ring::RingError;
+use std::sync::Arc;
+
+impl Shard {
+    /// Builds `n` shards joined by a mesh of rings holding `ring_capacity` envelopes, to be
+    /// driven by hand with [`Shard::pass`].
+    pub fn cluster(n: usize, limits: ShardLimits, ring_capacity: usize) -> Result<Vec<Shard>, RingError> {
+        let links = mesh::build(n, ring_capacity)?;
+        let shared = Arc::new(Shared::new(n, 1024));
+        Ok(links
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| Shard::new(i, limits.clone(), shared.clone(), l.outbound, l.inbound))
+            .collect())
+    }
+
+    /// Spawns `agent` on this shard (as a handler's `ctx.spawn` would).
+    pub fn spawn<A: Agent>(&mut self, agent: A) -> Result<Addr<A::Msg>, SpawnError> {
+        self.spawn_here(agent, None).map(Addr::from_id)
+    }
+
+    /// Queues `msg` for `to` as a host thread would: into the inject queue of this shard, which
+    /// routes it on its next pass (this shard must own `to`, or the message is routed onward
+    /// as from a host). Counted as a host send. Returns the message when the queue is full.
+    pub fn inject<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), M> {
+        let env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        match self.shared.injects[self.index].push(env) {
+            Ok(()) => {
+                self.shared.host_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Err(env) => Err(env.payload.take::<M>().unwrap_or_else(|_| unreachable!("payload built from M"))),
+        }
+    }
+
+    /// Counted messages host threads (or `inject`) handed to this engine.
+    pub fn host_sent(&self) -> u64 {
+        self.shared.host_sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Queued messages over every mailbox of this shard.
+    pub fn queued(&self) -> usize {
+        self.store.in_use()
+    }
+}

@@ -1,0 +1,358 @@
+//! `Shard`: everything one shard owns, and how a message finds its mailbox.
+//!
+//! A `Shard` is built on (or moved to, before it runs) its own thread and is touched only there.
+//! It owns the slot table, the typed agent pools, the message store and the run queue, its
+//! registry partition, its pending asks, its ring endpoints (one producer and one consumer per
+//! peer), its metrics and its scratch arena.
+//!
+//! Routing is arithmetic: the target shard is `AgentId::shard()`. A message for this shard goes
+//! straight into the target's mailbox; a message for another shard is *staged* in the ring to
+//! that shard and becomes visible to it when the dispatcher publishes the batch at the end of
+//! the pass (one release store per ring per pass). When a ring is full, envelopes wait in a
+//! bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
+//! too, the sender gets its message back. No shard ever waits for another.
+
+use super::shared::{Phase, Shared};
+use crate::agent::{AgentId, Kinds, SlotState, Slots};
+use crate::ask::PendingAsks;
+use crate::envelope::{Envelope, Kind, FLAG_NOTIFY_UNDELIVERED, NO_SENDER};
+use crate::mailbox::{MessageStore, OverflowPolicy};
+use crate::metrics::{DeadLetterReason, ShardMetrics};
+use crate::registry::RegistryPartition;
+use crate::ring::{Consumer, Producer, PushError};
+use bumpalo::Bump;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The limits a shard runs with (from `EngineConfig`).
+#[derive(Clone, Debug)]
+pub struct ShardLimits {
+    /// Default mailbox capacity of an agent.
+    pub mailbox_capacity: u32,
+    /// What a full mailbox does.
+    pub overflow: OverflowPolicy,
+    /// Envelopes taken from one ring (or the inject queue) per pass.
+    pub batch: usize,
+    /// Messages one agent handles before the dispatcher moves on.
+    pub agent_budget: u32,
+    /// Agents run per pass.
+    pub agents_per_pass: usize,
+    /// Envelopes kept per peer when its ring is full.
+    pub backlog_capacity: usize,
+    /// One message in this many carries a timestamp for the latency histogram.
+    pub latency_sample_every: u32,
+}
+
+impl Default for ShardLimits {
+    fn default() -> Self {
+        Self {
+            mailbox_capacity: 1024,
+            overflow: OverflowPolicy::Reject,
+            batch: 64,
+            agent_budget: 64,
+            agents_per_pass: 256,
+            backlog_capacity: 65_536,
+            latency_sample_every: 64,
+        }
+    }
+}
+
+/// The sending side of the ring to one peer.
+pub(crate) struct Outbound {
+    pub(crate) producer: Producer<Envelope>,
+    pub(crate) backlog: VecDeque<Envelope>,
+    pub(crate) dirty: bool,
+}
+
+/// One shard; see the module documentation.
+pub struct Shard {
+    pub(crate) index: usize,
+    pub(crate) limits: ShardLimits,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) slots: Slots,
+    pub(crate) kinds: Kinds,
+    pub(crate) store: MessageStore,
+    pub(crate) run_queue: VecDeque<u32>,
+    pub(crate) pending_stops: Vec<AgentId>,
+    pub(crate) registry: RegistryPartition,
+    /// Names registered for agents living here, so they are removed when the agent stops.
+    pub(crate) names_of: HashMap<u32, Vec<Box<str>>>,
+    pub(crate) asks: PendingAsks,
+    pub(crate) outbound: Vec<Option<Outbound>>,
+    pub(crate) dirty_peers: Vec<usize>,
+    pub(crate) inbound: Vec<Option<Consumer<Envelope>>>,
+    pub(crate) metrics: ShardMetrics,
+    pub(crate) scratch: Bump,
+    pub(crate) now_cache: u64,
+    pub(crate) rr_cursor: usize,
+    pub(crate) pushed: u64,
+    pub(crate) popped: u64,
+    pub(crate) halted: bool,
+    pub(crate) load_published: u64,
+}
+
+impl Shard {
+    pub(crate) fn new(
+        index: usize,
+        limits: ShardLimits,
+        shared: Arc<Shared>,
+        outbound: Vec<Option<Producer<Envelope>>>,
+        inbound: Vec<Option<Consumer<Envelope>>>,
+    ) -> Self {
+        let peers = outbound.len();
+        let sample = limits.latency_sample_every.max(1).next_power_of_two();
+        Self {
+            index,
+            shared,
+            slots: Slots::with_capacity(1024),
+            kinds: Kinds::default(),
+            store: MessageStore::with_capacity(4096),
+            run_queue: VecDeque::with_capacity(4096),
+            pending_stops: Vec::with_capacity(64),
+            registry: RegistryPartition::with_capacity(1024),
+            names_of: HashMap::new(),
+            asks: PendingAsks::new(index, 1024),
+            outbound: outbound
+                .into_iter()
+                .map(|p| {
+                    p.map(|producer| Outbound {
+                        producer,
+                        backlog: VecDeque::new(),
+                        dirty: false,
+                    })
+                })
+                .collect(),
+            dirty_peers: Vec::with_capacity(peers),
+            inbound,
+            metrics: ShardMetrics::new(sample),
+            scratch: Bump::with_capacity(64 * 1024),
+            now_cache: 0,
+            rr_cursor: index,
+            pushed: 0,
+            popped: 0,
+            halted: false,
+            load_published: u64::MAX,
+            limits,
+        }
+    }
+
+    /// This shard's index.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Number of shards in the engine.
+    pub fn shards(&self) -> usize {
+        self.shared.shards
+    }
+
+    /// Live agents on this shard.
+    pub fn agents(&self) -> u64 {
+        self.slots.live()
+    }
+
+    /// Engine-clock nanoseconds, read at most once per pass.
+    #[inline]
+    pub(crate) fn now_ns(&mut self) -> u64 {
+        if self.now_cache == 0 {
+            self.now_cache = self.shared.clock.now_ns();
+        }
+        self.now_cache
+    }
+
+    /// Stamps a counted message for the latency histogram when it is its turn.
+    #[inline]
+    pub(crate) fn stamp(&mut self, env: &mut Envelope) {
+        if self.metrics.should_sample() {
+            env.sent_ns = self.shared.clock.now_ns();
+        }
+    }
+
+    /// Sends an envelope that originates on this shard. A refusal hands it back: the target's
+    /// mailbox is full under `reject`, or the backlog to its shard is full.
+    pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
+        let to = match env.kind {
+            Kind::User | Kind::ReplyToAgent | Kind::Undelivered => env.target().shard(),
+            Kind::Reply => AgentId::from_bits(env.to).shard(),
+            Kind::System => {
+                debug_assert!(false, "system envelopes go through send_system");
+                return Ok(());
+            }
+        };
+        if self.halted {
+            self.dead_letter(env, DeadLetterReason::Shutdown);
+            return Ok(());
+        }
+        if to == self.index {
+            return self.accept(env, true);
+        }
+        if to >= self.shared.shards {
+            self.dead_letter(env, DeadLetterReason::NoSuchAgent);
+            return Ok(());
+        }
+        self.push_outbound(to, env)
+    }
+
+    /// Stages a system envelope for shard `to` (or handles it here when `to` is this shard).
+    pub(crate) fn send_system(&mut self, to: usize, env: Envelope) -> Result<(), Envelope> {
+        if to == self.index {
+            self.handle_system(env);
+            return Ok(());
+        }
+        self.push_outbound(to, env)
+    }
+
+    fn push_outbound(&mut self, to: usize, env: Envelope) -> Result<(), Envelope> {
+        let Some(out) = self.outbound.get_mut(to).and_then(Option::as_mut) else {
+            return Err(env);
+        };
+        let result = if out.backlog.is_empty() {
+            match out.producer.stage(env) {
+                Ok(()) => Ok(()),
+                Err(PushError::Full(env)) => {
+                    out.backlog.push_back(env);
+                    Ok(())
+                }
+                Err(PushError::Closed(env)) => Err(env),
+            }
+        } else if out.backlog.len() < self.limits.backlog_capacity {
+            out.backlog.push_back(env);
+            Ok(())
+        } else {
+            Err(env)
+        };
+        if result.is_ok() && !out.dirty {
+            out.dirty = true;
+            self.dirty_peers.push(to);
+        }
+        match result {
+            Err(env) if out.producer.is_closed() => {
+                self.dead_letter(env, DeadLetterReason::Shutdown);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Step 4: publish every staged batch (one release store per ring), move backlog into rings
+    /// with room, and ring the doorbells of peers that sleep. Returns envelopes published.
+    pub(crate) fn flush_outbound(&mut self) -> usize {
+        let mut published = 0;
+        let mut i = 0;
+        while i < self.dirty_peers.len() {
+            let peer = self.dirty_peers[i];
+            let Some(out) = self.outbound[peer].as_mut() else {
+                i += 1;
+                continue;
+            };
+            let mut n = out.producer.publish();
+            if !out.backlog.is_empty() {
+                // Move only what fits, so no envelope leaves the backlog without a slot.
+                let fits = out.producer.free_slots().min(out.backlog.len());
+                let mut drain = out.backlog.drain(..fits);
+                let moved = out.producer.push_batch(&mut drain);
+                debug_assert_eq!(moved, fits);
+                drop(drain);
+                self.metrics.counters.backlog_flushed += moved as u64;
+                n += moved;
+            }
+            if n > 0 {
+                self.shared.doorbells[peer].ring();
+            }
+            published += n;
+            self.pushed += n as u64;
+            if out.backlog.is_empty() {
+                out.dirty = false;
+                self.dirty_peers.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        published
+    }
+
+    /// Puts an envelope that reached this shard into its target's mailbox. `local` says it was
+    /// sent by an agent of this shard (so a `reject` overflow can hand it back).
+    pub(crate) fn accept(&mut self, env: Envelope, local: bool) -> Result<(), Envelope> {
+        let target = env.target();
+        let Some(slot) = self.slots.get_mut(target.slot()) else {
+            self.dead_letter(env, DeadLetterReason::NoSuchAgent);
+            return Ok(());
+        };
+        if slot.state == SlotState::Free {
+            let reason = if slot.generation == target.generation() {
+                DeadLetterReason::NoSuchAgent
+            } else {
+                DeadLetterReason::StaleGeneration
+            };
+            self.dead_letter(env, reason);
+            return Ok(());
+        }
+        if slot.generation != target.generation() || slot.state == SlotState::Stopping {
+            self.dead_letter(env, DeadLetterReason::StaleGeneration);
+            return Ok(());
+        }
+        // Replies and delivery notices always fit: they answer something the agent did.
+        if env.kind == Kind::User && slot.queue.len() >= slot.capacity {
+            return match (self.limits.overflow, local) {
+                (OverflowPolicy::Reject, true) => Err(env),
+                _ => {
+                    self.dead_letter(env, DeadLetterReason::MailboxFull);
+                    Ok(())
+                }
+            };
+        }
+        self.store.push(&mut slot.queue, env);
+        if slot.state == SlotState::Idle {
+            slot.state = SlotState::Scheduled;
+            self.run_queue.push_back(target.slot());
+        }
+        Ok(())
+    }
+
+    /// Counts a dead letter and, when its sender asked, hands the message back to it.
+    pub(crate) fn dead_letter(&mut self, env: Envelope, reason: DeadLetterReason) {
+        if env.counted() {
+            self.metrics.dead_letter(reason);
+        }
+        if env.kind == Kind::User
+            && env.flags & FLAG_NOTIFY_UNDELIVERED != 0
+            && env.from != NO_SENDER
+            && !self.halted
+        {
+            let notice = Envelope {
+                to: env.from,
+                from: env.to,
+                request: reason as u64,
+                deadline_ns: 0,
+                sent_ns: 0,
+                kind: Kind::Undelivered,
+                flags: 0,
+                payload: env.payload,
+            };
+            // A notice that cannot be routed is dropped: the loss is already counted above.
+            let _ = self.route(notice);
+        }
+    }
+
+    /// Publishes the live-agent gauge when it changed.
+    pub(crate) fn publish_load(&mut self) {
+        let live = self.slots.live();
+        if live != self.load_published {
+            self.load_published = live;
+            self.shared.loads[self.index].store(live, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any input is waiting in a ring or the inject queue (used before parking).
+    pub(crate) fn has_input(&mut self) -> bool {
+        !self.shared.injects[self.index].is_empty()
+            || self.inbound.iter_mut().flatten().any(|c| !c.is_empty())
+    }
+
+    /// The current lifecycle phase.
+    pub(crate) fn phase(&self) -> Phase {
+        self.shared.phase()
+    }
+}

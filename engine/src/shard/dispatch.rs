@@ -1,0 +1,170 @@
+//! The dispatcher pass: the loop body every executor runs, with no executor in it.
+//!
+//! One pass does, in order (DESIGN.md, steps 1 to 4, plus timers):
+//! 1. drain each inbound ring, up to `batch` envelopes per ring, with one release store per ring;
+//! 2. drain the host inject queue, up to `batch` envelopes;
+//! 3. run ready agents from the run queue, up to `agents_per_pass`, each for up to
+//!    `agent_budget` messages, then the stops requested meanwhile;
+//! 4. fail the asks whose deadline passed;
+//! 5. publish every staged outbound batch (one release store per ring) and ring the doorbells
+//!    of peers that announced they sleep.
+//!
+//! It returns the amount of work done, so the caller (a glommio task, a plain thread, a test, a
+//! simulator) decides what idling means: spin, yield, or park. No system call is made on the way
+//! unless a peer sleeps (one `futex` wake) or a clock read is needed (a vDSO call).
+
+use super::core::Shard;
+use super::shared::Phase;
+use crate::agent::{RunMode, SlotState};
+use crate::envelope::{Envelope, Kind};
+use crate::metrics::DeadLetterReason;
+use std::sync::atomic::Ordering;
+
+impl Shard {
+    /// Runs one dispatcher pass; returns the work done (envelopes taken in, messages handled,
+    /// stops, expired asks, envelopes published). Zero means the shard is idle.
+    pub fn pass(&mut self) -> usize {
+        self.now_cache = 0;
+        let mut work = self.drain_inbound();
+        work += self.drain_inject();
+        work += self.run_ready();
+        work += self.run_pending_stops();
+        work += self.expire_asks();
+        work += self.flush_outbound();
+        self.scratch.reset();
+        self.metrics.counters.passes += 1;
+        self.publish_load();
+        work
+    }
+
+    fn drain_inbound(&mut self) -> usize {
+        let batch = self.limits.batch;
+        let mut inbound = std::mem::take(&mut self.inbound);
+        let mut n = 0;
+        for consumer in inbound.iter_mut().flatten() {
+            n += consumer.pop_batch(batch, |env| self.accept_inbound(env));
+        }
+        self.inbound = inbound;
+        self.popped += n as u64;
+        n
+    }
+
+    fn drain_inject(&mut self) -> usize {
+        let mut n = 0;
+        while n < self.limits.batch {
+            let Some(env) = self.shared.injects[self.index].pop() else { break };
+            self.accept_inbound(env);
+            n += 1;
+        }
+        n
+    }
+
+    /// Routes an envelope that arrived from a peer or a host thread.
+    pub(crate) fn accept_inbound(&mut self, env: Envelope) {
+        match env.kind {
+            Kind::User | Kind::ReplyToAgent | Kind::Undelivered => {
+                if env.target().shard() != self.index {
+                    // Injected for another shard: forward it (or count it when that fails).
+                    if let Err(env) = self.route(env) {
+                        self.dead_letter(env, DeadLetterReason::MailboxFull);
+                    }
+                    return;
+                }
+                // `accept` hands an envelope back only for local senders.
+                let _ = self.accept(env, false);
+            }
+            Kind::Reply => self.accept_reply(env),
+            Kind::System => self.handle_system(env),
+        }
+    }
+
+    fn run_ready(&mut self) -> usize {
+        let budget = self.limits.agent_budget;
+        let limit = self.run_queue.len().min(self.limits.agents_per_pass);
+        let mut handled = 0;
+        for _ in 0..limit {
+            let Some(slot_index) = self.run_queue.pop_front() else { break };
+            let Some(slot) = self.slots.get_mut(slot_index) else { continue };
+            if slot.state != SlotState::Scheduled {
+                continue;
+            }
+            slot.state = SlotState::Idle;
+            let run = self.kinds.run_fn(slot.kind);
+            handled += run(self, slot_index, RunMode::Messages(budget)) as usize;
+            if let Some(slot) = self.slots.get_mut(slot_index) {
+                if slot.state == SlotState::Idle && !slot.queue.is_empty() {
+                    slot.state = SlotState::Scheduled;
+                    self.run_queue.push_back(slot_index);
+                }
+            }
+            if !self.pending_stops.is_empty() {
+                self.run_pending_stops();
+            }
+        }
+        handled
+    }
+
+    /// Whether the last pass left anything to do (staged output, backlog or queued agents).
+    pub(crate) fn has_pending_work(&self) -> bool {
+        !self.run_queue.is_empty() || !self.dirty_peers.is_empty() || !self.pending_stops.is_empty()
+    }
+
+    /// Publishes drain progress (only while the engine drains).
+    pub(crate) fn publish_progress(&mut self, idle: bool) {
+        let p = &self.shared.progress[self.index];
+        p.pushed.store(self.pushed, Ordering::Relaxed);
+        p.popped.store(self.popped, Ordering::Relaxed);
+        p.idle.store(idle && !self.has_pending_work(), Ordering::Release);
+    }
+
+    /// Stops dispatching for good: waits until every shard has stopped pushing, then counts
+    /// everything still in flight as `shutdown` dead letters, stops every agent (their queued
+    /// messages too become `shutdown` dead letters), and returns the final figures.
+    pub fn halt(&mut self) -> crate::metrics::ShardStats {
+        self.now_cache = 0;
+        self.flush_outbound();
+        self.halted = true;
+        self.shared.progress[self.index].halted.store(true, Ordering::Release);
+        // Wait for every peer to stop pushing. Peers never wait for us, so this cannot deadlock.
+        while !self.shared.progress.iter().all(|p| p.halted.load(Ordering::Acquire)) {
+            std::thread::yield_now();
+        }
+        let mut inbound = std::mem::take(&mut self.inbound);
+        for consumer in inbound.iter_mut().flatten() {
+            while consumer.pop_batch(usize::MAX, |env| self.discard(env)) > 0 {}
+        }
+        self.inbound = inbound;
+        while let Some(env) = self.shared.injects[self.index].pop() {
+            self.discard(env);
+        }
+        for peer in 0..self.outbound.len() {
+            let backlog = self.outbound[peer].as_mut().map(|o| std::mem::take(&mut o.backlog));
+            for env in backlog.into_iter().flatten() {
+                self.discard(env);
+            }
+        }
+        for slot in self.slots.live_indices() {
+            if let Some(s) = self.slots.get(slot) {
+                let id = crate::agent::AgentId::new(self.index, slot, s.generation);
+                crate::agent::run_agent_stop(self, id);
+            }
+        }
+        self.run_pending_stops();
+        self.publish_load();
+        self.shared.halted_count.fetch_add(1, Ordering::AcqRel);
+        self.stats()
+    }
+
+    /// Counts an envelope found in flight at halt; system requests are dropped (their askers
+    /// time out or see the shutdown).
+    fn discard(&mut self, env: Envelope) {
+        if env.kind != Kind::System {
+            self.dead_letter(env, DeadLetterReason::Shutdown);
+        }
+    }
+
+    /// The engine's lifecycle phase.
+    pub(crate) fn current_phase(&self) -> Phase {
+        self.phase()
+    }
+}

@@ -1,0 +1,27 @@
+//! Shards: one per chosen core, each owning its agents, registry partition, pools and metrics.
+//!
+//! - [`core`]: the `Shard` struct and message routing;
+//! - [`dispatch`]: one dispatcher pass (plain code, no executor) and the halt;
+//! - [`system`]: engine operations a shard performs for others;
+//! - [`runner`]: the idle policy and the loop that drives passes;
+//! - [`doorbell`]: waking a parked shard;
+//! - [`shared`]: the per-engine control plane (clock, doorbells, inject queues, gauges).
+//!
+//! Deadlock rule: a shard never waits for another shard. Every cross-shard interaction is a
+//! message; a full ring spills into the sender's bounded backlog; a full backlog hands the message
+//! back to the sender. The only waiting is at halt, after every shard stopped sending.
+
+mod cluster;
+pub(crate) mod core;
+mod dispatch;
+pub mod doorbell;
+pub mod runner;
+pub(crate) mod shared;
+mod system;
+#[cfg(test)]
+mod tests;
+
+pub use self::core::{Shard, ShardLimits};
+pub use self::runner::{DriveOutcome, Driver, ExecutorKind, IdlePolicy};
+pub use self::shared::Clock;
+pub(crate) use self::system::{SpawnFn, SystemOp};

@@ -1,0 +1,279 @@
+//! Engine operations a shard performs for others: remote spawn and stop, registry requests,
+//! stats, reply delivery, and the clean-up when an agent stops.
+//!
+//! System operations travel as `Kind::System` envelopes (from peers over the rings, from host
+//! threads through the inject queue). They are not user messages and are not part of the
+//! sent/delivered accounting; their answers go back through the same `ReplyTo` tokens asks use.
+
+use super::core::Shard;
+use crate::agent::{run_agent_stop, Agent, AgentId, SpawnError, SpawnPlacement};
+use crate::ask::{AskError, ReplyTarget, ReplyTo};
+use crate::envelope::{Envelope, Kind, FLAG_COUNTED, NO_SENDER};
+use crate::metrics::{DeadLetterReason, ShardStats};
+use crate::payload::Payload;
+use crate::registry::{owner_of, RegistryError};
+
+/// Builds an agent on the shard that runs it.
+pub(crate) type SpawnFn = Box<dyn FnOnce(&mut Shard) -> Result<AgentId, SpawnError> + Send>;
+
+/// An engine operation for a shard.
+pub(crate) enum SystemOp {
+    /// Spawn an agent here and answer with its id.
+    Spawn(SpawnFn, ReplyTo<Result<AgentId, SpawnError>>),
+    /// Stop an agent of this shard.
+    Stop(AgentId),
+    /// Bind a name in this shard's partition.
+    Register { name: Box<str>, id: AgentId, reply: Option<ReplyTo<Result<(), RegistryError>>> },
+    /// For an agent living here: remember the name (for removal at stop) and register it with
+    /// its owner. Used by host threads, so that a stop always removes the agent's names.
+    BindName { name: Box<str>, id: AgentId, reply: ReplyTo<Result<(), RegistryError>> },
+    /// Remove a name from this shard's partition (only if bound to `expected`, when given).
+    Unregister { name: Box<str>, expected: Option<AgentId>, reply: Option<ReplyTo<bool>> },
+    /// Resolve a name in this shard's partition.
+    Lookup { name: Box<str>, reply: ReplyTo<Option<AgentId>> },
+    /// Answer with this shard's stats.
+    Stats(ReplyTo<ShardStats>),
+}
+
+impl SystemOp {
+    pub(crate) fn spawn<A: Agent, F: FnOnce() -> A + Send + 'static>(
+        factory: F,
+        reply: ReplyTo<Result<AgentId, SpawnError>>,
+    ) -> Self {
+        SystemOp::Spawn(Box::new(move |shard: &mut Shard| shard.spawn_here(factory(), None)), reply)
+    }
+}
+
+impl Shard {
+    /// Handles a `Kind::System` envelope.
+    pub(crate) fn handle_system(&mut self, env: Envelope) {
+        let op = match env.payload.take::<SystemOp>() {
+            Ok(op) => op,
+            Err(p) => {
+                debug_assert!(false, "system envelope with a {} payload", p.type_name());
+                return;
+            }
+        };
+        match op {
+            SystemOp::Spawn(build, reply) => {
+                let result = if self.halted { Err(SpawnError::ShuttingDown) } else { build(self) };
+                self.reply_value(reply, result);
+            }
+            SystemOp::Stop(id) => self.pending_stops.push(id),
+            SystemOp::Register { name, id, reply } => {
+                let result = self.registry.register(&name, id);
+                if let Some(reply) = reply {
+                    self.reply_value(reply, result);
+                }
+            }
+            SystemOp::BindName { name, id, reply } => self.bind_name(name, id, reply),
+            SystemOp::Unregister { name, expected, reply } => {
+                let removed = self.registry.unregister(&name, expected);
+                if let Some(reply) = reply {
+                    self.reply_value(reply, removed);
+                }
+            }
+            SystemOp::Lookup { name, reply } => {
+                let found = self.registry.lookup(&name);
+                self.reply_value(reply, found);
+            }
+            SystemOp::Stats(reply) => {
+                let stats = self.stats();
+                self.reply_value(reply, stats);
+            }
+        }
+    }
+
+    fn bind_name(&mut self, name: Box<str>, id: AgentId, reply: ReplyTo<Result<(), RegistryError>>) {
+        let alive = self
+            .slots
+            .get(id.slot())
+            .is_some_and(|s| s.generation == id.generation() && s.state != crate::agent::SlotState::Free);
+        if !alive {
+            self.reply_value(reply, Err(RegistryError::NoSuchAgent(id)));
+            return;
+        }
+        self.remember_name(id.slot(), &name);
+        let owner = owner_of(&name, self.shared.shards);
+        if owner == self.index {
+            let result = self.registry.register(&name, id);
+            if result.is_err() {
+                self.forget_name(id.slot(), &name);
+            }
+            self.reply_value(reply, result);
+        } else {
+            let op = SystemOp::Register { name, id, reply: Some(reply) };
+            if let Err(env) = self.send_system(owner, Envelope::system(Payload::new(op))) {
+                if let Ok(SystemOp::Register { reply: Some(reply), .. }) = env.payload.take::<SystemOp>() {
+                    self.reply_value(reply, Err(RegistryError::Unreachable(format!("shard {owner} is overloaded"))));
+                }
+            }
+        }
+    }
+
+    /// Sends an uncounted engine answer.
+    pub(crate) fn reply_value<R: Send + 'static>(&mut self, to: ReplyTo<R>, value: R) {
+        self.reply_payload(to.target, to.counted, Payload::new(value));
+    }
+
+    /// Sends a reply to its asker: a shard's pending-ask slot (over the mesh, or here), or a
+    /// host thread's reply cell.
+    pub(crate) fn reply_payload(&mut self, target: ReplyTarget, counted: bool, payload: Payload) {
+        if counted {
+            self.metrics.counters.sent += 1;
+        }
+        match target {
+            ReplyTarget::Host(cell) => {
+                if cell.fulfil(payload) {
+                    if counted {
+                        self.metrics.counters.delivered += 1;
+                    }
+                } else if counted {
+                    self.metrics.dead_letter(DeadLetterReason::LateReply);
+                }
+            }
+            ReplyTarget::Shard(token) => {
+                let env = Envelope {
+                    to: token,
+                    from: NO_SENDER,
+                    request: token,
+                    deadline_ns: 0,
+                    sent_ns: 0,
+                    kind: Kind::Reply,
+                    flags: if counted { FLAG_COUNTED } else { 0 },
+                    payload,
+                };
+                if let Err(env) = self.route(env) {
+                    // The backlog to the asking shard is full: the asker will time out.
+                    self.dead_letter(env, DeadLetterReason::LateReply);
+                }
+            }
+        }
+    }
+
+    /// A reply reached the asking shard: settle the ask and queue the answer to the asker.
+    pub(crate) fn accept_reply(&mut self, env: Envelope) {
+        match self.asks.settle(env.to) {
+            Some(settled) => {
+                let env = Envelope { to: settled.asker.to_bits(), request: settled.request, kind: Kind::ReplyToAgent, ..env };
+                // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
+                let _ = self.accept(env, false);
+            }
+            None => self.dead_letter(env, DeadLetterReason::LateReply),
+        }
+    }
+
+    /// Step 5 (timers): fails every ask whose deadline has passed.
+    pub(crate) fn expire_asks(&mut self) -> usize {
+        let Some(next) = self.asks.next_deadline() else { return 0 };
+        if next > self.now_ns() {
+            return 0;
+        }
+        let now = self.now_ns();
+        let mut n = 0;
+        while let Some(settled) = self.asks.pop_expired(now) {
+            n += 1;
+            self.metrics.counters.ask_timeouts += 1;
+            let env = Envelope {
+                to: settled.asker.to_bits(),
+                from: NO_SENDER,
+                request: settled.request,
+                deadline_ns: 0,
+                sent_ns: 0,
+                kind: Kind::ReplyToAgent,
+                flags: 0,
+                payload: Payload::new(crate::agent::AskFailure(AskError::Timeout)),
+            };
+            let _ = self.accept(env, false);
+        }
+        n
+    }
+
+    /// Records that the agent in `slot` holds `name`.
+    pub(crate) fn remember_name(&mut self, slot: u32, name: &str) {
+        let names = self.names_of.entry(slot).or_default();
+        if !names.iter().any(|n| &**n == name) {
+            names.push(name.into());
+        }
+    }
+
+    /// Forgets that the agent in `slot` holds `name`.
+    pub(crate) fn forget_name(&mut self, slot: u32, name: &str) {
+        if let Some(names) = self.names_of.get_mut(&slot) {
+            names.retain(|n| &**n != name);
+            if names.is_empty() {
+                self.names_of.remove(&slot);
+            }
+        }
+    }
+
+    /// Removes `name` from its owner's partition (here, or by a request over the mesh).
+    pub(crate) fn unregister_name(&mut self, name: &str, expected: Option<AgentId>) {
+        let owner = owner_of(name, self.shared.shards);
+        if owner == self.index {
+            self.registry.unregister(name, expected);
+        } else {
+            let op = SystemOp::Unregister { name: name.into(), expected, reply: None };
+            let _ = self.send_system(owner, Envelope::system(Payload::new(op)));
+        }
+    }
+
+    /// Ends a stopped agent's life: its names are removed (here now, elsewhere by one message),
+    /// queued messages become `stopped` dead letters, and its slot goes back to the free list
+    /// with a new generation.
+    pub(crate) fn finish_stop(&mut self, slot_index: u32) {
+        let Some(slot) = self.slots.get_mut(slot_index) else { return };
+        slot.state = crate::agent::SlotState::Stopping;
+        let id = AgentId::new(self.index, slot_index, slot.generation);
+        if let Some(names) = self.names_of.remove(&slot_index) {
+            for name in names.iter() {
+                self.unregister_name(name, Some(id));
+            }
+        }
+        let reason = if self.halted { DeadLetterReason::Shutdown } else { DeadLetterReason::Stopped };
+        loop {
+            let Some(queue) = self.slots.get_mut(slot_index).map(|s| &mut s.queue) else { break };
+            let Some(env) = self.store.pop(queue) else { break };
+            self.dead_letter(env, reason);
+        }
+        self.slots.release(slot_index);
+        self.metrics.counters.stopped += 1;
+    }
+
+    /// Stops every agent whose stop was requested during the pass.
+    pub(crate) fn run_pending_stops(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(id) = self.pending_stops.pop() {
+            run_agent_stop(self, id);
+            n += 1;
+        }
+        n
+    }
+
+    /// Which shard a placement means, from this shard.
+    pub(crate) fn resolve_placement(&mut self, placement: SpawnPlacement) -> Result<usize, SpawnError> {
+        let shards = self.shared.shards;
+        match placement {
+            SpawnPlacement::Local => Ok(self.index),
+            SpawnPlacement::Shard(s) if s < shards => Ok(s),
+            SpawnPlacement::Shard(shard) => Err(SpawnError::NoSuchShard { shard, shards }),
+            SpawnPlacement::RoundRobin => {
+                self.rr_cursor = (self.rr_cursor + 1) % shards;
+                Ok(self.rr_cursor)
+            }
+            SpawnPlacement::LeastLoaded => Ok(self.shared.least_loaded()),
+        }
+    }
+
+    /// A snapshot of this shard's figures.
+    pub fn stats(&self) -> ShardStats {
+        ShardStats {
+            shard: self.index,
+            counters: self.metrics.counters.clone(),
+            agents: self.slots.live(),
+            names: self.registry.len() as u64,
+            latency: self.metrics.latency_summary(),
+            latency_histogram: self.metrics.latency_histogram(),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Dispatcher tests: shards driven pass by pass on one thread, with no executor.
+
+use super::{Shard, ShardLimits};
+use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, RequestId, Undelivered};
+use crate::ask::{AskError, Reply, ReplyTo};
+use crate::builtin::{Counter, CounterMsg, PingPong, PingPongMsg};
+use crate::mailbox::OverflowPolicy;
+use crate::metrics::{Counters, DeadLetterReason};
+use std::time::Duration;
+
+fn cluster(n: usize) -> Vec<Shard> {
+    Shard::cluster(n, ShardLimits::default(), 64).unwrap()
+}
+
+/// Runs passes on every shard until none does any work.
+fn settle(shards: &mut [Shard]) {
+    for _ in 0..100_000 {
+        let work: usize = shards.iter_mut().map(|s| s.pass()).sum();
+        if work == 0 {
+            return;
+        }
+    }
+    panic!("the cluster did not settle");
+}
+
+fn totals(shards: &[Shard]) -> Counters {
+    let mut t = Counters::default();
+    for s in shards {
+        t.add(&s.stats().counters);
+    }
+    t.sent += shards[0].host_sent();
+    t
+}
+
+fn assert_accounted(shards: &[Shard]) {
+    let t = totals(shards);
+    assert_eq!(t.sent, t.delivered + t.dead_letters_total(), "{t:?}");
+}
+
+#[test]
+fn cross_shard_ping_pong_step_by_step() {
+    let mut shards = cluster(2);
+    let a = shards[0].spawn(PingPong::default()).unwrap();
+    let b = shards[1].spawn(PingPong::default()).unwrap();
+    shards[0].inject(a, PingPongMsg::Partner(b)).unwrap();
+    shards[1].inject(b, PingPongMsg::Partner(a)).unwrap();
+    shards[1].pass();
+    shards[0].inject(a, PingPongMsg::Serve(1)).unwrap();
+    // Pass 1 on shard 0: partner set, ball staged and published to shard 1.
+    shards[0].pass();
+    assert_eq!(shards[0].stats().counters.sent, 1);
+    // Each pass on the receiving side returns the ball exactly once.
+    for round in 0..10u64 {
+        shards[1].pass();
+        shards[0].pass();
+        assert_eq!(shards[1].stats().counters.delivered, 2 + round, "round {round}");
+        assert_eq!(shards[0].stats().counters.delivered, 3 + round, "round {round}");
+    }
+    shards[0].inject(a, PingPongMsg::Halt).unwrap();
+    settle(&mut shards);
+    assert_accounted(&shards);
+}
+
+#[test]
+fn stale_ids_and_stopped_agents_become_counted_dead_letters() {
+    let mut shards = cluster(1);
+    let c = shards[0].spawn(Counter::default()).unwrap();
+    shards[0].inject(c, CounterMsg::Add(1)).unwrap();
+    settle(&mut shards);
+    struct Stopper(crate::agent::AgentId);
+    impl Agent for Stopper {
+        type Msg = ();
+        fn handle(&mut self, _: (), ctx: &mut Ctx<'_>) {
+            ctx.stop(self.0);
+        }
+    }
+    let s = shards[0].spawn(Stopper(c.id())).unwrap();
+    shards[0].inject(s, ()).unwrap();
+    settle(&mut shards);
+    assert_eq!(shards[0].agents(), 1);
+    shards[0].inject(c, CounterMsg::Add(1)).unwrap();
+    // The slot is reused by a new counter with a new generation: the old id cannot reach it.
+    let c2 = shards[0].spawn(Counter::default()).unwrap();
+    assert_eq!(c2.id().slot(), c.id().slot());
+    assert_ne!(c2.id().generation(), c.id().generation());
+    shards[0].inject(c, CounterMsg::Add(1)).unwrap();
+    settle(&mut shards);
+    let k = shards[0].stats().counters;
+    assert_eq!(k.dead(DeadLetterReason::StaleGeneration), 2, "{k:?}");
+    assert_accounted(&shards);
+}
+
+/// Sends `n` messages to a target in one handler call and records what came back.
+struct Flood {
+    target: Addr<CounterMsg>,
+    rejected: u64,
+    undelivered: Vec<DeadLetterReason>,
+}
+
+impl Agent for Flood {
+    type Msg = u32;
+    fn handle(&mut self, n: u32, ctx: &mut Ctx<'_>) {
+        for _ in 0..n {
+            if ctx.send_tracked(self.target, CounterMsg::Add(1)).is_err() {
+                self.rejected += 1;
+            }
+        }
+    }
+    fn on_undelivered(&mut self, u: Undelivered, _ctx: &mut Ctx<'_>) {
+        assert!(u.message.is::<CounterMsg>());
+        self.undelivered.push(u.reason);
+    }
+}
+
+#[test]
+fn full_mailboxes_reject_locally_and_count_remotely() {
+    let limits = ShardLimits { mailbox_capacity: 4, ..ShardLimits::default() };
+    let mut shards = Shard::cluster(2, limits.clone(), 64).unwrap();
+    let local_target = shards[0].spawn(Counter::default()).unwrap();
+    let remote_target = shards[1].spawn(Counter::default()).unwrap();
+    let f1 = shards[0].spawn(Flood { target: local_target, rejected: 0, undelivered: vec![] }).unwrap();
+    let f2 = shards[0].spawn(Flood { target: remote_target, rejected: 0, undelivered: vec![] }).unwrap();
+    shards[0].inject(f1, 10).unwrap();
+    shards[0].inject(f2, 10).unwrap();
+    settle(&mut shards);
+    let s0 = shards[0].stats().counters;
+    let s1 = shards[1].stats().counters;
+    // Local: 4 fit, 6 handed back synchronously (not sent). Remote: all 10 sent, 4 delivered,
+    // 6 dead-lettered as mailbox_full on shard 1 and reported back to the sender.
+    assert_eq!(s0.rejected_full, 6);
+    assert_eq!(s1.dead(DeadLetterReason::MailboxFull), 6);
+    assert_eq!(s1.delivered, 4);
+    assert_accounted(&shards);
+
+    let drop_limits = ShardLimits { mailbox_capacity: 2, overflow: OverflowPolicy::Drop, ..limits };
+    let mut shards = Shard::cluster(1, drop_limits, 64).unwrap();
+    let t = shards[0].spawn(Counter::default()).unwrap();
+    let f = shards[0].spawn(Flood { target: t, rejected: 0, undelivered: vec![] }).unwrap();
+    shards[0].inject(f, 5).unwrap();
+    settle(&mut shards);
+    let k = shards[0].stats().counters;
+    assert_eq!((k.rejected_full, k.dead(DeadLetterReason::MailboxFull)), (0, 3));
+    assert_accounted(&shards);
+}
+
+/// Asks a counter for its total and keeps every answer.
+#[derive(Default)]
+struct Asker {
+    target: Option<Addr<CounterMsg>>,
+    timeout_ms: u64,
+    answers: Vec<Result<u64, AskError>>,
+    requests: Vec<RequestId>,
+}
+
+impl Agent for Asker {
+    type Msg = Addr<CounterMsg>;
+    fn handle(&mut self, target: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
+        self.target = Some(target);
+        let id = ctx
+            .ask(target, Duration::from_millis(self.timeout_ms), CounterMsg::Get)
+            .unwrap();
+        self.requests.push(id);
+    }
+    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
+        assert!(self.requests.contains(&request));
+        self.answers.push(reply.and_then(|r| r.take::<u64>()));
+    }
+}
+
+/// Reads an agent's state through an ask from a host-side cell: tests use the stats instead.
+#[test]
+fn asks_across_shards_reply_and_time_out() {
+    let mut shards = cluster(2);
+    let counter = shards[1].spawn(Counter::default()).unwrap();
+    shards[1].inject(counter, CounterMsg::Add(41)).unwrap();
+    let asker = shards[0].spawn(Asker { timeout_ms: 10_000, ..Asker::default() }).unwrap();
+    shards[0].inject(asker, counter).unwrap();
+    settle(&mut shards);
+    let k0 = shards[0].stats().counters;
+    // The reply is a counted message: sent on shard 1, delivered on shard 0.
+    assert_eq!(k0.delivered, 2, "{k0:?}");
+    assert_eq!(k0.ask_timeouts, 0);
+
+    // A timeout of zero expires before shard 1 answers; the late reply is counted.
+    let quick = shards[0].spawn(Asker { timeout_ms: 0, ..Asker::default() }).unwrap();
+    shards[0].inject(quick, counter).unwrap();
+    shards[0].pass();
+    std::thread::sleep(Duration::from_millis(2));
+    shards[0].pass();
+    settle(&mut shards);
+    let k0 = shards[0].stats().counters;
+    let k1 = shards[1].stats().counters;
+    assert_eq!(k0.ask_timeouts, 1);
+    // The request itself carried the deadline, so shard 1 dropped it as expired.
+    assert_eq!(k1.dead(DeadLetterReason::Expired), 1, "{k1:?}");
+    assert_accounted(&shards);
+}
+
+#[test]
+fn registry_is_partitioned_and_names_die_with_their_agent() {
+    struct Named {
+        name: &'static str,
+        outcome: Option<Registration>,
+        lookups: Vec<Lookup>,
+        replies: usize,
+    }
+    impl Agent for Named {
+        type Msg = &'static str;
+        fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+            self.outcome = Some(ctx.register(self.name));
+        }
+        fn handle(&mut self, query: &'static str, ctx: &mut Ctx<'_>) {
+            if query == "stop" {
+                ctx.stop_self();
+            } else {
+                self.lookups.push(ctx.lookup(query));
+            }
+        }
+        fn on_reply(&mut self, _r: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
+            let reply = reply.unwrap();
+            assert!(reply.0.is::<Result<(), crate::registry::RegistryError>>() || reply.0.is::<Option<crate::agent::AgentId>>());
+            self.replies += 1;
+        }
+    }
+    let mut shards = cluster(2);
+    // Pick names owned by each shard.
+    let on = |s: usize| -> &'static str {
+        (0..).map(|i| &*Box::leak(format!("n{i}").into_boxed_str())).find(|n| crate::registry::owner_of(n, 2) == s).unwrap()
+    };
+    let (local_name, remote_name) = (on(0), on(1));
+    let a = shards[0].spawn(Named { name: local_name, outcome: None, lookups: vec![], replies: 0 }).unwrap();
+    let b = shards[0].spawn(Named { name: remote_name, outcome: None, lookups: vec![], replies: 0 }).unwrap();
+    settle(&mut shards);
+    assert_eq!(shards[0].registry.lookup(local_name), Some(a.id()));
+    assert_eq!(shards[1].registry.lookup(remote_name), Some(b.id()));
+    // A duplicate is refused.
+    let dup = shards[0].spawn(Named { name: local_name, outcome: None, lookups: vec![], replies: 0 }).unwrap();
+    let _ = dup;
+    assert!(shards[0].registry.lookup(local_name) == Some(a.id()));
+    // Stopping b removes its remote name with one message.
+    shards[0].inject(b, "stop").unwrap();
+    settle(&mut shards);
+    assert_eq!(shards[1].registry.lookup(remote_name), None);
+    assert_eq!(shards[0].registry.len() + shards[1].registry.len(), 1);
+}
+
+#[test]
+fn one_shard_holds_a_million_agents() {
+    let n = if cfg!(miri) { 1_000 } else { 1_000_000 };
+    let mut shards = cluster(1);
+    let mut last = None;
+    for _ in 0..n {
+        last = Some(shards[0].spawn(Counter::default()).unwrap());
+    }
+    assert_eq!(shards[0].agents(), n as u64);
+    shards[0].inject(last.unwrap(), CounterMsg::Add(5)).unwrap();
+    settle(&mut shards);
+    assert_eq!(shards[0].stats().counters.delivered, 1);
+}
+
+#[test]
+fn reply_token_works_for_host_style_cells() {
+    // ReplyTo must be small enough that a request carrying one travels inline.
+    assert!(crate::payload::fits_inline::<CounterMsg>());
+    assert!(std::mem::size_of::<ReplyTo<u64>>() <= 24);
+}

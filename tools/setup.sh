@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs the system packages Nexus builds against (hwloc for topology, udev for hwloc's
+# device discovery, pkg-config to find them), and on request the nightly miri component.
+# Idempotent: does nothing when everything is already present. Needs no stdin.
+#
+#   tools/setup.sh          system packages only
+#   tools/setup.sh --miri   also `rustup component add --toolchain nightly miri rust-src`
+#                           (never fatal: prints a line and exits 0 if it cannot)
+set -euo pipefail
+
+want_miri=0
+for arg in "$@"; do
+    case "$arg" in
+        --miri) want_miri=1 ;;
+        -h|--help)
+            sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "setup: unknown argument '$arg' (use --miri or --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+packages=(libhwloc-dev libudev-dev pkg-config)
+
+missing=()
+if command -v dpkg >/dev/null 2>&1; then
+    for pkg in "${packages[@]}"; do
+        # `dpkg -s` also succeeds for removed-but-configured packages; require "install ok installed".
+        if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+else
+    echo "setup: dpkg not found (not a Debian/Ubuntu system); install ${packages[*]} (or your distribution's equivalents) yourself"
+fi
+
+if ((${#missing[@]} > 0)); then
+    sudo_cmd=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo_cmd=(sudo)
+        else
+            echo "setup: missing ${missing[*]}, and not root with no sudo: install them as root" >&2
+            exit 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get update -q >/dev/null
+    ${sudo_cmd[@]+"${sudo_cmd[@]}"} apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    echo "setup: installed ${missing[*]}"
+elif command -v dpkg >/dev/null 2>&1; then
+    echo "setup: system packages present"
+fi
+
+if ((want_miri)); then
+    if ! command -v rustup >/dev/null 2>&1; then
+        echo "setup: miri not installed: rustup not found (miri needs a rustup-managed nightly toolchain)"
+    elif rustup component add --toolchain nightly miri rust-src >/dev/null 2>&1; then
+        echo "setup: miri ready (nightly miri and rust-src components installed)"
+    else
+        echo "setup: miri not installed: 'rustup component add --toolchain nightly miri rust-src' failed (offline, or miri missing from this nightly); continuing without it"
+    fi
+fi
+exit 0
