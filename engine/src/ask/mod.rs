@@ -191,12 +191,25 @@ impl PendingAsks {
             self.slots.push(PendingAsk { generation: 0, live: false, asker: 0, next_free: NIL });
             idx
         };
-        let slot = &mut self.slots[idx as usize];
-        slot.live = true;
-        slot.asker = asker.to_bits();
+        let generation = {
+            let slot = &mut self.slots[idx as usize];
+            slot.live = true;
+            slot.asker = asker.to_bits();
+            slot.generation
+        };
         self.live += 1;
-        self.deadlines.push(Reverse((deadline_ns, idx, slot.generation)));
-        Some(AgentId::new(self.shard, idx, slot.generation).to_bits())
+        // Settled asks leave their heap entry behind (removal from a binary heap is O(n)).
+        // Compact in place once stale entries outnumber live ones, so the heap stays within
+        // twice the outstanding asks and never grows in steady state.
+        if self.deadlines.len() >= 2 * self.live + 64 {
+            let slots = &self.slots;
+            self.deadlines.retain(|Reverse((_, i, g))| {
+                let s = &slots[*i as usize];
+                s.live && s.generation == *g
+            });
+        }
+        self.deadlines.push(Reverse((deadline_ns, idx, generation)));
+        Some(AgentId::new(self.shard, idx, generation).to_bits())
     }
 
     /// Closes the ask named by `token` if it is still open, returning who asked.
@@ -261,6 +274,17 @@ mod tests {
         assert!(p.settle(t2).is_none());
         assert_eq!(p.live(), 0);
         assert!(p.pop_expired(1000).is_none(), "stale heap entry for the settled ask is skipped");
+    }
+
+    #[test]
+    fn settled_asks_do_not_grow_the_heap() {
+        let mut p = PendingAsks::new(0, 4);
+        let asker = AgentId::new(0, 1, 0);
+        for _ in 0..10_000 {
+            let t = p.open(asker, u64::MAX).unwrap();
+            p.settle(t).unwrap();
+        }
+        assert!(p.deadlines.len() <= 2 * p.live() + 64, "{}", p.deadlines.len());
     }
 
     #[test]
