@@ -11,6 +11,8 @@ pub(crate) mod loom;
 
 pub mod agent;
 pub mod builtin;
+pub mod config;
+pub mod engine;
 pub mod ask;
 pub mod envelope;
 pub mod mailbox;
@@ -19,4 +21,6 @@ pub mod metrics;
 pub mod payload;
 pub mod registry;
 pub mod ring;
+pub mod placement;
 pub mod shard;
+pub mod topology;

@@ -16,15 +16,35 @@ use bumpalo::Bump;
 use std::time::Duration;
 
 /// Why a send failed; the message comes back.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(PartialEq, Eq)]
 pub enum SendError<M> {
     /// The target's mailbox (or the way to its shard) is full.
-    #[error("the target's mailbox or the ring to its shard is full; hint: slow down or raise the capacity")]
     Full(M),
     /// The engine is shutting down.
-    #[error("the engine is shutting down")]
     ShuttingDown(M),
 }
+
+impl<M> std::fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::ShuttingDown(_) => f.write_str("ShuttingDown(..)"),
+        }
+    }
+}
+
+impl<M> std::fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str(
+                "the target's mailbox or the way to its shard is full; hint: slow down, retry later or raise the capacity",
+            ),
+            Self::ShuttingDown(_) => f.write_str("the engine is shutting down"),
+        }
+    }
+}
+
+impl<M> std::error::Error for SendError<M> {}
 
 impl<M> SendError<M> {
     /// The message that was not sent.

@@ -11,7 +11,7 @@ mod id;
 mod pool;
 mod slots;
 
-pub use ctx::{Ctx, Lookup, Registration};
+pub use ctx::{Ctx, Lookup, Registration, SendError, Spawned, SYSTEM_REQUEST_TIMEOUT};
 pub use id::{Addr, AgentId, GENERATION_BITS, GENERATION_MASK, MAX_SHARDS, SHARD_BITS};
 pub(crate) use pool::{stop_agent as run_agent_stop, AskFailure, Kinds, RunMode};
 pub(crate) use slots::{SlotState, Slots};

@@ -257,7 +257,7 @@ fn value_hint(key: Option<&str>, message: &str) -> String {
     let specific = match generic.as_deref() {
         Some("executor") => Some("use executor = \"glommio\" or executor = \"thread\""),
         Some("placement.shards") => {
-            Some("use shards = \"auto\" (one per available CPU) or a positive count such as 4")
+            Some("use shards = \"auto\" (one per physical core) or a positive count such as 4")
         }
         Some("placement.cpus" | "placement.reserve_cpus") => {
             Some("use a list of CPU ids such as [0, 1, 2]")

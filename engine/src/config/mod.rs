@@ -26,7 +26,10 @@ mod tests;
 
 pub use error::ConfigError;
 
+/// `mailbox.overflow`: what a full mailbox does (`"reject"` or `"drop"`); the mailbox's own type.
 pub use crate::mailbox::OverflowPolicy;
+/// `executor`: what each shard runs inside (`"glommio"` or `"thread"`); the shard's own type.
+pub use crate::shard::ExecutorKind;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -61,7 +64,8 @@ pub struct EngineConfig {
     /// `load = false` (a top-level key) turns it off; a `[load]` table turns it on.
     #[serde(deserialize_with = "deserialize_load")]
     pub load: Option<LoadConfig>,
-    /// `executor`: what each shard runs inside.
+    /// `executor`: what each shard runs inside: `"glommio"` (the default; a glommio
+    /// `LocalExecutor` per shard) or `"thread"` (a plain pinned thread per shard).
     pub executor: ExecutorKind,
     /// Where this config was read from, kept so that [`EngineConfig::validate`] can name the
     /// line of a bad key; `ConfigSource::default()` (`<config>`, no text) for configs built in
@@ -140,17 +144,6 @@ impl fmt::Debug for ConfigSource {
     }
 }
 
-/// What each shard runs inside. TOML: `executor = "glommio"` or `executor = "thread"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorKind {
-    /// A glommio `LocalExecutor` (io_uring) per shard.
-    #[default]
-    Glommio,
-    /// A plain pinned OS thread per shard; needs no io_uring.
-    Thread,
-}
-
 /// `[placement]`: how many shards run and on which CPUs.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,7 +176,7 @@ impl PlacementConfig {
 /// How many shards to start. TOML: `shards = "auto"` or `shards = 4`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ShardCount {
-    /// One shard per available CPU (after `reserve_cpus`), or one per entry of `cpus`.
+    /// One shard per physical core (SMT siblings skipped, after `reserve_cpus`), or one per entry of `cpus`.
     #[default]
     Auto,
     /// Exactly this many shards (at least 1).
@@ -501,7 +494,7 @@ impl EngineConfig {
             return fail(
                 "placement.shards",
                 "shards = 0 starts no shard".into(),
-                "use shards = \"auto\" (one per available CPU) or a count of at least 1".into(),
+                "use shards = \"auto\" (one per physical core) or a count of at least 1".into(),
             );
         }
         if let Some(cpus) = &placement.cpus {

@@ -19,6 +19,7 @@ mod handle;
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
 
+use crate::config::{EngineConfig, ShardCount};
 use crate::mesh::{self, ShardLinks};
 use crate::metrics::{EngineStats, ShardStats};
 use crate::placement::{self, Placement, PlacementPlan, PlacementRequest, ShardPlacement};
@@ -65,6 +66,37 @@ impl Default for EngineBuilder {
 }
 
 impl EngineBuilder {
+    /// Takes every setting from a parsed config (placement, idle policy, mailbox, mesh,
+    /// metrics, shutdown and executor). Call `EngineConfig::validate` first.
+    pub fn config(mut self, config: &EngineConfig) -> Self {
+        let p = &config.placement;
+        self.placement.placement = match (&p.cpus, p.shards) {
+            (Some(cpus), _) => Placement::Cpus(cpus.clone()),
+            (None, ShardCount::Count(n)) => Placement::Shards(n),
+            (None, ShardCount::Auto) => Placement::PerCore,
+        };
+        self.placement.reserved_cpus = p.reserve_cpus.clone();
+        self.placement.allow_oversubscribe = p.oversubscribe;
+        self.idle = IdlePolicy {
+            spin_before_park: Duration::from_micros(config.idle.spin_before_park_us),
+            passes_before_yield: config.idle.passes_before_yield,
+            park_timeout: Duration::from_micros(config.idle.park_timeout_us),
+        };
+        self.limits = ShardLimits {
+            mailbox_capacity: config.mailbox.capacity,
+            overflow: config.mailbox.overflow,
+            batch: config.mesh.batch,
+            backlog_capacity: config.mesh.overflow_capacity,
+            latency_sample_every: config.metrics.latency_sample_every,
+            ..ShardLimits::default()
+        };
+        self.ring_capacity = config.mesh.ring_capacity;
+        self.inject_capacity = config.mesh.inject_capacity;
+        self.executor = config.executor;
+        self.drain_timeout = Duration::from_millis(config.shutdown.drain_timeout_ms);
+        self
+    }
+
     /// Exactly `n` shards, placed on the first `n` cores of the default order.
     pub fn shards(mut self, n: usize) -> Self {
         self.placement.placement = Placement::Shards(n);
@@ -138,6 +170,13 @@ impl EngineBuilder {
             Some(t) => t,
             None => Topology::detect()?,
         };
+        if let Placement::Shards(n) = self.placement.placement {
+            if n > crate::agent::MAX_SHARDS {
+                return Err(EngineError::TooManyShards(n));
+            }
+        }
+        // Checked even when one shard needs no ring, so a bad config fails the same everywhere.
+        crate::ring::ring::<()>(self.ring_capacity)?;
         let plan = placement::plan(&topology, &self.placement)?;
         let shards = plan.shards.len();
         if shards > crate::agent::MAX_SHARDS {

@@ -10,7 +10,8 @@
 //! that shard and becomes visible to it when the dispatcher publishes the batch at the end of
 //! the pass (one release store per ring per pass). When a ring is full, envelopes wait in a
 //! bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
-//! too, the sender gets its message back. No shard ever waits for another.
+//! too, a new user message goes back to its sender (replies and engine operations are always
+//! queued: they answer something already admitted). No shard ever waits for another.
 
 use super::shared::{Phase, Shared};
 use crate::agent::{AgentId, Kinds, SlotState, Slots};
@@ -185,6 +186,10 @@ impl Shard {
             return Ok(());
         }
         if to == self.index {
+            if env.kind == Kind::Reply {
+                self.accept_reply(env);
+                return Ok(());
+            }
             return self.accept(env, true);
         }
         if to >= self.shared.shards {
@@ -216,7 +221,10 @@ impl Shard {
                 }
                 Err(PushError::Closed(env)) => Err(env),
             }
-        } else if out.backlog.len() < self.limits.backlog_capacity {
+        } else if out.backlog.len() < self.limits.backlog_capacity || env.kind != Kind::User {
+            // Only new user messages meet backpressure here. Replies, delivery notices and
+            // engine operations answer something already admitted (an ask holds a reply slot),
+            // so refusing them would turn backpressure into lost answers.
             out.backlog.push_back(env);
             Ok(())
         } else {

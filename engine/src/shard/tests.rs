@@ -264,3 +264,35 @@ fn reply_token_works_for_host_style_cells() {
     assert!(crate::payload::fits_inline::<CounterMsg>());
     assert!(std::mem::size_of::<ReplyTo<u64>>() <= 24);
 }
+
+#[test]
+fn an_ask_to_an_agent_on_the_same_shard_is_answered() {
+    let mut shards = cluster(1);
+    let counter = shards[0].spawn(Counter::default()).unwrap();
+    shards[0].inject(counter, CounterMsg::Add(7)).unwrap();
+    let asker = shards[0].spawn(Asker { timeout_ms: 10_000, ..Asker::default() }).unwrap();
+    shards[0].inject(asker, counter).unwrap();
+    settle(&mut shards);
+    let k = shards[0].stats().counters;
+    assert_eq!((k.ask_timeouts, k.dead_letters_total()), (0, 0), "{k:?}");
+    // Add, the asker's start message, Get, and the reply.
+    assert_eq!(k.delivered, 4, "{k:?}");
+    assert_accounted(&shards);
+}
+
+#[test]
+fn asks_through_a_tiny_ring_and_backlog_are_all_answered() {
+    // A backlog of 1 and a ring of 2: a burst of asks meets backpressure, their answers don't.
+    let limits = ShardLimits { backlog_capacity: 1, ..ShardLimits::default() };
+    let mut shards = Shard::cluster(2, limits, 2).unwrap();
+    let counter = shards[1].spawn(Counter::default()).unwrap();
+    let askers: Vec<_> =
+        (0..3).map(|_| shards[0].spawn(Asker { timeout_ms: 10_000, ..Asker::default() }).unwrap()).collect();
+    for a in &askers {
+        shards[0].inject(*a, counter).unwrap();
+    }
+    settle(&mut shards);
+    let k0 = shards[0].stats().counters;
+    assert_eq!(k0.ask_timeouts, 0, "{k0:?}");
+    assert_accounted(&shards);
+}

@@ -1,0 +1,256 @@
+//! The engine end to end through its public API: host sends, asks, spawns, names, stops, stats,
+//! and 100,000 agents on two shards asking each other across shards.
+
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement};
+use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::builtin::{Counter, CounterMsg, Echo, EchoMsg};
+use nexus_engine::engine::{Engine, EngineBuilder};
+use nexus_engine::metrics::DeadLetterReason;
+use nexus_engine::shard::ExecutorKind;
+use std::time::{Duration, Instant};
+
+const ASK: Duration = Duration::from_secs(10);
+
+fn two_shards(executor: ExecutorKind) -> EngineBuilder {
+    Engine::builder().shards(2).oversubscribe(true).executor(executor).pin_threads(false)
+}
+
+#[test]
+fn host_api_round_trip_on_both_executors() {
+    for executor in [ExecutorKind::Thread, ExecutorKind::Glommio] {
+        let engine = two_shards(executor).build().expect("engine starts");
+        let h = engine.handle();
+        assert_eq!(h.shards(), 2);
+        let echo = h.spawn(SpawnPlacement::Shard(1), Echo::default).unwrap();
+        assert_eq!(echo.shard(), 1);
+        let v = h.ask(echo, ASK, |reply| EchoMsg::Echo { value: 42, reply }).unwrap();
+        assert_eq!(v, 42);
+        let counter = h.spawn(SpawnPlacement::Shard(0), Counter::default).unwrap();
+        for _ in 0..1000 {
+            h.send(counter, CounterMsg::Add(2)).unwrap();
+        }
+        assert_eq!(h.ask(counter, ASK, CounterMsg::Get).unwrap(), 2000);
+
+        h.register("the-counter", counter.id()).unwrap();
+        assert!(h.register("the-counter", echo.id()).is_err(), "duplicate names are refused");
+        assert_eq!(h.lookup("the-counter").unwrap(), Some(counter.id()));
+        // Stopping the agent removes its name at once (the next request to the owner sees it).
+        h.stop(counter.id()).unwrap();
+        let deadline = Instant::now() + ASK;
+        while h.lookup("the-counter").unwrap().is_some() {
+            assert!(Instant::now() < deadline, "name removed after stop");
+            std::thread::yield_now();
+        }
+        // A message to the stopped agent is a counted dead letter.
+        h.send(counter, CounterMsg::Add(1)).unwrap();
+        let report = engine.shutdown().unwrap();
+        let t = report.stats.totals();
+        assert!(report.drained);
+        assert!(report.stats.accounted(), "{t:?}");
+        assert_eq!(t.dead(DeadLetterReason::StaleGeneration) + t.dead(DeadLetterReason::NoSuchAgent), 1, "{t:?}");
+    }
+}
+
+#[test]
+fn bad_placement_requests_are_typed_errors() {
+    let e = Engine::builder().shards(10_000).build().err().expect("too many shards");
+    assert!(e.to_string().contains("oversubscribe") || e.to_string().contains("shards"), "{e}");
+    let e = Engine::builder().shards(0).build().err().expect("zero shards");
+    assert!(!e.to_string().is_empty());
+    let e = Engine::builder().ring_capacity(1000).shards(1).build().err().expect("ring not a power of two");
+    assert!(e.to_string().contains("power of two"), "{e}");
+}
+
+#[test]
+fn host_asks_time_out_with_a_typed_error() {
+    struct Silent;
+    impl Agent for Silent {
+        type Msg = ReplyTo<u64>;
+        fn handle(&mut self, _never_answered: ReplyTo<u64>, _ctx: &mut Ctx<'_>) {}
+    }
+    let engine = two_shards(ExecutorKind::Thread).build().unwrap();
+    let h = engine.handle();
+    let silent = h.spawn(SpawnPlacement::Shard(1), || Silent).unwrap();
+    let r: Result<u64, AskError> = h.ask(silent, Duration::from_millis(20), |reply| reply);
+    assert_eq!(r.unwrap_err(), AskError::Timeout);
+    assert!(engine.shutdown().unwrap().stats.accounted());
+}
+
+// ---- 100,000 agents asking across shards ----
+
+/// A peer: asks its partner on the other shard once, checks the answer, tells its tally.
+struct Peer {
+    partner: Option<Addr<PeerMsg>>,
+    tally: Addr<TallyMsg>,
+    seed: u64,
+    pending: Option<RequestId>,
+}
+
+enum PeerMsg {
+    /// Meet your partner and ask it.
+    Start(Addr<PeerMsg>),
+    /// Answer `x * 2 + 1`.
+    Compute(u64, ReplyTo<u64>),
+}
+
+impl Agent for Peer {
+    type Msg = PeerMsg;
+    fn handle(&mut self, msg: PeerMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            PeerMsg::Start(partner) => {
+                assert_ne!(partner.shard(), ctx.shard(), "partners live on different shards");
+                self.partner = Some(partner);
+                let seed = self.seed;
+                let req = ctx.ask(partner, ASK, move |r| PeerMsg::Compute(seed, r)).unwrap_or_else(|_| panic!("mailbox full"));
+                self.pending = Some(req);
+            }
+            PeerMsg::Compute(x, reply) => ctx.reply(reply, x * 2 + 1),
+        }
+    }
+    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
+        let ok = self.pending.take() == Some(request) && reply.and_then(|r| r.take::<u64>()) == Ok(self.seed * 2 + 1);
+        ctx.send(self.tally, if ok { TallyMsg::Right } else { TallyMsg::Wrong }).unwrap_or_else(|_| panic!("tally full"));
+    }
+}
+
+enum TallyMsg {
+    Right,
+    Wrong,
+    Read(ReplyTo<(u64, u64)>),
+}
+
+#[derive(Default)]
+struct Tally {
+    right: u64,
+    wrong: u64,
+}
+
+impl Agent for Tally {
+    type Msg = TallyMsg;
+    fn handle(&mut self, msg: TallyMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            TallyMsg::Right => self.right += 1,
+            TallyMsg::Wrong => self.wrong += 1,
+            TallyMsg::Read(r) => ctx.reply(r, (self.right, self.wrong)),
+        }
+    }
+}
+
+/// Spawns `n` peers on its own shard, then pairs them with the other shard's peers.
+struct Spawner {
+    n: u64,
+    tally: Option<Addr<TallyMsg>>,
+    peers: Vec<Addr<PeerMsg>>,
+}
+
+enum SpawnerMsg {
+    Spawn(ReplyTo<Vec<Addr<PeerMsg>>>),
+    Pair(Vec<Addr<PeerMsg>>),
+    Tally(ReplyTo<Addr<TallyMsg>>),
+}
+
+impl Agent for Spawner {
+    type Msg = SpawnerMsg;
+    fn handle(&mut self, msg: SpawnerMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            SpawnerMsg::Spawn(reply) => {
+                // Every peer reports to the tally within one pass or two: give it room for all of them.
+                let tally = ctx.spawn_with_capacity(Tally::default(), 2 * self.n as u32).unwrap();
+                self.tally = Some(tally);
+                let base = ctx.shard() as u64 * 1_000_000;
+                for i in 0..self.n {
+                    let peer = Peer { partner: None, tally, seed: base + i, pending: None };
+                    self.peers.push(ctx.spawn(peer).unwrap());
+                }
+                ctx.reply(reply, self.peers.clone());
+            }
+            SpawnerMsg::Pair(others) => {
+                for (mine, theirs) in self.peers.iter().zip(others) {
+                    ctx.send(*mine, PeerMsg::Start(theirs)).unwrap_or_else(|_| panic!("mailbox full"));
+                }
+            }
+            SpawnerMsg::Tally(reply) => ctx.reply(reply, self.tally.expect("spawned")),
+        }
+    }
+}
+
+#[test]
+fn hundred_thousand_agents_ask_across_two_shards() {
+    const PER_SHARD: u64 = 50_000;
+    let engine = two_shards(ExecutorKind::Glommio).build().unwrap();
+    let h = engine.handle();
+    let spawners: Vec<_> = (0..2)
+        .map(|s| h.spawn(SpawnPlacement::Shard(s), move || Spawner { n: PER_SHARD, tally: None, peers: vec![] }).unwrap())
+        .collect();
+    let peers: Vec<Vec<Addr<PeerMsg>>> = spawners.iter().map(|s| h.ask(*s, ASK, SpawnerMsg::Spawn).unwrap()).collect();
+    assert_eq!(peers[0].len() + peers[1].len(), 100_000);
+    h.send(spawners[0], SpawnerMsg::Pair(peers[1].clone())).unwrap();
+    h.send(spawners[1], SpawnerMsg::Pair(peers[0].clone())).unwrap();
+    let tallies: Vec<_> = spawners.iter().map(|s| h.ask(*s, ASK, SpawnerMsg::Tally).unwrap()).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts: Vec<(u64, u64)> = tallies.iter().map(|t| h.ask(*t, ASK, TallyMsg::Read).unwrap()).collect();
+        let right: u64 = counts.iter().map(|c| c.0).sum();
+        let wrong: u64 = counts.iter().map(|c| c.1).sum();
+        assert_eq!(wrong, 0, "every reply is checked");
+        if right == 2 * PER_SHARD {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {right} of {} answers arrived", 2 * PER_SHARD);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = h.stats().unwrap();
+    assert_eq!(stats.agents(), 100_000 + 2 + 2);
+    let report = engine.shutdown().unwrap();
+    let t = report.stats.totals();
+    assert!(report.stats.accounted(), "{t:?}");
+    assert_eq!(t.ask_timeouts, 0);
+    assert_eq!(t.dead_letters_total(), 0, "{t:?}");
+}
+
+#[test]
+fn remote_spawn_from_an_agent_reports_the_new_id() {
+    struct Parent {
+        child: Option<Result<AgentId, String>>,
+        asker: Option<ReplyTo<Option<AgentId>>>,
+    }
+    enum ParentMsg {
+        Go,
+        Child(ReplyTo<Option<AgentId>>),
+    }
+    impl Agent for Parent {
+        type Msg = ParentMsg;
+        fn handle(&mut self, msg: ParentMsg, ctx: &mut Ctx<'_>) {
+            match msg {
+                ParentMsg::Go => {
+                    let r = ctx.spawn_on(SpawnPlacement::Shard(1 - ctx.shard()), Counter::default).unwrap();
+                    assert!(matches!(r, nexus_engine::agent::Spawned::Pending(_)));
+                }
+                ParentMsg::Child(reply) => match &self.child {
+                    Some(Ok(id)) => ctx.reply(reply, Some(*id)),
+                    _ => self.asker = Some(reply),
+                },
+            }
+        }
+        fn on_reply(&mut self, _r: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
+            let id = reply
+                .and_then(|r| r.take::<Result<AgentId, nexus_engine::agent::SpawnError>>())
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            if let (Ok(id), Some(asker)) = (&id, self.asker.take()) {
+                ctx.reply(asker, Some(*id));
+            }
+            self.child = Some(id);
+        }
+    }
+    let engine = two_shards(ExecutorKind::Thread).build().unwrap();
+    let h = engine.handle();
+    let parent = h.spawn(SpawnPlacement::Shard(0), || Parent { child: None, asker: None }).unwrap();
+    h.send(parent, ParentMsg::Go).unwrap();
+    let child = h.ask(parent, ASK, ParentMsg::Child).unwrap().expect("child spawned");
+    assert_eq!(child.shard(), 1);
+    let counter: Addr<CounterMsg> = Addr::from_id(child);
+    h.send(counter, CounterMsg::Add(3)).unwrap();
+    assert_eq!(h.ask(counter, ASK, CounterMsg::Get).unwrap(), 3);
+    assert!(engine.shutdown().unwrap().stats.accounted());
+}
