@@ -101,7 +101,9 @@ impl Agent for Peer {
                 assert_ne!(partner.shard(), ctx.shard(), "partners live on different shards");
                 self.partner = Some(partner);
                 let seed = self.seed;
-                let req = ctx.ask(partner, ASK, move |r| PeerMsg::Compute(seed, r)).unwrap_or_else(|_| panic!("mailbox full"));
+                let req = ctx
+                    .ask(partner, ASK, move |r| PeerMsg::Compute(seed, r))
+                    .unwrap_or_else(|_| panic!("mailbox full"));
                 self.pending = Some(req);
             }
             PeerMsg::Compute(x, reply) => ctx.reply(reply, x * 2 + 1),
@@ -109,7 +111,8 @@ impl Agent for Peer {
     }
     fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
         let ok = self.pending.take() == Some(request) && reply.and_then(|r| r.take::<u64>()) == Ok(self.seed * 2 + 1);
-        ctx.send(self.tally, if ok { TallyMsg::Right } else { TallyMsg::Wrong }).unwrap_or_else(|_| panic!("tally full"));
+        ctx.send(self.tally, if ok { TallyMsg::Right } else { TallyMsg::Wrong })
+            .unwrap_or_else(|_| panic!("tally full"));
     }
 }
 
@@ -180,7 +183,9 @@ fn hundred_thousand_agents_ask_across_two_shards() {
     let engine = two_shards(ExecutorKind::Glommio).build().unwrap();
     let h = engine.handle();
     let spawners: Vec<_> = (0..2)
-        .map(|s| h.spawn(SpawnPlacement::Shard(s), move || Spawner { n: PER_SHARD, tally: None, peers: vec![] }).unwrap())
+        .map(|s| {
+            h.spawn(SpawnPlacement::Shard(s), move || Spawner { n: PER_SHARD, tally: None, peers: vec![] }).unwrap()
+        })
         .collect();
     let peers: Vec<Vec<Addr<PeerMsg>>> = spawners.iter().map(|s| h.ask(*s, ASK, SpawnerMsg::Spawn).unwrap()).collect();
     assert_eq!(peers[0].len() + peers[1].len(), 100_000);

@@ -21,16 +21,17 @@ fn shutdown_during_endless_traffic_counts_everything() {
             .unwrap();
         let h = engine.handle();
         // Endless cross-shard ping-pong with many balls in flight: never quiescent.
+        let mut host_sent = 0;
         for _ in 0..4 {
             let a = h.spawn(SpawnPlacement::Shard(0), PingPong::default).unwrap();
             let b = h.spawn(SpawnPlacement::Shard(1), PingPong::default).unwrap();
             h.send(a, PingPongMsg::Partner(b)).unwrap();
             h.send(b, PingPongMsg::Partner(a)).unwrap();
             h.send(a, PingPongMsg::Serve(64)).unwrap();
+            host_sent += 3;
         }
         // Host traffic too, some of it to an agent that is gone.
         let c = h.spawn(SpawnPlacement::Shard(1), Counter::default).unwrap();
-        let mut host_sent = 0;
         for _ in 0..10_000 {
             if h.send(c, CounterMsg::Add(1)).is_ok() {
                 host_sent += 1;
@@ -52,7 +53,13 @@ fn shutdown_during_endless_traffic_counts_everything() {
 
 #[test]
 fn shutdown_of_a_quiet_engine_drains_completely() {
-    let engine = Engine::builder().shards(2).oversubscribe(true).executor(ExecutorKind::Thread).pin_threads(false).build().unwrap();
+    let engine = Engine::builder()
+        .shards(2)
+        .oversubscribe(true)
+        .executor(ExecutorKind::Thread)
+        .pin_threads(false)
+        .build()
+        .unwrap();
     let h = engine.handle();
     let c = h.spawn(SpawnPlacement::Shard(1), Counter::default).unwrap();
     for _ in 0..1000 {

@@ -75,16 +75,7 @@ impl Envelope {
     /// An engine operation for the receiving shard.
     #[inline]
     pub(crate) fn system(payload: Payload) -> Self {
-        Self {
-            to: 0,
-            from: NO_SENDER,
-            request: 0,
-            deadline_ns: 0,
-            sent_ns: 0,
-            kind: Kind::System,
-            flags: 0,
-            payload,
-        }
+        Self { to: 0, from: NO_SENDER, request: 0, deadline_ns: 0, sent_ns: 0, kind: Kind::System, flags: 0, payload }
     }
 
     /// Whether the accounting counts this envelope.

@@ -10,17 +10,17 @@
 pub(crate) mod loom;
 
 pub mod agent;
+pub mod ask;
 pub mod builtin;
 pub mod config;
 pub mod engine;
-pub mod ask;
 pub mod envelope;
 pub mod mailbox;
 pub mod mesh;
 pub mod metrics;
 pub mod payload;
+pub mod placement;
 pub mod registry;
 pub mod ring;
-pub mod placement;
 pub mod shard;
 pub mod topology;

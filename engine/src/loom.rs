@@ -47,8 +47,3 @@ impl<T> UnsafeCell<T> {
         f(self.0.get())
     }
 }
-
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::fence;
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::fence;

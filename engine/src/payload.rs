@@ -37,18 +37,10 @@ struct VTable {
 struct VTableOf<M>(std::marker::PhantomData<M>);
 
 impl<M: 'static> VTableOf<M> {
-    const INLINE: VTable = VTable {
-        type_id: TypeId::of::<M>,
-        type_name: std::any::type_name::<M>,
-        boxed: false,
-        drop: drop_inline::<M>,
-    };
-    const BOXED: VTable = VTable {
-        type_id: TypeId::of::<M>,
-        type_name: std::any::type_name::<M>,
-        boxed: true,
-        drop: drop_boxed::<M>,
-    };
+    const INLINE: VTable =
+        VTable { type_id: TypeId::of::<M>, type_name: std::any::type_name::<M>, boxed: false, drop: drop_inline::<M> };
+    const BOXED: VTable =
+        VTable { type_id: TypeId::of::<M>, type_name: std::any::type_name::<M>, boxed: true, drop: drop_boxed::<M> };
 }
 
 /// # Safety
@@ -138,10 +130,7 @@ impl Drop for Payload {
 
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Payload")
-            .field("type", &self.type_name())
-            .field("boxed", &self.vtable.boxed)
-            .finish()
+        f.debug_struct("Payload").field("type", &self.type_name()).field("boxed", &self.vtable.boxed).finish()
     }
 }
 

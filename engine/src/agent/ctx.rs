@@ -213,7 +213,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// Spawns `agent` on this shard with its own mailbox capacity.
-    pub fn spawn_with_capacity<A: Agent>(&mut self, agent: A, mailbox_capacity: u32) -> Result<Addr<A::Msg>, SpawnError> {
+    pub fn spawn_with_capacity<A: Agent>(
+        &mut self,
+        agent: A,
+        mailbox_capacity: u32,
+    ) -> Result<Addr<A::Msg>, SpawnError> {
         self.shard.spawn_here(agent, Some(mailbox_capacity)).map(Addr::from_id)
     }
 
@@ -318,4 +322,3 @@ impl<'a> Ctx<'a> {
         }
     }
 }
-

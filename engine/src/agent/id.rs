@@ -31,11 +31,7 @@ impl AgentId {
     #[inline]
     pub const fn new(shard: usize, slot: u32, generation: u32) -> Self {
         debug_assert!(shard < MAX_SHARDS);
-        Self(
-            ((shard as u64) << (64 - SHARD_BITS))
-                | (((generation & GENERATION_MASK) as u64) << 32)
-                | slot as u64,
-        )
+        Self(((shard as u64) << (64 - SHARD_BITS)) | (((generation & GENERATION_MASK) as u64) << 32) | slot as u64)
     }
 
     /// Rebuilds an id from [`AgentId::to_bits`].

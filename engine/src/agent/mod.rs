@@ -60,8 +60,7 @@ pub trait Agent: Sized + 'static {
 
     /// Receives the answer to an ask made with `Ctx::ask` (or a registry request), or the
     /// reason it failed.
-    fn on_reply(&mut self, _request: RequestId, _reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
-    }
+    fn on_reply(&mut self, _request: RequestId, _reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {}
 
     /// Receives a message this agent sent with `Ctx::send_tracked` that became a dead letter.
     fn on_undelivered(&mut self, _undelivered: Undelivered, _ctx: &mut Ctx<'_>) {}

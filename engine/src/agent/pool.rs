@@ -66,7 +66,6 @@ impl<A> TypedPool<A> {
 
 struct KindEntry {
     type_id: TypeId,
-    name: &'static str,
     run: RunFn,
     pool: Box<dyn Any>,
 }
@@ -88,7 +87,6 @@ impl Kinds {
         assert!(self.entries.len() < u16::MAX as usize, "too many agent kinds on one shard");
         self.entries.push(KindEntry {
             type_id: tid,
-            name: std::any::type_name::<A>(),
             run: run_agent::<A>,
             pool: Box::new(TypedPool::<A> { items: Vec::new(), free: Vec::new() }),
         });
@@ -98,21 +96,13 @@ impl Kinds {
     /// `A`'s pool. `kind` must be `A`'s kind index.
     #[inline]
     pub(crate) fn pool<A: Agent>(&mut self, kind: u16) -> &mut TypedPool<A> {
-        self.entries[kind as usize]
-            .pool
-            .downcast_mut::<TypedPool<A>>()
-            .expect("kind index matches its pool type")
+        self.entries[kind as usize].pool.downcast_mut::<TypedPool<A>>().expect("kind index matches its pool type")
     }
 
     /// The dispatch function of `kind`.
     #[inline]
     pub(crate) fn run_fn(&self, kind: u16) -> RunFn {
         self.entries[kind as usize].run
-    }
-
-    /// The type name of `kind`, for diagnostics.
-    pub(crate) fn name(&self, kind: u16) -> &'static str {
-        self.entries.get(kind as usize).map_or("?", |e| e.name)
     }
 }
 

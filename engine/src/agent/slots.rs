@@ -113,13 +113,8 @@ impl Slots {
 
     /// Indices of every live slot (for shutdown).
     pub(crate) fn live_indices(&self) -> Vec<u32> {
-        (0..self.slots.len() as u32)
-            .filter(|&i| self.slots[i as usize].state != SlotState::Free)
-            .collect()
+        (0..self.slots.len() as u32).filter(|&i| self.slots[i as usize].state != SlotState::Free).collect()
     }
-
-    /// Bytes of slot table per live agent slot (for the memory figures).
-    pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 }
 
 #[cfg(test)]
@@ -137,6 +132,6 @@ mod tests {
         assert_eq!(c, a);
         assert_eq!(gc, ga + 1);
         assert_eq!(slots.live(), 2);
-        assert!(Slots::SLOT_BYTES <= 32, "{}", Slots::SLOT_BYTES);
+        const { assert!(std::mem::size_of::<Slot>() <= 32) };
     }
 }

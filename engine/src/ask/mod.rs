@@ -127,11 +127,7 @@ impl HostReply {
                 state.abandoned = true;
                 return Err(AskError::Timeout);
             }
-            state = self
-                .ready
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            state = self.ready.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 }

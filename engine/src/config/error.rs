@@ -72,8 +72,7 @@ impl ConfigError {
             line: None,
             key: None,
             message: format!("cannot read the config file: {err}"),
-            hint: "check the path and its permissions; the bundled configs are in configs/"
-                .to_owned(),
+            hint: "check the path and its permissions; the bundled configs are in configs/".to_owned(),
         }
     }
 
@@ -102,10 +101,7 @@ impl ConfigError {
         let line = err.span().map(|span| line_of_offset(text, span.start));
         let owner = line.and_then(|line| scan.owner(line));
 
-        if let Some(field) = raw
-            .strip_prefix("unknown field `")
-            .and_then(|r| r.split('`').next())
-        {
+        if let Some(field) = raw.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
             let key = unknown_key_path(owner, line.map(|l| scan.table(l)).unwrap_or(""), field);
             let table = parent(&key);
             let valid = backticked_list_after(&raw, "expected ");
@@ -120,13 +116,7 @@ impl ConfigError {
 
         let key = owner.map(str::to_owned);
         let hint = value_hint(key.as_deref(), &raw);
-        Self {
-            file: file.to_owned(),
-            line,
-            key,
-            message: nonempty(raw, "invalid value"),
-            hint,
-        }
+        Self { file: file.to_owned(), line, key, message: nonempty(raw, "invalid value"), hint }
     }
 
     /// A validation failure for `key`; the line is found by scanning the source text for the
@@ -153,11 +143,7 @@ fn nonempty(s: String, fallback: &str) -> String {
 /// The 1-based line holding byte `offset` of `text`.
 fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// Every word in backticks after `prefix` in `message` (serde's "expected one of `a`, `b`").
@@ -165,11 +151,7 @@ fn backticked_list_after<'m>(message: &'m str, prefix: &str) -> Vec<&'m str> {
     let Some(at) = message.find(prefix) else {
         return Vec::new();
     };
-    message[at + prefix.len()..]
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .collect()
+    message[at + prefix.len()..].split('`').skip(1).step_by(2).collect()
 }
 
 /// The path of `key` minus its last segment (`""` for a top-level key).
@@ -219,11 +201,7 @@ fn unknown_key_hint(field: &str, table: &str, valid: &[&str]) -> String {
     if valid.is_empty() {
         return format!("no keys are allowed {}; remove `{field}`", in_table(table));
     }
-    let closest = valid
-        .iter()
-        .map(|v| (edit_distance(field, v), *v))
-        .filter(|(d, v)| *d <= 2.max(v.len() / 3))
-        .min();
+    let closest = valid.iter().map(|v| (edit_distance(field, v), *v)).filter(|(d, v)| *d <= 2.max(v.len() / 3)).min();
     let list = format!("valid keys {}: {}", in_table(table), valid.join(", "));
     match closest {
         Some((_, v)) => format!("did you mean `{v}`? {list}"),
@@ -240,11 +218,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(cur).min(row[j])
-            };
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
             prev = cur;
         }
     }
@@ -256,12 +230,8 @@ fn value_hint(key: Option<&str>, message: &str) -> String {
     let generic = key.map(normalize_indices);
     let specific = match generic.as_deref() {
         Some("executor") => Some("use executor = \"glommio\" or executor = \"thread\""),
-        Some("placement.shards") => {
-            Some("use shards = \"auto\" (one per physical core) or a positive count such as 4")
-        }
-        Some("placement.cpus" | "placement.reserve_cpus") => {
-            Some("use a list of CPU ids such as [0, 1, 2]")
-        }
+        Some("placement.shards") => Some("use shards = \"auto\" (one per physical core) or a positive count such as 4"),
+        Some("placement.cpus" | "placement.reserve_cpus") => Some("use a list of CPU ids such as [0, 1, 2]"),
         Some("mailbox.overflow") => Some("use overflow = \"reject\" or overflow = \"drop\""),
         Some("load") => Some("use a [load] table, or load = false for no built-in load"),
         Some("load.scenario") => Some("use scenario = \"pingpong\", \"counting\" or \"ask\""),
@@ -281,12 +251,8 @@ fn value_hint(key: Option<&str>, message: &str) -> String {
     }
     let expected = message.rsplit_once("expected ").map(|(_, e)| e.trim());
     let what = match expected {
-        Some("u8" | "u16" | "u32" | "u64" | "usize" | "u128") => {
-            "a non-negative integer without quotes".to_owned()
-        }
-        Some("i8" | "i16" | "i32" | "i64" | "isize" | "i128") => {
-            "an integer without quotes".to_owned()
-        }
+        Some("u8" | "u16" | "u32" | "u64" | "usize" | "u128") => "a non-negative integer without quotes".to_owned(),
+        Some("i8" | "i16" | "i32" | "i64" | "isize" | "i128") => "an integer without quotes".to_owned(),
         Some("a boolean") => "true or false, without quotes".to_owned(),
         Some("a string") => "a quoted string".to_owned(),
         Some("a sequence") => "an array such as [0, 1]".to_owned(),
@@ -416,10 +382,7 @@ impl ValueState {
 
 impl Scan {
     fn new(text: &str) -> Self {
-        let mut scan = Scan {
-            owners: Vec::new(),
-            tables: Vec::new(),
-        };
+        let mut scan = Scan { owners: Vec::new(), tables: Vec::new() };
         let mut table = String::new();
         // Array-of-tables path (with parent indices) → entries seen so far.
         let mut arrays: HashMap<String, usize> = HashMap::new();
@@ -486,9 +449,7 @@ impl Scan {
 
     /// The table in effect on 1-based `line` (`""` at the top level).
     fn table(&self, line: usize) -> &str {
-        line.checked_sub(1)
-            .and_then(|i| self.tables.get(i))
-            .map_or("", String::as_str)
+        line.checked_sub(1).and_then(|i| self.tables.get(i)).map_or("", String::as_str)
     }
 
     /// The 1-based line where `path` is written; when it is not written (left to its default),
@@ -496,9 +457,10 @@ impl Scan {
     fn line_of(&self, path: &str) -> Option<usize> {
         let mut path = path;
         loop {
-            let found = self.owners.iter().position(|owner| {
-                matches!(owner, Some((p, kind)) if p == path && *kind != LineKind::Continuation)
-            });
+            let found = self
+                .owners
+                .iter()
+                .position(|owner| matches!(owner, Some((p, kind)) if p == path && *kind != LineKind::Continuation));
             if let Some(index) = found {
                 return Some(index + 1);
             }
@@ -548,11 +510,7 @@ fn split_key(key: &str) -> Vec<String> {
 
 /// The path of a `[a.b]` / `[[a.b]]` header, with the current index of every array of tables
 /// on the way (`[[agents]]` the second time → `agents[1]`).
-fn resolve_header(
-    segments: &[String],
-    is_array: bool,
-    arrays: &mut HashMap<String, usize>,
-) -> String {
+fn resolve_header(segments: &[String], is_array: bool, arrays: &mut HashMap<String, usize>) -> String {
     let mut path = String::new();
     for (i, segment) in segments.iter().enumerate() {
         path = join(&path, segment);

@@ -120,10 +120,7 @@ impl ConfigSource {
 impl Default for ConfigSource {
     /// The source of a config built in code: origin `<config>`, no text.
     fn default() -> Self {
-        Self {
-            origin: "<config>".to_owned(),
-            text: Arc::from(""),
-        }
+        Self { origin: "<config>".to_owned(), text: Arc::from("") }
     }
 }
 
@@ -137,10 +134,7 @@ impl Eq for ConfigSource {}
 
 impl fmt::Debug for ConfigSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigSource")
-            .field("origin", &self.origin)
-            .field("bytes", &self.text.len())
-            .finish()
+        f.debug_struct("ConfigSource").field("origin", &self.origin).field("bytes", &self.text.len()).finish()
     }
 }
 
@@ -190,13 +184,9 @@ impl<'de> Deserialize<'de> for ShardCount {
         impl ShardCountVisitor {
             fn count<E: de::Error>(n: i128) -> Result<ShardCount, E> {
                 if n < 1 {
-                    return Err(E::custom(format!(
-                        "shards must be \"auto\" or a positive integer, got {n}"
-                    )));
+                    return Err(E::custom(format!("shards must be \"auto\" or a positive integer, got {n}")));
                 }
-                usize::try_from(n)
-                    .map(ShardCount::Count)
-                    .map_err(|_| E::custom(format!("shards = {n} is too large")))
+                usize::try_from(n).map(ShardCount::Count).map_err(|_| E::custom(format!("shards = {n} is too large")))
             }
         }
 
@@ -211,9 +201,7 @@ impl<'de> Deserialize<'de> for ShardCount {
                 if v == "auto" {
                     Ok(ShardCount::Auto)
                 } else {
-                    Err(E::custom(format!(
-                        "shards must be \"auto\" or a positive integer, got \"{v}\""
-                    )))
+                    Err(E::custom(format!("shards must be \"auto\" or a positive integer, got \"{v}\"")))
                 }
             }
 
@@ -247,11 +235,7 @@ pub struct IdleConfig {
 
 impl Default for IdleConfig {
     fn default() -> Self {
-        Self {
-            spin_before_park_us: 200,
-            passes_before_yield: 256,
-            park_timeout_us: 1000,
-        }
+        Self { spin_before_park_us: 200, passes_before_yield: 256, park_timeout_us: 1000 }
     }
 }
 
@@ -269,10 +253,7 @@ pub struct MailboxConfig {
 
 impl Default for MailboxConfig {
     fn default() -> Self {
-        Self {
-            capacity: 1024,
-            overflow: OverflowPolicy::Reject,
-        }
+        Self { capacity: 1024, overflow: OverflowPolicy::Reject }
     }
 }
 
@@ -295,12 +276,7 @@ pub struct MeshConfig {
 
 impl Default for MeshConfig {
     fn default() -> Self {
-        Self {
-            ring_capacity: 1024,
-            batch: 64,
-            inject_capacity: 4096,
-            overflow_capacity: 65536,
-        }
+        Self { ring_capacity: 1024, batch: 64, inject_capacity: 4096, overflow_capacity: 65536 }
     }
 }
 
@@ -318,10 +294,7 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self {
-            latency_sample_every: 64,
-            status_interval_ms: 1000,
-        }
+        Self { latency_sample_every: 64, status_interval_ms: 1000 }
     }
 }
 
@@ -336,9 +309,7 @@ pub struct ShutdownConfig {
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        Self {
-            drain_timeout_ms: 2000,
-        }
+        Self { drain_timeout_ms: 2000 }
     }
 }
 
@@ -362,30 +333,19 @@ pub struct AgentSpec {
 /// instance: what an `[[agents]]` entry holds before its keys are read.
 impl Default for AgentSpec {
     fn default() -> Self {
-        Self {
-            kind: String::new(),
-            name: None,
-            shard: None,
-            count: 1,
-        }
+        Self { kind: String::new(), name: None, shard: None, count: 1 }
     }
 }
 
 impl AgentSpec {
     /// One unnamed instance of `kind`, placed by the engine.
     pub fn new(kind: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            ..Self::default()
-        }
+        Self { kind: kind.into(), ..Self::default() }
     }
 
     /// One instance of `kind` registered as `name`, placed by the engine.
     pub fn named(kind: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            name: Some(name.into()),
-            ..Self::new(kind)
-        }
+        Self { name: Some(name.into()), ..Self::new(kind) }
     }
 }
 
@@ -406,12 +366,7 @@ pub struct LoadConfig {
 
 impl Default for LoadConfig {
     fn default() -> Self {
-        Self {
-            scenario: LoadScenario::PingPong,
-            rate_per_s: None,
-            agents: 2,
-            duration_s: None,
-        }
+        Self { scenario: LoadScenario::PingPong, rate_per_s: None, agents: 2, duration_s: None }
     }
 }
 
@@ -430,9 +385,7 @@ pub enum LoadScenario {
 
 /// Deserializes `load`: a table gives `Some(LoadConfig)`, `false` gives `None`, `true` gives
 /// `Some(LoadConfig::default())`.
-fn deserialize_load<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<LoadConfig>, D::Error> {
+fn deserialize_load<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<LoadConfig>, D::Error> {
     struct LoadVisitor;
 
     impl<'de> Visitor<'de> for LoadVisitor {
@@ -463,12 +416,8 @@ impl EngineConfig {
         if let Err(err) = toml::from_str::<toml::Table>(text) {
             return Err(ConfigError::syntax(origin, text, &err));
         }
-        let mut config: EngineConfig =
-            toml::from_str(text).map_err(|err| ConfigError::data(origin, text, &err))?;
-        config.source = ConfigSource {
-            origin: origin.to_owned(),
-            text: Arc::from(text),
-        };
+        let mut config: EngineConfig = toml::from_str(text).map_err(|err| ConfigError::data(origin, text, &err))?;
+        config.source = ConfigSource { origin: origin.to_owned(), text: Arc::from(text) };
         Ok(config)
     }
 
@@ -484,9 +433,8 @@ impl EngineConfig {
     /// agent kinds (against `known_agent_kinds`), counts and shard indices. Returns the first
     /// problem found, located in the source text when the config was parsed from one.
     pub fn validate(&self, known_agent_kinds: &[&str]) -> Result<(), ConfigError> {
-        let fail = |key: &str, message: String, hint: String| {
-            Err(ConfigError::invalid(&self.source, key, message, hint))
-        };
+        let fail =
+            |key: &str, message: String, hint: String| Err(ConfigError::invalid(&self.source, key, message, hint));
 
         // [placement]
         let placement = &self.placement;
@@ -567,10 +515,7 @@ impl EngineConfig {
         if !mesh.ring_capacity.is_power_of_two() {
             return fail(
                 "mesh.ring_capacity",
-                format!(
-                    "ring_capacity = {} is not a power of two",
-                    mesh.ring_capacity
-                ),
+                format!("ring_capacity = {} is not a power of two", mesh.ring_capacity),
                 "use a power of two such as 1024".into(),
             );
         }
@@ -584,10 +529,7 @@ impl EngineConfig {
         if mesh.batch > mesh.ring_capacity {
             return fail(
                 "mesh.batch",
-                format!(
-                    "batch = {} is larger than ring_capacity = {}",
-                    mesh.batch, mesh.ring_capacity
-                ),
+                format!("batch = {} is larger than ring_capacity = {}", mesh.batch, mesh.ring_capacity),
                 "use a batch no larger than ring_capacity".into(),
             );
         }
@@ -664,10 +606,7 @@ impl EngineConfig {
                     return fail(
                         &at("shard"),
                         format!("shard = {shard}, but only {count} shards run"),
-                        format!(
-                            "use a shard index from 0 to {}, or remove `shard`",
-                            count.saturating_sub(1)
-                        ),
+                        format!("use a shard index from 0 to {}, or remove `shard`", count.saturating_sub(1)),
                     );
                 }
             }

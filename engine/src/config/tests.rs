@@ -51,23 +51,13 @@ fn check(err: &ConfigError, line: usize, key: &str) {
     let shown = err.to_string();
     assert!(!shown.contains('\n'), "not one line: {shown:?}");
     let prefix = format!("test.toml:{line}: key `{key}`: ");
-    assert!(
-        shown.starts_with(&prefix),
-        "{shown:?} should start with {prefix:?}"
-    );
-    assert!(
-        shown.ends_with(&format!(" (hint: {})", err.hint)),
-        "{shown:?}"
-    );
+    assert!(shown.starts_with(&prefix), "{shown:?} should start with {prefix:?}");
+    assert!(shown.ends_with(&format!(" (hint: {})", err.hint)), "{shown:?}");
 }
 
 #[track_caller]
 fn assert_hint(err: &ConfigError, needle: &str) {
-    assert!(
-        err.hint.contains(needle),
-        "hint {:?} should mention {needle:?}",
-        err.hint
-    );
+    assert!(err.hint.contains(needle), "hint {:?} should mention {needle:?}", err.hint);
 }
 
 // ---- defaults and bundled files ----
@@ -94,43 +84,11 @@ fn default_values_are_the_documented_ones() {
     assert_eq!(d.placement.cpus, None);
     assert!(d.placement.reserve_cpus.is_empty());
     assert!(!d.placement.oversubscribe);
-    assert_eq!(
-        d.idle,
-        IdleConfig {
-            spin_before_park_us: 200,
-            passes_before_yield: 256,
-            park_timeout_us: 1000
-        }
-    );
-    assert_eq!(
-        d.mailbox,
-        MailboxConfig {
-            capacity: 1024,
-            overflow: OverflowPolicy::Reject
-        }
-    );
-    assert_eq!(
-        d.mesh,
-        MeshConfig {
-            ring_capacity: 1024,
-            batch: 64,
-            inject_capacity: 4096,
-            overflow_capacity: 65536
-        }
-    );
-    assert_eq!(
-        d.metrics,
-        MetricsConfig {
-            latency_sample_every: 64,
-            status_interval_ms: 1000
-        }
-    );
-    assert_eq!(
-        d.shutdown,
-        ShutdownConfig {
-            drain_timeout_ms: 2000
-        }
-    );
+    assert_eq!(d.idle, IdleConfig { spin_before_park_us: 200, passes_before_yield: 256, park_timeout_us: 1000 });
+    assert_eq!(d.mailbox, MailboxConfig { capacity: 1024, overflow: OverflowPolicy::Reject });
+    assert_eq!(d.mesh, MeshConfig { ring_capacity: 1024, batch: 64, inject_capacity: 4096, overflow_capacity: 65536 });
+    assert_eq!(d.metrics, MetricsConfig { latency_sample_every: 64, status_interval_ms: 1000 });
+    assert_eq!(d.shutdown, ShutdownConfig { drain_timeout_ms: 2000 });
     let kinds: Vec<&str> = d.agents.iter().map(|a| a.kind.as_str()).collect();
     assert_eq!(kinds, ["echo", "counter", "kv"]);
     for agent in &d.agents {
@@ -139,12 +97,7 @@ fn default_values_are_the_documented_ones() {
     }
     assert_eq!(
         d.load,
-        Some(LoadConfig {
-            scenario: LoadScenario::PingPong,
-            rate_per_s: None,
-            agents: 2,
-            duration_s: None
-        })
+        Some(LoadConfig { scenario: LoadScenario::PingPong, rate_per_s: None, agents: 2, duration_s: None })
     );
 }
 
@@ -168,10 +121,7 @@ fn bundled_profiles_set_what_they_promise() {
     assert_eq!(fast.mesh.batch, 256);
     assert_eq!(fast.mailbox.capacity, 4096);
     assert_eq!(fast.idle.spin_before_park_us, 50);
-    assert_eq!(
-        fast.load.as_ref().map(|l| l.scenario),
-        Some(LoadScenario::Counting)
-    );
+    assert_eq!(fast.load.as_ref().map(|l| l.scenario), Some(LoadScenario::Counting));
 
     let small = parse(EMBEDDED_TOML);
     assert_eq!(small.placement.shards, ShardCount::Count(2));
@@ -195,42 +145,20 @@ fn from_file_reports_a_missing_file() {
     assert_eq!(err.file, "/nonexistent/nexus.toml");
     assert_eq!((err.line, err.key.as_deref()), (None, None));
     assert!(!err.hint.is_empty());
-    assert!(
-        err.to_string()
-            .starts_with("/nonexistent/nexus.toml: cannot read"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("/nonexistent/nexus.toml: cannot read"), "{err}");
 }
 
 #[test]
 fn partial_sections_keep_the_other_defaults() {
     let config = parse("[mesh]\nbatch = 8\n");
-    assert_eq!(
-        config.mesh,
-        MeshConfig {
-            batch: 8,
-            ..MeshConfig::default()
-        }
-    );
-    assert_eq!(
-        EngineConfig {
-            mesh: MeshConfig::default(),
-            ..config
-        },
-        EngineConfig::default()
-    );
+    assert_eq!(config.mesh, MeshConfig { batch: 8, ..MeshConfig::default() });
+    assert_eq!(EngineConfig { mesh: MeshConfig::default(), ..config }, EngineConfig::default());
 }
 
 #[test]
 fn shards_accepts_auto_and_positive_counts() {
-    assert_eq!(
-        parse("[placement]\nshards = \"auto\"").placement.shards,
-        ShardCount::Auto
-    );
-    assert_eq!(
-        parse("[placement]\nshards = 4").placement.shards,
-        ShardCount::Count(4)
-    );
+    assert_eq!(parse("[placement]\nshards = \"auto\"").placement.shards, ShardCount::Auto);
+    assert_eq!(parse("[placement]\nshards = 4").placement.shards, ShardCount::Count(4));
     let p = parse("[placement]\ncpus = [2, 3, 5]").placement;
     assert_eq!(p.fixed_shard_count(), Some(3));
     assert_eq!(PlacementConfig::default().fixed_shard_count(), None);
@@ -240,31 +168,14 @@ fn shards_accepts_auto_and_positive_counts() {
 fn load_can_be_turned_off_or_on() {
     assert_eq!(parse("load = false").load, None);
     assert_eq!(parse("load = true").load, Some(LoadConfig::default()));
-    let load = parse("[load]\nscenario = \"ask\"\nrate_per_s = 500\nduration_s = 3")
-        .load
-        .unwrap();
-    assert_eq!(
-        load,
-        LoadConfig {
-            scenario: LoadScenario::Ask,
-            rate_per_s: Some(500),
-            agents: 2,
-            duration_s: Some(3)
-        }
-    );
+    let load = parse("[load]\nscenario = \"ask\"\nrate_per_s = 500\nduration_s = 3").load.unwrap();
+    assert_eq!(load, LoadConfig { scenario: LoadScenario::Ask, rate_per_s: Some(500), agents: 2, duration_s: Some(3) });
 }
 
 #[test]
 fn agents_list_replaces_the_default_list() {
     let config = parse("[[agents]]\nkind = \"kv\"\nshard = 0\ncount = 3\n");
-    assert_eq!(
-        config.agents,
-        [AgentSpec {
-            shard: Some(0),
-            count: 3,
-            ..AgentSpec::new("kv")
-        }]
-    );
+    assert_eq!(config.agents, [AgentSpec { shard: Some(0), count: 3, ..AgentSpec::new("kv") }]);
     config.validate(KINDS).unwrap();
     assert!(parse("agents = []").agents.is_empty());
 }
@@ -283,10 +194,7 @@ fn unknown_key_lists_the_valid_keys() {
 fn unknown_table_lists_the_top_level_keys() {
     let err = parse_err("[mesh]\nbatch = 4\n\n[mailboxx]\ncapacity = 5\n");
     check(&err, 4, "mailboxx");
-    assert_hint(
-        &err,
-        "placement, idle, mailbox, mesh, metrics, shutdown, agents, load, executor",
-    );
+    assert_hint(&err, "placement, idle, mailbox, mesh, metrics, shutdown, agents, load, executor");
 }
 
 #[test]
@@ -300,10 +208,7 @@ fn unknown_key_in_an_agents_entry_names_its_index() {
 fn unknown_key_as_a_dotted_key() {
     let err = parse_err("mesh.bach = 1\n");
     check(&err, 1, "mesh.bach");
-    assert_hint(
-        &err,
-        "ring_capacity, batch, inject_capacity, overflow_capacity",
-    );
+    assert_hint(&err, "ring_capacity, batch, inject_capacity, overflow_capacity");
 }
 
 #[test]
@@ -370,10 +275,7 @@ fn shards_other_values_say_what_is_expected() {
     for bad in ["\"many\"", "-3", "1.5", "true", "[1]"] {
         let err = parse_err(&format!("[placement]\nshards = {bad}\n"));
         check(&err, 2, "placement.shards");
-        assert!(
-            err.message.contains("\"auto\" or a positive integer"),
-            "{err}"
-        );
+        assert!(err.message.contains("\"auto\" or a positive integer"), "{err}");
     }
 }
 
@@ -464,29 +366,20 @@ fn idle_and_metrics_zeroes_are_rejected() {
     check(&err, 2, "idle.park_timeout_us");
     let err = validate_err("[metrics]\nstatus_interval_ms = 0\n");
     check(&err, 2, "metrics.status_interval_ms");
-    parse("[idle]\nspin_before_park_us = 0\n[shutdown]\ndrain_timeout_ms = 0\n")
-        .validate(KINDS)
-        .unwrap();
+    parse("[idle]\nspin_before_park_us = 0\n[shutdown]\ndrain_timeout_ms = 0\n").validate(KINDS).unwrap();
 }
 
 #[test]
 fn shards_zero_built_in_code_is_rejected_too() {
     let config = EngineConfig {
-        placement: PlacementConfig {
-            shards: ShardCount::Count(0),
-            ..PlacementConfig::default()
-        },
+        placement: PlacementConfig { shards: ShardCount::Count(0), ..PlacementConfig::default() },
         ..EngineConfig::default()
     };
     let err = config.validate(KINDS).unwrap_err();
     assert_eq!(err.key.as_deref(), Some("placement.shards"));
     assert_eq!((err.file.as_str(), err.line), ("<config>", None));
     assert!(!err.hint.is_empty());
-    assert!(
-        err.to_string()
-            .starts_with("<config>: key `placement.shards`: "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("<config>: key `placement.shards`: "), "{err}");
 }
 
 #[test]
@@ -501,9 +394,7 @@ fn cpus_and_numeric_shards_conflict() {
     let err = validate_err("[placement]\ncpus = [0, 1]\nshards = 2\n");
     check(&err, 3, "placement.shards");
     assert_hint(&err, "remove `shards`");
-    parse("[placement]\ncpus = [0, 1]\nshards = \"auto\"\n")
-        .validate(KINDS)
-        .unwrap();
+    parse("[placement]\ncpus = [0, 1]\nshards = \"auto\"\n").validate(KINDS).unwrap();
 }
 
 #[test]
@@ -538,8 +429,7 @@ fn agent_count_zero_is_rejected() {
 
 #[test]
 fn agent_names_are_unique_and_shards_in_range() {
-    let text =
-        "[[agents]]\nkind = \"kv\"\nname = \"a\"\n[[agents]]\nkind = \"echo\"\nname = \"a\"\n";
+    let text = "[[agents]]\nkind = \"kv\"\nname = \"a\"\n[[agents]]\nkind = \"echo\"\nname = \"a\"\n";
     check(&validate_err(text), 6, "agents[1].name");
 
     let text = "[placement]\nshards = 2\n[[agents]]\nkind = \"kv\"\nshard = 2\n";
@@ -551,17 +441,11 @@ fn agent_names_are_unique_and_shards_in_range() {
 #[test]
 fn default_agents_fail_against_other_kinds_without_a_line() {
     // The agents come from the defaults, not the text: the key is known, the line is not.
-    let err = parse("[mesh]\nbatch = 8\n")
-        .validate(&["echo"])
-        .unwrap_err();
+    let err = parse("[mesh]\nbatch = 8\n").validate(&["echo"]).unwrap_err();
     assert_eq!(err.key.as_deref(), Some("agents[1].kind"));
     assert_eq!(err.line, None);
     assert_hint(&err, "\"echo\"");
-    assert!(
-        err.to_string()
-            .starts_with("test.toml: key `agents[1].kind`: "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("test.toml: key `agents[1].kind`: "), "{err}");
 }
 
 #[test]
@@ -601,14 +485,9 @@ fn display_is_one_line_and_drops_unknown_parts() {
          (hint: use a batch of at least 1, such as 64)"
     );
     err.line = None;
-    assert!(err
-        .to_string()
-        .starts_with("a.toml: key `mesh.batch`: batch"));
+    assert!(err.to_string().starts_with("a.toml: key `mesh.batch`: batch"));
     err.key = None;
     assert!(err.to_string().starts_with("a.toml: batch = 0"));
     err.message = "two\nlines".into();
-    assert_eq!(
-        err.to_string(),
-        "a.toml: two; lines (hint: use a batch of at least 1, such as 64)"
-    );
+    assert_eq!(err.to_string(), "a.toml: two; lines (hint: use a batch of at least 1, such as 64)");
 }

@@ -102,22 +102,22 @@ impl EngineHandle {
         let shard = to.shard().min(self.shared.shards - 1);
         match self.send_envelope::<M>(shard, env) {
             Ok(()) => {}
-            Err(SendError::Full(_)) => return Err(AskError::Undelivered(crate::metrics::DeadLetterReason::MailboxFull)),
+            Err(SendError::Full(_)) => {
+                return Err(AskError::Undelivered(crate::metrics::DeadLetterReason::MailboxFull))
+            }
             Err(SendError::ShuttingDown(_)) => return Err(AskError::ShuttingDown),
         }
         let payload = cell.wait(started + timeout)?;
         payload.take::<R>().map_err(|_| AskError::WrongReplyType)
     }
 
-    /// Sends an engine operation to `shard` and waits for its answer.
-    fn request<R: Send + 'static>(&self, shard: usize, make: impl FnOnce(ReplyTo<R>) -> SystemOp) -> Result<R, EngineError> {
-        let cell = Arc::new(HostReply::default());
-        let op = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), false));
-        let deadline = Instant::now() + HOST_REQUEST_TIMEOUT;
+    /// Queues an engine operation for `shard`, waiting for room in its inject queue until
+    /// `deadline` (engine operations are not dropped for backpressure).
+    fn inject_system(&self, shard: usize, op: SystemOp, deadline: Instant) -> Result<(), EngineError> {
         let mut env = Envelope::system(Payload::new(op));
         loop {
             match self.inject(shard, env) {
-                Ok(()) => break,
+                Ok(()) => return Ok(()),
                 Err((_, InjectError::ShuttingDown)) => return Err(EngineError::ShuttingDown),
                 Err((back, InjectError::Full)) => {
                     if Instant::now() >= deadline {
@@ -128,6 +128,18 @@ impl EngineHandle {
                 }
             }
         }
+    }
+
+    /// Sends an engine operation to `shard` and waits for its answer.
+    fn request<R: Send + 'static>(
+        &self,
+        shard: usize,
+        make: impl FnOnce(ReplyTo<R>) -> SystemOp,
+    ) -> Result<R, EngineError> {
+        let cell = Arc::new(HostReply::default());
+        let op = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), false));
+        let deadline = Instant::now() + HOST_REQUEST_TIMEOUT;
+        self.inject_system(shard, op, deadline)?;
         let payload = cell.wait(deadline).map_err(|_| EngineError::Timeout(shard))?;
         payload.take::<R>().map_err(|_| EngineError::Timeout(shard))
     }
@@ -171,17 +183,14 @@ impl EngineHandle {
         }
     }
 
-    /// Stops agent `id` (asynchronously; stopping an agent that is gone does nothing).
+    /// Stops agent `id` (asynchronously; stopping an agent that is gone does nothing). Waits for
+    /// room in the shard's inject queue if it is full, up to [`HOST_REQUEST_TIMEOUT`].
     pub fn stop(&self, id: AgentId) -> Result<(), EngineError> {
         let shard = id.shard();
         if shard >= self.shared.shards {
             return Ok(());
         }
-        let env = Envelope::system(Payload::new(SystemOp::Stop(id)));
-        self.inject(shard, env).map_err(|(_, why)| match why {
-            InjectError::Full => EngineError::Overloaded(shard),
-            InjectError::ShuttingDown => EngineError::ShuttingDown,
-        })
+        self.inject_system(shard, SystemOp::Stop(id), Instant::now() + HOST_REQUEST_TIMEOUT)
     }
 
     /// Registers `name` for agent `id`. The agent's shard remembers the name, so it is removed

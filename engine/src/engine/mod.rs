@@ -216,7 +216,10 @@ impl EngineBuilder {
                     failure.get_or_insert(EngineError::ShardStart { shard, reason });
                 }
                 Err(_) => {
-                    failure.get_or_insert(EngineError::ShardStart { shard: 0, reason: "a shard thread exited during start-up".into() });
+                    failure.get_or_insert(EngineError::ShardStart {
+                        shard: 0,
+                        reason: "a shard thread exited during start-up".into(),
+                    });
                     break;
                 }
             }
@@ -225,12 +228,7 @@ impl EngineBuilder {
             abort_start(&shared, joins);
             return Err(e);
         }
-        Ok(Engine {
-            handle: EngineHandle { shared },
-            joins,
-            plan,
-            drain_timeout: self.drain_timeout,
-        })
+        Ok(Engine { handle: EngineHandle { shared }, joins, plan, drain_timeout: self.drain_timeout })
     }
 }
 

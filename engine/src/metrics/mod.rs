@@ -159,14 +159,8 @@ impl ShardMetrics {
     /// New metrics sampling one message in `sample_every` (a power of two, >= 1).
     pub fn new(sample_every: u32) -> Self {
         debug_assert!(sample_every.is_power_of_two());
-        let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2)
-            .expect("static histogram bounds are valid");
-        Self {
-            counters: Counters::default(),
-            latency,
-            sample_mask: u64::from(sample_every.max(1)) - 1,
-            sample_tick: 0,
-        }
+        let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2).expect("static histogram bounds are valid");
+        Self { counters: Counters::default(), latency, sample_mask: u64::from(sample_every.max(1)) - 1, sample_tick: 0 }
     }
 
     /// Whether the next sent message should carry a timestamp.
@@ -224,6 +218,8 @@ pub struct ShardStats {
     pub agents: u64,
     /// Names registered in the shard's registry partition.
     pub names: u64,
+    /// Asks made from this shard still waiting for an answer.
+    pub pending_asks: u64,
     /// Enqueue-to-dispatch latency (sampled).
     pub latency: LatencySummary,
     /// The histogram itself, for engine-wide percentiles.
@@ -254,8 +250,7 @@ impl EngineStats {
 
     /// Engine-wide latency percentiles.
     pub fn latency(&self) -> LatencySummary {
-        let mut merged = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2)
-            .expect("static histogram bounds are valid");
+        let mut merged = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2).expect("static histogram bounds are valid");
         for s in &self.shards {
             // Same bounds on both sides, so `add` cannot fail.
             let _ = merged.add(&s.latency_histogram);

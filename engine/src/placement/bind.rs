@@ -62,12 +62,8 @@ pub enum MemoryBinding {
 /// The process-wide hwloc topology used for binding, loaded once.
 #[cfg(feature = "hwloc")]
 fn hwloc_topology() -> Result<&'static hwlocality::Topology, String> {
-    static TOPOLOGY: std::sync::OnceLock<Result<hwlocality::Topology, String>> =
-        std::sync::OnceLock::new();
-    TOPOLOGY
-        .get_or_init(|| hwlocality::Topology::new().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(Clone::clone)
+    static TOPOLOGY: std::sync::OnceLock<Result<hwlocality::Topology, String>> = std::sync::OnceLock::new();
+    TOPOLOGY.get_or_init(|| hwlocality::Topology::new().map_err(|e| e.to_string())).as_ref().map_err(Clone::clone)
 }
 
 /// Pins the calling thread to `cpu` (an OS index from `topo`).
@@ -93,14 +89,9 @@ pub fn pin_current_thread(topo: &Topology, cpu: usize) -> Result<(), BindError> 
         let index = BitmapIndex::try_from(cpu).map_err(|e| pin_err(e.to_string()))?;
         let mut set = CpuSet::new();
         set.set(index);
-        return hw
-            .bind_cpu(&set, CpuBindingFlags::THREAD)
-            .map_err(|e| pin_err(e.to_string()));
+        return hw.bind_cpu(&set, CpuBindingFlags::THREAD).map_err(|e| pin_err(e.to_string()));
     }
-    crate::topology::os::set_current_thread_affinity(&[cpu]).map_err(|e| BindError::Pin {
-        cpu,
-        reason: e.to_string(),
-    })
+    crate::topology::os::set_current_thread_affinity(&[cpu]).map_err(|e| BindError::Pin { cpu, reason: e.to_string() })
 }
 
 /// Binds the calling thread's future memory allocations to NUMA node `numa_node` (OS index),
@@ -124,9 +115,7 @@ pub fn bind_current_thread_memory(numa_node: usize) -> Result<MemoryBinding, Bin
     #[cfg(not(feature = "hwloc"))]
     {
         let _ = numa_node;
-        Ok(MemoryBinding::Unsupported {
-            reason: "built without the `hwloc` feature".into(),
-        })
+        Ok(MemoryBinding::Unsupported { reason: "built without the `hwloc` feature".into() })
     }
 }
 
@@ -134,9 +123,7 @@ pub fn bind_current_thread_memory(numa_node: usize) -> Result<MemoryBinding, Bin
 fn bind_memory_hwloc(node: usize) -> Result<MemoryBinding, BindError> {
     use hwlocality::bitmap::BitmapIndex;
     use hwlocality::errors::HybridError;
-    use hwlocality::memory::binding::{
-        MemoryBindingError, MemoryBindingFlags, MemoryBindingPolicy,
-    };
+    use hwlocality::memory::binding::{MemoryBindingError, MemoryBindingFlags, MemoryBindingPolicy};
     use hwlocality::memory::nodeset::NodeSet;
 
     let unsupported = |reason: String| Ok(MemoryBinding::Unsupported { reason });
@@ -148,10 +135,7 @@ fn bind_memory_hwloc(node: usize) -> Result<MemoryBinding, BindError> {
     if !nodes.contains(&node) {
         return Err(BindError::UnknownNumaNode(node));
     }
-    let supported = hw
-        .feature_support()
-        .memory_binding()
-        .is_some_and(|s| s.set_current_thread() && s.bind_policy());
+    let supported = hw.feature_support().memory_binding().is_some_and(|s| s.set_current_thread() && s.bind_policy());
     if !supported {
         return unsupported("hwloc reports no per-thread memory binding here".into());
     }
@@ -163,19 +147,11 @@ fn bind_memory_hwloc(node: usize) -> Result<MemoryBinding, BindError> {
         Err(HybridError::Rust(MemoryBindingError::Unsupported)) => {
             unsupported("hwloc: memory binding policy not supported".into())
         }
-        Err(HybridError::Hwloc(e))
-            if e.errno
-                .is_some_and(|n| n.0 == libc::ENOSYS || n.0 == libc::EPERM) =>
-        {
+        Err(HybridError::Hwloc(e)) if e.errno.is_some_and(|n| n.0 == libc::ENOSYS || n.0 == libc::EPERM) => {
             unsupported(format!("the kernel refused memory binding: {e}"))
         }
-        Err(e) if nodes.len() == 1 => unsupported(format!(
-            "single NUMA node, binding not needed (hwloc said: {e})"
-        )),
-        Err(e) => Err(BindError::MemoryBind {
-            node,
-            reason: e.to_string(),
-        }),
+        Err(e) if nodes.len() == 1 => unsupported(format!("single NUMA node, binding not needed (hwloc said: {e})")),
+        Err(e) => Err(BindError::MemoryBind { node, reason: e.to_string() }),
     }
 }
 

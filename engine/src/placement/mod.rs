@@ -37,9 +37,7 @@ use std::fmt;
 
 use crate::topology::{Core, CoreKind, Topology};
 
-pub use bind::{
-    bind_current_thread_memory, current_cpu, pin_current_thread, BindError, MemoryBinding,
-};
+pub use bind::{bind_current_thread_memory, current_cpu, pin_current_thread, BindError, MemoryBinding};
 
 /// Which CPUs the shards run on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -82,10 +80,7 @@ impl PlacementRequest {
 
     /// A request for `placement`, nothing reserved, no oversubscription.
     pub fn with_placement(placement: Placement) -> Self {
-        Self {
-            placement,
-            ..Self::default()
-        }
+        Self { placement, ..Self::default() }
     }
 
     /// Adds `cpus` to the reserved set.
@@ -161,19 +156,11 @@ impl<'a> IntoIterator for &'a PlacementPlan {
 impl fmt::Display for PlacementPlan {
     /// A table with one row per shard: `shard | cpu | core | numa | l3` (`-` for unknown L3).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>5} | {:>5} | {:>5} | {:>4} | {:>3}",
-            "shard", "cpu", "core", "numa", "l3"
-        )?;
+        writeln!(f, "{:>5} | {:>5} | {:>5} | {:>4} | {:>3}", "shard", "cpu", "core", "numa", "l3")?;
         writeln!(f, "------+-------+-------+------+----")?;
         for s in &self.shards {
             let l3 = s.l3.map_or_else(|| "-".to_owned(), |l| l.to_string());
-            writeln!(
-                f,
-                "{:>5} | {:>5} | {:>5} | {:>4} | {:>3}",
-                s.shard, s.cpu, s.core, s.numa_node, l3
-            )?;
+            writeln!(f, "{:>5} | {:>5} | {:>5} | {:>4} | {:>3}", s.shard, s.cpu, s.core, s.numa_node, l3)?;
         }
         Ok(())
     }
@@ -243,12 +230,7 @@ fn slots<'t>(topo: &'t Topology, reserved: &[usize]) -> (Vec<Slot<'t>>, Vec<Slot
     let first = cores
         .iter()
         .filter(|(_, _, whole)| *whole)
-        .filter_map(|(core, cpus, _)| {
-            Some(Slot {
-                cpu: *cpus.first()?,
-                core,
-            })
-        })
+        .filter_map(|(core, cpus, _)| Some(Slot { cpu: *cpus.first()?, core }))
         .collect();
     let depth = cores.iter().map(|(_, c, _)| c.len()).max().unwrap_or(0);
     let rest = (0..depth)
@@ -283,10 +265,7 @@ pub fn plan(topo: &Topology, req: &PlacementRequest) -> Result<PlacementPlan, Pl
             } else if first.is_empty() && rest.is_empty() {
                 return Err(PlacementError::Empty);
             } else if !req.allow_oversubscribe {
-                return Err(PlacementError::TooManyShards {
-                    requested: *n,
-                    usable: first.len(),
-                });
+                return Err(PlacementError::TooManyShards { requested: *n, usable: first.len() });
             } else {
                 let all: Vec<Slot<'_>> = first.into_iter().chain(rest).collect();
                 all.iter().copied().cycle().take(*n).collect()
@@ -306,10 +285,7 @@ pub fn plan(topo: &Topology, req: &PlacementRequest) -> Result<PlacementPlan, Pl
                 if !seen.insert(cpu) && !req.allow_oversubscribe {
                     return Err(PlacementError::DuplicateCpu(cpu));
                 }
-                let core = topo
-                    .cores()
-                    .get(pu.core)
-                    .ok_or(PlacementError::UnknownCpu(cpu))?;
+                let core = topo.cores().get(pu.core).ok_or(PlacementError::UnknownCpu(cpu))?;
                 out.push(Slot { cpu, core });
             }
             out

@@ -68,31 +68,18 @@ fn shards_take_the_front_of_the_per_core_order() {
 fn too_many_shards_needs_oversubscription() {
     let topo = big();
     let err = plan(&topo, &PlacementRequest::shards(40)).unwrap_err();
-    assert_eq!(
-        err,
-        PlacementError::TooManyShards {
-            requested: 40,
-            usable: 32
-        }
-    );
+    assert_eq!(err, PlacementError::TooManyShards { requested: 40, usable: 32 });
     assert!(err.to_string().contains("oversubscribe = true"));
 
     let p = plan(&topo, &PlacementRequest::shards(40).oversubscribe(true)).unwrap();
     assert_eq!(p.len(), 40);
     assert_indexed(&p);
-    assert_eq!(
-        cpus(&p)[32..],
-        [32, 33, 34, 35, 36, 37, 38, 39],
-        "SMT siblings next"
-    );
+    assert_eq!(cpus(&p)[32..], [32, 33, 34, 35, 36, 37, 38, 39], "SMT siblings next");
     assert_eq!(p.shards[32].core, 0);
 
     let p = plan(&topo, &PlacementRequest::shards(100).oversubscribe(true)).unwrap();
     assert_eq!(p.len(), 100);
-    assert_eq!(
-        p.shards[64].cpu, p.shards[0].cpu,
-        "wraps after every usable PU"
-    );
+    assert_eq!(p.shards[64].cpu, p.shards[0].cpu, "wraps after every usable PU");
     assert_eq!(p.shards[99].cpu, p.shards[35].cpu);
 }
 
@@ -105,20 +92,11 @@ fn explicit_cpu_lists_are_validated() {
     assert_indexed(&p);
 
     let err = |req: PlacementRequest| plan(&topo, &req).unwrap_err();
-    assert_eq!(
-        err(PlacementRequest::cpus(&[999])),
-        PlacementError::UnknownCpu(999)
-    );
+    assert_eq!(err(PlacementRequest::cpus(&[999])), PlacementError::UnknownCpu(999));
     assert_eq!(err(PlacementRequest::cpus(&[])), PlacementError::Empty);
     assert_eq!(err(PlacementRequest::shards(0)), PlacementError::Empty);
-    assert_eq!(
-        err(PlacementRequest::cpus(&[1, 2, 1])),
-        PlacementError::DuplicateCpu(1)
-    );
-    assert_eq!(
-        err(PlacementRequest::cpus(&[3, 0]).reserve(&[0])),
-        PlacementError::ReservedCpu(0)
-    );
+    assert_eq!(err(PlacementRequest::cpus(&[1, 2, 1])), PlacementError::DuplicateCpu(1));
+    assert_eq!(err(PlacementRequest::cpus(&[3, 0]).reserve(&[0])), PlacementError::ReservedCpu(0));
     let p = plan(&topo, &PlacementRequest::cpus(&[1, 1]).oversubscribe(true)).unwrap();
     assert_eq!(cpus(&p), vec![1, 1]);
 }
@@ -128,9 +106,7 @@ fn everything_reserved_is_empty() {
     let topo = SyntheticTopology::new().cores_per_l3(2).build().unwrap();
     let req = PlacementRequest::per_core().reserve(&[0, 1]);
     assert_eq!(plan(&topo, &req), Err(PlacementError::Empty));
-    let req = PlacementRequest::shards(3)
-        .reserve(&[0, 1])
-        .oversubscribe(true);
+    let req = PlacementRequest::shards(3).reserve(&[0, 1]).oversubscribe(true);
     assert_eq!(plan(&topo, &req), Err(PlacementError::Empty));
 }
 
@@ -172,20 +148,9 @@ fn asymmetric_machine_ordering() {
     let numa: Vec<usize> = p.iter().map(|s| s.numa_node).collect();
     assert_eq!(numa, vec![0, 0, 0, 0, 0, 1, 1, 1, 1]);
     let kinds: Vec<CoreKind> = p.iter().map(|s| topo.cores()[s.core].kind).collect();
-    assert_eq!(
-        kinds[5..],
-        [
-            CoreKind::Performance,
-            CoreKind::Performance,
-            CoreKind::Efficiency,
-            CoreKind::Efficiency
-        ]
-    );
+    assert_eq!(kinds[5..], [CoreKind::Performance, CoreKind::Performance, CoreKind::Efficiency, CoreKind::Efficiency]);
     assert_eq!(p.shards[2].core, 2, "core 2 runs on its sibling");
-    assert!(
-        p.iter().all(|s| s.core != 5),
-        "wholly disallowed core skipped"
-    );
+    assert!(p.iter().all(|s| s.core != 5), "wholly disallowed core skipped");
 
     let p = plan(&topo, &PlacementRequest::shards(12).oversubscribe(true)).unwrap();
     assert_eq!(cpus(&p)[9..], [8, 9, 11]);
@@ -193,29 +158,11 @@ fn asymmetric_machine_ordering() {
     assert_eq!(p.shards[13].cpu, 0, "13 usable PUs, then wrap");
 
     let err = |req: PlacementRequest| plan(&topo, &req).unwrap_err();
-    assert_eq!(
-        err(PlacementRequest::cpus(&[2])),
-        PlacementError::CpuNotAllowed(2)
-    );
-    assert_eq!(
-        err(PlacementRequest::cpus(&[13])),
-        PlacementError::CpuNotAllowed(13)
-    );
-    assert_eq!(
-        err(PlacementRequest::shards(10)),
-        PlacementError::TooManyShards {
-            requested: 10,
-            usable: 9
-        }
-    );
-    assert_eq!(
-        pin_current_thread(&topo, 5),
-        Err(BindError::CpuNotAllowed(5))
-    );
-    assert_eq!(
-        pin_current_thread(&topo, 99),
-        Err(BindError::UnknownCpu(99))
-    );
+    assert_eq!(err(PlacementRequest::cpus(&[2])), PlacementError::CpuNotAllowed(2));
+    assert_eq!(err(PlacementRequest::cpus(&[13])), PlacementError::CpuNotAllowed(13));
+    assert_eq!(err(PlacementRequest::shards(10)), PlacementError::TooManyShards { requested: 10, usable: 9 });
+    assert_eq!(pin_current_thread(&topo, 5), Err(BindError::CpuNotAllowed(5)));
+    assert_eq!(pin_current_thread(&topo, 99), Err(BindError::UnknownCpu(99)));
 }
 
 #[test]

@@ -52,12 +52,7 @@ impl<T> Consumer<T> {
         }
         let shared = &*self.shared;
         let start = self.head;
-        let mut guard = HeadGuard {
-            shared_head: &shared.head,
-            head: &mut self.head,
-            start,
-            taken: 0,
-        };
+        let mut guard = HeadGuard { shared_head: &shared.head, head: &mut self.head, start, taken: 0 };
         while guard.taken < count {
             let index = guard.start.wrapping_add(guard.taken);
             // SAFETY: `index` is in `head .. head + count`, inside `head .. cached_tail`

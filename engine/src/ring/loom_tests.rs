@@ -115,19 +115,12 @@ impl Drop for Counted {
 #[test]
 fn dropping_both_ends_with_items_in_flight_drops_each_once() {
     loom::model(|| {
-        let drops = Arc::new([
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-        ]);
+        let drops = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)]);
         let (mut p, mut c) = ring::<Counted>(2).unwrap();
         let producer_drops = Arc::clone(&drops);
         let producer = thread::spawn(move || {
             for id in 0..3 {
-                let item = Counted {
-                    id,
-                    drops: Arc::clone(&producer_drops),
-                };
+                let item = Counted { id, drops: Arc::clone(&producer_drops) };
                 // Full or Closed: the rejected item comes back and is dropped here.
                 let _ = p.push(item);
             }

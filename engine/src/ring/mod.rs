@@ -119,10 +119,7 @@ pub fn ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), RingError>
 }
 
 /// [`ring`] with both counters starting at `start`; tests use it to cross `usize::MAX`.
-fn ring_starting_at<T>(
-    capacity: usize,
-    start: usize,
-) -> Result<(Producer<T>, Consumer<T>), RingError> {
+fn ring_starting_at<T>(capacity: usize, start: usize) -> Result<(Producer<T>, Consumer<T>), RingError> {
     if capacity < 2 {
         return Err(RingError::TooSmall(capacity));
     }
@@ -132,9 +129,7 @@ fn ring_starting_at<T>(
     if !capacity.is_power_of_two() {
         return Err(RingError::NotPowerOfTwo(capacity));
     }
-    let buffer = (0..capacity)
-        .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
-        .collect();
+    let buffer = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
     let shared = Arc::new(Shared {
         head: CachePadded::new(AtomicUsize::new(start)),
         tail: CachePadded::new(AtomicUsize::new(start)),
@@ -143,19 +138,9 @@ fn ring_starting_at<T>(
         buffer,
         mask: capacity - 1,
     });
-    let producer = Producer {
-        shared: Arc::clone(&shared),
-        tail: start,
-        staged: 0,
-        cached_head: start,
-        _not_sync: PhantomData,
-    };
-    let consumer = Consumer {
-        shared,
-        head: start,
-        cached_tail: start,
-        _not_sync: PhantomData,
-    };
+    let producer =
+        Producer { shared: Arc::clone(&shared), tail: start, staged: 0, cached_head: start, _not_sync: PhantomData };
+    let consumer = Consumer { shared, head: start, cached_tail: start, _not_sync: PhantomData };
     Ok((producer, consumer))
 }
 
@@ -315,10 +300,7 @@ impl fmt::Display for RingError {
             Self::NotPowerOfTwo(c) => write!(f, "ring capacity {c} is not a power of two"),
             Self::TooSmall(c) => write!(f, "ring capacity {c} is below the minimum of 2"),
             Self::TooLarge(c) => {
-                write!(
-                    f,
-                    "ring capacity {c} is above the maximum of {MAX_CAPACITY}"
-                )
+                write!(f, "ring capacity {c} is above the maximum of {MAX_CAPACITY}")
             }
         }
     }

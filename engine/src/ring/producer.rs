@@ -139,14 +139,8 @@ impl<T> Producer<T> {
     /// Slots taken by published-and-unconsumed plus staged items, as of `cached_head`.
     #[inline]
     fn used(&self) -> usize {
-        let used = self
-            .tail
-            .wrapping_add(self.staged)
-            .wrapping_sub(self.cached_head);
-        debug_assert!(
-            used <= self.shared.capacity(),
-            "tail + staged - head > capacity"
-        );
+        let used = self.tail.wrapping_add(self.staged).wrapping_sub(self.cached_head);
+        debug_assert!(used <= self.shared.capacity(), "tail + staged - head > capacity");
         used
     }
 

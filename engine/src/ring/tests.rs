@@ -76,10 +76,7 @@ fn drop_counters(n: usize) -> Arc<[AtomicUsize]> {
 }
 
 fn counted(drops: &Arc<[AtomicUsize]>, id: usize) -> Counted {
-    Counted {
-        id,
-        drops: Arc::clone(drops),
-    }
+    Counted { id, drops: Arc::clone(drops) }
 }
 
 fn drop_counts(drops: &Arc<[AtomicUsize]>) -> Vec<usize> {
@@ -95,14 +92,8 @@ fn capacity_validation() {
     assert_eq!(ring::<u8>(1).unwrap_err(), RingError::TooSmall(1));
     assert_eq!(ring::<u8>(3).unwrap_err(), RingError::NotPowerOfTwo(3));
     assert_eq!(ring::<u8>(6).unwrap_err(), RingError::NotPowerOfTwo(6));
-    assert_eq!(
-        ring::<u8>(MAX_CAPACITY + 1).unwrap_err(),
-        RingError::TooLarge(MAX_CAPACITY + 1)
-    );
-    assert_eq!(
-        ring::<u8>(MAX_CAPACITY * 2).unwrap_err(),
-        RingError::TooLarge(MAX_CAPACITY * 2)
-    );
+    assert_eq!(ring::<u8>(MAX_CAPACITY + 1).unwrap_err(), RingError::TooLarge(MAX_CAPACITY + 1));
+    assert_eq!(ring::<u8>(MAX_CAPACITY * 2).unwrap_err(), RingError::TooLarge(MAX_CAPACITY * 2));
     for cap in [2, 4, 8, 1024] {
         let (p, c) = ring::<u8>(cap).unwrap();
         assert_eq!(p.capacity(), cap);
@@ -546,11 +537,7 @@ impl Model {
 
 fn check_against_model(capacity: usize, start: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let (mut p, mut c) = ring_starting_at::<u32>(capacity, start).unwrap();
-    let mut m = Model {
-        capacity,
-        visible: VecDeque::new(),
-        staged: VecDeque::new(),
-    };
+    let mut m = Model { capacity, visible: VecDeque::new(), staged: VecDeque::new() };
     for op in ops {
         match op {
             Op::Push(v) => {

@@ -116,13 +116,7 @@ impl Shard {
             asks: PendingAsks::new(index, 1024),
             outbound: outbound
                 .into_iter()
-                .map(|p| {
-                    p.map(|producer| Outbound {
-                        producer,
-                        backlog: VecDeque::new(),
-                        dirty: false,
-                    })
-                })
+                .map(|p| p.map(|producer| Outbound { producer, backlog: VecDeque::new(), dirty: false }))
                 .collect(),
             dirty_peers: Vec::with_capacity(peers),
             inbound,
@@ -324,11 +318,7 @@ impl Shard {
         if env.counted() {
             self.metrics.dead_letter(reason);
         }
-        if env.kind == Kind::User
-            && env.flags & FLAG_NOTIFY_UNDELIVERED != 0
-            && env.from != NO_SENDER
-            && !self.halted
-        {
+        if env.kind == Kind::User && env.flags & FLAG_NOTIFY_UNDELIVERED != 0 && env.from != NO_SENDER && !self.halted {
             let notice = Envelope {
                 to: env.from,
                 from: env.to,
@@ -355,8 +345,7 @@ impl Shard {
 
     /// Whether any input is waiting in a ring or the inject queue (used before parking).
     pub(crate) fn has_input(&mut self) -> bool {
-        !self.shared.injects[self.index].is_empty()
-            || self.inbound.iter_mut().flatten().any(|c| !c.is_empty())
+        !self.shared.injects[self.index].is_empty() || self.inbound.iter_mut().flatten().any(|c| !c.is_empty())
     }
 
     /// The current lifecycle phase.

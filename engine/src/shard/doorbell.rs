@@ -1,20 +1,26 @@
 //! The doorbell: how a parked shard is woken, without peers paying a syscall otherwise.
 //!
-//! Protocol (a Dekker-style handshake; both sides use a `SeqCst` fence between their store and
-//! their load, so at least one of them sees the other):
-//! 1. A shard that has been idle for its spin time calls [`Doorbell::prepare_sleep`]: it stores
-//!    `sleeping = true`, fences, and then re-checks its inbound rings and inject queue.
-//! 2. If it finds work it calls [`Doorbell::cancel_sleep`] and goes on; otherwise it parks its
-//!    thread (with a timeout, so timers stay live).
-//! 3. A producer publishes its ring batch (a `Release` store of the ring's tail), then calls
-//!    [`Doorbell::ring`]: it fences, loads `sleeping`, and only if it is set swaps it to false
-//!    and unparks the thread. A shard that is awake costs its peers one fence and one load of a
-//!    cache line that stays shared (it is written only around parks).
+//! It is an eventcount: one atomic word whose bit 0 says "the owner sleeps" and whose other bits
+//! count rings. Both sides act on that one word with read-modify-write operations, so the
+//! protocol needs nothing beyond the total order of operations on a single atomic (no
+//! store-load fence pairing between different locations), and loom checks it as written.
 //!
-//! Who writes what: `sleeping` is set by the owning shard and cleared by either side; `thread`
-//! is set once, by the owning shard at start-up, before the shard announces that it runs.
+//! 1. The owning shard, idle for its spin time, takes a ticket: [`Doorbell::prepare_sleep`]
+//!    loads the word (`Acquire`).
+//! 2. It re-checks its rings and inject queue. If it finds work it goes on.
+//! 3. Otherwise [`Doorbell::try_sleep`] swaps the word from the ticket to ticket + sleeping
+//!    bit. If a peer rang since step 1 the swap fails, and the `Acquire` on the failed swap
+//!    makes that peer's published batch visible: the shard goes back to step 2. If it succeeds
+//!    the shard parks (with a timeout, so its timers stay live), then clears the bit.
+//! 4. A peer publishes its batch (a `Release` store of the ring's tail), then [`Doorbell::ring`]
+//!    adds 2 to the word (`AcqRel`). Only if the old value had the sleeping bit does it unpark
+//!    the thread (a futex wake). An awake shard costs its peers one uncontended atomic add on a
+//!    line the owner reads only when it is about to sleep.
+//!
+//! Who writes what: the owner sets and clears the sleeping bit; peers and host threads add rings;
+//! `thread` is set once by the owner at start-up, before the shard announces that it runs.
 
-use crate::loom::{fence, AtomicBool, Ordering};
+use crate::loom::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use std::sync::OnceLock;
 
@@ -23,10 +29,20 @@ type ThreadHandle = loom::thread::Thread;
 #[cfg(not(loom))]
 type ThreadHandle = std::thread::Thread;
 
+/// Bit 0 of the word: the owner is (about to be) parked.
+const SLEEPING: u64 = 1;
+/// What one ring adds to the word.
+const RING: u64 = 2;
+
+/// A ticket from [`Doorbell::prepare_sleep`], to be handed to [`Doorbell::try_sleep`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct SleepTicket(u64);
+
 /// A shard's wake-up bell; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Doorbell {
-    sleeping: CachePadded<AtomicBool>,
+    word: CachePadded<AtomicU64>,
     thread: OnceLock<ThreadHandle>,
 }
 
@@ -44,31 +60,37 @@ impl Doorbell {
         let _ = self.thread.set(std::thread::current());
     }
 
-    /// Step 1: announce the intent to sleep. The caller must re-check for work afterwards.
+    /// Step 1: take a ticket. The caller must then re-check for work before `try_sleep`.
     #[inline]
-    pub fn prepare_sleep(&self) {
-        self.sleeping.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
+    pub fn prepare_sleep(&self) -> SleepTicket {
+        SleepTicket(self.word.load(Ordering::Acquire) & !SLEEPING)
     }
 
-    /// Step 2 (work found, or woken): clear the announcement.
+    /// Step 3: announce sleep if nobody rang since the ticket was taken. `false` means a peer
+    /// rang: re-check for work instead of parking.
     #[inline]
-    pub fn cancel_sleep(&self) {
-        self.sleeping.store(false, Ordering::Relaxed);
+    pub fn try_sleep(&self, ticket: SleepTicket) -> bool {
+        self.word.compare_exchange(ticket.0, ticket.0 | SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
-    /// Whether the shard announced that it sleeps.
+    /// After parking (woken or timed out): clear the sleeping bit.
+    #[inline]
+    pub fn wake_up(&self) {
+        self.word.fetch_and(!SLEEPING, Ordering::AcqRel);
+    }
+
+    /// Whether the owner announced that it sleeps.
     #[inline]
     pub fn is_sleeping(&self) -> bool {
-        self.sleeping.load(Ordering::Relaxed)
+        self.word.load(Ordering::Acquire) & SLEEPING != 0
     }
 
-    /// Step 3: called by a peer after publishing work. Returns whether it had to wake the
-    /// shard (a syscall), which happens only when the shard announced that it sleeps.
+    /// Step 4: called by a peer after publishing work. Returns whether it had to wake the shard
+    /// (a syscall), which happens only when the shard announced that it sleeps.
     #[inline]
     pub fn ring(&self) -> bool {
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
+        let previous = self.word.fetch_add(RING, Ordering::AcqRel);
+        if previous & SLEEPING != 0 {
             if let Some(t) = self.thread.get() {
                 t.unpark();
             }
@@ -83,7 +105,7 @@ mod loom_tests {
     use super::*;
     use crate::loom::{thread, Arc, AtomicUsize};
 
-    /// A peer publishes one item and rings; the shard prepares to sleep, re-checks and parks.
+    /// A peer publishes one item and rings; the shard takes a ticket, re-checks and parks.
     /// Loom explores every interleaving: a lost wake-up would leave the shard parked forever,
     /// which loom reports as a deadlock.
     #[test]
@@ -101,13 +123,14 @@ mod loom_tests {
                 if work.load(Ordering::Acquire) == 1 {
                     break;
                 }
-                bell.prepare_sleep();
+                let ticket = bell.prepare_sleep();
                 if work.load(Ordering::Acquire) == 1 {
-                    bell.cancel_sleep();
                     break;
                 }
-                thread::park();
-                bell.cancel_sleep();
+                if bell.try_sleep(ticket) {
+                    thread::park();
+                    bell.wake_up();
+                }
             }
             peer.join().unwrap();
         });
@@ -124,19 +147,26 @@ mod tests {
     fn ring_wakes_only_a_sleeper() {
         let bell = Arc::new(Doorbell::new());
         assert!(!bell.ring(), "an awake shard is not woken");
+        let stale = bell.prepare_sleep();
+        bell.ring();
+        assert!(!bell.try_sleep(stale), "a ring after the ticket cancels the sleep");
         let b = bell.clone();
         let t = std::thread::spawn(move || {
             b.bind_current_thread();
-            b.prepare_sleep();
+            loop {
+                let ticket = b.prepare_sleep();
+                if b.try_sleep(ticket) {
+                    break;
+                }
+            }
             std::thread::park_timeout(Duration::from_secs(10));
-            b.cancel_sleep();
+            b.wake_up();
         });
         while !bell.is_sleeping() {
             std::thread::yield_now();
         }
-        while !bell.ring() {
-            std::thread::yield_now();
-        }
+        assert!(bell.ring(), "a sleeper is woken");
         t.join().unwrap();
+        assert!(!bell.is_sleeping());
     }
 }

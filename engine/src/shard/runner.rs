@@ -65,7 +65,12 @@ impl Driver {
 
     /// Runs passes until `should_yield()` says so (checked every few passes) or the engine
     /// halts. A plain thread passes `|| false` and never yields.
-    pub fn run(&mut self, shard: &mut Shard, mut should_yield: impl FnMut() -> bool, yields_when_idle: bool) -> DriveOutcome {
+    pub fn run(
+        &mut self,
+        shard: &mut Shard,
+        mut should_yield: impl FnMut() -> bool,
+        yields_when_idle: bool,
+    ) -> DriveOutcome {
         let mut passes: u32 = 0;
         loop {
             let phase = shard.current_phase();
@@ -103,10 +108,12 @@ impl Driver {
 
     fn park(&mut self, shard: &mut Shard, phase: Phase) {
         let index = shard.index;
-        shard.shared.doorbells[index].prepare_sleep();
+        let ticket = shard.shared.doorbells[index].prepare_sleep();
         if shard.has_input() || shard.current_phase() != phase {
-            shard.shared.doorbells[index].cancel_sleep();
             return;
+        }
+        if !shard.shared.doorbells[index].try_sleep(ticket) {
+            return; // a peer rang since the ticket: go and look
         }
         let mut timeout = self.policy.park_timeout;
         if let Some(deadline) = shard.asks.next_deadline() {
@@ -115,7 +122,7 @@ impl Driver {
         }
         shard.metrics.counters.parks += 1;
         std::thread::park_timeout(timeout);
-        shard.shared.doorbells[index].cancel_sleep();
+        shard.shared.doorbells[index].wake_up();
     }
 }
 

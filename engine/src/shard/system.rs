@@ -155,7 +155,8 @@ impl Shard {
     pub(crate) fn accept_reply(&mut self, env: Envelope) {
         match self.asks.settle(env.to) {
             Some(settled) => {
-                let env = Envelope { to: settled.asker.to_bits(), request: settled.request, kind: Kind::ReplyToAgent, ..env };
+                let env =
+                    Envelope { to: settled.asker.to_bits(), request: settled.request, kind: Kind::ReplyToAgent, ..env };
                 // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
                 let _ = self.accept(env, false);
             }
@@ -231,9 +232,7 @@ impl Shard {
             }
         }
         let reason = if self.halted { DeadLetterReason::Shutdown } else { DeadLetterReason::Stopped };
-        loop {
-            let Some(queue) = self.slots.get_mut(slot_index).map(|s| &mut s.queue) else { break };
-            let Some(env) = self.store.pop(queue) else { break };
+        while let Some(env) = self.slots.get_mut(slot_index).and_then(|s| self.store.pop(&mut s.queue)) {
             self.dead_letter(env, reason);
         }
         self.slots.release(slot_index);
@@ -272,6 +271,7 @@ impl Shard {
             counters: self.metrics.counters.clone(),
             agents: self.slots.live(),
             names: self.registry.len() as u64,
+            pending_asks: self.asks.live() as u64,
             latency: self.metrics.latency_summary(),
             latency_histogram: self.metrics.latency_histogram(),
         }

@@ -156,9 +156,7 @@ impl Agent for Asker {
     type Msg = Addr<CounterMsg>;
     fn handle(&mut self, target: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
         self.target = Some(target);
-        let id = ctx
-            .ask(target, Duration::from_millis(self.timeout_ms), CounterMsg::Get)
-            .unwrap();
+        let id = ctx.ask(target, Duration::from_millis(self.timeout_ms), CounterMsg::Get).unwrap();
         self.requests.push(id);
     }
     fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
@@ -218,14 +216,20 @@ fn registry_is_partitioned_and_names_die_with_their_agent() {
         }
         fn on_reply(&mut self, _r: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
             let reply = reply.unwrap();
-            assert!(reply.0.is::<Result<(), crate::registry::RegistryError>>() || reply.0.is::<Option<crate::agent::AgentId>>());
+            assert!(
+                reply.0.is::<Result<(), crate::registry::RegistryError>>()
+                    || reply.0.is::<Option<crate::agent::AgentId>>()
+            );
             self.replies += 1;
         }
     }
     let mut shards = cluster(2);
     // Pick names owned by each shard.
     let on = |s: usize| -> &'static str {
-        (0..).map(|i| &*Box::leak(format!("n{i}").into_boxed_str())).find(|n| crate::registry::owner_of(n, 2) == s).unwrap()
+        (0..)
+            .map(|i| &*Box::leak(format!("n{i}").into_boxed_str()))
+            .find(|n| crate::registry::owner_of(n, 2) == s)
+            .unwrap()
     };
     let (local_name, remote_name) = (on(0), on(1));
     let a = shards[0].spawn(Named { name: local_name, outcome: None, lookups: vec![], replies: 0 }).unwrap();

@@ -5,10 +5,7 @@
 //! derives the redundant parts (PU table, per-node and per-L3 CPU lists, package core lists), so
 //! the invariants listed in the module docs of `topology` hold for every value.
 
-use super::{
-    CoreKind, L3Domain, NumaDistances, NumaNode, Package, Pu, Topology, TopologyError,
-    TopologySource,
-};
+use super::{CoreKind, L3Domain, NumaDistances, NumaNode, Package, Pu, Topology, TopologyError, TopologySource};
 
 /// Upper bound on PUs in a synthetic shape, so a typo cannot allocate without bound.
 const MAX_SYNTHETIC_PUS: usize = 1 << 20;
@@ -92,13 +89,7 @@ impl TopologyBuilder {
         kind: CoreKind,
         pus: &[usize],
     ) -> usize {
-        self.cores.push(CoreSpec {
-            package,
-            numa_node,
-            l3,
-            kind,
-            pus: pus.to_vec(),
-        });
+        self.cores.push(CoreSpec { package, numa_node, l3, kind, pus: pus.to_vec() });
         self.cores.len() - 1
     }
 
@@ -128,38 +119,23 @@ impl TopologyBuilder {
         let mut numa_nodes: Vec<NumaNode> = self
             .numa_nodes
             .iter()
-            .map(|&(os_index, memory_bytes)| NumaNode {
-                os_index,
-                memory_bytes,
-                cpus: Vec::new(),
-            })
+            .map(|&(os_index, memory_bytes)| NumaNode { os_index, memory_bytes, cpus: Vec::new() })
             .collect();
         numa_nodes.sort_by_key(|n| n.os_index);
-        if numa_nodes
-            .windows(2)
-            .any(|w| w[0].os_index == w[1].os_index)
-        {
+        if numa_nodes.windows(2).any(|w| w[0].os_index == w[1].os_index) {
             return invalid("a NUMA node is added twice".into());
         }
         let mut packages: Vec<Package> = self
             .packages
             .iter()
             .enumerate()
-            .map(|(id, &os_index)| Package {
-                id,
-                os_index,
-                cores: Vec::new(),
-            })
+            .map(|(id, &os_index)| Package { id, os_index, cores: Vec::new() })
             .collect();
         let mut l3_domains: Vec<L3Domain> = self
             .l3_domains
             .iter()
             .enumerate()
-            .map(|(id, &size_bytes)| L3Domain {
-                id,
-                size_bytes,
-                cpus: Vec::new(),
-            })
+            .map(|(id, &size_bytes)| L3Domain { id, size_bytes, cpus: Vec::new() })
             .collect();
 
         let mut cores = Vec::with_capacity(self.cores.len());
@@ -173,10 +149,7 @@ impl TopologyBuilder {
             };
             package.cores.push(id);
             let Ok(node) = numa_nodes.binary_search_by_key(&spec.numa_node, |n| n.os_index) else {
-                return invalid(format!(
-                    "core {id} names missing NUMA node {}",
-                    spec.numa_node
-                ));
+                return invalid(format!("core {id} names missing NUMA node {}", spec.numa_node));
             };
             numa_nodes[node].cpus.extend_from_slice(&spec.pus);
             if let Some(l3) = spec.l3 {
@@ -185,11 +158,7 @@ impl TopologyBuilder {
                 };
                 domain.cpus.extend_from_slice(&spec.pus);
             }
-            pus.extend(spec.pus.iter().map(|&os_index| Pu {
-                os_index,
-                core: id,
-                allowed: true,
-            }));
+            pus.extend(spec.pus.iter().map(|&os_index| Pu { os_index, core: id, allowed: true }));
             cores.push(super::Core {
                 id,
                 package: spec.package,
@@ -209,19 +178,11 @@ impl TopologyBuilder {
                 Err(_) => return invalid(format!("disallowed cpu {cpu} does not exist")),
             }
         }
-        for list in numa_nodes
-            .iter_mut()
-            .map(|n| &mut n.cpus)
-            .chain(l3_domains.iter_mut().map(|d| &mut d.cpus))
-        {
+        for list in numa_nodes.iter_mut().map(|n| &mut n.cpus).chain(l3_domains.iter_mut().map(|d| &mut d.cpus)) {
             list.sort_unstable();
         }
         if let Some(d) = &self.distances {
-            if let Some(n) = d
-                .nodes()
-                .iter()
-                .find(|n| numa_nodes.binary_search_by_key(n, |x| &x.os_index).is_err())
-            {
+            if let Some(n) = d.nodes().iter().find(|n| numa_nodes.binary_search_by_key(n, |x| &x.os_index).is_err()) {
                 return invalid(format!("distance matrix names missing NUMA node {n}"));
             }
         }
@@ -331,17 +292,9 @@ impl SyntheticTopology {
     /// # Errors
     /// [`TopologyError::Invalid`] when a count is zero or the machine would exceed 2^20 PUs.
     pub fn to_builder(&self) -> Result<TopologyBuilder, TopologyError> {
-        let counts = [
-            self.packages,
-            self.numa_per_package,
-            self.l3_per_numa,
-            self.cores_per_l3,
-            self.pus_per_core,
-        ];
+        let counts = [self.packages, self.numa_per_package, self.l3_per_numa, self.cores_per_l3, self.pus_per_core];
         if counts.contains(&0) {
-            return Err(TopologyError::Invalid(format!(
-                "synthetic shape has a zero count: {self:?}"
-            )));
+            return Err(TopologyError::Invalid(format!("synthetic shape has a zero count: {self:?}")));
         }
         let total_pus = counts
             .iter()

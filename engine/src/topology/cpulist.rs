@@ -16,15 +16,9 @@ const MAX_CPU: usize = 1 << 20;
 /// [`TopologyError::BadCpuList`] for a non-number, a reversed range (`5-3`) or a CPU number
 /// above 2^20.
 pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, TopologyError> {
-    let bad = |reason: String| TopologyError::BadCpuList {
-        input: text.to_owned(),
-        reason,
-    };
+    let bad = |reason: String| TopologyError::BadCpuList { input: text.to_owned(), reason };
     let num = |s: &str| -> Result<usize, TopologyError> {
-        let n: usize = s
-            .trim()
-            .parse()
-            .map_err(|_| bad(format!("{s:?} is not a CPU number")))?;
+        let n: usize = s.trim().parse().map_err(|_| bad(format!("{s:?} is not a CPU number")))?;
         if n > MAX_CPU {
             return Err(bad(format!("CPU {n} is out of range")));
         }

@@ -48,20 +48,13 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
         let count = kinds.len();
         if count >= 2 {
             for (i, kind) in kinds.enumerate() {
-                let k = if i + 1 == count {
-                    CoreKind::Performance
-                } else {
-                    CoreKind::Efficiency
-                };
+                let k = if i + 1 == count { CoreKind::Performance } else { CoreKind::Efficiency };
                 kind_of.push((cpus_of(&kind.cpuset), k));
             }
         }
     }
     let kind = |cpu: usize| {
-        kind_of
-            .iter()
-            .find(|(cpus, _)| cpus.binary_search(&cpu).is_ok())
-            .map_or(CoreKind::Unknown, |(_, k)| *k)
+        kind_of.iter().find(|(cpus, _)| cpus.binary_search(&cpu).is_ok()).map_or(CoreKind::Unknown, |(_, k)| *k)
     };
 
     let mut b = TopologyBuilder::new();
@@ -114,10 +107,7 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
     }
     let l3_of = |cpu: usize| l3s.iter().position(|cpus| cpus.binary_search(&cpu).is_ok());
 
-    let mut pus: Vec<usize> = hw
-        .objects_with_type(ObjectType::PU)
-        .filter_map(TopologyObject::os_index)
-        .collect();
+    let mut pus: Vec<usize> = hw.objects_with_type(ObjectType::PU).filter_map(TopologyObject::os_index).collect();
     pus.sort_unstable();
     if pus.is_empty() {
         return Err(TopologyError::NoCpus("hwloc reports no PU".into()));
@@ -144,9 +134,7 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
     if let Ok(matrices) = hw.distances_with_type(None, ObjectType::NUMANode) {
         if let Some(m) = matrices.first() {
             let ids: Option<Vec<usize>> = m.objects().map(|o| o?.os_index()).collect();
-            if let Some(d) =
-                ids.and_then(|ids| NumaDistances::new(ids, m.distances().to_vec()).ok())
-            {
+            if let Some(d) = ids.and_then(|ids| NumaDistances::new(ids, m.distances().to_vec()).ok()) {
                 b.set_distances(d);
             }
         }
@@ -157,12 +145,7 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
     let denied: Vec<usize> = pus
         .iter()
         .copied()
-        .filter(|c| {
-            allowed.binary_search(c).is_err()
-                || affinity
-                    .as_ref()
-                    .is_some_and(|a| a.binary_search(c).is_err())
-        })
+        .filter(|c| allowed.binary_search(c).is_err() || affinity.as_ref().is_some_and(|a| a.binary_search(c).is_err()))
         .collect();
     b.disallow(&denied);
     b.build()

@@ -173,9 +173,7 @@ impl NumaDistances {
         let mut sorted = nodes.clone();
         sorted.sort_unstable();
         if sorted.windows(2).any(|w| w[0] == w[1]) {
-            return Err(TopologyError::Invalid(
-                "distance matrix repeats a node".into(),
-            ));
+            return Err(TopologyError::Invalid("distance matrix repeats a node".into()));
         }
         Ok(Self { nodes, values })
     }
@@ -298,10 +296,7 @@ impl Topology {
 
     /// The PU the kernel calls `cpu`, if the machine has it.
     pub fn pu(&self, cpu: usize) -> Option<&Pu> {
-        self.pus
-            .binary_search_by_key(&cpu, |p| p.os_index)
-            .ok()
-            .and_then(|i| self.pus.get(i))
+        self.pus.binary_search_by_key(&cpu, |p| p.os_index).ok().and_then(|i| self.pus.get(i))
     }
 
     /// The core that `cpu` belongs to.
@@ -316,11 +311,7 @@ impl Topology {
 
     /// The CPUs (OS indices) the process may run on, ascending.
     pub fn allowed_cpus(&self) -> Vec<usize> {
-        self.pus
-            .iter()
-            .filter(|p| p.allowed)
-            .map(|p| p.os_index)
-            .collect()
+        self.pus.iter().filter(|p| p.allowed).map(|p| p.os_index).collect()
     }
 
     /// Whether any core has more than one PU.

@@ -27,17 +27,13 @@ pub(crate) fn process_affinity() -> Option<Vec<usize>> {
         let bytes = words * std::mem::size_of::<libc::c_ulong>();
         // SAFETY: `mask` is a live, writable, suitably aligned buffer of exactly `bytes` bytes;
         // the kernel writes at most `bytes` bytes into it and reads nothing else.
-        let rc = unsafe {
-            libc::sched_getaffinity(pid, bytes, mask.as_mut_ptr().cast::<libc::cpu_set_t>())
-        };
+        let rc = unsafe { libc::sched_getaffinity(pid, bytes, mask.as_mut_ptr().cast::<libc::cpu_set_t>()) };
         if rc == 0 {
             let cpus = mask
                 .iter()
                 .enumerate()
                 .flat_map(|(w, &word)| {
-                    (0..WORD_BITS)
-                        .filter(move |b| word & (1 << b) != 0)
-                        .map(move |b| w * WORD_BITS + b)
+                    (0..WORD_BITS).filter(move |b| word & (1 << b) != 0).map(move |b| w * WORD_BITS + b)
                 })
                 .collect();
             return Some(cpus);
@@ -93,10 +89,7 @@ pub(crate) fn set_current_thread_affinity(cpus: &[usize]) -> std::io::Result<()>
 pub(crate) fn set_current_thread_affinity(cpus: &[usize]) -> std::io::Result<()> {
     match cpus {
         [cpu] if core_affinity::set_for_current(core_affinity::CoreId { id: *cpu }) => Ok(()),
-        _ => Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "thread affinity is not supported here",
-        )),
+        _ => Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "thread affinity is not supported here")),
     }
 }
 

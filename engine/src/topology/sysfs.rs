@@ -10,10 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use super::{
-    parse_cpu_list, CoreKind, NumaDistances, Topology, TopologyBuilder, TopologyError,
-    TopologySource,
-};
+use super::{parse_cpu_list, CoreKind, NumaDistances, Topology, TopologyBuilder, TopologyError, TopologySource};
 
 /// How the CPUs of one core were recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -108,24 +105,15 @@ fn read_cpu(cpu_dir: &Path, cpu: usize, online: &[usize]) -> CpuInfo {
     // physical_package_id is -1 on some platforms: treat anything unparsable as package 0.
     let package = read_num(&topo.join("physical_package_id")).map_or(0, |p| p as usize);
     let core = match read_list(&topo.join("thread_siblings_list")) {
-        Some(siblings) if siblings.contains(&cpu) => CoreKey::Siblings(
-            siblings
-                .into_iter()
-                .find(|c| online.binary_search(c).is_ok())
-                .unwrap_or(cpu),
-        ),
+        Some(siblings) if siblings.contains(&cpu) => {
+            CoreKey::Siblings(siblings.into_iter().find(|c| online.binary_search(c).is_ok()).unwrap_or(cpu))
+        }
         _ => match read_num(&topo.join("core_id")) {
             Some(id) => CoreKey::CoreId(id as usize),
             None => CoreKey::Alone(cpu),
         },
     };
-    CpuInfo {
-        cpu,
-        package,
-        core,
-        l3: read_l3(&path, online),
-        capacity: read_num(&path.join("cpu_capacity")),
-    }
+    CpuInfo { cpu, package, core, l3: read_l3(&path, online), capacity: read_num(&path.join("cpu_capacity")) }
 }
 
 /// Core kinds: Intel hybrid PMU lists first, then ARM `cpu_capacity`, else unknown.
@@ -174,8 +162,8 @@ fn read_nodes(root: &Path, online: &[usize]) -> Nodes {
             let value = line.split("MemTotal:").nth(1)?;
             parse_size(&value.replace(' ', ""))
         });
-        let row: Option<Vec<u64>> = read_trim(&dir.join("distance"))
-            .and_then(|t| t.split_whitespace().map(|v| v.parse().ok()).collect());
+        let row: Option<Vec<u64>> =
+            read_trim(&dir.join("distance")).and_then(|t| t.split_whitespace().map(|v| v.parse().ok()).collect());
         rows.push(row);
         nodes.push((n, cpus, memory));
     }
@@ -185,33 +173,22 @@ fn read_nodes(root: &Path, online: &[usize]) -> Nodes {
         .map(|r| r.filter(|r| r.len() == ids.len()))
         .collect::<Option<Vec<_>>>()
         .map(|rows| rows.concat());
-    let distances = values
-        .filter(|v| !v.is_empty())
-        .and_then(|v| NumaDistances::new(ids, v).ok());
+    let distances = values.filter(|v| !v.is_empty()).and_then(|v| NumaDistances::new(ids, v).ok());
     (nodes, distances)
 }
 
 /// Reads the tree under `root`; see [`Topology::from_sysfs`](super::Topology::from_sysfs).
 pub(super) fn read(root: &Path) -> Result<Topology, TopologyError> {
     let cpu_dir = root.join("sys/devices/system/cpu");
-    fs::read_dir(&cpu_dir).map_err(|source| TopologyError::Io {
-        path: cpu_dir.clone(),
-        source,
-    })?;
+    fs::read_dir(&cpu_dir).map_err(|source| TopologyError::Io { path: cpu_dir.clone(), source })?;
     let mut online = numbered_entries(&cpu_dir, "cpu");
     if let Some(listed) = read_list(&cpu_dir.join("online")) {
         online.retain(|c| listed.binary_search(c).is_ok());
     }
     if online.is_empty() {
-        return Err(TopologyError::NoCpus(format!(
-            "no online cpuN directory under {}",
-            cpu_dir.display()
-        )));
+        return Err(TopologyError::NoCpus(format!("no online cpuN directory under {}", cpu_dir.display())));
     }
-    let infos: Vec<CpuInfo> = online
-        .iter()
-        .map(|&cpu| read_cpu(&cpu_dir, cpu, &online))
-        .collect();
+    let infos: Vec<CpuInfo> = online.iter().map(|&cpu| read_cpu(&cpu_dir, cpu, &online)).collect();
     let kinds = kinds(root, &infos);
 
     let (mut nodes, mut distances) = read_nodes(root, &online);
@@ -221,11 +198,7 @@ pub(super) fn read(root: &Path) -> Result<Topology, TopologyError> {
         distances = None;
     }
     let node_of = |cpu: usize| {
-        nodes
-            .iter()
-            .find(|n| n.1.contains(&cpu))
-            .or_else(|| nodes.iter().find(|n| !n.1.is_empty()))
-            .map_or(0, |n| n.0)
+        nodes.iter().find(|n| n.1.contains(&cpu)).or_else(|| nodes.iter().find(|n| !n.1.is_empty())).map_or(0, |n| n.0)
     };
 
     // L3 domains, keyed by their CPU list, ordered by lowest CPU.
@@ -246,10 +219,7 @@ pub(super) fn read(root: &Path) -> Result<Topology, TopologyError> {
     // Group CPUs into cores, remembering each core's first CPU's info.
     let mut groups: BTreeMap<(usize, CoreKey), Vec<&CpuInfo>> = BTreeMap::new();
     for info in &infos {
-        groups
-            .entry((info.package, info.core))
-            .or_default()
-            .push(info);
+        groups.entry((info.package, info.core)).or_default().push(info);
     }
     let mut package_ids: Vec<usize> = infos.iter().map(|i| i.package).collect();
     package_ids.sort_unstable();
@@ -291,11 +261,7 @@ pub(super) fn read(root: &Path) -> Result<Topology, TopologyError> {
     }
     if root == Path::new("/") {
         if let Some(allowed) = super::os::process_affinity() {
-            let denied: Vec<usize> = online
-                .iter()
-                .copied()
-                .filter(|c| allowed.binary_search(c).is_err())
-                .collect();
+            let denied: Vec<usize> = online.iter().copied().filter(|c| allowed.binary_search(c).is_err()).collect();
             b.disallow(&denied);
         }
     }

@@ -16,17 +16,11 @@ fn topology_is_send_sync_clone() {
 
 #[test]
 fn cpu_list_parsing() {
-    assert_eq!(
-        parse_cpu_list("0-3,8,10-11").unwrap(),
-        vec![0, 1, 2, 3, 8, 10, 11]
-    );
+    assert_eq!(parse_cpu_list("0-3,8,10-11").unwrap(), vec![0, 1, 2, 3, 8, 10, 11]);
     assert_eq!(parse_cpu_list("").unwrap(), Vec::<usize>::new());
     assert_eq!(parse_cpu_list("5\n").unwrap(), vec![5]);
     assert_eq!(parse_cpu_list(" 3, 1-2 ,1").unwrap(), vec![1, 2, 3]);
-    assert!(matches!(
-        parse_cpu_list("3-1"),
-        Err(TopologyError::BadCpuList { .. })
-    ));
+    assert!(matches!(parse_cpu_list("3-1"), Err(TopologyError::BadCpuList { .. })));
     assert!(parse_cpu_list("x").is_err());
     assert!(parse_cpu_list("0-").is_err());
     assert!(parse_cpu_list("0-99999999").is_err());
@@ -80,10 +74,7 @@ fn synthetic_numbers_cpus_like_linux() {
     assert_eq!(topo.l3_domains()[3].size_bytes, Some(32 << 20));
     assert_eq!(topo.packages()[1].cores, (16..32).collect::<Vec<_>>());
     let d = topo.distances().unwrap();
-    assert_eq!(
-        (d.get(0, 0), d.get(0, 1), d.get(0, 2)),
-        (Some(10), Some(12), Some(20))
-    );
+    assert_eq!((d.get(0, 0), d.get(0, 1), d.get(0, 2)), (Some(10), Some(12), Some(20)));
     assert_eq!(d.get(0, 9), None);
     assert!(topo.pus().iter().all(|p| p.allowed));
     assert_eq!(topo.pu(64), None);
@@ -92,24 +83,15 @@ fn synthetic_numbers_cpus_like_linux() {
 
 #[test]
 fn synthetic_rejects_zero_counts() {
-    let err = SyntheticTopology::new()
-        .cores_per_l3(0)
-        .build()
-        .unwrap_err();
+    let err = SyntheticTopology::new().cores_per_l3(0).build().unwrap_err();
     assert!(matches!(err, TopologyError::Invalid(_)));
-    let huge = SyntheticTopology::new()
-        .packages(usize::MAX)
-        .pus_per_core(2)
-        .build();
+    let huge = SyntheticTopology::new().packages(usize::MAX).pus_per_core(2).build();
     assert!(huge.is_err());
 }
 
 #[test]
 fn synthetic_can_be_made_asymmetric() {
-    let mut b = SyntheticTopology::new()
-        .cores_per_l3(2)
-        .to_builder()
-        .unwrap();
+    let mut b = SyntheticTopology::new().cores_per_l3(2).to_builder().unwrap();
     b.add_core(0, 0, None, CoreKind::Efficiency, &[10]);
     b.disallow(&[1]);
     let topo = b.build().unwrap();
@@ -222,10 +204,7 @@ fn two_node_tree() -> FakeRoot {
     root.write(&format!("{NODE}/node1/cpulist"), "2-3,6-7\n");
     root.write(&format!("{NODE}/node0/distance"), "10 21\n");
     root.write(&format!("{NODE}/node1/distance"), "21 10\n");
-    root.write(
-        &format!("{NODE}/node0/meminfo"),
-        "Node 0 MemTotal:        1024 kB\nNode 0 MemFree:  12 kB\n",
-    );
+    root.write(&format!("{NODE}/node0/meminfo"), "Node 0 MemTotal:        1024 kB\nNode 0 MemFree:  12 kB\n");
     root
 }
 
@@ -248,10 +227,7 @@ fn sysfs_reads_a_fake_tree() {
     assert_eq!(topo.numa_nodes()[1].memory_bytes, None);
     assert_eq!(topo.distances().unwrap().get(1, 0), Some(21));
     assert_eq!(topo.packages().len(), 1);
-    assert!(
-        topo.pus().iter().all(|p| p.allowed),
-        "fake roots allow every cpu"
-    );
+    assert!(topo.pus().iter().all(|p| p.allowed), "fake roots allow every cpu");
     assert!(topo.cores().iter().all(|c| c.kind == CoreKind::Unknown));
 }
 
@@ -289,10 +265,7 @@ fn sysfs_reads_hybrid_kinds_and_bad_values() {
     let kinds: Vec<CoreKind> = topo.cores().iter().map(|c| c.kind).collect();
     use CoreKind::{Efficiency as E, Performance as P};
     assert_eq!(kinds, vec![P, P, E, E]);
-    assert!(
-        topo.distances().is_none(),
-        "a row of the wrong length is dropped"
-    );
+    assert!(topo.distances().is_none(), "a row of the wrong length is dropped");
     assert_eq!(topo.packages().len(), 1);
 }
 
@@ -324,18 +297,11 @@ fn live_machine_detects() {
     assert!(!topo.allowed_cpus().is_empty());
     assert!(!topo.cores().is_empty() && !topo.numa_nodes().is_empty());
     #[cfg(feature = "hwloc")]
-    assert!(
-        topo.source() == TopologySource::Hwloc || topo.fallback_reason().is_some(),
-        "{topo}"
-    );
+    assert!(topo.source() == TopologySource::Hwloc || topo.fallback_reason().is_some(), "{topo}");
     let sysfs = Topology::from_sysfs(Path::new("/")).unwrap();
     assert_eq!(sysfs.pus().len(), topo.pus().len(), "{sysfs} vs {topo}");
     assert_eq!(sysfs.allowed_cpus(), topo.allowed_cpus());
     for pu in topo.pus() {
-        assert!(topo
-            .core_of(pu.os_index)
-            .unwrap()
-            .pus
-            .contains(&pu.os_index));
+        assert!(topo.core_of(pu.os_index).unwrap().pus.contains(&pu.os_index));
     }
 }
