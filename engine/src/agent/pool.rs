@@ -157,6 +157,10 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
         RunMode::Start => agent.on_start(&mut ctx),
         RunMode::Stop => ctx.stopping = true,
         RunMode::Messages(budget) => {
+            // A turn handles only what was queued when it began: what the agent sends itself
+            // meanwhile waits for its next turn, so a self-message is a yield that lets the
+            // rest of the shard (a full mailbox's owner, say) run first.
+            let budget = budget.min(slot.queue.len());
             while handled < budget && !ctx.stopping {
                 let Some(queue) = ctx.shard.slots.get_mut(slot_index).map(|s| &mut s.queue) else { break };
                 let Some(env) = ctx.shard.store.pop(queue) else { break };

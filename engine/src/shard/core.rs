@@ -8,7 +8,7 @@
 //! Routing is arithmetic: the target shard is `AgentId::shard()`. A message for this shard goes
 //! straight into the target's mailbox; a message for another shard is *staged* in the ring to
 //! that shard and becomes visible to it when the dispatcher publishes the batch at the end of
-//! the pass (one release store per ring per pass). When a ring is full, envelopes wait in a
+//! the pass, or as soon as `batch` envelopes are staged (one release store per batch). When a ring is full, envelopes wait in a
 //! bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
 //! too, a new user message goes back to its sender (replies and engine operations are always
 //! queued: they answer something already admitted). No shard ever waits for another.
@@ -208,7 +208,16 @@ impl Shard {
         };
         let result = if out.backlog.is_empty() {
             match out.producer.stage(env) {
-                Ok(()) => Ok(()),
+                Ok(()) => {
+                    // A full batch goes out now rather than at the end of the pass: a busy
+                    // pass (a producer that keeps yielding to itself) must not starve the peer.
+                    if out.producer.staged() >= self.limits.batch {
+                        let n = out.producer.publish();
+                        self.pushed += n as u64;
+                        self.shared.doorbells[to].ring();
+                    }
+                    Ok(())
+                }
                 Err(PushError::Full(env)) => {
                     out.backlog.push_back(env);
                     Ok(())
@@ -248,17 +257,20 @@ impl Shard {
                 i += 1;
                 continue;
             };
-            let mut n = out.producer.publish();
-            if !out.backlog.is_empty() {
-                // Move only what fits, so no envelope leaves the backlog without a slot.
-                let fits = out.producer.free_slots().min(out.backlog.len());
-                let mut drain = out.backlog.drain(..fits);
-                let moved = out.producer.push_batch(&mut drain);
-                debug_assert_eq!(moved, fits);
-                drop(drain);
+            let staged = out.producer.staged();
+            let n = if out.backlog.is_empty() {
+                out.producer.publish()
+            } else {
+                // `push_batch` takes an envelope from the backlog only once it holds a free slot
+                // (reloading the consumer's head when its cached copy says full), so nothing
+                // leaves the backlog without a place; it publishes the staged ones too.
+                let Outbound { producer, backlog, .. } = out;
+                let moved = producer.push_batch(&mut std::iter::from_fn(|| backlog.pop_front()));
+                // No-op unless the consumer is gone and `push_batch` took nothing.
+                producer.publish();
                 self.metrics.counters.backlog_flushed += moved as u64;
-                n += moved;
-            }
+                staged + moved
+            };
             if n > 0 {
                 self.shared.doorbells[peer].ring();
             }
