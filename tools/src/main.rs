@@ -1,1 +1,67 @@
-fn main() {}
+//! `nexus`: the engine binary. `nexus run` starts the engine from a TOML config; `nexus bench`
+//! runs the core workloads.
+//!
+//! Errors print as one line (`nexus: ...` with a hint) and set the exit status: 2 for a bad
+//! config or bad arguments, 1 for a runtime failure.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod bench;
+mod run;
+
+// The binary picks the allocator; the library never does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Nexus: a thread-per-core agent engine.
+#[derive(Parser, Debug)]
+#[command(name = "nexus", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the engine from a TOML config and run until Ctrl-C or SIGTERM.
+    Run(run::RunArgs),
+    /// Run a core workload and print a table (or JSON lines).
+    Bench(bench::BenchArgs),
+}
+
+/// A failure of a command: its message (one line, with a hint) and exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// What to print after `nexus: `.
+    pub message: String,
+    /// The exit status.
+    pub status: u8,
+}
+
+impl Failure {
+    /// A bad config or argument (exit status 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), status: 2 }
+    }
+
+    /// A runtime failure (exit status 1).
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self { message: message.into(), status: 1 }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Bench(args) => bench::bench(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("nexus: {}", f.message);
+            ExitCode::from(f.status)
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Bench results: one [`Record`] per figure, printed as a table per workload or as JSON lines.
+//!
+//! A record is one measured value with what it measures: `workload`, `system` (`nexus` for the
+//! engine, `probe` for the bare-thread baseline), `placement` (`local` or `cross`), `metric`
+//! (the name says the statistic and the unit: `rtt_p50_ns`, `msgs_per_s`), `value` and `unit`,
+//! plus optional context fields (`shards`, `executor`, `names`, `agents`, `repeat`). JSON lines
+//! carry exactly these fields in this order, optional ones only when set:
+//!
+//! ```text
+//! {"workload":"pingpong","system":"nexus","placement":"cross","metric":"rtt_p50_ns","value":183.0,"unit":"ns","shards":2}
+//! ```
+
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One measured figure; see the module documentation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Record {
+    /// The workload (`pingpong`, `counting`, `thread-ring`, `spawn`, `registry`).
+    pub workload: &'static str,
+    /// Who was measured: `nexus`, or `probe` for the physical baseline.
+    pub system: &'static str,
+    /// `local` or `cross`.
+    pub placement: &'static str,
+    /// What the value is (statistic and unit in the name).
+    pub metric: &'static str,
+    /// The value (the median over `repeat` runs when `repeat` > 1).
+    pub value: f64,
+    /// The value's unit.
+    pub unit: &'static str,
+    /// Shards of the engine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+    /// The executor of the engine (`glommio` or `thread`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<&'static str>,
+    /// Registered names (registry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<u64>,
+    /// Agents involved (spawn, thread-ring).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents: Option<u64>,
+    /// Runs the value is the median of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+}
+
+impl Record {
+    /// A record with no optional field set.
+    pub fn new(
+        workload: &'static str,
+        system: &'static str,
+        placement: &'static str,
+        metric: &'static str,
+        value: f64,
+        unit: &'static str,
+    ) -> Self {
+        Self {
+            workload,
+            system,
+            placement,
+            metric,
+            value: if value.is_finite() { value } else { 0.0 },
+            unit,
+            shards: None,
+            executor: None,
+            names: None,
+            agents: None,
+            repeat: None,
+        }
+    }
+
+    /// Sets `names`.
+    #[must_use]
+    pub fn names(mut self, names: u64) -> Self {
+        self.names = Some(names);
+        self
+    }
+
+    /// Sets `agents`.
+    #[must_use]
+    pub fn agents(mut self, agents: u64) -> Self {
+        self.agents = Some(agents);
+        self
+    }
+
+    /// Sets `repeat`.
+    #[must_use]
+    pub fn repeat(mut self, repeat: u32) -> Self {
+        self.repeat = Some(repeat);
+        self
+    }
+
+    /// Sets `shards` and `executor`.
+    #[must_use]
+    pub fn engine(mut self, shards: usize, executor: &'static str) -> Self {
+        self.shards = Some(shards);
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The record as one line of JSON (no newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The optional fields as `key=value` words, for the table's notes column.
+    fn notes(&self) -> String {
+        let mut notes = Vec::new();
+        if let Some(n) = self.names {
+            notes.push(format!("names={}", group(n)));
+        }
+        if let Some(n) = self.agents {
+            notes.push(format!("agents={}", group(n)));
+        }
+        if let Some(n) = self.repeat {
+            notes.push(format!("median of {n}"));
+        }
+        notes.join(" ")
+    }
+}
+
+/// Formats a value for the table: two decimals for ratios, grouped digits from 1,000 up, one
+/// decimal below.
+pub fn format_value(value: f64, unit: &str) -> String {
+    if unit == "ratio" {
+        format!("{value:.2}")
+    } else if value.abs() >= 1000.0 {
+        let rounded = value.round();
+        let sign = if rounded < 0.0 { "-" } else { "" };
+        format!("{sign}{}", group(rounded.abs() as u64))
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Renders one table per workload, in the order workloads first appear in `records`. Each
+/// table's title names the workload and the engine it ran on.
+pub fn render_tables(records: &[Record]) -> String {
+    let mut workloads: Vec<&'static str> = Vec::new();
+    for r in records {
+        if !workloads.contains(&r.workload) {
+            workloads.push(r.workload);
+        }
+    }
+    let mut out = String::new();
+    for (i, workload) in workloads.iter().enumerate() {
+        let rows: Vec<&Record> = records.iter().filter(|r| r.workload == *workload).collect();
+        if i > 0 {
+            out.push('\n');
+        }
+        let engine = rows
+            .iter()
+            .find_map(|r| r.shards.map(|s| (s, r.executor.unwrap_or("?"))))
+            .map_or(String::new(), |(s, e)| format!(" (nexus: {s} shards, {e} executor)"));
+        let _ = writeln!(out, "{workload}{engine}");
+        let cells: Vec<[String; 6]> = rows
+            .iter()
+            .map(|r| {
+                [
+                    r.system.to_string(),
+                    r.placement.to_string(),
+                    r.metric.to_string(),
+                    format_value(r.value, r.unit),
+                    r.unit.to_string(),
+                    r.notes(),
+                ]
+            })
+            .collect();
+        let header = ["system", "placement", "metric", "value", "unit", "notes"].map(String::from);
+        let mut widths = header.clone().map(|h| h.len());
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row.iter()) {
+                *w = (*w).max(c.len());
+            }
+        }
+        for row in std::iter::once(&header).chain(cells.iter()) {
+            let line = format!(
+                "  {:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:<w4$}  {}",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2],
+                w3 = widths[3],
+                w4 = widths[4],
+            );
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_have_the_documented_shape() {
+        let r = Record::new("pingpong", "nexus", "cross", "rtt_p50_ns", 183.0, "ns");
+        assert_eq!(
+            r.to_json(),
+            r#"{"workload":"pingpong","system":"nexus","placement":"cross","metric":"rtt_p50_ns","value":183.0,"unit":"ns"}"#
+        );
+        let r = r.engine(2, "glommio").repeat(3);
+        assert!(r.to_json().ends_with(r#""unit":"ns","shards":2,"executor":"glommio","repeat":3}"#), "{}", r.to_json());
+        assert_eq!(Record::new("x", "nexus", "local", "m", f64::NAN, "ns").value, 0.0);
+    }
+
+    #[test]
+    fn tables_group_by_workload_and_format_values() {
+        let records = vec![
+            Record::new("counting", "nexus", "local", "msgs_per_s", 12_345_678.4, "msg/s").engine(2, "thread"),
+            Record::new("registry", "nexus", "local", "ns_per_op", 21.25, "ns").names(1_000_000),
+            Record::new("counting", "nexus", "cross", "msgs_per_s", 999.94, "msg/s"),
+        ];
+        let table = render_tables(&records);
+        assert!(table.starts_with("counting (nexus: 2 shards, thread executor)\n"), "{table}");
+        assert!(
+            table.contains("12,345,678") && table.contains("999.9") && table.contains("names=1,000,000"),
+            "{table}"
+        );
+        assert!(table.find("cross").unwrap() < table.find("registry").unwrap(), "{table}");
+        assert_eq!(format_value(1.234, "ratio"), "1.23");
+    }
+}

@@ -1,0 +1,205 @@
+//! `nexus bench`: runs the core workloads of `nexus-bench` and prints their figures.
+//!
+//! `nexus bench pingpong|counting|thread-ring|spawn|registry|all [--shards N] [--json]
+//! [--large] [--repeat K] [--executor glommio|thread]`
+//!
+//! 1. Check the arguments: `--repeat` and `--shards` at least 1; cross-shard workloads
+//!    (pingpong, counting, thread-ring) need 2 shards (exit 2 with a hint otherwise).
+//! 2. Plan the shards on this machine. More shards than cores is allowed, with
+//!    oversubscription switched on and a note in the output, since the figures then measure
+//!    the OS scheduler as much as the engine.
+//! 3. Run the suite (`nexus_bench::suite`), printing a progress line on stderr before each
+//!    step (rewritten in place on a terminal).
+//! 4. Print one table per workload on stdout, or with `--json` one JSON object per figure and
+//!    line, nothing else on stdout.
+//!
+//! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
+//! figures would describe something other than what it claims to measure.
+
+use crate::Failure;
+use clap::ValueEnum;
+use nexus_bench::report::{render_tables, Record};
+use nexus_bench::suite::{executor_name, Plan, Suite, Workload};
+use nexus_bench::{BenchError, EngineSettings};
+use nexus_engine::placement::PlacementError;
+use nexus_engine::shard::ExecutorKind;
+use std::io::{IsTerminal, Write};
+
+/// Which workload to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum WorkloadArg {
+    /// Round-trip latency local and cross, the probe, the wake from park.
+    Pingpong,
+    /// One million increments from a producer to a counter.
+    Counting,
+    /// A token passed around a ring of 100 agents.
+    ThreadRing,
+    /// Spawn and stop cost, memory per idle agent.
+    Spawn,
+    /// Local name lookups at 1e3 to 1e6 names.
+    Registry,
+    /// Every workload above.
+    All,
+}
+
+/// Which executor runs the shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExecutorArg {
+    /// A glommio LocalExecutor per shard (io_uring).
+    Glommio,
+    /// A plain pinned thread per shard.
+    Thread,
+}
+
+/// Arguments of `nexus bench`.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// The workload to run (`all` runs every one).
+    #[arg(value_enum)]
+    workload: WorkloadArg,
+    /// Engine shards; pingpong, counting and thread-ring need at least 2.
+    #[arg(long, default_value_t = 2)]
+    shards: usize,
+    /// Print one JSON object per figure and line on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Large sizes: 1,000,000 pingpong round trips and thread-ring hops.
+    #[arg(long)]
+    large: bool,
+    /// Rounds of the repeated figures (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// The executor running the shards.
+    #[arg(long, value_enum, default_value_t = ExecutorArg::Glommio)]
+    executor: ExecutorArg,
+}
+
+/// Runs `nexus bench`.
+pub fn bench(args: BenchArgs) -> Result<(), Failure> {
+    if args.repeat == 0 {
+        return Err(Failure::usage("bench: --repeat must be at least 1; hint: the default is 3"));
+    }
+    if args.shards == 0 {
+        return Err(Failure::usage("bench: --shards must be at least 1; hint: the default is 2"));
+    }
+    let mut settings = EngineSettings::bench(args.shards);
+    settings.executor = match args.executor {
+        ExecutorArg::Glommio => ExecutorKind::Glommio,
+        ExecutorArg::Thread => ExecutorKind::Thread,
+    };
+    let workloads = match args.workload {
+        WorkloadArg::Pingpong => vec![Workload::PingPong],
+        WorkloadArg::Counting => vec![Workload::Counting],
+        WorkloadArg::ThreadRing => vec![Workload::ThreadRing],
+        WorkloadArg::Spawn => vec![Workload::Spawn],
+        WorkloadArg::Registry => vec![Workload::Registry],
+        WorkloadArg::All => Workload::ALL.to_vec(),
+    };
+    let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads };
+    suite.validate().map_err(failure)?;
+
+    let mut notes = Vec::new();
+    let plan = match suite.settings.plan() {
+        Ok(plan) => plan,
+        Err(BenchError::Placement(PlacementError::TooManyShards { requested, usable })) => {
+            suite.settings.oversubscribe = true;
+            notes.push(format!(
+                "note: {requested} shards on {usable} cores: oversubscribed (shards share CPUs), so the figures \
+                 include OS scheduling; use --shards {usable} or fewer for the engine's own figures"
+            ));
+            suite.settings.plan().map_err(failure)?
+        }
+        Err(e) => return Err(failure(e)),
+    };
+    for note in &notes {
+        eprintln!("nexus: {note}");
+    }
+
+    let mut progress = Progress::new();
+    let records = suite.run(&mut |step, steps, label| progress.show(step, steps, label));
+    progress.finish();
+    let records = records.map_err(failure)?;
+
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        write_json(&mut out, &records)
+    } else {
+        let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
+        let mut header = format!(
+            "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds where repeated",
+            suite.settings.shards,
+            cpus.join(","),
+            executor_name(suite.settings.executor),
+            if args.large { "large" } else { "Savina" },
+            args.repeat,
+        );
+        if let Some(model) = cpu_model() {
+            header.push_str(&format!(
+                "\nmachine: {model}, {} CPUs",
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            ));
+        }
+        for note in &notes {
+            header.push('\n');
+            header.push_str(note);
+        }
+        writeln!(out, "{header}\n\n{}", render_tables(&records).trim_end())
+    };
+    written.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench: cannot write the results: {e}")))
+}
+
+/// One JSON object per record and line.
+fn write_json(out: &mut impl Write, records: &[Record]) -> std::io::Result<()> {
+    for r in records {
+        writeln!(out, "{}", r.to_json())?;
+    }
+    Ok(())
+}
+
+/// A bench error as a command failure: parameters are usage errors (exit 2), the rest runtime
+/// errors (exit 1).
+fn failure(e: BenchError) -> Failure {
+    if e.is_usage() {
+        Failure::usage(format!("bench: {e}"))
+    } else {
+        Failure::runtime(format!("bench: {e}"))
+    }
+}
+
+/// The CPU model from /proc/cpuinfo, for the table header.
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+}
+
+/// The progress line on stderr: rewritten in place on a terminal, one line per step otherwise.
+struct Progress {
+    terminal: bool,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { terminal: std::io::stderr().is_terminal(), shown: false }
+    }
+
+    fn show(&mut self, step: usize, steps: usize, label: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(err, "\r\x1b[K[{step}/{steps}] {label}...")
+        } else {
+            writeln!(err, "[{step}/{steps}] {label}...")
+        };
+        let _ = err.flush();
+        self.shown = true;
+    }
+
+    fn finish(&mut self) {
+        if self.terminal && self.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! `nexus run`: start the engine from a config, drive it, report every second, stop cleanly.
+//!
+//! 1. Read the config (`--config FILE`, else `configs/default.toml`, else the copy built into
+//!    the binary) and validate it; a problem is one line naming file, line and key, exit 2.
+//! 2. Start the engine and print the placement table.
+//! 3. Spawn the config's agents (`[[agents]]`) and start the optional load (`[load]`).
+//! 4. Print a status line every `metrics.status_interval_ms`: messages per second, routing
+//!    latency (enqueue to dispatch, sampled) p50/p99 over the interval, agents, dead letters.
+//! 5. On Ctrl-C, SIGTERM or the end of `--duration-s`: stop the load, shut the engine down
+//!    gracefully and print the final counters, with the accounting check.
+
+use crate::Failure;
+use hdrhistogram::Histogram;
+use nexus_engine::agent::{Addr, SpawnPlacement};
+use nexus_engine::builtin::{self, Counter, CounterMsg, Echo, EchoMsg, Kv, PingPong, PingPongMsg};
+use nexus_engine::config::{EngineConfig, LoadConfig, LoadScenario};
+use nexus_engine::engine::{Engine, EngineHandle};
+use nexus_engine::metrics::{summarize, DeadLetterReason, EngineStats};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The default config, built into the binary so `nexus run` works from any directory.
+const DEFAULT_CONFIG: &str = include_str!("../../configs/default.toml");
+const DEFAULT_CONFIG_PATH: &str = "configs/default.toml";
+
+/// Arguments of `nexus run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// TOML config file (default: configs/default.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Stop after this many seconds (default: the config's load.duration_s, else run until
+    /// Ctrl-C or SIGTERM).
+    #[arg(long)]
+    duration_s: Option<u64>,
+}
+
+/// Reads and validates the config named by the arguments.
+pub fn load_config(path: Option<&PathBuf>) -> Result<EngineConfig, Failure> {
+    let config = match path {
+        Some(p) => EngineConfig::from_file(p),
+        None if std::path::Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            EngineConfig::from_file(std::path::Path::new(DEFAULT_CONFIG_PATH))
+        }
+        None => EngineConfig::from_toml_str(DEFAULT_CONFIG, "configs/default.toml (built in)"),
+    }
+    .map_err(|e| Failure::usage(format!("config error: {e}")))?;
+    config.validate(builtin::KINDS).map_err(|e| Failure::usage(format!("config error: {e}")))?;
+    Ok(config)
+}
+
+/// Runs `nexus run`.
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let config = load_config(args.config.as_ref())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| Failure::runtime(format!("cannot install the signal handler: {e}")))?;
+    }
+    let engine = Engine::builder()
+        .config(&config)
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the engine: {e}")))?;
+    println!("nexus: config {}, executor {:?}", config.source.origin(), config.executor);
+    println!("{}", engine.plan());
+    let handle = engine.handle();
+    let agents = spawn_agents(&handle, &config)?;
+    let load = match &config.load {
+        Some(load) => Some(Load::start(&handle, load, &agents)?),
+        None => None,
+    };
+    let duration = args.duration_s.or(config.load.as_ref().and_then(|l| l.duration_s)).map(Duration::from_secs);
+    println!(
+        "nexus: running{}; Ctrl-C or SIGTERM stops it gracefully",
+        duration.map_or(String::new(), |d| format!(" for {} s", d.as_secs()))
+    );
+    status_loop(&handle, &config, duration, &stop);
+    if let Some(load) = load {
+        load.stop(&handle);
+    }
+    let report = engine.shutdown().map_err(|e| Failure::runtime(format!("shutdown failed: {e}")))?;
+    print_final(&report.stats, report.drained, report.elapsed);
+    Ok(())
+}
+
+/// The agents the config asked for, by kind.
+#[derive(Default)]
+struct Spawned {
+    echo: Vec<Addr<EchoMsg>>,
+    counter: Vec<Addr<CounterMsg>>,
+}
+
+fn spawn_agents(handle: &EngineHandle, config: &EngineConfig) -> Result<Spawned, Failure> {
+    let mut spawned = Spawned::default();
+    for spec in &config.agents {
+        for i in 0..spec.count {
+            let placement = spec.shard.map_or(SpawnPlacement::RoundRobin, SpawnPlacement::Shard);
+            let fail = |e: nexus_engine::agent::SpawnError| {
+                Failure::runtime(format!("cannot spawn a `{}` agent: {e}", spec.kind))
+            };
+            let id = match spec.kind.as_str() {
+                "echo" => {
+                    let a = handle.spawn(placement, Echo::default).map_err(fail)?;
+                    spawned.echo.push(a);
+                    a.id()
+                }
+                "counter" => {
+                    let a = handle.spawn(placement, Counter::default).map_err(fail)?;
+                    spawned.counter.push(a);
+                    a.id()
+                }
+                "kv" => handle.spawn(placement, Kv::default).map_err(fail)?.id(),
+                other => return Err(Failure::usage(format!("unknown agent kind `{other}`"))),
+            };
+            if let Some(name) = &spec.name {
+                let name = if spec.count > 1 { format!("{name}-{i}") } else { name.clone() };
+                handle.register(&name, id).map_err(|e| Failure::runtime(format!("cannot register `{name}`: {e}")))?;
+            }
+        }
+    }
+    Ok(spawned)
+}
+
+/// The self-driving load of `[load]`.
+enum Load {
+    PingPong(Vec<Addr<PingPongMsg>>),
+    Host { stop: Arc<AtomicBool>, thread: JoinHandle<()> },
+}
+
+impl Load {
+    fn start(handle: &EngineHandle, load: &LoadConfig, agents: &Spawned) -> Result<Load, Failure> {
+        let shards = handle.shards();
+        let fail = |e: nexus_engine::agent::SpawnError| Failure::runtime(format!("cannot start the load: {e}"));
+        match load.scenario {
+            LoadScenario::PingPong => {
+                let pairs = (load.agents as usize / 2).max(1);
+                let mut players = Vec::with_capacity(pairs * 2);
+                for p in 0..pairs {
+                    let a = handle.spawn(SpawnPlacement::Shard((2 * p) % shards), PingPong::default).map_err(fail)?;
+                    let b =
+                        handle.spawn(SpawnPlacement::Shard((2 * p + 1) % shards), PingPong::default).map_err(fail)?;
+                    let sent = handle.send(a, PingPongMsg::Partner(b)).is_ok()
+                        && handle.send(b, PingPongMsg::Partner(a)).is_ok()
+                        && handle.send(a, PingPongMsg::Serve(1)).is_ok();
+                    if !sent {
+                        return Err(Failure::runtime("cannot start the load: the engine refused the set-up messages"));
+                    }
+                    players.extend([a, b]);
+                }
+                Ok(Load::PingPong(players))
+            }
+            LoadScenario::Counting | LoadScenario::Ask => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let h = handle.clone();
+                let flag = stop.clone();
+                let scenario = load.scenario;
+                let rate = load.rate_per_s;
+                let counters = if agents.counter.is_empty() {
+                    (0..load.agents.max(1) as usize)
+                        .map(|i| handle.spawn(SpawnPlacement::Shard(i % shards), Counter::default))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(fail)?
+                } else {
+                    agents.counter.clone()
+                };
+                let echoes = if agents.echo.is_empty() {
+                    vec![handle.spawn(SpawnPlacement::RoundRobin, Echo::default).map_err(fail)?]
+                } else {
+                    agents.echo.clone()
+                };
+                let thread = std::thread::Builder::new()
+                    .name("nexus-load".into())
+                    .spawn(move || drive_host_load(&h, scenario, rate, &counters, &echoes, &flag))
+                    .map_err(|e| Failure::runtime(format!("cannot start the load thread: {e}")))?;
+                Ok(Load::Host { stop, thread })
+            }
+        }
+    }
+
+    fn stop(self, handle: &EngineHandle) {
+        match self {
+            Load::PingPong(players) => {
+                for p in players {
+                    let _ = handle.send(p, PingPongMsg::Halt);
+                }
+            }
+            Load::Host { stop, thread } => {
+                stop.store(true, Ordering::Relaxed);
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Host-driven load: counting sends or echo asks, at `rate` per second or as fast as the
+/// engine takes them (a full inject queue makes the driver back off, never drop).
+fn drive_host_load(
+    handle: &EngineHandle,
+    scenario: LoadScenario,
+    rate: Option<u64>,
+    counters: &[Addr<CounterMsg>],
+    echoes: &[Addr<EchoMsg>],
+    stop: &AtomicBool,
+) {
+    let started = Instant::now();
+    let mut sent: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(rate) = rate {
+            let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+            if sent >= due {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+        }
+        let ok = match scenario {
+            LoadScenario::Counting => {
+                let to = counters[(sent as usize) % counters.len()];
+                handle.send(to, CounterMsg::Add(1)).is_ok()
+            }
+            _ => {
+                let to = echoes[(sent as usize) % echoes.len()];
+                handle.ask(to, Duration::from_secs(1), |reply| EchoMsg::Echo { value: sent, reply }).is_ok()
+            }
+        };
+        if ok {
+            sent += 1;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+fn status_loop(handle: &EngineHandle, config: &EngineConfig, duration: Option<Duration>, stop: &AtomicBool) {
+    let interval = Duration::from_millis(config.metrics.status_interval_ms.max(10));
+    let started = Instant::now();
+    let mut last_delivered = 0u64;
+    let mut last_at = started;
+    let mut last_hist: Option<Histogram<u64>> = None;
+    loop {
+        let next = last_at + interval;
+        while Instant::now() < next {
+            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10).min(interval));
+        }
+        let now = Instant::now();
+        let Ok(stats) = handle.stats() else {
+            eprintln!("nexus: a shard did not answer the status request");
+            last_at = now;
+            continue;
+        };
+        let totals = stats.totals();
+        let rate = (totals.delivered - last_delivered) as f64 / now.duration_since(last_at).as_secs_f64();
+        let merged = merged_histogram(&stats);
+        let window = match &last_hist {
+            Some(prev) => {
+                let mut w = merged.clone();
+                let _ = w.subtract(prev);
+                w
+            }
+            None => merged.clone(),
+        };
+        let lat = summarize(&window);
+        println!(
+            "[{:>7.1}s] {:>9} msgs/s | routing p50 {} p99 {} | agents {} | dead letters {}",
+            started.elapsed().as_secs_f64(),
+            human(rate),
+            ns(lat.p50_ns),
+            ns(lat.p99_ns),
+            stats.agents(),
+            totals.dead_letters_total(),
+        );
+        last_delivered = totals.delivered;
+        last_at = now;
+        last_hist = Some(merged);
+    }
+}
+
+fn merged_histogram(stats: &EngineStats) -> Histogram<u64> {
+    let mut merged = stats.shards[0].latency_histogram.clone();
+    for s in &stats.shards[1..] {
+        let _ = merged.add(&s.latency_histogram);
+    }
+    merged
+}
+
+fn print_final(stats: &EngineStats, drained: bool, elapsed: Duration) {
+    println!(
+        "nexus: stopped in {:.1} ms ({})",
+        elapsed.as_secs_f64() * 1e3,
+        if drained { "drained" } else { "drain timed out; what was left is counted as shutdown dead letters" }
+    );
+    println!("shard |        sent |   delivered | dead letters | rejected full | asks timed out | agents spawned");
+    for s in &stats.shards {
+        let c = &s.counters;
+        println!(
+            "{:>5} | {:>11} | {:>11} | {:>12} | {:>13} | {:>14} | {:>14}",
+            s.shard,
+            c.sent,
+            c.delivered,
+            c.dead_letters_total(),
+            c.rejected_full,
+            c.ask_timeouts,
+            c.spawned
+        );
+    }
+    let t = stats.totals();
+    println!("host sent {}, host sends refused (queue full) {}", stats.host_sent, stats.host_rejected_full);
+    let reasons: Vec<String> = DeadLetterReason::ALL
+        .iter()
+        .filter(|r| t.dead(**r) > 0)
+        .map(|r| format!("{} {}", r.name(), t.dead(*r)))
+        .collect();
+    println!("dead letters by reason: {}", if reasons.is_empty() { "none".into() } else { reasons.join(", ") });
+    println!(
+        "accounting: sent {} = delivered {} + dead letters {}: {}",
+        t.sent,
+        t.delivered,
+        t.dead_letters_total(),
+        if stats.accounted() { "ok" } else { "MISMATCH" }
+    );
+}
+
+/// A rate with an SI suffix.
+fn human(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// Nanoseconds in a readable unit.
+fn ns(v: u64) -> String {
+    if v >= 1_000_000 {
+        format!("{:.1} ms", v as f64 / 1e6)
+    } else if v >= 1_000 {
+        format!("{:.1} µs", v as f64 / 1e3)
+    } else {
+        format!("{v} ns")
+    }
+}
