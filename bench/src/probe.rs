@@ -307,6 +307,11 @@ pub fn wake(params: &WakeProbeParams, settings: &mut EngineSettings) -> Result<P
                 }
                 for _ in 0..params.samples {
                     std::thread::sleep(params.gap);
+                    // On a loaded machine the sleeper may not have run since the last wake-up:
+                    // wait until it took the previous stamp, so no sample is overwritten.
+                    while stamp.load(Ordering::Acquire) != 0 {
+                        std::thread::sleep(params.gap);
+                    }
                     // A stamp is never 0: at least the first sleep has passed since the epoch.
                     let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1);
                     stamp.store(now, Ordering::Release);

@@ -64,7 +64,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         .config(&config)
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the engine: {e}")))?;
-    println!("nexus: config {}, executor {:?}", config.source.origin(), config.executor);
+    println!(
+        "nexus: config {}, executor {}",
+        config.source.origin(),
+        nexus_bench::suite::executor_name(config.executor)
+    );
     println!("{}", engine.plan());
     let handle = engine.handle();
     let agents = spawn_agents(&handle, &config)?;

@@ -1,0 +1,164 @@
+//! End-to-end tests of the `nexus` binary: config errors, `nexus run` start to graceful stop
+//! (by duration and by SIGTERM), and `nexus bench --json`.
+//!
+//! Each test runs the built binary (`CARGO_BIN_EXE_nexus`) as a user would. Engines started
+//! here use plain unpinned threads where the test writes its own config, so tests running side
+//! by side on a small machine do not fight over pinned cores.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn nexus() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+    // Run from the workspace root so `configs/default.toml` is found as a user would find it.
+    cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    cmd
+}
+
+/// Writes `text` to a fresh file named after `name` and returns its path.
+fn config_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nexus-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_with(args: &[&str]) -> Output {
+    nexus().args(args).output().expect("the nexus binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A config error: exit 2, nothing on stdout, one line on stderr that names what `parts` say.
+fn assert_config_error(out: &Output, parts: &[&str]) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    for part in parts {
+        assert!(stderr.contains(part), "`{part}` missing from: {stderr}");
+    }
+    assert!(stderr.contains("hint:"), "a hint: {stderr}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_file_line_and_key() {
+    let path = config_file("wrong_type.toml", "executor = \"thread\"\n\n[mailbox]\ncapacity = \"big\"\n");
+    let out = run_with(&["run", "--config", path.to_str().unwrap()]);
+    assert_config_error(&out, &["wrong_type.toml:4", "mailbox.capacity"]);
+}
+
+#[test]
+fn an_unknown_key_names_file_line_and_key() {
+    let path = config_file("unknown_key.toml", "[idle]\nspin_before_park_us = 10\nspin_forever = true\n");
+    let out = run_with(&["run", "--config", path.to_str().unwrap()]);
+    assert_config_error(&out, &["unknown_key.toml:3", "spin_forever"]);
+}
+
+#[test]
+fn an_invalid_value_is_a_config_error() {
+    let path = config_file("ring.toml", "[mesh]\nring_capacity = 1000\n");
+    let out = run_with(&["run", "--config", path.to_str().unwrap()]);
+    assert_config_error(&out, &["ring.toml", "mesh.ring_capacity"]);
+}
+
+#[test]
+fn a_missing_config_file_is_a_config_error() {
+    let out = run_with(&["run", "--config", "/nonexistent/nexus.toml"]);
+    assert_config_error(&out, &["/nonexistent/nexus.toml"]);
+}
+
+#[test]
+fn run_prints_the_plan_status_lines_and_balanced_final_counters() {
+    let path = config_file(
+        "smoke.toml",
+        "executor = \"thread\"\n\
+         [placement]\nshards = 2\noversubscribe = true\n\
+         [metrics]\nstatus_interval_ms = 200\n\
+         [[agents]]\nkind = \"echo\"\ncount = 2\n\
+         [[agents]]\nkind = \"counter\"\nname = \"counter\"\n\
+         [[agents]]\nkind = \"kv\"\n\
+         [load]\nscenario = \"pingpong\"\nagents = 2\n",
+    );
+    let out = run_with(&["run", "--config", path.to_str().unwrap(), "--duration-s", "1"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(stdout.contains("shard |") && stdout.contains("numa"), "placement table: {stdout}");
+    let status: Vec<&str> = stdout.lines().filter(|l| l.contains("msgs/s")).collect();
+    assert!(!status.is_empty(), "status lines: {stdout}");
+    assert!(status.iter().all(|l| l.contains("p50") && l.contains("p99") && l.contains("dead letters")));
+    assert!(
+        stdout.contains("accounting:") && stdout.lines().any(|l| l.starts_with("accounting:") && l.ends_with("ok"))
+    );
+}
+
+#[test]
+fn sigterm_stops_run_gracefully() {
+    let path = config_file(
+        "sigterm.toml",
+        "executor = \"thread\"\n[placement]\nshards = 2\noversubscribe = true\n\
+         [metrics]\nstatus_interval_ms = 100\n[load]\nscenario = \"counting\"\nagents = 1\n",
+    );
+    let mut child = nexus()
+        .args(["run", "--config", path.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the nexus binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Wait for the first status line: the engine runs and the handler is installed.
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no status line before the end: {seen}");
+        }
+        seen.push_str(&line);
+        if line.contains("msgs/s") {
+            break;
+        }
+    }
+    // SAFETY: `kill` with a child's pid and a valid signal number has no memory effects.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    stdout.read_to_string(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "stdout: {seen}");
+    assert!(seen.contains("stopped in"), "graceful stop: {seen}");
+    assert!(seen.lines().any(|l| l.starts_with("accounting:") && l.ends_with("ok")), "{seen}");
+}
+
+#[test]
+fn bench_json_prints_one_object_per_figure() {
+    let out = run_with(&["bench", "pingpong", "--json", "--repeat", "1", "--executor", "thread"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let records: Vec<serde_json::Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    for r in &records {
+        for key in ["workload", "system", "placement", "metric", "value", "unit"] {
+            assert!(r.get(key).is_some(), "`{key}` missing from {r}");
+        }
+        assert!(matches!(r["placement"].as_str(), Some("local" | "cross")), "{r}");
+    }
+    let has = |placement: &str, metric: &str| {
+        records.iter().any(|r| r["system"] == "nexus" && r["placement"] == placement && r["metric"] == metric)
+    };
+    for placement in ["local", "cross"] {
+        assert!(has(placement, "rtt_p50_ns") && has(placement, "rtt_p99_ns"), "{stdout}");
+    }
+    assert!(has("cross", "wake_from_park_p50_ns"), "{stdout}");
+}
+
+#[test]
+fn cross_shard_workloads_refuse_one_shard() {
+    let out = run_with(&["bench", "counting", "--shards", "1"]);
+    assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("hint"), "{}", text(&out.stderr));
+}
