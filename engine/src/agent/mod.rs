@@ -48,6 +48,11 @@ pub struct Undelivered {
 /// Handlers run to completion on the shard's thread and must not block: a handler that blocks
 /// stalls every agent of its shard. Keep large state behind a `Box`: the dispatcher moves the
 /// agent value out of its pool slot while it runs a batch of its messages.
+///
+/// A turn handles at most the messages queued when it began (and at most the shard's
+/// `agent_budget`). A message the agent sends itself waits for the next dispatcher pass, so
+/// "send myself a `Continue`" is how a long job yields: the shard drains its rings, runs the
+/// other agents and publishes its output before the job resumes.
 pub trait Agent: Sized + 'static {
     /// The message type this agent handles.
     type Msg: Send + 'static;

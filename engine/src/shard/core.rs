@@ -75,6 +75,11 @@ pub struct Shard {
     pub(crate) kinds: Kinds,
     pub(crate) store: MessageStore,
     pub(crate) run_queue: VecDeque<u32>,
+    /// Agents that sent themselves a message during their own turn: they run again in the
+    /// next pass, so a self-message yields to the rings and to the rest of the shard.
+    pub(crate) yielded: Vec<u32>,
+    /// The slot whose turn is running (`u32::MAX` when none).
+    pub(crate) running: u32,
     pub(crate) pending_stops: Vec<AgentId>,
     pub(crate) registry: RegistryPartition,
     /// Names registered for agents living here, so they are removed when the agent stops.
@@ -110,6 +115,8 @@ impl Shard {
             kinds: Kinds::default(),
             store: MessageStore::with_capacity(4096),
             run_queue: VecDeque::with_capacity(4096),
+            yielded: Vec::new(),
+            running: u32::MAX,
             pending_stops: Vec::with_capacity(64),
             registry: RegistryPartition::with_capacity(1024),
             names_of: HashMap::new(),
@@ -320,7 +327,11 @@ impl Shard {
         self.store.push(&mut slot.queue, env);
         if slot.state == SlotState::Idle {
             slot.state = SlotState::Scheduled;
-            self.run_queue.push_back(target.slot());
+            if target.slot() == self.running {
+                self.yielded.push(target.slot());
+            } else {
+                self.run_queue.push_back(target.slot());
+            }
         }
         Ok(())
     }

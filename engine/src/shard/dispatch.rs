@@ -3,9 +3,9 @@
 //! One pass does, in order (DESIGN.md, steps 1 to 4, plus timers):
 //! 1. drain each inbound ring, up to `batch` envelopes per ring, with one release store per ring;
 //! 2. drain the host inject queue, up to `batch` envelopes;
-//! 3. run ready agents from the run queue, up to `agents_per_pass` turns (agents that a local
-//!    send schedules during the pass included), each for up to `agent_budget` messages, then
-//!    the stops requested meanwhile;
+//! 3. run ready agents from the run queue, up to `agents_per_pass` turns (agents that another
+//!    agent's local send schedules during the pass included; a self-message waits for the next
+//!    pass), each for up to `agent_budget` messages, then the stops requested meanwhile;
 //! 4. fail the asks whose deadline passed;
 //! 5. publish every staged outbound batch (one release store per ring) and ring the doorbells
 //!    of peers that announced they sleep.
@@ -84,9 +84,10 @@ impl Shard {
         }
     }
 
-    /// Runs up to `agents_per_pass` agent turns. Agents scheduled during the pass (by a local
-    /// send) run in the same pass, so a local exchange does not pay a whole pass per message;
-    /// the turn limit still bounds the pass, so inbound rings are drained at a steady rate.
+    /// Runs up to `agents_per_pass` agent turns. Agents scheduled during the pass by another
+    /// agent's send run in the same pass, so a local exchange does not pay a whole pass per
+    /// message; an agent that sends itself a message yields: it runs again in the next pass,
+    /// after the rings were drained and flushed. The turn limit bounds the pass.
     fn run_ready(&mut self) -> usize {
         let budget = self.limits.agent_budget;
         let limit = self.limits.agents_per_pass;
@@ -99,7 +100,9 @@ impl Shard {
             }
             slot.state = SlotState::Idle;
             let run = self.kinds.run_fn(slot.kind);
+            self.running = slot_index;
             handled += run(self, slot_index, RunMode::Messages(budget)) as usize;
+            self.running = u32::MAX;
             if let Some(slot) = self.slots.get_mut(slot_index) {
                 if slot.state == SlotState::Idle && !slot.queue.is_empty() {
                     slot.state = SlotState::Scheduled;
@@ -110,6 +113,7 @@ impl Shard {
                 self.run_pending_stops();
             }
         }
+        self.run_queue.extend(self.yielded.drain(..));
         handled
     }
 

@@ -300,3 +300,50 @@ fn asks_through_a_tiny_ring_and_backlog_are_all_answered() {
     assert_eq!(k0.ask_timeouts, 0, "{k0:?}");
     assert_accounted(&shards);
 }
+
+/// Sends itself `left` more messages, one per turn, counting its turns.
+struct SelfLooper {
+    left: u32,
+}
+
+impl Agent for SelfLooper {
+    type Msg = ();
+    fn handle(&mut self, (): (), ctx: &mut Ctx<'_>) {
+        if self.left > 0 {
+            self.left -= 1;
+            ctx.send(Addr::<()>::from_id(ctx.id()), ()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_self_message_waits_for_the_next_pass() {
+    let mut shards = cluster(1);
+    let looper = shards[0].spawn(SelfLooper { left: 5 }).unwrap();
+    shards[0].inject(looper, ()).unwrap();
+    // One handled message per pass: the self-sent one is a yield, not a busy loop.
+    for pass in 1..=6u64 {
+        shards[0].pass();
+        assert_eq!(shards[0].stats().counters.delivered, pass, "pass {pass}");
+    }
+    assert_eq!(shards[0].pass(), 0);
+    assert_accounted(&shards);
+}
+
+#[test]
+fn a_local_exchange_runs_within_one_pass() {
+    let mut shards = cluster(1);
+    let a = shards[0].spawn(PingPong::default()).unwrap();
+    let b = shards[0].spawn(PingPong::default()).unwrap();
+    shards[0].inject(a, PingPongMsg::Partner(b)).unwrap();
+    shards[0].inject(b, PingPongMsg::Partner(a)).unwrap();
+    shards[0].inject(a, PingPongMsg::Serve(1)).unwrap();
+    // The ball bounces between the two agents in the same pass, up to the turn limit.
+    shards[0].pass();
+    let delivered = shards[0].stats().counters.delivered;
+    let turns = ShardLimits::default().agents_per_pass as u64;
+    assert!(delivered >= turns - 3, "{delivered} messages in one pass, expected about {turns}");
+    shards[0].inject(a, PingPongMsg::Halt).unwrap();
+    settle(&mut shards);
+    assert_accounted(&shards);
+}
