@@ -85,8 +85,8 @@ impl Agent for Tally {
 }
 
 /// The producer's answer to the host: (count, sum) as the tally reported them, the time from
-/// the first send to the total arriving, and the `Full` retries.
-type ProducerReport = Result<((u64, u64), Duration, u64), String>;
+/// the first send to the total arriving, and the `Full` retries; or why it failed.
+pub type ProducerReport = Result<((u64, u64), Duration, u64), String>;
 
 /// Messages of the [`Producer`].
 #[derive(Debug)]

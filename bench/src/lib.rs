@@ -13,6 +13,7 @@
 //! - [`thread_ring`]: a token passed around a ring of agents;
 //! - [`spawn`]: spawn and stop cost, and memory per idle agent;
 //! - [`registry`]: local name lookups at growing sizes;
+//! - [`scaling`]: counting on every shard at once, the aggregate rate;
 //! - [`dispatch`]: local send plus dispatch on a shard driven by hand (criterion only);
 //! - [`suite`]: runs a set of workloads the way `nexus bench` does and returns [`Record`]s;
 //! - [`report`]: the records, as a table or as JSON lines.
@@ -29,6 +30,7 @@ pub mod pingpong;
 pub mod probe;
 pub mod registry;
 pub mod report;
+pub mod scaling;
 pub mod setup;
 pub mod spawn;
 mod stats;

@@ -10,7 +10,8 @@
 //!    engine running) as its floor;
 //! 3. `counting` and `thread-ring` run `repeat` rounds of local then cross on one engine;
 //! 4. `spawn` times `repeat` cold-then-warm cycles, each on a fresh engine;
-//! 5. `registry` grows one registrar through its sizes on one engine.
+//! 5. `registry` grows one registrar through its sizes on one engine;
+//! 6. `scaling` runs `repeat` rounds of counting on every shard at once on one engine.
 //!
 //! Every engine is shut down with the no-loss check of `setup::shutdown`. Repeated figures are
 //! medians over the rounds (`repeat` says how many). Records come back grouped by workload in
@@ -21,6 +22,7 @@ use crate::pingpong::{self, PingPongParams};
 use crate::probe::{self, ProbeParams, WakeProbeParams};
 use crate::registry::{self, RegistryParams};
 use crate::report::Record;
+use crate::scaling::{self, ScalingParams};
 use crate::setup::{self, EngineSettings, Placement, SYSTEM};
 use crate::spawn::{self, MemoryParams, SpawnParams};
 use crate::thread_ring::{self, ThreadRingParams};
@@ -42,12 +44,20 @@ pub enum Workload {
     Spawn,
     /// Name lookups.
     Registry,
+    /// Counting on every shard at once.
+    Scaling,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 5] =
-        [Workload::PingPong, Workload::Counting, Workload::ThreadRing, Workload::Spawn, Workload::Registry];
+    pub const ALL: [Workload; 6] = [
+        Workload::PingPong,
+        Workload::Counting,
+        Workload::ThreadRing,
+        Workload::Spawn,
+        Workload::Registry,
+        Workload::Scaling,
+    ];
 
     /// The workload's name (its `workload` field and its command-line name).
     pub const fn name(self) -> &'static str {
@@ -57,6 +67,7 @@ impl Workload {
             Workload::ThreadRing => "thread-ring",
             Workload::Spawn => "spawn",
             Workload::Registry => "registry",
+            Workload::Scaling => "scaling",
         }
     }
 
@@ -87,6 +98,8 @@ pub struct Plan {
     pub memory: MemoryParams,
     /// Registry sizes.
     pub registry: RegistryParams,
+    /// Scaling sizes.
+    pub scaling: ScalingParams,
     /// Rounds of repeated figures (at least 1).
     pub repeat: u32,
 }
@@ -105,6 +118,7 @@ impl Plan {
             spawn: SpawnParams::default(),
             memory: MemoryParams::default(),
             registry: RegistryParams::default(),
+            scaling: ScalingParams::default(),
             repeat: repeat.max(1),
         };
         if large {
@@ -131,6 +145,7 @@ impl Plan {
             spawn: SpawnParams { agents: 1_000 },
             memory: MemoryParams { counts: vec![1_000], chunk: 500 },
             registry: RegistryParams { sizes: vec![1_000], lookups: 1_000, ..RegistryParams::default() },
+            scaling: ScalingParams { messages: 1_000, producers_per_shard: 1, burst: 256 },
             repeat: 1,
         }
     }
@@ -183,6 +198,7 @@ impl Suite {
             .map(|w| match w {
                 Workload::PingPong => 3 * k + 2,
                 Workload::Counting | Workload::ThreadRing => 2 * k,
+                Workload::Scaling => k,
                 Workload::Spawn => k + 1,
                 Workload::Registry => self.plan.registry.sizes.len(),
             })
@@ -211,6 +227,7 @@ impl Suite {
                     r
                 }
                 Workload::Registry => run.registry()?,
+                Workload::Scaling => run.scaling()?,
             });
         }
         Ok(records)
@@ -394,6 +411,26 @@ impl Runner<'_> {
             .collect())
     }
 
+    fn scaling(&mut self) -> Result<Vec<Record>, BenchError> {
+        const W: &str = "scaling";
+        let k = self.repeat();
+        let engine = self.suite.settings.build()?;
+        let handle = engine.handle();
+        let shards = handle.shards();
+        let placement = if shards > 1 { Placement::Cross } else { Placement::Local };
+        let mut rates = Vec::new();
+        for round in 1..=k {
+            self.step(&format!("scaling {shards} shards round {round}/{k}"));
+            rates.push(scaling::run(&handle, &self.suite.plan.scaling)?.msgs_per_s);
+        }
+        setup::shutdown(engine, W)?;
+        let rate = median(&rates);
+        Ok(vec![
+            self.record(W, placement, "msgs_per_s", rate, "msg/s").repeat(k),
+            self.record(W, placement, "msgs_per_s_per_shard", rate / shards as f64, "msg/s").repeat(k),
+        ])
+    }
+
     fn registry(&mut self) -> Result<Vec<Record>, BenchError> {
         const W: &str = "registry";
         let params: RegistryParams = self.suite.plan.registry.clone();
@@ -433,7 +470,7 @@ mod tests {
             }
             v
         });
-        assert_eq!(workloads, ["pingpong", "counting", "thread-ring", "spawn", "registry"]);
+        assert_eq!(workloads, ["pingpong", "counting", "thread-ring", "spawn", "registry", "scaling"]);
         for metric in
             ["rtt_p50_ns", "probe_rtt_p50_ns", "rtt_p50_over_probe", "wake_from_park_p50_ns", "probe_wake_p50_ns"]
         {

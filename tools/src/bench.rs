@@ -1,6 +1,6 @@
 //! `nexus bench`: runs the core workloads of `nexus-bench` and prints their figures.
 //!
-//! `nexus bench pingpong|counting|thread-ring|spawn|registry|all [--shards N] [--json]
+//! `nexus bench pingpong|counting|thread-ring|spawn|registry|scaling|all [--shards N] [--json]
 //! [--large] [--repeat K] [--executor glommio|thread]`
 //!
 //! 1. Check the arguments: `--repeat` and `--shards` at least 1; cross-shard workloads
@@ -38,6 +38,8 @@ enum WorkloadArg {
     Spawn,
     /// Local name lookups at 1e3 to 1e6 names.
     Registry,
+    /// Counting on every shard at once: the aggregate rate at --shards N.
+    Scaling,
     /// Every workload above.
     All,
 }
@@ -93,6 +95,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::ThreadRing => vec![Workload::ThreadRing],
         WorkloadArg::Spawn => vec![Workload::Spawn],
         WorkloadArg::Registry => vec![Workload::Registry],
+        WorkloadArg::Scaling => vec![Workload::Scaling],
         WorkloadArg::All => Workload::ALL.to_vec(),
     };
     let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads };
