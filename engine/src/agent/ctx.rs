@@ -10,7 +10,7 @@ use super::{Addr, Agent, AgentId, RequestId, SpawnError, SpawnPlacement};
 use crate::ask::{deadline_after, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
 use crate::payload::Payload;
-use crate::registry::{owner_of, validate_name, RegistryError};
+use crate::registry::{name_hash, owner_of, owner_of_hash, validate_name, RegistryError};
 use crate::shard::{Shard, SystemOp};
 use bumpalo::Bump;
 use std::time::Duration;
@@ -303,9 +303,10 @@ impl<'a> Ctx<'a> {
 
     /// Resolves `name`: a plain probe when this shard owns it, a request over the mesh when not.
     pub fn lookup(&mut self, name: &str) -> Lookup {
-        let owner = owner_of(name, self.shards());
+        let hash = name_hash(name);
+        let owner = owner_of_hash(hash, self.shards());
         if owner == self.shard.index {
-            return match self.shard.registry.lookup(name) {
+            return match self.shard.registry.lookup_hashed(name, hash) {
                 Some(id) => Lookup::Found(id),
                 None => Lookup::Missing,
             };

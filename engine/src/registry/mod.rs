@@ -1,20 +1,28 @@
 //! The registry partition: names owned by one shard.
 //!
-//! The owner of a name is a pure function of the name: [`owner_of`] hashes it (FxHash, the same
-//! on every shard and every run) modulo the number of shards. A name is registered and resolved
-//! only on its owner, so there is no shared registry and no lock; a lookup on the owner is one
-//! hash-map probe. Other shards ask the owner over the mesh; host threads go through
-//! `EngineHandle`.
+//! The owner of a name is a pure function of the name: [`name_hash`] hashes it (FxHash plus a
+//! multiplicative mix, the same on every shard and every run) and [`owner_of_hash`] takes it
+//! modulo the number of shards. A name is registered and resolved only on its owner, so there is
+//! no shared registry and no lock. Other shards ask the owner over the mesh; host threads go
+//! through `EngineHandle`.
+//!
+//! Layout, for lookups that stay cheap at a million names: one open-addressing table
+//! (`hashbrown::HashTable`) of entries holding the full 64-bit hash, the agent id and the name
+//! itself when it is at most [`INLINE_NAME_BYTES`] bytes (longer names live on the heap). A
+//! lookup computes the hash once (the same hash picks the owner shard), touches the control
+//! bytes and one entry, and compares bytes only when the full hashes match: no pointer is
+//! chased for short names.
 //!
 //! Invariants: a name maps to at most one agent (a second registration is
-//! [`RegistryError::Duplicate`]); `unregister` with an expected id removes the name only if it
-//! still maps to that id, so a stale removal can never delete a newer registration.
+//! [`RegistryError::Duplicate`]); an entry's `hash` is `name_hash` of its name; `unregister`
+//! with an expected id removes the name only if it still maps to that id, so a stale removal
+//! can never delete a newer registration.
 //!
 //! The hash is not keyed: a client that controls names could force collisions. Keyed hashing can
 //! be switched on here if names ever come from untrusted sources.
 
 use crate::agent::AgentId;
-use std::collections::HashMap;
+use hashbrown::HashTable;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Why a registration failed.
@@ -91,15 +99,26 @@ impl Hasher for FxHasher {
 /// `BuildHasher` for [`FxHasher`].
 pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 
+/// The registry hash of `name`: FxHash of its bytes with the high bits mixed down (Fx leaves
+/// the low bits weak for short keys). It picks the owner shard and the table bucket.
+#[inline]
+pub fn name_hash(name: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(name.as_bytes());
+    let x = h.finish();
+    (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The shard that owns a name whose [`name_hash`] is `hash`, among `shards` shards.
+#[inline]
+pub fn owner_of_hash(hash: u64, shards: usize) -> usize {
+    ((hash >> 32) % shards.max(1) as u64) as usize
+}
+
 /// The shard that owns `name` among `shards` shards.
 #[inline]
 pub fn owner_of(name: &str, shards: usize) -> usize {
-    let mut h = FxHasher::default();
-    h.write(name.as_bytes());
-    // Mix the high bits down: Fx leaves the low bits weak for short keys.
-    let x = h.finish();
-    let x = (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-    (x % shards.max(1) as u64) as usize
+    owner_of_hash(name_hash(name), shards)
 }
 
 /// Checks a name's length.
@@ -111,26 +130,63 @@ pub fn validate_name(name: &str) -> Result<(), RegistryError> {
     }
 }
 
+/// Names of at most this many bytes are stored inside their table entry.
+pub const INLINE_NAME_BYTES: usize = 22;
+
+/// A name as the table stores it: inline when short, on the heap otherwise.
+enum StoredName {
+    Inline { len: u8, bytes: [u8; INLINE_NAME_BYTES] },
+    Heap(Box<str>),
+}
+
+impl StoredName {
+    fn new(name: &str) -> Self {
+        if name.len() <= INLINE_NAME_BYTES {
+            let mut bytes = [0u8; INLINE_NAME_BYTES];
+            bytes[..name.len()].copy_from_slice(name.as_bytes());
+            StoredName::Inline { len: name.len() as u8, bytes }
+        } else {
+            StoredName::Heap(name.into())
+        }
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            StoredName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            StoredName::Heap(name) => name.as_bytes(),
+        }
+    }
+}
+
+/// One binding: the name's full hash (compared first), the agent, the name.
+struct Entry {
+    hash: u64,
+    id: AgentId,
+    name: StoredName,
+}
+
 /// One shard's part of the registry.
 #[derive(Default)]
 pub struct RegistryPartition {
-    names: HashMap<Box<str>, AgentId, FxBuildHasher>,
+    names: HashTable<Entry>,
 }
 
 impl RegistryPartition {
     /// An empty partition with room for `capacity` names.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { names: HashMap::with_capacity_and_hasher(capacity, FxBuildHasher::default()) }
+        Self { names: HashTable::with_capacity(capacity) }
     }
 
-    /// Binds `name` to `id`.
+    /// Binds `name` to `id`. Registering the same binding again is not an error.
     pub fn register(&mut self, name: &str, id: AgentId) -> Result<(), RegistryError> {
         validate_name(name)?;
-        match self.names.get(name) {
-            Some(&holder) if holder == id => Ok(()),
-            Some(&holder) => Err(RegistryError::Duplicate { name: name.to_owned(), holder }),
+        let hash = name_hash(name);
+        match self.find(name, hash) {
+            Some(holder) if holder == id => Ok(()),
+            Some(holder) => Err(RegistryError::Duplicate { name: name.to_owned(), holder }),
             None => {
-                self.names.insert(name.into(), id);
+                self.names.insert_unique(hash, Entry { hash, id, name: StoredName::new(name) }, |e| e.hash);
                 Ok(())
             }
         }
@@ -139,17 +195,34 @@ impl RegistryPartition {
     /// The agent bound to `name`.
     #[inline]
     pub fn lookup(&self, name: &str) -> Option<AgentId> {
-        self.names.get(name).copied()
+        self.find(name, name_hash(name))
+    }
+
+    /// The agent bound to `name`, whose [`name_hash`] the caller already computed (to pick the
+    /// owner shard): the lookup then hashes nothing.
+    #[inline]
+    pub fn lookup_hashed(&self, name: &str, hash: u64) -> Option<AgentId> {
+        debug_assert_eq!(hash, name_hash(name));
+        self.find(name, hash)
+    }
+
+    #[inline]
+    fn find(&self, name: &str, hash: u64) -> Option<AgentId> {
+        self.names.find(hash, |e| e.hash == hash && e.name.as_bytes() == name.as_bytes()).map(|e| e.id)
     }
 
     /// Removes `name`; with `expected`, only if it is bound to that agent. Returns whether a
     /// name was removed.
     pub fn unregister(&mut self, name: &str, expected: Option<AgentId>) -> bool {
-        match (self.names.get(name), expected) {
-            (Some(&holder), Some(want)) if holder != want => false,
-            (Some(_), _) => self.names.remove(name).is_some(),
-            (None, _) => false,
+        let hash = name_hash(name);
+        let Ok(entry) = self.names.find_entry(hash, |e| e.hash == hash && e.name.as_bytes() == name.as_bytes()) else {
+            return false;
+        };
+        if expected.is_some_and(|want| entry.get().id != want) {
+            return false;
         }
+        entry.remove();
+        true
     }
 
     /// Names in this partition.
@@ -180,6 +253,38 @@ mod tests {
         assert!(r.unregister("alpha", Some(a)));
         assert_eq!(r.lookup("alpha"), None);
         assert_eq!(r.register("", a), Err(RegistryError::InvalidName));
+    }
+
+    #[test]
+    fn short_and_long_names_are_told_apart() {
+        let mut r = RegistryPartition::with_capacity(4);
+        let long = "x".repeat(INLINE_NAME_BYTES + 1);
+        let edge = "y".repeat(INLINE_NAME_BYTES);
+        let ids: Vec<AgentId> = (1..=4).map(|i| AgentId::new(0, i, 0)).collect();
+        for (name, id) in [("a", ids[0]), (long.as_str(), ids[1]), (edge.as_str(), ids[2]), ("a\0", ids[3])] {
+            r.register(name, id).unwrap();
+        }
+        assert_eq!(r.len(), 4);
+        assert_eq!(r.lookup("a"), Some(ids[0]));
+        assert_eq!(r.lookup(&long), Some(ids[1]));
+        assert_eq!(r.lookup_hashed(&edge, name_hash(&edge)), Some(ids[2]));
+        assert_eq!(r.lookup("a\0"), Some(ids[3]));
+        assert_eq!(r.lookup(&long[..INLINE_NAME_BYTES]), None, "a prefix is another name");
+        assert!(r.unregister(&long, None));
+        assert_eq!(r.lookup(&long), None);
+        assert!(!r.unregister(&long, None));
+    }
+
+    #[test]
+    fn a_million_names_resolve_to_their_holders() {
+        let mut r = RegistryPartition::default();
+        for i in 0..1_000_000u32 {
+            r.register(&format!("agent-{i}"), AgentId::new(0, i, 0)).unwrap();
+        }
+        for i in (0..1_000_000u32).step_by(997) {
+            assert_eq!(r.lookup(&format!("agent-{i}")), Some(AgentId::new(0, i, 0)));
+        }
+        assert_eq!(r.lookup("agent-1000000"), None);
     }
 
     #[test]
