@@ -1,7 +1,7 @@
 //! `nexus bench`: runs the core workloads of `nexus-bench` and prints their figures.
 //!
 //! `nexus bench pingpong|counting|thread-ring|spawn|registry|scaling|all [--shards N] [--json]
-//! [--large] [--repeat K] [--executor glommio|thread]`
+//! [--large] [--repeat K] [--executor glommio|thread] [--passes-before-yield N]`
 //!
 //! 1. Check the arguments: `--repeat` and `--shards` at least 1; cross-shard workloads
 //!    (pingpong, counting, thread-ring) need 2 shards (exit 2 with a hint otherwise).
@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// The executor running the shards.
     #[arg(long, value_enum, default_value_t = ExecutorArg::Glommio)]
     executor: ExecutorArg,
+    /// Idle dispatcher passes before a glommio shard yields to its executor (default: the
+    /// engine's, 256). 1 hands control back to glommio on every idle pass: the cost of the
+    /// design the engine avoids.
+    #[arg(long)]
+    passes_before_yield: Option<u32>,
 }
 
 /// Runs `nexus bench`.
@@ -84,7 +89,13 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if args.shards == 0 {
         return Err(Failure::usage("bench: --shards must be at least 1; hint: the default is 2"));
     }
+    if args.passes_before_yield == Some(0) {
+        return Err(Failure::usage("bench: --passes-before-yield must be at least 1; hint: the default is 256"));
+    }
     let mut settings = EngineSettings::bench(args.shards);
+    if let Some(passes) = args.passes_before_yield {
+        settings.idle.passes_before_yield = passes;
+    }
     settings.executor = match args.executor {
         ExecutorArg::Glommio => ExecutorKind::Glommio,
         ExecutorArg::Thread => ExecutorKind::Thread,

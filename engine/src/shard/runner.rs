@@ -86,9 +86,8 @@ impl Driver {
                 self.idle_since = None;
             } else {
                 self.idle_passes += 1;
-                if yields_when_idle && self.idle_passes % self.policy.passes_before_yield.max(1) == 0 {
-                    return DriveOutcome::Yield;
-                }
+                // The park check comes first: a shard that yields after every idle pass must
+                // still park once it has been idle for `spin_before_park`.
                 if self.idle_passes % IDLE_CLOCK_EVERY == 1 {
                     let now = Instant::now();
                     let since = *self.idle_since.get_or_insert(now);
@@ -97,6 +96,9 @@ impl Driver {
                         self.idle_passes = 0;
                         self.idle_since = None;
                     }
+                }
+                if yields_when_idle && self.idle_passes % self.policy.passes_before_yield.max(1) == 0 {
+                    return DriveOutcome::Yield;
                 }
             }
             passes = passes.wrapping_add(1);

@@ -347,3 +347,22 @@ fn a_local_exchange_runs_within_one_pass() {
     settle(&mut shards);
     assert_accounted(&shards);
 }
+
+#[test]
+fn a_shard_that_yields_after_every_idle_pass_still_parks() {
+    use super::runner::{DriveOutcome, Driver, IdlePolicy};
+    let mut shards = cluster(1);
+    let policy = IdlePolicy {
+        spin_before_park: Duration::from_micros(20),
+        passes_before_yield: 1,
+        park_timeout: Duration::from_micros(100),
+    };
+    let mut driver = Driver::new(policy);
+    for _ in 0..1_000_000 {
+        assert_eq!(driver.run(&mut shards[0], || false, true), DriveOutcome::Yield);
+        if shards[0].stats().counters.parks > 0 {
+            return;
+        }
+    }
+    panic!("an idle shard yielding on every pass never parked");
+}
