@@ -185,6 +185,34 @@ impl Agent for Producer {
     }
 }
 
+/// Asks `producer` to send `n` increments and checks its tally's answer: exactly `n` messages
+/// summing to n(n+1)/2. Returns the producer's time and its `Full` retries. Blocks the calling
+/// host thread until the answer arrives.
+pub fn run_producer(
+    handle: &EngineHandle,
+    workload: &'static str,
+    producer: Addr<ProducerMsg>,
+    n: u64,
+) -> Result<(Duration, u64), BenchError> {
+    let report = setup::ask(
+        handle,
+        workload,
+        "run a producer",
+        producer,
+        setup::timeout_for(n, Duration::from_micros(20)),
+        |reply| ProducerMsg::Run { messages: n, reply },
+    )?;
+    let ((count, sum), elapsed, full_retries) = report.map_err(|why| BenchError::check(workload, why))?;
+    let expected_sum = (u128::from(n) * (u128::from(n) + 1) / 2) as u64;
+    if count != n || sum != expected_sum {
+        return Err(BenchError::check(
+            workload,
+            format!("the tally counted {count} messages summing to {sum}; expected {n} summing to {expected_sum}"),
+        ));
+    }
+    Ok((elapsed, full_retries))
+}
+
 /// Spawns a tally and a producer on a running engine, runs `params` once and checks the total.
 pub fn run(handle: &EngineHandle, params: &CountingParams) -> Result<CountingOutcome, BenchError> {
     params.placement.check(WORKLOAD, handle.shards())?;
@@ -196,22 +224,7 @@ pub fn run(handle: &EngineHandle, params: &CountingParams) -> Result<CountingOut
     let burst = params.burst;
     let producer = setup::spawn_on(handle, WORKLOAD, 0, move || Producer::new(tally, burst))?;
     let n = params.messages;
-    let report = setup::ask(
-        handle,
-        WORKLOAD,
-        "run the producer",
-        producer,
-        setup::timeout_for(n, Duration::from_micros(20)),
-        |reply| ProducerMsg::Run { messages: n, reply },
-    )?;
-    let ((count, sum), elapsed, full_retries) = report.map_err(|why| BenchError::check(WORKLOAD, why))?;
-    let expected_sum = (u128::from(n) * (u128::from(n) + 1) / 2) as u64;
-    if count != n || sum != expected_sum {
-        return Err(BenchError::check(
-            WORKLOAD,
-            format!("the tally counted {count} messages summing to {sum}; expected {n} summing to {expected_sum}"),
-        ));
-    }
+    let (elapsed, full_retries) = run_producer(handle, WORKLOAD, producer, n)?;
     handle.stop(producer.id())?;
     handle.stop(tally.id())?;
     Ok(CountingOutcome {

@@ -12,7 +12,7 @@
 //!
 //! Checks: every tally counted exactly `messages` increments summing to n(n+1)/2.
 
-use crate::counting::{Producer, ProducerMsg, Tally};
+use crate::counting::{self, Producer, Tally};
 use crate::setup;
 use crate::stats;
 use crate::BenchError;
@@ -76,14 +76,7 @@ pub fn run(handle: &EngineHandle, params: &ScalingParams) -> Result<ScalingOutco
                 let release = &release;
                 scope.spawn(move || {
                     release.wait();
-                    setup::ask(
-                        handle,
-                        WORKLOAD,
-                        "run a producer",
-                        producer,
-                        setup::timeout_for(n, Duration::from_micros(20)),
-                        |reply| ProducerMsg::Run { messages: n, reply },
-                    )
+                    counting::run_producer(handle, WORKLOAD, producer, n)
                 })
             })
             .collect();
@@ -96,15 +89,8 @@ pub fn run(handle: &EngineHandle, params: &ScalingParams) -> Result<ScalingOutco
         (started, results)
     });
     let elapsed = started.elapsed();
-    let expected_sum = (u128::from(n) * (u128::from(n) + 1) / 2) as u64;
     for result in results {
-        let ((count, sum), _, _) = result?.map_err(|why| BenchError::check(WORKLOAD, why))?;
-        if count != n || sum != expected_sum {
-            return Err(BenchError::check(
-                WORKLOAD,
-                format!("a tally counted {count} messages summing to {sum}; expected {n} summing to {expected_sum}"),
-            ));
-        }
+        result?;
     }
     for (producer, tally) in producers {
         handle.stop(producer.id())?;
