@@ -74,6 +74,9 @@ pub enum Lookup {
     Missing,
     /// Owned by another shard: `on_reply` receives an `Option<AgentId>` for this request.
     Pending(RequestId),
+    /// Owned by another shard that could not be asked: the shard has too many outstanding
+    /// asks, or the way to the owner is full. Nothing was sent; try again later.
+    Unreachable(RegistryError),
 }
 
 /// The outcome of a spawn with a placement.
@@ -312,13 +315,15 @@ impl<'a> Ctx<'a> {
             };
         }
         let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
-        let Some(token) = self.shard.asks.open(self.me, deadline) else { return Lookup::Missing };
+        let Some(token) = self.shard.asks.open(self.me, deadline) else {
+            return Lookup::Unreachable(RegistryError::Unreachable("too many outstanding asks on this shard".into()));
+        };
         let op = SystemOp::Lookup { name: name.into(), reply: ReplyTo::new(ReplyTarget::Shard(token), false) };
         match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
             Ok(()) => Lookup::Pending(RequestId(token)),
             Err(_) => {
                 self.shard.asks.settle(token);
-                Lookup::Missing
+                Lookup::Unreachable(RegistryError::Unreachable(format!("the way to shard {owner} is full")))
             }
         }
     }
