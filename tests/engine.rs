@@ -34,8 +34,12 @@ fn host_api_round_trip_on_both_executors() {
         h.register("the-counter", counter.id()).unwrap();
         assert!(h.register("the-counter", echo.id()).is_err(), "duplicate names are refused");
         assert_eq!(h.lookup("the-counter").unwrap(), Some(counter.id()));
-        // Stopping the agent removes its name at once (the next request to the owner sees it).
+        // A stats request after a stop sees it (both go through shard 0's inject queue, in
+        // order). The stop removes the name at once: it tells the name's owner shard, so a
+        // lookup sent straight to the owner may arrive first and still see it, briefly.
+        let agents_before = h.stats().unwrap().shards[0].agents;
         h.stop(counter.id()).unwrap();
+        assert_eq!(h.stats().unwrap().shards[0].agents, agents_before - 1, "the stop is seen by stats");
         let deadline = Instant::now() + ASK;
         while h.lookup("the-counter").unwrap().is_some() {
             assert!(Instant::now() < deadline, "name removed after stop");

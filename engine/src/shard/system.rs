@@ -54,6 +54,11 @@ impl Shard {
                 return;
             }
         };
+        // Requests see the stops asked for before them (a host's `stop` then `stats` or
+        // `lookup`): run those first, unless an agent's turn is running (they run after it).
+        if !matches!(op, SystemOp::Stop(_)) && !self.pending_stops.is_empty() && self.running == u32::MAX {
+            self.run_pending_stops();
+        }
         match op {
             SystemOp::Spawn(build, reply) => {
                 let result = if self.halted { Err(SpawnError::ShuttingDown) } else { build(self) };
