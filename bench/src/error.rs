@@ -68,6 +68,16 @@ pub enum BenchError {
         /// What is wrong, with a hint.
         what: String,
     },
+    /// An output file (a chart, an SVG) could not be drawn or written.
+    #[error("{what}: {path}: {reason}")]
+    Output {
+        /// What was being written.
+        what: &'static str,
+        /// The file or directory.
+        path: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// Resident memory could not be read.
     #[error("cannot read /proc/self/statm: {0}; hint: bytes_per_agent needs Linux procfs")]
     Memory(#[from] std::io::Error),

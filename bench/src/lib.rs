@@ -23,10 +23,20 @@
 //! clock) and answers when done. The host only waits, so its wake-up latency is never part of a
 //! figure.
 
+pub mod ask;
+pub mod big;
+pub mod c2c;
+pub mod chameneos;
 pub mod counting;
 pub mod dispatch;
 mod error;
+pub mod fan_in;
+pub mod fib;
+pub mod fork_join;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod pingpong;
+pub mod plot;
 pub mod probe;
 pub mod registry;
 pub mod report;

@@ -81,36 +81,54 @@ pub struct ProbeOutcome {
 /// Runs the probe on the CPUs `settings` would give shards 0 and 1.
 pub fn run(params: &ProbeParams, settings: &mut EngineSettings) -> Result<ProbeOutcome, BenchError> {
     let (cpus, topology) = probe_cpus(settings, params.pin)?;
-    let line = Arc::new(CachePadded::new(AtomicU64::new(0)));
-    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), BenchError>>();
+    run_on((cpus[0], cpus[1]), &topology, params)
+}
 
-    let responder = {
-        let (line, topology, pin) = (line.clone(), topology.clone(), params.pin);
-        std::thread::Builder::new()
+/// Runs the probe with the initiator on `cpus.0` and the responder on `cpus.1` (pinned with
+/// `topology` when `params.pin`; the ids are only reported when not). The same protocol and
+/// checks as [`run`], which calls it; `nexus c2c` calls it for every pair of CPUs.
+pub fn run_on(cpus: (usize, usize), topology: &Topology, params: &ProbeParams) -> Result<ProbeOutcome, BenchError> {
+    let cpus = [cpus.0, cpus.1];
+    if params.pin && cpus[0] == cpus[1] {
+        return Err(BenchError::params(
+            WORKLOAD,
+            format!("both probe threads on CPU {}; the probe needs two CPUs", cpus[0]),
+        ));
+    }
+    let line = CachePadded::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), BenchError>>();
+    let spawn_err = |e: std::io::Error| BenchError::params(WORKLOAD, format!("cannot start a thread: {e}"));
+    let (initiated, answered) = std::thread::scope(|scope| {
+        let line = &*line;
+        let responder = std::thread::Builder::new()
             .name("nexus-probe-1".into())
-            .spawn(move || respond(&line, &topology, pin.then_some(cpus[1]), ready_tx))
-            .map_err(|e| BenchError::params(WORKLOAD, format!("cannot start a thread: {e}")))?
-    };
-    let initiator = {
-        let (line, params) = (line.clone(), params.clone());
-        std::thread::Builder::new().name("nexus-probe-0".into()).spawn(move || {
+            .spawn_scoped(scope, move || respond(line, topology, params.pin.then_some(cpus[1]), ready_tx))
+            .map_err(spawn_err)?;
+        let initiator = std::thread::Builder::new().name("nexus-probe-0".into()).spawn_scoped(scope, move || {
             // Whatever happens here, release the responder.
-            let _stop = StopOnDrop(&line);
+            let _stop = StopOnDrop(line);
             if params.pin {
-                pin_current_thread(&topology, cpus[0])?;
+                pin_current_thread(topology, cpus[0])?;
             }
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Err(BenchError::params(WORKLOAD, "the responder thread exited early")),
             }
-            Ok(initiate(&line, &params))
-        })
-    }
-    .map_err(|e| BenchError::params(WORKLOAD, format!("cannot start a thread: {e}")))?;
-
-    let initiated = initiator.join().unwrap_or_else(|_| Err(BenchError::check(WORKLOAD, "the initiator panicked")));
-    let answered = responder.join().unwrap_or_else(|_| Err(BenchError::check(WORKLOAD, "the responder panicked")));
+            Ok(initiate(line, params))
+        });
+        let initiator = match initiator {
+            Ok(thread) => thread,
+            Err(e) => {
+                // Release the responder, which is already waiting for trips.
+                line.store(STOP, Ordering::Release);
+                return Err(spawn_err(e));
+            }
+        };
+        let initiated = initiator.join().unwrap_or_else(|_| Err(BenchError::check(WORKLOAD, "the initiator panicked")));
+        let answered = responder.join().unwrap_or_else(|_| Err(BenchError::check(WORKLOAD, "the responder panicked")));
+        Ok((initiated, answered))
+    })?;
     let (rtt, batch) = initiated?;
     let answered = answered?;
     let expected = params.warmup + params.round_trips + params.batch_round_trips;

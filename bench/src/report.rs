@@ -3,8 +3,8 @@
 //! A record is one measured value with what it measures: `workload`, `system` (`nexus` for the
 //! engine, `probe` for the bare-thread baseline), `placement` (`local` or `cross`), `metric`
 //! (the name says the statistic and the unit: `rtt_p50_ns`, `msgs_per_s`), `value` and `unit`,
-//! plus optional context fields (`shards`, `executor`, `names`, `agents`, `repeat`). JSON lines
-//! carry exactly these fields in this order, optional ones only when set:
+//! plus optional context fields (`shards`, `executor`, `names`, `agents`, `repeat`, `cpus`,
+//! `date`). JSON lines carry exactly these fields in this order, optional ones only when set:
 //!
 //! ```text
 //! {"workload":"pingpong","system":"nexus","placement":"cross","metric":"rtt_p50_ns","value":183.0,"unit":"ns","shards":2}
@@ -43,6 +43,12 @@ pub struct Record {
     /// Runs the value is the median of.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat: Option<u32>,
+    /// The CPUs the run used (`0,1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<String>,
+    /// The day of the run (UTC, `YYYY-MM-DD`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
 }
 
 impl Record {
@@ -67,7 +73,17 @@ impl Record {
             names: None,
             agents: None,
             repeat: None,
+            cpus: None,
+            date: None,
         }
+    }
+
+    /// Sets `cpus` and `date`, the context of the whole run.
+    #[must_use]
+    pub fn context(mut self, cpus: &str, date: &str) -> Self {
+        self.cpus = Some(cpus.to_string());
+        self.date = Some(date.to_string());
+        self
     }
 
     /// Sets `names`.
@@ -120,10 +136,30 @@ impl Record {
     }
 }
 
+/// Today's date in UTC as `YYYY-MM-DD` (from the system clock; `1970-01-01` if it is unset).
+pub fn today_utc() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Formats a value for the table: two decimals for ratios, grouped digits from 1,000 up, one
 /// decimal below.
 pub fn format_value(value: f64, unit: &str) -> String {
-    if unit == "ratio" {
+    if unit == "ratio" || unit == "x" {
         format!("{value:.2}")
     } else if value.abs() >= 1000.0 {
         let rounded = value.round();
@@ -239,5 +275,13 @@ mod tests {
         );
         assert!(table.find("cross").unwrap() < table.find("registry").unwrap(), "{table}");
         assert_eq!(format_value(1.234, "ratio"), "1.23");
+    }
+
+    #[test]
+    fn dates_follow_the_calendar() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
+        assert_eq!(today_utc().len(), 10);
     }
 }

@@ -1,7 +1,7 @@
 //! `nexus bench`: runs the core workloads of `nexus-bench` and prints their figures.
 //!
-//! `nexus bench pingpong|counting|thread-ring|spawn|registry|scaling|all [--shards N] [--json]
-//! [--large] [--repeat K] [--executor glommio|thread] [--passes-before-yield N]`
+//! `nexus bench WORKLOAD|all [--shards N] [--peers] [--large] [--json [FILE]] [--plot DIR]
+//! [--repeat K] [--executor glommio|thread] [--passes-before-yield N]`
 //!
 //! 1. Check the arguments: `--repeat` and `--shards` at least 1; cross-shard workloads
 //!    (pingpong, counting, thread-ring) need 2 shards (exit 2 with a hint otherwise).
@@ -10,20 +10,24 @@
 //!    the OS scheduler as much as the engine.
 //! 3. Run the suite (`nexus_bench::suite`), printing a progress line on stderr before each
 //!    step (rewritten in place on a terminal).
-//! 4. Print one table per workload on stdout, or with `--json` one JSON object per figure and
-//!    line, nothing else on stdout.
+//! 4. Print one table per workload on stdout (with the peers' figures, Nexus's advantage over
+//!    each, pair by pair, and the peer runs skipped, with why), or with a bare `--json` one
+//!    JSON object per figure and line, nothing else on stdout; `--json FILE` writes the JSON
+//!    lines there and still prints the tables; `--plot DIR` writes the SVG charts.
 //!
 //! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
 //! figures would describe something other than what it claims to measure.
 
 use crate::Failure;
 use clap::ValueEnum;
-use nexus_bench::report::{render_tables, Record};
+use nexus_bench::plot::write_charts;
+use nexus_bench::report::{render_tables, today_utc, Record};
 use nexus_bench::suite::{executor_name, Plan, Suite, Workload};
 use nexus_bench::{BenchError, EngineSettings};
 use nexus_engine::placement::PlacementError;
 use nexus_engine::shard::ExecutorKind;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 /// Which workload to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -40,6 +44,18 @@ enum WorkloadArg {
     Registry,
     /// Counting on every shard at once: the aggregate rate at --shards N.
     Scaling,
+    /// Savina Chameneos: 100 creatures, 200,000 meetings through one mall.
+    Chameneos,
+    /// Savina Big: 120 agents, 20,000 pings each to random neighbours.
+    Big,
+    /// Savina fork-join throughput: 60 agents, 10,000 messages each.
+    FjThroughput,
+    /// Savina fork-join creation: 40,000 spawn, message, stop.
+    FjCreate,
+    /// Savina Fibonacci: N = 25, one agent per call.
+    Fib,
+    /// Every shard sends to one agent.
+    FanIn,
     /// Every workload above.
     All,
 }
@@ -62,9 +78,17 @@ pub struct BenchArgs {
     /// Engine shards; pingpong, counting and thread-ring need at least 2.
     #[arg(long, default_value_t = 2)]
     shards: usize,
-    /// Print one JSON object per figure and line on stdout instead of tables.
+    /// One JSON object per figure and line: into FILE when given (the tables still go to
+    /// stdout), else on stdout instead of the tables.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    json: Option<Option<PathBuf>>,
+    /// Also run the peers (tokio, glommio, crossbeam, rtrb, ractor, kameo) side by side, where
+    /// a workload has them. Needs a build with `--features peers`.
     #[arg(long)]
-    json: bool,
+    peers: bool,
+    /// Write SVG charts into DIR: latency percentile curves and throughput bars.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
     /// Large sizes: 1,000,000 pingpong round trips and thread-ring hops.
     #[arg(long)]
     large: bool,
@@ -107,9 +131,15 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::Spawn => vec![Workload::Spawn],
         WorkloadArg::Registry => vec![Workload::Registry],
         WorkloadArg::Scaling => vec![Workload::Scaling],
+        WorkloadArg::Chameneos => vec![Workload::Chameneos],
+        WorkloadArg::Big => vec![Workload::Big],
+        WorkloadArg::FjThroughput => vec![Workload::FjThroughput],
+        WorkloadArg::FjCreate => vec![Workload::FjCreate],
+        WorkloadArg::Fib => vec![Workload::Fib],
+        WorkloadArg::FanIn => vec![Workload::FanIn],
         WorkloadArg::All => Workload::ALL.to_vec(),
     };
-    let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads };
+    let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads, peers: args.peers };
     suite.validate().map_err(failure)?;
 
     let mut notes = Vec::new();
@@ -130,12 +160,29 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     }
 
     let mut progress = Progress::new();
-    let records = suite.run(&mut |step, steps, label| progress.show(step, steps, label));
+    let output = suite.run(&mut |step, steps, label| progress.show(step, steps, label));
     progress.finish();
-    let records = records.map_err(failure)?;
+    let output = output.map_err(failure)?;
+    let cpus_field: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
+    let (cpus_field, date) = (cpus_field.join(","), today_utc());
+    let records: Vec<Record> = output.records.into_iter().map(|r| r.context(&cpus_field, &date)).collect();
+
+    if let Some(dir) = &args.plot {
+        let written = write_charts(dir, &records, &output.curves).map_err(failure)?;
+        eprintln!("nexus: {} charts written to {}", written.len(), dir.display());
+    }
+    if let Some(Some(path)) = &args.json {
+        let file = std::fs::File::create(path)
+            .map_err(|e| Failure::runtime(format!("bench: cannot create {}: {e}", path.display())))?;
+        let mut file = std::io::BufWriter::new(file);
+        write_json(&mut file, &records)
+            .and_then(|()| file.flush())
+            .map_err(|e| Failure::runtime(format!("bench: cannot write {}: {e}", path.display())))?;
+        eprintln!("nexus: {} records written to {}", records.len(), path.display());
+    }
 
     let mut out = std::io::stdout().lock();
-    let written = if args.json {
+    let written = if matches!(args.json, Some(None)) {
         write_json(&mut out, &records)
     } else {
         let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
@@ -157,7 +204,11 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
             header.push('\n');
             header.push_str(note);
         }
-        writeln!(out, "{header}\n\n{}", render_tables(&records).trim_end())
+        let mut skipped = String::new();
+        for s in &output.skipped {
+            skipped.push_str(&format!("\nskipped: {} {} {}: {}", s.workload, s.system, s.placement, s.reason));
+        }
+        writeln!(out, "{header}\n\n{}{skipped}", render_tables(&records).trim_end())
     };
     written.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench: cannot write the results: {e}")))
 }
@@ -189,7 +240,15 @@ fn cpu_model() -> Option<String> {
         .map(|(_, m)| m.trim().to_string())
 }
 
-/// The progress line on stderr: rewritten in place on a terminal, one line per step otherwise.
+/// `[#####-----] 5/10`: a 20-cell bar of the steps started so far.
+fn bar(step: usize, steps: usize) -> String {
+    const CELLS: usize = 20;
+    let filled = (step.min(steps) * CELLS).checked_div(steps).unwrap_or(CELLS);
+    format!("[{}{}] {step}/{steps}", "#".repeat(filled), "-".repeat(CELLS - filled))
+}
+
+/// The progress line on stderr: a bar rewritten in place on a terminal, one line per step
+/// otherwise (logs stay readable).
 struct Progress {
     terminal: bool,
     shown: bool,
@@ -203,7 +262,7 @@ impl Progress {
     fn show(&mut self, step: usize, steps: usize, label: &str) {
         let mut err = std::io::stderr().lock();
         let _ = if self.terminal {
-            write!(err, "\r\x1b[K[{step}/{steps}] {label}...")
+            write!(err, "\r\x1b[K{} {label}...", bar(step, steps))
         } else {
             writeln!(err, "[{step}/{steps}] {label}...")
         };

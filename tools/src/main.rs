@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod c2c;
 mod run;
 
 // The binary picks the allocator; the library never does.
@@ -28,6 +29,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run a core workload and print a table (or JSON lines).
     Bench(bench::BenchArgs),
+    /// Measure the core-to-core latency matrix (the cache-line probe on every pair of CPUs).
+    C2c(c2c::C2cArgs),
 }
 
 /// A failure of a command: its message (one line, with a hint) and exit status.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
+        Command::C2c(args) => c2c::c2c(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,203 @@
+//! Peers: the core workloads written for the systems our users would pick instead, so that
+//! `nexus bench --peers` measures them side by side with Nexus in one run.
+//!
+//! Compiled only with the `peers` feature (`.ci/run` builds it so it does not rot). Every peer
+//! is written the way its authors recommend; where one needs an extra allocation or a lock per
+//! message, its module says so. Each module exposes the same three functions:
+//!
+//! - `pingpong(&PingPongParams, PeerCpus) -> Result<PeerResult<PeerLatency>, BenchError>`
+//! - `counting(&CountingParams, PeerCpus) -> Result<PeerResult<PeerRate>, BenchError>`
+//! - `thread_ring(&ThreadRingParams, PeerCpus) -> Result<PeerResult<PeerRate>, BenchError>`
+//!
+//! with the parameters' meaning of the Nexus workloads (`crate::pingpong`, `crate::counting`,
+//! `crate::thread_ring`), the same self-checks (counts, sums, sequence numbers) and the same
+//! timing (one clock read per ping-pong round trip; rates from the first send to the checked
+//! total). `placement` says where the ends run: `Local`, one thread (or one executor);
+//! `Cross`, the two CPUs of [`PeerCpus`], pinned where the peer lets threads be pinned. A
+//! combination a peer cannot express comes back as [`PeerResult::Skipped`] with the reason.
+//!
+//! Cross-core results also report `crossed`: the share of messages handled on another CPU
+//! than the one that sent them (each message carries its sender's `sched_getcpu`). A scheduler
+//! that quietly runs both ends on one thread shows up as a low share, not as a fast result.
+
+use crate::stats::Percentiles;
+use hdrhistogram::Histogram;
+
+pub mod crossbeam_peer;
+pub mod glommio_peer;
+pub mod kameo_peer;
+pub mod ractor_peer;
+pub mod rtrb_peer;
+pub mod tokio_peer;
+
+/// A system measured next to Nexus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// tokio tasks as actors over `mpsc` channels (`current_thread` local, `multi_thread` cross).
+    Tokio,
+    /// glommio executors: local channels within one, `shared_channel` between pinned ones.
+    Glommio,
+    /// crossbeam-channel between two pinned OS threads: the plain-threads floor.
+    Crossbeam,
+    /// rtrb with two spinning pinned threads: the floor of a bare SPSC ring.
+    Rtrb,
+    /// ractor actors.
+    Ractor,
+    /// kameo actors.
+    Kameo,
+}
+
+impl Peer {
+    /// Every peer, in report order.
+    pub const ALL: [Peer; 6] = [Peer::Tokio, Peer::Glommio, Peer::Crossbeam, Peer::Rtrb, Peer::Ractor, Peer::Kameo];
+
+    /// The peer's name (the `system` field of its records).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Peer::Tokio => "tokio",
+            Peer::Glommio => "glommio",
+            Peer::Crossbeam => "crossbeam",
+            Peer::Rtrb => "rtrb",
+            Peer::Ractor => "ractor",
+            Peer::Kameo => "kameo",
+        }
+    }
+}
+
+/// The CPUs a peer's two ends run on for `Cross` (those of engine shards 0 and 1); `Local`
+/// runs on `first`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCpus {
+    /// Where the first end (pinger, producer, agent 0) runs.
+    pub first: usize,
+    /// Where the second end runs for `Cross`.
+    pub second: usize,
+    /// Whether to pin threads (tests turn it off).
+    pub pin: bool,
+}
+
+/// A peer's result, or why it cannot run that combination.
+#[derive(Debug)]
+pub enum PeerResult<T> {
+    /// It ran and passed its check.
+    Ran(T),
+    /// It cannot express this workload or placement: the reason, for the report.
+    Skipped(&'static str),
+}
+
+/// A latency workload's figures.
+#[derive(Debug)]
+pub struct PeerLatency {
+    /// Per-trip percentiles (one clock read per trip).
+    pub rtt: Percentiles,
+    /// The recorded trips (ns).
+    pub histogram: Histogram<u64>,
+    /// Share of messages handled on another CPU than their sender's (0..=1).
+    pub crossed: f64,
+}
+
+/// A throughput workload's figures.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerRate {
+    /// Messages (or hops) per second.
+    pub per_s: f64,
+    /// Share of messages handled on another CPU than their sender's (0..=1).
+    pub crossed: f64,
+}
+
+/// The CPU the calling thread runs on now (`sched_getcpu`), or `usize::MAX` if unknown.
+#[inline]
+pub fn current_cpu() -> usize {
+    // SAFETY: `sched_getcpu` takes no arguments and only reads the calling thread's state.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).unwrap_or(usize::MAX)
+}
+
+/// Counts messages and how many were handled on another CPU than their sender's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CrossCount {
+    /// Messages seen.
+    pub messages: u64,
+    /// Of which handled on another CPU.
+    pub crossed: u64,
+}
+
+impl CrossCount {
+    /// Notes one message sent from `sender_cpu` and handled here.
+    #[inline]
+    pub fn note(&mut self, sender_cpu: usize) {
+        self.messages += 1;
+        self.crossed += u64::from(sender_cpu != current_cpu());
+    }
+
+    /// Adds another count.
+    pub fn add(&mut self, other: CrossCount) {
+        self.messages += other.messages;
+        self.crossed += other.crossed;
+    }
+
+    /// The crossed share (0 when nothing was counted).
+    pub fn share(&self) -> f64 {
+        if self.messages == 0 {
+            0.0
+        } else {
+            self.crossed as f64 / self.messages as f64
+        }
+    }
+}
+
+/// Pins the calling thread to `cpu` when `pin` is set.
+pub fn pin(cpu: usize, pin: bool) -> Result<(), crate::BenchError> {
+    if pin && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        return Err(crate::BenchError::params("peers", format!("cannot pin a thread to CPU {cpu}")));
+    }
+    Ok(())
+}
+
+/// Runs `peer`'s pingpong.
+pub fn pingpong(
+    peer: Peer,
+    params: &crate::pingpong::PingPongParams,
+    cpus: PeerCpus,
+) -> Result<PeerResult<PeerLatency>, crate::BenchError> {
+    match peer {
+        Peer::Tokio => tokio_peer::pingpong(params, cpus),
+        Peer::Glommio => glommio_peer::pingpong(params, cpus),
+        Peer::Crossbeam => crossbeam_peer::pingpong(params, cpus),
+        Peer::Rtrb => rtrb_peer::pingpong(params, cpus),
+        Peer::Ractor => ractor_peer::pingpong(params, cpus),
+        Peer::Kameo => kameo_peer::pingpong(params, cpus),
+    }
+}
+
+/// Runs `peer`'s counting.
+pub fn counting(
+    peer: Peer,
+    params: &crate::counting::CountingParams,
+    cpus: PeerCpus,
+) -> Result<PeerResult<PeerRate>, crate::BenchError> {
+    match peer {
+        Peer::Tokio => tokio_peer::counting(params, cpus),
+        Peer::Glommio => glommio_peer::counting(params, cpus),
+        Peer::Crossbeam => crossbeam_peer::counting(params, cpus),
+        Peer::Rtrb => rtrb_peer::counting(params, cpus),
+        Peer::Ractor => ractor_peer::counting(params, cpus),
+        Peer::Kameo => kameo_peer::counting(params, cpus),
+    }
+}
+
+/// Runs `peer`'s thread-ring.
+pub fn thread_ring(
+    peer: Peer,
+    params: &crate::thread_ring::ThreadRingParams,
+    cpus: PeerCpus,
+) -> Result<PeerResult<PeerRate>, crate::BenchError> {
+    match peer {
+        Peer::Tokio => tokio_peer::thread_ring(params, cpus),
+        Peer::Glommio => glommio_peer::thread_ring(params, cpus),
+        Peer::Crossbeam => crossbeam_peer::thread_ring(params, cpus),
+        Peer::Rtrb => rtrb_peer::thread_ring(params, cpus),
+        Peer::Ractor => ractor_peer::thread_ring(params, cpus),
+        Peer::Kameo => kameo_peer::thread_ring(params, cpus),
+    }
+}
