@@ -270,7 +270,8 @@ fn latency_chart(
 /// The throughput chart of one workload's `/s` records.
 fn throughput_chart(workload: &str, records: &[&Record], systems: &[&str]) -> Result<String, String> {
     let several_metrics = first_seen(records.iter().map(|r| r.metric)).len() > 1;
-    let several_shards = first_seen(records.iter().map(|r| r.shards)).len() > 1;
+    // Peers carry no shard count: only differing engine shard counts split the groups.
+    let several_shards = first_seen(records.iter().filter_map(|r| r.shards)).len() > 1;
     let group_of = |r: &Record| {
         let mut label = r.placement.to_string();
         if several_metrics {
