@@ -72,7 +72,9 @@ pub fn write_charts(dir: &Path, records: &[Record], curves: &[LatencyCurve]) -> 
             written.push(path);
         }
     }
-    let throughput: Vec<&Record> = records.iter().filter(|r| r.unit.ends_with("/s")).collect();
+    // Size sweeps (`*_by_size`, one value per size) are tables, not bars.
+    let throughput: Vec<&Record> =
+        records.iter().filter(|r| r.unit.ends_with("/s") && !r.metric.ends_with("_by_size")).collect();
     for workload in first_seen(throughput.iter().map(|r| r.workload)) {
         let group: Vec<&Record> = throughput.iter().copied().filter(|r| r.workload == workload).collect();
         let path = dir.join(format!("{}-throughput.svg", file_part(workload)));

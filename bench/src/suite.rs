@@ -122,6 +122,9 @@ pub struct Plan {
     pub counting: CountingParams,
     /// Thread-ring sizes (placement ignored).
     pub ring: ThreadRingParams,
+    /// Ring sizes of the thread-ring sweep (how the hop rate changes with the ring's size),
+    /// each run once per placement after the repeated rounds.
+    pub ring_sizes: Vec<u32>,
     /// Spawn cycle size.
     pub spawn: SpawnParams,
     /// Memory measurement points.
@@ -157,6 +160,7 @@ impl Plan {
             wake_probe: WakeProbeParams::default(),
             counting: CountingParams::default(),
             ring: ThreadRingParams::default(),
+            ring_sizes: vec![10, 1_000, 10_000],
             spawn: SpawnParams::default(),
             memory: MemoryParams::default(),
             registry: RegistryParams::default(),
@@ -190,6 +194,7 @@ impl Plan {
             wake_probe: WakeProbeParams { samples: 3, gap: Duration::from_millis(1), pin: false },
             counting: CountingParams { messages: 1_000, burst: 256, placement: Placement::Cross },
             ring: ThreadRingParams { agents: 10, hops: 100, placement: Placement::Cross },
+            ring_sizes: vec![4],
             spawn: SpawnParams { agents: 1_000 },
             memory: MemoryParams { counts: vec![1_000], chunk: 500 },
             registry: RegistryParams { sizes: vec![1_000], lookups: 1_000, ..RegistryParams::default() },
@@ -358,14 +363,15 @@ impl Suite {
             .iter()
             .map(|w| match w {
                 Workload::PingPong => 3 * k + 2 + peer_steps,
-                Workload::Counting | Workload::ThreadRing => 2 * k + peer_steps,
+                Workload::Counting => 2 * k + peer_steps,
+                Workload::ThreadRing => 2 * k + peer_steps + 2 * self.plan.ring_sizes.len(),
                 Workload::Scaling => k,
                 Workload::Chameneos
                 | Workload::Big
                 | Workload::FjThroughput
                 | Workload::FjCreate
                 | Workload::Fib
-                | Workload::FanIn => 2 * k,
+                | Workload::FanIn => 2 * k + peer_steps,
                 Workload::Spawn => k + 1,
                 Workload::Registry => self.plan.registry.sizes.len(),
             })
@@ -696,6 +702,35 @@ impl Runner<'_> {
             })
             .collect();
         records.extend(versus.records(workload));
+        if ring {
+            records.extend(self.ring_sweep()?);
+        }
+        Ok(records)
+    }
+
+    /// The thread-ring at each of `plan.ring_sizes`, both placements, once each on one engine:
+    /// `hops_per_s_by_size` records with the ring size in `agents`.
+    fn ring_sweep(&mut self) -> Result<Vec<Record>, BenchError> {
+        const W: &str = "thread-ring";
+        let sizes = self.suite.plan.ring_sizes.clone();
+        if sizes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let engine = self.suite.settings.build()?;
+        let handle = engine.handle();
+        let mut records = Vec::new();
+        for agents in sizes {
+            for placement in Placement::BOTH {
+                self.step(&format!("thread-ring {agents} agents {}", placement.as_str()));
+                let params = ThreadRingParams { agents, placement, ..self.suite.plan.ring.clone() };
+                let out = thread_ring::run(&handle, &params)?;
+                records.push(
+                    self.record(W, placement, "hops_per_s_by_size", out.hops_per_s, "hop/s")
+                        .agents(u64::from(out.agents)),
+                );
+            }
+        }
+        setup::shutdown(engine, W)?;
         Ok(records)
     }
 
@@ -740,7 +775,9 @@ impl Runner<'_> {
         let plan = self.suite.plan.clone();
         // (placement, metric, unit, value) per run.
         let mut figures: Vec<(Placement, &'static str, &'static str, f64)> = Vec::new();
+        let mut versus = Versus::default();
         for round in 1..=k {
+            let mut headline = [(Placement::Local, 0.0), (Placement::Cross, 0.0)];
             let engine = self.suite.settings.build()?;
             let handle = engine.handle();
             for placement in Placement::BOTH {
@@ -779,9 +816,16 @@ impl Runner<'_> {
                     }
                     other => return Err(BenchError::params(other.name(), "not a Savina workload")),
                 };
+                // The rate the peers are compared on: the first `/s` figure.
+                if let Some(&(_, _, value)) = got.iter().find(|(_, unit, _)| unit.ends_with("/s")) {
+                    if let Some(h) = headline.iter_mut().find(|(p, _)| *p == placement) {
+                        h.1 = value;
+                    }
+                }
                 figures.extend(got.into_iter().map(|(metric, unit, value)| (placement, metric, unit, value)));
             }
             setup::shutdown(engine, name)?;
+            self.savina_peers(workload, round, &headline, &mut versus)?;
         }
         let mut records = Vec::new();
         for placement in Placement::BOTH {
@@ -797,7 +841,79 @@ impl Runner<'_> {
                 records.push(self.record(name, placement, metric, median(&values), unit).repeat(k));
             }
         }
+        records.extend(versus.records(name));
         Ok(records)
+    }
+
+    /// Every peer's version of a Savina workload, both placements, for one round.
+    #[cfg(feature = "peers")]
+    fn savina_peers(
+        &mut self,
+        workload: Workload,
+        round: u32,
+        nexus: &[(Placement, f64)],
+        versus: &mut Versus,
+    ) -> Result<(), BenchError> {
+        use crate::peers::{self, Peer, PeerResult, Savina};
+        if !self.suite.peers {
+            return Ok(());
+        }
+        let name = workload.name();
+        let (k, cpus, plan) = (self.repeat(), self.peer_cpus()?, self.suite.plan.clone());
+        // The Nexus headline rate's metric (see `savina`).
+        let (metric, unit) =
+            if workload == Workload::Fib { ("agents_per_s", "agent/s") } else { ("msgs_per_s", "msg/s") };
+        for peer in Peer::ALL {
+            for &(placement, nexus_rate) in nexus {
+                self.step(&format!("{name} {} {} round {round}/{k}", peer.name(), placement.as_str()));
+                let (cham, big, fjt, fjc, fib, fan);
+                let which = match workload {
+                    Workload::Chameneos => {
+                        cham = ChameneosParams { placement, ..plan.chameneos.clone() };
+                        Savina::Chameneos(&cham)
+                    }
+                    Workload::Big => {
+                        big = BigParams { placement, ..plan.big.clone() };
+                        Savina::Big(&big)
+                    }
+                    Workload::FjThroughput => {
+                        fjt = ThroughputParams { placement, ..plan.fj_throughput.clone() };
+                        Savina::FjThroughput(&fjt)
+                    }
+                    Workload::FjCreate => {
+                        fjc = CreateParams { placement, ..plan.fj_create.clone() };
+                        Savina::FjCreate(&fjc)
+                    }
+                    Workload::Fib => {
+                        fib = FibParams { placement, ..plan.fib.clone() };
+                        Savina::Fib(&fib)
+                    }
+                    Workload::FanIn => {
+                        fan = FanInParams { placement, ..plan.fan_in.clone() };
+                        Savina::FanIn(&fan)
+                    }
+                    other => return Err(BenchError::params(other.name(), "not a Savina workload")),
+                };
+                match peers::savina(peer, which, cpus)? {
+                    PeerResult::Ran(out) => {
+                        let key = (name, peer.name(), placement);
+                        versus.note(key, metric, unit, out.per_s);
+                        if placement == Placement::Cross {
+                            versus.note(key, "crossed_share", "ratio", out.crossed);
+                        }
+                        versus.advantage(key, ratio(nexus_rate, out.per_s));
+                    }
+                    PeerResult::Skipped(why) => self.skip(name, peer.name(), placement, why),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Without the `peers` feature there is nothing to run (`validate` refuses `--peers`).
+    #[cfg(not(feature = "peers"))]
+    fn savina_peers(&mut self, _: Workload, _: u32, _: &[(Placement, f64)], _: &mut Versus) -> Result<(), BenchError> {
+        Ok(())
     }
 
     fn scaling(&mut self) -> Result<Vec<Record>, BenchError> {

@@ -33,16 +33,16 @@ use crate::setup::Placement;
 use crate::stats::{self, Percentiles};
 use crate::thread_ring::ThreadRingParams;
 use crate::BenchError;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Messages each channel holds (a Nexus mailbox's default capacity).
-const CAPACITY: usize = 1024;
+pub(super) const CAPACITY: usize = 1024;
 
 /// Why `Local` runs are skipped.
-const LOCAL: &str = "a blocking channel between two ends on one thread is not a workload";
+pub(super) const LOCAL: &str = "a blocking channel between two ends on one thread is not a workload";
 
 /// A pingpong message: the sequence number and the sender's CPU.
 #[derive(Clone, Copy, Debug)]
@@ -79,19 +79,19 @@ struct Member {
 }
 
 /// The start gate: threads pin themselves and wait here until the host opens it.
-struct Gate {
+pub(super) struct Gate {
     workload: &'static str,
     go: Vec<SyncSender<()>>,
 }
 
 impl Gate {
-    fn new(workload: &'static str) -> Self {
+    pub(super) fn new(workload: &'static str) -> Self {
         Self { workload, go: Vec::new() }
     }
 
     /// Spawns a thread pinned to `cpu` (when `pin`) that runs `f` once the gate opens. If the
     /// gate is dropped unopened (a later spawn failed), the thread ends without running `f`.
-    fn spawn<T: Send + 'static>(
+    pub(super) fn spawn<T: Send + 'static>(
         &mut self,
         name: String,
         cpu: usize,
@@ -114,7 +114,7 @@ impl Gate {
     }
 
     /// Lets every thread run.
-    fn open(self) {
+    pub(super) fn open(self) {
         for go in &self.go {
             // A thread that already ended (it could not pin) needs no signal.
             let _ = go.send(());
@@ -123,7 +123,7 @@ impl Gate {
 }
 
 /// Joins `handle`: a panic is a failed check.
-fn join<T>(workload: &'static str, handle: JoinHandle<Result<T, BenchError>>) -> Result<T, BenchError> {
+pub(super) fn join<T>(workload: &'static str, handle: JoinHandle<Result<T, BenchError>>) -> Result<T, BenchError> {
     handle.join().map_err(|_| BenchError::check(workload, "a peer thread panicked"))?
 }
 
@@ -139,7 +139,7 @@ fn worst(workload: &'static str, mut errors: Vec<BenchError>) -> BenchError {
 }
 
 /// Both results, or the most telling error.
-fn both<A, B>(
+pub(super) fn both<A, B>(
     workload: &'static str,
     a: Result<A, BenchError>,
     b: Result<B, BenchError>,
@@ -151,7 +151,7 @@ fn both<A, B>(
 }
 
 /// All results, or the most telling error.
-fn all<T>(workload: &'static str, results: Vec<Result<T, BenchError>>) -> Result<Vec<T>, BenchError> {
+pub(super) fn all<T>(workload: &'static str, results: Vec<Result<T, BenchError>>) -> Result<Vec<T>, BenchError> {
     let (mut oks, mut errors) = (Vec::with_capacity(results.len()), Vec::new());
     for r in results {
         match r {
@@ -166,8 +166,39 @@ fn all<T>(workload: &'static str, results: Vec<Result<T, BenchError>>) -> Result
     }
 }
 
-fn hung_up(workload: &'static str) -> BenchError {
+pub(super) fn hung_up(workload: &'static str) -> BenchError {
     BenchError::check(workload, "the other end hung up mid-run")
+}
+
+/// Joins every thread: all their results, or the most telling error.
+pub(super) fn join_all<T>(
+    workload: &'static str,
+    handles: Vec<JoinHandle<Result<T, BenchError>>>,
+) -> Result<Vec<T>, BenchError> {
+    all(workload, handles.into_iter().map(|h| join(workload, h)).collect())
+}
+
+/// A run that waited past its deadline.
+pub(super) fn timed_out(workload: &'static str) -> BenchError {
+    BenchError::check(workload, "timed out waiting for a message")
+}
+
+/// Receives the next message before `at`: a timeout or a closed channel is an error.
+#[inline]
+pub(super) fn recv_by<T>(workload: &'static str, rx: &Receiver<T>, at: Instant) -> Result<T, BenchError> {
+    rx.recv_deadline(at).map_err(|e| match e {
+        RecvTimeoutError::Timeout => timed_out(workload),
+        RecvTimeoutError::Disconnected => hung_up(workload),
+    })
+}
+
+/// Sends `msg`, blocking while the channel is full but not past `at`.
+#[inline]
+pub(super) fn send_by<T>(workload: &'static str, tx: &Sender<T>, msg: T, at: Instant) -> Result<(), BenchError> {
+    tx.send_deadline(msg, at).map_err(|e| match e {
+        SendTimeoutError::Timeout(_) => timed_out(workload),
+        SendTimeoutError::Disconnected(_) => hung_up(workload),
+    })
 }
 
 /// Runs `warmup + round_trips` round trips between two pinned threads (see the module doc).

@@ -43,7 +43,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Messages each channel holds (a Nexus mailbox's default capacity).
-const CAPACITY: usize = 1024;
+pub(super) const CAPACITY: usize = 1024;
 /// io_uring submission depth per executor (as Nexus's glommio shards).
 const RING_DEPTH: usize = 64;
 
@@ -112,7 +112,7 @@ fn local<T: Send + 'static>() -> (Tx<T>, Rx<T>) {
     (Tx::Local(tx), Rx::Local(rx))
 }
 
-fn hung_up(workload: &'static str) -> BenchError {
+pub(super) fn hung_up(workload: &'static str) -> BenchError {
     BenchError::check(workload, "the other end hung up mid-run")
 }
 
@@ -125,7 +125,7 @@ fn cannot_start(workload: &'static str, e: GlommioError<()>) -> BenchError {
 type Handle<T> = ExecutorJoinHandle<Result<T, BenchError>>;
 
 /// Starts an executor on `cpu` (pinned when `pin`) running `body`.
-fn executor<T: Send + 'static, F: Future<Output = Result<T, BenchError>> + 'static>(
+pub(super) fn executor<T: Send + 'static, F: Future<Output = Result<T, BenchError>> + 'static>(
     workload: &'static str,
     cpu: usize,
     pin: bool,
@@ -142,7 +142,7 @@ fn executor<T: Send + 'static, F: Future<Output = Result<T, BenchError>> + 'stat
 }
 
 /// Joins an executor: a panic is a failed check, a start failure a usage error.
-fn join<T: Send + 'static>(workload: &'static str, handle: Handle<T>) -> Result<T, BenchError> {
+pub(super) fn join<T: Send + 'static>(workload: &'static str, handle: Handle<T>) -> Result<T, BenchError> {
     match handle.join() {
         Ok(result) => result,
         Err(GlommioError::BuilderError(BuilderErrorKind::ThreadPanic(_))) => {
@@ -164,7 +164,7 @@ fn both<A, B>(a: Result<A, BenchError>, b: Result<B, BenchError>) -> Result<(A, 
 
 /// Runs `first` on an executor on `cpus.first` and `second` on one on `cpus.second`. If the
 /// first cannot start, waits for the second to see its channels disconnect, returns the error.
-fn pair<A: Send + 'static, B: Send + 'static, FA, FB>(
+pub(super) fn pair<A: Send + 'static, B: Send + 'static, FA, FB>(
     workload: &'static str,
     cpus: PeerCpus,
     first: impl FnOnce() -> FA + Send + 'static,

@@ -38,12 +38,12 @@ use kameo::Actor;
 use std::time::{Duration, Instant};
 
 /// Spawns `actor` on a bounded mailbox of [`CAPACITY`].
-fn spawn<A: Actor<Args = A>>(actor: A) -> ActorRef<A> {
+pub(super) fn spawn<A: Actor<Args = A>>(actor: A) -> ActorRef<A> {
     A::spawn_with_mailbox(actor, mailbox::bounded(CAPACITY))
 }
 
 /// Stops `actor` once its mailbox is drained and waits until it has stopped.
-async fn stop<A: Actor>(workload: &'static str, actor: &ActorRef<A>) -> Result<(), BenchError> {
+pub(super) async fn stop<A: Actor>(workload: &'static str, actor: &ActorRef<A>) -> Result<(), BenchError> {
     actor.stop_gracefully().await.map_err(|e| panicked(workload, &e))?;
     actor.wait_for_shutdown().await;
     Ok(())

@@ -9,8 +9,20 @@
 //! - `counting(&CountingParams, PeerCpus) -> Result<PeerResult<PeerRate>, BenchError>`
 //! - `thread_ring(&ThreadRingParams, PeerCpus) -> Result<PeerResult<PeerRate>, BenchError>`
 //!
+//! and, in a `<peer>_savina` module beside it, the Savina workloads, each with the same
+//! parameters as its Nexus version and a rate in the unit of the Nexus headline figure:
+//!
+//! - `chameneos(&ChameneosParams, PeerCpus) -> Result<PeerResult<PeerRate>, BenchError>`:
+//!   mall messages per second (meeting requests plus the mall's answers, as `crate::chameneos`
+//!   counts them);
+//! - `big(&BigParams, ..)`: pings plus pongs per second;
+//! - `fj_throughput(&ThroughputParams, ..)`: messages per second;
+//! - `fj_create(&CreateParams, ..)`: spawn + message + stop operations per second;
+//! - `fib(&FibParams, ..)`: calls (one actor or task each) per second;
+//! - `fan_in(&FanInParams, ..)`: messages per second into the one collector;
+//!
 //! with the parameters' meaning of the Nexus workloads (`crate::pingpong`, `crate::counting`,
-//! `crate::thread_ring`), the same self-checks (counts, sums, sequence numbers) and the same
+//! `crate::thread_ring` and the Savina modules), the same self-checks (counts, sums, sequence numbers) and the same
 //! timing (one clock read per ping-pong round trip; rates from the first send to the checked
 //! total). `placement` says where the ends run: `Local`, one thread (or one executor);
 //! `Cross`, the two CPUs of [`PeerCpus`], pinned where the peer lets threads be pinned. A
@@ -24,11 +36,17 @@ use crate::stats::Percentiles;
 use hdrhistogram::Histogram;
 
 pub mod crossbeam_peer;
+pub mod crossbeam_savina;
 pub mod glommio_peer;
+pub mod glommio_savina;
 pub mod kameo_peer;
+pub mod kameo_savina;
 pub mod ractor_peer;
+pub mod ractor_savina;
 pub mod rtrb_peer;
+pub mod rtrb_savina;
 pub mod tokio_peer;
+pub mod tokio_savina;
 
 /// A system measured next to Nexus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,6 +201,47 @@ pub fn counting(
         Peer::Rtrb => rtrb_peer::counting(params, cpus),
         Peer::Ractor => ractor_peer::counting(params, cpus),
         Peer::Kameo => kameo_peer::counting(params, cpus),
+    }
+}
+
+/// Which Savina workload a peer runs (see the module documentation for each one's rate).
+#[derive(Clone, Copy, Debug)]
+pub enum Savina<'a> {
+    /// Chameneos.
+    Chameneos(&'a crate::chameneos::ChameneosParams),
+    /// Big.
+    Big(&'a crate::big::BigParams),
+    /// Fork-join throughput.
+    FjThroughput(&'a crate::fork_join::ThroughputParams),
+    /// Fork-join creation.
+    FjCreate(&'a crate::fork_join::CreateParams),
+    /// Fibonacci.
+    Fib(&'a crate::fib::FibParams),
+    /// Fan-in.
+    FanIn(&'a crate::fan_in::FanInParams),
+}
+
+/// Runs `peer`'s version of a Savina workload.
+pub fn savina(peer: Peer, workload: Savina<'_>, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, crate::BenchError> {
+    macro_rules! dispatch {
+        ($module:ident) => {
+            match workload {
+                Savina::Chameneos(p) => $module::chameneos(p, cpus),
+                Savina::Big(p) => $module::big(p, cpus),
+                Savina::FjThroughput(p) => $module::fj_throughput(p, cpus),
+                Savina::FjCreate(p) => $module::fj_create(p, cpus),
+                Savina::Fib(p) => $module::fib(p, cpus),
+                Savina::FanIn(p) => $module::fan_in(p, cpus),
+            }
+        };
+    }
+    match peer {
+        Peer::Tokio => dispatch!(tokio_savina),
+        Peer::Glommio => dispatch!(glommio_savina),
+        Peer::Crossbeam => dispatch!(crossbeam_savina),
+        Peer::Rtrb => dispatch!(rtrb_savina),
+        Peer::Ractor => dispatch!(ractor_savina),
+        Peer::Kameo => dispatch!(kameo_savina),
     }
 }
 

@@ -35,10 +35,10 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 use std::time::{Duration, Instant};
 
 /// Timeout for a request that does no measured work (counts, links).
-const QUICK: Duration = Duration::from_secs(10);
+pub(super) const QUICK: Duration = Duration::from_secs(10);
 
 /// Spawns `handler` with `args`, naming `workload` if it fails.
-async fn spawn<A: Actor>(
+pub(super) async fn spawn<A: Actor>(
     workload: &'static str,
     handler: A,
     args: A::Arguments,
@@ -47,7 +47,7 @@ async fn spawn<A: Actor>(
 }
 
 /// The reply of a `call`, or why it did not come.
-fn answer<T, M>(
+pub(super) fn answer<T, M>(
     workload: &'static str,
     what: &str,
     result: Result<CallResult<T>, MessagingErr<M>>,
@@ -61,7 +61,10 @@ fn answer<T, M>(
 }
 
 /// Stops `actors` and waits for their loops to end (a panicked loop is a failed check).
-async fn stop_all<M>(workload: &'static str, actors: Vec<(ActorRef<M>, JoinHandle<()>)>) -> Result<(), BenchError> {
+pub(super) async fn stop_all<M>(
+    workload: &'static str,
+    actors: Vec<(ActorRef<M>, JoinHandle<()>)>,
+) -> Result<(), BenchError> {
     for (actor, _) in &actors {
         actor.stop(None);
     }

@@ -37,10 +37,10 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// Messages each ring holds (a Nexus mailbox's default capacity).
-const CAPACITY: usize = 1024;
+pub(super) const CAPACITY: usize = 1024;
 
 /// Why `Local` runs are skipped.
-const LOCAL: &str = "a spinning SPSC ring between two ends on one thread is not a workload";
+pub(super) const LOCAL: &str = "a spinning SPSC ring between two ends on one thread is not a workload";
 
 /// Why thread-ring is skipped.
 const RING: &str = "a ring of many members needs a spinning thread per member (more than the CPUs)";
@@ -61,7 +61,7 @@ enum Count {
     Total,
 }
 
-fn hung_up(workload: &'static str) -> BenchError {
+pub(super) fn hung_up(workload: &'static str) -> BenchError {
     BenchError::check(workload, "the other end hung up mid-run")
 }
 
@@ -99,19 +99,19 @@ fn pop<T>(rx: &mut Consumer<T>) -> Option<T> {
 }
 
 /// The start gate: threads pin themselves and wait here until the host opens it.
-struct Gate {
+pub(super) struct Gate {
     workload: &'static str,
     go: Vec<SyncSender<()>>,
 }
 
 impl Gate {
-    fn new(workload: &'static str) -> Self {
+    pub(super) fn new(workload: &'static str) -> Self {
         Self { workload, go: Vec::new() }
     }
 
     /// Spawns a thread pinned to `cpu` (when `pin`) that runs `f` once the gate opens. If the
     /// gate is dropped unopened (a later spawn failed), the thread ends without running `f`.
-    fn spawn<T: Send + 'static>(
+    pub(super) fn spawn<T: Send + 'static>(
         &mut self,
         name: &str,
         cpu: usize,
@@ -134,7 +134,7 @@ impl Gate {
     }
 
     /// Lets every thread run.
-    fn open(self) {
+    pub(super) fn open(self) {
         for go in &self.go {
             // A thread that already ended (it could not pin) needs no signal.
             let _ = go.send(());
@@ -143,13 +143,13 @@ impl Gate {
 }
 
 /// Joins `handle`: a panic is a failed check.
-fn join<T>(workload: &'static str, handle: JoinHandle<Result<T, BenchError>>) -> Result<T, BenchError> {
+pub(super) fn join<T>(workload: &'static str, handle: JoinHandle<Result<T, BenchError>>) -> Result<T, BenchError> {
     handle.join().map_err(|_| BenchError::check(workload, "a peer thread panicked"))?
 }
 
 /// Both results, or the most telling error: a usage error (such as a failed pin) first, since
 /// the other thread then only saw its peer hang up.
-fn both<A, B>(a: Result<A, BenchError>, b: Result<B, BenchError>) -> Result<(A, B), BenchError> {
+pub(super) fn both<A, B>(a: Result<A, BenchError>, b: Result<B, BenchError>) -> Result<(A, B), BenchError> {
     match (a, b) {
         (Ok(a), Ok(b)) => Ok((a, b)),
         (Err(a), Err(b)) if b.is_usage() && !a.is_usage() => Err(b),
