@@ -1,7 +1,7 @@
 //! Bench results: one [`Record`] per figure, printed as a table per workload or as JSON lines.
 //!
 //! A record is one measured value with what it measures: `workload`, `system` (`nexus` for the
-//! engine, `probe` for the bare-thread baseline), `placement` (`local` or `cross`), `metric`
+//! engine, `limit` for the bare-thread probe, or a peer's name), `placement` (`local` or `cross`), `metric`
 //! (the name says the statistic and the unit: `rtt_p50_ns`, `msgs_per_s`), `value` and `unit`,
 //! plus optional context fields (`shards`, `executor`, `names`, `agents`, `repeat`, `cpus`,
 //! `date`). JSON lines carry exactly these fields in this order, optional ones only when set:
@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 pub struct Record {
     /// The workload (`pingpong`, `counting`, `thread-ring`, `spawn`, `registry`).
     pub workload: &'static str,
-    /// Who was measured: `nexus`, or `probe` for the physical baseline.
+    /// Who was measured: `nexus`, `limit` (the bare-thread probe), or a peer (`tokio`, ...).
     pub system: &'static str,
     /// `local` or `cross`.
     pub placement: &'static str,

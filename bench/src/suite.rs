@@ -321,6 +321,9 @@ pub fn executor_name(kind: ExecutorKind) -> &'static str {
     }
 }
 
+/// The `system` of the probe's records: the physical limit of a cross-core round trip.
+pub const LIMIT: &str = "limit";
+
 /// How many peers a `--peers` run measures (`peers::Peer::ALL`; 0 without the feature).
 #[cfg(feature = "peers")]
 const PEERS: usize = crate::peers::Peer::ALL.len();
@@ -511,15 +514,15 @@ impl Runner<'_> {
             ("probe_rtt_p999_ns", of(|p| p.rtt.p999_ns)),
             ("probe_rtt_batch_ns", of(|p| p.batch_rtt_ns)),
         ] {
-            records.push(Record::new(W, "probe", "cross", metric, value, "ns").repeat(k));
+            records.push(Record::new(W, LIMIT, "cross", metric, value, "ns").repeat(k));
         }
         records.push(self.record(W, Placement::Cross, "rtt_p50_over_probe", median(&ratios), "ratio").repeat(k));
         // Each timed round trip includes one clock read; this is what one costs here.
         records.push(Record::new(W, "clock", "local", "clock_read_ns", pingpong::timer_overhead_ns(), "ns"));
         records.push(self.record(W, Placement::Cross, "wake_from_park_p50_ns", woke.latency.p50_ns, "ns"));
         records.push(self.record(W, Placement::Cross, "wake_from_park_p99_ns", woke.latency.p99_ns, "ns"));
-        records.push(Record::new(W, "probe", "cross", "probe_wake_p50_ns", woke_bare.p50_ns, "ns"));
-        records.push(Record::new(W, "probe", "cross", "probe_wake_p99_ns", woke_bare.p99_ns, "ns"));
+        records.push(Record::new(W, LIMIT, "cross", "probe_wake_p50_ns", woke_bare.p50_ns, "ns"));
+        records.push(Record::new(W, LIMIT, "cross", "probe_wake_p99_ns", woke_bare.p99_ns, "ns"));
         records.extend(versus.records(W));
         Ok(records)
     }
