@@ -603,6 +603,29 @@ impl Runner<'_> {
         Ok(())
     }
 
+    /// Notes a peer's rate run: its rate, its crossed share (cross only) and Nexus's advantage
+    /// this round; or the reason it was skipped.
+    #[cfg(feature = "peers")]
+    fn note_rate(
+        &mut self,
+        versus: &mut Versus,
+        key: PeerKey,
+        (metric, unit): (&'static str, &'static str),
+        result: crate::peers::PeerResult<crate::peers::PeerRate>,
+        nexus_rate: f64,
+    ) {
+        match result {
+            crate::peers::PeerResult::Ran(out) => {
+                versus.note(key, metric, unit, out.per_s);
+                if key.2 == Placement::Cross {
+                    versus.note(key, "crossed_share", "ratio", out.crossed);
+                }
+                versus.advantage(key, ratio(nexus_rate, out.per_s));
+            }
+            crate::peers::PeerResult::Skipped(why) => self.skip(key.0, key.1, key.2, why),
+        }
+    }
+
     /// Every peer's rate workload (`counting` or `thread-ring`), both placements, for one round.
     #[cfg(feature = "peers")]
     fn rate_peers(
@@ -612,7 +635,7 @@ impl Runner<'_> {
         nexus: &[(Placement, f64)],
         versus: &mut Versus,
     ) -> Result<(), BenchError> {
-        use crate::peers::{self, Peer, PeerResult};
+        use crate::peers::{self, Peer};
         if !self.suite.peers {
             return Ok(());
         }
@@ -628,17 +651,7 @@ impl Runner<'_> {
                     let params = CountingParams { placement, ..self.suite.plan.counting.clone() };
                     peers::counting(peer, &params, cpus)?
                 };
-                match result {
-                    PeerResult::Ran(out) => {
-                        let key = (workload, peer.name(), placement);
-                        versus.note(key, metric, unit, out.per_s);
-                        if placement == Placement::Cross {
-                            versus.note(key, "crossed_share", "ratio", out.crossed);
-                        }
-                        versus.advantage(key, ratio(nexus_rate, out.per_s));
-                    }
-                    PeerResult::Skipped(why) => self.skip(workload, peer.name(), placement, why),
-                }
+                self.note_rate(versus, (workload, peer.name(), placement), (metric, unit), result, nexus_rate);
             }
         }
         Ok(())
@@ -857,7 +870,7 @@ impl Runner<'_> {
         nexus: &[(Placement, f64)],
         versus: &mut Versus,
     ) -> Result<(), BenchError> {
-        use crate::peers::{self, Peer, PeerResult, Savina};
+        use crate::peers::{self, Peer, Savina};
         if !self.suite.peers {
             return Ok(());
         }
@@ -897,17 +910,8 @@ impl Runner<'_> {
                     }
                     other => return Err(BenchError::params(other.name(), "not a Savina workload")),
                 };
-                match peers::savina(peer, which, cpus)? {
-                    PeerResult::Ran(out) => {
-                        let key = (name, peer.name(), placement);
-                        versus.note(key, metric, unit, out.per_s);
-                        if placement == Placement::Cross {
-                            versus.note(key, "crossed_share", "ratio", out.crossed);
-                        }
-                        versus.advantage(key, ratio(nexus_rate, out.per_s));
-                    }
-                    PeerResult::Skipped(why) => self.skip(name, peer.name(), placement, why),
-                }
+                let result = peers::savina(peer, which, cpus)?;
+                self.note_rate(versus, (name, peer.name(), placement), (metric, unit), result, nexus_rate);
             }
         }
         Ok(())
