@@ -78,11 +78,13 @@ impl Record {
         }
     }
 
-    /// Sets `cpus` and `date`, the context of the whole run.
+    /// Sets `cpus` and `date`, the context of the whole run, and `shards` where the record
+    /// has none (a peer's record: the run's engine size, for comparing like with like).
     #[must_use]
-    pub fn context(mut self, cpus: &str, date: &str) -> Self {
+    pub fn context(mut self, cpus: &str, date: &str, shards: usize) -> Self {
         self.cpus = Some(cpus.to_string());
         self.date = Some(date.to_string());
+        self.shards.get_or_insert(shards);
         self
     }
 

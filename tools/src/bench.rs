@@ -164,8 +164,8 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     progress.finish();
     let output = output.map_err(failure)?;
     let cpus_field: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
-    let (cpus_field, date) = (cpus_field.join(","), today_utc());
-    let records: Vec<Record> = output.records.into_iter().map(|r| r.context(&cpus_field, &date)).collect();
+    let (cpus_field, date, shards) = (cpus_field.join(","), today_utc(), suite.settings.shards);
+    let records: Vec<Record> = output.records.into_iter().map(|r| r.context(&cpus_field, &date, shards)).collect();
 
     if let Some(dir) = &args.plot {
         let written = write_charts(dir, &records, &output.curves).map_err(failure)?;
