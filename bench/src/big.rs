@@ -293,10 +293,7 @@ pub fn run(handle: &EngineHandle, params: &BigParams) -> Result<BigOutcome, Benc
     if params.agents < 2 || u64::from(params.agents) > room {
         return Err(BenchError::params(WORKLOAD, format!("agents must be within 2..={room}")));
     }
-    let shard_of = |k: usize| match params.placement {
-        Placement::Local => 0,
-        Placement::Cross => k % shards,
-    };
+    let shard_of = |k: usize| params.placement.shard_of(k, shards);
     let sink = setup::spawn_on(handle, WORKLOAD, shard_of(0), Sink::new)?;
     let mut agents = Vec::with_capacity(params.agents as usize);
     for i in 0..params.agents {

@@ -321,10 +321,7 @@ pub fn run(handle: &EngineHandle, params: &ChameneosParams) -> Result<ChameneosO
     if params.creatures < 2 || u64::from(params.creatures) > room {
         return Err(BenchError::params(WORKLOAD, format!("creatures must be within 2..={room}")));
     }
-    let shard_of = |k: usize| match params.placement {
-        Placement::Local => 0,
-        Placement::Cross => k % shards,
-    };
+    let shard_of = |k: usize| params.placement.shard_of(k, shards);
     let mall = setup::spawn_on(handle, WORKLOAD, shard_of(0), Mall::default)?;
     let mut creatures = Vec::with_capacity(params.creatures as usize);
     for i in 0..params.creatures {

@@ -316,10 +316,7 @@ pub fn run(handle: &EngineHandle, params: &FanInParams) -> Result<FanInOutcome, 
     let collector = setup::spawn_on(handle, WORKLOAD, 0, Collector::new)?;
     let mut addrs = Vec::with_capacity(senders as usize);
     for j in 0..senders as u32 {
-        let shard = match params.placement {
-            Placement::Local => 0,
-            Placement::Cross => j as usize % shards,
-        };
+        let shard = params.placement.shard_of(j as usize, shards);
         let sender =
             move || Sender { collector, index: j, burst, next: 1, last: 0, credit: 0, sent: 0, continuing: false };
         addrs.push(setup::spawn_on(handle, WORKLOAD, shard, sender)?);

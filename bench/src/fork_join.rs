@@ -269,10 +269,7 @@ pub fn run_throughput(handle: &EngineHandle, params: &ThroughputParams) -> Resul
             ),
         ));
     }
-    let shard_of = |k: usize| match params.placement {
-        Placement::Local => 0,
-        Placement::Cross => k % shards,
-    };
+    let shard_of = |k: usize| params.placement.shard_of(k, shards);
     let (messages, burst, agents) = (params.messages, params.burst.max(1), params.agents);
     let driver = setup::spawn_on(handle, THROUGHPUT, 0, move || ThroughputDriver {
         messages,

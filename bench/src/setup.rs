@@ -44,6 +44,15 @@ impl Placement {
         }
     }
 
+    /// The shard of the `k`-th agent of a workload: shard 0 for `Local`, round robin over
+    /// `shards` for `Cross`.
+    pub fn shard_of(self, k: usize, shards: usize) -> usize {
+        match self {
+            Placement::Local => 0,
+            Placement::Cross => k % shards.max(1),
+        }
+    }
+
     /// Checks that `shards` allows this placement (cross needs two shards).
     pub fn check(self, workload: &'static str, shards: usize) -> Result<(), BenchError> {
         if self == Placement::Cross && shards < 2 {

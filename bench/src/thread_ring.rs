@@ -154,10 +154,7 @@ pub fn run(handle: &EngineHandle, params: &ThreadRingParams) -> Result<ThreadRin
     };
     let mut ring = Vec::with_capacity(agents as usize);
     for i in 0..agents as usize {
-        let shard = match params.placement {
-            Placement::Local => 0,
-            Placement::Cross => i % shards,
-        };
+        let shard = params.placement.shard_of(i, shards);
         ring.push(setup::spawn_on(handle, WORKLOAD, shard, RingAgent::default)?);
     }
     let leader = ring[0];
