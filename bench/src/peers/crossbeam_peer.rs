@@ -26,6 +26,7 @@
 //! `Local` (both ends on one thread) cannot be expressed: a thread blocked in `recv` cannot
 //! run the other end, so every `Local` run comes back [`PeerResult::Skipped`].
 
+use super::protocol::{ring_rate, Ball, Count, Hop, Member};
 use super::{current_cpu, CrossCount, PeerCpus, PeerLatency, PeerRate, PeerResult};
 use crate::counting::CountingParams;
 use crate::pingpong::PingPongParams;
@@ -36,47 +37,13 @@ use crate::BenchError;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, SendTimeoutError, Sender};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Messages each channel holds (a Nexus mailbox's default capacity).
 pub(super) const CAPACITY: usize = 1024;
 
 /// Why `Local` runs are skipped.
 pub(super) const LOCAL: &str = "a blocking channel between two ends on one thread is not a workload";
-
-/// A pingpong message: the sequence number and the sender's CPU.
-#[derive(Clone, Copy, Debug)]
-struct Ball {
-    seq: u64,
-    cpu: usize,
-}
-
-/// A message to the tally.
-#[derive(Clone, Copy, Debug)]
-enum Count {
-    /// An increment and its sender's CPU.
-    Add(u64, usize),
-    /// Answer (count, sum) and stop.
-    Total,
-}
-
-/// A message around the ring.
-#[derive(Clone, Copy, Debug)]
-enum Hop {
-    /// The token: hops still to go after this one, and its sender's CPU.
-    Token(u64, usize),
-    /// The run is over: forward once and stop.
-    Stop,
-}
-
-/// What one ring member saw.
-#[derive(Debug, Default)]
-struct Member {
-    hops: u64,
-    cross: CrossCount,
-    started: Option<Instant>,
-    ended: Option<Instant>,
-}
 
 /// The start gate: threads pin themselves and wait here until the host opens it.
 pub(super) struct Gate {
@@ -345,23 +312,6 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
     gate.open();
     let members = all(W, handles.into_iter().map(|h| join(W, h)).collect())?;
     ring_rate(W, params.hops, &members)
-}
-
-/// Checks the hops the members counted and turns the run into a rate.
-fn ring_rate(workload: &'static str, hops: u64, members: &[Member]) -> Result<PeerResult<PeerRate>, BenchError> {
-    let counted: u64 = members.iter().map(|m| m.hops).sum();
-    let mut cross = CrossCount::default();
-    members.iter().for_each(|m| cross.add(m.cross));
-    let started = members.iter().find_map(|m| m.started);
-    let ended: Vec<Instant> = members.iter().filter_map(|m| m.ended).collect();
-    let (Some(started), [ended]) = (started, ended.as_slice()) else {
-        return Err(BenchError::check(workload, format!("the ring did not start and end once ({} ends)", ended.len())));
-    };
-    if counted != hops {
-        return Err(BenchError::check(workload, format!("{counted} hops counted; expected {hops}")));
-    }
-    let elapsed: Duration = ended.saturating_duration_since(started);
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(hops, elapsed), crossed: cross.share() }))
 }
 
 #[cfg(test)]

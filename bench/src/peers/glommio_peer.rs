@@ -28,6 +28,7 @@
 //! executor back through its reactor, which re-arms the preemption timer through io_uring:
 //! strace counted about 6 `io_uring_enter` calls per cross-executor round trip.
 
+use super::protocol::{ring_rate, Count, Hop, Member};
 use super::{current_cpu, CrossCount, PeerCpus, PeerLatency, PeerRate, PeerResult};
 use crate::counting::CountingParams;
 use crate::pingpong::PingPongParams;
@@ -49,30 +50,6 @@ const RING_DEPTH: usize = 64;
 
 /// A pingpong message: the sequence number and the sender's CPU.
 type Ball = (u64, usize);
-
-/// A message to the tally: an increment and its sender's CPU, or "answer (count, sum)".
-#[derive(Clone, Copy, Debug)]
-enum Count {
-    Add(u64, usize),
-    Total,
-}
-
-/// A message around the ring: the token (hops to go after this one, sender's CPU), or "the
-/// run is over: forward once and stop".
-#[derive(Clone, Copy, Debug)]
-enum Hop {
-    Token(u64, usize),
-    Stop,
-}
-
-/// What one ring member saw.
-#[derive(Debug, Default)]
-struct Member {
-    hops: u64,
-    cross: CrossCount,
-    started: Option<Instant>,
-    ended: Option<Instant>,
-}
 
 /// The sending end of a channel, local or shared.
 enum Tx<T: Send + 'static> {
@@ -396,19 +373,7 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
         members.extend(odd);
         members
     };
-    let counted: u64 = members.iter().map(|m| m.hops).sum();
-    let mut cross = CrossCount::default();
-    members.iter().for_each(|m| cross.add(m.cross));
-    let started = members.iter().find_map(|m| m.started);
-    let ended: Vec<Instant> = members.iter().filter_map(|m| m.ended).collect();
-    let (Some(started), [ended]) = (started, ended.as_slice()) else {
-        return Err(BenchError::check(W, format!("the ring did not start and end once ({} ends)", ended.len())));
-    };
-    if counted != hops {
-        return Err(BenchError::check(W, format!("{counted} hops counted; expected {hops}")));
-    }
-    let elapsed = ended.saturating_duration_since(started);
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(hops, elapsed), crossed: cross.share() }))
+    ring_rate(W, hops, &members)
 }
 
 #[cfg(test)]

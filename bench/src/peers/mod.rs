@@ -41,6 +41,7 @@ pub mod glommio_peer;
 pub mod glommio_savina;
 pub mod kameo_peer;
 pub mod kameo_savina;
+mod protocol;
 pub mod ractor_peer;
 pub mod ractor_savina;
 pub mod rtrb_peer;

@@ -24,6 +24,7 @@
 //! every hop waits for the OS scheduler to run the right spinner; hosting many members per
 //! thread would need a scheduler on top of rtrb, which is no longer this peer).
 
+use super::protocol::{Ball, Count};
 use super::{current_cpu, CrossCount, PeerCpus, PeerLatency, PeerRate, PeerResult};
 use crate::counting::CountingParams;
 use crate::pingpong::PingPongParams;
@@ -44,22 +45,6 @@ pub(super) const LOCAL: &str = "a spinning SPSC ring between two ends on one thr
 
 /// Why thread-ring is skipped.
 const RING: &str = "a ring of many members needs a spinning thread per member (more than the CPUs)";
-
-/// A pingpong message: the sequence number and the sender's CPU.
-#[derive(Clone, Copy, Debug)]
-struct Ball {
-    seq: u64,
-    cpu: usize,
-}
-
-/// A message to the tally.
-#[derive(Clone, Copy, Debug)]
-enum Count {
-    /// An increment and its sender's CPU.
-    Add(u64, usize),
-    /// Answer (count, sum) and stop.
-    Total,
-}
 
 pub(super) fn hung_up(workload: &'static str) -> BenchError {
     BenchError::check(workload, "the other end hung up mid-run")
