@@ -76,7 +76,7 @@ fn a_missing_config_file_is_a_config_error() {
 fn run_prints_the_plan_status_lines_and_balanced_final_counters() {
     let path = config_file(
         "smoke.toml",
-        "executor = \"thread\"\n\
+        "executor = \"thread\"\n[server]\nenabled = false\n\
          [placement]\nshards = 2\noversubscribe = true\n\
          [metrics]\nstatus_interval_ms = 200\n\
          [[agents]]\nkind = \"echo\"\ncount = 2\n\
@@ -100,7 +100,7 @@ fn run_prints_the_plan_status_lines_and_balanced_final_counters() {
 fn sigterm_stops_run_gracefully() {
     let path = config_file(
         "sigterm.toml",
-        "executor = \"thread\"\n[placement]\nshards = 2\noversubscribe = true\n\
+        "executor = \"thread\"\n[server]\nenabled = false\n[placement]\nshards = 2\noversubscribe = true\n\
          [metrics]\nstatus_interval_ms = 100\n[load]\nscenario = \"counting\"\nagents = 1\n",
     );
     let mut child = nexus()

@@ -1,29 +1,47 @@
 #!/usr/bin/env bash
 # Installs the system packages Nexus builds against (hwloc for topology, udev for hwloc's
-# device discovery, pkg-config to find them), and on request the nightly miri component.
+# device discovery, pkg-config to find them) and the ones its server tests and benchmark drive
+# it with (redis-tools for redis-cli and redis-benchmark, redis-server as the peer), and on
+# request the nightly miri component or cargo-fuzz.
 # Idempotent: does nothing when everything is already present. Needs no stdin.
 #
 #   tools/setup.sh          system packages only
 #   tools/setup.sh --miri   also `rustup component add --toolchain nightly miri rust-src`
 #                           (never fatal: prints a line and exits 0 if it cannot)
+#   tools/setup.sh --fuzz   also the nightly toolchain and `cargo install cargo-fuzz`
+#                           (never fatal, like --miri)
 set -euo pipefail
 
 want_miri=0
+want_fuzz=0
 for arg in "$@"; do
     case "$arg" in
         --miri) want_miri=1 ;;
+        --fuzz) want_fuzz=1 ;;
         -h|--help)
-            sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
-            exit 0
+            sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+            if ((want_fuzz)); then
+    if cargo fuzz --version >/dev/null 2>&1; then
+        echo "setup: cargo-fuzz present"
+    elif ! command -v rustup >/dev/null 2>&1; then
+        echo "setup: cargo-fuzz not installed: rustup not found (cargo fuzz needs a nightly toolchain)"
+    elif rustup toolchain install nightly --profile minimal >/dev/null 2>&1 \
+        && cargo install --locked cargo-fuzz >/dev/null 2>&1; then
+        echo "setup: cargo-fuzz ready"
+    else
+        echo "setup: cargo-fuzz not installed: 'cargo install --locked cargo-fuzz' failed (offline?); continuing without it"
+    fi
+fi
+exit 0
             ;;
         *)
-            echo "setup: unknown argument '$arg' (use --miri or --help)" >&2
+            echo "setup: unknown argument '$arg' (use --miri, --fuzz or --help)" >&2
             exit 2
             ;;
     esac
 done
 
-packages=(libhwloc-dev libudev-dev pkg-config)
+packages=(libhwloc-dev libudev-dev pkg-config redis-tools redis-server)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then
@@ -62,6 +80,18 @@ if ((want_miri)); then
         echo "setup: miri ready (nightly miri and rust-src components installed)"
     else
         echo "setup: miri not installed: 'rustup component add --toolchain nightly miri rust-src' failed (offline, or miri missing from this nightly); continuing without it"
+    fi
+fi
+if ((want_fuzz)); then
+    if cargo fuzz --version >/dev/null 2>&1; then
+        echo "setup: cargo-fuzz present"
+    elif ! command -v rustup >/dev/null 2>&1; then
+        echo "setup: cargo-fuzz not installed: rustup not found (cargo fuzz needs a nightly toolchain)"
+    elif rustup toolchain install nightly --profile minimal >/dev/null 2>&1 \
+        && cargo install --locked cargo-fuzz >/dev/null 2>&1; then
+        echo "setup: cargo-fuzz ready"
+    else
+        echo "setup: cargo-fuzz not installed: 'cargo install --locked cargo-fuzz' failed (offline?); continuing without it"
     fi
 fi
 exit 0

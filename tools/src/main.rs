@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod c2c;
+mod log;
 mod run;
 
 // The binary picks the allocator; the library never does.
@@ -25,7 +26,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Start the engine from a TOML config and run until Ctrl-C or SIGTERM.
+    /// Start the engine and its RESP server from a TOML config; run until Ctrl-C or SIGTERM.
     Run(run::RunArgs),
     /// Run a core workload and print a table (or JSON lines).
     Bench(bench::BenchArgs),
@@ -56,6 +57,7 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    log::init();
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),

@@ -6,8 +6,13 @@
 //! 3. Spawn the config's agents (`[[agents]]`) and start the optional load (`[load]`).
 //! 4. Print a status line every `metrics.status_interval_ms`: messages per second, routing
 //!    latency (enqueue to dispatch, sampled) p50/p99 over the interval, agents, dead letters.
-//! 5. On Ctrl-C, SIGTERM or the end of `--duration-s`: stop the load, shut the engine down
+//! 5. Serve RESP on `[server] listen` (every shard accepts; see nexus-server) and `/metrics`
+//!    and `/health` on `metrics_listen`, unless `[server] enabled = false`.
+//! 6. On Ctrl-C, SIGTERM or the end of `--duration-s`: stop accepting, let the connections
+//!    finish their commands and flush their replies, stop the load, shut the engine down
 //!    gracefully and print the final counters, with the accounting check.
+//!
+//! Every line is logged through `tracing` (see `log`).
 
 use crate::Failure;
 use hdrhistogram::Histogram;
@@ -16,6 +21,8 @@ use nexus_engine::builtin::{self, Counter, CounterMsg, Echo, EchoMsg, Kv, PingPo
 use nexus_engine::config::{EngineConfig, LoadConfig, LoadScenario};
 use nexus_engine::engine::{Engine, EngineHandle};
 use nexus_engine::metrics::{summarize, DeadLetterReason, EngineStats};
+use nexus_server::metrics::MetricsServer;
+use nexus_server::{ServerBuilder, ServerHandle};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,6 +43,13 @@ pub struct RunArgs {
     /// Ctrl-C or SIGTERM).
     #[arg(long)]
     duration_s: Option<u64>,
+    /// Serve RESP on this address instead of the config's `[server] listen`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Serve /metrics and /health on this address instead of the config's
+    /// `[server] metrics_listen` ("" turns the endpoint off).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 /// Reads and validates the config named by the arguments.
@@ -54,34 +68,81 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<EngineConfig, Failure> {
 
 /// Runs `nexus run`.
 pub fn run(args: RunArgs) -> Result<(), Failure> {
-    let config = load_config(args.config.as_ref())?;
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    if let Some(metrics) = &args.metrics_listen {
+        config.server.metrics_listen = metrics.clone();
+    }
+    if args.listen.is_some() || args.metrics_listen.is_some() {
+        config.validate(builtin::KINDS).map_err(|e| Failure::usage(format!("bad --listen or --metrics-listen: {e}")))?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())
             .map_err(|e| Failure::runtime(format!("cannot install the signal handler: {e}")))?;
     }
-    let engine = Engine::builder()
-        .config(&config)
-        .build()
-        .map_err(|e| Failure::runtime(format!("cannot start the engine: {e}")))?;
-    println!(
+    let mut builder = Engine::builder().config(&config);
+    let mut server = None;
+    if config.server.enabled {
+        let (b, handle) = ServerBuilder::new(config.server.clone())
+            .install(builder)
+            .map_err(|e| Failure::usage(format!("config error: {e}")))?;
+        builder = b;
+        server = Some(handle);
+    }
+    let engine = builder.build().map_err(|e| Failure::runtime(format!("cannot start the engine: {e}")))?;
+    tracing::info!(
         "nexus: config {}, executor {}",
         config.source.origin(),
         nexus_bench::suite::executor_name(config.executor)
     );
-    println!("{}", engine.plan());
+    tracing::info!("{}", engine.plan());
     let handle = engine.handle();
+    let mut metrics = None;
+    if let Some(server) = &server {
+        tracing::info!("nexus: serving RESP on {} (try: redis-cli -p {} PING)", server.addr(), server.addr().port());
+        if !config.server.metrics_listen.is_empty() {
+            let m = MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone()).map_err(|e| {
+                Failure::runtime(format!(
+                    "cannot serve metrics on {}: {e}; hint: pick another [server] metrics_listen or \"\" for none",
+                    config.server.metrics_listen
+                ))
+            })?;
+            tracing::info!("nexus: metrics on http://{}/metrics and /health", m.addr());
+            metrics = Some(m);
+        }
+    }
     let agents = spawn_agents(&handle, &config)?;
     let load = match &config.load {
         Some(load) => Some(Load::start(&handle, load, &agents)?),
         None => None,
     };
     let duration = args.duration_s.or(config.load.as_ref().and_then(|l| l.duration_s)).map(Duration::from_secs);
-    println!(
+    tracing::info!(
         "nexus: running{}; Ctrl-C or SIGTERM stops it gracefully",
         duration.map_or(String::new(), |d| format!(" for {} s", d.as_secs()))
     );
-    status_loop(&handle, &config, duration, &stop);
+    status_loop(&handle, &config, duration, &stop, server.as_ref());
+    if let Some(server) = &server {
+        server.stop();
+        let open = server.connections();
+        let closed = server.wait_closed(Duration::from_millis(config.shutdown.drain_timeout_ms.max(1000)));
+        let t = server.totals();
+        tracing::info!(
+            "nexus: server stopped ({} connection(s) were open, {}); {} commands, {} connections served, {} protocol errors, {} slow readers and {} idle clients disconnected, {} refused over max_clients",
+            open,
+            if closed { "all closed cleanly" } else { "some still open at the drain timeout" },
+            t.commands,
+            t.connections_total,
+            t.protocol_errors,
+            t.slow_clients,
+            t.idle_closed,
+            t.rejected_max_clients
+        );
+    }
+    drop(metrics);
     if let Some(load) = load {
         load.stop(&handle);
     }
@@ -237,7 +298,13 @@ fn drive_host_load(
     }
 }
 
-fn status_loop(handle: &EngineHandle, config: &EngineConfig, duration: Option<Duration>, stop: &AtomicBool) {
+fn status_loop(
+    handle: &EngineHandle,
+    config: &EngineConfig,
+    duration: Option<Duration>,
+    stop: &AtomicBool,
+    server: Option<&ServerHandle>,
+) {
     let interval = Duration::from_millis(config.metrics.status_interval_ms.max(10));
     let started = Instant::now();
     let mut last_delivered = 0u64;
@@ -253,7 +320,7 @@ fn status_loop(handle: &EngineHandle, config: &EngineConfig, duration: Option<Du
         }
         let now = Instant::now();
         let Ok(stats) = handle.stats() else {
-            eprintln!("nexus: a shard did not answer the status request");
+            tracing::warn!("nexus: a shard did not answer the status request");
             last_at = now;
             continue;
         };
@@ -269,14 +336,19 @@ fn status_loop(handle: &EngineHandle, config: &EngineConfig, duration: Option<Du
             None => merged.clone(),
         };
         let lat = summarize(&window);
-        println!(
-            "[{:>7.1}s] {:>9} msgs/s | routing p50 {} p99 {} | agents {} | dead letters {}",
+        let clients = server.map_or(String::new(), |s| {
+            let t = s.totals();
+            format!(" | clients {} | commands {}", t.connections, t.commands)
+        });
+        tracing::info!(
+            "[{:>7.1}s] {:>9} msgs/s | routing p50 {} p99 {} | agents {} | dead letters {}{}",
             started.elapsed().as_secs_f64(),
             human(rate),
             ns(lat.p50_ns),
             ns(lat.p99_ns),
             stats.agents(),
             totals.dead_letters_total(),
+            clients,
         );
         last_delivered = totals.delivered;
         last_at = now;
@@ -293,15 +365,15 @@ fn merged_histogram(stats: &EngineStats) -> Histogram<u64> {
 }
 
 fn print_final(stats: &EngineStats, drained: bool, elapsed: Duration) {
-    println!(
+    tracing::info!(
         "nexus: stopped in {:.1} ms ({})",
         elapsed.as_secs_f64() * 1e3,
         if drained { "drained" } else { "drain timed out; what was left is counted as shutdown dead letters" }
     );
-    println!("shard |        sent |   delivered | dead letters | rejected full | asks timed out | agents spawned");
+    tracing::info!("shard |        sent |   delivered | dead letters | rejected full | asks timed out | agents spawned");
     for s in &stats.shards {
         let c = &s.counters;
-        println!(
+        tracing::info!(
             "{:>5} | {:>11} | {:>11} | {:>12} | {:>13} | {:>14} | {:>14}",
             s.shard,
             c.sent,
@@ -313,14 +385,14 @@ fn print_final(stats: &EngineStats, drained: bool, elapsed: Duration) {
         );
     }
     let t = stats.totals();
-    println!("host sent {}, host sends refused (queue full) {}", stats.host_sent, stats.host_rejected_full);
+    tracing::info!("host sent {}, host sends refused (queue full) {}", stats.host_sent, stats.host_rejected_full);
     let reasons: Vec<String> = DeadLetterReason::ALL
         .iter()
         .filter(|r| t.dead(**r) > 0)
         .map(|r| format!("{} {}", r.name(), t.dead(*r)))
         .collect();
-    println!("dead letters by reason: {}", if reasons.is_empty() { "none".into() } else { reasons.join(", ") });
-    println!(
+    tracing::info!("dead letters by reason: {}", if reasons.is_empty() { "none".into() } else { reasons.join(", ") });
+    tracing::info!(
         "accounting: sent {} = delivered {} + dead letters {}: {}",
         t.sent,
         t.delivered,

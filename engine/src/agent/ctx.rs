@@ -247,6 +247,56 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Tells the shard's driver that this handler woke a task of the shard's executor (for
+    /// example a network connection waiting for its reply): the driver hands control to the
+    /// executor after this pass instead of at its next idle yield. Does nothing on a shard that
+    /// runs on a plain thread.
+    #[inline]
+    pub fn yield_to_executor(&mut self) {
+        self.shard.yield_requested = true;
+    }
+
+    /// Registers agent `id`, which lives on this shard, under `name`, which this shard owns
+    /// (`owner_of(name) == self.shard()`): a synchronous registration for agents a handler
+    /// spawned here, for example on behalf of a remote request. The name is removed when the
+    /// agent stops.
+    pub fn register_agent(&mut self, name: &str, id: AgentId) -> Result<(), RegistryError> {
+        validate_name(name)?;
+        let owner = owner_of(name, self.shards());
+        if owner != self.shard.index || id.shard() != self.shard.index {
+            return Err(RegistryError::Unreachable(format!(
+                "register_agent needs the name's owner (shard {owner}) and the agent (shard {}) to be this shard ({})",
+                id.shard(),
+                self.shard.index
+            )));
+        }
+        let live = self.shard.slots.get(id.slot()).is_some_and(|slot| {
+            slot.generation == id.generation()
+                && matches!(slot.state, super::SlotState::Idle | super::SlotState::Scheduled)
+        });
+        if !live {
+            return Err(RegistryError::NoSuchAgent(id));
+        }
+        self.shard.registry.register(name, id)?;
+        self.shard.remember_name(id.slot(), name);
+        Ok(())
+    }
+
+    /// Resolves `name` when this shard owns it: `Some(Some(id))` found, `Some(None)` not
+    /// registered, `None` owned by another shard (use [`Ctx::lookup`]).
+    pub fn lookup_local(&mut self, name: &str) -> Option<Option<AgentId>> {
+        let hash = name_hash(name);
+        if owner_of_hash(hash, self.shards()) != self.shard.index {
+            return None;
+        }
+        Some(self.shard.registry.lookup_hashed(name, hash))
+    }
+
+    /// A snapshot of this shard's figures (counters, agents, names, latency histogram).
+    pub fn shard_stats(&self) -> crate::metrics::ShardStats {
+        self.shard.stats()
+    }
+
     /// Stops the running agent after this handler returns.
     pub fn stop_self(&mut self) {
         self.stopping = true;

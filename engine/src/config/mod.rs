@@ -67,6 +67,8 @@ pub struct EngineConfig {
     /// `executor`: what each shard runs inside: `"glommio"` (the default; a glommio
     /// `LocalExecutor` per shard) or `"thread"` (a plain pinned thread per shard).
     pub executor: ExecutorKind,
+    /// `[server]`: the RESP (Redis protocol) front end and the metrics endpoint of `nexus run`.
+    pub server: ServerConfig,
     /// Where this config was read from, kept so that [`EngineConfig::validate`] can name the
     /// line of a bad key; `ConfigSource::default()` (`<config>`, no text) for configs built in
     /// code. Never read from TOML, and ignored by `==`.
@@ -88,8 +90,9 @@ impl Default for EngineConfig {
                 AgentSpec::named("counter", "counter"),
                 AgentSpec::named("kv", "kv"),
             ],
-            load: Some(LoadConfig::default()),
+            load: None,
             executor: ExecutorKind::default(),
+            server: ServerConfig::default(),
             source: ConfigSource::default(),
         }
     }
@@ -346,6 +349,51 @@ impl AgentSpec {
     /// One instance of `kind` registered as `name`, placed by the engine.
     pub fn named(kind: impl Into<String>, name: impl Into<String>) -> Self {
         Self { name: Some(name.into()), ..Self::new(kind) }
+    }
+}
+
+/// `[server]`: the RESP front end `nexus run` serves and its HTTP metrics endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `enabled`: serve RESP and metrics (needs `executor = "glommio"`). Default true.
+    pub enabled: bool,
+    /// `listen`: the address every shard accepts RESP connections on (SO_REUSEPORT). Default
+    /// `"127.0.0.1:7379"` (loopback only).
+    pub listen: String,
+    /// `metrics_listen`: where `/metrics` (Prometheus text) and `/health` are served over
+    /// HTTP; `""` turns the endpoint off. Default `"127.0.0.1:9379"`.
+    pub metrics_listen: String,
+    /// `max_clients`: connections served at once; one more is answered with an error and
+    /// closed. Default 10000.
+    pub max_clients: u32,
+    /// `max_bulk`: longest bulk string a client may send (bytes). Default 16 MiB.
+    pub max_bulk: u64,
+    /// `max_args`: most elements in one request array. Default 1048576.
+    pub max_args: u64,
+    /// `client_output_limit`: reply bytes queued for one client; a client whose queue passes
+    /// it (a slow reader) is disconnected and counted. Default 32 MiB.
+    pub client_output_limit: u64,
+    /// `idle_timeout_s`: a client that sends nothing for this long is closed (seconds; 0 =
+    /// never). Default 300.
+    pub idle_timeout_s: u64,
+    /// `requirepass`: a non-empty password turns on AUTH. Default `""` (no AUTH).
+    pub requirepass: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:7379".to_owned(),
+            metrics_listen: "127.0.0.1:9379".to_owned(),
+            max_clients: 10_000,
+            max_bulk: 16 * 1024 * 1024,
+            max_args: 1024 * 1024,
+            client_output_limit: 32 * 1024 * 1024,
+            idle_timeout_s: 300,
+            requirepass: String::new(),
+        }
     }
 }
 
@@ -635,6 +683,43 @@ impl EngineConfig {
                     "use a positive number of seconds, or remove `duration_s` to run until \
                      stopped"
                         .into(),
+                );
+            }
+        }
+
+        // [server]
+        let server = &self.server;
+        if server.enabled {
+            if server.listen.parse::<std::net::SocketAddr>().is_err() {
+                return fail(
+                    "server.listen",
+                    format!("listen = \"{}\" is not an IP address and port", server.listen),
+                    "use e.g. listen = \"127.0.0.1:7379\" (or \"0.0.0.0:7379\" for every interface)".into(),
+                );
+            }
+            if !server.metrics_listen.is_empty() && server.metrics_listen.parse::<std::net::SocketAddr>().is_err() {
+                return fail(
+                    "server.metrics_listen",
+                    format!("metrics_listen = \"{}\" is not an IP address and port", server.metrics_listen),
+                    "use e.g. metrics_listen = \"127.0.0.1:9379\", or \"\" for no metrics endpoint".into(),
+                );
+            }
+            for (key, value) in [
+                ("server.max_clients", u64::from(server.max_clients)),
+                ("server.max_bulk", server.max_bulk),
+                ("server.max_args", server.max_args),
+                ("server.client_output_limit", server.client_output_limit),
+            ] {
+                if value == 0 {
+                    let name = key.trim_start_matches("server.");
+                    return fail(key, format!("{name} = 0 refuses everything"), format!("use a positive {name}"));
+                }
+            }
+            if self.executor == ExecutorKind::Thread {
+                return fail(
+                    "executor",
+                    "the RESP server needs executor = \"glommio\" (its connections run on the shards' io_uring executors)".into(),
+                    "set executor = \"glommio\", or turn the server off with [server] enabled = false".into(),
                 );
             }
         }

@@ -95,10 +95,21 @@ fn default_values_are_the_documented_ones() {
         assert_eq!(agent.name.as_deref(), Some(agent.kind.as_str()));
         assert_eq!((agent.shard, agent.count), (None, 1));
     }
-    assert_eq!(
-        d.load,
-        Some(LoadConfig { scenario: LoadScenario::PingPong, rate_per_s: None, agents: 2, duration_s: None })
-    );
+    assert_eq!(d.load, None);
+    assert!(d.server.enabled);
+    assert_eq!((d.server.listen.as_str(), d.server.metrics_listen.as_str()), ("127.0.0.1:7379", "127.0.0.1:9379"));
+    assert_eq!((d.server.max_bulk, d.server.max_args), (16 * 1024 * 1024, 1024 * 1024));
+}
+
+#[test]
+fn server_settings_are_checked() {
+    let err = validate_err("[server]\nlisten = \"localhost\"\n");
+    check(&err, 2, "server.listen");
+    let err = validate_err("[server]\nmax_bulk = 0\n");
+    check(&err, 2, "server.max_bulk");
+    let err = validate_err("executor = \"thread\"\n");
+    assert!(err.to_string().contains("glommio"), "{err}");
+    parse("executor = \"thread\"\n[server]\nenabled = false\n").validate(KINDS).unwrap();
 }
 
 #[test]
@@ -194,7 +205,7 @@ fn unknown_key_lists_the_valid_keys() {
 fn unknown_table_lists_the_top_level_keys() {
     let err = parse_err("[mesh]\nbatch = 4\n\n[mailboxx]\ncapacity = 5\n");
     check(&err, 4, "mailboxx");
-    assert_hint(&err, "placement, idle, mailbox, mesh, metrics, shutdown, agents, load, executor");
+    assert_hint(&err, "placement, idle, mailbox, mesh, metrics, shutdown, agents, load, executor, server");
 }
 
 #[test]

@@ -15,9 +15,12 @@
 
 mod error;
 mod handle;
+mod service;
 
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
+pub use service::{ShardService, ShardSetup};
+use service::ServiceHook;
 
 use crate::config::{EngineConfig, ShardCount};
 use crate::mesh::{self, ShardLinks};
@@ -47,6 +50,7 @@ pub struct EngineBuilder {
     executor: ExecutorKind,
     drain_timeout: Duration,
     pin: bool,
+    service: Option<ServiceHook>,
 }
 
 impl Default for EngineBuilder {
@@ -61,6 +65,7 @@ impl Default for EngineBuilder {
             executor: if cfg!(feature = "glommio") { ExecutorKind::Glommio } else { ExecutorKind::Thread },
             drain_timeout: Duration::from_secs(2),
             pin: true,
+            service: None,
         }
     }
 }
@@ -164,6 +169,12 @@ impl EngineBuilder {
         self
     }
 
+    /// Runs `service` on every shard's thread, beside its dispatcher (see [`ShardService`]).
+    pub fn service(mut self, service: Arc<dyn ShardService>) -> Self {
+        self.service = Some(ServiceHook(service));
+        self
+    }
+
     /// Starts the engine.
     pub fn build(self) -> Result<Engine, EngineError> {
         let topology = match self.topology.clone() {
@@ -197,6 +208,8 @@ impl EngineBuilder {
                 limits: self.limits.clone(),
                 idle: self.idle,
                 ready: ready_tx.clone(),
+                service: self.service.clone(),
+                executor: self.executor,
             };
             let index = start.placement.shard;
             match spawn_shard(self.executor, start) {
@@ -255,6 +268,8 @@ struct ShardStart {
     limits: ShardLimits,
     idle: IdlePolicy,
     ready: mpsc::Sender<(usize, Result<(), String>)>,
+    service: Option<ServiceHook>,
+    executor: ExecutorKind,
 }
 
 impl ShardStart {
@@ -270,7 +285,15 @@ impl ShardStart {
             let _ = placement::bind_current_thread_memory(self.placement.numa_node);
         }
         self.shared.doorbells[index].bind_current_thread();
-        let shard = Shard::new(index, self.limits, self.shared, self.links.outbound, self.links.inbound);
+        let handle = EngineHandle { shared: self.shared.clone() };
+        let mut shard = Shard::new(index, self.limits, self.shared, self.links.outbound, self.links.inbound);
+        if let Some(ServiceHook(service)) = &self.service {
+            let mut setup = service::ShardSetup { shard: &mut shard, executor: self.executor, handle };
+            if let Err(reason) = service.start(&mut setup) {
+                let _ = self.ready.send((index, Err(format!("its service failed to start: {reason}"))));
+                return None;
+            }
+        }
         let _ = self.ready.send((index, Ok(())));
         Some((shard, self.idle))
     }
@@ -312,13 +335,13 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
             .ring_depth(64)
             .spawn(move || async move {
                 let (mut shard, idle) = start.init()?;
-                let mut driver = Driver::new(idle);
+                let mut driver = Driver::in_executor(idle);
                 loop {
-                    let outcome = driver.run(&mut shard, || glommio::executor().need_preempt(), true);
-                    if outcome == DriveOutcome::Halt {
-                        break;
+                    match driver.run(&mut shard, || glommio::executor().need_preempt(), true) {
+                        DriveOutcome::Halt => break,
+                        DriveOutcome::Yield => glommio::executor().yield_now().await,
+                        DriveOutcome::Park(request) => park_in_glommio(&mut shard, request).await,
                     }
-                    glommio::executor().yield_now().await;
                 }
                 Some(shard.halt())
             })
@@ -329,6 +352,38 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
         #[cfg(not(feature = "glommio"))]
         ExecutorKind::Glommio => Err("this build has no glommio support; hint: set executor = \"thread\" or build with the `glommio` feature".into()),
     }
+}
+
+/// Sleeps a glommio shard inside its executor (so its network tasks and timers stay live) until
+/// a peer rings its doorbell or the request's timeout passes.
+#[cfg(feature = "glommio")]
+async fn park_in_glommio(shard: &mut Shard, request: crate::shard::ParkRequest) {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::task::Poll;
+    let shared = shard.shared.clone();
+    let bell = &shared.doorbells[shard.index];
+    let slept = Cell::new(false);
+    let mut timer = std::pin::pin!(glommio::timer::Timer::new(request.timeout));
+    std::future::poll_fn(|cx| {
+        if !slept.get() {
+            bell.set_waker(cx.waker());
+            if !bell.try_sleep(request.ticket) {
+                return Poll::Ready(()); // a peer rang since the ticket: go and look
+            }
+            slept.set(true);
+            // Arm the timeout; an already expired one ends the sleep now.
+            return timer.as_mut().poll(cx).map(|_| ());
+        }
+        // Woken: by the doorbell, by the timer, or by a task of this executor.
+        Poll::Ready(())
+    })
+    .await;
+    if slept.get() {
+        shard.metrics.counters.parks += 1;
+        bell.wake_up();
+    }
+    bell.clear_waker();
 }
 
 /// What a graceful shutdown found.

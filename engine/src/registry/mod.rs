@@ -103,8 +103,15 @@ pub type FxBuildHasher = BuildHasherDefault<FxHasher>;
 /// the low bits weak for short keys). It picks the owner shard and the table bucket.
 #[inline]
 pub fn name_hash(name: &str) -> u64 {
+    key_hash(name.as_bytes())
+}
+
+/// The hash of any byte string (a key that need not be UTF-8); `name_hash(n) ==
+/// key_hash(n.as_bytes())`, so keys and names are placed alike.
+#[inline]
+pub fn key_hash(key: &[u8]) -> u64 {
     let mut h = FxHasher::default();
-    h.write(name.as_bytes());
+    h.write(key);
     let x = h.finish();
     (x ^ (x >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

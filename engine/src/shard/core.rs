@@ -96,6 +96,8 @@ pub struct Shard {
     pub(crate) popped: u64,
     pub(crate) halted: bool,
     pub(crate) load_published: u64,
+    /// A handler woke a task of the shard's executor: the driver yields after this pass.
+    pub(crate) yield_requested: bool,
 }
 
 impl Shard {
@@ -135,6 +137,7 @@ impl Shard {
             popped: 0,
             halted: false,
             load_published: u64::MAX,
+            yield_requested: false,
             limits,
         }
     }

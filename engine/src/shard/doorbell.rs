@@ -19,10 +19,20 @@
 //!
 //! Who writes what: the owner sets and clears the sleeping bit; peers and host threads add rings;
 //! `thread` is set once by the owner at start-up, before the shard announces that it runs.
+//!
+//! A shard that sleeps inside an async executor (glommio: its network tasks must stay live while
+//! it waits) does not park its thread: it stores its task's `Waker` with
+//! [`Doorbell::set_waker`] *before* `try_sleep`, and a ring that finds the sleeping bit wakes
+//! that waker instead of unparking the thread (glommio turns a wake from another thread into an
+//! eventfd write that ends its io_uring wait).
 
 use crate::loom::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use std::sync::OnceLock;
+#[cfg(not(loom))]
+use std::sync::Mutex;
+#[cfg(not(loom))]
+use std::task::Waker;
 
 #[cfg(loom)]
 type ThreadHandle = loom::thread::Thread;
@@ -44,6 +54,9 @@ pub struct SleepTicket(u64);
 pub struct Doorbell {
     word: CachePadded<AtomicU64>,
     thread: OnceLock<ThreadHandle>,
+    /// The sleeping task's waker, for a shard that sleeps inside an executor (taken by a ring).
+    #[cfg(not(loom))]
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Doorbell {
@@ -91,12 +104,39 @@ impl Doorbell {
     pub fn ring(&self) -> bool {
         let previous = self.word.fetch_add(RING, Ordering::AcqRel);
         if previous & SLEEPING != 0 {
+            #[cfg(not(loom))]
+            if let Some(waker) = self.take_waker() {
+                waker.wake();
+                return true;
+            }
             if let Some(t) = self.thread.get() {
                 t.unpark();
             }
             return true;
         }
         false
+    }
+
+    /// For a shard that sleeps inside an executor: the waker a ring should wake instead of
+    /// unparking the thread. Set it before `try_sleep`; [`Doorbell::clear_waker`] after waking.
+    #[cfg(not(loom))]
+    pub fn set_waker(&self, waker: &Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        match slot.as_ref() {
+            Some(w) if w.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Forgets the waker set by [`Doorbell::set_waker`] (the shard is awake again).
+    #[cfg(not(loom))]
+    pub fn clear_waker(&self) {
+        drop(self.take_waker());
+    }
+
+    #[cfg(not(loom))]
+    fn take_waker(&self) -> Option<Waker> {
+        self.waker.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -168,5 +208,33 @@ mod tests {
         assert!(bell.ring(), "a sleeper is woken");
         t.join().unwrap();
         assert!(!bell.is_sleeping());
+    }
+
+    /// A sleeper that left a waker is woken through it, not through its thread.
+    #[test]
+    fn ring_wakes_a_stored_waker() {
+        use std::sync::atomic::{AtomicUsize, Ordering as O};
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, O::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let bell = Doorbell::new();
+        bell.set_waker(&waker);
+        let ticket = bell.prepare_sleep();
+        assert!(bell.try_sleep(ticket));
+        assert!(bell.ring());
+        assert_eq!(count.0.load(O::SeqCst), 1, "the waker was woken");
+        bell.wake_up();
+        bell.clear_waker();
+        let ticket = bell.prepare_sleep();
+        assert!(bell.try_sleep(ticket));
+        bell.ring();
+        assert_eq!(count.0.load(O::SeqCst), 1, "a cleared waker is not woken again");
+        bell.wake_up();
     }
 }

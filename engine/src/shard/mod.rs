@@ -22,6 +22,6 @@ mod system;
 mod tests;
 
 pub use self::core::{Shard, ShardLimits};
-pub use self::runner::{DriveOutcome, Driver, ExecutorKind, IdlePolicy};
+pub use self::runner::{DriveOutcome, Driver, ExecutorKind, IdlePolicy, ParkRequest};
 pub use self::shared::Clock;
 pub(crate) use self::system::{SpawnFn, SystemOp};

@@ -9,8 +9,16 @@
 //! Idle: after `spin_before_park` of passes with no work, the shard announces on its doorbell
 //! that it sleeps, re-checks its inputs, and parks its thread for at most `park_timeout` (less
 //! when an ask deadline is nearer). Peers and host threads unpark it only when it announced.
+//! A driver made with [`Driver::in_executor`] does not park the thread: it hands the park back
+//! to its caller ([`DriveOutcome::Park`]), which sleeps inside the executor so that the shard's
+//! network tasks and timers stay live (see `Doorbell::set_waker`).
+//!
+//! A handler that woke a task of the shard's executor (a connection waiting for its reply) asks
+//! for a yield with `Ctx::yield_to_executor`; the driver then returns after the pass, so the
+//! task runs without waiting for the next idle yield.
 
 use super::core::Shard;
+use super::doorbell::SleepTicket;
 use super::shared::Phase;
 use std::time::{Duration, Instant};
 
@@ -47,6 +55,21 @@ pub enum DriveOutcome {
     Yield,
     /// The engine is halting: call `Shard::halt`.
     Halt,
+    /// (Drivers made with [`Driver::in_executor`] only.) The shard found no work for its spin
+    /// time and took a sleep ticket: sleep in the executor, then call `run` again. See
+    /// [`ParkRequest`].
+    Park(ParkRequest),
+}
+
+/// A park handed to the executor: store the sleeping task's waker on the shard's doorbell,
+/// call `try_sleep(ticket)`, and if it succeeds wait until the waker is woken or `timeout`
+/// passes; then `wake_up` and `clear_waker`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParkRequest {
+    /// The doorbell ticket taken before the last check for input.
+    pub ticket: SleepTicket,
+    /// The longest sleep (the park timeout, or less when an ask deadline is nearer).
+    pub timeout: Duration,
 }
 
 /// The loop around [`Shard::pass`]: spinning, parking, yielding, and drain progress.
@@ -55,12 +78,18 @@ pub struct Driver {
     policy: IdlePolicy,
     idle_passes: u32,
     idle_since: Option<Instant>,
+    parks_in_executor: bool,
 }
 
 impl Driver {
-    /// A driver with `policy`.
+    /// A driver with `policy` that parks its thread when idle.
     pub fn new(policy: IdlePolicy) -> Self {
-        Self { policy, idle_passes: 0, idle_since: None }
+        Self { policy, idle_passes: 0, idle_since: None, parks_in_executor: false }
+    }
+
+    /// A driver with `policy` that hands its parks to the executor ([`DriveOutcome::Park`]).
+    pub fn in_executor(policy: IdlePolicy) -> Self {
+        Self { parks_in_executor: true, ..Self::new(policy) }
     }
 
     /// Runs passes until `should_yield()` says so (checked every few passes) or the engine
@@ -81,6 +110,11 @@ impl Driver {
             if phase == Phase::Draining {
                 shard.publish_progress(work == 0);
             }
+            if std::mem::take(&mut shard.yield_requested) && yields_when_idle {
+                self.idle_passes = 0;
+                self.idle_since = None;
+                return DriveOutcome::Yield;
+            }
             if work > 0 || shard.has_pending_work() {
                 self.idle_passes = 0;
                 self.idle_since = None;
@@ -92,9 +126,15 @@ impl Driver {
                     let now = Instant::now();
                     let since = *self.idle_since.get_or_insert(now);
                     if now.duration_since(since) >= self.policy.spin_before_park {
-                        self.park(shard, phase);
                         self.idle_passes = 0;
                         self.idle_since = None;
+                        if self.parks_in_executor {
+                            if let Some(request) = self.prepare_park(shard, phase) {
+                                return DriveOutcome::Park(request);
+                            }
+                        } else {
+                            self.park(shard, phase);
+                        }
                     }
                 }
                 if yields_when_idle && self.idle_passes % self.policy.passes_before_yield.max(1) == 0 {
@@ -108,23 +148,29 @@ impl Driver {
         }
     }
 
-    fn park(&mut self, shard: &mut Shard, phase: Phase) {
-        let index = shard.index;
-        let ticket = shard.shared.doorbells[index].prepare_sleep();
+    /// Takes a sleep ticket and re-checks for input; `None` when there is work after all.
+    fn prepare_park(&mut self, shard: &mut Shard, phase: Phase) -> Option<ParkRequest> {
+        let ticket = shard.shared.doorbells[shard.index].prepare_sleep();
         if shard.has_input() || shard.current_phase() != phase {
-            return;
-        }
-        if !shard.shared.doorbells[index].try_sleep(ticket) {
-            return; // a peer rang since the ticket: go and look
+            return None;
         }
         let mut timeout = self.policy.park_timeout;
         if let Some(deadline) = shard.asks.next_deadline() {
             let now = shard.shared.clock.now_ns();
             timeout = timeout.min(Duration::from_nanos(deadline.saturating_sub(now)));
         }
+        Some(ParkRequest { ticket, timeout })
+    }
+
+    fn park(&mut self, shard: &mut Shard, phase: Phase) {
+        let Some(request) = self.prepare_park(shard, phase) else { return };
+        let bell = &shard.shared.doorbells[shard.index];
+        if !bell.try_sleep(request.ticket) {
+            return; // a peer rang since the ticket: go and look
+        }
         shard.metrics.counters.parks += 1;
-        std::thread::park_timeout(timeout);
-        shard.shared.doorbells[index].wake_up();
+        std::thread::park_timeout(request.timeout);
+        bell.wake_up();
     }
 }
 

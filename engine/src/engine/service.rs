@@ -1,0 +1,74 @@
+//! Shard services: code an embedder runs on every shard's thread beside the dispatcher.
+//!
+//! A network front end needs to live on the shard it feeds: its connection tasks run on the
+//! shard's executor, and its bridge agents live in the shard's pools. A [`ShardService`] given
+//! to `EngineBuilder::service` is started once per shard, on that shard's thread, inside its
+//! executor, after the shard is built and before its first dispatcher pass. It spawns the
+//! shard's own agents through [`ShardSetup::spawn`] (synchronously, with no `Send` bound, so
+//! an agent may share `Rc` state with the executor's tasks) and its executor tasks (with
+//! glommio, `glommio::spawn_local`). An error fails the engine's start, naming the shard.
+//!
+//! Invariant: a service never blocks in `start` (the dispatcher has not run yet, so nothing
+//! the shard would answer can be waited for there).
+
+use super::EngineHandle;
+use crate::agent::{Addr, Agent, SpawnError};
+use crate::shard::{ExecutorKind, Shard};
+use std::fmt;
+use std::sync::Arc;
+
+/// Work started on every shard's thread; see the module documentation.
+pub trait ShardService: Send + Sync + 'static {
+    /// Starts the service on one shard. Called on that shard's thread, inside its executor.
+    fn start(&self, setup: &mut ShardSetup<'_>) -> Result<(), String>;
+}
+
+/// What a [`ShardService`] can do while its shard starts.
+pub struct ShardSetup<'a> {
+    pub(crate) shard: &'a mut Shard,
+    pub(crate) executor: ExecutorKind,
+    pub(crate) handle: EngineHandle,
+}
+
+impl ShardSetup<'_> {
+    /// The shard's index.
+    pub fn index(&self) -> usize {
+        self.shard.index
+    }
+
+    /// How many shards the engine has.
+    pub fn shards(&self) -> usize {
+        self.shard.shared.shards
+    }
+
+    /// The executor the shard runs in (a glommio service may only spawn glommio tasks when it
+    /// is [`ExecutorKind::Glommio`]).
+    pub fn executor(&self) -> ExecutorKind {
+        self.executor
+    }
+
+    /// A handle on the engine, for the service's tasks (sends from a task are host sends).
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Spawns `agent` on this shard now.
+    pub fn spawn<A: Agent>(&mut self, agent: A) -> Result<Addr<A::Msg>, SpawnError> {
+        self.shard.spawn_here(agent, None).map(Addr::from_id)
+    }
+
+    /// Spawns `agent` on this shard now, with its own mailbox capacity.
+    pub fn spawn_with_capacity<A: Agent>(&mut self, agent: A, capacity: u32) -> Result<Addr<A::Msg>, SpawnError> {
+        self.shard.spawn_here(agent, Some(capacity)).map(Addr::from_id)
+    }
+}
+
+/// The service an `EngineBuilder` carries (cloneable, printable).
+#[derive(Clone)]
+pub(crate) struct ServiceHook(pub(crate) Arc<dyn ShardService>);
+
+impl fmt::Debug for ServiceHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ShardService")
+    }
+}

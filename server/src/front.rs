@@ -1,0 +1,185 @@
+//! The front: what a shard's connection tasks and its ingress agent share.
+//!
+//! Both run on the shard's thread (the tasks on its glommio executor, the agent in its
+//! dispatcher), so the front is an `Rc` with `RefCell`s and no locks. A connection task parses
+//! requests and appends [`Job`]s; it pokes the ingress agent with one message through the
+//! engine when the job queue was idle (at most one poke is in flight, so the agent's mailbox
+//! can never fill). The ingress agent answers into the connection's reply slots, in the order
+//! of the requests, and wakes the task.
+//!
+//! Invariants: a connection's slots are answered in any order but written in request order;
+//! a [`ConnId`] names one connection for its whole life (the slab slot's generation changes
+//! when a connection closes, so late answers for a closed connection are dropped).
+
+use crate::resp::{Protocol, Value};
+use crate::stats::ShardServerStats;
+use bytes::Bytes;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashSet, VecDeque};
+use std::task::Waker;
+
+/// One connection on one shard (slab index and generation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The id as one number (generation above, slab index below), for `CLIENT ID`.
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.generation) << 24) | u64::from(self.index)
+    }
+}
+
+/// Work a connection hands to its shard's ingress agent.
+pub enum Job {
+    /// Execute a request (already checked for arity and permission); answer slot `seq`.
+    Command {
+        /// The connection.
+        conn: ConnId,
+        /// The request's slot.
+        seq: u64,
+        /// The request, name first.
+        args: Vec<Bytes>,
+    },
+    /// The connection closed: drop its subscriptions.
+    Closed(ConnId),
+}
+
+/// An answer slot.
+pub enum Slot {
+    /// Not answered yet.
+    Pending,
+    /// Answered with one reply.
+    One(Value),
+    /// Answered with several replies (SUBSCRIBE of several channels).
+    Many(Vec<Value>),
+}
+
+/// The part of a connection the ingress agent writes.
+pub struct ConnShared {
+    generation: u32,
+    /// The task to wake when an answer or a push arrives.
+    pub waker: Option<Waker>,
+    /// Sequence number of `slots[0]`.
+    pub first_seq: u64,
+    /// Answers, in request order.
+    pub slots: VecDeque<Slot>,
+    /// Pub/sub messages to write, already encoded.
+    pub pushes: Vec<u8>,
+    /// The protocol the connection speaks (pushes are encoded with it).
+    pub protocol: Protocol,
+    /// Channels the connection is subscribed to (kept by the ingress agent).
+    pub channels: HashSet<Bytes>,
+}
+
+impl ConnShared {
+    /// Fills slot `seq`; returns false if no such slot is waiting.
+    pub fn answer(&mut self, seq: u64, slot: Slot) -> bool {
+        let Some(i) = seq.checked_sub(self.first_seq) else { return false };
+        match self.slots.get_mut(i as usize) {
+            Some(s @ Slot::Pending) => {
+                *s = slot;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Wakes the connection's task.
+    pub fn wake(&self) {
+        if let Some(w) = &self.waker {
+            w.wake_by_ref();
+        }
+    }
+}
+
+/// See the module documentation.
+pub struct Front {
+    /// Jobs for the ingress agent, in arrival order.
+    pub jobs: RefCell<VecDeque<Job>>,
+    /// Whether a poke is on its way to the ingress agent (or it is draining).
+    pub poke_pending: Cell<bool>,
+    conns: RefCell<Vec<Option<ConnShared>>>,
+    generations: RefCell<Vec<u32>>,
+    free: RefCell<Vec<u32>>,
+    /// Set when the server stops; connection tasks finish and close.
+    pub stopping: Cell<bool>,
+}
+
+impl Default for Front {
+    fn default() -> Self {
+        Self {
+            jobs: RefCell::new(VecDeque::with_capacity(1024)),
+            poke_pending: Cell::new(false),
+            conns: RefCell::new(Vec::new()),
+            generations: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            stopping: Cell::new(false),
+        }
+    }
+}
+
+impl Front {
+    /// Registers a new connection.
+    pub fn open(&self) -> ConnId {
+        let mut conns = self.conns.borrow_mut();
+        let mut generations = self.generations.borrow_mut();
+        let index = match self.free.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                conns.push(None);
+                generations.push(0);
+                (conns.len() - 1) as u32
+            }
+        };
+        let generation = generations[index as usize];
+        conns[index as usize] = Some(ConnShared {
+            generation,
+            waker: None,
+            first_seq: 0,
+            slots: VecDeque::new(),
+            pushes: Vec::new(),
+            protocol: Protocol::Resp2,
+            channels: HashSet::new(),
+        });
+        ConnId { index, generation }
+    }
+
+    /// Forgets a closed connection; later answers for it are dropped.
+    pub fn close(&self, id: ConnId) {
+        let mut conns = self.conns.borrow_mut();
+        if self.with_matching(&conns, id) {
+            conns[id.index as usize] = None;
+            let mut generations = self.generations.borrow_mut();
+            generations[id.index as usize] = generations[id.index as usize].wrapping_add(1);
+            self.free.borrow_mut().push(id.index);
+        }
+    }
+
+    fn with_matching(&self, conns: &[Option<ConnShared>], id: ConnId) -> bool {
+        conns.get(id.index as usize).and_then(Option::as_ref).is_some_and(|c| c.generation == id.generation)
+    }
+
+    /// Runs `f` on connection `id` if it is still open.
+    pub fn with<R>(&self, id: ConnId, f: impl FnOnce(&mut ConnShared) -> R) -> Option<R> {
+        let mut conns = self.conns.borrow_mut();
+        match conns.get_mut(id.index as usize).and_then(Option::as_mut) {
+            Some(c) if c.generation == id.generation => Some(f(c)),
+            _ => None,
+        }
+    }
+
+    /// Wakes every connection (the server is stopping).
+    pub fn wake_all(&self) {
+        for c in self.conns.borrow().iter().flatten() {
+            c.wake();
+        }
+    }
+}
+
+/// Counts a protocol error on `stats`.
+pub fn count(counter: &std::sync::atomic::AtomicU64) {
+    ShardServerStats::add(counter, 1);
+}

@@ -1,0 +1,35 @@
+//! nexus-server: the RESP (Redis protocol) front end of a Nexus engine.
+//!
+//! Every shard accepts connections on the same address (SO_REUSEPORT) through glommio's
+//! io_uring networking. A connection's commands go to its shard's ingress agent, which sends
+//! each one to the partition agent that owns its key, agent name or channel, on whichever shard
+//! that is (over the mesh), and hands the replies back to the connection in request order.
+//!
+//! - [`resp`]: the request parser and the reply encoder (RESP2 and RESP3);
+//! - [`commands`]: the command table (arity, where a command runs);
+//! - [`server`]: [`ServerBuilder`] and [`ServerHandle`]: install on an engine, stop;
+//! - `conn`, `front`, `ingress`: a connection task, what it shares with its shard's ingress
+//!   agent, and that agent;
+//! - [`partition`], [`kv`], [`topic`]: the owners of keys, agent names and channels;
+//! - [`kinds`]: the agent kinds `AGENT.SPAWN` starts;
+//! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
+//! - [`stats`], [`directory`]: the server's counters and where each shard's agents are.
+
+pub mod commands;
+mod conn;
+pub mod directory;
+mod front;
+mod ingress;
+pub mod kinds;
+pub mod kv;
+pub mod metrics;
+pub mod partition;
+pub mod resp;
+pub mod server;
+pub mod stats;
+pub mod topic;
+
+pub use front::ConnId;
+pub use ingress::IngressMsg;
+pub use kinds::{AgentKind, AgentRequest, Kinds};
+pub use server::{ServerBuilder, ServerError, ServerHandle};

@@ -1,0 +1,345 @@
+//! The partition agent: one per shard, serving the keys, agent names and channels that shard
+//! owns.
+//!
+//! Every key, agent name and channel has one owning shard (`owner_of`, a hash of its bytes);
+//! ingress agents on every shard send the operations on it here, over the mesh when the
+//! connection is on another shard. The partition holds the shard's [`KvStore`], spawns and
+//! stops the agents whose names it owns (recording their kind), and fronts the shard's topic
+//! agents. Each operation is one message; its answer is a RESP [`Value`] sent back through the
+//! ask's reply token. `AGENT.ASK` and `PUBLISH` forward the token, so the agent or the topic
+//! answers the ingress directly.
+
+use crate::directory::{Directory, Subscriber};
+use crate::kinds::{AgentRequest, Kinds};
+use crate::kv::{IncrError, KvStore, SetCondition, SetExpiry, Ttl};
+use crate::resp::Value;
+use crate::topic::{Topic, TopicMsg};
+use bytes::Bytes;
+use hashbrown::HashMap;
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx};
+use nexus_engine::ask::ReplyTo;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// An operation for a partition, with where its answer goes.
+pub struct PartMsg {
+    /// What to do.
+    pub op: PartOp,
+    /// Where the answer goes (`None`: nobody waits for one).
+    pub reply: Option<ReplyTo<Value>>,
+}
+
+/// The operations; see the module documentation.
+pub enum PartOp {
+    /// `GET key`.
+    Get(Bytes),
+    /// `SET key value ...`.
+    Set {
+        /// The key.
+        key: Bytes,
+        /// The value.
+        value: Bytes,
+        /// NX / XX.
+        condition: SetCondition,
+        /// EX / PX / KEEPTTL.
+        expiry: SetExpiry,
+        /// `GET` option: answer the previous value.
+        get: bool,
+    },
+    /// `DEL` of these keys: answers how many existed.
+    Del(Vec<Bytes>),
+    /// `EXISTS` of these keys: answers how many exist.
+    Exists(Vec<Bytes>),
+    /// `INCRBY key n` (and INCR, DECR, DECRBY).
+    IncrBy(Bytes, i64),
+    /// `MGET` of these keys: answers an array in the same order.
+    MGet(Vec<Bytes>),
+    /// `MSET` of these pairs.
+    MSet(Vec<(Bytes, Bytes)>),
+    /// `PEXPIRE key ms`.
+    Expire(Bytes, u64),
+    /// `TTL key` (`false`: seconds) or `PTTL key` (`true`: milliseconds).
+    Ttl(Bytes, bool),
+    /// `DBSIZE`: answers the live keys.
+    DbSize,
+    /// `FLUSHALL`.
+    FlushAll,
+    /// INFO's figures: `[keys, expires, sent, delivered, dead_letters, agents]`.
+    Info,
+    /// `AGENT.SPAWN kind name args`.
+    Spawn {
+        /// The kind.
+        kind: String,
+        /// The name.
+        name: String,
+        /// The arguments.
+        args: Vec<Bytes>,
+    },
+    /// `AGENT.SEND name payload`.
+    AgentSend(String, Bytes),
+    /// `AGENT.ASK name payload` (the reply token goes to the agent).
+    AgentAsk(String, Bytes),
+    /// `AGENT.STOP name`.
+    AgentStop(String),
+    /// `AGENT.INFO name`.
+    AgentInfo(String),
+    /// `AGENT.LIST [kind]`: the names, sorted.
+    AgentList(Option<String>),
+    /// `SUBSCRIBE channel` for one subscriber.
+    Subscribe(Bytes, Subscriber),
+    /// `UNSUBSCRIBE channel` for one subscriber.
+    Unsubscribe(Bytes, Subscriber),
+    /// `PUBLISH channel message`.
+    Publish(Bytes, Bytes),
+    /// A topic lost its last subscriber (sent by the topic itself).
+    TopicIdle(Bytes),
+}
+
+/// A channel's topic agent and how many subscriptions were forwarded to it, net.
+struct TopicEntry {
+    addr: Addr<TopicMsg>,
+    subscribers: usize,
+}
+
+/// See the module documentation.
+pub struct Partition {
+    kv: KvStore,
+    kinds: Arc<Kinds>,
+    directory: Arc<Directory>,
+    /// Agents spawned through `AGENT.SPAWN` whose names this shard owns: name -> (kind, id).
+    agents: BTreeMap<String, (String, AgentId)>,
+    topics: HashMap<Bytes, TopicEntry>,
+}
+
+impl Partition {
+    /// An empty partition.
+    pub fn new(kinds: Arc<Kinds>, directory: Arc<Directory>) -> Self {
+        Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
+    }
+
+    /// The live agent registered as `name` (forgetting a recorded one that is gone).
+    fn agent(&mut self, name: &str, ctx: &mut Ctx<'_>) -> Option<(String, AgentId)> {
+        match ctx.lookup_local(name).flatten() {
+            Some(id) => {
+                let kind = self.agents.get(name).map_or_else(|| "unknown".to_owned(), |(k, _)| k.clone());
+                Some((kind, id))
+            }
+            None => {
+                self.agents.remove(name);
+                None
+            }
+        }
+    }
+
+    fn run(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
+        let now = ctx.now_ns() / 1_000_000;
+        self.kv.expire_due(now);
+        let value = match op {
+            PartOp::Get(key) => self.kv.get(&key, now).map_or(Value::Nil, Value::Bulk),
+            PartOp::Set { key, value, condition, expiry, get } => {
+                let (stored, previous) = self.kv.set(key, value, condition, expiry, now);
+                match (get, stored) {
+                    (true, _) => previous.map_or(Value::Nil, Value::Bulk),
+                    (false, true) => Value::Ok,
+                    (false, false) => Value::Nil,
+                }
+            }
+            PartOp::Del(keys) => Value::Int(keys.iter().filter(|k| self.kv.del(k, now)).count() as i64),
+            PartOp::Exists(keys) => Value::Int(keys.iter().filter(|k| self.kv.exists(k, now)).count() as i64),
+            PartOp::IncrBy(key, by) => match self.kv.incr_by(key, by, now) {
+                Ok(n) => Value::Int(n),
+                Err(IncrError::NotAnInteger) => Value::error("ERR value is not an integer or out of range"),
+                Err(IncrError::Overflow) => Value::error("ERR increment or decrement would overflow"),
+            },
+            PartOp::MGet(keys) => {
+                Value::Array(keys.iter().map(|k| self.kv.get(k, now).map_or(Value::Nil, Value::Bulk)).collect())
+            }
+            PartOp::MSet(pairs) => {
+                for (k, v) in pairs {
+                    self.kv.set(k, v, SetCondition::Always, SetExpiry::Clear, now);
+                }
+                Value::Ok
+            }
+            PartOp::Expire(key, ms) => Value::Int(i64::from(self.kv.expire(&key, ms, now))),
+            PartOp::Ttl(key, millis) => Value::Int(match self.kv.ttl(&key, now) {
+                Ttl::Missing => -2,
+                Ttl::Forever => -1,
+                Ttl::Millis(ms) if millis => ms as i64,
+                Ttl::Millis(ms) => ms.div_ceil(1000) as i64,
+            }),
+            PartOp::DbSize => Value::Int(self.kv.len(now) as i64),
+            PartOp::FlushAll => {
+                self.kv.clear();
+                Value::Ok
+            }
+            PartOp::Info => {
+                let keys = self.kv.len(now) as i64;
+                let stats = ctx.shard_stats();
+                let c = &stats.counters;
+                Value::Array(
+                    [keys, self.kv.expiring() as i64, c.sent as i64, c.delivered as i64, c.dead_letters_total() as i64, stats.agents as i64]
+                        .into_iter()
+                        .map(Value::Int)
+                        .collect(),
+                )
+            }
+            PartOp::Spawn { kind, name, args } => self.spawn(kind, name, &args, ctx),
+            PartOp::AgentSend(name, payload) => match self.agent(&name, ctx) {
+                None => no_such_agent(&name),
+                Some((_, id)) => match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Send(payload)) {
+                    Ok(()) => Value::Int(1),
+                    Err(_) => Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")),
+                },
+            },
+            PartOp::AgentAsk(name, payload) => match (self.agent(&name, ctx), reply.take()) {
+                (None, _) => no_such_agent(&name),
+                (Some(_), None) => return None,
+                (Some((_, id)), Some(token)) => {
+                    match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
+                        Ok(()) => return None,
+                        Err(e) => {
+                            // The token came back inside the message: answer through it.
+                            if let AgentRequest::Ask(_, token) = e.into_inner() {
+                                ctx.reply(token, Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")));
+                            }
+                            return None;
+                        }
+                    }
+                }
+            },
+            PartOp::AgentStop(name) => match self.agent(&name, ctx) {
+                None => Value::Int(0),
+                Some((_, id)) => {
+                    ctx.stop(id);
+                    self.agents.remove(&name);
+                    Value::Int(1)
+                }
+            },
+            PartOp::AgentInfo(name) => match (self.agent(&name, ctx), reply.take()) {
+                (None, _) => Value::Nil,
+                (Some(_), None) => return None,
+                (Some((kind, id)), Some(token)) => {
+                    let request = AgentRequest::Info { name: name.clone(), kind, reply: token };
+                    if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), request) {
+                        if let AgentRequest::Info { reply, .. } = e.into_inner() {
+                            ctx.reply(reply, Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")));
+                        }
+                    }
+                    return None;
+                }
+            },
+            PartOp::AgentList(kind) => {
+                let names: Vec<String> = self
+                    .agents
+                    .iter()
+                    .filter(|(_, (k, _))| kind.as_deref().is_none_or(|want| want == k))
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let live: Vec<Value> = names
+                    .into_iter()
+                    .filter(|n| self.agent(n, ctx).is_some())
+                    .map(|n| Value::Bulk(Bytes::from(n)))
+                    .collect();
+                Value::Array(live)
+            }
+            PartOp::Subscribe(channel, sub) => {
+                let me = Addr::<PartMsg>::from_id(ctx.id());
+                let entry = match self.topics.get_mut(&channel) {
+                    Some(e) => e,
+                    None => {
+                        let topic = Topic::new(channel.clone(), self.directory.clone(), me);
+                        match ctx.spawn(topic) {
+                            Ok(addr) => self.topics.entry(channel.clone()).or_insert(TopicEntry { addr, subscribers: 0 }),
+                            Err(e) => return Some(Value::error(format!("ERR cannot start the channel's topic agent: {e}"))),
+                        }
+                    }
+                };
+                entry.subscribers += 1;
+                let addr = entry.addr;
+                return self.forward(addr, reply.take(), |r| TopicMsg::Subscribe(sub, r), ctx);
+            }
+            PartOp::Unsubscribe(channel, sub) => match self.topics.get_mut(&channel) {
+                None => Value::Ok,
+                Some(entry) => {
+                    entry.subscribers = entry.subscribers.saturating_sub(1);
+                    let addr = entry.addr;
+                    let token = reply.take();
+                    let _ = ctx.send(addr, TopicMsg::Unsubscribe(sub, token));
+                    return None;
+                }
+            },
+            PartOp::Publish(channel, message) => match self.topics.get(&channel) {
+                Some(entry) if entry.subscribers > 0 => {
+                    let addr = entry.addr;
+                    return self.forward(addr, reply.take(), |r| TopicMsg::Publish(message, r), ctx);
+                }
+                _ => Value::Int(0),
+            },
+            PartOp::TopicIdle(channel) => {
+                if self.topics.get(&channel).is_some_and(|e| e.subscribers == 0) {
+                    if let Some(entry) = self.topics.remove(&channel) {
+                        ctx.stop(entry.addr.id());
+                    }
+                }
+                return None;
+            }
+        };
+        Some(value)
+    }
+
+    /// Sends a message carrying the reply token to a topic; a failed send answers with BUSY.
+    fn forward(
+        &mut self,
+        to: Addr<TopicMsg>,
+        reply: Option<ReplyTo<Value>>,
+        make: impl FnOnce(ReplyTo<Value>) -> TopicMsg,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Value> {
+        let token = reply?;
+        if let Err(e) = ctx.send(to, make(token)) {
+            match e.into_inner() {
+                TopicMsg::Subscribe(_, r) | TopicMsg::Publish(_, r) => {
+                    ctx.reply(r, Value::error("BUSY the channel's topic agent is overloaded; retry later"))
+                }
+                TopicMsg::Unsubscribe(..) => {}
+            }
+        }
+        None
+    }
+
+    fn spawn(&mut self, kind: String, name: String, args: &[Bytes], ctx: &mut Ctx<'_>) -> Value {
+        let Some(factory) = self.kinds.get(&kind).cloned() else {
+            return Value::error(format!("ERR unknown agent kind '{kind}'"));
+        };
+        if self.agent(&name, ctx).is_some() {
+            return Value::error(format!("ERR agent name '{name}' is taken"));
+        }
+        let id = match factory.spawn(args, ctx) {
+            Ok(id) => id,
+            Err(e) => return Value::error(format!("ERR cannot spawn a '{kind}' agent: {e}")),
+        };
+        if let Err(e) = ctx.register_agent(&name, id) {
+            ctx.stop(id);
+            return Value::error(format!("ERR cannot register agent name '{name}': {e}"));
+        }
+        self.agents.insert(name, (kind, id));
+        Value::Ok
+    }
+}
+
+fn no_such_agent(name: &str) -> Value {
+    Value::error(format!("ERR no such agent '{name}'"))
+}
+
+impl Agent for Partition {
+    type Msg = PartMsg;
+
+    fn handle(&mut self, msg: PartMsg, ctx: &mut Ctx<'_>) {
+        let PartMsg { op, mut reply } = msg;
+        if let Some(value) = self.run(op, &mut reply, ctx) {
+            if let Some(token) = reply {
+                ctx.reply(token, value);
+            }
+        }
+    }
+}

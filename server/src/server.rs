@@ -1,0 +1,221 @@
+//! Starting and stopping the server: the shard service, the acceptors, the handle.
+//!
+//! [`ServerBuilder::install`] adds a shard service to an `EngineBuilder`. On every shard, as it
+//! starts, the service spawns the shard's partition and ingress agents, records them in the
+//! [`Directory`], binds the listen address with SO_REUSEPORT (so the kernel spreads incoming
+//! connections over the shards) and spawns the acceptor task. A bind failure fails the engine's
+//! start with the reason. Acceptors wait until every shard has started before they accept.
+//!
+//! Stopping ([`ServerHandle::stop`]): acceptors stop and close their listeners; connections stop
+//! reading, finish the commands in flight, flush their replies and close.
+//! [`ServerHandle::wait_closed`] waits for that, before the engine itself shuts down.
+
+use crate::conn::{self, ConnEnv};
+use crate::directory::Directory;
+use crate::front::Front;
+use crate::ingress::{InfoContext, Ingress};
+use crate::kinds::Kinds;
+use crate::partition::Partition;
+use crate::resp::{Limits, Protocol, Value};
+use crate::stats::{ServerCounters, ShardServerStats};
+use bytes::Bytes;
+use futures_lite::io::AsyncWriteExt;
+use nexus_engine::config::ServerConfig;
+use nexus_engine::engine::{EngineBuilder, ShardService, ShardSetup};
+use nexus_engine::shard::ExecutorKind;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a stopping acceptor checks the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(20);
+/// Mailbox capacity of the partition and ingress agents: every shard's connections feed them,
+/// and a cross-shard message to a full mailbox would be lost (counted), so it is large.
+const SERVER_MAILBOX: u32 = 1 << 20;
+
+/// Why the server could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// `listen` is not an address.
+    #[error("listen = \"{0}\" is not an IP address and port; hint: use e.g. \"127.0.0.1:7379\"")]
+    BadAddress(String),
+}
+
+/// Configures a server; see the module documentation.
+#[derive(Debug)]
+#[must_use]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    kinds: Kinds,
+}
+
+impl ServerBuilder {
+    /// A server with `config` and the built-in agent kinds.
+    pub fn new(config: ServerConfig) -> Self {
+        Self { config, kinds: Kinds::builtin() }
+    }
+
+    /// The agent kinds `AGENT.SPAWN` can start (replaces the built-in set).
+    pub fn kinds(mut self, kinds: Kinds) -> Self {
+        self.kinds = kinds;
+        self
+    }
+
+    /// Adds the server to `engine` (which must run glommio executors); the handle stops it.
+    pub fn install(self, engine: EngineBuilder) -> Result<(EngineBuilder, ServerHandle), ServerError> {
+        let addr: SocketAddr =
+            self.config.listen.parse().map_err(|_| ServerError::BadAddress(self.config.listen.clone()))?;
+        let directory = Arc::new(Directory::new());
+        let service = Arc::new(RespService {
+            addr,
+            config: self.config,
+            kinds: Arc::new(self.kinds),
+            directory: directory.clone(),
+        });
+        Ok((engine.service(service), ServerHandle { directory, addr }))
+    }
+}
+
+/// Controls a running server (cheap to clone).
+#[derive(Clone, Debug)]
+pub struct ServerHandle {
+    directory: Arc<Directory>,
+    addr: SocketAddr,
+}
+
+impl ServerHandle {
+    /// The address clients connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting; open connections finish what they started and close.
+    pub fn stop(&self) {
+        self.directory.stopping.store(true, Ordering::Release);
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> u64 {
+        self.directory.connections.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every connection closed or `timeout` passed; returns whether they all closed.
+    pub fn wait_closed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.connections() > 0 {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// Every shard's server counters summed.
+    pub fn totals(&self) -> ServerCounters {
+        self.directory.totals()
+    }
+
+    /// Shard `shard`'s server counters.
+    pub fn shard(&self, shard: usize) -> Option<&ShardServerStats> {
+        self.directory.stats().get(shard)
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.directory.shards()
+    }
+}
+
+struct RespService {
+    addr: SocketAddr,
+    config: ServerConfig,
+    kinds: Arc<Kinds>,
+    directory: Arc<Directory>,
+}
+
+impl ShardService for RespService {
+    fn start(&self, setup: &mut ShardSetup<'_>) -> Result<(), String> {
+        if setup.executor() != ExecutorKind::Glommio {
+            return Err("the RESP server needs glommio executors; hint: set executor = \"glommio\" or [server] enabled = false".into());
+        }
+        self.directory.set_shards(setup.shards())?;
+        let shard = setup.index();
+        let front = Rc::new(Front::default());
+        let partition = setup
+            .spawn_with_capacity(Partition::new(self.kinds.clone(), self.directory.clone()), SERVER_MAILBOX)
+            .map_err(|e| e.to_string())?;
+        let info = Rc::new(InfoContext { executor: "glommio", port: self.addr.port() });
+        let ingress = Ingress::new(shard, front.clone(), self.directory.clone(), self.kinds.clone(), info);
+        let ingress = setup.spawn_with_capacity(ingress, SERVER_MAILBOX).map_err(|e| e.to_string())?;
+        self.directory.set(shard, partition.id(), ingress.id());
+        let listener = glommio::net::TcpListener::bind(self.addr)
+            .map_err(|e| format!("cannot listen on {}: {e}; hint: is another server on that port? set [server] listen", self.addr))?;
+        let idle = (self.config.idle_timeout_s > 0).then(|| Duration::from_secs(self.config.idle_timeout_s));
+        let password = (!self.config.requirepass.is_empty()).then(|| Bytes::from(self.config.requirepass.clone()));
+        let env = Rc::new(ConnEnv {
+            shard,
+            front,
+            directory: self.directory.clone(),
+            handle: setup.handle(),
+            ingress,
+            limits: Limits {
+                max_bulk: usize::try_from(self.config.max_bulk).unwrap_or(usize::MAX),
+                max_args: usize::try_from(self.config.max_args).unwrap_or(usize::MAX),
+                ..Limits::default()
+            },
+            output_limit: usize::try_from(self.config.client_output_limit).unwrap_or(usize::MAX),
+            idle_timeout: idle,
+            password,
+        });
+        let max_clients = u64::from(self.config.max_clients);
+        glommio::spawn_local(accept_loop(listener, env, max_clients)).detach();
+        Ok(())
+    }
+}
+
+/// Accepts connections on one shard until the server stops.
+async fn accept_loop(listener: glommio::net::TcpListener, env: Rc<ConnEnv>, max_clients: u64) {
+    let directory = env.directory.clone();
+    while !directory.complete() && !directory.is_stopping() {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    let stats = directory.shard_stats(env.shard);
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            while !directory.is_stopping() {
+                glommio::timer::sleep(STOP_POLL).await;
+            }
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => break,
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                tracing::warn!(shard = env.shard, "accept failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        ShardServerStats::add(&stats.connections_total, 1);
+        if directory.connections.fetch_add(1, Ordering::Relaxed) >= max_clients {
+            directory.connections.fetch_sub(1, Ordering::Relaxed);
+            ShardServerStats::add(&stats.rejected_max_clients, 1);
+            let mut out = Vec::new();
+            Value::error("ERR max number of clients reached").encode(Protocol::Resp2, &mut out);
+            let mut stream = stream;
+            let _ = stream.write_all(&out).await;
+            let _ = stream.close().await;
+            continue;
+        }
+        ShardServerStats::add(&stats.connections, 1);
+        glommio::spawn_local(conn::serve(stream, env.clone())).detach();
+    }
+    drop(listener);
+    env.front.stopping.set(true);
+    env.front.wake_all();
+    tracing::debug!(shard = env.shard, "acceptor stopped");
+}
