@@ -57,7 +57,7 @@ pub struct ConnEnv {
 
 impl ConnEnv {
     fn stats(&self) -> &ShardServerStats {
-        &self.directory.shard_stats(self.shard)
+        self.directory.shard_stats(self.shard)
     }
 
     /// Makes sure the ingress agent will look at the job queue.
@@ -356,7 +356,7 @@ impl Conn {
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             ));
         };
-        let user_ok = user.is_none_or(|u| u == b"default");
+        let user_ok = user.map_or(true, |u| u == b"default");
         if user_ok && pass == expected.as_ref() {
             self.authed = true;
             Ok(())

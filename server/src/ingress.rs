@@ -116,7 +116,7 @@ impl Ingress {
     }
 
     fn stats(&self) -> &ShardServerStats {
-        &self.directory.shard_stats(self.shard)
+        self.directory.shard_stats(self.shard)
     }
 
     fn answer(&self, conn: ConnId, seq: u64, slot: Slot) {
@@ -494,7 +494,7 @@ impl Ingress {
             })
             .collect();
         let totals = self.directory.totals();
-        let want = |name: &str| section.is_none_or(|s| s == "all" || s == "everything" || s == "default" || s == name);
+        let want = |name: &str| section.map_or(true, |s| s == "all" || s == "everything" || s == "default" || s == name);
         let mut text = String::new();
         if want("server") {
             let _ = write!(

@@ -140,9 +140,10 @@ pub fn render(stats: &EngineStats, server: &ServerHandle) -> String {
     if let Some((_, first)) = snapshots.first() {
         for (index, (field, _)) in first.fields().iter().enumerate() {
             let kind = if *field == "connections" { "gauge" } else { "counter" };
-            let name = if kind == "counter" { format!("server_{field}_total") } else { format!("server_{field}") };
+            let base = field.trim_end_matches("_total");
+            let name = if kind == "counter" { format!("server_{base}_total") } else { format!("server_{base}") };
             let mut samples = snapshots.iter().map(|(i, s)| (format!("{{shard=\"{i}\"}}"), s.fields()[index].1 as f64));
-            family(&name, kind, &format!("RESP server: {}.", field.replace('_', " ")), &mut samples);
+            family(&name, kind, &format!("RESP server: {}.", base.replace('_', " ")), &mut samples);
         }
     }
     out

@@ -232,7 +232,7 @@ impl Partition {
                 let names: Vec<String> = self
                     .agents
                     .iter()
-                    .filter(|(_, (k, _))| kind.as_deref().is_none_or(|want| want == k))
+                    .filter(|(_, (k, _))| kind.as_deref().map_or(true, |want| want == k))
                     .map(|(n, _)| n.clone())
                     .collect();
                 let live: Vec<Value> = names
