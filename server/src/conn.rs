@@ -53,6 +53,8 @@ pub struct ConnEnv {
     pub idle_timeout: Option<Duration>,
     /// `requirepass` (`None`: no AUTH).
     pub password: Option<Bytes>,
+    /// The last client id handed out on this shard (ids are `shard << 40 | n`, n from 1).
+    pub last_client: std::cell::Cell<u64>,
 }
 
 impl ConnEnv {
@@ -111,6 +113,7 @@ struct Conn {
     closing: Option<End>,
     subscribed: bool,
     idle_armed: bool,
+    client_id: i64,
 }
 
 /// Serves one accepted connection until it ends.
@@ -131,6 +134,11 @@ pub async fn serve(stream: TcpStream, env: Rc<ConnEnv>) {
         closing: None,
         subscribed: false,
         idle_armed: false,
+        client_id: {
+            let n = env.last_client.get() + 1;
+            env.last_client.set(n);
+            ((env.shard as i64) << 40) | (n & ((1 << 40) - 1)) as i64
+        },
         env: env.clone(),
     };
     conn.arm_idle(true);
@@ -465,7 +473,7 @@ impl Conn {
     }
 
     fn client_id(&self) -> i64 {
-        ((self.env.shard as i64) << 40) | (self.id.to_u64() & ((1 << 40) - 1)) as i64
+        self.client_id
     }
 
     fn client(&mut self, args: &[Bytes]) -> Value {

@@ -25,13 +25,6 @@ pub struct ConnId {
     generation: u32,
 }
 
-impl ConnId {
-    /// The id as one number (generation above, slab index below), for `CLIENT ID`.
-    pub fn to_u64(self) -> u64 {
-        (u64::from(self.generation) << 24) | u64::from(self.index)
-    }
-}
-
 /// Work a connection hands to its shard's ingress agent.
 pub enum Job {
     /// Execute a request (already checked for arity and permission); answer slot `seq`.

@@ -539,7 +539,7 @@ impl Ingress {
             let expires: i64 = figures.iter().map(|f| f.get(1).copied().unwrap_or(0)).sum();
             text.push_str("# Keyspace\r\n");
             if keys > 0 {
-                let _ = write!(text, "db0:keys={keys},expires={expires},avg_ttl=0\r\n");
+                let _ = write!(text, "db0:keys={keys},expires={expires}\r\n");
             }
         }
         text

@@ -191,10 +191,11 @@ impl Partition {
                     Err(_) => Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")),
                 },
             },
-            PartOp::AgentAsk(name, payload) => match (self.agent(&name, ctx), reply.take()) {
-                (None, _) => no_such_agent(&name),
-                (Some(_), None) => return None,
-                (Some((_, id)), Some(token)) => {
+            PartOp::AgentAsk(name, payload) => match self.agent(&name, ctx).map(|found| (found, reply.take())) {
+                None => no_such_agent(&name),
+                Some((found, token)) => match (found, token) {
+                (_, None) => return None,
+                ((_, id), Some(token)) => {
                     match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
                         Ok(()) => return None,
                         Err(e) => {
@@ -206,6 +207,7 @@ impl Partition {
                         }
                     }
                 }
+                },
             },
             PartOp::AgentStop(name) => match self.agent(&name, ctx) {
                 None => Value::Int(0),
@@ -215,10 +217,10 @@ impl Partition {
                     Value::Int(1)
                 }
             },
-            PartOp::AgentInfo(name) => match (self.agent(&name, ctx), reply.take()) {
-                (None, _) => Value::Nil,
-                (Some(_), None) => return None,
-                (Some((kind, id)), Some(token)) => {
+            PartOp::AgentInfo(name) => match self.agent(&name, ctx).map(|found| (found, reply.take())) {
+                None => Value::Nil,
+                Some((_, None)) => return None,
+                Some(((kind, id), Some(token))) => {
                     let request = AgentRequest::Info { name: name.clone(), kind, reply: token };
                     if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), request) {
                         if let AgentRequest::Info { reply, .. } = e.into_inner() {

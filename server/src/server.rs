@@ -169,6 +169,7 @@ impl ShardService for RespService {
             output_limit: usize::try_from(self.config.client_output_limit).unwrap_or(usize::MAX),
             idle_timeout: idle,
             password,
+            last_client: std::cell::Cell::new(0),
         });
         let max_clients = u64::from(self.config.max_clients);
         glommio::spawn_local(accept_loop(listener, env, max_clients)).detach();
