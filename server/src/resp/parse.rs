@@ -518,7 +518,8 @@ fn split_inline(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                 (Some(_), None) => return None,
                 (Some(b'"'), Some(b'\\')) => {
                     let escaped = line.get(i + 1).copied();
-                    let hex = (line.get(i + 2).copied().and_then(hex_value), line.get(i + 3).copied().and_then(hex_value));
+                    let hex =
+                        (line.get(i + 2).copied().and_then(hex_value), line.get(i + 3).copied().and_then(hex_value));
                     match (escaped, hex) {
                         (Some(b'x'), (Some(high), Some(low))) => {
                             arg.push((high << 4) | low);
