@@ -99,7 +99,9 @@ pub fn command_reply(args: &[bytes::Bytes]) -> Value {
         Some(sub) if sub.as_slice() == b"INFO" => Value::Array(
             args[2..].iter().map(|n| lookup(&n.to_ascii_uppercase()).map_or(Value::NilArray, info)).collect(),
         ),
-        Some(_) => Value::error("ERR unknown COMMAND subcommand; try COMMAND, COMMAND COUNT, COMMAND DOCS or COMMAND INFO"),
+        Some(_) => {
+            Value::error("ERR unknown COMMAND subcommand; try COMMAND, COMMAND COUNT, COMMAND DOCS or COMMAND INFO")
+        }
     }
 }
 

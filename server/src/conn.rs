@@ -314,7 +314,8 @@ impl Conn {
     fn dispatch(&mut self, args: Vec<Bytes>) -> bool {
         let name = args[0].to_ascii_uppercase();
         let Some(spec) = crate::commands::lookup(&name) else {
-            let mut text = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(&args[0]));
+            let mut text =
+                format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(&args[0]));
             for a in args.iter().skip(1).take(8) {
                 text.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
             }
@@ -398,7 +399,8 @@ impl Conn {
                 None => Value::error("ERR value is not an integer or out of range"),
             },
             "auth" => {
-                let (user, pass) = if args.len() == 3 { (Some(&args[1][..]), &args[2][..]) } else { (None, &args[1][..]) };
+                let (user, pass) =
+                    if args.len() == 3 { (Some(&args[1][..]), &args[2][..]) } else { (None, &args[1][..]) };
                 match self.check_password(user, pass) {
                     Ok(()) => Value::Ok,
                     Err(e) => e,
@@ -415,7 +417,9 @@ impl Conn {
                         Protocol::Resp2 => Value::Array(Vec::new()),
                     }
                 } else {
-                    Value::error("ERR CONFIG SET, REWRITE and RESETSTAT are not supported; nexus is configured by its TOML file")
+                    Value::error(
+                        "ERR CONFIG SET, REWRITE and RESETSTAT are not supported; nexus is configured by its TOML file",
+                    )
                 }
             }
             "reset" => {
@@ -451,7 +455,12 @@ impl Conn {
                     self.name = Some(args[i + 1].clone());
                     i += 2;
                 }
-                _ => return Value::error(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&args[i]))),
+                _ => {
+                    return Value::error(format!(
+                        "ERR Syntax error in HELLO option '{}'",
+                        String::from_utf8_lossy(&args[i])
+                    ))
+                }
             }
         }
         if !self.authed {

@@ -101,7 +101,13 @@ pub struct InfoContext {
 
 impl Ingress {
     /// The ingress agent of shard `shard`.
-    pub fn new(shard: usize, front: Rc<Front>, directory: Arc<Directory>, kinds: Arc<Kinds>, info: Rc<InfoContext>) -> Self {
+    pub fn new(
+        shard: usize,
+        front: Rc<Front>,
+        directory: Arc<Directory>,
+        kinds: Arc<Kinds>,
+        info: Rc<InfoContext>,
+    ) -> Self {
         Self {
             shard,
             front,
@@ -175,7 +181,9 @@ impl Ingress {
             }
         }
         match g.combine {
-            Combine::Sum => Slot::One(Value::Int(parts.iter().map(|p| if let Value::Int(n) = p { *n } else { 0 }).sum())),
+            Combine::Sum => {
+                Slot::One(Value::Int(parts.iter().map(|p| if let Value::Int(n) = p { *n } else { 0 }).sum()))
+            }
             Combine::AllOk => Slot::One(Value::Ok),
             Combine::MGet { positions, keys } => {
                 let mut out = vec![Value::Nil; keys];
@@ -207,7 +215,9 @@ impl Ingress {
                 });
                 Slot::One(Value::Array(names))
             }
-            Combine::Info { section } => Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, section.as_deref())))),
+            Combine::Info { section } => {
+                Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, section.as_deref()))))
+            }
         }
     }
 
@@ -221,7 +231,10 @@ impl Ingress {
         }
         let id = self.next_gather;
         self.next_gather = self.next_gather.wrapping_add(1);
-        self.gathers.insert(id, Gather { conn, seq, remaining: ops.len(), parts: (0..ops.len()).map(|_| None).collect(), combine });
+        self.gathers.insert(
+            id,
+            Gather { conn, seq, remaining: ops.len(), parts: (0..ops.len()).map(|_| None).collect(), combine },
+        );
         for (part, (shard, op)) in ops.into_iter().enumerate() {
             self.ask(shard, op, Waiting::Part { gather: id, part }, COMMAND_TIMEOUT, ctx);
         }
@@ -321,7 +334,12 @@ impl Ingress {
                     per[self.owner(&k)].push((k, v));
                 }
                 drop(rest);
-                let ops = per.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(s, p)| (s, PartOp::MSet(p))).collect();
+                let ops = per
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, p)| !p.is_empty())
+                    .map(|(s, p)| (s, PartOp::MSet(p)))
+                    .collect();
                 self.gather(conn, seq, ops, Combine::AllOk, ctx);
             }
             b"EXPIRE" | b"PEXPIRE" => match parse_i64(&args[2]) {
@@ -339,6 +357,11 @@ impl Ingress {
             b"DBSIZE" => {
                 let ops = self.everywhere(|| PartOp::DbSize);
                 self.gather(conn, seq, ops, Combine::Sum, ctx);
+            }
+            b"FLUSHALL" | b"FLUSHDB"
+                if args.get(1).is_some_and(|m| !matches!(m.to_ascii_uppercase().as_slice(), b"ASYNC" | b"SYNC")) =>
+            {
+                done(self, Value::error("ERR syntax error"))
             }
             b"FLUSHALL" | b"FLUSHDB" => {
                 let ops = self.everywhere(|| PartOp::FlushAll);
@@ -434,7 +457,8 @@ impl Ingress {
     fn unsubscribe(&mut self, conn: ConnId, seq: u64, channels: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         let protocol = self.protocol(conn);
         let channels = if channels.is_empty() {
-            let mut all: Vec<Bytes> = self.front.with(conn, |c| c.channels.iter().cloned().collect()).unwrap_or_default();
+            let mut all: Vec<Bytes> =
+                self.front.with(conn, |c| c.channels.iter().cloned().collect()).unwrap_or_default();
             all.sort();
             all
         } else {
@@ -494,7 +518,8 @@ impl Ingress {
             })
             .collect();
         let totals = self.directory.totals();
-        let want = |name: &str| section.map_or(true, |s| s == "all" || s == "everything" || s == "default" || s == name);
+        let want =
+            |name: &str| section.map_or(true, |s| s == "all" || s == "everything" || s == "default" || s == name);
         let mut text = String::new();
         if want("server") {
             let _ = write!(
@@ -552,10 +577,7 @@ fn utf8_name(bytes: &[u8]) -> Option<String> {
 }
 
 fn bad_name() -> Value {
-    Value::error(format!(
-        "ERR agent names are UTF-8 text of 1 to {} bytes",
-        nexus_engine::registry::MAX_NAME_BYTES
-    ))
+    Value::error(format!("ERR agent names are UTF-8 text of 1 to {} bytes", nexus_engine::registry::MAX_NAME_BYTES))
 }
 
 /// `[kind, channel, count]`, a push in RESP3.

@@ -75,13 +75,16 @@ impl Kinds {
     /// The built-in kinds: `echo` and `counter`.
     pub fn builtin() -> Self {
         let mut kinds = Self::empty();
-        kinds.register("echo", |args: &[Bytes]| {
-            if args.is_empty() {
-                Ok(EchoAgent)
-            } else {
-                Err("echo takes no arguments".to_owned())
-            }
-        });
+        kinds.register(
+            "echo",
+            |args: &[Bytes]| {
+                if args.is_empty() {
+                    Ok(EchoAgent)
+                } else {
+                    Err("echo takes no arguments".to_owned())
+                }
+            },
+        );
         kinds.register("counter", |args: &[Bytes]| match args {
             [] => Ok(CounterAgent { count: 0 }),
             [start] => parse_i64(start)

@@ -40,7 +40,9 @@ impl MetricsServer {
                             tracing::debug!("metrics request failed: {e}");
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
                     Err(e) => {
                         tracing::warn!("metrics endpoint: accept failed: {e}");
                         std::thread::sleep(Duration::from_millis(100));
@@ -113,14 +115,32 @@ pub fn render(stats: &EngineStats, server: &ServerHandle) -> String {
     let per_shard = |f: &dyn Fn(&nexus_engine::metrics::ShardStats) -> u64| {
         stats.shards.iter().map(move |s| (format!("{{shard=\"{}\"}}", s.shard), f(s) as f64)).collect::<Vec<_>>()
     };
-    family("messages_sent_total", "counter", "Messages sent by agents of the shard.", &mut per_shard(&|s| s.counters.sent).into_iter());
-    family("messages_delivered_total", "counter", "Messages handled by agents of the shard.", &mut per_shard(&|s| s.counters.delivered).into_iter());
+    family(
+        "messages_sent_total",
+        "counter",
+        "Messages sent by agents of the shard.",
+        &mut per_shard(&|s| s.counters.sent).into_iter(),
+    );
+    family(
+        "messages_delivered_total",
+        "counter",
+        "Messages handled by agents of the shard.",
+        &mut per_shard(&|s| s.counters.delivered).into_iter(),
+    );
     family("agents", "gauge", "Live agents on the shard.", &mut per_shard(&|s| s.agents).into_iter());
-    family("ask_timeouts_total", "counter", "Asks from the shard that timed out.", &mut per_shard(&|s| s.counters.ask_timeouts).into_iter());
+    family(
+        "ask_timeouts_total",
+        "counter",
+        "Asks from the shard that timed out.",
+        &mut per_shard(&|s| s.counters.ask_timeouts).into_iter(),
+    );
     let mut dead = Vec::new();
     for s in &stats.shards {
         for reason in DeadLetterReason::ALL {
-            dead.push((format!("{{shard=\"{}\",reason=\"{}\"}}", s.shard, reason.name()), s.counters.dead(reason) as f64));
+            dead.push((
+                format!("{{shard=\"{}\",reason=\"{}\"}}", s.shard, reason.name()),
+                s.counters.dead(reason) as f64,
+            ));
         }
     }
     family("dead_letters_total", "counter", "Messages that could not be delivered, by reason.", &mut dead.into_iter());

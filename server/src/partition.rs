@@ -117,17 +117,28 @@ impl Partition {
         Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
     }
 
-    /// The live agent registered as `name` (forgetting a recorded one that is gone).
+    /// The live agent `AGENT.SPAWN` started as `name` (forgetting a recorded one that is gone).
+    /// A name registered by anyone else (an agent started from the config or by an embedder)
+    /// is not one: its messages are not RESP payloads.
     fn agent(&mut self, name: &str, ctx: &mut Ctx<'_>) -> Option<(String, AgentId)> {
-        match ctx.lookup_local(name).flatten() {
-            Some(id) => {
-                let kind = self.agents.get(name).map_or_else(|| "unknown".to_owned(), |(k, _)| k.clone());
-                Some((kind, id))
-            }
-            None => {
+        let live = ctx.lookup_local(name).flatten();
+        match (live, self.agents.get(name)) {
+            (Some(id), Some((kind, spawned))) if id == *spawned => Some((kind.clone(), id)),
+            _ => {
                 self.agents.remove(name);
                 None
             }
+        }
+    }
+
+    /// The error for a name that is not a RESP agent: unknown, or registered by another party.
+    fn not_an_agent(name: &str, ctx: &mut Ctx<'_>) -> Value {
+        if ctx.lookup_local(name).flatten().is_some() {
+            Value::error(format!(
+                "ERR agent '{name}' was not started by AGENT.SPAWN (it came from the config or the host) and takes no RESP payloads"
+            ))
+        } else {
+            no_such_agent(name)
         }
     }
 
@@ -177,36 +188,48 @@ impl Partition {
                 let stats = ctx.shard_stats();
                 let c = &stats.counters;
                 Value::Array(
-                    [keys, self.kv.expiring() as i64, c.sent as i64, c.delivered as i64, c.dead_letters_total() as i64, stats.agents as i64]
-                        .into_iter()
-                        .map(Value::Int)
-                        .collect(),
+                    [
+                        keys,
+                        self.kv.expiring() as i64,
+                        c.sent as i64,
+                        c.delivered as i64,
+                        c.dead_letters_total() as i64,
+                        stats.agents as i64,
+                    ]
+                    .into_iter()
+                    .map(Value::Int)
+                    .collect(),
                 )
             }
             PartOp::Spawn { kind, name, args } => self.spawn(kind, name, &args, ctx),
             PartOp::AgentSend(name, payload) => match self.agent(&name, ctx) {
-                None => no_such_agent(&name),
+                None => Self::not_an_agent(&name, ctx),
                 Some((_, id)) => match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Send(payload)) {
                     Ok(()) => Value::Int(1),
                     Err(_) => Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")),
                 },
             },
             PartOp::AgentAsk(name, payload) => match self.agent(&name, ctx).map(|found| (found, reply.take())) {
-                None => no_such_agent(&name),
+                None => Self::not_an_agent(&name, ctx),
                 Some((found, token)) => match (found, token) {
-                (_, None) => return None,
-                ((_, id), Some(token)) => {
-                    match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
-                        Ok(()) => return None,
-                        Err(e) => {
-                            // The token came back inside the message: answer through it.
-                            if let AgentRequest::Ask(_, token) = e.into_inner() {
-                                ctx.reply(token, Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")));
+                    (_, None) => return None,
+                    ((_, id), Some(token)) => {
+                        match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
+                            Ok(()) => return None,
+                            Err(e) => {
+                                // The token came back inside the message: answer through it.
+                                if let AgentRequest::Ask(_, token) = e.into_inner() {
+                                    ctx.reply(
+                                        token,
+                                        Value::error(format!(
+                                            "BUSY the mailbox of agent '{name}' is full; retry later"
+                                        )),
+                                    );
+                                }
+                                return None;
                             }
-                            return None;
                         }
                     }
-                }
                 },
             },
             PartOp::AgentStop(name) => match self.agent(&name, ctx) {
@@ -218,13 +241,17 @@ impl Partition {
                 }
             },
             PartOp::AgentInfo(name) => match self.agent(&name, ctx).map(|found| (found, reply.take())) {
+                None if ctx.lookup_local(&name).flatten().is_some() => Self::not_an_agent(&name, ctx),
                 None => Value::Nil,
                 Some((_, None)) => return None,
                 Some(((kind, id), Some(token))) => {
                     let request = AgentRequest::Info { name: name.clone(), kind, reply: token };
                     if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), request) {
                         if let AgentRequest::Info { reply, .. } = e.into_inner() {
-                            ctx.reply(reply, Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")));
+                            ctx.reply(
+                                reply,
+                                Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")),
+                            );
                         }
                     }
                     return None;
@@ -251,8 +278,12 @@ impl Partition {
                     None => {
                         let topic = Topic::new(channel.clone(), self.directory.clone(), me);
                         match ctx.spawn(topic) {
-                            Ok(addr) => self.topics.entry(channel.clone()).or_insert(TopicEntry { addr, subscribers: 0 }),
-                            Err(e) => return Some(Value::error(format!("ERR cannot start the channel's topic agent: {e}"))),
+                            Ok(addr) => {
+                                self.topics.entry(channel.clone()).or_insert(TopicEntry { addr, subscribers: 0 })
+                            }
+                            Err(e) => {
+                                return Some(Value::error(format!("ERR cannot start the channel's topic agent: {e}")))
+                            }
                         }
                     }
                 };
@@ -313,7 +344,7 @@ impl Partition {
         let Some(factory) = self.kinds.get(&kind).cloned() else {
             return Value::error(format!("ERR unknown agent kind '{kind}'"));
         };
-        if self.agent(&name, ctx).is_some() {
+        if ctx.lookup_local(&name).flatten().is_some() {
             return Value::error(format!("ERR agent name '{name}' is taken"));
         }
         let id = match factory.spawn(args, ctx) {

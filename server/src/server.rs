@@ -139,7 +139,10 @@ struct RespService {
 impl ShardService for RespService {
     fn start(&self, setup: &mut ShardSetup<'_>) -> Result<(), String> {
         if setup.executor() != ExecutorKind::Glommio {
-            return Err("the RESP server needs glommio executors; hint: set executor = \"glommio\" or [server] enabled = false".into());
+            return Err(
+                "the RESP server needs glommio executors; hint: set executor = \"glommio\" or [server] enabled = false"
+                    .into(),
+            );
         }
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
@@ -151,8 +154,9 @@ impl ShardService for RespService {
         let ingress = Ingress::new(shard, front.clone(), self.directory.clone(), self.kinds.clone(), info);
         let ingress = setup.spawn_with_capacity(ingress, SERVER_MAILBOX).map_err(|e| e.to_string())?;
         self.directory.set(shard, partition.id(), ingress.id());
-        let listener = glommio::net::TcpListener::bind(self.addr)
-            .map_err(|e| format!("cannot listen on {}: {e}; hint: is another server on that port? set [server] listen", self.addr))?;
+        let listener = glommio::net::TcpListener::bind(self.addr).map_err(|e| {
+            format!("cannot listen on {}: {e}; hint: is another server on that port? set [server] listen", self.addr)
+        })?;
         let idle = (self.config.idle_timeout_s > 0).then(|| Duration::from_secs(self.config.idle_timeout_s));
         let password = (!self.config.requirepass.is_empty()).then(|| Bytes::from(self.config.requirepass.clone()));
         let env = Rc::new(ConnEnv {

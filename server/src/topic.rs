@@ -73,7 +73,8 @@ impl Agent for Topic {
                     ctx.reply(reply, Value::Ok);
                 }
                 if self.count == 0 {
-                    let _ = ctx.send(self.partition, PartMsg { op: PartOp::TopicIdle(self.channel.clone()), reply: None });
+                    let _ =
+                        ctx.send(self.partition, PartMsg { op: PartOp::TopicIdle(self.channel.clone()), reply: None });
                 }
             }
             TopicMsg::Publish(message, reply) => {
@@ -83,8 +84,11 @@ impl Agent for Topic {
                         continue;
                     }
                     let Some(ingress) = self.directory.ingress(shard) else { continue };
-                    let deliver =
-                        IngressMsg::Deliver { channel: self.channel.clone(), message: message.clone(), conns: conns.clone() };
+                    let deliver = IngressMsg::Deliver {
+                        channel: self.channel.clone(),
+                        message: message.clone(),
+                        conns: conns.clone(),
+                    };
                     // A full way to that shard loses this delivery: counted as a dead letter by
                     // the engine (rejected_full), and the count below leaves those out.
                     if ctx.send(ingress, deliver).is_ok() {

@@ -58,6 +58,8 @@ enum WorkloadArg {
     FanIn,
     /// Every workload above.
     All,
+    /// The RESP server against redis-server under redis-benchmark (not part of `all`).
+    Server,
 }
 
 /// Which executor runs the shards.
@@ -116,6 +118,18 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if args.passes_before_yield == Some(0) {
         return Err(Failure::usage("bench: --passes-before-yield must be at least 1; hint: the default is 256"));
     }
+    if args.workload == WorkloadArg::Server {
+        let shards = (args.shards != 2).then_some(args.shards);
+        let opts = crate::bench_server::ServerBenchArgs { repeat: args.repeat, shards, clients: 50, requests: 200_000 };
+        let records = crate::bench_server::run(&opts)?;
+        match &args.json {
+            Some(Some(path)) => std::fs::write(path, records.join("\n") + "\n")
+                .map_err(|e| Failure::runtime(format!("bench: cannot write {}: {e}", path.display())))?,
+            Some(None) => records.iter().for_each(|r| println!("{r}")),
+            None => {}
+        }
+        return Ok(());
+    }
     let mut settings = EngineSettings::bench(args.shards);
     if let Some(passes) = args.passes_before_yield {
         settings.idle.passes_before_yield = passes;
@@ -138,6 +152,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::Fib => vec![Workload::Fib],
         WorkloadArg::FanIn => vec![Workload::FanIn],
         WorkloadArg::All => Workload::ALL.to_vec(),
+        WorkloadArg::Server => unreachable!("`server` returned above"),
     };
     let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads, peers: args.peers };
     suite.validate().map_err(failure)?;

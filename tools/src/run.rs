@@ -76,7 +76,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         config.server.metrics_listen = metrics.clone();
     }
     if args.listen.is_some() || args.metrics_listen.is_some() {
-        config.validate(builtin::KINDS).map_err(|e| Failure::usage(format!("bad --listen or --metrics-listen: {e}")))?;
+        config
+            .validate(builtin::KINDS)
+            .map_err(|e| Failure::usage(format!("bad --listen or --metrics-listen: {e}")))?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -104,12 +106,13 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     if let Some(server) = &server {
         tracing::info!("nexus: serving RESP on {} (try: redis-cli -p {} PING)", server.addr(), server.addr().port());
         if !config.server.metrics_listen.is_empty() {
-            let m = MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone()).map_err(|e| {
-                Failure::runtime(format!(
-                    "cannot serve metrics on {}: {e}; hint: pick another [server] metrics_listen or \"\" for none",
-                    config.server.metrics_listen
-                ))
-            })?;
+            let m =
+                MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone()).map_err(|e| {
+                    Failure::runtime(format!(
+                        "cannot serve metrics on {}: {e}; hint: pick another [server] metrics_listen or \"\" for none",
+                        config.server.metrics_listen
+                    ))
+                })?;
             tracing::info!("nexus: metrics on http://{}/metrics and /health", m.addr());
             metrics = Some(m);
         }
@@ -370,7 +373,9 @@ fn print_final(stats: &EngineStats, drained: bool, elapsed: Duration) {
         elapsed.as_secs_f64() * 1e3,
         if drained { "drained" } else { "drain timed out; what was left is counted as shutdown dead letters" }
     );
-    tracing::info!("shard |        sent |   delivered | dead letters | rejected full | asks timed out | agents spawned");
+    tracing::info!(
+        "shard |        sent |   delivered | dead letters | rejected full | asks timed out | agents spawned"
+    );
     for s in &stats.shards {
         let c = &s.counters;
         tracing::info!(
