@@ -19,8 +19,8 @@ mod service;
 
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
-pub use service::{ShardService, ShardSetup};
 use service::ServiceHook;
+pub use service::{ShardService, ShardSetup};
 
 use crate::config::{EngineConfig, ShardCount};
 use crate::mesh::{self, ShardLinks};

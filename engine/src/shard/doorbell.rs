@@ -28,9 +28,9 @@
 
 use crate::loom::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
-use std::sync::OnceLock;
 #[cfg(not(loom))]
 use std::sync::Mutex;
+use std::sync::OnceLock;
 #[cfg(not(loom))]
 use std::task::Waker;
 
