@@ -28,10 +28,8 @@
 
 use crate::loom::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
-#[cfg(not(loom))]
 use std::sync::Mutex;
 use std::sync::OnceLock;
-#[cfg(not(loom))]
 use std::task::Waker;
 
 #[cfg(loom)]
@@ -55,7 +53,6 @@ pub struct Doorbell {
     word: CachePadded<AtomicU64>,
     thread: OnceLock<ThreadHandle>,
     /// The sleeping task's waker, for a shard that sleeps inside an executor (taken by a ring).
-    #[cfg(not(loom))]
     waker: Mutex<Option<Waker>>,
 }
 
@@ -104,7 +101,6 @@ impl Doorbell {
     pub fn ring(&self) -> bool {
         let previous = self.word.fetch_add(RING, Ordering::AcqRel);
         if previous & SLEEPING != 0 {
-            #[cfg(not(loom))]
             if let Some(waker) = self.take_waker() {
                 waker.wake();
                 return true;
@@ -119,7 +115,6 @@ impl Doorbell {
 
     /// For a shard that sleeps inside an executor: the waker a ring should wake instead of
     /// unparking the thread. Set it before `try_sleep`; [`Doorbell::clear_waker`] after waking.
-    #[cfg(not(loom))]
     pub fn set_waker(&self, waker: &Waker) {
         let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
         match slot.as_ref() {
@@ -129,12 +124,10 @@ impl Doorbell {
     }
 
     /// Forgets the waker set by [`Doorbell::set_waker`] (the shard is awake again).
-    #[cfg(not(loom))]
     pub fn clear_waker(&self) {
         drop(self.take_waker());
     }
 
-    #[cfg(not(loom))]
     fn take_waker(&self) -> Option<Waker> {
         self.waker.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
