@@ -15,6 +15,10 @@
 //!    JSON object per figure and line, nothing else on stdout; `--json FILE` writes the JSON
 //!    lines there and still prints the tables; `--plot DIR` writes the SVG charts.
 //!
+//! `nexus bench server [--shards N] [--requests N] [--clients N] [--repeat K] [--json [FILE]]`
+//! is another kind of run: redis-benchmark against `nexus run` and a redis-server it starts
+//! (see `bench_server`); the options of the engine workloads that do not apply to it are refused.
+//!
 //! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
 //! figures would describe something other than what it claims to measure.
 
@@ -58,7 +62,7 @@ enum WorkloadArg {
     FanIn,
     /// Every workload above.
     All,
-    /// The RESP server against redis-server under redis-benchmark (not part of `all`).
+    /// redis-benchmark against `nexus run` and a redis-server (not part of `all`).
     Server,
 }
 
@@ -77,9 +81,10 @@ pub struct BenchArgs {
     /// The workload to run (`all` runs every one).
     #[arg(value_enum)]
     workload: WorkloadArg,
-    /// Engine shards; pingpong, counting and thread-ring need at least 2.
-    #[arg(long, default_value_t = 2)]
-    shards: usize,
+    /// Engine shards (default 2; pingpong, counting and thread-ring need at least 2). For
+    /// `server`, the default is `nexus run`'s: one per physical core.
+    #[arg(long)]
+    shards: Option<usize>,
     /// One JSON object per figure and line: into FILE when given (the tables still go to
     /// stdout), else on stdout instead of the tables.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
@@ -105,32 +110,49 @@ pub struct BenchArgs {
     /// design the engine avoids.
     #[arg(long)]
     passes_before_yield: Option<u32>,
+    /// `server` only: requests per redis-benchmark run (default 200,000).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// `server` only: redis-benchmark's parallel clients (default 50).
+    #[arg(long)]
+    clients: Option<u32>,
+    /// `server` only, for development: measure the RESP server already on this loopback port
+    /// as the nexus side instead of starting `nexus run`.
+    #[arg(long, hide = true)]
+    target_port: Option<u16>,
 }
+
+/// Shards of the engine workloads when `--shards` is not given.
+const DEFAULT_SHARDS: usize = 2;
+/// `nexus bench server`'s requests per run when `--requests` is not given.
+const SERVER_REQUESTS_DEFAULT: u64 = 200_000;
+/// `nexus bench server`'s clients when `--clients` is not given.
+const SERVER_CLIENTS_DEFAULT: u32 = 50;
 
 /// Runs `nexus bench`.
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if args.repeat == 0 {
         return Err(Failure::usage("bench: --repeat must be at least 1; hint: the default is 3"));
     }
-    if args.shards == 0 {
+    if args.shards == Some(0) {
         return Err(Failure::usage("bench: --shards must be at least 1; hint: the default is 2"));
     }
     if args.passes_before_yield == Some(0) {
         return Err(Failure::usage("bench: --passes-before-yield must be at least 1; hint: the default is 256"));
     }
     if args.workload == WorkloadArg::Server {
-        let shards = (args.shards != 2).then_some(args.shards);
-        let opts = crate::bench_server::ServerBenchArgs { repeat: args.repeat, shards, clients: 50, requests: 200_000 };
-        let records = crate::bench_server::run(&opts)?;
-        match &args.json {
-            Some(Some(path)) => std::fs::write(path, records.join("\n") + "\n")
-                .map_err(|e| Failure::runtime(format!("bench: cannot write {}: {e}", path.display())))?,
-            Some(None) => records.iter().for_each(|r| println!("{r}")),
-            None => {}
-        }
-        return Ok(());
+        return server(args);
     }
-    let mut settings = EngineSettings::bench(args.shards);
+    for (given, option) in [
+        (args.requests.is_some(), "--requests"),
+        (args.clients.is_some(), "--clients"),
+        (args.target_port.is_some(), "--target-port"),
+    ] {
+        if given {
+            return Err(Failure::usage(format!("bench: {option} applies to `nexus bench server` only")));
+        }
+    }
+    let mut settings = EngineSettings::bench(args.shards.unwrap_or(DEFAULT_SHARDS));
     if let Some(passes) = args.passes_before_yield {
         settings.idle.passes_before_yield = passes;
     }
@@ -228,8 +250,39 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     written.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench: cannot write the results: {e}")))
 }
 
+/// `nexus bench server`: checks the options that apply to it and runs it.
+fn server(args: BenchArgs) -> Result<(), Failure> {
+    let refused = [
+        (args.peers, "--peers"),
+        (args.plot.is_some(), "--plot"),
+        (args.large, "--large"),
+        (args.executor == ExecutorArg::Thread, "--executor thread (the RESP server runs on glommio)"),
+    ];
+    if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
+        return Err(Failure::usage(format!(
+            "bench: {option} does not apply to `nexus bench server`; hint: it takes --shards, --requests, \
+             --clients, --repeat, --json and --passes-before-yield"
+        )));
+    }
+    if args.requests == Some(0) {
+        return Err(Failure::usage("bench: --requests must be at least 1; hint: the default is 200000"));
+    }
+    if args.clients == Some(0) {
+        return Err(Failure::usage("bench: --clients must be at least 1; hint: the default is 50"));
+    }
+    crate::bench_server::bench_server(&crate::bench_server::ServerBenchArgs {
+        repeat: args.repeat,
+        shards: args.shards,
+        clients: args.clients.unwrap_or(SERVER_CLIENTS_DEFAULT),
+        requests: args.requests.unwrap_or(SERVER_REQUESTS_DEFAULT),
+        passes_before_yield: args.passes_before_yield,
+        target_port: args.target_port,
+        json: args.json,
+    })
+}
+
 /// One JSON object per record and line.
-fn write_json(out: &mut impl Write, records: &[Record]) -> std::io::Result<()> {
+pub(crate) fn write_json(out: &mut impl Write, records: &[Record]) -> std::io::Result<()> {
     for r in records {
         writeln!(out, "{}", r.to_json())?;
     }
@@ -247,7 +300,7 @@ fn failure(e: BenchError) -> Failure {
 }
 
 /// The CPU model from /proc/cpuinfo, for the table header.
-fn cpu_model() -> Option<String> {
+pub(crate) fn cpu_model() -> Option<String> {
     let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     info.lines()
         .find(|l| l.starts_with("model name"))
@@ -264,17 +317,17 @@ fn bar(step: usize, steps: usize) -> String {
 
 /// The progress line on stderr: a bar rewritten in place on a terminal, one line per step
 /// otherwise (logs stay readable).
-struct Progress {
+pub(crate) struct Progress {
     terminal: bool,
     shown: bool,
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { terminal: std::io::stderr().is_terminal(), shown: false }
     }
 
-    fn show(&mut self, step: usize, steps: usize, label: &str) {
+    pub(crate) fn show(&mut self, step: usize, steps: usize, label: &str) {
         let mut err = std::io::stderr().lock();
         let _ = if self.terminal {
             write!(err, "\r\x1b[K{} {label}...", bar(step, steps))
@@ -285,7 +338,7 @@ impl Progress {
         self.shown = true;
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if self.terminal && self.shown {
             let _ = write!(std::io::stderr(), "\r\x1b[K");
         }

@@ -1,268 +1,419 @@
-//! `nexus bench server`: redis-benchmark against `nexus run` and against redis-server, in one run.
+//! `nexus bench server`: redis-benchmark on loopback against `nexus run` and against a
+//! redis-server started for the run, interleaved, with medians and pairwise ratios.
 //!
-//! 1. Start `nexus run` (this binary) on a free loopback port with no built-in load and no
-//!    metrics endpoint, and `redis-server` (no persistence) on another; wait until both answer
-//!    PING. Both are stopped when the command ends, however it ends (a drop guard).
-//! 2. For each round, for SET, GET and INCR at pipeline 1 and 16, run
-//!    `redis-benchmark -c CLIENTS -n REQUESTS -P P -t TEST --csv -r 100000` against both
-//!    servers back to back, alternating which goes first by round.
-//! 3. Report, per test: the median requests/s and p50/p99 of each server and the median of the
-//!    per-round throughput ratios (nexus / redis), then whether the target holds: at pipeline
-//!    16, at least 1.5x redis-server's throughput with a p99 no worse.
+//! 1. Check that `redis-benchmark` and `redis-server` run (else exit 1, hint: tools/setup.sh),
+//!    and plan the shards as `nexus run` will (more shards than cores: oversubscribed, noted).
+//! 2. Pick two free loopback ports. Start `nexus run --config FILE` (this binary; the config,
+//!    written by [`config_text`], serves RESP alone: no agents, no built-in load, no metrics
+//!    endpoint) and `redis-server` without persistence, their output into log files in a
+//!    scratch directory. A server that exits, or does not answer `PING` within
+//!    [`process::START_TIMEOUT`], fails the command with the last line of its log (a taken
+//!    port says so).
+//! 3. For each round r in 1..=K, for SET, GET, INCR (GET after SET, so keys exist), each at
+//!    pipeline 1 and 16: run [`benchmark_args`] against both servers back to back, nexus first
+//!    in odd rounds and redis first in even ones. A run must exit 0 within [`run_timeout`] and
+//!    print its test's CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
+//!    ([`figures::parse_csv`]); both servers must be alive before and after each run.
+//! 4. Check that both servers hold keys (`DBSIZE` > 0): the SETs did land.
+//! 5. Stop both servers (SIGTERM, then SIGKILL after [`process::STOP_TIMEOUT`]). The
+//!    [`Process`] guard does it on every path out, errors and panics included; the scratch
+//!    directory goes with [`Scratch`]'s drop.
+//! 6. Report per test and pipeline ([`figures::summarize`]): each server's median requests/s,
+//!    p50 and p99, and the median of the per-round ratios nexus/redis; then the target
+//!    ([`figures::verdicts`]): at pipeline 16, at least 1.5x redis-server's throughput with a
+//!    median p99 no worse, "met" or "not met" per test.
 //!
-//! Every figure is redis-benchmark's own output of this run; a missing column is an error.
+//! Every figure is a number redis-benchmark printed in this run; nothing is estimated. Only the
+//! main thread runs here; the children are separate processes.
 
+mod figures;
+mod process;
+
+use crate::bench::{cpu_model, write_json, Progress};
 use crate::Failure;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use figures::PIPELINES;
+use figures::{
+    grouped, parse_csv, records, render_table, render_verdicts, summarize, verdicts, Figures, Summary, Test,
+};
+use nexus_bench::report::{today_utc, Record};
+use nexus_engine::placement::{self, PlacementError, PlacementPlan, PlacementRequest};
+use nexus_engine::topology::Topology;
+use process::{dbsize, info_field, Process};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-const TESTS: [&str; 3] = ["set", "get", "incr"];
-const PIPELINES: [u32; 2] = [1, 16];
+/// redis-benchmark's `-r`: random keys drawn from this many.
+pub const KEYSPACE: u64 = 100_000;
+/// The shortest time a redis-benchmark run is allowed ([`run_timeout`]).
+const RUN_TIMEOUT_MIN: Duration = Duration::from_secs(60);
+/// The slowest rate a redis-benchmark run is allowed before it counts as hung (requests/s).
+const RUN_RATE_FLOOR_PER_S: u64 = 2_000;
 
-/// One redis-benchmark result.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Figures {
-    /// Requests per second.
-    pub rps: f64,
-    /// Median latency (ms).
-    pub p50_ms: f64,
-    /// 99th percentile latency (ms).
-    pub p99_ms: f64,
-}
-
-/// Parses redis-benchmark's `--csv` output (a header line, then one line per test).
-pub fn parse_csv(text: &str) -> Result<Figures, String> {
-    let mut lines = text.lines().map(str::trim).filter(|l| l.starts_with('"'));
-    let header = lines.next().ok_or("redis-benchmark printed no CSV header")?;
-    let row = lines.next().ok_or("redis-benchmark printed no CSV row")?;
-    let split = |l: &str| l.split(',').map(|f| f.trim_matches('"').to_owned()).collect::<Vec<_>>();
-    let (names, values) = (split(header), split(row));
-    let get = |name: &str| -> Result<f64, String> {
-        let i = names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| format!("redis-benchmark's CSV has no `{name}` column"))?;
-        values.get(i).and_then(|v| v.parse().ok()).ok_or_else(|| format!("redis-benchmark's `{name}` is not a number"))
-    };
-    Ok(Figures { rps: get("rps")?, p50_ms: get("p50_latency_ms")?, p99_ms: get("p99_latency_ms")? })
-}
-
-/// The median of `values` (the mean of the middle two for an even count).
-pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-/// A child process stopped on drop (SIGTERM, then SIGKILL after 5 s).
-struct Guard(Child, &'static str);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: `kill` with a child's pid and a valid signal number has no memory effects.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16, Failure> {
-    let l =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| Failure::runtime(format!("bench server: no free port: {e}")))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| Failure::runtime(format!("bench server: {e}")))
-}
-
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut buf = [0u8; 7];
-    s.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
-}
-
-fn wait_up(guard: &mut Guard, port: u16) -> Result<(), Failure> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !answers_ping(port) {
-        if let Ok(Some(status)) = guard.0.try_wait() {
-            return Err(Failure::runtime(format!(
-                "bench server: {} exited during start-up ({status}); hint: run it by hand to see why",
-                guard.1
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(Failure::runtime(format!(
-                "bench server: {} did not answer PING on port {port} within 30 s",
-                guard.1
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-fn tool_present(name: &str) -> Result<(), Failure> {
-    match Command::new(name).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(_) => Ok(()),
-        Err(_) => Err(Failure::usage(format!(
-            "bench server: `{name}` not found; hint: run tools/setup.sh (it installs redis-tools and redis-server)"
-        ))),
-    }
-}
-
-fn benchmark(port: u16, test: &str, pipeline: u32, clients: u32, requests: u64) -> Result<Figures, Failure> {
-    let out = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-c", &clients.to_string(), "-n", &requests.to_string()])
-        .args(["-P", &pipeline.to_string(), "-t", test, "--csv", "-r", "100000"])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Failure::runtime(format!("bench server: cannot run redis-benchmark: {e}")))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    parse_csv(&text)
-        .map_err(|e| Failure::runtime(format!("bench server: {e} (port {port}, {test}, pipeline {pipeline}): {text}")))
-}
-
-/// Options of `nexus bench server`.
+/// Options of `nexus bench server` (checked by `nexus bench`: every count at least 1).
+#[derive(Debug)]
 pub struct ServerBenchArgs {
-    /// Rounds.
+    /// Rounds (K).
     pub repeat: u32,
-    /// Nexus shards (`None`: the config's default).
+    /// Nexus shards (`None`: the config's default, one per physical core).
     pub shards: Option<usize>,
-    /// redis-benchmark clients.
+    /// redis-benchmark's `-c`.
     pub clients: u32,
-    /// Requests per redis-benchmark run.
+    /// redis-benchmark's `-n`, per run.
     pub requests: u64,
+    /// `[idle] passes_before_yield` for nexus (`None`: the engine's default).
+    pub passes_before_yield: Option<u32>,
+    /// Development: measure the server already listening on this port as the "nexus" side
+    /// instead of starting `nexus run`.
+    pub target_port: Option<u16>,
+    /// `--json`: `Some(None)` JSON lines on stdout instead of the table, `Some(Some(file))`
+    /// JSON lines into the file as well as the table.
+    pub json: Option<Option<PathBuf>>,
 }
 
-/// Runs `nexus bench server`; returns the JSON records' lines.
-pub fn run(args: &ServerBenchArgs) -> Result<Vec<String>, Failure> {
-    tool_present("redis-benchmark")?;
-    tool_present("redis-server")?;
-    let exe = std::env::current_exe().map_err(|e| Failure::runtime(format!("bench server: {e}")))?;
-    let (nexus_port, redis_port) = (free_port()?, free_port()?);
-    let config = std::env::temp_dir().join(format!("nexus-bench-server-{}.toml", std::process::id()));
-    let shards = args.shards.map_or(String::new(), |n| format!("[placement]\nshards = {n}\noversubscribe = true\n"));
-    std::fs::write(
-        &config,
-        format!("load = false\n{shards}[server]\nlisten = \"127.0.0.1:{nexus_port}\"\nmetrics_listen = \"\"\n"),
-    )
-    .map_err(|e| Failure::runtime(format!("bench server: cannot write {}: {e}", config.display())))?;
-    eprintln!("bench server: starting nexus on {nexus_port} and redis-server on {redis_port}");
-    let nexus = Command::new(exe)
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| Failure::runtime(format!("bench server: cannot start nexus run: {e}")))?;
-    let mut nexus = Guard(nexus, "nexus run");
-    let redis = Command::new("redis-server")
-        .args(["--port", &redis_port.to_string(), "--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| Failure::runtime(format!("bench server: cannot start redis-server: {e}")))?;
-    let mut redis = Guard(redis, "redis-server");
-    wait_up(&mut nexus, nexus_port)?;
-    wait_up(&mut redis, redis_port)?;
-    let total = args.repeat as usize * TESTS.len() * PIPELINES.len() * 2;
+/// What the report's header says about the run.
+struct Setup {
+    benchmark_version: String,
+    redis_version: String,
+    plan: PlacementPlan,
+    oversubscribe: bool,
+    nexus_port: u16,
+    redis_port: u16,
+    /// `DBSIZE` of nexus and redis after the runs.
+    keys: [u64; 2],
+}
+
+/// Runs `nexus bench server`.
+pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
+    let benchmark_version = tool_version("redis-benchmark", "redis-tools")?;
+    let redis_version = tool_version("redis-server", "redis-server")?;
+    let (plan, oversubscribe) = plan_shards(args.shards)?;
+    let scratch = Scratch::create()?;
+    let (nexus_port, redis_port) = free_ports()?;
+    let nexus_port = args.target_port.unwrap_or(nexus_port);
+
+    // Start both, then wait for both: their start-ups overlap.
+    let mut nexus = match args.target_port {
+        Some(port) => Process::external("the server on --target-port", port),
+        None => {
+            let config = scratch.path("nexus.toml");
+            let text = config_text(nexus_port, args.shards, oversubscribe, args.passes_before_yield);
+            std::fs::write(&config, text)
+                .map_err(|e| Failure::runtime(format!("bench server: cannot write {}: {e}", config.display())))?;
+            let exe = std::env::current_exe()
+                .map_err(|e| Failure::runtime(format!("bench server: cannot find the nexus binary: {e}")))?;
+            let mut cmd = Command::new(exe);
+            cmd.arg("run").arg("--config").arg(&config);
+            Process::server("nexus run", cmd, nexus_port, scratch.path("nexus.log"))?
+        }
+    };
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+    cmd.args(["--daemonize", "no", "--logfile", ""]).arg("--dir").arg(&scratch.dir);
+    let mut redis = Process::server("redis-server", cmd, redis_port, scratch.path("redis.log"))?;
+    eprintln!("nexus: bench server: starting nexus run on port {nexus_port} and redis-server on port {redis_port}");
+    nexus.wait_ready()?;
+    redis.wait_ready()?;
+    if let Some(running) = info_field(nexus_port, "shards").and_then(|v| v.parse::<usize>().ok()) {
+        if running != plan.len() {
+            eprintln!("nexus: bench server: note: nexus run reports {running} shards, {} were planned", plan.len());
+        }
+    }
+
+    let summaries = measure(args, &scratch, &mut nexus, &mut redis)?;
+    let keys = [dbsize(&nexus)?, dbsize(&redis)?];
+    for (process, keys) in [(&nexus, keys[0]), (&redis, keys[1])] {
+        if keys == 0 {
+            return Err(Failure::runtime(format!(
+                "bench server: {} holds no keys after the SET runs, so its figures do not measure SET; \
+                 hint: check it with redis-cli -p {} DBSIZE",
+                process.name, process.port
+            )));
+        }
+    }
+    nexus.stop();
+    redis.stop();
+    let setup = Setup { benchmark_version, redis_version, plan, oversubscribe, nexus_port, redis_port, keys };
+    report(args, &setup, &summaries)
+}
+
+/// The rounds: every (test, pipeline) against both servers, interleaved; one summary per
+/// (test, pipeline), in run order.
+fn measure(
+    args: &ServerBenchArgs,
+    scratch: &Scratch,
+    nexus: &mut Process,
+    redis: &mut Process,
+) -> Result<Vec<Summary>, Failure> {
+    let cases: Vec<(Test, u32)> = Test::ALL.iter().flat_map(|&t| PIPELINES.map(|p| (t, p))).collect();
+    // samples[case][side], side 0 = nexus, 1 = redis; one entry per round.
+    let mut samples: Vec<[Vec<Figures>; 2]> = vec![[Vec::new(), Vec::new()]; cases.len()];
+    let rounds = args.repeat as usize;
+    let steps = rounds * cases.len() * 2;
+    let mut progress = Progress::new();
     let mut step = 0;
-    // results[test][pipeline] = (nexus figures, redis figures) per round.
-    let mut results: Vec<Vec<(Vec<Figures>, Vec<Figures>)>> =
-        vec![vec![(Vec::new(), Vec::new()); PIPELINES.len()]; TESTS.len()];
-    for round in 0..args.repeat {
-        for (t, test) in TESTS.iter().enumerate() {
-            for (p, &pipeline) in PIPELINES.iter().enumerate() {
-                let order: [(bool, u16); 2] = if round % 2 == 0 {
-                    [(true, nexus_port), (false, redis_port)]
-                } else {
-                    [(false, redis_port), (true, nexus_port)]
-                };
-                for (is_nexus, port) in order {
+    let mut rounds_run = || -> Result<(), Failure> {
+        for round in 1..=rounds {
+            for (case, &(test, pipeline)) in cases.iter().enumerate() {
+                // Nexus goes first in odd rounds, redis in even ones.
+                let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
+                for side in order {
                     step += 1;
-                    eprintln!(
-                        "bench server: [{step}/{total}] round {} {test} pipeline {pipeline} on {}",
-                        round + 1,
-                        if is_nexus { "nexus" } else { "redis" }
-                    );
-                    let f = benchmark(port, test, pipeline, args.clients, args.requests)?;
-                    let slot = &mut results[t][p];
-                    if is_nexus {
-                        slot.0.push(f)
-                    } else {
-                        slot.1.push(f)
-                    }
+                    let name = ["nexus", "redis"][side];
+                    let label = format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label());
+                    progress.show(step, steps, &label);
+                    nexus.check_alive()?;
+                    redis.check_alive()?;
+                    let port = [nexus.port, redis.port][side];
+                    let run = run_benchmark(scratch, port, test, pipeline, args);
+                    // A server that died explains a failed run better than the run does.
+                    nexus.check_alive()?;
+                    redis.check_alive()?;
+                    samples[case][side].push(run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?);
                 }
             }
         }
+        Ok(())
+    };
+    let result = rounds_run();
+    progress.finish();
+    result?;
+    Ok(cases.iter().zip(&samples).map(|(&(t, p), [n, r])| summarize(t, p, n, r)).collect())
+}
+
+/// Prints the table and the target (or the JSON lines) and writes `--json FILE`.
+fn report(args: &ServerBenchArgs, setup: &Setup, summaries: &[Summary]) -> Result<(), Failure> {
+    let verdicts = verdicts(summaries);
+    let shards = setup.plan.len();
+    let cpus: Vec<String> = setup.plan.cpus().iter().map(usize::to_string).collect();
+    let (cpus, date) = (cpus.join(","), today_utc());
+    let records: Vec<Record> = records(summaries, &verdicts, args.repeat)
+        .into_iter()
+        .map(|r| if r.system == "nexus" { r.engine(shards, "glommio") } else { r })
+        .map(|r| r.context(&cpus, &date, shards))
+        .collect();
+    if let Some(Some(path)) = &args.json {
+        let write = || -> std::io::Result<()> {
+            let mut file = std::io::BufWriter::new(File::create(path)?);
+            write_json(&mut file, &records)?;
+            file.flush()
+        };
+        write().map_err(|e| Failure::runtime(format!("bench server: cannot write {}: {e}", path.display())))?;
+        eprintln!("nexus: {} records written to {}", records.len(), path.display());
     }
-    let _ = std::fs::remove_file(&config);
-    println!("redis-benchmark, {} clients, {} requests per run, {} rounds (medians; ratio = median of per-round nexus/redis)", args.clients, args.requests, args.repeat);
-    println!("test  | pipeline | nexus req/s | redis req/s | ratio | nexus p50/p99 ms | redis p50/p99 ms");
-    let mut records = Vec::new();
-    let mut verdicts = Vec::new();
-    for (t, test) in TESTS.iter().enumerate() {
-        for (p, &pipeline) in PIPELINES.iter().enumerate() {
-            let (n, r) = &results[t][p];
-            let med = |v: &[Figures], f: fn(&Figures) -> f64| median(&mut v.iter().map(f).collect::<Vec<_>>());
-            let mut ratios: Vec<f64> = n.iter().zip(r).map(|(a, b)| a.rps / b.rps).collect();
-            let ratio = median(&mut ratios);
-            let (nr, rr) = (med(n, |f| f.rps), med(r, |f| f.rps));
-            let (n50, n99, r50, r99) =
-                (med(n, |f| f.p50_ms), med(n, |f| f.p99_ms), med(r, |f| f.p50_ms), med(r, |f| f.p99_ms));
-            println!("{test:<5} | {pipeline:>8} | {nr:>11.0} | {rr:>11.0} | {ratio:>5.2} | {n50:>7.3}/{n99:<8.3} | {r50:>7.3}/{r99:<8.3}");
-            for (system, rps, p50, p99) in [("nexus", nr, n50, n99), ("redis", rr, r50, r99)] {
-                for (metric, value, unit) in
-                    [("rps", rps, "req/s"), ("p50_us", p50 * 1e3, "us"), ("p99_us", p99 * 1e3, "us")]
-                {
-                    records.push(serde_json::json!({"workload": "server", "system": system, "metric": format!("{test}_p{pipeline}_{metric}"), "value": value, "unit": unit, "clients": args.clients}).to_string());
-                }
-            }
-            records.push(serde_json::json!({"workload": "server", "system": "nexus", "metric": format!("{test}_p{pipeline}_ratio_vs_redis"), "value": ratio, "unit": "x"}).to_string());
-            if pipeline == 16 {
-                let met = ratio >= 1.5 && n99 <= r99;
-                verdicts.push(format!(
-                    "target {test} pipeline 16 (>= 1.5x redis throughput, p99 no worse): {} ({ratio:.2}x, p99 {n99:.3} ms against {r99:.3} ms)",
-                    if met { "met" } else { "not met" }
-                ));
-            }
+    let mut out = std::io::stdout().lock();
+    let written = if matches!(args.json, Some(None)) {
+        write_json(&mut out, &records)
+    } else {
+        let nexus_side = match args.target_port {
+            Some(port) => format!("the server on --target-port {port} (not started here; {shards} shards planned)"),
+            None => format!(
+                "nexus run, {shards} shards on CPUs {cpus} (glommio){}, port {}",
+                if setup.oversubscribe { ", oversubscribed" } else { "" },
+                setup.nexus_port
+            ),
+        };
+        let mut header = format!(
+            "nexus bench server: {} on loopback, {} clients, {} requests per run, -r {}, medians of {} \
+             (ratio: median of the per-round nexus/redis)\nnexus: {nexus_side}\nredis: {}, port {}, no persistence",
+            setup.benchmark_version,
+            args.clients,
+            grouped(args.requests),
+            grouped(KEYSPACE),
+            if args.repeat == 1 { "1 round".to_string() } else { format!("{} rounds", args.repeat) },
+            setup.redis_version,
+            setup.redis_port,
+        );
+        if let Some(model) = cpu_model() {
+            let n = std::thread::available_parallelism().map_or(0, |n| n.get());
+            let _ = write!(header, "\nmachine: {model}, {n} CPUs (redis-benchmark shares them), {date}");
         }
+        let [nexus_keys, redis_keys] = setup.keys.map(grouped);
+        let _ = write!(header, "\nkeys after the run: nexus {nexus_keys}, redis {redis_keys}");
+        writeln!(out, "{header}\n\n{}\n{}", render_table(summaries), render_verdicts(&verdicts).trim_end())
+    };
+    written
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::runtime(format!("bench server: cannot write the results: {e}")))
+}
+
+/// The config `nexus run` gets: RESP on `127.0.0.1:port` alone, no agents, no built-in load,
+/// no metrics endpoint; `[placement]` only when shards are asked for or oversubscribed, `[idle]`
+/// only for `passes_before_yield`. Everything else keeps the engine's defaults.
+pub fn config_text(port: u16, shards: Option<usize>, oversubscribe: bool, passes_before_yield: Option<u32>) -> String {
+    let mut text = String::from(
+        "# Written by `nexus bench server`: the RESP server alone (no agents, no load, no metrics).\n\
+         load = false\nagents = []\n",
+    );
+    if shards.is_some() || oversubscribe {
+        text.push_str("\n[placement]\n");
+        if let Some(n) = shards {
+            let _ = writeln!(text, "shards = {n}");
+        }
+        let _ = writeln!(text, "oversubscribe = {oversubscribe}");
     }
-    for v in verdicts {
-        println!("{v}");
+    if let Some(passes) = passes_before_yield {
+        let _ = write!(text, "\n[idle]\npasses_before_yield = {passes}\n");
     }
-    Ok(records)
+    let _ = write!(text, "\n[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"\"\n");
+    text
+}
+
+/// redis-benchmark's arguments for one run against `127.0.0.1:port`.
+pub fn benchmark_args(port: u16, test: Test, pipeline: u32, clients: u32, requests: u64) -> Vec<String> {
+    let mut args: Vec<String> = ["-h", "127.0.0.1", "-p"].map(String::from).to_vec();
+    args.push(port.to_string());
+    args.extend(["-c".into(), clients.to_string(), "-n".into(), requests.to_string()]);
+    args.extend(["-P".into(), pipeline.to_string(), "-t".into(), test.arg().into()]);
+    args.extend(["--csv".into(), "-r".into(), KEYSPACE.to_string()]);
+    args
+}
+
+/// The longest a run of `requests` may take: [`RUN_TIMEOUT_MIN`], or the time at
+/// [`RUN_RATE_FLOOR_PER_S`] when that is longer.
+pub fn run_timeout(requests: u64) -> Duration {
+    RUN_TIMEOUT_MIN.max(Duration::from_secs(requests / RUN_RATE_FLOOR_PER_S))
+}
+
+/// The first line of `name --version`; a missing program is an error with the setup hint.
+fn tool_version(name: &str, package: &str) -> Result<String, Failure> {
+    match Command::new(name).arg("--version").stdin(Stdio::null()).output() {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let line = text.lines().next().unwrap_or(name).trim();
+            // redis-server prints "Redis server v=7.0.15 sha=..."; keep the version.
+            Ok(match line.split_whitespace().find_map(|w| w.strip_prefix("v=")) {
+                Some(v) => format!("{name} {v}"),
+                None => line.to_string(),
+            })
+        }
+        Ok(out) => Err(Failure::runtime(format!(
+            "bench server: `{name} --version` failed ({}); hint: run tools/setup.sh (it installs {package})",
+            out.status
+        ))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Failure::runtime(format!(
+            "bench server: {name} not found on PATH; hint: run tools/setup.sh (it installs {package})"
+        ))),
+        Err(e) => Err(Failure::runtime(format!("bench server: cannot run {name}: {e}; hint: run tools/setup.sh"))),
+    }
+}
+
+/// The shards `nexus run` will start for `shards` (`None`: one per physical core), and whether
+/// the config must allow oversubscription (more shards than cores; noted on stderr).
+fn plan_shards(shards: Option<usize>) -> Result<(PlacementPlan, bool), Failure> {
+    let topology =
+        Topology::detect().map_err(|e| Failure::runtime(format!("bench server: cannot read the machine: {e}")))?;
+    let request = shards.map_or_else(PlacementRequest::per_core, PlacementRequest::shards);
+    let fail = |e: PlacementError| Failure::usage(format!("bench server: {e}"));
+    match placement::plan(&topology, &request) {
+        Ok(plan) => Ok((plan, false)),
+        Err(PlacementError::TooManyShards { requested, usable }) => {
+            eprintln!(
+                "nexus: bench server: note: {requested} shards on {usable} cores: oversubscribed (shards share CPUs); \
+                 use --shards {usable} or fewer for the engine's own figures"
+            );
+            Ok((placement::plan(&topology, &request.oversubscribe(true)).map_err(fail)?, true))
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Two distinct loopback ports nothing listens on right now (both bound at once, released).
+fn free_ports() -> Result<(u16, u16), Failure> {
+    let bind = || -> std::io::Result<(TcpListener, u16)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        Ok((listener, port))
+    };
+    let fail = |e: std::io::Error| Failure::runtime(format!("bench server: no free loopback port: {e}"));
+    let (_a, a) = bind().map_err(fail)?;
+    let (_b, b) = bind().map_err(fail)?;
+    Ok((a, b))
+}
+
+/// A scratch directory for the config, the servers' logs and the runs' output; removed on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn create() -> Result<Self, Failure> {
+        let dir = std::env::temp_dir().join(format!("nexus-bench-server-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Failure::runtime(format!("bench server: cannot create {}: {e}", dir.display())))?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One redis-benchmark run against `port`, with output into the scratch directory; must exit
+/// 0 within [`run_timeout`] and print `test`'s CSV row.
+fn run_benchmark(
+    scratch: &Scratch,
+    port: u16,
+    test: Test,
+    pipeline: u32,
+    args: &ServerBenchArgs,
+) -> Result<Figures, String> {
+    let (out_path, err_path) = (scratch.path("benchmark.csv"), scratch.path("benchmark.err"));
+    let mut cmd = Command::new("redis-benchmark");
+    cmd.args(benchmark_args(port, test, pipeline, args.clients, args.requests));
+    let mut run = Process::tool("redis-benchmark", cmd, port, &out_path, err_path)?;
+    let timeout = run_timeout(args.requests);
+    let Some(status) = run.wait_timeout(timeout)? else {
+        return Err(format!(
+            "redis-benchmark {} -P {pipeline} did not finish within {} s; hint: the server stopped answering",
+            test.label(),
+            timeout.as_secs()
+        ));
+    };
+    if !status.success() {
+        return Err(format!("redis-benchmark {} -P {pipeline} failed ({status}): {}", test.label(), run.log_tail()));
+    }
+    let text = std::fs::read_to_string(&out_path).map_err(|e| format!("cannot read {}: {e}", out_path.display()))?;
+    parse_csv(&text, test).map_err(|e| format!("{} -P {pipeline}: {e}", test.label()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nexus_engine::config::{EngineConfig, ShardCount};
 
     #[test]
-    fn csv_is_read_by_column_name() {
-        let text = "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n\"SET\",\"292397.66\",\"2.5\",\"0.1\",\"1.839\",\"3.0\",\"4.2\",\"9.0\"\n";
-        assert_eq!(parse_csv(text), Ok(Figures { rps: 292397.66, p50_ms: 1.839, p99_ms: 4.2 }));
-        assert!(parse_csv("\"test\",\"rps\"\n\"SET\",\"1\"\n").unwrap_err().contains("p50_latency_ms"));
-        assert!(parse_csv("").is_err());
+    fn the_config_serves_resp_alone() {
+        let text = config_text(41_234, Some(3), true, Some(8));
+        let config = EngineConfig::from_toml_str(&text, "bench").expect("the config parses");
+        config.validate(nexus_engine::builtin::KINDS).expect("the config is valid");
+        assert!(config.agents.is_empty() && config.load.is_none());
+        assert_eq!(config.placement.shards, ShardCount::Count(3));
+        assert!(config.placement.oversubscribe);
+        assert_eq!(config.idle.passes_before_yield, 8);
+        assert!(config.server.enabled);
+        assert_eq!((config.server.listen.as_str(), config.server.metrics_listen.as_str()), ("127.0.0.1:41234", ""));
+
+        let plain = EngineConfig::from_toml_str(&config_text(7, None, false, None), "bench").expect("parses");
+        assert_eq!(plain.placement, EngineConfig::default().placement);
+        assert_eq!(plain.idle, EngineConfig::default().idle);
     }
 
     #[test]
-    fn median_of_odd_and_even_counts() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    fn benchmark_arguments() {
+        let args = benchmark_args(6380, Test::Incr, 16, 50, 200_000).join(" ");
+        assert_eq!(args, "-h 127.0.0.1 -p 6380 -c 50 -n 200000 -P 16 -t incr --csv -r 100000");
+        assert_eq!(run_timeout(1_000), RUN_TIMEOUT_MIN);
+        assert_eq!(run_timeout(1_000_000), Duration::from_secs(500));
     }
 }
