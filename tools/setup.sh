@@ -20,19 +20,7 @@ for arg in "$@"; do
         --fuzz) want_fuzz=1 ;;
         -h|--help)
             sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
-            if ((want_fuzz)); then
-    if cargo fuzz --version >/dev/null 2>&1; then
-        echo "setup: cargo-fuzz present"
-    elif ! command -v rustup >/dev/null 2>&1; then
-        echo "setup: cargo-fuzz not installed: rustup not found (cargo fuzz needs a nightly toolchain)"
-    elif rustup toolchain install nightly --profile minimal >/dev/null 2>&1 \
-        && cargo install --locked cargo-fuzz >/dev/null 2>&1; then
-        echo "setup: cargo-fuzz ready"
-    else
-        echo "setup: cargo-fuzz not installed: 'cargo install --locked cargo-fuzz' failed (offline?); continuing without it"
-    fi
-fi
-exit 0
+            exit 0
             ;;
         *)
             echo "setup: unknown argument '$arg' (use --miri, --fuzz or --help)" >&2
