@@ -13,10 +13,10 @@
 //! closed after the error is written. Nothing a client sends can reach another connection.
 
 use crate::directory::Directory;
-use crate::front::{count, ConnId, Front, Job, Slot};
+use crate::front::{ConnId, Front, Job, Slot};
 use crate::ingress::IngressMsg;
 use crate::resp::{Limits, Protocol, RequestParser, Step, Value};
-use crate::stats::ShardServerStats;
+use crate::stats::{count, ShardServerStats};
 use bytes::Bytes;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -351,7 +351,7 @@ impl Conn {
                     c.first_seq + c.slots.len() as u64 - 1
                 })
                 .unwrap_or(0);
-            self.env.front.jobs.borrow_mut().push_back(Job::Command { conn: id, seq, args });
+            self.env.front.jobs.borrow_mut().push_back(Job::Command { conn: id, seq, spec, args });
             return true;
         }
         let answer = self.local(spec.name, &args);

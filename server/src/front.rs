@@ -12,7 +12,6 @@
 //! when a connection closes, so late answers for a closed connection are dropped).
 
 use crate::resp::{Protocol, Value};
-use crate::stats::ShardServerStats;
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
@@ -33,6 +32,8 @@ pub enum Job {
         conn: ConnId,
         /// The request's slot.
         seq: u64,
+        /// Its command, as the connection looked it up.
+        spec: &'static crate::commands::Spec,
         /// The request, name first.
         args: Vec<Bytes>,
     },
@@ -170,9 +171,4 @@ impl Front {
             c.wake();
         }
     }
-}
-
-/// Counts a protocol error on `stats`.
-pub fn count(counter: &std::sync::atomic::AtomicU64) {
-    ShardServerStats::add(counter, 1);
 }

@@ -10,6 +10,7 @@
 //! Invariants: every request handed over gets exactly one answer in its slot (a value, or an
 //! error such as `-TIMEOUT` when an ask fails); a gather answers once all of its asks did.
 
+use crate::commands::Spec;
 use crate::directory::{Directory, Subscriber};
 use crate::front::{ConnId, Front, Job, Slot};
 use crate::kinds::{parse_i64, Kinds};
@@ -22,6 +23,7 @@ use hashbrown::HashMap;
 use nexus_engine::agent::{Agent, Ctx, RequestId};
 use nexus_engine::ask::{AskError, Reply};
 use nexus_engine::registry::{key_hash, owner_of_hash};
+use std::mem::take;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,21 +142,19 @@ impl Ingress {
     /// Asks shard `shard`'s partition; a failure to send answers `waiting` at once.
     fn ask(&mut self, shard: usize, op: PartOp, waiting: Waiting, timeout: Duration, ctx: &mut Ctx<'_>) {
         let Some(part) = self.directory.partition(shard) else {
-            self.settle(waiting, Err(Value::error("LOADING the server is still starting")), ctx);
+            self.settle(waiting, Err(Value::error("LOADING the server is still starting")));
             return;
         };
         match ctx.ask(part, timeout, |reply| PartMsg { op, reply: Some(reply) }) {
             Ok(request) => {
                 self.waiting.insert(request.to_bits(), waiting);
             }
-            Err(_) => {
-                self.settle(waiting, Err(Value::error("BUSY the way to the key's shard is full; retry later")), ctx)
-            }
+            Err(_) => self.settle(waiting, Err(Value::error("BUSY the way to the key's shard is full; retry later"))),
         }
     }
 
     /// Records an answer (or a failure) for what was waiting.
-    fn settle(&mut self, waiting: Waiting, result: Result<Value, Value>, _ctx: &mut Ctx<'_>) {
+    fn settle(&mut self, waiting: Waiting, result: Result<Value, Value>) {
         let value = result.unwrap_or_else(|e| e);
         match waiting {
             Waiting::One { conn, seq, .. } => self.answer(conn, seq, Slot::One(value)),
@@ -262,48 +262,49 @@ impl Ingress {
                 }
                 self.front.close(conn);
             }
-            Job::Command { conn, seq, args } => self.command(conn, seq, args, ctx),
+            Job::Command { conn, seq, spec, args } => self.command(conn, seq, spec, args, ctx),
         }
     }
 
-    fn one(&mut self, conn: ConnId, seq: u64, key: &Bytes, op: PartOp, ctx: &mut Ctx<'_>) {
-        let shard = self.owner(key);
+    /// Asks shard `shard`'s partition for the whole answer of a request.
+    fn one(&mut self, conn: ConnId, seq: u64, shard: usize, op: PartOp, ctx: &mut Ctx<'_>) {
         self.ask(shard, op, Waiting::One { conn, seq, timeout: COMMAND_TIMEOUT }, COMMAND_TIMEOUT, ctx);
     }
 
-    fn command(&mut self, conn: ConnId, seq: u64, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
-        let name = args[0].to_ascii_uppercase();
+    /// Runs request `args` (its command already looked up by the connection as `spec`).
+    fn command(&mut self, conn: ConnId, seq: u64, spec: &'static Spec, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        let name = spec.name;
         let done = |this: &Self, v: Value| this.answer(conn, seq, Slot::One(v));
-        match name.as_slice() {
-            b"GET" => {
-                let key = args.swap_remove(1);
-                self.one(conn, seq, &key.clone(), PartOp::Get(key), ctx);
+        match name {
+            "get" => {
+                let shard = self.owner(&args[1]);
+                self.one(conn, seq, shard, PartOp::Get(take(&mut args[1])), ctx);
             }
-            b"SET" => match parse_set(&args) {
+            "set" => match parse_set(&args) {
                 Ok((condition, expiry, get)) => {
-                    let key = args[1].clone();
-                    let op = PartOp::Set { key: key.clone(), value: args[2].clone(), condition, expiry, get };
-                    self.one(conn, seq, &key, op, ctx);
+                    let shard = self.owner(&args[1]);
+                    let op = PartOp::Set { key: take(&mut args[1]), value: take(&mut args[2]), condition, expiry, get };
+                    self.one(conn, seq, shard, op, ctx);
                 }
                 Err(e) => done(self, e),
             },
-            b"INCR" | b"DECR" | b"INCRBY" | b"DECRBY" => {
-                let by = match name.as_slice() {
-                    b"INCR" => Some(1),
-                    b"DECR" => Some(-1),
-                    b"INCRBY" => parse_i64(&args[2]),
+            "incr" | "decr" | "incrby" | "decrby" => {
+                let by = match name {
+                    "incr" => Some(1),
+                    "decr" => Some(-1),
+                    "incrby" => parse_i64(&args[2]),
                     _ => parse_i64(&args[2]).and_then(i64::checked_neg),
                 };
                 match by {
                     Some(by) => {
-                        let key = args[1].clone();
-                        self.one(conn, seq, &key, PartOp::IncrBy(key.clone(), by), ctx);
+                        let shard = self.owner(&args[1]);
+                        self.one(conn, seq, shard, PartOp::IncrBy(take(&mut args[1]), by), ctx);
                     }
                     None => done(self, Value::error("ERR value is not an integer or out of range")),
                 }
             }
-            b"DEL" | b"UNLINK" | b"EXISTS" => {
-                let exists = name.as_slice() == b"EXISTS";
+            "del" | "unlink" | "exists" => {
+                let exists = name == "exists";
                 let groups = self.group(args.drain(1..).collect());
                 let ops = groups
                     .into_iter()
@@ -311,7 +312,7 @@ impl Ingress {
                     .collect();
                 self.gather(conn, seq, ops, Combine::Sum, ctx);
             }
-            b"MGET" => {
+            "mget" => {
                 let keys: Vec<Bytes> = args.drain(1..).collect();
                 let n = keys.len();
                 let groups = self.group(keys);
@@ -323,7 +324,7 @@ impl Ingress {
                 }
                 self.gather(conn, seq, ops, Combine::MGet { positions, keys: n }, ctx);
             }
-            b"MSET" => {
+            "mset" => {
                 if args.len() % 2 == 0 {
                     return done(self, Value::error("ERR wrong number of arguments for 'mset' command"));
                 }
@@ -342,63 +343,63 @@ impl Ingress {
                     .collect();
                 self.gather(conn, seq, ops, Combine::AllOk, ctx);
             }
-            b"EXPIRE" | b"PEXPIRE" => match parse_i64(&args[2]) {
+            "expire" | "pexpire" => match parse_i64(&args[2]) {
                 Some(n) => {
-                    let ms = if name.as_slice() == b"EXPIRE" { n.saturating_mul(1000) } else { n };
-                    let key = args[1].clone();
-                    self.one(conn, seq, &key, PartOp::Expire(key.clone(), ms.max(0) as u64), ctx);
+                    let ms = if name == "expire" { n.saturating_mul(1000) } else { n };
+                    let shard = self.owner(&args[1]);
+                    self.one(conn, seq, shard, PartOp::Expire(take(&mut args[1]), ms.max(0) as u64), ctx);
                 }
                 None => done(self, Value::error("ERR value is not an integer or out of range")),
             },
-            b"TTL" | b"PTTL" => {
-                let key = args[1].clone();
-                self.one(conn, seq, &key, PartOp::Ttl(key.clone(), name.as_slice() == b"PTTL"), ctx);
+            "ttl" | "pttl" => {
+                let shard = self.owner(&args[1]);
+                self.one(conn, seq, shard, PartOp::Ttl(take(&mut args[1]), name == "pttl"), ctx);
             }
-            b"DBSIZE" => {
+            "dbsize" => {
                 let ops = self.everywhere(|| PartOp::DbSize);
                 self.gather(conn, seq, ops, Combine::Sum, ctx);
             }
-            b"FLUSHALL" | b"FLUSHDB"
+            "flushall" | "flushdb"
                 if args.get(1).is_some_and(|m| !matches!(m.to_ascii_uppercase().as_slice(), b"ASYNC" | b"SYNC")) =>
             {
                 done(self, Value::error("ERR syntax error"))
             }
-            b"FLUSHALL" | b"FLUSHDB" => {
+            "flushall" | "flushdb" => {
                 let ops = self.everywhere(|| PartOp::FlushAll);
                 self.gather(conn, seq, ops, Combine::AllOk, ctx);
             }
-            b"INFO" => {
+            "info" => {
                 let section = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
                 let ops = self.everywhere(|| PartOp::Info);
                 self.gather(conn, seq, ops, Combine::Info { section }, ctx);
             }
-            b"PUBLISH" => {
-                let channel = args[1].clone();
-                self.one(conn, seq, &channel, PartOp::Publish(channel.clone(), args[2].clone()), ctx);
+            "publish" => {
+                let shard = self.owner(&args[1]);
+                self.one(conn, seq, shard, PartOp::Publish(take(&mut args[1]), take(&mut args[2])), ctx);
             }
-            b"SUBSCRIBE" => self.subscribe(conn, seq, args.drain(1..).collect(), ctx),
-            b"UNSUBSCRIBE" => self.unsubscribe(conn, seq, args.drain(1..).collect(), ctx),
-            b"AGENT.SPAWN" => {
+            "subscribe" => self.subscribe(conn, seq, args.drain(1..).collect(), ctx),
+            "unsubscribe" => self.unsubscribe(conn, seq, args.drain(1..).collect(), ctx),
+            "agent.spawn" => {
                 let Some(name) = utf8_name(&args[2]) else { return done(self, bad_name()) };
                 let kind = String::from_utf8_lossy(&args[1]).into_owned();
                 if self.kinds.get(&kind).is_none() {
                     return done(self, Value::error(format!("ERR unknown agent kind '{kind}'")));
                 }
-                let key = args[2].clone();
+                let shard = self.owner(&args[2]);
                 let op = PartOp::Spawn { kind, name, args: args.drain(3..).collect() };
-                self.one(conn, seq, &key, op, ctx);
+                self.one(conn, seq, shard, op, ctx);
             }
-            b"AGENT.SEND" | b"AGENT.STOP" | b"AGENT.INFO" => {
+            "agent.send" | "agent.stop" | "agent.info" => {
                 let Some(agent) = utf8_name(&args[1]) else { return done(self, bad_name()) };
-                let op = match name.as_slice() {
-                    b"AGENT.SEND" => PartOp::AgentSend(agent, args[2].clone()),
-                    b"AGENT.STOP" => PartOp::AgentStop(agent),
+                let op = match name {
+                    "agent.send" => PartOp::AgentSend(agent, take(&mut args[2])),
+                    "agent.stop" => PartOp::AgentStop(agent),
                     _ => PartOp::AgentInfo(agent),
                 };
-                let key = args[1].clone();
-                self.one(conn, seq, &key, op, ctx);
+                let shard = self.owner(&args[1]);
+                self.one(conn, seq, shard, op, ctx);
             }
-            b"AGENT.ASK" => {
+            "agent.ask" => {
                 let Some(agent) = utf8_name(&args[1]) else { return done(self, bad_name()) };
                 let timeout = match args.get(3) {
                     None => COMMAND_TIMEOUT,
@@ -411,7 +412,7 @@ impl Ingress {
                 let op = PartOp::AgentAsk(agent, args[2].clone());
                 self.ask(shard, op, Waiting::One { conn, seq, timeout }, timeout, ctx);
             }
-            b"AGENT.LIST" => {
+            "agent.list" => {
                 let kind = args.get(1).map(|k| String::from_utf8_lossy(k).into_owned());
                 let ops = self.everywhere(|| PartOp::AgentList(kind.clone()));
                 self.gather(conn, seq, ops, Combine::Names, ctx);
@@ -662,7 +663,7 @@ impl Agent for Ingress {
             Err(AskError::ShuttingDown) => Err(Value::error("ERR the server is shutting down")),
             Err(e) => Err(Value::error(format!("ERR {e}"))),
         };
-        self.settle(waiting, result, ctx);
+        self.settle(waiting, result);
         ctx.yield_to_executor();
     }
 }

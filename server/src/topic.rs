@@ -100,6 +100,3 @@ impl Agent for Topic {
         }
     }
 }
-
-/// The ingress address type topics deliver to (re-exported for the partition).
-pub type IngressAddr = Addr<IngressMsg>;
