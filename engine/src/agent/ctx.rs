@@ -356,14 +356,10 @@ impl<'a> Ctx<'a> {
 
     /// Resolves `name`: a plain probe when this shard owns it, a request over the mesh when not.
     pub fn lookup(&mut self, name: &str) -> Lookup {
-        let hash = name_hash(name);
-        let owner = owner_of_hash(hash, self.shards());
-        if owner == self.shard.index {
-            return match self.shard.registry.lookup_hashed(name, hash) {
-                Some(id) => Lookup::Found(id),
-                None => Lookup::Missing,
-            };
+        if let Some(found) = self.lookup_local(name) {
+            return found.map_or(Lookup::Missing, Lookup::Found);
         }
+        let owner = owner_of(name, self.shards());
         let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
         let Some(token) = self.shard.asks.open(self.me, deadline) else {
             return Lookup::Unreachable(RegistryError::Unreachable("too many outstanding asks on this shard".into()));
