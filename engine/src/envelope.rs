@@ -5,10 +5,10 @@
 //! [`INLINE_BYTES`](crate::payload::INLINE_BYTES) bytes never touches the heap.
 //!
 //! Header fields:
-//! - `to`: for `User`, the target [`AgentId`] bits; for `Reply`, the reply-slot token on the
+//! - `to`: for `User`, `ReplyToAgent`, `Undelivered` and `Signal`, the target [`AgentId`] bits; for `Reply`, the reply-slot token on the
 //!   asking shard (see `ask`); for `System`, unused (0).
 //! - `from`: the sending agent's id bits, or [`NO_SENDER`] for host traffic.
-//! - `request`: for a user message that is an ask, the asker's request id (for diagnostics);
+//! - `request`: for a user message that is an ask, the asker's reply token (`FLAG_ASK`);
 //!   for a reply handed to an agent's mailbox, the request id it answers.
 //! - `deadline_ns`: engine-clock nanoseconds after which the message is dropped when dequeued
 //!   (and counted as expired); 0 means none.
@@ -36,12 +36,22 @@ pub enum Kind {
     /// A dead letter handed back to its sender (`to` = the sender, `from` = the original
     /// target, `request` = the `DeadLetterReason`).
     Undelivered = 4,
+    /// A `Down` or `Exit` signal for the agent `to` (control lane, not counted).
+    Signal = 5,
 }
 
 /// Flag: tell the sender (`on_undelivered`) when this message becomes a dead letter.
 pub const FLAG_NOTIFY_UNDELIVERED: u8 = 1;
 /// Flag: the message counts towards the user-message accounting (sent = delivered + dead).
 pub const FLAG_COUNTED: u8 = 2;
+/// Flag: the message travels in the control lane: never refused for a full mailbox or ring,
+/// dispatched before any normal-lane message of the shard, never shed.
+pub const FLAG_CONTROL: u8 = 4;
+/// Flag: the message is an agent's ask; `request` holds its reply token, so a request that
+/// becomes a dead letter fails the ask at once (`AskError::Undelivered`).
+pub const FLAG_ASK: u8 = 8;
+/// Flag: the message is a notice to the dead-letter subscriber (never itself reported).
+pub const FLAG_DEAD_LETTER_NOTICE: u8 = 16;
 
 /// A message in flight; see the module documentation for the fields.
 #[derive(Debug)]
@@ -76,6 +86,13 @@ impl Envelope {
     #[inline]
     pub(crate) fn system(payload: Payload) -> Self {
         Self { to: 0, from: NO_SENDER, request: 0, deadline_ns: 0, sent_ns: 0, kind: Kind::System, flags: 0, payload }
+    }
+
+    /// Whether the envelope travels in the control lane (signals, engine operations, control
+    /// messages and the engine's answers).
+    #[inline]
+    pub(crate) fn is_control(&self) -> bool {
+        self.flags & FLAG_CONTROL != 0 || matches!(self.kind, Kind::Signal | Kind::System)
     }
 
     /// Whether the accounting counts this envelope.

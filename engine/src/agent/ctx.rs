@@ -8,7 +8,7 @@
 
 use super::{Addr, Agent, AgentId, RequestId, SpawnError, SpawnPlacement};
 use crate::ask::{deadline_after, ReplyTarget, ReplyTo};
-use crate::envelope::{Envelope, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
+use crate::envelope::{Envelope, FLAG_ASK, FLAG_CONTROL, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
 use crate::payload::Payload;
 use crate::registry::{name_hash, owner_of, owner_of_hash, validate_name, RegistryError};
 use crate::shard::{Shard, SystemOp};
@@ -94,13 +94,16 @@ pub const SYSTEM_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The handler's view of its shard; see the module documentation.
 pub struct Ctx<'a> {
     pub(crate) shard: &'a mut Shard,
-    me: AgentId,
-    pub(crate) stopping: bool,
+    pub(crate) me: AgentId,
+    /// Set when the agent is to stop after this handler, with why.
+    pub(crate) exit: Option<super::ExitReason>,
+    /// The deadline of the message being handled (0: none); asks made meanwhile inherit it.
+    pub(crate) deadline_ns: u64,
 }
 
 impl<'a> Ctx<'a> {
     pub(crate) fn new(shard: &'a mut Shard, me: AgentId) -> Self {
-        Self { shard, me, stopping: false }
+        Self { shard, me, exit: None, deadline_ns: 0 }
     }
 
     /// The running agent's id.
@@ -153,8 +156,15 @@ impl<'a> Ctx<'a> {
         self.send_flags(to.id(), msg, FLAG_COUNTED, deadline, 0)
     }
 
+    /// Sends `msg` to `to` in the control lane: it is never refused for a full mailbox or
+    /// ring, never shed, and the target's shard dispatches it before any normal-lane message.
+    /// Keep it for supervision and other messages that must get through under load.
+    pub fn send_control<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
+        self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_CONTROL, 0, 0)
+    }
+
     #[inline]
-    fn send_flags<M: Send + 'static>(
+    pub(crate) fn send_flags<M: Send + 'static>(
         &mut self,
         to: AgentId,
         msg: M,
@@ -184,19 +194,27 @@ impl<'a> Ctx<'a> {
     /// answers with `Ctx::reply`. The answer (or `AskError::Timeout` after `timeout`) arrives
     /// in `on_reply` with the returned [`RequestId`]. The request carries the deadline: if it is
     /// still queued when the deadline passes, it is dropped and counted as expired.
+    ///
+    /// Deadlines propagate: an ask made while handling a message that has a deadline (an ask
+    /// from someone else, say) never gets a later deadline than that message. A request that
+    /// becomes a dead letter (its target is gone, shed, panicked, ...) fails the ask at once
+    /// with `AskError::Undelivered(reason)` instead of waiting for the timeout.
     pub fn ask<M: Send + 'static, R: Send + 'static>(
         &mut self,
         to: Addr<M>,
         timeout: Duration,
         make: impl FnOnce(ReplyTo<R>) -> M,
     ) -> Result<RequestId, SendError<M>> {
-        let deadline = deadline_after(self.shard.now_ns(), timeout);
+        let mut deadline = deadline_after(self.shard.now_ns(), timeout);
+        if self.deadline_ns != 0 {
+            deadline = deadline.min(self.deadline_ns);
+        }
         let Some(token) = self.shard.asks.open(self.me, deadline) else {
             let msg = make(ReplyTo::new(ReplyTarget::Shard(0), false));
             return Err(SendError::Full(msg));
         };
         let msg = make(ReplyTo::new(ReplyTarget::Shard(token), true));
-        match self.send_flags(to.id(), msg, FLAG_COUNTED, deadline, token) {
+        match self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_ASK, deadline, token) {
             Ok(()) => Ok(RequestId(token)),
             Err(e) => {
                 self.shard.asks.settle(token);
@@ -297,20 +315,44 @@ impl<'a> Ctx<'a> {
         self.shard.stats()
     }
 
-    /// Stops the running agent after this handler returns.
-    pub fn stop_self(&mut self) {
-        self.stopping = true;
+    /// The deadline (engine-clock ns) of the message being handled, if it has one. Asks made
+    /// now inherit it; a retry should not be scheduled past it.
+    pub fn deadline_ns(&self) -> Option<u64> {
+        (self.deadline_ns != 0).then_some(self.deadline_ns)
     }
 
-    /// Stops agent `id`: now-ish for an agent of this shard (after this handler), over the mesh
-    /// for another shard. Stopping an agent that is already gone does nothing.
+    /// Stops the running agent after this handler returns, with the reason `normal`.
+    pub fn stop_self(&mut self) {
+        self.exit.get_or_insert(super::ExitReason::Normal);
+    }
+
+    /// Stops the running agent after this handler returns, with the reason `Failed(message)`:
+    /// linked agents stop too (unless they trap exits), and a supervisor restarts it even when
+    /// it is `transient`.
+    pub fn fail(&mut self, message: impl Into<std::sync::Arc<str>>) {
+        self.exit.get_or_insert(super::ExitReason::Failed(message.into()));
+    }
+
+    /// Stops agent `id` with the reason `shutdown`: now-ish for an agent of this shard (after
+    /// this handler), over the mesh (control lane) for another shard. Stopping an agent that is
+    /// already gone does nothing. Stopping the running agent itself is [`Ctx::stop_self`].
     pub fn stop(&mut self, id: AgentId) {
+        self.stop_with(id, super::ExitReason::Shutdown);
+    }
+
+    /// Stops agent `id` with `reason` (see [`Ctx::stop`]).
+    pub fn stop_with(&mut self, id: AgentId, reason: super::ExitReason) {
         if id == self.me {
-            self.stopping = true;
+            self.exit.get_or_insert(if reason == super::ExitReason::Shutdown {
+                super::ExitReason::Normal
+            } else {
+                reason
+            });
         } else if id.shard() == self.shard.index {
-            self.shard.pending_stops.push(id);
+            self.shard.pending_stops.push((id, reason));
         } else if id.shard() < self.shards() {
-            let _ = self.shard.send_system(id.shard(), Envelope::system(Payload::new(SystemOp::Stop(id))));
+            let op = SystemOp::Stop(id, reason);
+            let _ = self.shard.send_system(id.shard(), Envelope::system(Payload::new(op)));
         }
     }
 
@@ -336,6 +378,7 @@ impl<'a> Ctx<'a> {
         let op = SystemOp::Register {
             name: name.into(),
             id: me,
+            replace: None,
             reply: Some(ReplyTo::new(ReplyTarget::Shard(token), false)),
         };
         match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {

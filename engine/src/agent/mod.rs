@@ -4,16 +4,26 @@
 //! shard's pool for its type, and is only ever touched by that shard's thread. It receives
 //! messages of one type, `Agent::Msg`, through `handle(&mut self, msg, &mut Ctx)`; replies to
 //! its asks arrive through `on_reply`, and messages it sent that could not be delivered (when it
-//! asked to know) through `on_undelivered`.
+//! asked to know) through `on_undelivered`. Agents it watches report their end through
+//! `on_down`, and linked agents through `on_exit` when it traps exits (see [`ExitReason`]).
+//!
+//! A panic in any of these hooks is caught at the agent boundary: the agent is stopped with
+//! [`ExitReason::Panicked`] (its `on_stop` is not run: its state may be broken), the message
+//! that panicked is counted as a `panicked` dead letter, and the shard goes on.
 
 mod ctx;
+mod ctx_fault;
+mod exit;
 mod id;
 mod pool;
 mod slots;
 
 pub use ctx::{Ctx, Lookup, Registration, SendError, Spawned, SYSTEM_REQUEST_TIMEOUT};
+pub use ctx_fault::TimerId;
+pub use exit::{Down, Exit, ExitReason};
+pub(crate) use exit::{panic_message, Signal};
 pub use id::{Addr, AgentId, GENERATION_BITS, GENERATION_MASK, MAX_SHARDS, SHARD_BITS};
-pub(crate) use pool::{stop_agent as run_agent_stop, AskFailure, Kinds, RunMode};
+pub(crate) use pool::{stop_agent as run_agent_stop, AskFailure, InHand, Kinds, RunMode};
 pub(crate) use slots::{SlotState, Slots};
 
 use crate::ask::{AskError, Reply};
@@ -70,7 +80,15 @@ pub trait Agent: Sized + 'static {
     /// Receives a message this agent sent with `Ctx::send_tracked` that became a dead letter.
     fn on_undelivered(&mut self, _undelivered: Undelivered, _ctx: &mut Ctx<'_>) {}
 
-    /// Runs once when the agent stops, before its state is dropped.
+    /// Receives the end of an agent this one watches (`Ctx::watch`).
+    fn on_down(&mut self, _down: Down, _ctx: &mut Ctx<'_>) {}
+
+    /// Receives the end of a linked agent, when this agent traps exits (`Ctx::trap_exits`).
+    /// Without trapping, an abnormal exit of a linked agent stops this one with the same
+    /// reason, and a normal one is ignored.
+    fn on_exit(&mut self, _exit: Exit, _ctx: &mut Ctx<'_>) {}
+
+    /// Runs once when the agent stops (not after a panic), before its state is dropped.
     fn on_stop(&mut self, _ctx: &mut Ctx<'_>) {}
 }
 

@@ -11,14 +11,20 @@
 //!
 //! While an agent runs, its value is moved out of its pool entry (which stays reserved), so the
 //! handler can hold `&mut self` while `Ctx` holds `&mut Shard`; it is moved back after the batch.
+//!
+//! Panic isolation: the run function wraps the whole turn in one `catch_unwind` (free on the
+//! path that does not panic). A panic drops the agent's value without running `on_stop`, frees
+//! its slot with `ExitReason::Panicked`, counts the message in hand as a `panicked` dead letter
+//! and fails its ask at once when it was one.
 
 use super::ctx::Ctx;
-use super::{Agent, AgentId, RequestId, SlotState, Undelivered};
+use super::{panic_message, Agent, AgentId, ExitReason, RequestId, Signal, SlotState, Undelivered};
 use crate::ask::{AskError, Reply};
-use crate::envelope::Kind;
+use crate::envelope::{Envelope, Kind, FLAG_ASK};
 use crate::metrics::DeadLetterReason;
 use crate::shard::Shard;
 use std::any::{Any, TypeId};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// What [`run_agent`] is asked to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +33,10 @@ pub(crate) enum RunMode {
     Start,
     /// Handle up to this many queued messages.
     Messages(u32),
-    /// Stop the agent (run `on_stop`, drop it, free its slot).
+    /// Handle the control-lane envelope stashed in `Shard::control_current`.
+    Control,
+    /// Stop the agent with the reason in `Shard::stop_reason` (run `on_stop`, drop it, free
+    /// its slot).
     Stop,
 }
 
@@ -129,18 +138,31 @@ impl Shard {
     }
 }
 
-/// Stops the agent `id` on this shard if it is still alive (idempotent).
-pub(crate) fn stop_agent(shard: &mut Shard, id: AgentId) {
+/// Stops the agent `id` on this shard with `reason` if it is still alive (idempotent).
+pub(crate) fn stop_agent(shard: &mut Shard, id: AgentId, reason: ExitReason) {
     let Some(slot) = shard.slots.get(id.slot()) else { return };
     if slot.state == SlotState::Free || slot.state == SlotState::Stopping || slot.generation != id.generation() {
         return;
     }
     let run = shard.kinds.run_fn(slot.kind);
+    shard.stop_reason = Some(reason);
     run(shard, id.slot(), RunMode::Stop);
+    shard.stop_reason = None;
 }
 
-/// Runs one agent of type `A`: its start hook, a batch of its messages, or its stop.
-/// Returns how many messages it handled.
+/// What a handler was holding when it panicked: how to account for the message.
+#[derive(Clone, Copy)]
+pub(crate) struct InHand {
+    /// The message counts in the accounting (it becomes a `panicked` dead letter).
+    pub(crate) counted: bool,
+    /// The message was an agent's ask with this reply token (the ask fails at once).
+    pub(crate) ask_token: Option<u64>,
+}
+
+/// Runs one agent of type `A`: its start hook, a batch of its messages, one control-lane
+/// envelope (stashed in `Shard::control_current`), or its stop. Returns how many messages it
+/// handled. Every hook runs inside `catch_unwind`: a panic stops the agent with
+/// `ExitReason::Panicked` and is never seen by the shard.
 pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunMode) -> u32 {
     let Some(slot) = shard.slots.get(slot_index).copied() else { return 0 };
     if slot.state == SlotState::Free || slot.state == SlotState::Stopping {
@@ -153,15 +175,25 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
     };
     let mut ctx = Ctx::new(shard, me);
     let mut handled = 0;
-    match mode {
+    let mut in_hand: Option<InHand> = None;
+    let outcome = catch_unwind(AssertUnwindSafe(|| match mode {
         RunMode::Start => agent.on_start(&mut ctx),
-        RunMode::Stop => ctx.stopping = true,
+        RunMode::Stop => {
+            let reason = ctx.shard.stop_reason.take().unwrap_or(ExitReason::Shutdown);
+            ctx.exit = Some(reason);
+        }
+        RunMode::Control => {
+            if let Some(env) = ctx.shard.control_current.take() {
+                handled = 1;
+                dispatch_one(&mut agent, env, &mut ctx, &mut in_hand);
+            }
+        }
         RunMode::Messages(budget) => {
             // A turn handles only what was queued when it began: what the agent sends itself
             // meanwhile waits for its next turn, so a self-message is a yield that lets the
             // rest of the shard (a full mailbox's owner, say) run first.
             let budget = budget.min(slot.queue.len());
-            while handled < budget && !ctx.stopping {
+            while handled < budget && ctx.exit.is_none() {
                 let Some(queue) = ctx.shard.slots.get_mut(slot_index).map(|s| &mut s.queue) else { break };
                 let Some(env) = ctx.shard.store.pop(queue) else { break };
                 handled += 1;
@@ -173,54 +205,92 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
                     ctx.shard.dead_letter(env, DeadLetterReason::Expired);
                     continue;
                 }
-                match env.kind {
-                    Kind::User => match env.payload.take::<A::Msg>() {
-                        Ok(msg) => {
-                            ctx.shard.metrics.counters.delivered += 1;
-                            agent.handle(msg, &mut ctx);
-                        }
-                        Err(payload) => {
-                            let env = crate::envelope::Envelope { payload, ..env };
-                            ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
-                        }
-                    },
-                    Kind::ReplyToAgent => {
-                        if env.counted() {
-                            ctx.shard.metrics.counters.delivered += 1;
-                        }
-                        let request = RequestId(env.request);
-                        let reply = match env.payload.take::<AskFailure>() {
-                            Ok(AskFailure(e)) => Err(e),
-                            Err(payload) => Ok(Reply(payload)),
-                        };
-                        agent.on_reply(request, reply, &mut ctx);
+                dispatch_one(&mut agent, env, &mut ctx, &mut in_hand);
+            }
+        }
+    }));
+    let (exit, clean) = match outcome {
+        Ok(()) => (ctx.exit.take(), true),
+        Err(payload) => {
+            let message = panic_message(&*payload);
+            ctx.shard.metrics.counters.panics += 1;
+            if let Some(held) = in_hand.take() {
+                ctx.shard.account_in_hand(held, DeadLetterReason::Panicked);
+            }
+            (Some(ExitReason::Panicked(message)), false)
+        }
+    };
+    let Some(reason) = exit else {
+        ctx.shard.kinds.pool::<A>(slot.kind).items[slot.pool_index as usize] = Some(agent);
+        return handled;
+    };
+    if clean {
+        // A panic in `on_stop` changes nothing: the agent is stopping anyway.
+        ctx.deadline_ns = 0;
+        if catch_unwind(AssertUnwindSafe(|| agent.on_stop(&mut ctx))).is_err() {
+            ctx.shard.metrics.counters.panics += 1;
+        }
+    }
+    let shard = ctx.shard;
+    // After a panic the state may be broken: it is dropped, never run again. A panicking
+    // `Drop` leaks the rest of the value rather than taking the shard down.
+    if catch_unwind(AssertUnwindSafe(move || drop(agent))).is_err() {
+        shard.metrics.counters.panics += 1;
+    }
+    shard.kinds.pool::<A>(slot.kind).release(slot.pool_index);
+    shard.finish_stop(slot_index, reason);
+    handled
+}
+
+/// Hands one envelope to the agent's matching hook.
+fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+    let counted = env.counted();
+    ctx.deadline_ns = env.deadline_ns;
+    match env.kind {
+        Kind::User => {
+            let ask_token = (env.flags & FLAG_ASK != 0).then_some(env.request);
+            match env.payload.take::<A::Msg>() {
+                Ok(msg) => {
+                    *in_hand = Some(InHand { counted, ask_token });
+                    agent.handle(msg, ctx);
+                    *in_hand = None;
+                    if counted {
+                        ctx.shard.metrics.counters.delivered += 1;
                     }
-                    Kind::Undelivered => {
-                        let reason = DeadLetterReason::ALL
-                            .get(env.request as usize)
-                            .copied()
-                            .unwrap_or(DeadLetterReason::NoSuchAgent);
-                        let notice = Undelivered { to: AgentId::from_bits(env.from), reason, message: env.payload };
-                        agent.on_undelivered(notice, &mut ctx);
-                    }
-                    Kind::Reply | Kind::System => {
-                        debug_assert!(false, "routing never queues {:?} in a mailbox", env.kind);
-                    }
+                }
+                Err(payload) => {
+                    let env = Envelope { payload, ..env };
+                    ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
                 }
             }
         }
+        Kind::ReplyToAgent => {
+            let request = RequestId(env.request);
+            let reply = match env.payload.take::<AskFailure>() {
+                Ok(AskFailure(e)) => Err(e),
+                Err(payload) => Ok(Reply(payload)),
+            };
+            *in_hand = Some(InHand { counted, ask_token: None });
+            agent.on_reply(request, reply, ctx);
+            *in_hand = None;
+            if counted {
+                ctx.shard.metrics.counters.delivered += 1;
+            }
+        }
+        Kind::Undelivered => {
+            let reason =
+                DeadLetterReason::ALL.get(env.request as usize).copied().unwrap_or(DeadLetterReason::NoSuchAgent);
+            let notice = Undelivered { to: AgentId::from_bits(env.from), reason, message: env.payload };
+            agent.on_undelivered(notice, ctx);
+        }
+        Kind::Signal => match env.payload.take::<Signal>() {
+            Ok(Signal::Down(down)) => agent.on_down(down, ctx),
+            Ok(Signal::Exit(exit)) => agent.on_exit(exit, ctx),
+            Err(p) => debug_assert!(false, "signal envelope with a {} payload", p.type_name()),
+        },
+        Kind::Reply | Kind::System => {
+            debug_assert!(false, "routing never hands {:?} to an agent", env.kind);
+        }
     }
-    let stopping = ctx.stopping;
-    if stopping {
-        agent.on_stop(&mut ctx);
-    }
-    let shard = ctx.shard;
-    if stopping {
-        drop(agent);
-        shard.kinds.pool::<A>(slot.kind).release(slot.pool_index);
-        shard.finish_stop(slot_index);
-    } else {
-        shard.kinds.pool::<A>(slot.kind).items[slot.pool_index as usize] = Some(agent);
-    }
-    handled
+    ctx.deadline_ns = 0;
 }

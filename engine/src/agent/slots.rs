@@ -37,6 +37,8 @@ pub(crate) struct Slot {
     pub(crate) pool_index: u32,
     pub(crate) queue: Queue,
     pub(crate) capacity: u32,
+    /// The agent receives linked exits in `on_exit` instead of stopping.
+    pub(crate) trap_exits: bool,
 }
 
 /// The shard's slot table.
@@ -73,6 +75,7 @@ impl Slots {
                 pool_index: NIL,
                 queue: Queue::EMPTY,
                 capacity: 0,
+                trap_exits: false,
             });
             idx
         };
@@ -83,6 +86,7 @@ impl Slots {
         slot.state = SlotState::Idle;
         slot.pool_index = pool_index;
         slot.capacity = capacity;
+        slot.trap_exits = false;
         self.live += 1;
         Some((idx, slot.generation))
     }
@@ -109,6 +113,14 @@ impl Slots {
     #[inline]
     pub(crate) fn get_mut(&mut self, idx: u32) -> Option<&mut Slot> {
         self.slots.get_mut(idx as usize)
+    }
+
+    /// Whether `id` names a live agent (not free, not stopping, same generation).
+    #[inline]
+    pub(crate) fn is_live(&self, slot: u32, generation: u32) -> bool {
+        self.get(slot).is_some_and(|s| {
+            s.generation == generation && matches!(s.state, SlotState::Idle | SlotState::Scheduled)
+        })
     }
 
     /// Indices of every live slot (for shutdown).

@@ -57,6 +57,8 @@ pub struct EngineConfig {
     pub metrics: MetricsConfig,
     /// `[shutdown]`: graceful stop.
     pub shutdown: ShutdownConfig,
+    /// `[shedding]`: when an overloaded shard sheds normal-lane messages.
+    pub shedding: SheddingConfig,
     /// `[[agents]]`: the agents started with the engine. A file that lists any `[[agents]]`
     /// replaces the whole default list.
     pub agents: Vec<AgentSpec>,
@@ -85,6 +87,7 @@ impl Default for EngineConfig {
             mesh: MeshConfig::default(),
             metrics: MetricsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            shedding: SheddingConfig::default(),
             agents: vec![
                 AgentSpec::named("echo", "echo"),
                 AgentSpec::named("counter", "counter"),
@@ -313,6 +316,27 @@ pub struct ShutdownConfig {
 impl Default for ShutdownConfig {
     fn default() -> Self {
         Self { drain_timeout_ms: 2000 }
+    }
+}
+
+/// `[shedding]`: load shedding. While a shard is overloaded, normal-lane user messages that
+/// reach it are dropped at enqueue, counted as `shed` dead letters, and reported to senders
+/// that asked (`send_tracked`, asks). Control-lane messages and replies are never shed.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SheddingConfig {
+    /// `max_queued`: a shard sheds while this many messages are queued in its mailboxes
+    /// (0 = never on depth). Default 1048576.
+    pub max_queued: usize,
+    /// `max_latency_us`: a shard sheds while its latest sampled enqueue-to-dispatch latency is
+    /// at least this and messages are still queued (microseconds; 0 = never on latency).
+    /// Default 500000 (half a second).
+    pub max_latency_us: u64,
+}
+
+impl Default for SheddingConfig {
+    fn default() -> Self {
+        Self { max_queued: 1 << 20, max_latency_us: 500_000 }
     }
 }
 

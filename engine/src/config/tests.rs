@@ -89,6 +89,7 @@ fn default_values_are_the_documented_ones() {
     assert_eq!(d.mesh, MeshConfig { ring_capacity: 1024, batch: 64, inject_capacity: 4096, overflow_capacity: 65536 });
     assert_eq!(d.metrics, MetricsConfig { latency_sample_every: 64, status_interval_ms: 1000 });
     assert_eq!(d.shutdown, ShutdownConfig { drain_timeout_ms: 2000 });
+    assert_eq!(d.shedding, SheddingConfig { max_queued: 1 << 20, max_latency_us: 500_000 });
     let kinds: Vec<&str> = d.agents.iter().map(|a| a.kind.as_str()).collect();
     assert_eq!(kinds, ["echo", "counter", "kv"]);
     for agent in &d.agents {
@@ -205,7 +206,7 @@ fn unknown_key_lists_the_valid_keys() {
 fn unknown_table_lists_the_top_level_keys() {
     let err = parse_err("[mesh]\nbatch = 4\n\n[mailboxx]\ncapacity = 5\n");
     check(&err, 4, "mailboxx");
-    assert_hint(&err, "placement, idle, mailbox, mesh, metrics, shutdown, agents, load, executor, server");
+    assert_hint(&err, "placement, idle, mailbox, mesh, metrics, shutdown, shedding, agents, load, executor, server");
 }
 
 #[test]

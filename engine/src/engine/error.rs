@@ -39,4 +39,7 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The engine did not become quiescent in time (the last snapshot's accounting attached).
+    #[error("the engine did not become quiescent in time ({0}); hint: stop sending first, or wait longer")]
+    NotQuiescent(String),
 }

@@ -9,7 +9,7 @@ use super::error::EngineError;
 use crate::agent::{Addr, Agent, AgentId, SendError, SpawnError, SpawnPlacement};
 use crate::ask::{deadline_after, AskError, HostReply, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, NO_SENDER};
-use crate::metrics::{EngineStats, ShardStats};
+use crate::metrics::{DeadLetter, EngineStats, ShardStats};
 use crate::payload::Payload;
 use crate::registry::{owner_of, validate_name, RegistryError};
 use crate::shard::shared::Shared;
@@ -190,7 +190,7 @@ impl EngineHandle {
         if shard >= self.shared.shards {
             return Ok(());
         }
-        self.inject_system(shard, SystemOp::Stop(id), Instant::now() + HOST_REQUEST_TIMEOUT)
+        self.inject_system(shard, SystemOp::Stop(id, crate::agent::ExitReason::Shutdown), Instant::now() + HOST_REQUEST_TIMEOUT)
     }
 
     /// Registers `name` for agent `id`. The agent's shard remembers the name, so it is removed
@@ -201,7 +201,7 @@ impl EngineHandle {
             return Err(RegistryError::NoSuchAgent(id));
         }
         let name: Box<str> = name.into();
-        self.request(id.shard(), |reply| SystemOp::BindName { name, id, reply })
+        self.request(id.shard(), |reply| SystemOp::BindName { name, id, replace: None, reply })
             .map_err(|e| RegistryError::Unreachable(e.to_string()))?
     }
 
@@ -217,6 +217,46 @@ impl EngineHandle {
         let owner = owner_of(name, self.shared.shards);
         let name: Box<str> = name.into();
         self.request(owner, |reply| SystemOp::Unregister { name, expected: None, reply: Some(reply) })
+    }
+
+    /// Sends a sampled stream of dead letters to `subscriber`: every shard reports one in
+    /// every `sample_every` (at least 1) counted dead letters it sees, as a [`DeadLetter`]
+    /// (control lane, not counted). Replaces an earlier subscription.
+    pub fn subscribe_dead_letters(&self, subscriber: Addr<DeadLetter>, sample_every: u32) -> Result<(), EngineError> {
+        for shard in 0..self.shared.shards {
+            self.request(shard, |reply| SystemOp::DeadLetterSink(Some((subscriber.id(), sample_every)), reply))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the dead-letter subscription.
+    pub fn unsubscribe_dead_letters(&self) -> Result<(), EngineError> {
+        for shard in 0..self.shared.shards {
+            self.request(shard, |reply| SystemOp::DeadLetterSink(None, reply))?;
+        }
+        Ok(())
+    }
+
+    /// Waits, at most `timeout`, until the engine is quiescent (nothing queued, in a ring, on
+    /// a timer or waiting for an answer, and two snapshots in a row agree), and returns that
+    /// snapshot: the one on which the accounting invariant, [`EngineStats::accounted`], must
+    /// hold. Only meaningful once the host stopped sending.
+    pub fn quiescent_stats(&self, timeout: Duration) -> Result<EngineStats, EngineError> {
+        let deadline = Instant::now() + timeout;
+        let mut previous: Option<crate::metrics::Counters> = None;
+        loop {
+            let stats = self.stats()?;
+            let injects_empty = self.shared.injects.iter().all(|q| q.is_empty());
+            let totals = stats.totals();
+            if stats.quiescent() && injects_empty && previous.as_ref() == Some(&totals) {
+                return Ok(stats);
+            }
+            if Instant::now() >= deadline {
+                return Err(EngineError::NotQuiescent(stats.accounting_line()));
+            }
+            previous = Some(totals);
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     /// Gathers every shard's figures (each shard answers over its inject queue).

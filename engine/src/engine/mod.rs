@@ -93,6 +93,8 @@ impl EngineBuilder {
             batch: config.mesh.batch,
             backlog_capacity: config.mesh.overflow_capacity,
             latency_sample_every: config.metrics.latency_sample_every,
+            shed_queue_depth: config.shedding.max_queued,
+            shed_latency_ns: config.shedding.max_latency_us.saturating_mul(1000),
             ..ShardLimits::default()
         };
         self.ring_capacity = config.mesh.ring_capacity;

@@ -12,11 +12,16 @@
 //! letter with a [`DeadLetterReason`]. At quiescence the sums over all shards (plus the host's
 //! sends) satisfy `sent == delivered + dead_letters`.
 
+mod dead_letter;
+
+pub use dead_letter::DeadLetter;
+pub(crate) use dead_letter::DeadLetterSink;
+
 use hdrhistogram::Histogram;
 use std::fmt;
 
 /// Number of [`DeadLetterReason`]s.
-pub const REASONS: usize = 8;
+pub const REASONS: usize = 10;
 
 /// Why a message was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,6 +42,11 @@ pub enum DeadLetterReason {
     LateReply = 6,
     /// The target agent stopped with the message still queued in its mailbox.
     Stopped = 7,
+    /// The target's shard was overloaded (queue depth or enqueue-to-dispatch latency past the
+    /// shedding thresholds) and shed the normal-lane message at enqueue.
+    Shed = 8,
+    /// The handler panicked while handling the message (the agent was stopped).
+    Panicked = 9,
 }
 
 impl DeadLetterReason {
@@ -50,6 +60,8 @@ impl DeadLetterReason {
         Self::Shutdown,
         Self::LateReply,
         Self::Stopped,
+        Self::Shed,
+        Self::Panicked,
     ];
 
     /// A short snake_case name for tables and JSON.
@@ -63,6 +75,8 @@ impl DeadLetterReason {
             Self::Shutdown => "shutdown",
             Self::LateReply => "late_reply",
             Self::Stopped => "stopped",
+            Self::Shed => "shed",
+            Self::Panicked => "panicked",
         }
     }
 }
@@ -98,6 +112,16 @@ pub struct Counters {
     pub parks: u64,
     /// Messages moved from the outbound backlog into a ring after the ring had been full.
     pub backlog_flushed: u64,
+    /// Handlers (and start/stop hooks) that panicked; each stopped its agent.
+    pub panics: u64,
+    /// Control-lane envelopes dispatched (signals, control messages, engine replies).
+    pub control_dispatched: u64,
+    /// `Down` and `Exit` signals sent from this shard.
+    pub signals_sent: u64,
+    /// Timers that fired (their messages were sent then, and count in `sent`).
+    pub timers_fired: u64,
+    /// Dead-letter notices sent to the dead-letter subscriber (sampled; not counted in `sent`).
+    pub dead_letter_notices: u64,
 }
 
 impl Counters {
@@ -125,6 +149,11 @@ impl Counters {
         self.passes += other.passes;
         self.parks += other.parks;
         self.backlog_flushed += other.backlog_flushed;
+        self.panics += other.panics;
+        self.control_dispatched += other.control_dispatched;
+        self.signals_sent += other.signals_sent;
+        self.timers_fired += other.timers_fired;
+        self.dead_letter_notices += other.dead_letter_notices;
     }
 }
 
@@ -150,6 +179,8 @@ pub struct ShardMetrics {
     latency: Histogram<u64>,
     sample_mask: u64,
     sample_tick: u64,
+    /// The latest sampled enqueue-to-dispatch latency (the load-shedding signal).
+    pub(crate) last_latency_ns: u64,
 }
 
 /// Largest latency the histogram tracks (60 s); larger values are clamped.
@@ -160,7 +191,10 @@ impl ShardMetrics {
     pub fn new(sample_every: u32) -> Self {
         debug_assert!(sample_every.is_power_of_two());
         let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2).expect("static histogram bounds are valid");
-        Self { counters: Counters::default(), latency, sample_mask: u64::from(sample_every.max(1)) - 1, sample_tick: 0 }
+        Self { counters: Counters::default(), latency, sample_mask: u64::from(sample_every.max(1)) - 1,
+            sample_tick: 0,
+            last_latency_ns: 0,
+        }
     }
 
     /// Whether the next sent message should carry a timestamp.
@@ -173,6 +207,7 @@ impl ShardMetrics {
     /// Records one enqueue-to-dispatch latency.
     #[inline]
     pub fn record_latency(&mut self, ns: u64) {
+        self.last_latency_ns = ns;
         self.latency.saturating_record(ns.clamp(1, LATENCY_MAX_NS));
     }
 
@@ -220,6 +255,20 @@ pub struct ShardStats {
     pub names: u64,
     /// Asks made from this shard still waiting for an answer.
     pub pending_asks: u64,
+    /// Messages queued on the shard: mailboxes, the control lane and the outbound backlogs.
+    pub queued: u64,
+    /// Timers armed and not yet fired.
+    pub timers: u64,
+    /// Envelopes this shard pushed into rings to its peers (cumulative).
+    pub ring_pushed: u64,
+    /// Envelopes this shard took from its peers' rings (cumulative).
+    pub ring_popped: u64,
+    /// Whether the shard is shedding normal-lane messages (as of its last pass).
+    pub shedding: bool,
+    /// Watches held on this shard's agents.
+    pub watches: u64,
+    /// Links held by this shard's agents (each link counts once on each side).
+    pub links: u64,
     /// Enqueue-to-dispatch latency (sampled).
     pub latency: LatencySummary,
     /// The histogram itself, for engine-wide percentiles.
@@ -264,10 +313,34 @@ impl EngineStats {
     }
 
     /// The accounting invariant: every counted message sent was delivered or is a dead letter.
-    /// Meaningful at quiescence (nothing in flight), e.g. after shutdown.
+    /// Meaningful at quiescence (nothing in flight, see [`EngineStats::quiescent`]), e.g. from
+    /// `EngineHandle::quiescent_stats` or after shutdown.
     pub fn accounted(&self) -> bool {
         let t = self.totals();
         t.sent == t.delivered + t.dead_letters_total()
+    }
+
+    /// Whether the snapshot saw nothing in flight: no queued message, no armed timer, no
+    /// pending ask, and every envelope pushed into a ring taken out. (Shards answer one after
+    /// the other, so an engine that still receives traffic can look quiescent for a moment;
+    /// `EngineHandle::quiescent_stats` asks twice.)
+    pub fn quiescent(&self) -> bool {
+        let pushed: u64 = self.shards.iter().map(|s| s.ring_pushed).sum();
+        let popped: u64 = self.shards.iter().map(|s| s.ring_popped).sum();
+        pushed == popped && self.shards.iter().all(|s| s.queued == 0 && s.timers == 0 && s.pending_asks == 0)
+    }
+
+    /// One line: sent, delivered, and the dead letters by reason (only the non-zero ones).
+    pub fn accounting_line(&self) -> String {
+        let t = self.totals();
+        let mut line = format!("sent={} delivered={} dead_letters={}", t.sent, t.delivered, t.dead_letters_total());
+        for reason in DeadLetterReason::ALL {
+            let n = t.dead(reason);
+            if n > 0 {
+                line.push_str(&format!(" {}={}", reason.name(), n));
+            }
+        }
+        line
     }
 }
 

@@ -199,6 +199,19 @@ impl RegistryPartition {
         }
     }
 
+    /// Binds `name` to `id`, taking it over when it is bound to `replace` (a stopped agent
+    /// whose removal has not arrived yet: a supervisor restarting a named child passes the
+    /// child's previous id).
+    pub fn register_replacing(&mut self, name: &str, id: AgentId, replace: Option<AgentId>) -> Result<(), RegistryError> {
+        if let Some(old) = replace {
+            let hash = name_hash(name);
+            if self.find(name, hash) == Some(old) {
+                self.unregister(name, Some(old));
+            }
+        }
+        self.register(name, id)
+    }
+
     /// The agent bound to `name`.
     #[inline]
     pub fn lookup(&self, name: &str) -> Option<AgentId> {

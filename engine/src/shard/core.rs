@@ -12,17 +12,27 @@
 //! bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
 //! too, a new user message goes back to its sender (replies and engine operations are always
 //! queued: they answer something already admitted). No shard ever waits for another.
+//!
+//! Two lanes: control-lane envelopes (signals, engine operations and answers, `send_control`)
+//! wait in their own backlog, which is flushed before the normal one, and on arrival go to the
+//! shard's control queue, which is dispatched before any mailbox; neither is ever full. When
+//! the shard is overloaded (queue depth or sampled enqueue-to-dispatch latency past the
+//! shedding thresholds), normal-lane user messages are shed at enqueue and counted.
 
 use super::shared::{Phase, Shared};
 use crate::agent::{AgentId, Kinds, SlotState, Slots};
 use crate::ask::PendingAsks;
-use crate::envelope::{Envelope, Kind, FLAG_NOTIFY_UNDELIVERED, NO_SENDER};
+use super::monitors::Monitors;
+use super::timers::Timers;
+use crate::agent::ExitReason;
+use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_CONTROL, FLAG_DEAD_LETTER_NOTICE, FLAG_NOTIFY_UNDELIVERED, NO_SENDER};
+use crate::metrics::DeadLetterSink;
 use crate::mailbox::{MessageStore, OverflowPolicy};
 use crate::metrics::{DeadLetterReason, ShardMetrics};
 use crate::registry::RegistryPartition;
 use crate::ring::{Consumer, Producer, PushError};
 use bumpalo::Bump;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -43,6 +53,12 @@ pub struct ShardLimits {
     pub backlog_capacity: usize,
     /// One message in this many carries a timestamp for the latency histogram.
     pub latency_sample_every: u32,
+    /// Shed normal-lane messages at enqueue while this many messages are queued on the shard
+    /// (0: never, on depth).
+    pub shed_queue_depth: usize,
+    /// Shed normal-lane messages at enqueue while the latest sampled enqueue-to-dispatch
+    /// latency is at least this (0: never, on latency).
+    pub shed_latency_ns: u64,
 }
 
 impl Default for ShardLimits {
@@ -55,6 +71,8 @@ impl Default for ShardLimits {
             agents_per_pass: 256,
             backlog_capacity: 65_536,
             latency_sample_every: 64,
+            shed_queue_depth: 0,
+            shed_latency_ns: 0,
         }
     }
 }
@@ -62,6 +80,8 @@ impl Default for ShardLimits {
 /// The sending side of the ring to one peer.
 pub(crate) struct Outbound {
     pub(crate) producer: Producer<Envelope>,
+    /// Control-lane envelopes waiting for room; flushed before `backlog`, never full.
+    pub(crate) control_backlog: VecDeque<Envelope>,
     pub(crate) backlog: VecDeque<Envelope>,
     pub(crate) dirty: bool,
 }
@@ -80,7 +100,21 @@ pub struct Shard {
     pub(crate) yielded: Vec<u32>,
     /// The slot whose turn is running (`u32::MAX` when none).
     pub(crate) running: u32,
-    pub(crate) pending_stops: Vec<AgentId>,
+    pub(crate) pending_stops: Vec<(AgentId, ExitReason)>,
+    /// The control lane: dispatched before any mailbox, never full.
+    pub(crate) control: VecDeque<Envelope>,
+    /// The control envelope being handed to an agent's run function.
+    pub(crate) control_current: Option<Envelope>,
+    /// The reason of the stop being run (read by the agent's run function).
+    pub(crate) stop_reason: Option<ExitReason>,
+    pub(crate) monitors: Monitors,
+    pub(crate) timers: Timers,
+    /// Reply tokens of remote `spawn_linked_on` requests: the asker's side of the link is
+    /// added when the spawn's answer arrives.
+    pub(crate) link_on_reply: HashSet<u64>,
+    pub(crate) dead_letter_sink: Option<DeadLetterSink>,
+    /// Normal-lane messages are being shed (decided at the start of each pass).
+    pub(crate) shedding: bool,
     pub(crate) registry: RegistryPartition,
     /// Names registered for agents living here, so they are removed when the agent stops.
     pub(crate) names_of: HashMap<u32, Vec<Box<str>>>,
@@ -120,12 +154,27 @@ impl Shard {
             yielded: Vec::new(),
             running: u32::MAX,
             pending_stops: Vec::with_capacity(64),
+            control: VecDeque::with_capacity(256),
+            control_current: None,
+            stop_reason: None,
+            monitors: Monitors::default(),
+            timers: Timers::default(),
+            link_on_reply: HashSet::new(),
+            dead_letter_sink: None,
+            shedding: false,
             registry: RegistryPartition::with_capacity(1024),
             names_of: HashMap::new(),
             asks: PendingAsks::new(index, 1024),
             outbound: outbound
                 .into_iter()
-                .map(|p| p.map(|producer| Outbound { producer, backlog: VecDeque::new(), dirty: false }))
+                .map(|p| {
+                    p.map(|producer| Outbound {
+                        producer,
+                        control_backlog: VecDeque::new(),
+                        backlog: VecDeque::new(),
+                        dirty: false,
+                    })
+                })
                 .collect(),
             dirty_peers: Vec::with_capacity(peers),
             inbound,
@@ -178,7 +227,7 @@ impl Shard {
     /// mailbox is full under `reject`, or the backlog to its shard is full.
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
         let to = match env.kind {
-            Kind::User | Kind::ReplyToAgent | Kind::Undelivered => env.target().shard(),
+            Kind::User | Kind::ReplyToAgent | Kind::Undelivered | Kind::Signal => env.target().shard(),
             Kind::Reply => AgentId::from_bits(env.to).shard(),
             Kind::System => {
                 debug_assert!(false, "system envelopes go through send_system");
@@ -216,7 +265,12 @@ impl Shard {
         let Some(out) = self.outbound.get_mut(to).and_then(Option::as_mut) else {
             return Err(env);
         };
-        let result = if out.backlog.is_empty() {
+        let control = env.is_control();
+        let result = if control && !(out.backlog.is_empty() && out.control_backlog.is_empty()) {
+            // The control lane never waits behind normal messages, and is never refused.
+            out.control_backlog.push_back(env);
+            Ok(())
+        } else if out.backlog.is_empty() {
             match out.producer.stage(env) {
                 Ok(()) => {
                     // A full batch goes out now rather than at the end of the pass: a busy
@@ -229,7 +283,11 @@ impl Shard {
                     Ok(())
                 }
                 Err(PushError::Full(env)) => {
-                    out.backlog.push_back(env);
+                    if control {
+                        out.control_backlog.push_back(env);
+                    } else {
+                        out.backlog.push_back(env);
+                    }
                     Ok(())
                 }
                 Err(PushError::Closed(env)) => Err(env),
@@ -268,14 +326,17 @@ impl Shard {
                 continue;
             };
             let staged = out.producer.staged();
-            let n = if out.backlog.is_empty() {
+            let n = if out.backlog.is_empty() && out.control_backlog.is_empty() {
                 out.producer.publish()
             } else {
-                // `push_batch` takes an envelope from the backlog only once it holds a free slot
+                // `push_batch` takes an envelope from a backlog only once it holds a free slot
                 // (reloading the consumer's head when its cached copy says full), so nothing
-                // leaves the backlog without a place; it publishes the staged ones too.
-                let Outbound { producer, backlog, .. } = out;
-                let moved = producer.push_batch(&mut std::iter::from_fn(|| backlog.pop_front()));
+                // leaves a backlog without a place; it publishes the staged ones too. The
+                // control backlog goes first.
+                let Outbound { producer, control_backlog, backlog, .. } = out;
+                let moved = producer.push_batch(&mut std::iter::from_fn(|| {
+                    control_backlog.pop_front().or_else(|| backlog.pop_front())
+                }));
                 // No-op unless the consumer is gone and `push_batch` took nothing.
                 producer.publish();
                 self.metrics.counters.backlog_flushed += moved as u64;
@@ -286,7 +347,7 @@ impl Shard {
             }
             published += n;
             self.pushed += n as u64;
-            if out.backlog.is_empty() {
+            if out.backlog.is_empty() && out.control_backlog.is_empty() {
                 out.dirty = false;
                 self.dirty_peers.swap_remove(i);
             } else {
@@ -300,6 +361,7 @@ impl Shard {
     /// sent by an agent of this shard (so a `reject` overflow can hand it back).
     pub(crate) fn accept(&mut self, env: Envelope, local: bool) -> Result<(), Envelope> {
         let target = env.target();
+        let shed = env.kind == Kind::User && !env.is_control() && self.overloaded();
         let Some(slot) = self.slots.get_mut(target.slot()) else {
             self.dead_letter(env, DeadLetterReason::NoSuchAgent);
             return Ok(());
@@ -315,6 +377,14 @@ impl Shard {
         }
         if slot.generation != target.generation() || slot.state == SlotState::Stopping {
             self.dead_letter(env, DeadLetterReason::StaleGeneration);
+            return Ok(());
+        }
+        if env.is_control() {
+            self.control.push_back(env);
+            return Ok(());
+        }
+        if shed {
+            self.dead_letter(env, DeadLetterReason::Shed);
             return Ok(());
         }
         // Replies and delivery notices always fit: they answer something the agent did.
@@ -339,10 +409,58 @@ impl Shard {
         Ok(())
     }
 
-    /// Counts a dead letter and, when its sender asked, hands the message back to it.
+    /// Whether a normal-lane message arriving now is shed.
+    #[inline]
+    fn overloaded(&self) -> bool {
+        self.shedding || (self.limits.shed_queue_depth != 0 && self.store.in_use() >= self.limits.shed_queue_depth)
+    }
+
+    /// Decides, at the start of a pass, whether the shard sheds: queue depth at or past its
+    /// threshold, or the latest sampled enqueue-to-dispatch latency past its threshold while
+    /// messages are still queued (an empty shard is not late).
+    pub(crate) fn update_shedding(&mut self) {
+        let queued = self.store.in_use();
+        let deep = self.limits.shed_queue_depth != 0 && queued >= self.limits.shed_queue_depth;
+        let late = self.limits.shed_latency_ns != 0
+            && queued > 0
+            && self.metrics.last_latency_ns >= self.limits.shed_latency_ns;
+        if queued == 0 {
+            self.metrics.last_latency_ns = 0;
+        }
+        self.shedding = deep || late;
+    }
+
+    /// Counts a message in hand that did not complete (a handler panicked on it) and fails its
+    /// ask at once.
+    pub(crate) fn account_in_hand(&mut self, held: crate::agent::InHand, reason: DeadLetterReason) {
+        if held.counted {
+            self.metrics.dead_letter(reason);
+        }
+        if let Some(token) = held.ask_token {
+            self.fail_ask(token, reason);
+        }
+    }
+
+    /// Fails the agent ask whose reply token is `token` with `AskError::Undelivered(reason)`.
+    pub(crate) fn fail_ask(&mut self, token: u64, reason: DeadLetterReason) {
+        if self.halted {
+            return;
+        }
+        let failure = crate::agent::AskFailure(crate::ask::AskError::Undelivered(reason));
+        self.reply_payload(crate::ask::ReplyTarget::Shard(token), false, crate::payload::Payload::new(failure));
+    }
+
+    /// Counts a dead letter, hands the message back to its sender when it asked, fails the ask
+    /// it carried, and reports it (sampled) to the dead-letter subscriber.
     pub(crate) fn dead_letter(&mut self, env: Envelope, reason: DeadLetterReason) {
         if env.counted() {
             self.metrics.dead_letter(reason);
+            if self.dead_letter_sink.is_some() && env.flags & FLAG_DEAD_LETTER_NOTICE == 0 {
+                self.report_dead_letter(&env, reason);
+            }
+        }
+        if env.kind == Kind::User && env.flags & FLAG_ASK != 0 && env.from != NO_SENDER {
+            self.fail_ask(env.request, reason);
         }
         if env.kind == Kind::User && env.flags & FLAG_NOTIFY_UNDELIVERED != 0 && env.from != NO_SENDER && !self.halted {
             let notice = Envelope {
@@ -358,6 +476,30 @@ impl Shard {
             // A notice that cannot be routed is dropped: the loss is already counted above.
             let _ = self.route(notice);
         }
+    }
+
+    /// Sends a sampled notice of a dead letter to the subscriber.
+    fn report_dead_letter(&mut self, env: &Envelope, reason: DeadLetterReason) {
+        let Some(sink) = self.dead_letter_sink.as_mut() else { return };
+        let Some(to) = sink.sample() else { return };
+        let notice = crate::metrics::DeadLetter {
+            to: AgentId::from_bits(env.to),
+            from: (env.from != NO_SENDER).then(|| AgentId::from_bits(env.from)),
+            reason,
+            message_type: env.payload.type_name(),
+            shard: self.index as u16,
+        };
+        let mut out = Envelope::user(to, NO_SENDER, crate::payload::Payload::new(notice));
+        out.flags = FLAG_DEAD_LETTER_NOTICE | FLAG_CONTROL;
+        self.metrics.counters.dead_letter_notices += 1;
+        // Not counted, never reported again: a lost notice is just a lost sample.
+        let _ = self.route(out);
+    }
+
+    /// Messages queued on this shard: mailboxes, the control lane, outbound backlogs.
+    pub(crate) fn queued_total(&self) -> u64 {
+        let backlog: usize = self.outbound.iter().flatten().map(|o| o.backlog.len() + o.control_backlog.len()).sum();
+        (self.store.in_use() + self.control.len() + backlog) as u64
     }
 
     /// Publishes the live-agent gauge when it changed.

@@ -3,10 +3,12 @@
 //! One pass does, in order (DESIGN.md, steps 1 to 4, plus timers):
 //! 1. drain each inbound ring, up to `batch` envelopes per ring, with one release store per ring;
 //! 2. drain the host inject queue, up to `batch` envelopes;
-//! 3. run ready agents from the run queue, up to `agents_per_pass` turns (agents that another
-//!    agent's local send schedules during the pass included; a self-message waits for the next
-//!    pass), each for up to `agent_budget` messages, then the stops requested meanwhile;
-//! 4. fail the asks whose deadline passed;
+//! 3. dispatch the control lane (signals, control messages, engine answers), then run ready
+//!    agents from the run queue, up to `agents_per_pass` turns (agents that another agent's
+//!    local send schedules during the pass included; a self-message waits for the next pass),
+//!    each for up to `agent_budget` messages, then the stops requested meanwhile; control
+//!    envelopes queued meanwhile are dispatched before the next turn;
+//! 4. fail the asks whose deadline passed, and send the timers that are due;
 //! 5. publish every staged outbound batch (one release store per ring) and ring the doorbells
 //!    of peers that announced they sleep.
 //!
@@ -26,11 +28,14 @@ impl Shard {
     /// stops, expired asks, envelopes published). Zero means the shard is idle.
     pub fn pass(&mut self) -> usize {
         self.now_cache = 0;
+        self.update_shedding();
         let mut work = self.drain_inbound();
         work += self.drain_inject();
+        work += self.run_control();
         work += self.run_ready();
         work += self.run_pending_stops();
         work += self.expire_asks();
+        work += self.fire_timers();
         work += self.flush_outbound();
         self.scratch.reset();
         self.metrics.counters.passes += 1;
@@ -68,7 +73,7 @@ impl Shard {
     /// Routes an envelope that arrived from a peer or a host thread.
     pub(crate) fn accept_inbound(&mut self, env: Envelope) {
         match env.kind {
-            Kind::User | Kind::ReplyToAgent | Kind::Undelivered => {
+            Kind::User | Kind::ReplyToAgent | Kind::Undelivered | Kind::Signal => {
                 if env.target().shard() != self.index {
                     // Injected for another shard: forward it (or count it when that fails).
                     if let Err(env) = self.route(env) {
@@ -93,6 +98,9 @@ impl Shard {
         let limit = self.limits.agents_per_pass;
         let mut handled = 0;
         for _ in 0..limit {
+            if !self.control.is_empty() {
+                handled += self.run_control();
+            }
             let Some(slot_index) = self.run_queue.pop_front() else { break };
             let Some(slot) = self.slots.get_mut(slot_index) else { continue };
             if slot.state != SlotState::Scheduled {
@@ -119,7 +127,10 @@ impl Shard {
 
     /// Whether the last pass left anything to do (staged output, backlog or queued agents).
     pub(crate) fn has_pending_work(&self) -> bool {
-        !self.run_queue.is_empty() || !self.dirty_peers.is_empty() || !self.pending_stops.is_empty()
+        !self.run_queue.is_empty()
+            || !self.dirty_peers.is_empty()
+            || !self.pending_stops.is_empty()
+            || !self.control.is_empty()
     }
 
     /// Publishes drain progress (only while the engine drains).
@@ -151,16 +162,34 @@ impl Shard {
             self.discard(env);
         }
         for peer in 0..self.outbound.len() {
-            let backlog = self.outbound[peer].as_mut().map(|o| std::mem::take(&mut o.backlog));
-            for env in backlog.into_iter().flatten() {
-                self.discard(env);
+            let backlogs = self.outbound[peer]
+                .as_mut()
+                .map(|o| (std::mem::take(&mut o.control_backlog), std::mem::take(&mut o.backlog)));
+            if let Some((control, normal)) = backlogs {
+                for env in control.into_iter().chain(normal) {
+                    self.discard(env);
+                }
             }
+        }
+        while let Some(env) = self.control.pop_front() {
+            self.discard(env);
+        }
+        // A pending timer's message was never sent: it is counted as sent now, and lost.
+        for env in self.timers.drain() {
+            if env.counted() {
+                self.metrics.counters.sent += 1;
+            }
+            self.discard(env);
         }
         for slot in self.slots.live_indices() {
             if let Some(s) = self.slots.get(slot) {
                 let id = crate::agent::AgentId::new(self.index, slot, s.generation);
-                crate::agent::run_agent_stop(self, id);
+                crate::agent::run_agent_stop(self, id, crate::agent::ExitReason::Shutdown);
             }
+        }
+        // Stops at halt may have queued control envelopes (signals) for this shard.
+        while let Some(env) = self.control.pop_front() {
+            self.discard(env);
         }
         self.run_pending_stops();
         self.publish_load();
@@ -174,6 +203,27 @@ impl Shard {
         if env.kind != Kind::System {
             self.dead_letter(env, DeadLetterReason::Shutdown);
         }
+    }
+
+    /// Sends every timer that is due. Its message counts as sent now.
+    fn fire_timers(&mut self) -> usize {
+        let Some(next) = self.timers.next_due() else { return 0 };
+        if next > self.now_ns() {
+            return 0;
+        }
+        let now = self.now_ns();
+        let mut n = 0;
+        while let Some(env) = self.timers.pop_due(now) {
+            n += 1;
+            self.metrics.counters.timers_fired += 1;
+            if env.counted() {
+                self.metrics.counters.sent += 1;
+            }
+            if let Err(env) = self.route(env) {
+                self.dead_letter(env, DeadLetterReason::MailboxFull);
+            }
+        }
+        n
     }
 
     /// The engine's lifecycle phase.

@@ -3,6 +3,8 @@
 //! - [`core`]: the `Shard` struct and message routing;
 //! - [`dispatch`]: one dispatcher pass (plain code, no executor) and the halt;
 //! - [`system`]: engine operations a shard performs for others;
+//! - [`monitors`]: watchers, links, signals and the control lane's dispatch;
+//! - [`timers`]: messages sent later;
 //! - [`runner`]: the idle policy and the loop that drives passes;
 //! - [`doorbell`]: waking a parked shard;
 //! - [`shared`]: the per-engine control plane (clock, doorbells, inject queues, gauges).
@@ -15,11 +17,13 @@ mod cluster;
 pub(crate) mod core;
 mod dispatch;
 pub mod doorbell;
+mod monitors;
 pub mod runner;
 pub(crate) mod shared;
 mod system;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use self::core::{Shard, ShardLimits};
 pub use self::runner::{DriveOutcome, Driver, ExecutorKind, IdlePolicy, ParkRequest};

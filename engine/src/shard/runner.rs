@@ -68,7 +68,7 @@ pub enum DriveOutcome {
 pub struct ParkRequest {
     /// The doorbell ticket taken before the last check for input.
     pub ticket: SleepTicket,
-    /// The longest sleep (the park timeout, or less when an ask deadline is nearer).
+    /// The longest sleep (the park timeout, or less when an ask deadline or a timer is nearer).
     pub timeout: Duration,
 }
 
@@ -155,7 +155,11 @@ impl Driver {
             return None;
         }
         let mut timeout = self.policy.park_timeout;
-        if let Some(deadline) = shard.asks.next_deadline() {
+        let next = match (shard.asks.next_deadline(), shard.timers.next_due()) {
+            (Some(a), Some(t)) => Some(a.min(t)),
+            (a, t) => a.or(t),
+        };
+        if let Some(deadline) = next {
             let now = shard.shared.clock.now_ns();
             timeout = timeout.min(Duration::from_nanos(deadline.saturating_sub(now)));
         }

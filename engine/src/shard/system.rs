@@ -6,10 +6,10 @@
 //! sent/delivered accounting; their answers go back through the same `ReplyTo` tokens asks use.
 
 use super::core::Shard;
-use crate::agent::{run_agent_stop, Agent, AgentId, SpawnError, SpawnPlacement};
+use crate::agent::{run_agent_stop, Agent, AgentId, ExitReason, SpawnError, SpawnPlacement};
 use crate::ask::{AskError, ReplyTarget, ReplyTo};
-use crate::envelope::{Envelope, Kind, FLAG_COUNTED, NO_SENDER};
-use crate::metrics::{DeadLetterReason, ShardStats};
+use crate::envelope::{Envelope, Kind, FLAG_CONTROL, FLAG_COUNTED, NO_SENDER};
+use crate::metrics::{DeadLetterReason, DeadLetterSink, ShardStats};
 use crate::payload::Payload;
 use crate::registry::{owner_of, RegistryError};
 
@@ -20,13 +20,29 @@ pub(crate) type SpawnFn = Box<dyn FnOnce(&mut Shard) -> Result<AgentId, SpawnErr
 pub(crate) enum SystemOp {
     /// Spawn an agent here and answer with its id.
     Spawn(SpawnFn, ReplyTo<Result<AgentId, SpawnError>>),
-    /// Stop an agent of this shard.
-    Stop(AgentId),
-    /// Bind a name in this shard's partition.
-    Register { name: Box<str>, id: AgentId, reply: Option<ReplyTo<Result<(), RegistryError>>> },
+    /// Stop an agent of this shard with a reason.
+    Stop(AgentId, ExitReason),
+    /// Bind a name in this shard's partition (taking it over from `replace` when it holds it).
+    Register {
+        name: Box<str>,
+        id: AgentId,
+        replace: Option<AgentId>,
+        reply: Option<ReplyTo<Result<(), RegistryError>>>,
+    },
     /// For an agent living here: remember the name (for removal at stop) and register it with
-    /// its owner. Used by host threads, so that a stop always removes the agent's names.
-    BindName { name: Box<str>, id: AgentId, reply: ReplyTo<Result<(), RegistryError>> },
+    /// its owner. Used by host threads and supervisors, so that a stop always removes the
+    /// agent's names.
+    BindName { name: Box<str>, id: AgentId, replace: Option<AgentId>, reply: ReplyTo<Result<(), RegistryError>> },
+    /// `watcher` watches `target`, an agent of this shard.
+    Watch { target: AgentId, watcher: AgentId },
+    /// `watcher` stops watching `target`.
+    Unwatch { target: AgentId, watcher: AgentId },
+    /// Record `target`'s side of a link to `other` (`target` lives here).
+    Link { target: AgentId, other: AgentId },
+    /// Remove `target`'s side of its link to `other`.
+    Unlink { target: AgentId, other: AgentId },
+    /// Set (or clear) the dead-letter subscriber.
+    DeadLetterSink(Option<(AgentId, u32)>, ReplyTo<()>),
     /// Remove a name from this shard's partition (only if bound to `expected`, when given).
     Unregister { name: Box<str>, expected: Option<AgentId>, reply: Option<ReplyTo<bool>> },
     /// Resolve a name in this shard's partition.
@@ -56,7 +72,7 @@ impl Shard {
         };
         // Requests see the stops asked for before them (a host's `stop` then `stats` or
         // `lookup`): run those first, unless an agent's turn is running (they run after it).
-        if !matches!(op, SystemOp::Stop(_)) && !self.pending_stops.is_empty() && self.running == u32::MAX {
+        if !matches!(op, SystemOp::Stop(..)) && !self.pending_stops.is_empty() && self.running == u32::MAX {
             self.run_pending_stops();
         }
         match op {
@@ -64,14 +80,22 @@ impl Shard {
                 let result = if self.halted { Err(SpawnError::ShuttingDown) } else { build(self) };
                 self.reply_value(reply, result);
             }
-            SystemOp::Stop(id) => self.pending_stops.push(id),
-            SystemOp::Register { name, id, reply } => {
-                let result = self.registry.register(&name, id);
+            SystemOp::Stop(id, reason) => self.pending_stops.push((id, reason)),
+            SystemOp::Register { name, id, replace, reply } => {
+                let result = self.registry.register_replacing(&name, id, replace);
                 if let Some(reply) = reply {
                     self.reply_value(reply, result);
                 }
             }
-            SystemOp::BindName { name, id, reply } => self.bind_name(name, id, reply),
+            SystemOp::BindName { name, id, replace, reply } => self.bind_name(name, id, replace, reply),
+            SystemOp::Watch { target, watcher } => self.add_watch(target, watcher),
+            SystemOp::Unwatch { target, watcher } => self.remove_watch(target, watcher),
+            SystemOp::Link { target, other } => self.add_link(target, other),
+            SystemOp::Unlink { target, other } => self.remove_link(target, other),
+            SystemOp::DeadLetterSink(sink, reply) => {
+                self.dead_letter_sink = sink.map(|(to, every)| DeadLetterSink::new(to, every));
+                self.reply_value(reply, ());
+            }
             SystemOp::Unregister { name, expected, reply } => {
                 let removed = self.registry.unregister(&name, expected);
                 if let Some(reply) = reply {
@@ -89,7 +113,15 @@ impl Shard {
         }
     }
 
-    fn bind_name(&mut self, name: Box<str>, id: AgentId, reply: ReplyTo<Result<(), RegistryError>>) {
+    /// Remembers `name` for `id` (an agent of this shard) and registers it with its owner; the
+    /// answer goes to `reply` (from the owner when that is another shard).
+    pub(crate) fn bind_name(
+        &mut self,
+        name: Box<str>,
+        id: AgentId,
+        replace: Option<AgentId>,
+        reply: ReplyTo<Result<(), RegistryError>>,
+    ) {
         let alive = self
             .slots
             .get(id.slot())
@@ -101,13 +133,13 @@ impl Shard {
         self.remember_name(id.slot(), &name);
         let owner = owner_of(&name, self.shared.shards);
         if owner == self.index {
-            let result = self.registry.register(&name, id);
+            let result = self.registry.register_replacing(&name, id, replace);
             if result.is_err() {
                 self.forget_name(id.slot(), &name);
             }
             self.reply_value(reply, result);
         } else {
-            let op = SystemOp::Register { name, id, reply: Some(reply) };
+            let op = SystemOp::Register { name, id, replace, reply: Some(reply) };
             if let Err(env) = self.send_system(owner, Envelope::system(Payload::new(op))) {
                 if let Ok(SystemOp::Register { reply: Some(reply), .. }) = env.payload.take::<SystemOp>() {
                     self.reply_value(reply, Err(RegistryError::Unreachable(format!("shard {owner} is overloaded"))));
@@ -122,7 +154,8 @@ impl Shard {
     }
 
     /// Sends a reply to its asker: a shard's pending-ask slot (over the mesh, or here), or a
-    /// host thread's reply cell.
+    /// host thread's reply cell. Counted replies answer agents' asks (normal lane); uncounted
+    /// ones are the engine's own answers and failures (control lane).
     pub(crate) fn reply_payload(&mut self, target: ReplyTarget, counted: bool, payload: Payload) {
         if counted {
             self.metrics.counters.sent += 1;
@@ -145,7 +178,7 @@ impl Shard {
                     deadline_ns: 0,
                     sent_ns: 0,
                     kind: Kind::Reply,
-                    flags: if counted { FLAG_COUNTED } else { 0 },
+                    flags: if counted { FLAG_COUNTED } else { FLAG_CONTROL },
                     payload,
                 };
                 if let Err(env) = self.route(env) {
@@ -160,6 +193,19 @@ impl Shard {
     pub(crate) fn accept_reply(&mut self, env: Envelope) {
         match self.asks.settle(env.to) {
             Some(settled) => {
+                let mut env = env;
+                if !self.link_on_reply.is_empty() && self.link_on_reply.remove(&env.to) {
+                    // A remote `spawn_linked_on` answered: add the asker's side of the link.
+                    match env.payload.take::<Result<AgentId, SpawnError>>() {
+                        Ok(result) => {
+                            if let Ok(child) = result {
+                                self.add_link(settled.asker, child);
+                            }
+                            env.payload = Payload::new(result);
+                        }
+                        Err(payload) => env.payload = payload,
+                    }
+                }
                 let env =
                     Envelope { to: settled.asker.to_bits(), request: settled.request, kind: Kind::ReplyToAgent, ..env };
                 // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
@@ -179,6 +225,7 @@ impl Shard {
         let mut n = 0;
         while let Some(settled) = self.asks.pop_expired(now) {
             n += 1;
+            self.link_on_reply.remove(&settled.request);
             self.metrics.counters.ask_timeouts += 1;
             let env = Envelope {
                 to: settled.asker.to_bits(),
@@ -225,9 +272,10 @@ impl Shard {
     }
 
     /// Ends a stopped agent's life: its names are removed (here now, elsewhere by one message),
-    /// queued messages become `stopped` dead letters, and its slot goes back to the free list
-    /// with a new generation.
-    pub(crate) fn finish_stop(&mut self, slot_index: u32) {
+    /// queued messages become `stopped` dead letters, its watchers and links are told why
+    /// (after the names, so a restart that reuses a name finds it released first on the same
+    /// ring), and its slot goes back to the free list with a new generation.
+    pub(crate) fn finish_stop(&mut self, slot_index: u32, exit: ExitReason) {
         let Some(slot) = self.slots.get_mut(slot_index) else { return };
         slot.state = crate::agent::SlotState::Stopping;
         let id = AgentId::new(self.index, slot_index, slot.generation);
@@ -240,6 +288,7 @@ impl Shard {
         while let Some(env) = self.slots.get_mut(slot_index).and_then(|s| self.store.pop(&mut s.queue)) {
             self.dead_letter(env, reason);
         }
+        self.notify_exit(slot_index, id, &exit);
         self.slots.release(slot_index);
         self.metrics.counters.stopped += 1;
     }
@@ -247,8 +296,8 @@ impl Shard {
     /// Stops every agent whose stop was requested during the pass.
     pub(crate) fn run_pending_stops(&mut self) -> usize {
         let mut n = 0;
-        while let Some(id) = self.pending_stops.pop() {
-            run_agent_stop(self, id);
+        while let Some((id, reason)) = self.pending_stops.pop() {
+            run_agent_stop(self, id, reason);
             n += 1;
         }
         n
@@ -277,6 +326,13 @@ impl Shard {
             agents: self.slots.live(),
             names: self.registry.len() as u64,
             pending_asks: self.asks.live() as u64,
+            queued: self.queued_total(),
+            timers: self.timers.armed() as u64,
+            ring_pushed: self.pushed,
+            ring_popped: self.popped,
+            shedding: self.shedding,
+            watches: self.monitors.watch_count() as u64,
+            links: self.monitors.link_count() as u64,
             latency: self.metrics.latency_summary(),
             latency_histogram: self.metrics.latency_histogram(),
         }
