@@ -15,6 +15,8 @@
 //! - [`registry`]: local name lookups at growing sizes;
 //! - [`scaling`]: counting on every shard at once, the aggregate rate;
 //! - [`dispatch`]: local send plus dispatch on a shard driven by hand (criterion only);
+//! - [`restart`]: panic-to-next-message time of a supervised agent;
+//! - [`chaos`]: thousands of supervised agents under ask traffic with injected panics;
 //! - [`suite`]: runs a set of workloads the way `nexus bench` does and returns [`Record`]s;
 //! - [`report`]: the records, as a table or as JSON lines.
 //!
@@ -27,6 +29,7 @@ pub mod ask;
 pub mod big;
 pub mod c2c;
 pub mod chameneos;
+pub mod chaos;
 pub mod counting;
 pub mod dispatch;
 mod error;
@@ -39,6 +42,7 @@ pub mod pingpong;
 pub mod plot;
 pub mod probe;
 pub mod registry;
+pub mod restart;
 pub mod report;
 pub mod scaling;
 pub mod setup;

@@ -21,6 +21,8 @@ pub mod metrics;
 pub mod payload;
 pub mod placement;
 pub mod registry;
+pub mod resilience;
 pub mod ring;
 pub mod shard;
+pub mod supervision;
 pub mod topology;

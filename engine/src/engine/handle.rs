@@ -243,16 +243,26 @@ impl EngineHandle {
     /// hold. Only meaningful once the host stopped sending.
     pub fn quiescent_stats(&self, timeout: Duration) -> Result<EngineStats, EngineError> {
         let deadline = Instant::now() + timeout;
-        let mut previous: Option<crate::metrics::Counters> = None;
+        // Only the message counts must agree: passes and parks go on while idle.
+        type Moved = (u64, u64, [u64; crate::metrics::REASONS]);
+        let mut previous: Option<Moved> = None;
         loop {
             let stats = self.stats()?;
             let injects_empty = self.shared.injects.iter().all(|q| q.is_empty());
-            let totals = stats.totals();
-            if stats.quiescent() && injects_empty && previous.as_ref() == Some(&totals) {
+            let t = stats.totals();
+            let totals = (t.sent, t.delivered, t.dead_letters);
+            if stats.quiescent() && injects_empty && previous == Some(totals) {
                 return Ok(stats);
             }
             if Instant::now() >= deadline {
-                return Err(EngineError::NotQuiescent(stats.accounting_line()));
+                let mut what = stats.accounting_line();
+                for s in &stats.shards {
+                    what.push_str(&format!(
+                        "; shard {}: queued={} timers={} pending_asks={} pushed={} popped={}",
+                        s.shard, s.queued, s.timers, s.pending_asks, s.ring_pushed, s.ring_popped
+                    ));
+                }
+                return Err(EngineError::NotQuiescent(what));
             }
             previous = Some(totals);
             std::thread::sleep(Duration::from_millis(2));

@@ -17,6 +17,8 @@ mod cluster;
 pub(crate) mod core;
 mod dispatch;
 pub mod doorbell;
+#[cfg(test)]
+mod fault_tests;
 mod monitors;
 pub mod runner;
 pub(crate) mod shared;
