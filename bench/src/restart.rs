@@ -80,7 +80,7 @@ impl Agent for Crasher {
         match msg {
             CrasherMsg::Crash => {
                 self.panicked_at.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                panic!("injected crash (restart bench)");
+                panic!("injected panic (restart bench)");
             }
             CrasherMsg::Ping(driver) => {
                 let now = self.epoch.elapsed().as_nanos() as u64;
@@ -91,6 +91,9 @@ impl Agent for Crasher {
     }
 }
 
+/// What the driver answers the host with: the latency samples, or why the run failed.
+pub type RestartReport = Result<Histogram<u64>, String>;
+
 /// Messages of the [`RestartDriver`].
 pub enum DriverMsg {
     /// Measure `restarts` restarts of the child supervised by `supervisor`, then reply.
@@ -98,7 +101,7 @@ pub enum DriverMsg {
         /// Restarts to measure.
         restarts: u64,
         /// Where the report goes.
-        reply: ReplyTo<Box<Result<Histogram<u64>, String>>>,
+        reply: ReplyTo<Box<RestartReport>>,
     },
     /// A child instance started.
     Ready(AgentId),
@@ -113,7 +116,7 @@ pub struct RestartDriver {
     seen: HashSet<AgentId>,
     target: u64,
     histogram: Option<Histogram<u64>>,
-    reply: Option<ReplyTo<Box<Result<Histogram<u64>, String>>>>,
+    reply: Option<ReplyTo<Box<RestartReport>>>,
     waiting_restart: bool,
     armed: bool,
 }
@@ -183,12 +186,10 @@ pub fn run(handle: &EngineHandle, params: RestartParams) -> Result<RestartFigure
     let child_shard = params.placement.shard_of(1, handle.shards());
     let panicked_at = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
-    let spec = SupervisorSpec::new(Strategy::OneForOne)
-        .intensity(u32::MAX, Duration::from_secs(1))
-        .child(
-            ChildSpec::new("crasher", move || Crasher { driver, panicked_at: panicked_at.clone(), epoch })
-                .placement(SpawnPlacement::Shard(child_shard)),
-        );
+    let spec = SupervisorSpec::new(Strategy::OneForOne).intensity(u32::MAX, Duration::from_secs(1)).child(
+        ChildSpec::new("crasher", move || Crasher { driver, panicked_at: panicked_at.clone(), epoch })
+            .placement(SpawnPlacement::Shard(child_shard)),
+    );
     let supervisor = setup::spawn_on(handle, WORKLOAD, 0, move || Supervisor::new(spec))?;
     let timeout = setup::timeout_for(params.restarts, Duration::from_millis(1));
     let histogram = setup::ask(handle, WORKLOAD, "run", driver, timeout, |reply| DriverMsg::Run {
@@ -201,11 +202,17 @@ pub fn run(handle: &EngineHandle, params: RestartParams) -> Result<RestartFigure
     if stats.restarts != params.restarts || stats.running != 1 {
         return Err(BenchError::check(
             WORKLOAD,
-            format!("supervisor saw {} restarts ({} running), expected {}", stats.restarts, stats.running, params.restarts),
+            format!(
+                "supervisor saw {} restarts ({} running), expected {}",
+                stats.restarts, stats.running, params.restarts
+            ),
         ));
     }
     if histogram.len() != params.restarts {
-        return Err(BenchError::check(WORKLOAD, format!("{} samples for {} restarts", histogram.len(), params.restarts)));
+        return Err(BenchError::check(
+            WORKLOAD,
+            format!("{} samples for {} restarts", histogram.len(), params.restarts),
+        ));
     }
     handle.stop(supervisor.id()).map_err(BenchError::Engine)?;
     handle.stop(driver.id()).map_err(BenchError::Engine)?;

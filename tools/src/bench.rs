@@ -15,6 +15,10 @@
 //!    JSON object per figure and line, nothing else on stdout; `--json FILE` writes the JSON
 //!    lines there and still prints the tables; `--plot DIR` writes the SVG charts.
 //!
+//! `nexus bench restart [--shards N] [--repeat K] [--json [FILE]]` measures supervision: the
+//! panic-to-next-message time of a supervised agent and the chaos throughput ratio (see
+//! `bench_restart`).
+//!
 //! `nexus bench server [--shards N] [--requests N] [--clients N] [--repeat K] [--json [FILE]]`
 //! is another kind of run: redis-benchmark against `nexus run` and a redis-server it starts
 //! (see `bench_server`); the options of the engine workloads that do not apply to it are refused.
@@ -64,6 +68,9 @@ enum WorkloadArg {
     All,
     /// redis-benchmark against `nexus run` and a redis-server (not part of `all`).
     Server,
+    /// Panic-to-next-message time of a supervised agent, and 10,000 supervised agents under
+    /// ask traffic with and without 1% panics (not part of `all`).
+    Restart,
 }
 
 /// Which executor runs the shards.
@@ -160,6 +167,22 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         ExecutorArg::Glommio => ExecutorKind::Glommio,
         ExecutorArg::Thread => ExecutorKind::Thread,
     };
+    if args.workload == WorkloadArg::Restart {
+        if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
+            .iter()
+            .find(|(given, _)| *given)
+        {
+            return Err(Failure::usage(format!(
+                "bench: {option} does not apply to `nexus bench restart`; hint: it takes --shards, --executor, \
+                 --repeat, --json and --passes-before-yield"
+            )));
+        }
+        return crate::bench_restart::bench_restart(crate::bench_restart::RestartBenchArgs {
+            settings,
+            repeat: args.repeat,
+            json: args.json,
+        });
+    }
     let workloads = match args.workload {
         WorkloadArg::Pingpong => vec![Workload::PingPong],
         WorkloadArg::Counting => vec![Workload::Counting],
@@ -175,6 +198,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::FanIn => vec![Workload::FanIn],
         WorkloadArg::All => Workload::ALL.to_vec(),
         WorkloadArg::Server => unreachable!("`server` returned above"),
+        WorkloadArg::Restart => unreachable!("`restart` returned above"),
     };
     let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads, peers: args.peers };
     suite.validate().map_err(failure)?;

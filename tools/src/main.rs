@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_restart;
 mod bench_server;
 mod c2c;
 mod log;

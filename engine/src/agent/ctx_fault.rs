@@ -108,7 +108,11 @@ impl Ctx<'_> {
     /// first instant (the link is recorded on the new agent's shard when it is spawned, and on
     /// this side when the answer arrives). Here, it happens now; on another shard, the id
     /// arrives in `on_reply` as a `Result<AgentId, SpawnError>`, in the control lane.
-    pub fn spawn_linked_on<A, F>(&mut self, placement: SpawnPlacement, factory: F) -> Result<Spawned<A::Msg>, SpawnError>
+    pub fn spawn_linked_on<A, F>(
+        &mut self,
+        placement: SpawnPlacement,
+        factory: F,
+    ) -> Result<Spawned<A::Msg>, SpawnError>
     where
         A: Agent,
         F: FnOnce() -> A + Send + 'static,

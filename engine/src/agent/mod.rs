@@ -20,8 +20,8 @@ mod slots;
 
 pub use ctx::{Ctx, Lookup, Registration, SendError, Spawned, SYSTEM_REQUEST_TIMEOUT};
 pub use ctx_fault::TimerId;
-pub use exit::{Down, Exit, ExitReason};
 pub(crate) use exit::{panic_message, Signal};
+pub use exit::{Down, Exit, ExitReason};
 pub use id::{Addr, AgentId, GENERATION_BITS, GENERATION_MASK, MAX_SHARDS, SHARD_BITS};
 pub(crate) use pool::{stop_agent as run_agent_stop, AskFailure, InHand, Kinds, RunMode};
 pub(crate) use slots::{SlotState, Slots};

@@ -118,9 +118,8 @@ impl Slots {
     /// Whether `id` names a live agent (not free, not stopping, same generation).
     #[inline]
     pub(crate) fn is_live(&self, slot: u32, generation: u32) -> bool {
-        self.get(slot).is_some_and(|s| {
-            s.generation == generation && matches!(s.state, SlotState::Idle | SlotState::Scheduled)
-        })
+        self.get(slot)
+            .is_some_and(|s| s.generation == generation && matches!(s.state, SlotState::Idle | SlotState::Scheduled))
     }
 
     /// Indices of every live slot (for shutdown).

@@ -190,7 +190,11 @@ impl EngineHandle {
         if shard >= self.shared.shards {
             return Ok(());
         }
-        self.inject_system(shard, SystemOp::Stop(id, crate::agent::ExitReason::Shutdown), Instant::now() + HOST_REQUEST_TIMEOUT)
+        self.inject_system(
+            shard,
+            SystemOp::Stop(id, crate::agent::ExitReason::Shutdown),
+            Instant::now() + HOST_REQUEST_TIMEOUT,
+        )
     }
 
     /// Registers `name` for agent `id`. The agent's shard remembers the name, so it is removed

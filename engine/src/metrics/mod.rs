@@ -191,7 +191,10 @@ impl ShardMetrics {
     pub fn new(sample_every: u32) -> Self {
         debug_assert!(sample_every.is_power_of_two());
         let latency = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 2).expect("static histogram bounds are valid");
-        Self { counters: Counters::default(), latency, sample_mask: u64::from(sample_every.max(1)) - 1,
+        Self {
+            counters: Counters::default(),
+            latency,
+            sample_mask: u64::from(sample_every.max(1)) - 1,
             sample_tick: 0,
             last_latency_ns: 0,
         }

@@ -202,7 +202,12 @@ impl RegistryPartition {
     /// Binds `name` to `id`, taking it over when it is bound to `replace` (a stopped agent
     /// whose removal has not arrived yet: a supervisor restarting a named child passes the
     /// child's previous id).
-    pub fn register_replacing(&mut self, name: &str, id: AgentId, replace: Option<AgentId>) -> Result<(), RegistryError> {
+    pub fn register_replacing(
+        &mut self,
+        name: &str,
+        id: AgentId,
+        replace: Option<AgentId>,
+    ) -> Result<(), RegistryError> {
         if let Some(old) = replace {
             let hash = name_hash(name);
             if self.find(name, hash) == Some(old) {

@@ -19,15 +19,17 @@
 //! the shard is overloaded (queue depth or sampled enqueue-to-dispatch latency past the
 //! shedding thresholds), normal-lane user messages are shed at enqueue and counted.
 
-use super::shared::{Phase, Shared};
-use crate::agent::{AgentId, Kinds, SlotState, Slots};
-use crate::ask::PendingAsks;
 use super::monitors::Monitors;
+use super::shared::{Phase, Shared};
 use super::timers::Timers;
 use crate::agent::ExitReason;
-use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_CONTROL, FLAG_DEAD_LETTER_NOTICE, FLAG_NOTIFY_UNDELIVERED, NO_SENDER};
-use crate::metrics::DeadLetterSink;
+use crate::agent::{AgentId, Kinds, SlotState, Slots};
+use crate::ask::PendingAsks;
+use crate::envelope::{
+    Envelope, Kind, FLAG_ASK, FLAG_CONTROL, FLAG_DEAD_LETTER_NOTICE, FLAG_NOTIFY_UNDELIVERED, NO_SENDER,
+};
 use crate::mailbox::{MessageStore, OverflowPolicy};
+use crate::metrics::DeadLetterSink;
 use crate::metrics::{DeadLetterReason, ShardMetrics};
 use crate::registry::RegistryPartition;
 use crate::ring::{Consumer, Producer, PushError};

@@ -128,8 +128,11 @@ impl Supervisor {
     /// A supervisor for `spec`. Check the spec first with [`SupervisorSpec::validate`]: an
     /// invalid one makes the supervisor fail at start.
     pub fn new(spec: SupervisorSpec) -> Self {
-        let children =
-            spec.children.iter().map(|_| Child { state: ChildState::Down, previous: None, restarts: 0, stop_timer: None }).collect();
+        let children = spec
+            .children
+            .iter()
+            .map(|_| Child { state: ChildState::Down, previous: None, restarts: 0, stop_timer: None })
+            .collect();
         Self {
             spec,
             children,
@@ -160,9 +163,9 @@ impl Supervisor {
     }
 
     fn busy(&self) -> bool {
-        self.children.iter().any(|c| {
-            matches!(c.state, ChildState::Spawning(_) | ChildState::Naming(..) | ChildState::Stopping(..))
-        })
+        self.children
+            .iter()
+            .any(|c| matches!(c.state, ChildState::Spawning(_) | ChildState::Naming(..) | ChildState::Stopping(..)))
     }
 
     /// Runs the next step of the stop and start queues, as far as it can without waiting.
@@ -200,7 +203,8 @@ impl Supervisor {
         ctx.stop(id);
         let timeout = self.spec.children[i].shutdown_timeout;
         let me = Self::me(ctx);
-        self.children[i].stop_timer = Some(ctx.send_control_after(me, SupervisorMsg::StopTimedOut(i, self.epoch), timeout));
+        self.children[i].stop_timer =
+            Some(ctx.send_control_after(me, SupervisorMsg::StopTimedOut(i, self.epoch), timeout));
     }
 
     fn start_child(&mut self, i: usize, ctx: &mut Ctx<'_>) {
@@ -398,10 +402,12 @@ impl Agent for Supervisor {
             return;
         };
         match self.children[i].state {
-            ChildState::Spawning(_) => match reply.and_then(|r| r.take::<Result<AgentId, crate::agent::SpawnError>>()) {
-                Ok(Ok(id)) => self.started(i, id, ctx),
-                _ => self.start_failed(i, ctx),
-            },
+            ChildState::Spawning(_) => {
+                match reply.and_then(|r| r.take::<Result<AgentId, crate::agent::SpawnError>>()) {
+                    Ok(Ok(id)) => self.started(i, id, ctx),
+                    _ => self.start_failed(i, ctx),
+                }
+            }
             ChildState::Naming(id, _) => {
                 self.children[i].state = ChildState::Running(id);
                 if !matches!(reply.and_then(|r| r.take::<Result<(), RegistryError>>()), Ok(Ok(()))) {
