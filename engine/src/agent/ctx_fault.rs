@@ -120,18 +120,14 @@ impl Ctx<'_> {
         let me = self.me;
         let target = self.shard.resolve_placement(placement)?;
         if target == self.shard.index {
-            let id = self.shard.spawn_here(factory(), None)?;
+            let id = self.shard.spawn_here_linked(factory(), None, Some(me))?;
             self.shard.add_link(me, id);
-            self.shard.add_link(id, me);
             return Ok(Spawned::Here(Addr::from_id(id)));
         }
         let deadline = deadline_after(self.shard.now_ns(), super::SYSTEM_REQUEST_TIMEOUT);
         let token = self.shard.asks.open(me, deadline).ok_or(SpawnError::Overloaded(target))?;
-        let build: crate::shard::SpawnFn = Box::new(move |shard: &mut Shard| {
-            let id = shard.spawn_here(factory(), None)?;
-            shard.add_link(id, me);
-            Ok(id)
-        });
+        let build: crate::shard::SpawnFn =
+            Box::new(move |shard: &mut Shard| shard.spawn_here_linked(factory(), None, Some(me)));
         let op = SystemOp::Spawn(build, ReplyTo::new(ReplyTarget::Shard(token), false));
         match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
             Ok(()) => {

@@ -122,6 +122,17 @@ impl Shard {
         agent: A,
         mailbox_capacity: Option<u32>,
     ) -> Result<AgentId, super::SpawnError> {
+        self.spawn_here_linked(agent, mailbox_capacity, None)
+    }
+
+    /// Like `spawn_here`, linking the new agent to `link` before its `on_start` runs, so an
+    /// end during `on_start` reaches `link` with its real reason.
+    pub(crate) fn spawn_here_linked<A: Agent>(
+        &mut self,
+        agent: A,
+        mailbox_capacity: Option<u32>,
+        link: Option<AgentId>,
+    ) -> Result<AgentId, super::SpawnError> {
         let kind = self.kinds.kind_of::<A>();
         let pool_index = self.kinds.pool::<A>(kind).insert(agent);
         let capacity = mailbox_capacity.unwrap_or(self.limits.mailbox_capacity).max(1);
@@ -133,6 +144,9 @@ impl Shard {
         };
         self.metrics.counters.spawned += 1;
         let id = AgentId::new(self.index, slot, generation);
+        if let Some(other) = link {
+            self.add_link(id, other);
+        }
         run_agent::<A>(self, slot, RunMode::Start);
         Ok(id)
     }

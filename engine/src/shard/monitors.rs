@@ -151,6 +151,12 @@ impl Shard {
         if env.kind == Kind::Signal {
             match env.payload.take::<Signal>() {
                 Ok(Signal::Exit(exit)) => {
+                    let linked =
+                        self.monitors.links.get(&target.slot()).is_some_and(|links| links.contains(&exit.from));
+                    if !linked {
+                        // Unlinked since the signal left: an unlink means no exit from it.
+                        return;
+                    }
                     Monitors::remove(&mut self.monitors.links, target.slot(), exit.from);
                     if !slot.trap_exits {
                         if !exit.reason.is_normal() {

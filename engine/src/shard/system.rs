@@ -295,10 +295,13 @@ impl Shard {
 
     /// Stops every agent whose stop was requested during the pass.
     pub(crate) fn run_pending_stops(&mut self) -> usize {
+        // In request order (a supervisor asks for its children's stops in reverse start order).
         let mut n = 0;
-        while let Some((id, reason)) = self.pending_stops.pop() {
-            run_agent_stop(self, id, reason);
-            n += 1;
+        while !self.pending_stops.is_empty() {
+            for (id, reason) in std::mem::take(&mut self.pending_stops) {
+                run_agent_stop(self, id, reason);
+                n += 1;
+            }
         }
         n
     }

@@ -221,19 +221,21 @@ impl Supervisor {
 
     /// Child `i` runs as `id`: bind its name, if it has one.
     fn started(&mut self, i: usize, id: AgentId, ctx: &mut Ctx<'_>) {
-        let Some(name) = self.spec.children[i].name.clone() else {
-            self.children[i].state = ChildState::Running(id);
-            return;
-        };
-        match ctx.register_for(&name, id, self.children[i].previous) {
-            Registration::Done(Ok(())) => self.children[i].state = ChildState::Running(id),
-            Registration::Done(Err(_)) => {
+        let name = self.spec.children[i].name.clone();
+        match name.map(|name| ctx.register_for(&name, id, self.children[i].previous)) {
+            None => self.children[i].state = ChildState::Running(id),
+            Some(Registration::Done(Ok(()))) => self.children[i].state = ChildState::Running(id),
+            Some(Registration::Done(Err(_))) => {
                 self.children[i].state = ChildState::Running(id);
                 self.stats.start_failures += 1;
-                // A child that cannot hold its name is stopped; its exit restarts it.
-                ctx.stop(id);
+                // A child that cannot hold its name fails; its exit restarts it.
+                ctx.stop_with(id, ExitReason::failed("could not bind its name"));
             }
-            Registration::Pending(request) => self.children[i].state = ChildState::Naming(id, request),
+            Some(Registration::Pending(request)) => self.children[i].state = ChildState::Naming(id, request),
+        }
+        if matches!(self.phase, Phase::ShuttingDown(_)) {
+            // It was being started when the shutdown began: it stops in its turn.
+            self.stop_queue.insert(i);
         }
     }
 
@@ -412,7 +414,7 @@ impl Agent for Supervisor {
                 self.children[i].state = ChildState::Running(id);
                 if !matches!(reply.and_then(|r| r.take::<Result<(), RegistryError>>()), Ok(Ok(()))) {
                     self.stats.start_failures += 1;
-                    ctx.stop(id);
+                    ctx.stop_with(id, ExitReason::failed("could not bind its name"));
                 }
             }
             _ => {}
@@ -427,7 +429,13 @@ impl Agent for Supervisor {
                 if let Some(timer) = self.children[i].stop_timer.take() {
                     ctx.cancel_timer(timer);
                 }
-                self.children[i].state = ChildState::Down;
+                // A temporary child stopped by its supervisor (for a sibling's restart) is
+                // not started again either.
+                self.children[i].state = if was_stopping && self.spec.children[i].restart == Restart::Temporary {
+                    ChildState::Removed
+                } else {
+                    ChildState::Down
+                };
                 self.children[i].previous = Some(exit.from);
                 self.retire(exit.from);
                 if !was_stopping {
