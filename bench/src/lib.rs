@@ -47,7 +47,7 @@ pub mod restart;
 pub mod scaling;
 pub mod setup;
 pub mod spawn;
-mod stats;
+pub mod stats;
 pub mod suite;
 pub mod thread_ring;
 pub mod wake;

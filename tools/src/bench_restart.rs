@@ -17,6 +17,7 @@ use nexus_bench::chaos::{self, ChaosParams};
 use nexus_bench::report::{render_tables, today_utc, Record};
 use nexus_bench::restart::{self, RestartParams};
 use nexus_bench::setup::Placement;
+use nexus_bench::stats::median;
 use nexus_bench::suite::executor_name;
 use nexus_bench::{BenchError, EngineSettings};
 use std::io::Write;
@@ -29,21 +30,6 @@ pub(crate) struct RestartBenchArgs {
     pub(crate) settings: EngineSettings,
     pub(crate) repeat: u32,
     pub(crate) json: Option<Option<PathBuf>>,
-}
-
-/// The median (0 for none).
-fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    }
 }
 
 fn progress(line: &str) {
