@@ -10,36 +10,22 @@
 //!
 //! Tests marked `#[ignore]` show engine bugs; the reason names the behaviour that is wrong.
 
+use super::test_support::{assert_accounted, cluster, settle, totals};
 use super::{Shard, ShardLimits};
 use crate::agent::{
     Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, RequestId, SendError, SpawnError, SpawnPlacement, Spawned,
     TimerId, Undelivered,
 };
 use crate::ask::{AskError, Reply, ReplyTo};
-use crate::metrics::{Counters, DeadLetter, DeadLetterReason, DeadLetterSink};
+use crate::metrics::{DeadLetter, DeadLetterReason, DeadLetterSink};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Cluster helpers (as in the dispatcher tests).
 
-fn cluster(n: usize) -> Vec<Shard> {
-    Shard::cluster(n, ShardLimits::default(), 64).unwrap()
-}
-
 fn cluster_with(n: usize, limits: ShardLimits) -> Vec<Shard> {
     Shard::cluster(n, limits, 64).unwrap()
-}
-
-/// Runs passes on every shard until none does any work.
-fn settle(shards: &mut [Shard]) {
-    for _ in 0..100_000 {
-        let work: usize = shards.iter_mut().map(|s| s.pass()).sum();
-        if work == 0 {
-            return;
-        }
-    }
-    panic!("the cluster did not settle");
 }
 
 /// Runs rounds (one pass on every shard, in shard order) until `done` holds; returns how many
@@ -54,20 +40,6 @@ fn rounds_until(shards: &mut [Shard], max_rounds: usize, mut done: impl FnMut() 
         }
     }
     panic!("not done after {max_rounds} rounds");
-}
-
-fn totals(shards: &[Shard]) -> Counters {
-    let mut t = Counters::default();
-    for s in shards {
-        t.add(&s.stats().counters);
-    }
-    t.sent += shards[0].host_sent();
-    t
-}
-
-fn assert_accounted(shards: &[Shard]) {
-    let t = totals(shards);
-    assert_eq!(t.sent, t.delivered + t.dead_letters_total(), "{t:?}");
 }
 
 fn links(shards: &[Shard]) -> u64 {

@@ -24,6 +24,8 @@ pub mod runner;
 pub(crate) mod shared;
 mod system;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
 mod timers;
 

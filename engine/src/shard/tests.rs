@@ -1,41 +1,13 @@
 //! Dispatcher tests: shards driven pass by pass on one thread, with no executor.
 
+use super::test_support::{assert_accounted, cluster, settle};
 use super::{Shard, ShardLimits};
 use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, RequestId, Undelivered};
 use crate::ask::{AskError, Reply, ReplyTo};
 use crate::builtin::{Counter, CounterMsg, PingPong, PingPongMsg};
 use crate::mailbox::OverflowPolicy;
-use crate::metrics::{Counters, DeadLetterReason};
+use crate::metrics::DeadLetterReason;
 use std::time::Duration;
-
-fn cluster(n: usize) -> Vec<Shard> {
-    Shard::cluster(n, ShardLimits::default(), 64).unwrap()
-}
-
-/// Runs passes on every shard until none does any work.
-fn settle(shards: &mut [Shard]) {
-    for _ in 0..100_000 {
-        let work: usize = shards.iter_mut().map(|s| s.pass()).sum();
-        if work == 0 {
-            return;
-        }
-    }
-    panic!("the cluster did not settle");
-}
-
-fn totals(shards: &[Shard]) -> Counters {
-    let mut t = Counters::default();
-    for s in shards {
-        t.add(&s.stats().counters);
-    }
-    t.sent += shards[0].host_sent();
-    t
-}
-
-fn assert_accounted(shards: &[Shard]) {
-    let t = totals(shards);
-    assert_eq!(t.sent, t.delivered + t.dead_letters_total(), "{t:?}");
-}
 
 #[test]
 fn cross_shard_ping_pong_step_by_step() {

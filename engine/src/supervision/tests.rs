@@ -7,30 +7,15 @@ use super::{
 };
 use crate::agent::{Addr, Agent, AgentId, Ctx, Down, ExitReason, SpawnPlacement, Spawned};
 use crate::ask::{HostReply, ReplyTarget, ReplyTo};
-use crate::metrics::Counters;
 use crate::registry::{owner_of, RegistryError};
-use crate::shard::{Shard, ShardLimits};
+use crate::shard::test_support::{assert_accounted, cluster, settle};
+use crate::shard::Shard;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-fn cluster(n: usize) -> Vec<Shard> {
-    Shard::cluster(n, ShardLimits::default(), 64).unwrap()
-}
-
-/// Runs passes on every shard until none does any work.
-fn settle(shards: &mut [Shard]) {
-    for _ in 0..100_000 {
-        let work: usize = shards.iter_mut().map(|s| s.pass()).sum();
-        if work == 0 {
-            return;
-        }
-    }
-    panic!("the cluster did not settle");
-}
 
 /// Runs passes on one shard only until it does no work (the others stand still).
 fn settle_one(shard: &mut Shard) {
@@ -56,20 +41,6 @@ fn settle_until(shards: &mut [Shard], limit: Duration, mut done: impl FnMut(&mut
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-}
-
-fn totals(shards: &[Shard]) -> Counters {
-    let mut t = Counters::default();
-    for s in shards {
-        t.add(&s.stats().counters);
-    }
-    t.sent += shards[0].host_sent();
-    t
-}
-
-fn assert_accounted(shards: &[Shard]) {
-    let t = totals(shards);
-    assert_eq!(t.sent, t.delivered + t.dead_letters_total(), "{t:?}");
 }
 
 /// Sends a request built around a host-style reply cell, settles, and returns the answer
