@@ -288,16 +288,7 @@ impl<'a> Ctx<'a> {
                 self.shard.index
             )));
         }
-        let live = self.shard.slots.get(id.slot()).is_some_and(|slot| {
-            slot.generation == id.generation()
-                && matches!(slot.state, super::SlotState::Idle | super::SlotState::Scheduled)
-        });
-        if !live {
-            return Err(RegistryError::NoSuchAgent(id));
-        }
-        self.shard.registry.register(name, id)?;
-        self.shard.remember_name(id.slot(), name);
-        Ok(())
+        self.shard.register_here(name, id, None)
     }
 
     /// Resolves `name` when this shard owns it: `Some(Some(id))` found, `Some(None)` not

@@ -155,14 +155,7 @@ impl Ctx<'_> {
         }
         let local = id.shard() == self.shard.index;
         if local && owner_of(name, self.shards()) == self.shard.index {
-            if !self.shard.slots.is_live(id.slot(), id.generation()) {
-                return Registration::Done(Err(RegistryError::NoSuchAgent(id)));
-            }
-            let result = self.shard.registry.register_replacing(name, id, replace);
-            if result.is_ok() {
-                self.shard.remember_name(id.slot(), name);
-            }
-            return Registration::Done(result);
+            return Registration::Done(self.shard.register_here(name, id, replace));
         }
         let deadline = deadline_after(self.shard.now_ns(), super::SYSTEM_REQUEST_TIMEOUT);
         let Some(token) = self.shard.asks.open(self.me, deadline) else {

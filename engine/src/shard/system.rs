@@ -122,23 +122,14 @@ impl Shard {
         replace: Option<AgentId>,
         reply: ReplyTo<Result<(), RegistryError>>,
     ) {
-        let alive = self
-            .slots
-            .get(id.slot())
-            .is_some_and(|s| s.generation == id.generation() && s.state != crate::agent::SlotState::Free);
-        if !alive {
-            self.reply_value(reply, Err(RegistryError::NoSuchAgent(id)));
-            return;
-        }
-        self.remember_name(id.slot(), &name);
         let owner = owner_of(&name, self.shared.shards);
         if owner == self.index {
-            let result = self.registry.register_replacing(&name, id, replace);
-            if result.is_err() {
-                self.forget_name(id.slot(), &name);
-            }
+            let result = self.register_here(&name, id, replace);
             self.reply_value(reply, result);
+        } else if !self.slots.is_live(id.slot(), id.generation()) {
+            self.reply_value(reply, Err(RegistryError::NoSuchAgent(id)));
         } else {
+            self.remember_name(id.slot(), &name);
             let op = SystemOp::Register { name, id, replace, reply: Some(reply) };
             if let Err(env) = self.send_system(owner, Envelope::system(Payload::new(op))) {
                 if let Ok(SystemOp::Register { reply: Some(reply), .. }) = env.payload.take::<SystemOp>() {
@@ -146,6 +137,22 @@ impl Shard {
                 }
             }
         }
+    }
+
+    /// Binds `name`, which this shard owns, to `id`, a live agent of this shard (taking it over
+    /// from `replace`), and remembers it so the agent's stop removes it.
+    pub(crate) fn register_here(
+        &mut self,
+        name: &str,
+        id: AgentId,
+        replace: Option<AgentId>,
+    ) -> Result<(), RegistryError> {
+        if !self.slots.is_live(id.slot(), id.generation()) {
+            return Err(RegistryError::NoSuchAgent(id));
+        }
+        self.registry.register_replacing(name, id, replace)?;
+        self.remember_name(id.slot(), name);
+        Ok(())
     }
 
     /// Sends an uncounted engine answer.
