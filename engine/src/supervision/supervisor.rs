@@ -114,6 +114,8 @@ pub struct Supervisor {
     phase: Phase,
     stop_queue: BTreeSet<usize>,
     start_queue: BTreeSet<usize>,
+    /// The child being started or stopped, if any (the protocol does one at a time).
+    in_flight: Option<usize>,
     /// Restart times (engine-clock ns) within the period.
     recent: VecDeque<u64>,
     backoff_epoch: u64,
@@ -139,6 +141,7 @@ impl Supervisor {
             phase: Phase::Running,
             stop_queue: BTreeSet::new(),
             start_queue: BTreeSet::new(),
+            in_flight: None,
             recent: VecDeque::new(),
             backoff_epoch: 0,
             backoff_pending: false,
@@ -163,9 +166,19 @@ impl Supervisor {
     }
 
     fn busy(&self) -> bool {
-        self.children
-            .iter()
-            .any(|c| matches!(c.state, ChildState::Spawning(_) | ChildState::Naming(..) | ChildState::Stopping(..)))
+        self.in_flight.is_some()
+    }
+
+    /// Moves child `i` to `state`, keeping `in_flight` (the one child being started or
+    /// stopped) in step.
+    fn set_state(&mut self, i: usize, state: ChildState) {
+        self.children[i].state = state;
+        if matches!(state, ChildState::Spawning(_) | ChildState::Naming(..) | ChildState::Stopping(..)) {
+            debug_assert!(self.in_flight.map_or(true, |j| j == i), "one child in flight at a time");
+            self.in_flight = Some(i);
+        } else if self.in_flight == Some(i) {
+            self.in_flight = None;
+        }
     }
 
     /// Runs the next step of the stop and start queues, as far as it can without waiting.
@@ -199,7 +212,7 @@ impl Supervisor {
             _ => return,
         };
         self.epoch += 1;
-        self.children[i].state = ChildState::Stopping(id, self.epoch);
+        self.set_state(i, ChildState::Stopping(id, self.epoch));
         ctx.stop(id);
         let timeout = self.spec.children[i].shutdown_timeout;
         let me = Self::me(ctx);
@@ -214,7 +227,7 @@ impl Supervisor {
         let spec = &self.spec.children[i];
         match (spec.start)(ctx, spec.placement) {
             Ok(Started::Here(id)) => self.started(i, id, ctx),
-            Ok(Started::Pending(request)) => self.children[i].state = ChildState::Spawning(request),
+            Ok(Started::Pending(request)) => self.set_state(i, ChildState::Spawning(request)),
             Err(_) => self.start_failed(i, ctx),
         }
     }
@@ -223,15 +236,15 @@ impl Supervisor {
     fn started(&mut self, i: usize, id: AgentId, ctx: &mut Ctx<'_>) {
         let name = self.spec.children[i].name.clone();
         match name.map(|name| ctx.register_for(&name, id, self.children[i].previous)) {
-            None => self.children[i].state = ChildState::Running(id),
-            Some(Registration::Done(Ok(()))) => self.children[i].state = ChildState::Running(id),
+            None => self.set_state(i, ChildState::Running(id)),
+            Some(Registration::Done(Ok(()))) => self.set_state(i, ChildState::Running(id)),
             Some(Registration::Done(Err(_))) => {
-                self.children[i].state = ChildState::Running(id);
+                self.set_state(i, ChildState::Running(id));
                 self.stats.start_failures += 1;
                 // A child that cannot hold its name fails; its exit restarts it.
                 ctx.stop_with(id, ExitReason::failed("could not bind its name"));
             }
-            Some(Registration::Pending(request)) => self.children[i].state = ChildState::Naming(id, request),
+            Some(Registration::Pending(request)) => self.set_state(i, ChildState::Naming(id, request)),
         }
         if matches!(self.phase, Phase::ShuttingDown(_)) {
             // It was being started when the shutdown began: it stops in its turn.
@@ -242,7 +255,7 @@ impl Supervisor {
     /// A start failed: count it as a failure of the child (restart intensity applies).
     fn start_failed(&mut self, i: usize, ctx: &mut Ctx<'_>) {
         self.stats.start_failures += 1;
-        self.children[i].state = ChildState::Down;
+        self.set_state(i, ChildState::Down);
         self.child_failed(i, &ExitReason::failed("the child could not be started"), ctx);
     }
 
@@ -268,7 +281,7 @@ impl Supervisor {
             Restart::Temporary => false,
         };
         if !restart {
-            self.children[i].state = ChildState::Removed;
+            self.set_state(i, ChildState::Removed);
             return;
         }
         if matches!(self.phase, Phase::ShuttingDown(_)) {
@@ -387,7 +400,7 @@ impl Agent for Supervisor {
                         // It may still stop later; its exit is then a former child's.
                         self.stats.stop_timeouts += 1;
                         self.retire(id);
-                        self.children[i].state = ChildState::Down;
+                        self.set_state(i, ChildState::Down);
                         self.children[i].previous = Some(id);
                         self.proceed(ctx);
                     }
@@ -411,7 +424,7 @@ impl Agent for Supervisor {
                 }
             }
             ChildState::Naming(id, _) => {
-                self.children[i].state = ChildState::Running(id);
+                self.set_state(i, ChildState::Running(id));
                 if !matches!(reply.and_then(|r| r.take::<Result<(), RegistryError>>()), Ok(Ok(()))) {
                     self.stats.start_failures += 1;
                     ctx.stop_with(id, ExitReason::failed("could not bind its name"));
@@ -431,11 +444,12 @@ impl Agent for Supervisor {
                 }
                 // A temporary child stopped by its supervisor (for a sibling's restart) is
                 // not started again either.
-                self.children[i].state = if was_stopping && self.spec.children[i].restart == Restart::Temporary {
+                let next = if was_stopping && self.spec.children[i].restart == Restart::Temporary {
                     ChildState::Removed
                 } else {
                     ChildState::Down
                 };
+                self.set_state(i, next);
                 self.children[i].previous = Some(exit.from);
                 self.retire(exit.from);
                 if !was_stopping {
