@@ -363,7 +363,8 @@ impl Shard {
     /// sent by an agent of this shard (so a `reject` overflow can hand it back).
     pub(crate) fn accept(&mut self, env: Envelope, local: bool) -> Result<(), Envelope> {
         let target = env.target();
-        let shed = env.kind == Kind::User && !env.is_control() && self.overloaded();
+        let control = env.is_control();
+        let shed = !control && env.kind == Kind::User && self.overloaded();
         let Some(slot) = self.slots.get_mut(target.slot()) else {
             self.dead_letter(env, DeadLetterReason::NoSuchAgent);
             return Ok(());
@@ -381,7 +382,7 @@ impl Shard {
             self.dead_letter(env, DeadLetterReason::StaleGeneration);
             return Ok(());
         }
-        if env.is_control() {
+        if control {
             self.control.push_back(env);
             return Ok(());
         }
