@@ -136,7 +136,7 @@ fn sigterm_stops_run_gracefully() {
 
 #[test]
 fn bench_json_prints_one_object_per_figure() {
-    let out = run_with(&["bench", "pingpong", "--json", "--repeat", "1", "--executor", "thread"]);
+    let out = run_with(&["bench", "pingpong", "--json", "--repeat", "1", "--executor", "threads"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let records: Vec<serde_json::Value> =

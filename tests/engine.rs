@@ -17,7 +17,7 @@ fn two_shards(executor: ExecutorKind) -> EngineBuilder {
 
 #[test]
 fn host_api_round_trip_on_both_executors() {
-    for executor in [ExecutorKind::Thread, ExecutorKind::Glommio] {
+    for executor in [ExecutorKind::Threads, ExecutorKind::Glommio] {
         let engine = two_shards(executor).build().expect("engine starts");
         let h = engine.handle();
         assert_eq!(h.shards(), 2);
@@ -72,7 +72,7 @@ fn host_asks_time_out_with_a_typed_error() {
         type Msg = ReplyTo<u64>;
         fn handle(&mut self, _never_answered: ReplyTo<u64>, _ctx: &mut Ctx<'_>) {}
     }
-    let engine = two_shards(ExecutorKind::Thread).build().unwrap();
+    let engine = two_shards(ExecutorKind::Threads).build().unwrap();
     let h = engine.handle();
     let silent = h.spawn(SpawnPlacement::Shard(1), || Silent).unwrap();
     let r: Result<u64, AskError> = h.ask(silent, Duration::from_millis(20), |reply| reply);
@@ -252,7 +252,7 @@ fn remote_spawn_from_an_agent_reports_the_new_id() {
             self.child = Some(id);
         }
     }
-    let engine = two_shards(ExecutorKind::Thread).build().unwrap();
+    let engine = two_shards(ExecutorKind::Threads).build().unwrap();
     let h = engine.handle();
     let parent = h.spawn(SpawnPlacement::Shard(0), || Parent { child: None, asker: None }).unwrap();
     h.send(parent, ParentMsg::Go).unwrap();

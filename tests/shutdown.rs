@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[test]
 fn shutdown_during_endless_traffic_counts_everything() {
-    for executor in [ExecutorKind::Thread, ExecutorKind::Glommio] {
+    for executor in [ExecutorKind::Threads, ExecutorKind::Glommio] {
         let engine = Engine::builder()
             .shards(2)
             .oversubscribe(true)
@@ -56,7 +56,7 @@ fn shutdown_of_a_quiet_engine_drains_completely() {
     let engine = Engine::builder()
         .shards(2)
         .oversubscribe(true)
-        .executor(ExecutorKind::Thread)
+        .executor(ExecutorKind::Threads)
         .pin_threads(false)
         .build()
         .unwrap();

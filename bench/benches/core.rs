@@ -44,7 +44,7 @@ fn engine(shards: usize) -> Option<Engine> {
     match settings.build() {
         Ok(e) => Some(e),
         Err(first) => {
-            settings.executor = ExecutorKind::Thread;
+            settings.executor = ExecutorKind::Threads;
             match settings.build() {
                 Ok(e) => {
                     eprintln!("nexus-bench: glommio unavailable ({first}); using plain threads");

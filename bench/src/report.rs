@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn tables_group_by_workload_and_format_values() {
         let records = vec![
-            Record::new("counting", "nexus", "local", "msgs_per_s", 12_345_678.4, "msg/s").engine(2, "thread"),
+            Record::new("counting", "nexus", "local", "msgs_per_s", 12_345_678.4, "msg/s").engine(2, "threads"),
             Record::new("registry", "nexus", "local", "ns_per_op", 21.25, "ns").names(1_000_000),
             Record::new("counting", "nexus", "cross", "msgs_per_s", 999.94, "msg/s"),
         ];

@@ -106,7 +106,7 @@ impl EngineSettings {
     /// side on a small machine do not fight over cores.
     pub fn test(shards: usize) -> Self {
         Self {
-            executor: ExecutorKind::Thread,
+            executor: ExecutorKind::Threads,
             pin_threads: false,
             idle: IdlePolicy { spin_before_park: Duration::from_micros(50), ..IdlePolicy::default() },
             ..Self::bench(shards)

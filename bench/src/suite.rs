@@ -34,7 +34,6 @@ use crate::thread_ring::{self, ThreadRingParams};
 use crate::wake::{self, WakeParams};
 use crate::{median, BenchError};
 use hdrhistogram::Histogram;
-use nexus_engine::shard::ExecutorKind;
 use std::time::Duration;
 
 /// A workload `nexus bench` can run.
@@ -313,14 +312,6 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The executor's name for records.
-pub fn executor_name(kind: ExecutorKind) -> &'static str {
-    match kind {
-        ExecutorKind::Glommio => "glommio",
-        ExecutorKind::Thread => "thread",
-    }
-}
-
 /// The `system` of the probe's records: the physical limit of a cross-core round trip.
 pub const LIMIT: &str = "limit";
 
@@ -449,8 +440,7 @@ impl Runner<'_> {
         unit: &'static str,
     ) -> Record {
         let s = &self.suite.settings;
-        Record::new(workload, SYSTEM, placement.as_str(), metric, value, unit)
-            .engine(s.shards, executor_name(s.executor))
+        Record::new(workload, SYSTEM, placement.as_str(), metric, value, unit).engine(s.shards, s.executor.name())
     }
 
     fn pingpong(&mut self) -> Result<Vec<Record>, BenchError> {

@@ -15,6 +15,7 @@ pub mod builtin;
 pub mod config;
 pub mod engine;
 pub mod envelope;
+pub mod executor;
 pub mod mailbox;
 pub mod mesh;
 pub mod metrics;

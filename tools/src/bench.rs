@@ -30,7 +30,7 @@ use crate::Failure;
 use clap::ValueEnum;
 use nexus_bench::plot::write_charts;
 use nexus_bench::report::{render_tables, today_utc, Record};
-use nexus_bench::suite::{executor_name, Plan, Suite, Workload};
+use nexus_bench::suite::{Plan, Suite, Workload};
 use nexus_bench::{BenchError, EngineSettings};
 use nexus_engine::placement::PlacementError;
 use nexus_engine::shard::ExecutorKind;
@@ -73,15 +73,6 @@ enum WorkloadArg {
     Restart,
 }
 
-/// Which executor runs the shards.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ExecutorArg {
-    /// A glommio LocalExecutor per shard (io_uring).
-    Glommio,
-    /// A plain pinned thread per shard.
-    Thread,
-}
-
 /// Arguments of `nexus bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -109,9 +100,10 @@ pub struct BenchArgs {
     /// Rounds of the repeated figures (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: u32,
-    /// The executor running the shards.
-    #[arg(long, value_enum, default_value_t = ExecutorArg::Glommio)]
-    executor: ExecutorArg,
+    /// The executor running the shards: glommio, threads, or auto (glommio when io_uring and
+    /// the memlock limit allow it).
+    #[arg(long, default_value = "auto")]
+    executor: ExecutorKind,
     /// Idle dispatcher passes before a glommio shard yields to its executor (default: the
     /// engine's, 256). 1 hands control back to glommio on every idle pass: the cost of the
     /// design the engine avoids.
@@ -163,10 +155,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if let Some(passes) = args.passes_before_yield {
         settings.idle.passes_before_yield = passes;
     }
-    settings.executor = match args.executor {
-        ExecutorArg::Glommio => ExecutorKind::Glommio,
-        ExecutorArg::Thread => ExecutorKind::Thread,
-    };
+    settings.executor = resolve_executor(args.executor, settings.shards)?;
     if args.workload == WorkloadArg::Restart {
         if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
             .iter()
@@ -251,7 +240,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
             "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds where repeated",
             suite.settings.shards,
             cpus.join(","),
-            executor_name(suite.settings.executor),
+            suite.settings.executor.name(),
             if args.large { "large" } else { "Savina" },
             args.repeat,
         );
@@ -280,7 +269,7 @@ fn server(args: BenchArgs) -> Result<(), Failure> {
         (args.peers, "--peers"),
         (args.plot.is_some(), "--plot"),
         (args.large, "--large"),
-        (args.executor == ExecutorArg::Thread, "--executor thread (the RESP server runs on glommio)"),
+        (args.executor != ExecutorKind::Auto, "--executor (the server bench runs `nexus run`'s default)"),
     ];
     if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
         return Err(Failure::usage(format!(
@@ -367,4 +356,14 @@ impl Progress {
             let _ = write!(std::io::stderr(), "\r\x1b[K");
         }
     }
+}
+
+/// Resolves `--executor` for `shards` shards on this machine, printing `auto`'s fallback line.
+pub(crate) fn resolve_executor(requested: ExecutorKind, shards: usize) -> Result<ExecutorKind, Failure> {
+    let selection = nexus_engine::executor::select(requested, shards, &nexus_engine::executor::Machine::probe())
+        .map_err(|e| Failure::runtime(format!("bench: {e}")))?;
+    if let Some(warning) = &selection.warning {
+        eprintln!("nexus: {warning}");
+    }
+    Ok(selection.kind)
 }

@@ -18,7 +18,6 @@ use nexus_bench::report::{render_tables, today_utc, Record};
 use nexus_bench::restart::{self, RestartParams};
 use nexus_bench::setup::Placement;
 use nexus_bench::stats::median;
-use nexus_bench::suite::executor_name;
 use nexus_bench::{BenchError, EngineSettings};
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,7 +44,7 @@ pub(crate) fn bench_restart(args: RestartBenchArgs) -> Result<(), Failure> {
     chaos::quiet_injected_panics();
     let mut settings = args.settings;
     let shards = settings.shards;
-    let executor = executor_name(settings.executor);
+    let executor = settings.executor.name();
     let plan = settings.plan().map_err(failed)?;
     let cpus: Vec<String> = plan.cpus().iter().map(|c| c.to_string()).collect();
     let engine = settings.build().map_err(failed)?;

@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// `[server] metrics_listen` ("" turns the endpoint off).
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Run the shards on this executor instead of the config's `executor`: glommio, threads,
+    /// or auto (glommio when io_uring and the memlock limit allow it).
+    #[arg(long)]
+    executor: Option<nexus_engine::executor::ExecutorKind>,
 }
 
 /// Reads and validates the config named by the arguments.
@@ -71,6 +75,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let mut config = load_config(args.config.as_ref())?;
     if let Some(listen) = &args.listen {
         config.server.listen = listen.clone();
+    }
+    if let Some(executor) = args.executor {
+        config.executor = executor;
     }
     if let Some(metrics) = &args.metrics_listen {
         config.server.metrics_listen = metrics.clone();
@@ -95,11 +102,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         server = Some(handle);
     }
     let engine = builder.build().map_err(|e| Failure::runtime(format!("cannot start the engine: {e}")))?;
-    tracing::info!(
-        "nexus: config {}, executor {}",
-        config.source.origin(),
-        nexus_bench::suite::executor_name(config.executor)
-    );
+    if let Some(warning) = engine.executor_warning() {
+        tracing::warn!("nexus: {warning}");
+    }
+    tracing::info!("nexus: config {}, executor {}", config.source.origin(), engine.executor());
     tracing::info!("{}", engine.plan());
     let handle = engine.handle();
     let mut metrics = None;

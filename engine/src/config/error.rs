@@ -229,7 +229,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn value_hint(key: Option<&str>, message: &str) -> String {
     let generic = key.map(normalize_indices);
     let specific = match generic.as_deref() {
-        Some("executor") => Some("use executor = \"glommio\" or executor = \"thread\""),
+        Some("executor") => Some("use executor = \"auto\", \"glommio\" or \"threads\""),
         Some("placement.shards") => Some("use shards = \"auto\" (one per physical core) or a positive count such as 4"),
         Some("placement.cpus" | "placement.reserve_cpus") => Some("use a list of CPU ids such as [0, 1, 2]"),
         Some("mailbox.overflow") => Some("use overflow = \"reject\" or overflow = \"drop\""),

@@ -66,8 +66,9 @@ pub struct EngineConfig {
     /// `load = false` (a top-level key) turns it off; a `[load]` table turns it on.
     #[serde(deserialize_with = "deserialize_load")]
     pub load: Option<LoadConfig>,
-    /// `executor`: what each shard runs inside: `"glommio"` (the default; a glommio
-    /// `LocalExecutor` per shard) or `"thread"` (a plain pinned thread per shard).
+    /// `executor`: what each shard runs inside: `"auto"` (the default: glommio when the machine
+    /// allows it, threads otherwise), `"glommio"` (a glommio `LocalExecutor` per shard) or
+    /// `"threads"` (a plain pinned thread per shard, epoll for I/O). See [`crate::executor`].
     pub executor: ExecutorKind,
     /// `[server]`: the RESP (Redis protocol) front end and the metrics endpoint of `nexus run`.
     pub server: ServerConfig,
@@ -739,7 +740,7 @@ impl EngineConfig {
                     return fail(key, format!("{name} = 0 refuses everything"), format!("use a positive {name}"));
                 }
             }
-            if self.executor == ExecutorKind::Thread {
+            if self.executor == ExecutorKind::Threads {
                 return fail(
                     "executor",
                     "the RESP server needs executor = \"glommio\" (its connections run on the shards' io_uring executors)".into(),

@@ -79,7 +79,7 @@ fn default_toml_equals_the_defaults() {
 #[test]
 fn default_values_are_the_documented_ones() {
     let d = EngineConfig::default();
-    assert_eq!(d.executor, ExecutorKind::Glommio);
+    assert_eq!(d.executor, ExecutorKind::Auto);
     assert_eq!(d.placement.shards, ShardCount::Auto);
     assert_eq!(d.placement.cpus, None);
     assert!(d.placement.reserve_cpus.is_empty());
@@ -108,9 +108,9 @@ fn server_settings_are_checked() {
     check(&err, 2, "server.listen");
     let err = validate_err("[server]\nmax_bulk = 0\n");
     check(&err, 2, "server.max_bulk");
-    let err = validate_err("executor = \"thread\"\n");
+    let err = validate_err("executor = \"threads\"\n");
     assert!(err.to_string().contains("glommio"), "{err}");
-    parse("executor = \"thread\"\n[server]\nenabled = false\n").validate(KINDS).unwrap();
+    parse("executor = \"threads\"\n[server]\nenabled = false\n").validate(KINDS).unwrap();
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn bundled_profiles_set_what_they_promise() {
     assert_eq!(small.placement.shards, ShardCount::Count(2));
     assert!(small.placement.oversubscribe);
     assert_eq!(small.mesh.ring_capacity, 256);
-    assert_eq!(small.executor, ExecutorKind::Thread);
+    assert_eq!(small.executor, ExecutorKind::Threads);
     assert_eq!(small.load, None);
 }
 
@@ -267,7 +267,7 @@ fn unknown_enum_values_list_the_choices() {
 
     let err = parse_err("executor = \"tokio\"\n");
     check(&err, 1, "executor");
-    assert_hint(&err, "\"thread\"");
+    assert_hint(&err, "\"threads\"");
 
     let err = parse_err("[load]\nscenario = \"pingpongg\"\n");
     check(&err, 2, "load.scenario");

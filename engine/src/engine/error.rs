@@ -19,6 +19,9 @@ pub enum EngineError {
     /// More shards than an `AgentId` can address.
     #[error("{0} shards requested, at most {max} are supported", max = crate::agent::MAX_SHARDS)]
     TooManyShards(usize),
+    /// The requested executor cannot run on this machine.
+    #[error("{0}")]
+    Executor(#[from] crate::executor::ExecutorError),
     /// A shard thread or executor could not start.
     #[error("shard {shard} failed to start: {reason}")]
     ShardStart {

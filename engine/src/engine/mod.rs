@@ -23,6 +23,7 @@ use service::ServiceHook;
 pub use service::{ShardService, ShardSetup};
 
 use crate::config::{EngineConfig, ShardCount};
+use crate::executor::{self, Machine, Selection};
 use crate::mesh::{self, ShardLinks};
 use crate::metrics::{EngineStats, ShardStats};
 use crate::placement::{self, Placement, PlacementPlan, PlacementRequest, ShardPlacement};
@@ -48,6 +49,7 @@ pub struct EngineBuilder {
     ring_capacity: usize,
     inject_capacity: usize,
     executor: ExecutorKind,
+    machine: Option<Machine>,
     drain_timeout: Duration,
     pin: bool,
     service: Option<ServiceHook>,
@@ -62,7 +64,8 @@ impl Default for EngineBuilder {
             idle: IdlePolicy::default(),
             ring_capacity: 1024,
             inject_capacity: 4096,
-            executor: if cfg!(feature = "glommio") { ExecutorKind::Glommio } else { ExecutorKind::Thread },
+            executor: ExecutorKind::Auto,
+            machine: None,
             drain_timeout: Duration::from_secs(2),
             pin: true,
             service: None,
@@ -152,9 +155,16 @@ impl EngineBuilder {
         self
     }
 
-    /// Which executor runs the shards.
+    /// Which executor runs the shards (default [`ExecutorKind::Auto`]; see [`crate::executor`]).
     pub fn executor(mut self, executor: ExecutorKind) -> Self {
         self.executor = executor;
+        self
+    }
+
+    /// What the executor choice is made from, instead of probing this machine at `build`: for
+    /// tests that need a machine where io_uring is blocked, and for hosts that probed already.
+    pub fn machine(mut self, machine: Machine) -> Self {
+        self.machine = Some(machine);
         self
     }
 
@@ -195,6 +205,11 @@ impl EngineBuilder {
         if shards > crate::agent::MAX_SHARDS {
             return Err(EngineError::TooManyShards(shards));
         }
+        let selection = match &self.machine {
+            Some(machine) => executor::select(self.executor, shards, machine)?,
+            None => executor::select(self.executor, shards, &Machine::probe())?,
+        };
+        let executor = selection.kind;
         let links = mesh::build(shards, self.ring_capacity)?;
         let shared = Arc::new(Shared::new(shards, self.inject_capacity));
         let topology = Arc::new(topology);
@@ -211,10 +226,10 @@ impl EngineBuilder {
                 idle: self.idle,
                 ready: ready_tx.clone(),
                 service: self.service.clone(),
-                executor: self.executor,
+                executor,
             };
             let index = start.placement.shard;
-            match spawn_shard(self.executor, start) {
+            match spawn_shard(executor, start) {
                 Ok(join) => joins.push(join),
                 Err(reason) => {
                     abort_start(&shared, joins);
@@ -243,7 +258,7 @@ impl EngineBuilder {
             abort_start(&shared, joins);
             return Err(e);
         }
-        Ok(Engine { handle: EngineHandle { shared }, joins, plan, drain_timeout: self.drain_timeout })
+        Ok(Engine { handle: EngineHandle { shared }, joins, plan, drain_timeout: self.drain_timeout, selection })
     }
 }
 
@@ -320,7 +335,8 @@ impl ShardJoin {
 fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, String> {
     let name = format!("nexus-shard-{}", start.placement.shard);
     match executor {
-        ExecutorKind::Thread => std::thread::Builder::new()
+        // `select` never yields Auto; were it to, threads run everywhere.
+        ExecutorKind::Threads | ExecutorKind::Auto => std::thread::Builder::new()
             .name(name)
             .spawn(move || {
                 let (mut shard, idle) = start.init()?;
@@ -352,7 +368,7 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
                 format!("cannot start a glommio executor: {e}; hint: check `ulimit -l` (io_uring needs locked memory) or set executor = \"thread\"")
             }),
         #[cfg(not(feature = "glommio"))]
-        ExecutorKind::Glommio => Err("this build has no glommio support; hint: set executor = \"thread\" or build with the `glommio` feature".into()),
+        ExecutorKind::Glommio => Err("this build has no glommio support; hint: set executor = \"threads\" or build with the `glommio` feature".into()),
     }
 }
 
@@ -406,10 +422,11 @@ pub struct Engine {
     joins: Vec<ShardJoin>,
     plan: PlacementPlan,
     drain_timeout: Duration,
+    selection: Selection,
 }
 
 impl Engine {
-    /// A builder with the defaults: one shard per physical core, glommio executors.
+    /// A builder with the defaults: one shard per physical core, the `auto` executor.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
     }
@@ -422,6 +439,16 @@ impl Engine {
     /// Where each shard runs.
     pub fn plan(&self) -> &PlacementPlan {
         &self.plan
+    }
+
+    /// The executor the shards run in (`Glommio` or `Threads`, never `Auto`).
+    pub fn executor(&self) -> ExecutorKind {
+        self.selection.kind
+    }
+
+    /// The one line `auto` has for the operator when it fell back to threads.
+    pub fn executor_warning(&self) -> Option<&str> {
+        self.selection.warning.as_deref()
     }
 
     /// Shuts down gracefully (see the module documentation) and returns the final figures.

@@ -30,6 +30,7 @@ mod tests;
 mod timers;
 
 pub use self::core::{Shard, ShardLimits};
-pub use self::runner::{DriveOutcome, Driver, ExecutorKind, IdlePolicy, ParkRequest};
+pub use self::runner::{DriveOutcome, Driver, IdlePolicy, ParkRequest};
 pub use self::shared::Clock;
 pub(crate) use self::system::{SpawnFn, SystemOp};
+pub use crate::executor::ExecutorKind;

@@ -177,16 +177,3 @@ impl Driver {
         bell.wake_up();
     }
 }
-
-/// Which executor runs each shard thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExecutorKind {
-    /// A glommio `LocalExecutor` per shard (io_uring for I/O and timers). Needs the `glommio`
-    /// feature and a kernel that allows io_uring.
-    #[default]
-    Glommio,
-    /// A plain pinned OS thread per shard running the same dispatcher (for containers whose
-    /// seccomp profile blocks io_uring, and for embedding without glommio).
-    Thread,
-}
