@@ -41,7 +41,7 @@ fn shutdown_during_endless_traffic_counts_everything() {
         std::thread::sleep(Duration::from_millis(100));
         let report = engine.shutdown().unwrap();
         let t = report.stats.totals();
-        assert!(!report.drained, "ping-pong never drains");
+        assert!(!report.drained, "ping-pong never drains: {executor:?} {:?}", report.stats.totals());
         assert!(t.delivered > 1_000, "{t:?}");
         assert!(t.dead(DeadLetterReason::Shutdown) > 0, "balls in flight at halt are counted: {t:?}");
         assert_eq!(report.stats.host_sent, host_sent);

@@ -1,6 +1,6 @@
 //! One client connection: read, parse, hand over, write the answers in order.
 //!
-//! A connection is one glommio task on the shard that accepted it. Its loop, in one `poll`:
+//! A connection is one task (glommio's, or the threads executor's) on the shard that accepted it. Its loop, in one `poll`:
 //! move the answered slots (in request order) and any pub/sub pushes into the output buffer;
 //! write what it can; read and parse what arrived. Connection-level commands (PING, ECHO,
 //! HELLO, AUTH, SELECT, QUIT, COMMAND, CLIENT, CONFIG) are answered here; the others are
@@ -16,10 +16,10 @@ use crate::directory::Directory;
 use crate::front::{ConnId, Front, Job, Slot};
 use crate::ingress::IngressMsg;
 use crate::resp::{Limits, Protocol, RequestParser, Step, Value};
+use crate::rt::{Rt, Stream};
 use crate::stats::{count, ShardServerStats};
 use bytes::Bytes;
-use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use glommio::net::TcpStream;
+use futures_lite::io::{AsyncRead, AsyncWrite};
 use nexus_engine::agent::Addr;
 use nexus_engine::engine::EngineHandle;
 use std::pin::Pin;
@@ -37,6 +37,8 @@ const READ_CHUNK: usize = 16 * 1024;
 pub struct ConnEnv {
     /// The shard.
     pub shard: usize,
+    /// The shard's executor.
+    pub rt: Rt,
     /// The shard's front.
     pub front: Rc<Front>,
     /// The directory.
@@ -70,17 +72,17 @@ impl ConnEnv {
         if self.handle.send(self.ingress, IngressMsg::Poke).is_err() {
             // The shard's inject queue is full (or the engine stops): retry from a task.
             let env = self.clone();
-            glommio::spawn_local(async move {
+            let rt = self.rt;
+            rt.spawn(async move {
                 loop {
-                    glommio::executor().yield_now().await;
+                    rt.yield_now().await;
                     match env.handle.send(env.ingress, IngressMsg::Poke) {
                         Ok(()) => break,
                         Err(nexus_engine::agent::SendError::ShuttingDown(_)) => break,
                         Err(_) => {}
                     }
                 }
-            })
-            .detach();
+            });
         }
     }
 }
@@ -100,7 +102,7 @@ enum End {
 struct Conn {
     id: ConnId,
     env: Rc<ConnEnv>,
-    stream: TcpStream,
+    stream: Stream,
     input: Vec<u8>,
     start: usize,
     parser: RequestParser,
@@ -117,7 +119,7 @@ struct Conn {
 }
 
 /// Serves one accepted connection until it ends.
-pub async fn serve(stream: TcpStream, env: Rc<ConnEnv>) {
+pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
     let _ = stream.set_nodelay(true);
     let id = env.front.open();
     let mut conn = Conn {

@@ -1,7 +1,7 @@
 //! nexus-server: the RESP (Redis protocol) front end of a Nexus engine.
 //!
-//! Every shard accepts connections on the same address (SO_REUSEPORT) through glommio's
-//! io_uring networking. A connection's commands go to its shard's ingress agent, which sends
+//! Every shard accepts connections on the same address (SO_REUSEPORT), through glommio's
+//! io_uring networking or, on the threads executor, through epoll (`rt` hides which). A connection's commands go to its shard's ingress agent, which sends
 //! each one to the partition agent that owns its key, agent name or channel, on whichever shard
 //! that is (over the mesh), and hands the replies back to the connection in request order.
 //!
@@ -25,6 +25,7 @@ pub mod kv;
 pub mod metrics;
 pub mod partition;
 pub mod resp;
+mod rt;
 pub mod server;
 pub mod stats;
 pub mod topic;

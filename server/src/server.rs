@@ -17,12 +17,12 @@ use crate::ingress::{InfoContext, Ingress};
 use crate::kinds::Kinds;
 use crate::partition::Partition;
 use crate::resp::{Limits, Protocol, Value};
+use crate::rt::{Listener, Rt};
 use crate::stats::{ServerCounters, ShardServerStats};
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
 use nexus_engine::config::ServerConfig;
 use nexus_engine::engine::{EngineBuilder, ShardService, ShardSetup};
-use nexus_engine::shard::ExecutorKind;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -63,7 +63,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Adds the server to `engine` (which must run glommio executors); the handle stops it.
+    /// Adds the server to `engine` (on either executor); the handle stops it.
     pub fn install(self, engine: EngineBuilder) -> Result<(EngineBuilder, ServerHandle), ServerError> {
         let addr: SocketAddr =
             self.config.listen.parse().map_err(|_| ServerError::BadAddress(self.config.listen.clone()))?;
@@ -138,29 +138,25 @@ struct RespService {
 
 impl ShardService for RespService {
     fn start(&self, setup: &mut ShardSetup<'_>) -> Result<(), String> {
-        if setup.executor() != ExecutorKind::Glommio {
-            return Err(
-                "the RESP server needs glommio executors; hint: set executor = \"glommio\" or [server] enabled = false"
-                    .into(),
-            );
-        }
+        let rt = Rt::of(setup.executor());
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
         let front = Rc::new(Front::default());
         let partition = setup
             .spawn_with_capacity(Partition::new(self.kinds.clone(), self.directory.clone()), SERVER_MAILBOX)
             .map_err(|e| e.to_string())?;
-        let info = Rc::new(InfoContext { executor: "glommio", port: self.addr.port() });
+        let info = Rc::new(InfoContext { executor: rt.name(), port: self.addr.port() });
         let ingress = Ingress::new(shard, front.clone(), self.directory.clone(), self.kinds.clone(), info);
         let ingress = setup.spawn_with_capacity(ingress, SERVER_MAILBOX).map_err(|e| e.to_string())?;
         self.directory.set(shard, partition.id(), ingress.id());
-        let listener = glommio::net::TcpListener::bind(self.addr).map_err(|e| {
+        let listener = rt.bind(self.addr).map_err(|e| {
             format!("cannot listen on {}: {e}; hint: is another server on that port? set [server] listen", self.addr)
         })?;
         let idle = (self.config.idle_timeout_s > 0).then(|| Duration::from_secs(self.config.idle_timeout_s));
         let password = (!self.config.requirepass.is_empty()).then(|| Bytes::from(self.config.requirepass.clone()));
         let env = Rc::new(ConnEnv {
             shard,
+            rt,
             front,
             directory: self.directory.clone(),
             handle: setup.handle(),
@@ -176,22 +172,23 @@ impl ShardService for RespService {
             last_client: std::cell::Cell::new(0),
         });
         let max_clients = u64::from(self.config.max_clients);
-        glommio::spawn_local(accept_loop(listener, env, max_clients)).detach();
+        rt.spawn(accept_loop(listener, env, max_clients));
         Ok(())
     }
 }
 
 /// Accepts connections on one shard until the server stops.
-async fn accept_loop(listener: glommio::net::TcpListener, env: Rc<ConnEnv>, max_clients: u64) {
+async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
+    let rt = env.rt;
     let directory = env.directory.clone();
     while !directory.complete() && !directory.is_stopping() {
-        glommio::timer::sleep(Duration::from_millis(1)).await;
+        rt.sleep(Duration::from_millis(1)).await;
     }
     let stats = directory.shard_stats(env.shard);
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             while !directory.is_stopping() {
-                glommio::timer::sleep(STOP_POLL).await;
+                rt.sleep(STOP_POLL).await;
             }
             None
         })
@@ -201,7 +198,7 @@ async fn accept_loop(listener: glommio::net::TcpListener, env: Rc<ConnEnv>, max_
             Some(Ok(s)) => s,
             Some(Err(e)) => {
                 tracing::warn!(shard = env.shard, "accept failed: {e}");
-                glommio::timer::sleep(Duration::from_millis(10)).await;
+                rt.sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
@@ -217,7 +214,7 @@ async fn accept_loop(listener: glommio::net::TcpListener, env: Rc<ConnEnv>, max_
             continue;
         }
         ShardServerStats::add(&stats.connections, 1);
-        glommio::spawn_local(conn::serve(stream, env.clone())).detach();
+        rt.spawn(conn::serve(stream, env.clone()));
     }
     drop(listener);
     env.front.stopping.set(true);

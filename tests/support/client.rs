@@ -3,8 +3,8 @@
 //!
 //! Everything here runs on the test's own thread and owns nothing between calls.
 
-use crate::nexus::SHARDS;
-use crate::resp::{self, Reply};
+use super::nexus::SHARDS;
+use super::resp::{self, Reply};
 use nexus_engine::registry::owner_of;
 use redis::{Connection, FromRedisValue, Value};
 use std::io::{Read, Write};

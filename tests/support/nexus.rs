@@ -49,12 +49,14 @@ pub fn nexus() -> Command {
     cmd
 }
 
-/// The config every test server starts from: two shards, no load, idle shards park at once.
+/// The config every test server starts from: two shards on the suite's executor
+/// (`crate::EXECUTOR`), no load, idle shards park at once.
 pub fn base_config() -> String {
     format!(
-        "load = false\n\
+        "executor = \"{}\"\nload = false\n\
          [placement]\nshards = {SHARDS}\noversubscribe = true\n\
-         [idle]\nspin_before_park_us = 0\n"
+         [idle]\nspin_before_park_us = 0\n",
+        crate::EXECUTOR
     )
 }
 

@@ -3,11 +3,11 @@
 //! the middle of a pipeline, and SIGTERM under load. A child module of `tests/server.rs`; each
 //! test starts its own server.
 
-use crate::client::{
+use super::client::{
     accounting_ok, info_field, info_u64, name_on_shard, q, reset_on_close, small_receive_buffer, wait_until, SETTLE,
 };
-use crate::nexus::{self, Server, SHARDS};
-use crate::resp::{bulk, encode, encode_str, RawConn, Reply};
+use super::nexus::{self, Server, SHARDS};
+use super::resp::{bulk, encode, encode_str, RawConn, Reply};
 use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

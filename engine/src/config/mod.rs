@@ -740,13 +740,6 @@ impl EngineConfig {
                     return fail(key, format!("{name} = 0 refuses everything"), format!("use a positive {name}"));
                 }
             }
-            if self.executor == ExecutorKind::Threads {
-                return fail(
-                    "executor",
-                    "the RESP server needs executor = \"glommio\" (its connections run on the shards' io_uring executors)".into(),
-                    "set executor = \"glommio\", or turn the server off with [server] enabled = false".into(),
-                );
-            }
         }
         Ok(())
     }

@@ -23,7 +23,7 @@ use service::ServiceHook;
 pub use service::{ShardService, ShardSetup};
 
 use crate::config::{EngineConfig, ShardCount};
-use crate::executor::{self, Machine, Selection};
+use crate::executor::{self, local, Machine, Selection};
 use crate::mesh::{self, ShardLinks};
 use crate::metrics::{EngineStats, ShardStats};
 use crate::placement::{self, Placement, PlacementPlan, PlacementRequest, ShardPlacement};
@@ -338,12 +338,7 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
         // `select` never yields Auto; were it to, threads run everywhere.
         ExecutorKind::Threads | ExecutorKind::Auto => std::thread::Builder::new()
             .name(name)
-            .spawn(move || {
-                let (mut shard, idle) = start.init()?;
-                let mut driver = Driver::new(idle);
-                while driver.run(&mut shard, || false, false) != DriveOutcome::Halt {}
-                Some(shard.halt())
-            })
+            .spawn(move || run_threads_shard(start))
             .map(ShardJoin::Thread)
             .map_err(|e| format!("cannot start a thread: {e}")),
         #[cfg(feature = "glommio")]
@@ -370,6 +365,74 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
         #[cfg(not(feature = "glommio"))]
         ExecutorKind::Glommio => Err("this build has no glommio support; hint: set executor = \"threads\" or build with the `glommio` feature".into()),
     }
+}
+
+/// Runs a shard on a plain thread with the threads executor's runtime beside its dispatcher
+/// (see [`crate::executor::local`]): busy, it looks at epoll every [`THREADS_IO_POLL_EVERY`]
+/// checks; idle, it runs its tasks every `passes_before_yield` passes and parks on a futex
+/// (nothing to drive) or in `epoll_wait` (sockets or timers), woken by its doorbell.
+fn run_threads_shard(start: ShardStart) -> Option<ShardStats> {
+    let runtime = match local::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = start.ready.send((start.placement.shard, Err(format!("cannot create its epoll runtime: {e}"))));
+            return None;
+        }
+    };
+    let _entered = runtime.enter();
+    let (mut shard, idle) = start.init()?;
+    let mut driver = Driver::in_executor(idle);
+    let mut checks: u32 = 0;
+    loop {
+        let outcome = driver.run(
+            &mut shard,
+            || {
+                checks = checks.wrapping_add(1);
+                runtime.has_ready() || (checks % THREADS_IO_POLL_EVERY == 0 && !runtime.is_idle())
+            },
+            true,
+        );
+        match outcome {
+            DriveOutcome::Halt => break,
+            DriveOutcome::Yield => {
+                if !runtime.is_idle() {
+                    runtime.turn(Duration::ZERO);
+                }
+            }
+            DriveOutcome::Park(request) => park_in_threads(&mut shard, &runtime, request),
+        }
+    }
+    let stats = shard.halt();
+    runtime.shutdown();
+    Some(stats)
+}
+
+/// Driver checks (one every 16 busy passes, `PREEMPT_CHECK_PASSES`) between two
+/// looks at epoll on a busy threads shard that has sockets or timers.
+const THREADS_IO_POLL_EVERY: u32 = 4;
+
+/// Parks a threads shard until its doorbell rings or the request's timeout passes: on a futex
+/// when its runtime has nothing to drive, else in `epoll_wait` on the runtime's eventfd.
+fn park_in_threads(shard: &mut Shard, runtime: &local::Runtime, request: crate::shard::ParkRequest) {
+    let shared = shard.shared.clone();
+    let bell = &shared.doorbells[shard.index];
+    if runtime.is_idle() {
+        if bell.try_sleep(request.ticket) {
+            shard.metrics.counters.parks += 1;
+            std::thread::park_timeout(request.timeout);
+            bell.wake_up();
+        }
+        return;
+    }
+    bell.set_waker(&runtime.park_waker());
+    if bell.try_sleep(request.ticket) {
+        shard.metrics.counters.parks += 1;
+        runtime.turn(request.timeout);
+        bell.wake_up();
+    } else {
+        runtime.turn(Duration::ZERO);
+    }
+    bell.clear_waker();
 }
 
 /// Sleeps a glommio shard inside its executor (so its network tasks and timers stay live) until

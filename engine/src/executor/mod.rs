@@ -16,7 +16,7 @@
 //!
 //! Invariant: the kind an engine runs with ([`Selection::kind`]) is never `Auto`.
 
-// pub mod local;
+pub mod local;
 pub mod probe;
 
 pub use probe::{glommio_memlock_need, MemlockLimit, UringProbe, GLOMMIO_MEMLOCK_PER_SHARD, REQUIRED_OPCODES};

@@ -1,0 +1,182 @@
+//! The server's view of its shard's executor: tasks, timers and TCP on glommio or on threads.
+//!
+//! The RESP server runs the same connection code on both executors. This module is the one
+//! place that knows there are two: [`Rt`] (which executor the shard runs) spawns tasks and
+//! sleeps, [`Listener`] accepts, and [`Stream`] is a TCP stream with `AsyncRead`/`AsyncWrite`,
+//! a read timeout and `close`, backed by glommio's io_uring socket or by the threads
+//! executor's epoll socket (`nexus_engine::executor::local::net`).
+//!
+//! Invariant: everything here is used on the shard thread that made it, inside that shard's
+//! executor (glommio's, or the threads runtime entered by the engine).
+
+use futures_lite::io::{AsyncRead, AsyncWrite};
+use nexus_engine::executor::local;
+use nexus_engine::shard::ExecutorKind;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// The executor a shard's server tasks run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rt {
+    /// glommio's `LocalExecutor` (io_uring).
+    Glommio,
+    /// The threads executor's runtime (epoll and a timer wheel).
+    Threads,
+}
+
+impl Rt {
+    /// The runtime of a shard that runs `kind` (never `Auto` once the engine is built).
+    pub fn of(kind: ExecutorKind) -> Self {
+        match kind {
+            ExecutorKind::Glommio => Rt::Glommio,
+            ExecutorKind::Threads | ExecutorKind::Auto => Rt::Threads,
+        }
+    }
+
+    /// The executor's name (for INFO).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rt::Glommio => "glommio",
+            Rt::Threads => "threads",
+        }
+    }
+
+    /// Runs `future` as a detached task of this shard.
+    pub fn spawn(self, future: impl Future<Output = ()> + 'static) {
+        match self {
+            Rt::Glommio => {
+                glommio::spawn_local(future).detach();
+            }
+            Rt::Threads => local::spawn(future),
+        }
+    }
+
+    /// Completes after `duration`.
+    pub async fn sleep(self, duration: Duration) {
+        match self {
+            Rt::Glommio => {
+                glommio::timer::sleep(duration).await;
+            }
+            Rt::Threads => local::sleep(duration).await,
+        }
+    }
+
+    /// Lets the shard's other tasks and its dispatcher run first.
+    pub async fn yield_now(self) {
+        match self {
+            Rt::Glommio => glommio::executor().yield_now().await,
+            Rt::Threads => local::yield_now().await,
+        }
+    }
+
+    /// Binds a listener on `addr` (`SO_REUSEPORT`: every shard binds the same address).
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub fn bind(self, addr: SocketAddr) -> io::Result<Listener> {
+        Ok(match self {
+            Rt::Glommio => Listener::Glommio(glommio::net::TcpListener::bind(addr).map_err(io::Error::from)?),
+            Rt::Threads => Listener::Threads(local::net::TcpListener::bind(addr)?),
+        })
+    }
+}
+
+/// A listening socket on either executor.
+pub enum Listener {
+    /// glommio's.
+    Glommio(glommio::net::TcpListener),
+    /// The threads executor's.
+    Threads(local::net::TcpListener),
+}
+
+impl Listener {
+    /// Waits for the next connection.
+    ///
+    /// # Errors
+    /// As the executor's accept.
+    pub async fn accept(&self) -> io::Result<Stream> {
+        match self {
+            Listener::Glommio(l) => l.accept().await.map(Stream::Glommio).map_err(io::Error::from),
+            Listener::Threads(l) => l.accept().await.map(Stream::Threads),
+        }
+    }
+}
+
+/// A connected TCP stream on either executor.
+pub enum Stream {
+    /// glommio's.
+    Glommio(glommio::net::TcpStream),
+    /// The threads executor's.
+    Threads(local::net::TcpStream),
+}
+
+impl Stream {
+    /// Sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// As `setsockopt`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Glommio(s) => s.set_nodelay(on).map_err(io::Error::from),
+            Stream::Threads(s) => s.set_nodelay(on),
+        }
+    }
+
+    /// A read waiting longer than `timeout` fails with `ErrorKind::TimedOut`.
+    ///
+    /// # Errors
+    /// As the executor's.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Glommio(s) => s.set_read_timeout(timeout).map_err(io::Error::from),
+            Stream::Threads(s) => s.set_read_timeout(timeout),
+        }
+    }
+
+    /// Closes the stream.
+    ///
+    /// # Errors
+    /// As the executor's.
+    pub async fn close(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Glommio(s) => futures_lite::io::AsyncWriteExt::close(s).await,
+            Stream::Threads(s) => s.close().await,
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Glommio(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Threads(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Glommio(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Threads(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Glommio(s) => Pin::new(s).poll_flush(cx),
+            Stream::Threads(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Glommio(s) => Pin::new(s).poll_close(cx),
+            Stream::Threads(s) => Pin::new(s).poll_close(cx),
+        }
+    }
+}
