@@ -263,3 +263,38 @@ fn remote_spawn_from_an_agent_reports_the_new_id() {
     assert_eq!(h.ask(counter, ASK, CounterMsg::Get).unwrap(), 3);
     assert!(engine.shutdown().unwrap().stats.accounted());
 }
+
+/// A machine where io_uring is blocked: `auto` runs on threads and says why in one line; an
+/// explicit `glommio` is refused with a typed error and a hint, before any shard starts.
+#[test]
+fn a_failed_io_uring_probe_makes_auto_fall_back_and_glommio_fail() {
+    use nexus_engine::engine::EngineError;
+    use nexus_engine::executor::{ExecutorError, Machine, MemlockLimit, UringProbe};
+    let blocked = Machine {
+        uring: UringProbe::failed("io_uring_setup failed: Operation not permitted (os error 1)"),
+        memlock: MemlockLimit::unlimited(),
+        glommio_built: true,
+    };
+    let engine = two_shards(ExecutorKind::Auto).machine(blocked.clone()).build().expect("auto still starts");
+    assert_eq!(engine.executor(), ExecutorKind::Threads);
+    let warning = engine.executor_warning().expect("auto says why it fell back");
+    assert!(warning.contains("Operation not permitted") && !warning.contains('\n'), "{warning}");
+    let h = engine.handle();
+    let echo = h.spawn(SpawnPlacement::Shard(1), Echo::default).unwrap();
+    assert_eq!(h.ask(echo, ASK, |reply| EchoMsg::Echo { value: 7, reply }).unwrap(), 7);
+    engine.shutdown().unwrap();
+
+    match two_shards(ExecutorKind::Glommio).machine(blocked).build() {
+        Err(EngineError::Executor(ExecutorError::UringUnavailable(reason))) => {
+            assert!(reason.contains("Operation not permitted"), "{reason}")
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("glommio must not start where io_uring is blocked"),
+    }
+
+    // A working machine: auto picks glommio without a word.
+    let fine = Machine { uring: UringProbe::supported(), memlock: MemlockLimit::unlimited(), glommio_built: true };
+    let engine = two_shards(ExecutorKind::Auto).machine(fine).build().unwrap();
+    assert_eq!((engine.executor(), engine.executor_warning()), (ExecutorKind::Glommio, None));
+    engine.shutdown().unwrap();
+}

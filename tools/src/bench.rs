@@ -265,16 +265,11 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
 
 /// `nexus bench server`: checks the options that apply to it and runs it.
 fn server(args: BenchArgs) -> Result<(), Failure> {
-    let refused = [
-        (args.peers, "--peers"),
-        (args.plot.is_some(), "--plot"),
-        (args.large, "--large"),
-        (args.executor != ExecutorKind::Auto, "--executor (the server bench runs `nexus run`'s default)"),
-    ];
+    let refused = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")];
     if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
         return Err(Failure::usage(format!(
             "bench: {option} does not apply to `nexus bench server`; hint: it takes --shards, --requests, \
-             --clients, --repeat, --json and --passes-before-yield"
+             --clients, --repeat, --json, --executor and --passes-before-yield"
         )));
     }
     if args.requests == Some(0) {
@@ -289,6 +284,7 @@ fn server(args: BenchArgs) -> Result<(), Failure> {
         clients: args.clients.unwrap_or(SERVER_CLIENTS_DEFAULT),
         requests: args.requests.unwrap_or(SERVER_REQUESTS_DEFAULT),
         passes_before_yield: args.passes_before_yield,
+        executor: args.executor,
         target_port: args.target_port,
         json: args.json,
     })

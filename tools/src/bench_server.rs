@@ -67,6 +67,8 @@ pub struct ServerBenchArgs {
     pub requests: u64,
     /// `[idle] passes_before_yield` for nexus (`None`: the engine's default).
     pub passes_before_yield: Option<u32>,
+    /// The executor `nexus run` uses (`auto` is resolved here, for the planned shards).
+    pub executor: nexus_engine::executor::ExecutorKind,
     /// Development: measure the server already listening on this port as the "nexus" side
     /// instead of starting `nexus run`.
     pub target_port: Option<u16>,
@@ -80,6 +82,7 @@ struct Setup {
     benchmark_version: String,
     redis_version: String,
     plan: PlacementPlan,
+    executor: nexus_engine::executor::ExecutorKind,
     oversubscribe: bool,
     nexus_port: u16,
     redis_port: u16,
@@ -92,6 +95,7 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     let benchmark_version = tool_version("redis-benchmark", "redis-tools")?;
     let redis_version = tool_version("redis-server", "redis-server")?;
     let (plan, oversubscribe) = plan_shards(args.shards)?;
+    let executor = crate::bench::resolve_executor(args.executor, plan.len())?;
     let scratch = Scratch::create()?;
     let (nexus_port, redis_port) = free_ports()?;
     let nexus_port = args.target_port.unwrap_or(nexus_port);
@@ -107,7 +111,7 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
             let exe = std::env::current_exe()
                 .map_err(|e| Failure::runtime(format!("bench server: cannot find the nexus binary: {e}")))?;
             let mut cmd = Command::new(exe);
-            cmd.arg("run").arg("--config").arg(&config);
+            cmd.arg("run").arg("--config").arg(&config).arg("--executor").arg(executor.name());
             Process::server("nexus run", cmd, nexus_port, scratch.path("nexus.log"))?
         }
     };
@@ -137,7 +141,7 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     }
     nexus.stop();
     redis.stop();
-    let setup = Setup { benchmark_version, redis_version, plan, oversubscribe, nexus_port, redis_port, keys };
+    let setup = Setup { benchmark_version, redis_version, plan, executor, oversubscribe, nexus_port, redis_port, keys };
     report(args, &setup, &summaries)
 }
 
@@ -193,7 +197,7 @@ fn report(args: &ServerBenchArgs, setup: &Setup, summaries: &[Summary]) -> Resul
     let (cpus, date) = (cpus.join(","), today_utc());
     let records: Vec<Record> = records(summaries, &verdicts, args.repeat)
         .into_iter()
-        .map(|r| if r.system == "nexus" { r.engine(shards, "glommio") } else { r })
+        .map(|r| if r.system == "nexus" { r.engine(shards, setup.executor.name()) } else { r })
         .map(|r| r.context(&cpus, &date, shards))
         .collect();
     if let Some(Some(path)) = &args.json {
@@ -212,7 +216,8 @@ fn report(args: &ServerBenchArgs, setup: &Setup, summaries: &[Summary]) -> Resul
         let nexus_side = match args.target_port {
             Some(port) => format!("the server on --target-port {port} (not started here; {shards} shards planned)"),
             None => format!(
-                "nexus run, {shards} shards on CPUs {cpus} (glommio){}, port {}",
+                "nexus run, {shards} shards on CPUs {cpus} ({}){}, port {}",
+                setup.executor,
                 if setup.oversubscribe { ", oversubscribed" } else { "" },
                 setup.nexus_port
             ),
