@@ -199,13 +199,7 @@ mod tests {
 
     /// The optimum by brute force over all permutations (recursive, independent of `exact`).
     fn brute_force(cpus: &[usize], latency: &impl Fn(usize, usize) -> f64) -> f64 {
-        fn go(
-            prefix: &mut Vec<usize>,
-            left: &mut Vec<usize>,
-            cpus: &[usize],
-            f: &dyn Fn(&[usize]) -> f64,
-            best: &mut f64,
-        ) {
+        fn go(prefix: &mut Vec<usize>, left: &mut Vec<usize>, f: &dyn Fn(&[usize]) -> f64, best: &mut f64) {
             if left.is_empty() {
                 *best = best.min(f(prefix));
                 return;
@@ -213,14 +207,14 @@ mod tests {
             for k in 0..left.len() {
                 let c = left.remove(k);
                 prefix.push(c);
-                go(prefix, left, cpus, f, best);
+                go(prefix, left, f, best);
                 prefix.pop();
                 left.insert(k, c);
             }
         }
         let cost = |order: &[usize]| cycle_cost(order, latency);
         let mut best = f64::INFINITY;
-        go(&mut Vec::new(), &mut cpus.to_vec(), cpus, &cost, &mut best);
+        go(&mut Vec::new(), &mut cpus.to_vec(), &cost, &mut best);
         best
     }
 
