@@ -86,7 +86,7 @@ pub fn topo(args: TopoArgs) -> Result<(), Failure> {
     let plan = placement::plan(&topology, &request).map_err(|e| {
         Failure::usage(format!(
             "topo: the [placement] of {} does not fit this machine: {e}; hint: change shards, cpus or \
-             reserve_cpus (see the tree above with a config that fits, or configs/default.toml)",
+             reserve_cpus; `nexus topo` with the default config shows the machine's cores",
             config.source.origin()
         ))
     })?;
