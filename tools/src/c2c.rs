@@ -14,6 +14,7 @@
 //! Both probe threads spin: run it on an otherwise idle machine, never next to a running engine.
 
 use crate::Failure;
+use nexus_bench::c2c::C2cMatrix;
 use nexus_bench::probe::ProbeParams;
 use nexus_bench::BenchError;
 use nexus_engine::placement::{self, PlacementRequest};
@@ -61,23 +62,8 @@ pub fn c2c(args: C2cArgs) -> Result<(), Failure> {
             format_cpu_list(&cpus)
         )));
     }
-    let params = ProbeParams {
-        round_trips: args.round_trips,
-        warmup: (args.round_trips / 10).max(100),
-        batch_round_trips: args.round_trips.saturating_mul(2),
-        pin: true,
-    };
-
-    let mut progress = Progress::new();
-    let n = cpus.len();
-    let measured = nexus_bench::c2c::measure(&cpus, &topology, &params, &mut |step, steps| {
-        // The pairs run in row-major order, the diagonal skipped.
-        let (i, k) = ((step - 1) / (n - 1), (step - 1) % (n - 1));
-        let j = if k >= i { k + 1 } else { k };
-        progress.show(&format!("[{step}/{steps}] CPU {} -> CPU {}", cpus[i], cpus[j]));
-    });
-    progress.finish();
-    let matrix = measured.map_err(failure)?;
+    let params = probe_params(args.round_trips);
+    let matrix = measure_matrix("c2c", &cpus, &topology, &params)?;
 
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -91,19 +77,51 @@ pub fn c2c(args: C2cArgs) -> Result<(), Failure> {
     .and_then(|()| out.flush())
     .map_err(|e| Failure::runtime(format!("c2c: cannot write the matrix: {e}")))?;
     if let Some(path) = &args.svg {
-        matrix.write_svg(path).map_err(failure)?;
+        matrix.write_svg(path).map_err(|e| failure("c2c", e))?;
         eprintln!("nexus: c2c: wrote {}", path.display());
     }
     Ok(())
 }
 
+/// The probe parameters for `round_trips` timed trips per pair: a tenth as many (at least 100)
+/// unrecorded warm-up trips, and twice as many batched ones for the one-way estimate.
+pub fn probe_params(round_trips: u64) -> ProbeParams {
+    ProbeParams {
+        round_trips,
+        warmup: (round_trips / 10).max(100),
+        batch_round_trips: round_trips.saturating_mul(2),
+        pin: true,
+    }
+}
+
+/// Measures the matrix of `cpus` (at least two, distinct, on this machine) with a progress
+/// line on stderr; errors are prefixed with `command` (`c2c`, `topo --c2c`). Shared by
+/// `nexus c2c` and `nexus topo --c2c`.
+pub fn measure_matrix(
+    command: &str,
+    cpus: &[usize],
+    topology: &Topology,
+    params: &ProbeParams,
+) -> Result<C2cMatrix, Failure> {
+    let mut progress = Progress::new();
+    let n = cpus.len();
+    let measured = nexus_bench::c2c::measure(cpus, topology, params, &mut |step, steps| {
+        // The pairs run in row-major order, the diagonal skipped.
+        let (i, k) = ((step - 1) / (n - 1), (step - 1) % (n - 1));
+        let j = if k >= i { k + 1 } else { k };
+        progress.show(&format!("[{step}/{steps}] CPU {} -> CPU {}", cpus[i], cpus[j]));
+    });
+    progress.finish();
+    measured.map_err(|e| failure(command, e))
+}
+
 /// A bench error as a command failure: bad CPUs are usage errors (exit 2), the rest runtime
 /// errors (exit 1).
-fn failure(e: BenchError) -> Failure {
+fn failure(command: &str, e: BenchError) -> Failure {
     if e.is_usage() {
-        Failure::usage(format!("c2c: {e}"))
+        Failure::usage(format!("{command}: {e}"))
     } else {
-        Failure::runtime(format!("c2c: {e}"))
+        Failure::runtime(format!("{command}: {e}"))
     }
 }
 

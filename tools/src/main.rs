@@ -13,6 +13,7 @@ mod bench_server;
 mod c2c;
 mod log;
 mod run;
+mod topo;
 
 // The binary picks the allocator; the library never does.
 #[global_allocator]
@@ -34,6 +35,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure the core-to-core latency matrix (the cache-line probe on every pair of CPUs).
     C2c(c2c::C2cArgs),
+    /// Show the machine's topology (or an hwloc XML's) and where the config would put the shards.
+    Topo(topo::TopoArgs),
 }
 
 /// A failure of a command: its message (one line, with a hint) and exit status.
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::C2c(args) => c2c::c2c(args),
+        Command::Topo(args) => topo::topo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

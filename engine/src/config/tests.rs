@@ -503,3 +503,13 @@ fn display_is_one_line_and_drops_unknown_parts() {
     err.message = "two\nlines".into();
     assert_eq!(err.to_string(), "a.toml: two; lines (hint: use a batch of at least 1, such as 64)");
 }
+
+#[test]
+fn placement_section_becomes_a_request() {
+    use crate::placement::{Placement, PlacementRequest};
+    let parse = |text: &str| EngineConfig::from_toml_str(text, "t.toml").unwrap().placement.to_request();
+    assert_eq!(parse(""), PlacementRequest::per_core());
+    assert_eq!(parse("[placement]\nshards = 3\n").placement, Placement::Shards(3));
+    let req = parse("[placement]\ncpus = [4, 2]\nreserve_cpus = [0]\noversubscribe = true\n");
+    assert_eq!(req, PlacementRequest::cpus(&[4, 2]).reserve(&[0]).oversubscribe(true));
+}

@@ -12,7 +12,7 @@
 //! single-NUMA-node machine (such as the 2-core development VM) binding to node 0 is a no-op
 //! in effect, since all memory is node 0's.
 
-use crate::topology::Topology;
+use crate::topology::{Topology, TopologySource};
 
 /// Why a thread could not be bound.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub enum BindError {
     /// The CPU is outside the process's allowed cpuset.
     #[error("cpu {0} is not in the process's allowed cpuset")]
     CpuNotAllowed(usize),
+    /// The topology was imported from hwloc XML: it may describe another machine, so its CPU
+    /// numbers mean nothing to this one's scheduler.
+    #[error("cannot pin to cpu {0}: the topology is an hwloc XML import, not this machine")]
+    NotThisMachine(usize),
     /// The OS refused to pin the thread.
     #[error("cannot pin thread to cpu {cpu}: {reason}")]
     Pin {
@@ -72,9 +76,14 @@ fn hwloc_topology() -> Result<&'static hwlocality::Topology, String> {
 /// hwloc failed to load) `sched_setaffinity` on the calling thread.
 ///
 /// # Errors
-/// [`BindError::UnknownCpu`] / [`BindError::CpuNotAllowed`] when `topo` says the CPU cannot be
-/// used, [`BindError::Pin`] when the OS refuses.
+/// [`BindError::NotThisMachine`] for a topology imported from XML (never bound against, even
+/// when it happens to match this machine), [`BindError::UnknownCpu`] /
+/// [`BindError::CpuNotAllowed`] when `topo` says the CPU cannot be used, [`BindError::Pin`]
+/// when the OS refuses.
 pub fn pin_current_thread(topo: &Topology, cpu: usize) -> Result<(), BindError> {
+    if topo.source() == TopologySource::Xml {
+        return Err(BindError::NotThisMachine(cpu));
+    }
     let pu = topo.pu(cpu).ok_or(BindError::UnknownCpu(cpu))?;
     if !pu.allowed {
         return Err(BindError::CpuNotAllowed(cpu));

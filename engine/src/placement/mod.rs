@@ -27,8 +27,10 @@
 //! * A shard's index is its position in the plan.
 //!
 //! The plan is pure data computed from the model; only the binding helpers touch the OS.
+//! [`order_by_latency`] reorders a plan's CPUs around the ring from a measured latency matrix.
 
 mod bind;
+mod order;
 #[cfg(test)]
 mod tests;
 
@@ -38,6 +40,7 @@ use std::fmt;
 use crate::topology::{Core, CoreKind, Topology};
 
 pub use bind::{bind_current_thread_memory, current_cpu, pin_current_thread, BindError, MemoryBinding};
+pub use order::{cycle_cost, order_by_latency, EXACT_MAX, UNMEASURED_COST};
 
 /// Which CPUs the shards run on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

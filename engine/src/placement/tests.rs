@@ -196,3 +196,104 @@ fn live_machine_plans_and_pins() {
         assert_eq!(bogus, Err(BindError::UnknownNumaNode(100_000)));
     }
 }
+
+/// Plans on the hwloc XML fixtures (`tests/fixtures/`): real machine shapes we do not have.
+#[cfg(feature = "hwloc")]
+mod fixtures {
+    use super::*;
+    use crate::topology::fixture_tests::load;
+
+    /// No two shards on one core.
+    fn one_per_core(p: &PlacementPlan) -> bool {
+        let mut cores: Vec<usize> = p.iter().map(|s| s.core).collect();
+        cores.sort_unstable();
+        cores.windows(2).all(|w| w[0] != w[1])
+    }
+
+    #[test]
+    fn two_sockets_per_core_fills_node_0_then_node_1() {
+        let topo = load("2s32c-smt.xml");
+        let p = plan(&topo, &PlacementRequest::per_core()).unwrap();
+        assert_eq!(p.len(), 64);
+        assert_indexed(&p);
+        assert!(one_per_core(&p), "no shard on an SMT sibling of another");
+        assert_eq!(cpus(&p), (0..64).collect::<Vec<_>>(), "first PUs only; siblings are 64..128");
+        let numa: Vec<usize> = p.iter().map(|s| s.numa_node).collect();
+        assert_eq!(numa, [[0; 32], [1; 32]].concat());
+        assert!(p.iter().all(|s| s.package == s.numa_node && s.l3 == Some(s.numa_node)));
+    }
+
+    #[test]
+    fn two_sockets_shards_reserve_and_oversubscribe() {
+        let topo = load("2s32c-smt.xml");
+        let p = plan(&topo, &PlacementRequest::shards(8)).unwrap();
+        assert_eq!(cpus(&p), (0..8).collect::<Vec<_>>());
+        assert!(p.iter().all(|s| s.numa_node == 0));
+        let p = plan(&topo, &PlacementRequest::shards(40)).unwrap();
+        assert_eq!(p.iter().filter(|s| s.numa_node == 1).count(), 8);
+
+        // Reserving cpu 0 and the sibling of core 5 (cpu 69) takes both cores out.
+        let p = plan(&topo, &PlacementRequest::per_core().reserve(&[0, 69])).unwrap();
+        assert_eq!(p.len(), 62);
+        assert_eq!(p.shards[0].cpu, 1);
+        assert!(p.iter().all(|s| s.core != 0 && s.core != 5));
+
+        let err = plan(&topo, &PlacementRequest::shards(70)).unwrap_err();
+        assert_eq!(err, PlacementError::TooManyShards { requested: 70, usable: 64 });
+        let p = plan(&topo, &PlacementRequest::shards(70).oversubscribe(true)).unwrap();
+        assert_eq!(cpus(&p)[64..], [64, 65, 66, 67, 68, 69], "then the siblings, in core order");
+        assert_eq!(p.shards[64].core, p.shards[0].core);
+    }
+
+    #[test]
+    fn epyc_fills_l3_domains_in_order() {
+        let topo = load("epyc-1s8l3.xml");
+        let p = plan(&topo, &PlacementRequest::per_core()).unwrap();
+        assert_eq!(p.len(), 63, "core 63 is not allowed");
+        assert!(one_per_core(&p));
+        let l3: Vec<usize> = p.iter().filter_map(|s| s.l3).collect();
+        assert_eq!(l3.len(), 63);
+        assert!(l3.windows(2).all(|w| w[0] <= w[1]), "L3 domains filled one after another: {l3:?}");
+        for d in 0..7 {
+            assert_eq!(l3.iter().filter(|&&x| x == d).count(), 8, "domain {d} full");
+        }
+        assert!(p.iter().all(|s| s.numa_node == s.l3.unwrap_or(0) / 2));
+
+        let p = plan(&topo, &PlacementRequest::shards(12)).unwrap();
+        let l3: Vec<Option<usize>> = p.iter().map(|s| s.l3).collect();
+        assert_eq!(l3, [vec![Some(0); 8], vec![Some(1); 4]].concat());
+
+        // 126 usable PUs: 63 first PUs, then 63 siblings, then wrap around.
+        let p = plan(&topo, &PlacementRequest::shards(127).oversubscribe(true)).unwrap();
+        assert_eq!(p.shards[63].cpu, 64);
+        assert_eq!(p.shards[125].cpu, 126);
+        assert_eq!(p.shards[126].cpu, p.shards[0].cpu);
+        assert!(!p.cpus().contains(&63) && !p.cpus().contains(&127));
+        assert_eq!(plan(&topo, &PlacementRequest::cpus(&[127])), Err(PlacementError::CpuNotAllowed(127)));
+    }
+
+    #[test]
+    fn laptop_puts_performance_cores_first() {
+        let topo = load("laptop-4p4e.xml");
+        let p = plan(&topo, &PlacementRequest::per_core()).unwrap();
+        assert_eq!(cpus(&p), vec![0, 2, 4, 6, 8, 9, 10, 11]);
+        let kinds: Vec<CoreKind> = p.iter().map(|s| topo.cores()[s.core].kind).collect();
+        use CoreKind::{Efficiency as E, Performance as P};
+        assert_eq!(kinds, [P, P, P, P, E, E, E, E]);
+        let p = plan(&topo, &PlacementRequest::shards(4)).unwrap();
+        assert!(p.iter().all(|s| topo.cores()[s.core].kind == P));
+
+        // Oversubscribed: the P cores' siblings after every core.
+        let p = plan(&topo, &PlacementRequest::shards(12).oversubscribe(true)).unwrap();
+        assert_eq!(cpus(&p)[8..], [1, 3, 5, 7]);
+        // Reserving cpu 0 takes core 0 out; its sibling comes first among the rest.
+        let p = plan(&topo, &PlacementRequest::shards(8).reserve(&[0]).oversubscribe(true)).unwrap();
+        assert_eq!(cpus(&p), vec![2, 4, 6, 8, 9, 10, 11, 1]);
+    }
+
+    #[test]
+    fn xml_topologies_are_never_bound() {
+        let topo = load("laptop-4p4e.xml");
+        assert_eq!(pin_current_thread(&topo, 0), Err(BindError::NotThisMachine(0)));
+    }
+}

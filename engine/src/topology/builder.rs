@@ -17,6 +17,8 @@ struct CoreSpec {
     l3: Option<usize>,
     kind: CoreKind,
     pus: Vec<usize>,
+    l1d_bytes: Option<u64>,
+    l2_bytes: Option<u64>,
 }
 
 /// Builds any topology, symmetric or not, by adding parts one at a time.
@@ -32,6 +34,8 @@ pub struct TopologyBuilder {
     cores: Vec<CoreSpec>,
     disallowed: Vec<usize>,
     distances: Option<NumaDistances>,
+    /// A core named by `set_core_caches` that does not exist (reported by `build`).
+    missing_cache_core: Option<usize>,
 }
 
 impl Default for TopologyBuilder {
@@ -51,6 +55,7 @@ impl TopologyBuilder {
             cores: Vec::new(),
             disallowed: Vec::new(),
             distances: None,
+            missing_cache_core: None,
         }
     }
 
@@ -89,8 +94,21 @@ impl TopologyBuilder {
         kind: CoreKind,
         pus: &[usize],
     ) -> usize {
-        self.cores.push(CoreSpec { package, numa_node, l3, kind, pus: pus.to_vec() });
+        self.cores.push(CoreSpec { package, numa_node, l3, kind, pus: pus.to_vec(), l1d_bytes: None, l2_bytes: None });
         self.cores.len() - 1
+    }
+
+    /// Sets the L1 data and L2 cache sizes (bytes, if known) of core `core` (an id returned by
+    /// [`add_core`](Self::add_core)); both are unknown unless set.
+    pub fn set_core_caches(&mut self, core: usize, l1d_bytes: Option<u64>, l2_bytes: Option<u64>) -> &mut Self {
+        match self.cores.get_mut(core) {
+            Some(spec) => {
+                spec.l1d_bytes = l1d_bytes;
+                spec.l2_bytes = l2_bytes;
+            }
+            None => self.missing_cache_core = Some(core),
+        }
+        self
     }
 
     /// Marks `cpus` as not allowed for this process (every CPU is allowed otherwise).
@@ -110,11 +128,14 @@ impl TopologyBuilder {
     /// # Errors
     /// [`TopologyError::NoCpus`] without any core; [`TopologyError::Invalid`] for a core without
     /// PUs, a PU in two cores, a reference to a missing package/node/L3, a repeated NUMA node, a
-    /// disallowed CPU or distance-matrix node that does not exist.
+    /// disallowed CPU or distance-matrix node that does not exist, cache sizes for a missing core.
     pub fn build(self) -> Result<Topology, TopologyError> {
         let invalid = |msg: String| Err(TopologyError::Invalid(msg));
         if self.cores.is_empty() {
             return Err(TopologyError::NoCpus("the topology has no core".into()));
+        }
+        if let Some(core) = self.missing_cache_core {
+            return invalid(format!("cache sizes set for missing core {core}"));
         }
         let mut numa_nodes: Vec<NumaNode> = self
             .numa_nodes
@@ -166,6 +187,8 @@ impl TopologyBuilder {
                 l3: spec.l3,
                 pus: spec.pus,
                 kind: spec.kind,
+                l1d_bytes: spec.l1d_bytes,
+                l2_bytes: spec.l2_bytes,
             });
         }
         pus.sort_by_key(|p| p.os_index);

@@ -1,13 +1,19 @@
-//! Reading the live machine with hwloc (via `hwlocality`); compiled with the `hwloc` feature.
+//! Reading a machine with hwloc (via `hwlocality`); compiled with the `hwloc` feature.
 //!
-//! Owns the conversion from hwloc's object tree to the plain [`Topology`] model. The hwloc
-//! topology lives only for the duration of [`read`]: nothing here keeps an hwloc handle. hwloc
-//! bitmaps are turned into sorted `Vec<usize>` straight away (through `iter_set`, which cannot
-//! panic), so no lookup later can hit hwloc's index limits. The topology is loaded with
-//! `INCLUDE_DISALLOWED`, so PUs outside the cgroup appear with `allowed == false`; a PU is
-//! allowed when both hwloc's allowed cpuset and the process affinity mask contain it.
+//! Owns the conversion from hwloc's object tree to the plain [`Topology`] model, and its two
+//! inputs: the live machine ([`read_live`]) and an hwloc XML export ([`read_xml`]). Both go
+//! through the one [`convert`]; they differ only in the source they report and in who decides
+//! which PUs are allowed. The hwloc topology lives only for the duration of a read: nothing here
+//! keeps an hwloc handle, so nothing here can bind (an XML topology is never "this system"; the
+//! binding helpers in `placement::bind` load their own live topology and refuse XML models).
+//! hwloc bitmaps are turned into sorted `Vec<usize>` straight away (through `iter_set`, which
+//! cannot panic), so no lookup later can hit hwloc's index limits. Topologies are loaded with
+//! `INCLUDE_DISALLOWED`, so disallowed PUs appear with `allowed == false`: on the live machine a
+//! PU is allowed when both hwloc's allowed cpuset and the process affinity mask contain it; in
+//! an XML import, when the file's allowed cpuset contains it.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use hwlocality::cpu::cpuset::CpuSet;
 use hwlocality::object::attributes::ObjectAttributes;
@@ -17,14 +23,50 @@ use hwlocality::topology::builder::BuildFlags;
 
 use super::{CoreKind, NumaDistances, Topology, TopologyBuilder, TopologyError, TopologySource};
 
-/// Loads the live machine's hwloc topology, disallowed PUs included.
-fn load() -> Result<hwlocality::Topology, TopologyError> {
+/// Largest hwloc XML file imported, so a wrong path (a disk image, say) is refused before it
+/// is read whole. Real exports are well under a megabyte per thousand PUs.
+const MAX_XML_BYTES: u64 = 64 << 20;
+
+/// Reads the live machine through hwloc, disallowed PUs included.
+pub(super) fn read_live() -> Result<Topology, TopologyError> {
     let hwloc = |e: &dyn std::fmt::Display| TopologyError::Hwloc(e.to_string());
-    hwlocality::Topology::builder()
+    let hw = hwlocality::Topology::builder()
         .with_flags(BuildFlags::INCLUDE_DISALLOWED)
         .map_err(|e| hwloc(&e))?
         .build()
-        .map_err(|e| hwloc(&e))
+        .map_err(|e| hwloc(&e))?;
+    convert(&hw, TopologySource::Hwloc, super::os::process_affinity().as_deref())
+}
+
+/// Imports an hwloc XML export; see [`Topology::from_hwloc_xml`](super::Topology::from_hwloc_xml).
+///
+/// The file is read here rather than handed to hwloc by name, so a missing or unreadable file
+/// is a typed I/O error, and hwloc only ever sees text that is plausibly a topology: hwlocality
+/// treats some hwloc errno values on XML input as unreachable, so obviously wrong input is
+/// refused before it gets there.
+pub(super) fn read_xml(path: &Path) -> Result<Topology, TopologyError> {
+    let io = |source: std::io::Error| TopologyError::Io { path: path.to_owned(), source };
+    let bad = |reason: String| TopologyError::Xml { path: path.to_owned(), reason };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_XML_BYTES {
+        return Err(bad(format!("{len} bytes is over the {MAX_XML_BYTES}-byte limit")));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+    if text.contains('\0') {
+        return Err(bad("contains a NUL byte".into()));
+    }
+    if !text.trim_start().starts_with('<') || !text.contains("<topology") {
+        return Err(bad("no <topology> element (lstopo --of xml writes one)".into()));
+    }
+    let hw = hwlocality::Topology::builder()
+        .with_flags(BuildFlags::INCLUDE_DISALLOWED)
+        .map_err(|e| TopologyError::Hwloc(e.to_string()))?
+        .from_xml(&text)
+        .map_err(|e| bad(e.to_string()))?
+        .build()
+        .map_err(|e| bad(format!("hwloc rejected it ({e})")))?;
+    convert(&hw, TopologySource::Xml, None)
 }
 
 /// The indices set in an hwloc CPU set, ascending.
@@ -37,10 +79,21 @@ fn object_cpus(obj: &TopologyObject) -> Vec<usize> {
     obj.cpuset().map(|s| cpus_of(&s)).unwrap_or_default()
 }
 
-/// Reads the live machine through hwloc.
-pub(super) fn read() -> Result<Topology, TopologyError> {
-    let hw = load()?;
+/// The size of the cache of type `ty` above `obj` (the core's own L1d or L2), if hwloc has one.
+fn cache_above(obj: &TopologyObject, ty: ObjectType) -> Option<u64> {
+    match obj.first_ancestor_with_type(ty)?.attributes() {
+        Some(ObjectAttributes::Cache(attr)) => attr.size().map(u64::from),
+        _ => None,
+    }
+}
 
+/// Turns a loaded hwloc topology into the model. `affinity`, when given, further restricts the
+/// allowed PUs (the live machine's process mask); hwloc's allowed cpuset always does.
+fn convert(
+    hw: &hwlocality::Topology,
+    source: TopologySource,
+    affinity: Option<&[usize]>,
+) -> Result<Topology, TopologyError> {
     // Core kinds: hwloc lists kinds from most power-efficient to most performant. With two
     // or more kinds, the last is Performance and the others Efficiency; otherwise unknown.
     let mut kind_of: Vec<(Vec<usize>, CoreKind)> = Vec::new();
@@ -58,7 +111,7 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
     };
 
     let mut b = TopologyBuilder::new();
-    b.set_source(TopologySource::Hwloc);
+    b.set_source(source);
 
     let packages: Vec<&TopologyObject> = hw.objects_with_type(ObjectType::Package).collect();
     for p in &packages {
@@ -113,21 +166,22 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
         return Err(TopologyError::NoCpus("hwloc reports no PU".into()));
     }
     let mut covered: BTreeSet<usize> = BTreeSet::new();
-    let add_core = |b: &mut TopologyBuilder, package: usize, cpus: &[usize]| {
+    let add_core = |b: &mut TopologyBuilder, obj: &TopologyObject, cpus: &[usize]| {
         if let Some(&first) = cpus.first() {
-            b.add_core(package, node_of(first), l3_of(first), kind(first), cpus);
+            let core = b.add_core(package_of(obj), node_of(first), l3_of(first), kind(first), cpus);
+            b.set_core_caches(core, cache_above(obj, ObjectType::L1Cache), cache_above(obj, ObjectType::L2Cache));
         }
     };
     for core in hw.objects_with_type(ObjectType::Core) {
         let mut cpus = object_cpus(core);
         cpus.retain(|c| pus.binary_search(c).is_ok() && !covered.contains(c));
         covered.extend(cpus.iter().copied());
-        add_core(&mut b, package_of(core), &cpus);
+        add_core(&mut b, core, &cpus);
     }
     // PUs hwloc placed under no Core object become single-PU cores.
     for pu in hw.objects_with_type(ObjectType::PU) {
         if let Some(os) = pu.os_index().filter(|os| !covered.contains(os)) {
-            add_core(&mut b, package_of(pu), &[os]);
+            add_core(&mut b, pu, &[os]);
         }
     }
 
@@ -141,11 +195,10 @@ pub(super) fn read() -> Result<Topology, TopologyError> {
     }
 
     let allowed = cpus_of(&hw.allowed_cpuset());
-    let affinity = super::os::process_affinity();
     let denied: Vec<usize> = pus
         .iter()
         .copied()
-        .filter(|c| allowed.binary_search(c).is_err() || affinity.as_ref().is_some_and(|a| a.binary_search(c).is_err()))
+        .filter(|c| allowed.binary_search(c).is_err() || affinity.is_some_and(|a| a.binary_search(c).is_err()))
         .collect();
     b.disallow(&denied);
     b.build()

@@ -20,6 +20,8 @@
 
 mod builder;
 mod cpulist;
+#[cfg(all(test, feature = "hwloc"))]
+pub(crate) mod fixture_tests;
 #[cfg(feature = "hwloc")]
 mod hwloc;
 pub(crate) mod os;
@@ -62,6 +64,14 @@ pub enum TopologyError {
     /// The parts handed to [`TopologyBuilder`] (or a synthetic shape) are inconsistent.
     #[error("invalid topology: {0}")]
     Invalid(String),
+    /// An hwloc XML file could be read but is not a topology hwloc accepts.
+    #[error("{path} is not a usable hwloc XML topology: {reason}")]
+    Xml {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
 }
 
 /// Where a [`Topology`] came from.
@@ -73,7 +83,8 @@ pub enum TopologySource {
     Sysfs,
     /// Built by hand or by [`SyntheticTopology`]; describes no real machine.
     Synthetic,
-    /// Imported from an hwloc XML export (reserved; no importer yet).
+    /// Imported from an hwloc XML export ([`Topology::from_hwloc_xml`]): another machine, or
+    /// this one at another time. Nothing may be bound against it.
     Xml,
 }
 
@@ -137,6 +148,11 @@ pub struct Core {
     pub pus: Vec<usize>,
     /// Performance or efficiency core.
     pub kind: CoreKind,
+    /// Size in bytes of the L1 data cache this core uses, if known.
+    pub l1d_bytes: Option<u64>,
+    /// Size in bytes of the L2 cache this core uses (possibly shared with other cores, as on
+    /// clusters of efficiency cores), if known.
+    pub l2_bytes: Option<u64>,
 }
 
 /// A processing unit (hardware thread): what the kernel calls a CPU.
@@ -217,7 +233,7 @@ impl Topology {
     pub fn detect() -> Result<Topology, TopologyError> {
         #[cfg(feature = "hwloc")]
         {
-            match hwloc::read() {
+            match hwloc::read_live() {
                 Ok(topo) => Ok(topo),
                 Err(err) => {
                     let mut topo = Self::from_sysfs(Path::new("/"))?;
@@ -232,9 +248,31 @@ impl Topology {
         }
     }
 
+    /// Imports an hwloc XML export (`lstopo machine.xml`, or `lstopo --of xml`) of any machine.
+    ///
+    /// The model is built by the same conversion as the live hwloc read, with
+    /// [`TopologySource::Xml`]. A PU is allowed when the XML's allowed cpuset contains it: this
+    /// process's affinity mask says nothing about that machine. The result is for planning and
+    /// display only; [`pin_current_thread`](crate::placement::pin_current_thread) refuses it.
+    ///
+    /// # Errors
+    /// [`TopologyError::Io`] when the file cannot be read, [`TopologyError::Xml`] when hwloc
+    /// rejects its contents, [`TopologyError::NoCpus`] when it describes no PU, and
+    /// [`TopologyError::Hwloc`] when built without the `hwloc` feature.
+    pub fn from_hwloc_xml(path: &Path) -> Result<Topology, TopologyError> {
+        #[cfg(feature = "hwloc")]
+        {
+            hwloc::read_xml(path)
+        }
+        #[cfg(not(feature = "hwloc"))]
+        {
+            Err(TopologyError::Hwloc(format!("cannot import {}: built without the `hwloc` feature", path.display())))
+        }
+    }
+
     /// Reads a Linux sysfs tree rooted at `root` (`/` for the live machine).
     ///
-    /// Reads `sys/devices/system/cpu/cpu*/topology/*`, `cpu*/cache/index*/` (level 3),
+    /// Reads `sys/devices/system/cpu/cpu*/topology/*`, `cpu*/cache/index*/` (L1 data, L2, L3),
     /// `sys/devices/system/node/node*/{cpulist,distance,meminfo}` and the online list. Missing
     /// files degrade: no node directory gives one NUMA node 0 holding every CPU, no cache
     /// directory leaves L3 unknown, no topology files make each CPU its own core in package 0.

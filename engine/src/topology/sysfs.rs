@@ -29,6 +29,8 @@ struct CpuInfo {
     package: usize,
     core: CoreKey,
     l3: Option<(Vec<usize>, Option<u64>)>,
+    l1d_bytes: Option<u64>,
+    l2_bytes: Option<u64>,
     capacity: Option<u64>,
 }
 
@@ -39,6 +41,8 @@ struct CoreParts {
     l3: Option<usize>,
     pus: Vec<usize>,
     kind: CoreKind,
+    l1d_bytes: Option<u64>,
+    l2_bytes: Option<u64>,
 }
 
 fn read_trim(path: &Path) -> Option<String> {
@@ -84,19 +88,27 @@ fn numbered_entries(dir: &Path, prefix: &str) -> Vec<usize> {
     out
 }
 
+/// The first `cache/index*` directory of a CPU at `level` that is not an instruction cache
+/// (a missing `type` file counts as data or unified).
+fn cache_dir(cpu_path: &Path, level: u64) -> Option<std::path::PathBuf> {
+    let cache = cpu_path.join("cache");
+    numbered_entries(&cache, "index").into_iter().map(|i| cache.join(format!("index{i}"))).find(|dir| {
+        read_num(&dir.join("level")) == Some(level) && read_trim(&dir.join("type")).as_deref() != Some("Instruction")
+    })
+}
+
+/// The size in bytes of a CPU's data or unified cache at `level`, if listed.
+fn read_cache_size(cpu_path: &Path, level: u64) -> Option<u64> {
+    read_trim(&cache_dir(cpu_path, level)?.join("size")).and_then(|s| parse_size(&s))
+}
+
 /// The level-3 cache of a CPU: (CPUs sharing it, size).
 fn read_l3(cpu_path: &Path, online: &[usize]) -> Option<(Vec<usize>, Option<u64>)> {
-    let cache = cpu_path.join("cache");
-    numbered_entries(&cache, "index").into_iter().find_map(|i| {
-        let dir = cache.join(format!("index{i}"));
-        if read_num(&dir.join("level")) != Some(3) {
-            return None;
-        }
-        let mut shared = read_list(&dir.join("shared_cpu_list"))?;
-        shared.retain(|c| online.binary_search(c).is_ok());
-        let size = read_trim(&dir.join("size")).and_then(|s| parse_size(&s));
-        Some((shared, size))
-    })
+    let dir = cache_dir(cpu_path, 3)?;
+    let mut shared = read_list(&dir.join("shared_cpu_list"))?;
+    shared.retain(|c| online.binary_search(c).is_ok());
+    let size = read_trim(&dir.join("size")).and_then(|s| parse_size(&s));
+    Some((shared, size))
 }
 
 fn read_cpu(cpu_dir: &Path, cpu: usize, online: &[usize]) -> CpuInfo {
@@ -113,7 +125,15 @@ fn read_cpu(cpu_dir: &Path, cpu: usize, online: &[usize]) -> CpuInfo {
             None => CoreKey::Alone(cpu),
         },
     };
-    CpuInfo { cpu, package, core, l3: read_l3(&path, online), capacity: read_num(&path.join("cpu_capacity")) }
+    CpuInfo {
+        cpu,
+        package,
+        core,
+        l3: read_l3(&path, online),
+        l1d_bytes: read_cache_size(&path, 1),
+        l2_bytes: read_cache_size(&path, 2),
+        capacity: read_num(&path.join("cpu_capacity")),
+    }
 }
 
 /// Core kinds: Intel hybrid PMU lists first, then ARM `cpu_capacity`, else unknown.
@@ -234,6 +254,8 @@ pub(super) fn read(root: &Path) -> Result<Topology, TopologyError> {
                 l3: l3_of(first),
                 pus: members.iter().map(|m| m.cpu).collect(),
                 kind: kinds.get(&first.cpu).copied().unwrap_or_default(),
+                l1d_bytes: first.l1d_bytes,
+                l2_bytes: first.l2_bytes,
             })
         })
         .collect();
@@ -254,7 +276,8 @@ pub(super) fn read(root: &Path) -> Result<Topology, TopologyError> {
         b.add_l3(*size);
     }
     for c in &cores {
-        b.add_core(c.package, c.node, c.l3, c.kind, &c.pus);
+        let core = b.add_core(c.package, c.node, c.l3, c.kind, &c.pus);
+        b.set_core_caches(core, c.l1d_bytes, c.l2_bytes);
     }
     if let Some(d) = distances {
         b.set_distances(d);

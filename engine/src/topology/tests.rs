@@ -141,6 +141,18 @@ fn builder_checks_references() {
         b.add_numa_node(0, None);
     })
     .is_err());
+    assert!(bad(&|b| {
+        b.add_core(0, 0, None, CoreKind::Unknown, &[0]);
+        b.set_core_caches(1, Some(1), None);
+    })
+    .is_err());
+    let mut b = Topology::builder();
+    b.add_package(None);
+    b.add_numa_node(0, None);
+    let core = b.add_core(0, 0, None, CoreKind::Unknown, &[0]);
+    b.set_core_caches(core, Some(32 << 10), Some(1 << 20));
+    let topo = b.build().unwrap();
+    assert_eq!((topo.cores()[0].l1d_bytes, topo.cores()[0].l2_bytes), (Some(32 << 10), Some(1 << 20)));
     assert!(NumaDistances::new(vec![0, 1], vec![10, 20, 20]).is_err());
     assert!(NumaDistances::new(vec![0, 0], vec![10; 4]).is_err());
 }
@@ -229,6 +241,10 @@ fn sysfs_reads_a_fake_tree() {
     assert_eq!(topo.packages().len(), 1);
     assert!(topo.pus().iter().all(|p| p.allowed), "fake roots allow every cpu");
     assert!(topo.cores().iter().all(|c| c.kind == CoreKind::Unknown));
+    assert!(
+        topo.cores().iter().all(|c| c.l1d_bytes == Some(48 << 10) && c.l2_bytes.is_none()),
+        "L1d read, no L2 listed"
+    );
 }
 
 #[test]
