@@ -31,6 +31,7 @@ pub use crate::mailbox::OverflowPolicy;
 /// `executor`: what each shard runs inside (`"glommio"` or `"thread"`); the shard's own type.
 pub use crate::shard::ExecutorKind;
 
+use crate::placement::{Placement, PlacementRequest};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -170,6 +171,23 @@ impl PlacementConfig {
             (ShardCount::Count(n), _) => Some(*n),
             (ShardCount::Auto, Some(cpus)) => Some(cpus.len()),
             (ShardCount::Auto, None) => None,
+        }
+    }
+
+    /// The placement request this section asks for: `cpus` gives [`Placement::Cpus`], a
+    /// numeric `shards` [`Placement::Shards`], `"auto"` [`Placement::PerCore`]; with
+    /// `reserve_cpus` and `oversubscribe` carried over. The one conversion the engine builder
+    /// and the tools (`nexus doctor`) share.
+    pub fn request(&self) -> PlacementRequest {
+        let placement = match (&self.cpus, self.shards) {
+            (Some(cpus), _) => Placement::Cpus(cpus.clone()),
+            (None, ShardCount::Count(n)) => Placement::Shards(n),
+            (None, ShardCount::Auto) => Placement::PerCore,
+        };
+        PlacementRequest {
+            placement,
+            reserved_cpus: self.reserve_cpus.clone(),
+            allow_oversubscribe: self.oversubscribe,
         }
     }
 }

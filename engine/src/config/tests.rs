@@ -177,6 +177,14 @@ fn shards_accepts_auto_and_positive_counts() {
 }
 
 #[test]
+fn placement_turns_into_the_request_the_engine_plans() {
+    assert_eq!(PlacementConfig::default().request(), PlacementRequest::per_core());
+    assert_eq!(parse("[placement]\nshards = 4").placement.request(), PlacementRequest::shards(4));
+    let p = parse("[placement]\ncpus = [2, 3]\nreserve_cpus = [0]\noversubscribe = true").placement;
+    assert_eq!(p.request(), PlacementRequest::cpus(&[2, 3]).reserve(&[0]).oversubscribe(true));
+}
+
+#[test]
 fn load_can_be_turned_off_or_on() {
     assert_eq!(parse("load = false").load, None);
     assert_eq!(parse("load = true").load, Some(LoadConfig::default()));

@@ -22,7 +22,7 @@ pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
 use service::ServiceHook;
 pub use service::{ShardService, ShardSetup};
 
-use crate::config::{EngineConfig, ShardCount};
+use crate::config::EngineConfig;
 use crate::executor::{self, Machine, Selection};
 use crate::mesh::{self, ShardLinks};
 use crate::metrics::{EngineStats, ShardStats};
@@ -77,14 +77,7 @@ impl EngineBuilder {
     /// Takes every setting from a parsed config (placement, idle policy, mailbox, mesh,
     /// metrics, shutdown and executor). Call `EngineConfig::validate` first.
     pub fn config(mut self, config: &EngineConfig) -> Self {
-        let p = &config.placement;
-        self.placement.placement = match (&p.cpus, p.shards) {
-            (Some(cpus), _) => Placement::Cpus(cpus.clone()),
-            (None, ShardCount::Count(n)) => Placement::Shards(n),
-            (None, ShardCount::Auto) => Placement::PerCore,
-        };
-        self.placement.reserved_cpus = p.reserve_cpus.clone();
-        self.placement.allow_oversubscribe = p.oversubscribe;
+        self.placement = config.placement.request();
         self.idle = IdlePolicy {
             spin_before_park: Duration::from_micros(config.idle.spin_before_park_us),
             passes_before_yield: config.idle.passes_before_yield,
