@@ -11,6 +11,7 @@ mod bench;
 mod bench_restart;
 mod bench_server;
 mod c2c;
+mod doctor;
 mod log;
 mod run;
 
@@ -34,6 +35,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure the core-to-core latency matrix (the cache-line probe on every pair of CPUs).
     C2c(c2c::C2cArgs),
+    /// Check this machine and a config (io_uring, memlock, CPUs, kernel, cgroup): PASS, WARN or
+    /// FAIL per check, with a fix for each WARN and FAIL; exit 1 if any FAIL.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// A failure of a command: its message (one line, with a hint) and exit status.
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::C2c(args) => c2c::c2c(args),
+        Command::Doctor(args) => doctor::doctor(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
