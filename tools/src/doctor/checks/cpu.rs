@@ -168,7 +168,7 @@ pub fn smt(s: &Subject) -> Check {
             }
         },
         Ok(None) => {
-            let smt = s.host.topology.as_ref().map_or(false, |t| t.has_smt());
+            let smt = s.host.topology.as_ref().is_ok_and(|t| t.has_smt());
             format!("{} (no smt/control; from the topology)", if smt { "SMT on" } else { "no SMT" })
         }
         Err(e) => {
