@@ -12,7 +12,8 @@
 //!
 //! Two hidden flags let the tests drive it on a fake tree: `--root DIR` reads `proc/` and
 //! `sys/` under DIR (the topology then comes from DIR's sysfs, hwloc is not asked), and
-//! `--fake-io-uring ok|blocked` stands in for the io_uring probe, which no tree can fake.
+//! `--fake-io-uring ok|blocked` stands in for the io_uring probe, which no tree can fake
+//! (without it, a fake root still gets this machine's probe).
 //!
 //! Invariant: the whole run reads a few dozen small files and sets up one io_uring ring; it
 //! takes milliseconds, and no check waits on anything.

@@ -10,7 +10,7 @@
 //! the hierarchy the kernel enforces it in). The CPU quota is the tightest from the cgroup up
 //! to the mount root, since any ancestor's quota throttles its children.
 
-use super::{cpus, outside, parse_cpu_text, Subject};
+use super::{cpus, cpus_named, outside, parse_cpu_text, Subject};
 use crate::doctor::report::Check;
 
 /// Files whose presence says "container".
@@ -296,8 +296,8 @@ pub fn cpus_allowed(s: &Subject) -> Check {
             let out = outside(&planned, &list);
             if !out.is_empty() {
                 refused.push(format!(
-                    "CPUs {} not in Cpus_allowed_list {} ({})",
-                    cpus(&out),
+                    "{} not in Cpus_allowed_list {} ({})",
+                    cpus_named(&out),
                     cpus(&list),
                     s.host.path("/proc/self/status").display()
                 ));
@@ -313,7 +313,7 @@ pub fn cpus_allowed(s: &Subject) -> Check {
                 found.push(format!("cpuset {}", cpus(list)));
                 let out = outside(&planned, list);
                 if !out.is_empty() {
-                    refused.push(format!("CPUs {} not in the cgroup cpuset {} ({file})", cpus(&out), cpus(list)));
+                    refused.push(format!("{} not in the cgroup cpuset {} ({file})", cpus_named(&out), cpus(list)));
                 }
                 narrow(list);
             }
@@ -327,7 +327,7 @@ pub fn cpus_allowed(s: &Subject) -> Check {
         let within = allowed_everywhere.map_or_else(String::new, |l| format!(" (allowed: {})", cpus(&l)));
         return Check::fail(
             NAME,
-            format!("planned CPUs {}: {}{problems}", cpus(&planned), refused.join("; ")),
+            format!("planned {}: {}{problems}", cpus_named(&planned), refused.join("; ")),
             format!(
                 "start nexus where they are allowed (taskset -c {list}, docker run --cpuset-cpus={list}), or plan within what is allowed{within}: [placement] in {}",
                 s.config_origin,
@@ -336,7 +336,7 @@ pub fn cpus_allowed(s: &Subject) -> Check {
         );
     }
     let seen = if found.is_empty() { "no affinity or cpuset found to limit them".to_owned() } else { found.join(", ") };
-    let detail = format!("planned CPUs {} allowed ({seen}){problems}", cpus(&planned));
+    let detail = format!("planned {} allowed ({seen}){problems}", cpus_named(&planned));
     if problems.is_empty() {
         Check::pass(NAME, detail)
     } else {
@@ -420,7 +420,7 @@ mod tests {
         expect(
             &c,
             Status::Fail,
-            &["CPUs 1 not in the cgroup cpuset 0", "cpuset.cpus.effective", "allowed: 0", "taskset -c 0-1"],
+            &["CPU 1 not in the cgroup cpuset 0", "cpuset.cpus.effective", "allowed: 0", "taskset -c 0-1"],
         );
     }
 
@@ -429,7 +429,7 @@ mod tests {
         let root = FakeRoot::healthy("affinity", 4);
         root.write("proc/self/status", "Name:\tnexus\nCpus_allowed_list:\t0-1\n");
         let s = subject(&root, ExecutorKind::Auto, PlacementRequest::cpus(&[1, 3]));
-        expect(&cpus_allowed(&s), Status::Fail, &["CPUs 3 not in Cpus_allowed_list 0-1"]);
+        expect(&cpus_allowed(&s), Status::Fail, &["CPU 3 not in Cpus_allowed_list 0-1"]);
         root.write("proc/self/status", "Name:\tnexus\n");
         expect(&cpus_allowed(&s), Status::Warn, &["no Cpus_allowed_list line"]);
     }

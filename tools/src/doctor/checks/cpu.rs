@@ -5,7 +5,7 @@
 //! Each looks only at the planned CPUs ([`Subject::cpus`]); with no plan there is nothing to
 //! judge and the line says so (the `placement` check owns that failure).
 
-use super::{cpus, outside, parse_cpu_text, read_cpu_list, Subject};
+use super::{cpus, cpus_named, outside, parse_cpu_text, read_cpu_list, Subject};
 use crate::doctor::report::{Check, Status};
 use std::collections::BTreeMap;
 
@@ -43,19 +43,19 @@ pub fn governor(s: &Subject) -> Check {
     let performance = by_governor.remove("performance").unwrap_or_default();
     let mut parts = Vec::new();
     for (g, list) in &by_governor {
-        parts.push(format!("{g} on CPUs {}", cpus(list)));
+        parts.push(format!("{g} on {}", cpus_named(list)));
     }
     let slow = !by_governor.is_empty();
     if slow {
         parts.push("the clock drops while a shard idles and ramps back slowly (latency after every lull)".to_owned());
     }
     if !performance.is_empty() {
-        parts.push(format!("performance on CPUs {}", cpus(&performance)));
+        parts.push(format!("performance on {}", cpus_named(&performance)));
     }
     if !no_cpufreq.is_empty() {
         parts.push(format!(
-            "no cpufreq on CPUs {}: the hypervisor or firmware sets the clock (typical in a VM), nothing to set from here",
-            cpus(&no_cpufreq)
+            "no cpufreq on {}: the hypervisor or firmware sets the clock (typical in a VM), nothing to set from here",
+            cpus_named(&no_cpufreq)
         ));
     }
     parts.extend(problems.iter().cloned());
@@ -130,8 +130,8 @@ pub fn isolation(s: &Subject) -> Check {
         return Check::warn(
             NAME,
             format!(
-                "CPUs {} not isolated: other tasks and kernel threads share them and can preempt a shard{problems_tail}",
-                cpus(&not_isolated)
+                "{} not isolated: other tasks and kernel threads share them and can preempt a shard{problems_tail}",
+                cpus_named(&not_isolated)
             ),
             format!(
                 "boot with isolcpus={list} nohz_full={list} rcu_nocbs={list} and start nexus under taskset -c {list}, or keep those CPUs otherwise idle"
@@ -141,12 +141,16 @@ pub fn isolation(s: &Subject) -> Check {
     let tick = if not_nohz.is_empty() {
         "and nohz_full (no scheduler tick while one task runs)".to_owned()
     } else {
-        format!("but CPUs {} lack nohz_full: the tick still interrupts them", cpus(&not_nohz))
+        format!("but nohz_full leaves out {}: the scheduler tick still interrupts it", cpus_named(&not_nohz))
     };
     if problems.is_empty() {
-        Check::pass(NAME, format!("CPUs {list} isolated {tick}"))
+        Check::pass(NAME, format!("{} isolated {tick}", cpus_named(&planned)))
     } else {
-        Check::warn(NAME, format!("CPUs {list} isolated {tick}{problems_tail}"), "check the files named above")
+        Check::warn(
+            NAME,
+            format!("{} isolated {tick}{problems_tail}", cpus_named(&planned)),
+            "check the files named above",
+        )
     }
 }
 
@@ -201,7 +205,7 @@ pub fn smt(s: &Subject) -> Check {
         .map(|(core, shards)| {
             let on: Vec<usize> = shards.iter().filter_map(|&i| plan.shards.get(i).map(|p| p.cpu)).collect();
             let shards: Vec<String> = shards.iter().map(usize::to_string).collect();
-            format!("shards {} share core {core} (CPUs {})", shards.join(","), cpus(&on))
+            format!("shards {} share core {core} ({})", shards.join(","), cpus_named(&on))
         })
         .collect();
     if !shared.is_empty() {
@@ -222,7 +226,7 @@ pub fn smt(s: &Subject) -> Check {
     let idle = if siblings.is_empty() {
         String::new()
     } else {
-        format!("; their siblings (CPUs {}) get no shard: keep them idle for steady latency", cpus(&siblings))
+        format!("; their siblings ({}) get no shard: keep them idle for steady latency", cpus_named(&siblings))
     };
     let detail = format!("{state}; {} shard(s) on as many cores{idle}{problems_tail}", plan.len());
     if problems.is_empty() {
@@ -246,7 +250,7 @@ mod tests {
         expect(
             &c,
             Status::Warn,
-            &["powersave on CPUs 1", "performance on CPUs 0", "cpupower -c 1 frequency-set -g performance"],
+            &["powersave on CPU 1", "performance on CPU 0", "cpupower -c 1 frequency-set -g performance"],
         );
     }
 
@@ -272,9 +276,9 @@ mod tests {
         expect(&isolation(&default_subject(&root)), Status::Pass, &["CPUs 0-1 isolated and nohz_full"]);
         // The sysfs list alone is enough, and nohz_full may be missing.
         root.write("proc/cmdline", "root=/dev/vda1").write("sys/devices/system/cpu/nohz_full", "(null)");
-        expect(&isolation(&default_subject(&root)), Status::Pass, &["lack nohz_full"]);
+        expect(&isolation(&default_subject(&root)), Status::Pass, &["nohz_full leaves out CPUs 0-1"]);
         root.write("sys/devices/system/cpu/isolated", "1");
-        expect(&isolation(&default_subject(&root)), Status::Warn, &["CPUs 0 not isolated", "isolcpus=0-1"]);
+        expect(&isolation(&default_subject(&root)), Status::Warn, &["CPU 0 not isolated", "isolcpus=0-1"]);
         // The command line covers what sysfs does not (and flags before the list are skipped).
         root.write("proc/cmdline", "root=/dev/vda1 isolcpus=managed_irq,domain,0 -- isolcpus=1");
         expect(&isolation(&default_subject(&root)), Status::Pass, &["isolated"]);

@@ -8,7 +8,7 @@
 //! that cannot be made to `placement`.
 
 use super::cgroup::container;
-use super::{cpus, Subject};
+use super::{cpus_named, Subject};
 use crate::doctor::host::TopologyOrigin;
 use crate::doctor::report::{Check, Status};
 use nexus_engine::executor::{self, glommio_memlock_need, ExecutorKind, REQUIRED_OPCODES};
@@ -19,9 +19,9 @@ pub fn placement(s: &Subject) -> Check {
         Ok(plan) => Check::pass(
             "placement",
             format!(
-                "{} shard(s) on CPUs {} ({}, executor = \"{}\")",
+                "{} shard(s) on {} ({}, executor = \"{}\")",
                 plan.len(),
-                cpus(&plan.cpus()),
+                cpus_named(&plan.cpus()),
                 s.config_origin,
                 s.executor
             ),

@@ -64,6 +64,15 @@ fn cpus(list: &[usize]) -> String {
     }
 }
 
+/// `CPU 3` or `CPUs 0-1,4` (or `no CPU`), for a line.
+fn cpus_named(list: &[usize]) -> String {
+    match list {
+        [] => "no CPU".to_owned(),
+        [one] => format!("CPU {one}"),
+        _ => format!("CPUs {}", format_cpu_list(list)),
+    }
+}
+
 /// Reads `rel` under the subject's root as a CPU list: `Ok(None)` when missing, an empty list
 /// for an empty file (or the kernel's `(null)`), an error naming the file when it is malformed.
 fn read_cpu_list(subject: &Subject, rel: &str) -> Result<Option<Vec<usize>>, String> {
@@ -159,6 +168,8 @@ mod tests {
         assert!(parse_cpu_text("zero").is_err());
         assert_eq!(outside(&[3, 0, 3, 5], &[0, 1]), vec![3, 5]);
         assert_eq!(cpus(&[]), "none");
+        assert_eq!(cpus_named(&[3]), "CPU 3");
+        assert_eq!(cpus_named(&[0, 1]), "CPUs 0-1");
     }
 
     #[test]
