@@ -57,12 +57,14 @@ struct Cgroup {
     problems: Vec<String>,
 }
 
-/// The directories of one hierarchy from the process's cgroup up to the mount root.
+/// The directories of one hierarchy from the process's cgroup up to the mount root (just the
+/// mount root when the cgroup's directory is not under it).
 fn chain(s: &Subject, base: &str, path: &str) -> Vec<String> {
     let leaf = format!("{base}/{}", path.trim_matches('/'));
     let leaf = leaf.trim_end_matches('/').to_owned();
     let mut dirs = Vec::new();
-    if leaf != base && s.host.exists(&leaf) {
+    // A path outside the namespace's root shows as `/../..`: it is not under the mount.
+    if leaf != base && !path.split('/').any(|part| part == "..") && s.host.exists(&leaf) {
         let mut dir = leaf.as_str();
         while dir.len() > base.len() {
             dirs.push(dir.to_owned());
@@ -376,6 +378,9 @@ mod tests {
         expect(&c, Status::Fail, &["in a container (cgroup /system.slice/docker-abc.scope)", "system.slice/cpu.max"]);
         root.write(".dockerenv", "");
         expect(&cgroup(&default_subject(&root)), Status::Fail, &["in a container (/.dockerenv)"]);
+        // A path outside the cgroup namespace falls back to the mount root, whose quota is none.
+        root.write("proc/self/cgroup", "0::/../system.slice").write("sys/fs/system.slice/cpu.max", "50000 100000");
+        expect(&cgroup(&default_subject(&root)), Status::Pass, &["no CPU quota"]);
     }
 
     #[test]
