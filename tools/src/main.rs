@@ -11,6 +11,7 @@ mod bench;
 mod bench_restart;
 mod bench_server;
 mod c2c;
+mod doctor;
 mod log;
 mod run;
 mod topo;
@@ -37,6 +38,9 @@ enum Command {
     C2c(c2c::C2cArgs),
     /// Show the machine's topology (or an hwloc XML's) and where the config would put the shards.
     Topo(topo::TopoArgs),
+    /// Check this machine and a config (io_uring, memlock, CPUs, kernel, cgroup): PASS, WARN or
+    /// FAIL per check, with a fix for each WARN and FAIL; exit 1 if any FAIL.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// A failure of a command: its message (one line, with a hint) and exit status.
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(args),
         Command::C2c(args) => c2c::c2c(args),
         Command::Topo(args) => topo::topo(args),
+        Command::Doctor(args) => doctor::doctor(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -176,7 +176,8 @@ impl PlacementConfig {
 
     /// The placement request this section asks for: `cpus` gives [`Placement::Cpus`], a
     /// numeric `shards` [`Placement::Shards`], `"auto"` [`Placement::PerCore`]; `reserve_cpus`
-    /// and `oversubscribe` carry over. The one conversion the engine and `nexus topo` share.
+    /// and `oversubscribe` carry over. The one conversion the engine builder and the tools
+    /// (`nexus topo`, `nexus doctor`) share.
     pub fn to_request(&self) -> PlacementRequest {
         let placement = match (&self.cpus, self.shards) {
             (Some(cpus), _) => Placement::Cpus(cpus.clone()),

@@ -177,6 +177,14 @@ fn shards_accepts_auto_and_positive_counts() {
 }
 
 #[test]
+fn placement_turns_into_the_request_the_engine_plans() {
+    assert_eq!(PlacementConfig::default().to_request(), PlacementRequest::per_core());
+    assert_eq!(parse("[placement]\nshards = 4").placement.to_request(), PlacementRequest::shards(4));
+    let p = parse("[placement]\ncpus = [2, 3]\nreserve_cpus = [0]\noversubscribe = true").placement;
+    assert_eq!(p.to_request(), PlacementRequest::cpus(&[2, 3]).reserve(&[0]).oversubscribe(true));
+}
+
+#[test]
 fn load_can_be_turned_off_or_on() {
     assert_eq!(parse("load = false").load, None);
     assert_eq!(parse("load = true").load, Some(LoadConfig::default()));
@@ -502,14 +510,4 @@ fn display_is_one_line_and_drops_unknown_parts() {
     assert!(err.to_string().starts_with("a.toml: batch = 0"));
     err.message = "two\nlines".into();
     assert_eq!(err.to_string(), "a.toml: two; lines (hint: use a batch of at least 1, such as 64)");
-}
-
-#[test]
-fn placement_section_becomes_a_request() {
-    use crate::placement::{Placement, PlacementRequest};
-    let parse = |text: &str| EngineConfig::from_toml_str(text, "t.toml").unwrap().placement.to_request();
-    assert_eq!(parse(""), PlacementRequest::per_core());
-    assert_eq!(parse("[placement]\nshards = 3\n").placement, Placement::Shards(3));
-    let req = parse("[placement]\ncpus = [4, 2]\nreserve_cpus = [0]\noversubscribe = true\n");
-    assert_eq!(req, PlacementRequest::cpus(&[4, 2]).reserve(&[0]).oversubscribe(true));
 }
