@@ -13,6 +13,7 @@ mod bench_server;
 mod c2c;
 mod log;
 mod run;
+mod tune;
 
 // The binary picks the allocator; the library never does.
 #[global_allocator]
@@ -34,6 +35,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure the core-to-core latency matrix (the cache-line probe on every pair of CPUs).
     C2c(c2c::C2cArgs),
+    /// Search engine settings (ring capacity, batch, spin, shards, SMT, executor) for the best
+    /// yardstick figures on this machine within a time budget; write the tuned config.
+    Tune(tune::TuneArgs),
 }
 
 /// A failure of a command: its message (one line, with a hint) and exit status.
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::C2c(args) => c2c::c2c(args),
+        Command::Tune(args) => tune::tune(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
