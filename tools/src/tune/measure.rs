@@ -206,7 +206,8 @@ impl Bench for EngineBench {
     fn admit(&mut self, point: &Point) -> Result<(), String> {
         self.config(point).map(|_| ()).map_err(|e| {
             // The config error's own text is long; the key and message are enough in a table.
-            e.split(" (hint:").next().unwrap_or(&e).rsplit(": key ").next().unwrap_or(&e).to_owned()
+            let e = e.split(" (").next().unwrap_or(&e);
+            e.rsplit(": key ").next().unwrap_or(e).to_owned()
         })
     }
 

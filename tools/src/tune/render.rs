@@ -78,7 +78,8 @@ pub fn table(space: &Space, outcome: &Outcome, cx: &Context) -> String {
         } else {
             let vs_inc = if measured { format!("{} (#{})", ratio(t.score), t.against) } else { "-".into() };
             let vs_start = if measured { ratio(t.vs_start) } else { "-".into() };
-            row.extend([vs_inc, vs_start, pm(t.noise), t.pairs.to_string()]);
+            let noise = if measured { pm(t.noise) } else { "-".into() };
+            row.extend([vs_inc, vs_start, noise, t.pairs.to_string()]);
         }
         let mut verdict = t.verdict.word();
         if i == outcome.best {
@@ -129,7 +130,11 @@ pub fn table(space: &Space, outcome: &Outcome, cx: &Context) -> String {
 fn summary(space: &Space, outcome: &Outcome, cx: &Context) -> String {
     let best = outcome.best_trial();
     let start = space.start();
-    let mut out = if outcome.best == 0 {
+    let reverted = outcome.confirmation.as_ref().is_some_and(|c| !c.kept);
+    let mut out = if reverted {
+        "best: the start config (the search's winner was not better than the start when measured directly)\n"
+            .to_string()
+    } else if outcome.best == 0 {
         "best: the start config (no candidate beat it by more than the noise)\n".to_string()
     } else {
         format!(
@@ -214,7 +219,11 @@ pub fn tuned_toml(text: &str, space: &Space, outcome: &Outcome, cx: &Context) ->
         format!("Figures: {} (medians of interleaved runs).", what.join(", ")),
         format!("Start: {} (noise {}).", figures(start_trial), pm(start_trial.noise)),
     ];
-    if outcome.best == 0 {
+    if outcome.confirmation.as_ref().is_some_and(|c| !c.kept) {
+        head.push(
+            "Tuned: the start config; the search's winner was not better when measured against it directly.".into(),
+        );
+    } else if outcome.best == 0 {
         head.push("Tuned: the start config; no candidate beat it by more than the noise.".into());
     } else {
         head.push(format!(
@@ -239,16 +248,22 @@ pub fn tuned_toml(text: &str, space: &Space, outcome: &Outcome, cx: &Context) ->
     let mut sets: Vec<(String, String, String)> = Vec::new();
     for (d, dim) in space.dims.iter().enumerate() {
         let v = &dim.values[best.point[d]];
-        let tried = outcome.trials.iter().filter(|t| t.pairs > 0 && t.point[d] != start_trial.point[d]).count();
+        // Trials that changed this dimension against their incumbent.
+        let tried =
+            outcome.trials.iter().filter(|t| t.pairs > 0 && t.point[d] != outcome.trials[t.against].point[d]).count();
         let comment = match won_by(outcome, d) {
             Some((i, t)) => format!(
-                "tuned (was {}): trial #{i}, {} vs incumbent, noise {}, {} pairs",
+                "tuned (was {}): trial #{i}: {}; {} vs incumbent, noise {}, {} pairs",
                 dim.values[dim.start].label,
+                figures(t),
                 ratio(t.score),
                 pm(t.noise),
                 t.pairs
             ),
-            None => format!("tuned: kept; {tried} other value(s) measured, none beat it by more than the noise"),
+            None => format!(
+                "tuned: kept; {tried} trial(s) changed it, none beat the incumbent by more than the noise (start {})",
+                pm(start_trial.noise)
+            ),
         };
         for (key, toml) in &v.sets {
             sets.retain(|(k, _, _)| k != key);
