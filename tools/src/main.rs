@@ -1,5 +1,6 @@
 //! `nexus`: the engine binary. `nexus run` starts the engine from a TOML config; `nexus bench`
-//! runs the core workloads.
+//! runs the yardstick; `nexus topo`, `nexus doctor`, `nexus c2c` and `nexus tune` describe,
+//! check, measure and tune the machine the engine runs on.
 //!
 //! Errors print as one line (`nexus: ...` with a hint) and set the exit status: 2 for a bad
 //! config or bad arguments, 1 for a runtime failure.
@@ -15,6 +16,7 @@ mod doctor;
 mod log;
 mod run;
 mod topo;
+mod tune;
 
 // The binary picks the allocator; the library never does.
 #[global_allocator]
@@ -41,6 +43,9 @@ enum Command {
     /// Check this machine and a config (io_uring, memlock, CPUs, kernel, cgroup): PASS, WARN or
     /// FAIL per check, with a fix for each WARN and FAIL; exit 1 if any FAIL.
     Doctor(doctor::DoctorArgs),
+    /// Search engine settings (ring capacity, batch, spin, shards, SMT, executor) for the best
+    /// yardstick figures on this machine within a time budget; write the tuned config.
+    Tune(tune::TuneArgs),
 }
 
 /// A failure of a command: its message (one line, with a hint) and exit status.
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Command::C2c(args) => c2c::c2c(args),
         Command::Topo(args) => topo::topo(args),
         Command::Doctor(args) => doctor::doctor(args),
+        Command::Tune(args) => tune::tune(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
