@@ -122,3 +122,20 @@ fn the_command_line_executor_overrides_the_config() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("executor threads") && !text.contains("executor auto:"), "{text}");
 }
+
+#[test]
+fn doctor_reports_the_blocked_ring() {
+    // Under auto the fallback is a WARN (exit 0); under glommio it is a FAIL (exit 1).
+    let out = nexus_without_io_uring().args(["doctor", "--config", config("doctor-auto.toml", "auto").to_str().unwrap()]).output().unwrap();
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let line = text.lines().find(|l| l.contains("io_uring ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.starts_with("WARN") && line.contains("Operation not permitted"), "{line}");
+    let out = nexus_without_io_uring()
+        .args(["doctor", "--config", config("doctor-glommio.toml", "glommio").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("FAIL") && l.contains("io_uring")), "{text}");
+}
