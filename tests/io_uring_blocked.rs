@@ -126,7 +126,10 @@ fn the_command_line_executor_overrides_the_config() {
 #[test]
 fn doctor_reports_the_blocked_ring() {
     // Under auto the fallback is a WARN (exit 0); under glommio it is a FAIL (exit 1).
-    let out = nexus_without_io_uring().args(["doctor", "--config", config("doctor-auto.toml", "auto").to_str().unwrap()]).output().unwrap();
+    let out = nexus_without_io_uring()
+        .args(["doctor", "--config", config("doctor-auto.toml", "auto").to_str().unwrap()])
+        .output()
+        .unwrap();
     let text = output(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     let line = text.lines().find(|l| l.contains("io_uring ")).unwrap_or_else(|| panic!("{text}"));
