@@ -130,6 +130,31 @@ impl<'a> Ctx<'a> {
         self.shard.now_ns()
     }
 
+    /// The value of type `T` this shard keeps for all its agents, made with `T::default()` on
+    /// first use. It lives as long as the shard, on the shard's thread only, so it can hold
+    /// `Rc`/`RefCell` state that agents of the shard share without messages (an index they
+    /// all read, say); other shards have their own. Keep a clone of the `Rc` rather than
+    /// looking it up on every message (a hash lookup by type).
+    pub fn shard_local<T: Default + 'static>(&mut self) -> std::rc::Rc<T> {
+        let any = self
+            .shard
+            .locals
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| std::rc::Rc::new(T::default()))
+            .clone();
+        // The map is keyed by the value's TypeId, so the downcast cannot fail.
+        any.downcast::<T>().unwrap_or_else(|_| unreachable!("shard_local is keyed by TypeId"))
+    }
+
+    /// Messages queued for `id`, when it is a live agent of this shard; `None` for an agent of
+    /// another shard or one that is gone. A load figure for balancing and discovery.
+    pub fn mailbox_len(&self, id: AgentId) -> Option<usize> {
+        if id.shard() != self.shard.index || !self.shard.slots.is_live(id.slot(), id.generation()) {
+            return None;
+        }
+        self.shard.slots.get(id.slot()).map(|s| s.queue.len() as usize)
+    }
+
     /// The shard's scratch arena, reset at the end of every pass: allocate freely within one
     /// handler call, keep nothing across calls.
     #[inline]

@@ -214,7 +214,10 @@ fn unknown_key_lists_the_valid_keys() {
 fn unknown_table_lists_the_top_level_keys() {
     let err = parse_err("[mesh]\nbatch = 4\n\n[mailboxx]\ncapacity = 5\n");
     check(&err, 4, "mailboxx");
-    assert_hint(&err, "placement, idle, mailbox, mesh, metrics, shutdown, shedding, agents, load, executor, server");
+    assert_hint(
+        &err,
+        "placement, idle, mailbox, mesh, metrics, shutdown, shedding, coord, agents, load, executor, server",
+    );
 }
 
 #[test]
@@ -510,4 +513,25 @@ fn display_is_one_line_and_drops_unknown_parts() {
     assert!(err.to_string().starts_with("a.toml: batch = 0"));
     err.message = "two\nlines".into();
     assert_eq!(err.to_string(), "a.toml: two; lines (hint: use a batch of at least 1, such as 64)");
+}
+
+#[test]
+fn coord_section_has_its_defaults_and_is_checked() {
+    assert_eq!(
+        EngineConfig::default().coord,
+        CoordConfig {
+            weight_match: 50,
+            weight_load: 30,
+            weight_reputation: 20,
+            discovery_timeout_ms: 100,
+            bid_window_ms: 15,
+            reputation_alpha_pct: 20
+        }
+    );
+    let err = validate_err("[coord]\nweight_match = 0\nweight_load = 0\nweight_reputation = 0\n");
+    check(&err, 2, "coord.weight_match");
+    let err = validate_err("[coord]\nreputation_alpha_pct = 0\n");
+    check(&err, 2, "coord.reputation_alpha_pct");
+    let err = validate_err("[coord]\ndiscovery_timeout_ms = 0\n");
+    check(&err, 2, "coord.discovery_timeout_ms");
 }

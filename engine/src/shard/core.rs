@@ -134,6 +134,9 @@ pub struct Shard {
     pub(crate) load_published: u64,
     /// A handler woke a task of the shard's executor: the driver yields after this pass.
     pub(crate) yield_requested: bool,
+    /// Shard-local values by type (`Ctx::shard_local`): state every agent of the shard reaches
+    /// without a message, such as the coordination layer's capability index.
+    pub(crate) locals: HashMap<std::any::TypeId, std::rc::Rc<dyn std::any::Any>>,
 }
 
 impl Shard {
@@ -189,6 +192,7 @@ impl Shard {
             halted: false,
             load_published: u64::MAX,
             yield_requested: false,
+            locals: HashMap::new(),
             limits,
         }
     }
