@@ -270,7 +270,7 @@ mod tests {
             Record::new("counting", "nexus", "cross", "msgs_per_s", 999.94, "msg/s"),
         ];
         let table = render_tables(&records);
-        assert!(table.starts_with("counting (nexus: 2 shards, thread executor)\n"), "{table}");
+        assert!(table.starts_with("counting (nexus: 2 shards, threads executor)\n"), "{table}");
         assert!(
             table.contains("12,345,678") && table.contains("999.9") && table.contains("names=1,000,000"),
             "{table}"
