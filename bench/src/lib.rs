@@ -30,6 +30,7 @@ pub mod big;
 pub mod c2c;
 pub mod chameneos;
 pub mod chaos;
+pub mod coord;
 pub mod counting;
 pub mod dispatch;
 mod error;

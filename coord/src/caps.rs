@@ -47,6 +47,12 @@ impl CapSet {
         CapSet(self.0 | (1u128 << cap.0))
     }
 
+    /// Every capability of either set.
+    #[must_use]
+    pub fn union(self, other: CapSet) -> Self {
+        CapSet(self.0 | other.0)
+    }
+
     /// Whether `cap` is in the set.
     pub fn contains(self, cap: Cap) -> bool {
         self.0 & (1u128 << cap.0) != 0

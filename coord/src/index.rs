@@ -6,14 +6,23 @@
 //! between threads. Entries live in slots; each capability has a posting list of the slots
 //! that declared it, so a query looks only at agents that have an asked capability.
 //!
+//! Posting lists are kept in (reputation descending, agent id ascending) order. Load is the
+//! only part of the score that is not known in advance, and it can only lower a score, so the
+//! best score an entry could have is its score at load 0, and that bound never rises along a
+//! list. An `All` query walks the shortest list and stops as soon as the bound of the next
+//! entry cannot beat the worst candidate kept (the threshold algorithm, on one list): with
+//! mostly idle agents it reads a few entries more than it returns, however many hold the
+//! capability. An `Any` query reads every list it asks for.
+//!
 //! Ranking: `score = w_match · shared/asked + w_load · 1/(1 + load) + w_rep · reputation`,
 //! with the weights normalised to sum to 1. Ties are broken by the agent id (lower first), so
 //! a result is deterministic for a given index state. A candidate's load is its mailbox depth
 //! (read at query time) or the last value it reported.
 //!
 //! Invariants: a live slot's index is in the posting list of each of its capabilities, exactly
-//! once; `by_id` maps exactly the live slots; an entry whose agent is gone (its mailbox no
-//! longer exists) is dropped at the next query that meets it.
+//! once, and every posting list is sorted by (reputation descending, id ascending); `by_id`
+//! maps exactly the live slots; an entry whose agent is gone (its mailbox no longer exists) is
+//! dropped at the next query that meets it.
 
 use crate::caps::CapSet;
 use nexus_engine::agent::AgentId;
@@ -204,22 +213,50 @@ impl CapIndex {
             }
         };
         self.slots[slot as usize] = Some(Entry { id, caps, source, reported, reputation });
-        for cap in caps.iter() {
-            self.postings[cap.index()].push(slot);
-        }
+        self.link(slot);
         self.by_id.insert(id.to_bits(), slot);
+    }
+
+    /// The ordering key of a live slot: reputation descending, then id ascending.
+    fn key(&self, slot: u32) -> (f64, u64) {
+        self.slots[slot as usize].as_ref().map_or((f64::NEG_INFINITY, u64::MAX), |e| (e.reputation, e.id.to_bits()))
+    }
+
+    /// Whether slot `a` sorts before slot `b` in a posting list.
+    fn before(&self, a: u32, b: u32) -> bool {
+        let (ka, kb) = (self.key(a), self.key(b));
+        ka.0 > kb.0 || (ka.0 == kb.0 && ka.1 < kb.1)
+    }
+
+    /// Inserts a live slot into the posting list of each of its capabilities, in order.
+    fn link(&mut self, slot: u32) {
+        let Some(caps) = self.slots[slot as usize].as_ref().map(|e| e.caps) else { return };
+        for cap in caps.iter() {
+            let list = std::mem::take(&mut self.postings[cap.index()]);
+            let pos = list.partition_point(|&other| self.before(other, slot));
+            let mut list = list;
+            list.insert(pos, slot);
+            self.postings[cap.index()] = list;
+        }
+    }
+
+    /// Removes a slot from the posting list of each of its capabilities.
+    fn unlink(&mut self, slot: u32) {
+        let Some(caps) = self.slots[slot as usize].as_ref().map(|e| e.caps) else { return };
+        for cap in caps.iter() {
+            let list = &mut self.postings[cap.index()];
+            if let Some(pos) = list.iter().position(|&s| s == slot) {
+                list.remove(pos);
+            }
+        }
     }
 
     /// Removes `id`; returns its reputation if it was declared.
     pub fn withdraw(&mut self, id: AgentId) -> Option<f64> {
-        let slot = self.by_id.remove(&id.to_bits())?;
+        let slot = *self.by_id.get(&id.to_bits())?;
+        self.unlink(slot);
+        self.by_id.remove(&id.to_bits());
         let entry = self.slots[slot as usize].take()?;
-        for cap in entry.caps.iter() {
-            let list = &mut self.postings[cap.index()];
-            if let Some(pos) = list.iter().position(|&s| s == slot) {
-                list.swap_remove(pos);
-            }
-        }
         self.free.push(slot);
         Some(entry.reputation)
     }
@@ -231,11 +268,17 @@ impl CapIndex {
         }
     }
 
-    /// Sets the reputation discovery ranks `id` by (clamped to 0..=1).
+    /// Sets the reputation discovery ranks `id` by (clamped to 0..=1; NaN is ignored).
     pub fn set_reputation(&mut self, id: AgentId, reputation: f64) {
-        if let Some(e) = self.entry_mut(id) {
+        let Some(&slot) = self.by_id.get(&id.to_bits()) else { return };
+        if reputation.is_nan() {
+            return;
+        }
+        self.unlink(slot);
+        if let Some(e) = self.slots[slot as usize].as_mut() {
             e.reputation = reputation.clamp(0.0, 1.0);
         }
+        self.link(slot);
     }
 
     /// The reputation the index holds for `id`.
@@ -264,54 +307,81 @@ impl CapIndex {
             return;
         }
         let asked = query.caps.len();
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
-            self.seen.iter_mut().for_each(|s| *s = 0);
-            self.stamp = 1;
-        }
-        // All: walk the shortest posting list; Any: walk every asked list once per slot.
-        let lists: Vec<usize> = match query.mode {
+        match query.mode {
             MatchMode::All => {
-                let shortest = query.caps.iter().map(|c| c.index()).min_by_key(|&c| self.postings[c].len());
-                shortest.into_iter().collect()
+                let Some(list) = query.caps.iter().map(|c| c.index()).min_by_key(|&c| self.postings[c].len()) else {
+                    return;
+                };
+                for &slot in &self.postings[list] {
+                    let Some(e) = self.slots[slot as usize].as_ref() else { continue };
+                    if !e.caps.contains_all(query.caps) || query.exclude.contains(&e.id) {
+                        continue;
+                    }
+                    // The best this entry could score (at load 0) never rises along the list:
+                    // once it cannot beat the worst kept candidate, no later entry can.
+                    if out.len() == query.limit {
+                        let bound = Candidate {
+                            id: e.id,
+                            caps: e.caps,
+                            load: 0.0,
+                            reputation: e.reputation,
+                            score: weights.score(asked, asked, 0.0, e.reputation),
+                        };
+                        if out.last().is_some_and(|last| !bound.ranks_before(last)) {
+                            break;
+                        }
+                    }
+                    consider(e, query, asked, weights, &mailbox, out, &mut self.dead);
+                }
             }
-            MatchMode::Any => query.caps.iter().map(|c| c.index()).collect(),
-        };
-        for list in lists {
-            for &slot in &self.postings[list] {
-                if self.seen[slot as usize] == self.stamp {
-                    continue;
+            MatchMode::Any => {
+                self.stamp = self.stamp.wrapping_add(1);
+                if self.stamp == 0 {
+                    self.seen.iter_mut().for_each(|s| *s = 0);
+                    self.stamp = 1;
                 }
-                self.seen[slot as usize] = self.stamp;
-                let Some(e) = self.slots[slot as usize].as_ref() else { continue };
-                if query.mode == MatchMode::All && !e.caps.contains_all(query.caps) {
-                    continue;
+                for cap in query.caps.iter() {
+                    for &slot in &self.postings[cap.index()] {
+                        if self.seen[slot as usize] == self.stamp {
+                            continue;
+                        }
+                        self.seen[slot as usize] = self.stamp;
+                        let Some(e) = self.slots[slot as usize].as_ref() else { continue };
+                        if query.exclude.contains(&e.id) {
+                            continue;
+                        }
+                        consider(e, query, asked, weights, &mailbox, out, &mut self.dead);
+                    }
                 }
-                if query.exclude.contains(&e.id) {
-                    continue;
-                }
-                let Some(depth) = mailbox(e.id) else {
-                    self.dead.push(e.id);
-                    continue;
-                };
-                let load = match e.source {
-                    LoadSource::Mailbox => depth as f64,
-                    LoadSource::Reported { .. } => e.reported,
-                };
-                let c = Candidate {
-                    id: e.id,
-                    caps: e.caps,
-                    load,
-                    reputation: e.reputation,
-                    score: weights.score(e.caps.shared(query.caps), asked, load, e.reputation),
-                };
-                insert_ranked(out, c, query.limit);
             }
         }
         for id in std::mem::take(&mut self.dead) {
             self.withdraw(id);
         }
     }
+}
+
+/// Scores one matching entry (reading its load) and keeps it if it ranks high enough; an
+/// entry whose agent is gone goes to `dead`.
+fn consider(
+    e: &Entry,
+    query: &Query,
+    asked: u32,
+    weights: &Weights,
+    mailbox: &impl Fn(AgentId) -> Option<usize>,
+    out: &mut Vec<Candidate>,
+    dead: &mut Vec<AgentId>,
+) {
+    let Some(depth) = mailbox(e.id) else {
+        dead.push(e.id);
+        return;
+    };
+    let load = match e.source {
+        LoadSource::Mailbox => depth as f64,
+        LoadSource::Reported { .. } => e.reported,
+    };
+    let score = weights.score(e.caps.shared(query.caps), asked, load, e.reputation);
+    insert_ranked(out, Candidate { id: e.id, caps: e.caps, load, reputation: e.reputation, score }, query.limit);
 }
 
 /// Inserts `c` into `out` (kept best first, at most `limit` long) if it ranks high enough.
@@ -435,6 +505,31 @@ mod tests {
             ix.query(&Query::all(a, limit), &w, alive, &mut out);
             let mut all: Vec<(f64, u64)> = loads.iter().enumerate()
                 .map(|(i, l)| (w.score(1, 1, *l as f64, NEUTRAL_REPUTATION), id(i as u32 + 1).to_bits())).collect();
+            all.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap().then(x.1.cmp(&y.1)));
+            let want: Vec<u64> = all.iter().take(limit).map(|x| x.1).collect();
+            let got: Vec<u64> = out.iter().map(|c| c.id.to_bits()).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        /// With reputations and mailbox loads varying, the early stop of `All` still returns
+        /// exactly the top of a full sort.
+        #[test]
+        fn the_threshold_stop_never_loses_a_better_candidate(
+            agents in proptest::collection::vec((0u32..5, 0usize..4), 1..80),
+            limit in 1usize..8,
+        ) {
+            let (r, mut ix) = setup();
+            let a = r.set(&["a"]).unwrap();
+            for (i, (rep, _)) in agents.iter().enumerate() {
+                ix.declare(id(i as u32 + 1), a, LoadSource::Mailbox);
+                ix.set_reputation(id(i as u32 + 1), *rep as f64 / 4.0);
+            }
+            let depth = |x: AgentId| Some(agents[x.slot() as usize - 1].1);
+            let w = Weights::default();
+            let mut out = Vec::new();
+            ix.query(&Query::all(a, limit), &w, depth, &mut out);
+            let mut all: Vec<(f64, u64)> = agents.iter().enumerate()
+                .map(|(i, (rep, load))| (w.score(1, 1, *load as f64, *rep as f64 / 4.0), id(i as u32 + 1).to_bits())).collect();
             all.sort_by(|x, y| y.0.partial_cmp(&x.0).unwrap().then(x.1.cmp(&y.1)));
             let want: Vec<u64> = all.iter().take(limit).map(|x| x.1).collect();
             let got: Vec<u64> = out.iter().map(|c| c.id.to_bits()).collect();

@@ -71,6 +71,9 @@ enum WorkloadArg {
     /// Panic-to-next-message time of a supervised agent, and 10,000 supervised agents under
     /// ask traffic with and without 1% panics (not part of `all`).
     Restart,
+    /// The coordination layer: local and global discovery among 10,000 agents, a 10-bidder
+    /// auction and a 9-voter vote across shards (not part of `all`).
+    Coord,
 }
 
 /// Arguments of `nexus bench`.
@@ -156,6 +159,22 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         settings.idle.passes_before_yield = passes;
     }
     settings.executor = resolve_executor(args.executor, settings.shards)?;
+    if args.workload == WorkloadArg::Coord {
+        if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
+            .iter()
+            .find(|(given, _)| *given)
+        {
+            return Err(Failure::usage(format!(
+                "bench: {option} does not apply to `nexus bench coord`; hint: it takes --shards, --executor, \
+                 --repeat, --json and --passes-before-yield"
+            )));
+        }
+        return crate::bench_coord::bench_coord(crate::bench_coord::CoordBenchArgs {
+            settings,
+            repeat: args.repeat,
+            json: args.json,
+        });
+    }
     if args.workload == WorkloadArg::Restart {
         if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
             .iter()
@@ -188,6 +207,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::All => Workload::ALL.to_vec(),
         WorkloadArg::Server => unreachable!("`server` returned above"),
         WorkloadArg::Restart => unreachable!("`restart` returned above"),
+        WorkloadArg::Coord => unreachable!("`coord` returned above"),
     };
     let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads, peers: args.peers };
     suite.validate().map_err(failure)?;

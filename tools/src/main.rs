@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_coord;
 mod bench_restart;
 mod bench_server;
 mod c2c;

@@ -1,0 +1,124 @@
+//! `nexus bench coord`: what the coordination layer costs, against its targets.
+//!
+//! 1. Start one engine (`--shards`, default 2; `--executor`), start `nexus-coord` on it and
+//!    declare 10,000 members on every shard (`nexus_bench::coord`).
+//! 2. Each round (`--repeat`, default 3): 20,000 local discoveries on shard 0, then 20,000
+//!    global ones over every shard, each timed alone.
+//! 3. Check the accounting, shut down, and print the table with each target's verdict (or,
+//!    with `--json`, the records: `discover_local_ns`, `discover_global_ns` (p50), their p99
+//!    companions; system `nexus`, workload `coord`).
+
+use crate::bench::write_json;
+use crate::Failure;
+use nexus_bench::coord::{self, CoordParams};
+use nexus_bench::report::{render_tables, today_utc, Record};
+use nexus_bench::stats::median;
+use nexus_bench::{BenchError, EngineSettings};
+use std::io::Write;
+use std::path::PathBuf;
+
+const WORKLOAD: &str = "coord";
+
+/// The targets: (metric, at most this many ns, what the old system took).
+const TARGETS: &[(&str, f64, &str)] =
+    &[("discover_local_ns", 2_000.0, "120 ms"), ("discover_global_ns", 20_000.0, "120 ms")];
+
+/// What `nexus bench coord` was asked for.
+pub(crate) struct CoordBenchArgs {
+    pub(crate) settings: EngineSettings,
+    pub(crate) repeat: u32,
+    pub(crate) json: Option<Option<PathBuf>>,
+}
+
+fn progress(line: &str) {
+    eprintln!("bench coord: {line}");
+}
+
+fn failed(e: BenchError) -> Failure {
+    Failure::runtime(format!("bench coord: {e}"))
+}
+
+/// Runs it; see the module documentation.
+pub(crate) fn bench_coord(args: CoordBenchArgs) -> Result<(), Failure> {
+    let mut settings = args.settings;
+    let shards = settings.shards;
+    let executor = settings.executor.name();
+    let plan = settings.plan().map_err(failed)?;
+    let cpus: Vec<String> = plan.cpus().iter().map(|c| c.to_string()).collect();
+    let engine = settings.build().map_err(failed)?;
+    let handle = engine.handle();
+    let params = CoordParams::default();
+    progress(&format!("declaring {} members on each of {shards} shards", params.agents_per_shard));
+    let setup = coord::start(&handle, params).map_err(failed)?;
+    let mut series: Vec<(&'static str, &'static str, Vec<f64>)> = Vec::new();
+    let mut push = |metric: &'static str, placement: &'static str, value: f64| {
+        match series.iter_mut().find(|(m, _, _)| *m == metric) {
+            Some((_, _, v)) => v.push(value),
+            None => series.push((metric, placement, vec![value])),
+        }
+    };
+    let mut local_members = 0;
+    for round in 0..args.repeat {
+        progress(&format!("round {}/{}: {} local and global discoveries", round + 1, args.repeat, params.samples));
+        let f = coord::run(&handle, &setup, params).map_err(failed)?;
+        local_members = f.local_members;
+        push("discover_local_ns", "local", f.discover_local.p50_ns);
+        push("discover_local_p99_ns", "local", f.discover_local.p99_ns);
+        push("discover_global_ns", "cross", f.discover_global.p50_ns);
+        push("discover_global_p99_ns", "cross", f.discover_global.p99_ns);
+    }
+    let report = engine.shutdown().map_err(|e| failed(e.into()))?;
+    if !report.stats.accounted() {
+        return Err(Failure::runtime(format!(
+            "bench coord: the accounting does not balance at shutdown: {}",
+            report.stats.accounting_line()
+        )));
+    }
+
+    let date = today_utc();
+    let cpus = cpus.join(",");
+    let records: Vec<Record> = series
+        .iter()
+        .map(|(metric, placement, values)| {
+            Record::new(WORKLOAD, "nexus", placement, metric, median(values), "ns")
+                .engine(shards, executor)
+                .repeat(args.repeat)
+                .agents((params.agents_per_shard * shards) as u64)
+                .context(&cpus, &date, shards)
+        })
+        .collect();
+    let verdicts: Vec<String> = TARGETS
+        .iter()
+        .filter_map(|(metric, limit, old)| {
+            let value = records.iter().find(|r| r.metric == *metric)?.value;
+            let verdict = if value <= *limit { "met" } else { "NOT met" };
+            Some(format!("  {metric}: {value:.0} ns (target ≤ {limit:.0} ns: {verdict}; the old system: {old})"))
+        })
+        .collect();
+    let write = |out: &mut dyn Write| -> std::io::Result<()> {
+        writeln!(
+            out,
+            "nexus bench coord: {shards} shards ({executor}), cpus {cpus}, {date}, median of {} rounds\n\
+             {} members per shard ({local_members} in shard 0's index), {} tags, {} per member, loads 0-7, best {} asked, {} samples per round\n\
+             targets:\n{}\n\n{}",
+            args.repeat,
+            params.agents_per_shard,
+            params.tags,
+            params.caps_per_agent,
+            params.limit,
+            params.samples,
+            verdicts.join("\n"),
+            render_tables(&records).trim_end()
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    let result = match &args.json {
+        Some(None) => write_json(&mut out, &records),
+        Some(Some(path)) => std::fs::File::create(path)
+            .and_then(|mut f| write_json(&mut f, &records))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            .and_then(|()| write(&mut out)),
+        None => write(&mut out),
+    };
+    result.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench coord: cannot write the results: {e}")))
+}
