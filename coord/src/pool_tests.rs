@@ -378,8 +378,14 @@ fn tells_to_a_stopped_worker_go_elsewhere_and_nothing_is_lost() {
     let engine = engine();
     let h = engine.handle();
     let w = spawn_workers(&h, (0..3).map(|_| Spec::default()).collect());
-    let pool = spawn_pool(&h, &w, BalancerKind::RoundRobin, 0);
+    // Worker 1 (shard 1) is gone before the pool starts; the pool hears it from its watch a
+    // round trip later, and tells it sends meanwhile bounce and are re-placed.
     h.stop(w.addrs[1].id()).expect("stopped");
+    let deadline = Instant::now() + T;
+    while h.ask(w.addrs[1], Duration::from_secs(1), |r| EchoMsg::Work(1, r)).is_ok() {
+        assert!(Instant::now() < deadline, "the worker stopped");
+    }
+    let pool = spawn_pool(&h, &w, BalancerKind::RoundRobin, 0);
     let n = 300u64;
     for i in 0..n {
         h.send(pool, PoolMsg::Tell(EchoMsg::Note(i))).expect("sent");
