@@ -51,7 +51,9 @@ impl WorkerView {
 /// The result of one ask, as a pool reports it to its balancer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
-    /// From the ask being sent to its answer (or failure), engine-clock nanoseconds.
+    /// From the ask being sent to its answer (or failure), engine-clock nanoseconds. The
+    /// engine clock is read once per dispatcher pass, so an answer within the pass the ask
+    /// was sent in (a worker on the pool's shard, say) measures 0.
     pub latency_ns: u64,
     /// Whether the worker answered.
     pub success: bool,

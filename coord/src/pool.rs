@@ -223,12 +223,46 @@ struct Pending<Q, R> {
 
 /// Fronts N workers with a balancer; see the module docs.
 ///
-/// ```ignore
+/// ```
+/// use nexus_coord::balance::BalancerKind;
+/// use nexus_coord::pool::{Pool, PoolMsg};
+/// use nexus_engine::agent::{Agent, Ctx, SpawnPlacement};
+/// use nexus_engine::ask::ReplyTo;
+/// use nexus_engine::engine::Engine;
+/// use nexus_engine::shard::ExecutorKind;
+/// use std::time::Duration;
+///
+/// enum Work {
+///     Double(u64, ReplyTo<u64>),
+/// }
+///
+/// struct Doubler;
+///
+/// impl Agent for Doubler {
+///     type Msg = Work;
+///     fn handle(&mut self, msg: Work, ctx: &mut Ctx<'_>) {
+///         let Work::Double(x, reply) = msg;
+///         ctx.reply(reply, 2 * x);
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = Engine::builder().shards(2).oversubscribe(true).executor(ExecutorKind::Threads).build()?;
+/// let h = engine.handle();
+/// let workers = (0..4)
+///     .map(|i| h.spawn(SpawnPlacement::Shard(i % 2), || Doubler))
+///     .collect::<Result<Vec<_>, _>>()?;
 /// let pool = Pool::new(workers, BalancerKind::LeastLoaded.build())
-///     .with_asks(WorkerMsg::Work) // fn(Q, ReplyTo<R>) -> WorkerMsg
+///     .with_asks(Work::Double) // fn(Q, ReplyTo<R>) -> M, here Q = R = u64
 ///     .with_failover(2);
-/// let addr = handle.spawn(SpawnPlacement::Shard(0), move || pool)?;
-/// let answer = handle.ask(addr, timeout, |r| PoolMsg::Ask(request, r))??;
+/// let pool = h.spawn(SpawnPlacement::Shard(0), move || pool)?;
+/// let answer = h.ask(pool, Duration::from_secs(5), |r| PoolMsg::Ask(21, r))??;
+/// assert_eq!(answer, 42);
+/// let stats = h.ask(pool, Duration::from_secs(5), PoolMsg::Stats)?;
+/// assert_eq!(stats.asks_ok, 1);
+/// engine.shutdown()?;
+/// # Ok(())
+/// # }
 /// ```
 pub struct Pool<M, Q = (), R = ()> {
     /// Read by every pick (hot).
@@ -247,6 +281,7 @@ pub struct Pool<M, Q = (), R = ()> {
 impl<M: Send + 'static> Pool<M> {
     /// A pool forwarding tells to `workers`, chosen by `balancer`. Add asks with
     /// [`with_asks`](Self::with_asks).
+    #[must_use]
     pub fn new(workers: impl IntoIterator<Item = Addr<M>>, balancer: Box<dyn Balancer + Send>) -> Self {
         let views: Vec<WorkerView> = workers.into_iter().map(|a| WorkerView::new(a.id())).collect();
         let config = PoolConfig::default();
@@ -265,6 +300,7 @@ impl<M: Send + 'static> Pool<M> {
 
     /// The same pool forwarding asks too: a `PoolMsg::Ask(q, reply)` becomes the worker
     /// message `wrap(q, token)`, whose `R` answer goes back to `reply`.
+    #[must_use]
     pub fn with_asks<Q: Send + 'static, R: Send + 'static>(self, wrap: fn(Q, ReplyTo<R>) -> M) -> Pool<M, Q, R> {
         Pool {
             views: self.views,
