@@ -8,13 +8,19 @@
 //! - [`index`], [`discovery`]: each shard indexes its own agents by capability; discovery ranks
 //!   them by capability match, load and reputation, locally (synchronously) or on every shard
 //!   (scatter/gather over the mesh);
+//! - [`balance`]: balancers (round robin, least loaded, power of two choices, weighted response
+//!   time), pure logic that picks a worker from what a pool knows of each;
+//! - [`pool`]: a [`pool::Pool`] agent that fronts N workers with a balancer, forwarding tells
+//!   and asks, observing each answer's latency, and failing what it cannot place loudly;
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
+pub mod balance;
 pub mod caps;
 pub mod discovery;
 pub mod index;
+pub mod pool;
 
 use caps::{CapError, CapRegistry, CapSet};
 use discovery::{IndexAgent, IndexMsg, ShardIndex};
