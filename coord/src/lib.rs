@@ -8,13 +8,19 @@
 //! - [`index`], [`discovery`]: each shard indexes its own agents by capability; discovery ranks
 //!   them by capability match, load and reputation, locally (synchronously) or on every shard
 //!   (scatter/gather over the mesh);
+//! - [`auction`]: contract-net auctions: a manager calls for bids, awards a contract by a
+//!   scoring rule, and re-auctions when the winner fails, misses its deadline or dies;
+//! - [`reputation`]: per-agent moving averages of success and timeliness, kept by auction
+//!   managers and pushed to discovery;
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
+pub mod auction;
 pub mod caps;
 pub mod discovery;
 pub mod index;
+pub mod reputation;
 
 use caps::{CapError, CapRegistry, CapSet};
 use discovery::{IndexAgent, IndexMsg, ShardIndex};
