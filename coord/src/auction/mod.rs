@@ -24,8 +24,9 @@
 //!    window's end or when every candidate answered, whichever is first. The default window
 //!    is `[coord] bid_window_ms`.
 //! 5. At close, bids above the reserve price (or not finite) are refused; the rest are scored
-//!    by the spec's [`ScoringRule`]. **A tie goes to the lower `AgentId`** (its `u64` bits),
-//!    under every rule, so an auction is deterministic for a given set of bids. No acceptable
+//!    by the spec's [`ScoringRule`]. **A tie goes to the lower `AgentId`** (its `u64` bits:
+//!    shard first, so a shard-0 agent wins a tie against a shard-1 agent), under every rule,
+//!    so an auction is deterministic for a given set of bids. No acceptable
 //!    bid: [`OutcomeKind::NoAcceptableBid`].
 //! 6. The winner gets a `BidderMsg::Award` holding a [`Contract`] with a deadline (the task's
 //!    `deadline` from the award). The manager watches it and arms a deadline timer. Losers are
@@ -198,6 +199,9 @@ pub struct AuctionSpec {
     /// Whether candidates are watched while they bid, so one that dies is not waited for
     /// (one watch and one unwatch per candidate and round). Without it, a candidate that dies
     /// after taking the call is waited for until the window (or the answer timeout) ends.
+    /// A [`Contractor`] answers in the handler that takes the call, so only a panic in
+    /// `Bidder::bid` needs the watch; a latency benchmark may turn it off to save the
+    /// cross-shard watch and unwatch messages.
     pub watch_bidders: bool,
 }
 
