@@ -3,8 +3,8 @@
 //! scoring rule, and re-auctions the task when the winner fails, misses its deadline or dies.
 //!
 //! This module owns the vocabulary (tasks, specs, bids, contracts, outcomes, counters, the two
-//! message types) and the host-thread helpers; [`manager`] owns the protocol and
-//! [`contractor`] the bidder side. The protocol, per auction, in the manager
+//! message types) and the host-thread helpers; the `manager` submodule owns the protocol and
+//! the `contractor` submodule the bidder side. The protocol, per auction, in the manager
 //! ([`AuctionManager`]), which runs on one shard and keeps all auction state there:
 //!
 //! 1. A requester sends `AuctionMsg::Run` (an ask: the answer is one
