@@ -12,15 +12,21 @@
 //!   time), pure logic that picks a worker from what a pool knows of each;
 //! - [`pool`]: a [`pool::Pool`] agent that fronts N workers with a balancer, forwarding tells
 //!   and asks, observing each answer's latency, and failing what it cannot place loudly;
+//! - [`auction`]: contract-net auctions: a manager calls for bids, awards a contract by a
+//!   scoring rule, and re-auctions when the winner fails, misses its deadline or dies;
+//! - [`reputation`]: per-agent moving averages of success and timeliness, kept by auction
+//!   managers and pushed to discovery;
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
+pub mod auction;
 pub mod balance;
 pub mod caps;
 pub mod discovery;
 pub mod index;
 pub mod pool;
+pub mod reputation;
 
 use caps::{CapError, CapRegistry, CapSet};
 use discovery::{IndexAgent, IndexMsg, ShardIndex};
