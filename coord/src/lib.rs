@@ -8,6 +8,9 @@
 //! - [`index`], [`discovery`]: each shard indexes its own agents by capability; discovery ranks
 //!   them by capability match, load and reputation, locally (synchronously) or on every shard
 //!   (scatter/gather over the mesh);
+//! - [`vote`]: quorum votes: ballots with a rule (majority, supermajority, unanimity, weighted,
+//!   instant runoff), a quorum and a deadline, owned by a ballot box per shard; voters are
+//!   agents taking [`vote::VoterMsg`] (an [`vote::Elector`] around a [`vote::Voter`]);
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
@@ -15,6 +18,7 @@
 pub mod caps;
 pub mod discovery;
 pub mod index;
+pub mod vote;
 
 use caps::{CapError, CapRegistry, CapSet};
 use discovery::{IndexAgent, IndexMsg, ShardIndex};
