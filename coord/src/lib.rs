@@ -11,11 +11,14 @@
 //! - [`vote`]: quorum votes: ballots with a rule (majority, supermajority, unanimity, weighted,
 //!   instant runoff), a quorum and a deadline, owned by a ballot box per shard; voters are
 //!   agents taking [`vote::VoterMsg`] (an [`vote::Elector`] around a [`vote::Voter`]);
+//! - [`dedup`]: a bounded idempotency-key window for any agent, and a wrapper agent that drops
+//!   duplicate deliveries;
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
 pub mod caps;
+pub mod dedup;
 pub mod discovery;
 pub mod index;
 pub mod vote;
