@@ -13,10 +13,13 @@
 //!   agents taking [`vote::VoterMsg`] (an [`vote::Elector`] around a [`vote::Voter`]);
 //! - [`dedup`]: a bounded idempotency-key window for any agent, and a wrapper agent that drops
 //!   duplicate deliveries;
+//! - [`batch`]: coalesces small messages to one target into batches of up to N, flushed by size
+//!   or by a timer tick;
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
+pub mod batch;
 pub mod caps;
 pub mod dedup;
 pub mod discovery;
