@@ -4,7 +4,7 @@
 //! The parts:
 //!
 //! * [`BallotSpec`]: what is asked: options, the electorate (an explicit list of agents or a
-//!   discovery [`Query`](crate::index::Query)), a [`Rule`], a [`Quorum`] and a deadline;
+//!   discovery [`Query`]), a [`Rule`], a [`Quorum`] and a deadline;
 //! * [`Ballots`]: one [`BallotBox`] agent per shard (start them once with
 //!   [`Ballots::start`]). A box owns the ballots opened through it; [`Ballots::open`] asks the
 //!   caller's shard's box from an agent (the [`BallotReply`] arrives in `on_reply`), and
