@@ -16,17 +16,27 @@
 //!   scoring rule, and re-auctions when the winner fails, misses its deadline or dies;
 //! - [`reputation`]: per-agent moving averages of success and timeliness, kept by auction
 //!   managers and pushed to discovery;
+//! - [`vote`]: quorum votes: ballots with a rule (majority, supermajority, unanimity, weighted,
+//!   instant runoff), a quorum and a deadline, owned by a ballot box per shard; voters are
+//!   agents taking [`vote::VoterMsg`] (an [`vote::Elector`] around a [`vote::Voter`]);
+//! - [`dedup`]: a bounded idempotency-key window for any agent, and a wrapper agent that drops
+//!   duplicate deliveries;
+//! - [`batch`]: coalesces small messages to one target into batches of up to N, flushed by size
+//!   or by a timer tick;
 //!
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
 pub mod auction;
 pub mod balance;
+pub mod batch;
 pub mod caps;
+pub mod dedup;
 pub mod discovery;
 pub mod index;
 pub mod pool;
 pub mod reputation;
+pub mod vote;
 
 use caps::{CapError, CapRegistry, CapSet};
 use discovery::{IndexAgent, IndexMsg, ShardIndex};
