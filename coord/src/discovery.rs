@@ -16,8 +16,8 @@
 //! discovery timeout is counted in `shards_missing`; its agents are left out, not waited for.
 //!
 //! Invariants: an index agent has one pending gather per outstanding global discovery and
-//! forgets it once it replied; a shard has at most one index agent (a second `Coord::start` on
-//! the same engine fails its agents' start).
+//! forgets it once it replied; a shard has at most one working index agent (a second
+//! `Coord::start` on the same engine gets an error, and its agents stop).
 
 use crate::index::{insert_ranked, Candidate, CapIndex, Query, Weights};
 use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId};
@@ -48,8 +48,9 @@ pub struct Discovered {
 
 /// Messages of an [`IndexAgent`].
 pub enum IndexMsg {
-    /// Start-up: the index agents of every shard, in shard order.
-    Peers(Arc<[Addr<IndexMsg>]>, ReplyTo<()>),
+    /// Start-up: the index agents of every shard, in shard order. Answered with an error (and
+    /// the agent stops) when the shard already had an index agent.
+    Peers(Arc<[Addr<IndexMsg>]>, ReplyTo<Result<(), String>>),
     /// Rank this shard's agents (the local part of someone's global discovery).
     Query(Query, ReplyTo<Vec<Candidate>>),
     /// Rank every shard's agents (scatter, gather, merge).
@@ -73,6 +74,8 @@ pub struct IndexAgent {
     timeout: Duration,
     peers: Arc<[Addr<IndexMsg>]>,
     shard: Option<std::rc::Rc<ShardIndex>>,
+    /// This agent is the shard's index agent (not a second one that failed to start).
+    installed_here: bool,
     gathers: HashMap<u64, Gather>,
     pending: HashMap<u64, u64>,
     next_gather: u64,
@@ -86,6 +89,7 @@ impl IndexAgent {
             timeout,
             peers: Arc::from(Vec::new()),
             shard: None,
+            installed_here: false,
             gathers: HashMap::new(),
             pending: HashMap::new(),
             next_gather: 0,
@@ -124,20 +128,27 @@ impl Agent for IndexAgent {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         let shard = self.index(ctx);
-        if shard.installed.replace(true) {
-            ctx.fail("a second coordination index on this shard; hint: start one Coord per engine");
-        }
+        // A second index agent on this shard refuses its `Peers` and stops.
+        self.installed_here = !shard.installed.replace(true);
     }
 
     fn on_stop(&mut self, ctx: &mut Ctx<'_>) {
-        self.index(ctx).installed.set(false);
+        if self.installed_here {
+            self.index(ctx).installed.set(false);
+        }
     }
 
     fn handle(&mut self, msg: IndexMsg, ctx: &mut Ctx<'_>) {
         match msg {
             IndexMsg::Peers(peers, reply) => {
+                if !self.installed_here {
+                    let shard = ctx.shard();
+                    ctx.reply(reply, Err(format!("shard {shard} already has a coordination index")));
+                    ctx.stop_self();
+                    return;
+                }
                 self.peers = peers;
-                ctx.reply(reply, ());
+                ctx.reply(reply, Ok(()));
             }
             IndexMsg::Query(query, reply) => {
                 let shard = self.index(ctx);

@@ -62,6 +62,13 @@ pub enum CoordError {
     /// A request got no answer (timeout, shutdown, ...).
     #[error("coordination request failed: {0}")]
     Ask(#[from] AskError),
+    /// The engine already runs a coordination layer (one per engine).
+    #[error("{0}; hint: start one Coord per engine and clone it")]
+    AlreadyStarted(String),
+    /// The engine has no coordination index on that shard (the `Coord` belongs to another
+    /// engine, or the shard index is out of range).
+    #[error("no coordination index on shard {0}; hint: use the Coord started on this engine")]
+    NotStarted(usize),
     /// A request could not be sent (the target's mailbox or the shard's queues are full).
     #[error("coordination request could not be sent: the index agent is overloaded; hint: retry later")]
     Full,
@@ -75,6 +82,7 @@ impl<M> From<SendError<M>> for CoordError {
 
 struct Inner {
     caps: CapRegistry,
+    reputation_updates_dropped: std::sync::atomic::AtomicU64,
     indexes: Arc<[Addr<IndexMsg>]>,
     weights: Weights,
     config: CoordConfig,
@@ -107,11 +115,28 @@ impl Coord {
             indexes.push(addr);
         }
         let indexes: Arc<[Addr<IndexMsg>]> = Arc::from(indexes);
+        let mut refused = None;
         for addr in indexes.iter() {
             let peers = indexes.clone();
-            handle.ask(*addr, Duration::from_secs(5), |r| IndexMsg::Peers(peers, r))?;
+            if let Err(why) = handle.ask(*addr, Duration::from_secs(5), |r| IndexMsg::Peers(peers, r))? {
+                refused.get_or_insert(why);
+            }
         }
-        Ok(Coord { inner: Arc::new(Inner { caps: CapRegistry::new(), indexes, weights, config: config.clone() }) })
+        if let Some(why) = refused {
+            for addr in indexes.iter() {
+                let _ = handle.stop(addr.id());
+            }
+            return Err(CoordError::AlreadyStarted(why));
+        }
+        Ok(Coord {
+            inner: Arc::new(Inner {
+                caps: CapRegistry::new(),
+                reputation_updates_dropped: Default::default(),
+                indexes,
+                weights,
+                config: config.clone(),
+            }),
+        })
     }
 
     /// The engine-wide capability names.
@@ -163,14 +188,26 @@ impl Coord {
     }
 
     /// Sets the reputation discovery ranks `id` by (0 to 1): at once if `id` lives on the
-    /// caller's shard, else by a message to its shard's index agent.
+    /// caller's shard, else by a message to its shard's index agent. An update that cannot be
+    /// sent (full queues) is counted ([`reputation_updates_dropped`](Self::reputation_updates_dropped));
+    /// it loses only a ranking hint, since the auction manager keeps the authoritative value.
     pub fn set_reputation(&self, ctx: &mut Ctx<'_>, id: nexus_engine::agent::AgentId, reputation: f64) {
         if id.shard() == ctx.shard() {
             ctx.shard_local::<ShardIndex>().index.borrow_mut().set_reputation(id, reputation);
-        } else if let Some(index) = self.index_of(id.shard()) {
-            // A full queue loses only a ranking hint; the manager keeps the authoritative value.
-            let _ = ctx.send(index, IndexMsg::Reputation(id, reputation));
+            return;
         }
+        let sent = match self.index_of(id.shard()) {
+            Some(index) => ctx.send(index, IndexMsg::Reputation(id, reputation)).is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.inner.reputation_updates_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Reputation updates for other shards that could not be sent.
+    pub fn reputation_updates_dropped(&self) -> u64 {
+        self.inner.reputation_updates_dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Ranks the agents of the caller's shard for `query`, synchronously; results go to `out`
@@ -195,7 +232,7 @@ impl Coord {
     /// # Errors
     /// When the request cannot be sent.
     pub fn discover(&self, ctx: &mut Ctx<'_>, query: Query) -> Result<RequestId, CoordError> {
-        let index = self.index_of(ctx.shard()).ok_or(CoordError::Full)?;
+        let index = self.index_of(ctx.shard()).ok_or(CoordError::NotStarted(ctx.shard()))?;
         let timeout = Duration::from_millis(self.inner.config.discovery_timeout_ms.saturating_mul(2).max(1));
         Ok(ctx.ask(index, timeout, |r| IndexMsg::Discover(query, r))?)
     }
@@ -205,7 +242,7 @@ impl Coord {
     /// # Errors
     /// When the index agent does not answer.
     pub fn discover_blocking(&self, handle: &EngineHandle, query: Query) -> Result<Discovered, CoordError> {
-        let index = self.index_of(0).ok_or(CoordError::Full)?;
+        let index = self.index_of(0).ok_or(CoordError::NotStarted(0))?;
         let timeout = Duration::from_millis(self.inner.config.discovery_timeout_ms.saturating_mul(2).max(1));
         Ok(handle.ask(index, timeout, |r| IndexMsg::Discover(query, r))?)
     }

@@ -181,3 +181,17 @@ fn bad_capability_names_are_typed_errors() {
     assert!(err.to_string().contains("hint:"), "{err}");
     engine.shutdown().unwrap();
 }
+
+#[test]
+fn a_second_coord_on_one_engine_fails_and_leaves_the_first_working() {
+    let engine = engine();
+    let h = engine.handle();
+    let coord = Coord::start(&h, &CoordConfig::default()).unwrap();
+    let cap = coord.cap_set(&["solo"]).unwrap();
+    spawn_worker(&h, &coord, 1, cap, LoadSource::Mailbox);
+    assert!(Coord::start(&h, &CoordConfig::default()).is_err(), "one index per shard");
+    assert!(Coord::start(&h, &CoordConfig::default()).is_err(), "still refused after the failed one stopped");
+    let found = coord.discover_blocking(&h, Query::all(cap, 5)).unwrap();
+    assert_eq!((found.candidates.len(), found.shards_missing), (1, 0));
+    engine.shutdown().unwrap();
+}

@@ -51,11 +51,12 @@ pub(crate) fn bench_coord(args: CoordBenchArgs) -> Result<(), Failure> {
     progress(&format!("declaring {} members on each of {shards} shards", params.agents_per_shard));
     let setup = coord::start(&handle, params).map_err(failed)?;
     let mut series: Vec<(&'static str, &'static str, Vec<f64>)> = Vec::new();
-    let mut push = |metric: &'static str, placement: &'static str, value: f64| {
-        match series.iter_mut().find(|(m, _, _)| *m == metric) {
-            Some((_, _, v)) => v.push(value),
-            None => series.push((metric, placement, vec![value])),
-        }
+    let mut push = |metric: &'static str, placement: &'static str, value: f64| match series
+        .iter_mut()
+        .find(|(m, _, _)| *m == metric)
+    {
+        Some((_, _, v)) => v.push(value),
+        None => series.push((metric, placement, vec![value])),
     };
     let mut local_members = 0;
     for round in 0..args.repeat {
@@ -120,5 +121,7 @@ pub(crate) fn bench_coord(args: CoordBenchArgs) -> Result<(), Failure> {
             .and_then(|()| write(&mut out)),
         None => write(&mut out),
     };
-    result.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench coord: cannot write the results: {e}")))
+    result
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::runtime(format!("bench coord: cannot write the results: {e}")))
 }
