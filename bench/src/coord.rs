@@ -11,25 +11,47 @@
 //!   tag asked, best [`CoordParams::limit`] returned;
 //! - `discover_global`: `Coord::discover` (an ask to the prober's own index agent, which ranks
 //!   its shard, asks every other shard and merges), timed from the call to the `Discovered`
-//!   in the prober's `on_reply`.
+//!   in the prober's `on_reply`;
+//! - `auction`: a whole contract-net auction run by a manager on shard 0, from the prober's
+//!   request to the outcome in its `on_reply`: a global discovery of the
+//!   [`BIDDERS`] bidders (spread over the shards), the call for bids, every bid, the award
+//!   (zero-length bid window: the round closes when every bidder has answered), the winner's
+//!   `done` report, and the outcome. Measured with the manager watching its bidders (the
+//!   default) and without (`auction_unwatched`);
+//! - `vote`: a majority ballot among [`VOTERS`] voters spread over the shards, from the
+//!   prober's request to the result in its `on_reply` (the ballot closes when all have voted).
 //!
 //! Checks: every discovery returns `limit` candidates holding the tag, in ranking order, and
-//! every global one heard from every shard.
+//! every global one heard from every shard; every auction is completed in one round by the
+//! cheapest bidder; every ballot is decided for the option the majority chose, with all voters
+//! taking part.
 
 use crate::setup::{self, EngineSettings};
 use crate::stats::{self, Percentiles};
 use crate::BenchError;
 use hdrhistogram::Histogram;
+use nexus_coord::auction::{
+    self, AuctionError, AuctionMsg, AuctionSpec, BidDecision, Bidder, CallForBids, Contract, Contractor, Outcome,
+    OutcomeKind, RunRequest, Task,
+};
 use nexus_coord::caps::CapSet;
-use nexus_coord::index::{Candidate, LoadSource, Query};
+use nexus_coord::index::{Candidate, LoadSource, MatchMode, Query};
+use nexus_coord::vote::{BallotReply, BallotSpec, Ballots, Choice, Elector, Electorate, Rule};
 use nexus_coord::{Coord, Discovered};
-use nexus_engine::agent::{Agent, Ctx, RequestId, SpawnPlacement};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement};
 use nexus_engine::ask::{AskError, Reply, ReplyTo};
 use nexus_engine::config::CoordConfig;
 use nexus_engine::engine::EngineHandle;
 use std::time::{Duration, Instant};
 
 const WORKLOAD: &str = "coord";
+
+/// Bidders in the measured auction.
+pub const BIDDERS: usize = 10;
+/// Voters in the measured ballot.
+pub const VOTERS: usize = 9;
+/// Voters (of [`VOTERS`]) that choose option 0; the rest choose option 1.
+const VOTERS_FOR_FIRST: usize = 6;
 
 /// The coordination scenario's size.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +81,12 @@ pub struct CoordFigures {
     pub discover_local: Percentiles,
     /// Global discovery over every shard.
     pub discover_global: Percentiles,
+    /// A whole auction, the manager watching its bidders.
+    pub auction: Percentiles,
+    /// A whole auction, the manager not watching its bidders.
+    pub auction_unwatched: Percentiles,
+    /// A 9-voter majority ballot.
+    pub vote: Percentiles,
     /// Members on the prober's shard.
     pub local_members: usize,
 }
@@ -105,15 +133,44 @@ impl Agent for Populator {
     }
 }
 
+/// A bidder that bids its fixed cost and does the work at once.
+struct FixedBidder {
+    cost: f64,
+}
+
+impl Bidder for FixedBidder {
+    fn bid(&mut self, _call: &CallForBids) -> BidDecision {
+        BidDecision::Bid { cost: self.cost, completion: Duration::from_micros(10) }
+    }
+    fn perform(&mut self, contract: Contract, ctx: &mut Ctx<'_>) {
+        // A refused report runs into the deadline, which the outcome check then reports.
+        let _ = contract.done(ctx);
+    }
+}
+
+/// What the prober measures one after the other (one request outstanding at a time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Global,
+    Auction { watched: bool },
+    Vote,
+}
+
 /// Runs the measured operations on shard 0.
 struct Prober {
     coord: Coord,
     tags: Vec<CapSet>,
     limit: usize,
+    manager: Addr<AuctionMsg>,
+    task_caps: CapSet,
+    cheapest: AgentId,
+    ballots: Ballots,
+    voters: Vec<AgentId>,
     global: Option<GlobalRun>,
 }
 
 struct GlobalRun {
+    kind: Kind,
     remaining: u64,
     started: Instant,
     next_tag: usize,
@@ -124,7 +181,7 @@ struct GlobalRun {
 
 enum ProberMsg {
     Local { samples: u64, reply: ReplyTo<Result<Histogram<u64>, String>> },
-    Global { samples: u64, reply: ReplyTo<Result<Histogram<u64>, String>> },
+    Sequence { kind: Kind, samples: u64, reply: ReplyTo<Result<Histogram<u64>, String>> },
 }
 
 /// Checks one discovery's answer: `limit` candidates with the tag, in ranking order.
@@ -142,12 +199,67 @@ fn check(found: &[Candidate], tag: CapSet, limit: usize) -> Result<(), String> {
 }
 
 impl Prober {
+    /// Sends the next request of the running sequence.
     fn ask_global(&mut self, ctx: &mut Ctx<'_>) -> Result<(), String> {
         let Some(run) = self.global.as_mut() else { return Ok(()) };
         let tag = self.tags[run.next_tag % self.tags.len()];
         run.next_tag += 1;
         run.started = Instant::now();
-        self.coord.discover(ctx, Query::all(tag, self.limit)).map(|_| ()).map_err(|e| e.to_string())
+        match run.kind {
+            Kind::Global => {
+                self.coord.discover(ctx, Query::all(tag, self.limit)).map(|_| ()).map_err(|e| e.to_string())
+            }
+            Kind::Auction { watched } => {
+                let spec = AuctionSpec::new(Task::new(self.task_caps, Duration::from_secs(5)))
+                    .discover(BIDDERS, MatchMode::All)
+                    .window(Duration::ZERO)
+                    .watch_bidders(watched);
+                ctx.ask(self.manager, Duration::from_secs(30), |reply| {
+                    AuctionMsg::Run(Box::new(RunRequest { spec, reply }))
+                })
+                .map(|_| ())
+                .map_err(|_| "the auction manager refused the request".to_string())
+            }
+            Kind::Vote => {
+                let spec = BallotSpec::new("bench", &["first", "second"], Electorate::Agents(self.voters.clone()))
+                    .rule(Rule::Majority)
+                    .deadline(Duration::from_secs(5));
+                self.ballots.open(ctx, spec).map(|_| ()).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Checks one answer of the running sequence.
+    fn check_answer(&self, kind: Kind, tag: CapSet, shards: usize, reply: Reply) -> Result<(), String> {
+        match kind {
+            Kind::Global => {
+                let d = reply.take::<Discovered>().map_err(|e| e.to_string())?;
+                if d.shards_answered != shards {
+                    return Err(format!("{} of {shards} shards answered a discovery", d.shards_answered));
+                }
+                check(&d.candidates, tag, self.limit)
+            }
+            Kind::Auction { .. } => {
+                let outcome: Outcome = reply
+                    .take::<Result<Outcome, AuctionError>>()
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+                match outcome.kind {
+                    OutcomeKind::Completed { winner, .. } if winner == self.cheapest && outcome.rounds == 1 => Ok(()),
+                    other => Err(format!("an auction ended {other:?} after {} rounds", outcome.rounds)),
+                }
+            }
+            Kind::Vote => {
+                let result = reply.take::<BallotReply>().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                if result.winner() != Some(0) || result.participation.participants as usize != VOTERS {
+                    return Err(format!(
+                        "a ballot ended {:?} with {} of {VOTERS} voters",
+                        result.outcome, result.participation.participants
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 
     fn end_global(&mut self, ctx: &mut Ctx<'_>, result: Result<(), String>) {
@@ -181,8 +293,9 @@ impl Agent for Prober {
                 }
                 ctx.reply(reply, result.map(|()| hist));
             }
-            ProberMsg::Global { samples, reply } => {
+            ProberMsg::Sequence { kind, samples, reply } => {
                 self.global = Some(GlobalRun {
+                    kind,
                     remaining: samples,
                     started: Instant::now(),
                     next_tag: 0,
@@ -202,15 +315,12 @@ impl Agent for Prober {
         let Some(run) = self.global.as_mut() else { return };
         let elapsed = run.started.elapsed();
         let tag = self.tags[(run.next_tag - 1) % self.tags.len()];
-        let outcome = reply.and_then(|r| r.take::<Discovered>()).map_err(|e| e.to_string()).and_then(|d| {
-            if d.shards_answered != run.shards {
-                return Err(format!("{} of {} shards answered a discovery", d.shards_answered, run.shards));
-            }
-            check(&d.candidates, tag, self.limit)
-        });
+        let (kind, shards) = (run.kind, run.shards);
+        let outcome = reply.map_err(|e| e.to_string()).and_then(|r| self.check_answer(kind, tag, shards, r));
         if outcome.is_err() {
             return self.end_global(ctx, outcome);
         }
+        let Some(run) = self.global.as_mut() else { return };
         stats::record(&mut run.hist, elapsed);
         run.remaining -= 1;
         if run.remaining == 0 {
@@ -228,6 +338,11 @@ pub struct CoordSetup {
     coord: Coord,
     tags: Vec<CapSet>,
     local_members: usize,
+    manager: Addr<AuctionMsg>,
+    task_caps: CapSet,
+    cheapest: AgentId,
+    ballots: Ballots,
+    voters: Vec<AgentId>,
 }
 
 /// Starts the coordination layer on `handle`'s engine and declares the members.
@@ -269,7 +384,31 @@ pub fn start(handle: &EngineHandle, params: CoordParams) -> Result<CoordSetup, B
             local_members = count;
         }
     }
-    Ok(CoordSetup { coord, tags, local_members })
+    // The auction: BIDDERS contractors over the shards, costs 10, 11, ... (shard order), and a
+    // manager on shard 0.
+    let task_caps = coord.cap_set(&["bench-task"]).map_err(|e| BenchError::check(WORKLOAD, e.to_string()))?;
+    let mut cheapest = None;
+    for b in 0..BIDDERS {
+        let c = coord.clone();
+        let cost = 10.0 + b as f64;
+        let addr =
+            setup::spawn_on(handle, WORKLOAD, b % shards, move || Contractor::new(c, task_caps, FixedBidder { cost }))?;
+        cheapest.get_or_insert(addr.id());
+    }
+    let cheapest = cheapest.ok_or_else(|| BenchError::check(WORKLOAD, "no bidder"))?;
+    let manager =
+        auction::spawn_manager(handle, &coord, 0).map_err(|source| BenchError::Spawn { workload: WORKLOAD, source })?;
+    // The ballot: VOTERS electors over the shards, VOTERS_FOR_FIRST of them for option 0.
+    let ballots = Ballots::start(handle, &coord).map_err(|e| BenchError::check(WORKLOAD, e.to_string()))?;
+    let mut voters = Vec::with_capacity(VOTERS);
+    for v in 0..VOTERS {
+        let choice = if v < VOTERS_FOR_FIRST { 0 } else { 1 };
+        let elector = setup::spawn_on(handle, WORKLOAD, (v + 1) % shards, move || {
+            Elector::new(move |_: &nexus_coord::vote::BallotInfo| Some(Choice::One(choice)))
+        })?;
+        voters.push(elector.id());
+    }
+    Ok(CoordSetup { coord, tags, local_members, manager, task_caps, cheapest, ballots, voters })
 }
 
 /// Runs one round of every measurement.
@@ -277,9 +416,19 @@ pub fn start(handle: &EngineHandle, params: CoordParams) -> Result<CoordSetup, B
 /// # Errors
 /// When a check fails or the prober does not answer.
 pub fn run(handle: &EngineHandle, setup: &CoordSetup, params: CoordParams) -> Result<CoordFigures, BenchError> {
-    let (c, t, limit) = (setup.coord.clone(), setup.tags.clone(), params.limit);
+    let prober = Prober {
+        coord: setup.coord.clone(),
+        tags: setup.tags.clone(),
+        limit: params.limit,
+        manager: setup.manager,
+        task_caps: setup.task_caps,
+        cheapest: setup.cheapest,
+        ballots: setup.ballots.clone(),
+        voters: setup.voters.clone(),
+        global: None,
+    };
     let prober = handle
-        .spawn(SpawnPlacement::Shard(0), move || Prober { coord: c, tags: t, limit, global: None })
+        .spawn(SpawnPlacement::Shard(0), move || prober)
         .map_err(|source| BenchError::Spawn { workload: WORKLOAD, source })?;
     let timeout = setup::timeout_for(params.samples, Duration::from_millis(1));
     let local = setup::ask(handle, WORKLOAD, "local discoveries", prober, timeout, |reply| ProberMsg::Local {
@@ -287,15 +436,22 @@ pub fn run(handle: &EngineHandle, setup: &CoordSetup, params: CoordParams) -> Re
         reply,
     })?
     .map_err(|e| BenchError::check(WORKLOAD, e))?;
-    let global = setup::ask(handle, WORKLOAD, "global discoveries", prober, timeout, |reply| ProberMsg::Global {
-        samples: params.samples,
-        reply,
-    })?
-    .map_err(|e| BenchError::check(WORKLOAD, e))?;
+    let sequence = |kind: Kind, what: &'static str, samples: u64| {
+        setup::ask(handle, WORKLOAD, what, prober, timeout, |reply| ProberMsg::Sequence { kind, samples, reply })?
+            .map_err(|e| BenchError::check(WORKLOAD, e))
+    };
+    let global = sequence(Kind::Global, "global discoveries", params.samples)?;
+    let rounds = params.samples / 4;
+    let auction = sequence(Kind::Auction { watched: true }, "auctions", rounds)?;
+    let auction_unwatched = sequence(Kind::Auction { watched: false }, "unwatched auctions", rounds)?;
+    let vote = sequence(Kind::Vote, "ballots", rounds)?;
     handle.stop(prober.id()).map_err(|e| BenchError::check(WORKLOAD, e.to_string()))?;
     Ok(CoordFigures {
         discover_local: Percentiles::of(&local),
         discover_global: Percentiles::of(&global),
+        auction: Percentiles::of(&auction),
+        auction_unwatched: Percentiles::of(&auction_unwatched),
+        vote: Percentiles::of(&vote),
         local_members: setup.local_members,
     })
 }
@@ -324,6 +480,7 @@ mod tests {
         let figures = run_once(&EngineSettings::test(2), params).unwrap();
         assert_eq!(figures.discover_local.samples, 200);
         assert_eq!(figures.discover_global.samples, 200);
+        assert_eq!((figures.auction.samples, figures.auction_unwatched.samples, figures.vote.samples), (50, 50, 50));
         assert_eq!(figures.local_members, 200);
         assert!(figures.discover_local.p50_ns > 0.0 && figures.discover_global.p50_ns > 0.0);
     }

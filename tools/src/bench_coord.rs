@@ -2,11 +2,13 @@
 //!
 //! 1. Start one engine (`--shards`, default 2; `--executor`), start `nexus-coord` on it and
 //!    declare 10,000 members on every shard (`nexus_bench::coord`).
-//! 2. Each round (`--repeat`, default 3): 20,000 local discoveries on shard 0, then 20,000
-//!    global ones over every shard, each timed alone.
+//! 2. Each round (`--repeat`, default 3): 20,000 local discoveries on shard 0, 20,000 global
+//!    ones over every shard, 5,000 auctions among 10 bidders (bidders watched, then not) and
+//!    5,000 majority ballots among 9 voters, each timed alone.
 //! 3. Check the accounting, shut down, and print the table with each target's verdict (or,
-//!    with `--json`, the records: `discover_local_ns`, `discover_global_ns` (p50), their p99
-//!    companions; system `nexus`, workload `coord`).
+//!    with `--json`, the records: `discover_local_ns`, `discover_global_ns`, `auction_ns` and
+//!    `vote_ns` (p50), their p99 companions, and `auction_unwatched_ns`; system `nexus`,
+//!    workload `coord`).
 
 use crate::bench::write_json;
 use crate::Failure;
@@ -20,8 +22,12 @@ use std::path::PathBuf;
 const WORKLOAD: &str = "coord";
 
 /// The targets: (metric, at most this many ns, what the old system took).
-const TARGETS: &[(&str, f64, &str)] =
-    &[("discover_local_ns", 2_000.0, "120 ms"), ("discover_global_ns", 20_000.0, "120 ms")];
+const TARGETS: &[(&str, f64, &str)] = &[
+    ("discover_local_ns", 2_000.0, "120 ms"),
+    ("discover_global_ns", 20_000.0, "120 ms"),
+    ("auction_ns", 50_000.0, "165 ms for a whole coordination"),
+    ("vote_ns", 30_000.0, "none: no voting"),
+];
 
 /// What `nexus bench coord` was asked for.
 pub(crate) struct CoordBenchArgs {
@@ -60,13 +66,26 @@ pub(crate) fn bench_coord(args: CoordBenchArgs) -> Result<(), Failure> {
     };
     let mut local_members = 0;
     for round in 0..args.repeat {
-        progress(&format!("round {}/{}: {} local and global discoveries", round + 1, args.repeat, params.samples));
+        progress(&format!(
+            "round {}/{}: {} local and global discoveries, {} auctions of each kind, {} ballots",
+            round + 1,
+            args.repeat,
+            params.samples,
+            params.samples / 4,
+            params.samples / 4
+        ));
         let f = coord::run(&handle, &setup, params).map_err(failed)?;
         local_members = f.local_members;
         push("discover_local_ns", "local", f.discover_local.p50_ns);
         push("discover_local_p99_ns", "local", f.discover_local.p99_ns);
         push("discover_global_ns", "cross", f.discover_global.p50_ns);
         push("discover_global_p99_ns", "cross", f.discover_global.p99_ns);
+        push("auction_ns", "cross", f.auction.p50_ns);
+        push("auction_p99_ns", "cross", f.auction.p99_ns);
+        push("auction_unwatched_ns", "cross", f.auction_unwatched.p50_ns);
+        push("auction_unwatched_p99_ns", "cross", f.auction_unwatched.p99_ns);
+        push("vote_ns", "cross", f.vote.p50_ns);
+        push("vote_p99_ns", "cross", f.vote.p99_ns);
     }
     let report = engine.shutdown().map_err(|e| failed(e.into()))?;
     if !report.stats.accounted() {
