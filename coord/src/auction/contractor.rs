@@ -11,7 +11,8 @@ use super::{BidDecision, BidderMsg, CallForBids, Contract, Ticket};
 use crate::caps::CapSet;
 use crate::index::LoadSource;
 use crate::Coord;
-use nexus_engine::agent::{Agent, Ctx};
+use nexus_engine::agent::{Agent, Ctx, RequestId};
+use nexus_engine::ask::{AskError, Reply};
 
 /// What a contractor does; wrap it in a [`Contractor`].
 pub trait Bidder: 'static {
@@ -30,6 +31,10 @@ pub trait Bidder: 'static {
     /// The contract of `ticket` was withdrawn (its deadline passed): stop working on it; a
     /// report of it would be ignored.
     fn cancelled(&mut self, _ticket: Ticket, _ctx: &mut Ctx<'_>) {}
+
+    /// The answer to an ask the bidder made with `ctx.ask` (while performing a contract, say):
+    /// the contractor hands every reply to its bidder.
+    fn on_reply(&mut self, _request: RequestId, _reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {}
 }
 
 /// The agent that wraps a [`Bidder`]; see the module docs.
@@ -83,5 +88,9 @@ impl<B: Bidder> Agent for Contractor<B> {
             BidderMsg::Cancel(ticket) => self.bidder.cancelled(ticket, ctx),
             BidderMsg::Wake(token) => self.bidder.wake(token, ctx),
         }
+    }
+
+    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
+        self.bidder.on_reply(request, reply, ctx);
     }
 }

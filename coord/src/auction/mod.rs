@@ -281,6 +281,16 @@ impl AuctionSpec {
         (window, guard)
     }
 
+    /// The longest the whole auction can take under `coord`'s config: per round the discovery
+    /// (twice its timeout), the bid window or answer timeout, and the task's deadline, times
+    /// the rounds. An agent asking a manager to run it can use this (plus some slack) as its
+    /// ask timeout; [`run_auction_blocking`] does.
+    pub fn longest(&self, coord: &Coord) -> Duration {
+        let (_, guard) = self.timing(coord);
+        let discovery = Duration::from_millis(coord.config().discovery_timeout_ms.saturating_mul(2));
+        guard.saturating_add(discovery).saturating_add(self.task.deadline).saturating_mul(self.max_rounds)
+    }
+
     /// Checks the spec.
     ///
     /// # Errors
@@ -613,10 +623,7 @@ pub fn run_auction_blocking(
     spec: AuctionSpec,
 ) -> Result<Outcome, AuctionError> {
     spec.validate()?;
-    let (_, guard) = spec.timing(coord);
-    let discovery = Duration::from_millis(coord.config().discovery_timeout_ms.saturating_mul(2));
-    let round = guard.saturating_add(discovery).saturating_add(spec.task.deadline);
-    let timeout = round.saturating_mul(spec.max_rounds).saturating_add(HOST_WAIT_SLACK);
+    let timeout = spec.longest(coord).saturating_add(HOST_WAIT_SLACK);
     handle
         .ask(manager, timeout, |reply| AuctionMsg::Run(Box::new(RunRequest { spec, reply })))
         .map_err(AuctionError::Ask)?

@@ -420,3 +420,48 @@ fn ticket_round_trips() {
     let t = Ticket::new(AuctionId(123_456), 7);
     assert_eq!((t.auction(), t.round()), (AuctionId(123_456), 7));
 }
+
+/// A bidder that asks another agent while performing, and reports once the answer arrives in
+/// its `on_reply` (handed on by the contractor).
+struct AskingBidder {
+    helper: Addr<nexus_engine::builtin::EchoMsg>,
+    held: Option<Contract>,
+}
+
+impl Bidder for AskingBidder {
+    fn bid(&mut self, _call: &CallForBids) -> BidDecision {
+        BidDecision::Bid { cost: 1.0, completion: ms(1) }
+    }
+    fn perform(&mut self, contract: Contract, ctx: &mut Ctx<'_>) {
+        self.held = Some(contract);
+        ctx.ask(self.helper, LONG, |reply| nexus_engine::builtin::EchoMsg::Echo { value: 7, reply }).expect("asked");
+    }
+    fn on_reply(
+        &mut self,
+        _request: nexus_engine::agent::RequestId,
+        reply: Result<nexus_engine::ask::Reply, AskError>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let answer = reply.and_then(|r| r.take::<u64>());
+        if let Some(contract) = self.held.take() {
+            match answer {
+                Ok(7) => contract.done(ctx).expect("report sent"),
+                _ => contract.failed(ctx, "the helper did not answer 7").expect("report sent"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bidder_can_ask_while_performing_and_report_on_the_answer() {
+    let s = setup();
+    let helper = s.h.spawn(SpawnPlacement::Shard(1), nexus_engine::builtin::Echo::default).expect("echo");
+    let (coord, caps) = (s.coord.clone(), s.caps);
+    let asker =
+        s.h.spawn(SpawnPlacement::Shard(0), move || Contractor::new(coord, caps, AskingBidder { helper, held: None }))
+            .expect("spawned");
+    let outcome = s.run(AuctionSpec::new(s.task()).candidates(vec![asker.id()]).window(Duration::ZERO));
+    assert!(matches!(outcome.kind, OutcomeKind::Completed { winner, .. } if winner == asker.id()), "{outcome:?}");
+    assert_eq!(outcome.rounds, 1);
+    s.engine.shutdown().expect("shutdown");
+}
