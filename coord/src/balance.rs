@@ -9,7 +9,8 @@
 //! Four policies, chosen by a [`BalancerKind`] (a plain config value):
 //! - [`RoundRobin`]: the next live worker in turn;
 //! - [`LeastLoaded`]: the live worker with the least `outstanding + mailbox depth`;
-//! - [`PowerOfTwo`]: two distinct live workers drawn with a seeded [`SplitMix64`], the lighter
+//! - [`PowerOfTwo`]: two distinct live workers drawn with a seeded SplitMix64 (the engine's
+//!   `resilience::JitterRng`), the lighter
 //!   of the two (Mitzenmacher's "power of two choices");
 //! - [`ResponseTime`]: the live worker with the least expected wait, `ewma × (1 + load)`, where
 //!   `ewma` is an exponentially weighted moving average of its observed latency.
@@ -20,6 +21,7 @@
 //! same seed and the same sequence of views and observations give the same picks.
 
 use nexus_engine::agent::AgentId;
+use nexus_engine::resilience::JitterRng;
 
 /// What a pool knows of one worker when it picks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,49 +231,23 @@ impl Balancer for LeastLoaded {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014):
-/// a tiny deterministic PRNG; the same seed gives the same sequence on every platform.
-#[derive(Clone, Debug)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub const fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The next 64 random bits.
-    #[inline]
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`), by Lemire's multiply-shift (bias below 2^-32 for any
-    /// pool size).
-    #[inline]
-    pub fn below(&mut self, n: usize) -> usize {
-        debug_assert!(n > 0);
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
+/// A number in `0..n` (`n > 0`) from the engine's seeded SplitMix64 (`JitterRng`).
+fn below(rng: &mut JitterRng, n: usize) -> usize {
+    debug_assert!(n > 0);
+    rng.uniform_inclusive(n as u64 - 1) as usize
 }
 
 /// Two distinct live workers drawn at random, the one with the lesser load (ties to the first
 /// drawn). With a single live worker, that one.
 #[derive(Clone, Debug)]
 pub struct PowerOfTwo {
-    rng: SplitMix64,
+    rng: JitterRng,
 }
 
 impl PowerOfTwo {
     /// A power-of-two-choices balancer whose draws come from `seed`.
     pub const fn new(seed: u64) -> Self {
-        Self { rng: SplitMix64::new(seed) }
+        Self { rng: JitterRng::new(seed) }
     }
 }
 
@@ -292,8 +268,8 @@ impl Balancer for PowerOfTwo {
             0 => None,
             1 => nth_live(workers, 0),
             _ => {
-                let a = self.rng.below(live);
-                let mut b = self.rng.below(live - 1);
+                let a = below(&mut self.rng, live);
+                let mut b = below(&mut self.rng, live - 1);
                 if b >= a {
                     b += 1;
                 }

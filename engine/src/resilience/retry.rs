@@ -84,7 +84,7 @@ pub struct JitterRng {
 
 impl JitterRng {
     /// A generator starting from `seed`.
-    pub fn new(seed: u64) -> Self {
+    pub const fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
