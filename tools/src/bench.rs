@@ -169,11 +169,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
                  --repeat, --json and --passes-before-yield"
             )));
         }
-        return crate::bench_coord::bench_coord(crate::bench_coord::CoordBenchArgs {
-            settings,
-            repeat: args.repeat,
-            json: args.json,
-        });
+        return crate::bench_coord::bench_coord(ScenarioArgs { settings, repeat: args.repeat, json: args.json });
     }
     if args.workload == WorkloadArg::Restart {
         if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
@@ -185,11 +181,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
                  --repeat, --json and --passes-before-yield"
             )));
         }
-        return crate::bench_restart::bench_restart(crate::bench_restart::RestartBenchArgs {
-            settings,
-            repeat: args.repeat,
-            json: args.json,
-        });
+        return crate::bench_restart::bench_restart(ScenarioArgs { settings, repeat: args.repeat, json: args.json });
     }
     let workloads = match args.workload {
         WorkloadArg::Pingpong => vec![Workload::PingPong],
@@ -382,4 +374,30 @@ pub(crate) fn resolve_executor(requested: ExecutorKind, shards: usize) -> Result
         eprintln!("nexus: {warning}");
     }
     Ok(selection.kind)
+}
+
+/// What the engine-level scenarios (`restart`, `coord`) are run with.
+pub(crate) struct ScenarioArgs {
+    pub(crate) settings: EngineSettings,
+    pub(crate) repeat: u32,
+    pub(crate) json: Option<Option<PathBuf>>,
+}
+
+/// Writes a scenario's results: with `--json`, the records on stdout; with `--json FILE`, the
+/// records into FILE and the table (written by `table`) on stdout; otherwise the table.
+pub(crate) fn emit(
+    json: &Option<Option<PathBuf>>,
+    records: &[Record],
+    table: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match json {
+        Some(None) => write_json(&mut out, records),
+        Some(Some(path)) => std::fs::File::create(path)
+            .and_then(|mut f| write_json(&mut f, records))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+            .and_then(|()| table(&mut out)),
+        None => table(&mut out),
+    }
+    .and_then(|()| out.flush())
 }

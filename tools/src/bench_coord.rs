@@ -10,14 +10,13 @@
 //!    `vote_ns` (p50), their p99 companions, and `auction_unwatched_ns`; system `nexus`,
 //!    workload `coord`).
 
-use crate::bench::write_json;
+use crate::bench::{emit, ScenarioArgs};
 use crate::Failure;
 use nexus_bench::coord::{self, CoordParams};
 use nexus_bench::report::{render_tables, today_utc, Record};
 use nexus_bench::stats::median;
-use nexus_bench::{BenchError, EngineSettings};
+use nexus_bench::BenchError;
 use std::io::Write;
-use std::path::PathBuf;
 
 const WORKLOAD: &str = "coord";
 
@@ -29,13 +28,6 @@ const TARGETS: &[(&str, f64, &str)] = &[
     ("vote_ns", 30_000.0, "none: no voting"),
 ];
 
-/// What `nexus bench coord` was asked for.
-pub(crate) struct CoordBenchArgs {
-    pub(crate) settings: EngineSettings,
-    pub(crate) repeat: u32,
-    pub(crate) json: Option<Option<PathBuf>>,
-}
-
 fn progress(line: &str) {
     eprintln!("bench coord: {line}");
 }
@@ -45,7 +37,7 @@ fn failed(e: BenchError) -> Failure {
 }
 
 /// Runs it; see the module documentation.
-pub(crate) fn bench_coord(args: CoordBenchArgs) -> Result<(), Failure> {
+pub(crate) fn bench_coord(args: ScenarioArgs) -> Result<(), Failure> {
     let mut settings = args.settings;
     let shards = settings.shards;
     let executor = settings.executor.name();
@@ -131,16 +123,6 @@ pub(crate) fn bench_coord(args: CoordBenchArgs) -> Result<(), Failure> {
             render_tables(&records).trim_end()
         )
     };
-    let mut out = std::io::stdout().lock();
-    let result = match &args.json {
-        Some(None) => write_json(&mut out, &records),
-        Some(Some(path)) => std::fs::File::create(path)
-            .and_then(|mut f| write_json(&mut f, &records))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-            .and_then(|()| write(&mut out)),
-        None => write(&mut out),
-    };
-    result
-        .and_then(|()| out.flush())
+    emit(&args.json, &records, write)
         .map_err(|e| Failure::runtime(format!("bench coord: cannot write the results: {e}")))
 }

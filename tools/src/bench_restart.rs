@@ -11,25 +11,17 @@
 //!    `--json`, the records, whose metrics are `restart_p50_ns`, `restart_p99_ns` and
 //!    `chaos_throughput_ratio`, among others).
 
-use crate::bench::write_json;
+use crate::bench::{emit, ScenarioArgs};
 use crate::Failure;
 use nexus_bench::chaos::{self, ChaosParams};
 use nexus_bench::report::{render_tables, today_utc, Record};
 use nexus_bench::restart::{self, RestartParams};
 use nexus_bench::setup::Placement;
 use nexus_bench::stats::median;
-use nexus_bench::{BenchError, EngineSettings};
+use nexus_bench::BenchError;
 use std::io::Write;
-use std::path::PathBuf;
 
 const WORKLOAD: &str = "restart";
-
-/// What `nexus bench restart` was asked for.
-pub(crate) struct RestartBenchArgs {
-    pub(crate) settings: EngineSettings,
-    pub(crate) repeat: u32,
-    pub(crate) json: Option<Option<PathBuf>>,
-}
 
 fn progress(line: &str) {
     eprintln!("bench restart: {line}");
@@ -40,7 +32,7 @@ fn failed(e: BenchError) -> Failure {
 }
 
 /// Runs it; see the module documentation.
-pub(crate) fn bench_restart(args: RestartBenchArgs) -> Result<(), Failure> {
+pub(crate) fn bench_restart(args: ScenarioArgs) -> Result<(), Failure> {
     chaos::quiet_injected_panics();
     let mut settings = args.settings;
     let shards = settings.shards;
@@ -130,16 +122,6 @@ pub(crate) fn bench_restart(args: RestartBenchArgs) -> Result<(), Failure> {
         );
         writeln!(out, "{header}\n\n{}", render_tables(&records).trim_end())
     };
-    let mut out = std::io::stdout().lock();
-    let result = match &args.json {
-        Some(None) => write_json(&mut out, &records),
-        Some(Some(path)) => std::fs::File::create(path)
-            .and_then(|mut f| write_json(&mut f, &records))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
-            .and_then(|()| write(&mut out)),
-        None => write(&mut out),
-    };
-    result
-        .and_then(|()| out.flush())
+    emit(&args.json, &records, write)
         .map_err(|e| Failure::runtime(format!("bench restart: cannot write the results: {e}")))
 }
