@@ -27,6 +27,8 @@
 //! [`Coord`] is the handle to all of it: start it once per engine with [`Coord::start`], clone
 //! it into the agents that declare, discover, auction or vote.
 
+#![warn(missing_docs)]
+
 pub mod auction;
 pub mod balance;
 pub mod batch;
