@@ -93,6 +93,8 @@ struct Inner {
     free: RefCell<Vec<u32>>,
     live: Cell<usize>,
     ready: Arc<ReadyList>,
+    /// The keys being run, swapped with the ready list's so neither allocates once warm.
+    running: RefCell<Vec<(u32, u32)>>,
     reactor: Reactor,
     wheel: RefCell<TimerWheel>,
     epoch: Instant,
@@ -139,6 +141,7 @@ impl Runtime {
                 free: RefCell::new(Vec::new()),
                 live: Cell::new(0),
                 ready,
+                running: RefCell::new(Vec::new()),
                 reactor,
                 wheel: RefCell::new(TimerWheel::new(0)),
                 epoch: Instant::now(),
@@ -259,9 +262,10 @@ impl Runtime {
 
     /// Polls every task queued now once.
     fn run_ready(&self) -> usize {
-        let keys = std::mem::take(&mut *self.inner.ready.keys.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut keys = std::mem::take(&mut *self.inner.running.borrow_mut());
+        std::mem::swap(&mut keys, &mut *self.inner.ready.keys.lock().unwrap_or_else(|e| e.into_inner()));
         let mut polls = 0;
-        for (index, generation) in keys {
+        for &(index, generation) in &keys {
             let task = {
                 let tasks = self.inner.tasks.borrow();
                 match tasks.get(index as usize) {
@@ -282,6 +286,8 @@ impl Runtime {
                 }
             }
         }
+        keys.clear();
+        *self.inner.running.borrow_mut() = keys;
         polls
     }
 
