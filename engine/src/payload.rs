@@ -100,6 +100,13 @@ impl Payload {
         (self.vtable.type_name)()
     }
 
+    /// The function that names the payload's type: a field read, for callers that may need
+    /// the name later (after the payload is consumed) and usually do not.
+    #[inline]
+    pub(crate) fn type_name_fn(&self) -> fn() -> &'static str {
+        self.vtable.type_name
+    }
+
     /// Moves the value out when it is an `M`; otherwise gives the payload back.
     #[inline]
     pub fn take<M: 'static>(self) -> Result<M, Payload> {

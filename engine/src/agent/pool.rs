@@ -20,7 +20,7 @@
 use super::ctx::Ctx;
 use super::{panic_message, Agent, AgentId, ExitReason, RequestId, Signal, SlotState, Undelivered};
 use crate::ask::{AskError, Reply};
-use crate::envelope::{Envelope, Kind, FLAG_ASK};
+use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_DEAD_LETTER_NOTICE};
 use crate::metrics::DeadLetterReason;
 use crate::shard::Shard;
 use std::any::{Any, TypeId};
@@ -171,6 +171,13 @@ pub(crate) struct InHand {
     pub(crate) counted: bool,
     /// The message was an agent's ask with this reply token (the ask fails at once).
     pub(crate) ask_token: Option<u64>,
+    /// Its addressee and sender (raw ids), for the dead-letter subscriber.
+    pub(crate) to: u64,
+    pub(crate) from: u64,
+    /// Names its type, for the dead-letter subscriber (called only on a panic).
+    pub(crate) type_name: fn() -> &'static str,
+    /// It was itself a dead-letter notice (never reported again).
+    pub(crate) notice: bool,
 }
 
 /// Runs one agent of type `A`: its start hook, a batch of its messages, one control-lane
@@ -265,7 +272,14 @@ fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_ha
             let ask_token = (env.flags & FLAG_ASK != 0).then_some(env.request);
             match env.payload.take::<A::Msg>() {
                 Ok(msg) => {
-                    *in_hand = Some(InHand { counted, ask_token });
+                    *in_hand = Some(InHand {
+                        counted,
+                        ask_token,
+                        to: env.to,
+                        from: env.from,
+                        type_name: std::any::type_name::<A::Msg>,
+                        notice: env.flags & FLAG_DEAD_LETTER_NOTICE != 0,
+                    });
                     agent.handle(msg, ctx);
                     *in_hand = None;
                     if counted {
@@ -280,11 +294,12 @@ fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_ha
         }
         Kind::ReplyToAgent => {
             let request = RequestId(env.request);
+            let type_name = env.payload.type_name_fn();
             let reply = match env.payload.take::<AskFailure>() {
                 Ok(AskFailure(e)) => Err(e),
                 Err(payload) => Ok(Reply(payload)),
             };
-            *in_hand = Some(InHand { counted, ask_token: None });
+            *in_hand = Some(InHand { counted, ask_token: None, to: env.to, from: env.from, type_name, notice: false });
             agent.on_reply(request, reply, ctx);
             *in_hand = None;
             if counted {

@@ -437,11 +437,14 @@ impl Shard {
         self.shedding = deep || late;
     }
 
-    /// Counts a message in hand that did not complete (a handler panicked on it) and fails its
-    /// ask at once.
+    /// Counts a message in hand that did not complete (a handler panicked on it), reports it
+    /// (sampled) to the dead-letter subscriber, and fails its ask at once.
     pub(crate) fn account_in_hand(&mut self, held: crate::agent::InHand, reason: DeadLetterReason) {
         if held.counted {
             self.metrics.dead_letter(reason);
+            if self.dead_letter_sink.is_some() && !held.notice {
+                self.report_dead_letter(held.to, held.from, (held.type_name)(), reason);
+            }
         }
         if let Some(token) = held.ask_token {
             self.fail_ask(token, reason);
@@ -463,7 +466,7 @@ impl Shard {
         if env.counted() {
             self.metrics.dead_letter(reason);
             if self.dead_letter_sink.is_some() && env.flags & FLAG_DEAD_LETTER_NOTICE == 0 {
-                self.report_dead_letter(&env, reason);
+                self.report_dead_letter(env.to, env.from, env.payload.type_name(), reason);
             }
         }
         if env.kind == Kind::User && env.flags & FLAG_ASK != 0 && env.from != NO_SENDER {
@@ -486,14 +489,20 @@ impl Shard {
     }
 
     /// Sends a sampled notice of a dead letter to the subscriber.
-    fn report_dead_letter(&mut self, env: &Envelope, reason: DeadLetterReason) {
+    fn report_dead_letter(
+        &mut self,
+        to_bits: u64,
+        from_bits: u64,
+        message_type: &'static str,
+        reason: DeadLetterReason,
+    ) {
         let Some(sink) = self.dead_letter_sink.as_mut() else { return };
         let Some(to) = sink.sample() else { return };
         let notice = crate::metrics::DeadLetter {
-            to: AgentId::from_bits(env.to),
-            from: (env.from != NO_SENDER).then(|| AgentId::from_bits(env.from)),
+            to: AgentId::from_bits(to_bits),
+            from: (from_bits != NO_SENDER).then(|| AgentId::from_bits(from_bits)),
             reason,
-            message_type: env.payload.type_name(),
+            message_type,
             shard: self.index as u16,
         };
         let mut out = Envelope::user(to, NO_SENDER, crate::payload::Payload::new(notice));

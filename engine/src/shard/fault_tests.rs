@@ -1151,8 +1151,6 @@ fn the_dead_letter_subscriber_gets_one_notice_in_every_n() {
 }
 
 #[test]
-#[ignore = "engine bug: a panicked message is counted (account_in_hand calls metrics.dead_letter) \
-            but never reported to the dead-letter subscriber"]
 fn a_panicked_message_is_reported_to_the_dead_letter_subscriber() {
     let mut shards = cluster(1);
     let j = Journal::default();
