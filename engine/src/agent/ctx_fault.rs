@@ -131,7 +131,8 @@ impl Ctx<'_> {
         let op = SystemOp::Spawn(build, ReplyTo::new(ReplyTarget::Shard(token), false));
         match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
             Ok(()) => {
-                self.shard.link_on_reply.insert(token);
+                let pending = crate::shard::PendingLink { asker: me, shard: target, early_exits: Vec::new() };
+                self.shard.link_on_reply.insert(token, pending);
                 Ok(Spawned::Pending(RequestId(token)))
             }
             Err(_) => {

@@ -34,7 +34,7 @@ use crate::metrics::{DeadLetterReason, ShardMetrics};
 use crate::registry::RegistryPartition;
 use crate::ring::{Consumer, Producer, PushError};
 use bumpalo::Bump;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -88,6 +88,17 @@ pub(crate) struct Outbound {
     pub(crate) dirty: bool,
 }
 
+/// A remote `spawn_linked_on` waiting for its answer.
+pub(crate) struct PendingLink {
+    /// The agent that asked (its side of the link is added with the answer).
+    pub(crate) asker: AgentId,
+    /// The shard the child is spawned on.
+    pub(crate) shard: usize,
+    /// Exits from that shard that reached the asker before the answer while it had no link:
+    /// one may be the child's, dead in its `on_start` (its `Exit` can overtake the answer).
+    pub(crate) early_exits: Vec<crate::agent::Exit>,
+}
+
 /// One shard; see the module documentation.
 pub struct Shard {
     pub(crate) index: usize,
@@ -111,9 +122,9 @@ pub struct Shard {
     pub(crate) stop_reason: Option<ExitReason>,
     pub(crate) monitors: Monitors,
     pub(crate) timers: Timers,
-    /// Reply tokens of remote `spawn_linked_on` requests: the asker's side of the link is
-    /// added when the spawn's answer arrives.
-    pub(crate) link_on_reply: HashSet<u64>,
+    /// Remote `spawn_linked_on` requests by reply token: the asker's side of the link is added
+    /// when the spawn's answer arrives.
+    pub(crate) link_on_reply: HashMap<u64, PendingLink>,
     pub(crate) dead_letter_sink: Option<DeadLetterSink>,
     /// Normal-lane messages are being shed (decided at the start of each pass).
     pub(crate) shedding: bool,
@@ -164,7 +175,7 @@ impl Shard {
             stop_reason: None,
             monitors: Monitors::default(),
             timers: Timers::default(),
-            link_on_reply: HashSet::new(),
+            link_on_reply: HashMap::new(),
             dead_letter_sink: None,
             shedding: false,
             registry: RegistryPartition::with_capacity(1024),

@@ -837,10 +837,6 @@ fn a_child_that_stops_normally_in_on_start_leaves_its_linked_parent_running() {
 }
 
 #[test]
-#[ignore = "engine bug: when a remote spawn_linked_on child dies in on_start and its Exit is \
-            dispatched before the spawn's answer adds the parent's side of the link, the Exit is \
-            dropped as unlinked (monitors.rs dispatch_control) and the answer then adds a link to \
-            the dead child that is never removed (system.rs accept_reply)"]
 fn a_remote_linked_child_that_dies_in_on_start_is_reported_even_when_its_exit_comes_first() {
     // A batch of 1: shard 0 takes the child's `Exit` and the spawn's answer in separate passes
     // (as a busy shard does when they straddle a batch), so the `Exit` is dispatched first.
@@ -854,6 +850,46 @@ fn a_remote_linked_child_that_dies_in_on_start_is_reported_even_when_its_exit_co
     assert_eq!(shards[1].agents(), 0);
     assert_eq!(j.of(parent), [exit(child, panicked("bad start")), Event::Spawned(child)]);
     assert_eq!(links(&shards), 0, "the parent holds a link to its dead child");
+}
+
+#[test]
+fn a_held_early_exit_from_another_agent_is_dropped_when_the_linked_spawn_answers() {
+    // a is linked to b (shard 1), unlinks it and spawns a linked child on shard 1; b dies while
+    // the spawn's answer is pending, so b's `Exit` reaches a unlinked and is held as a possible
+    // early exit of the child. The answer names another agent: the held exit is dropped, a goes
+    // on, linked to its live child.
+    // A batch of 1 and a note ahead of them keep the `Unlink` and the spawn in shard 1's ring
+    // while b dies (as in the test below).
+    let mut shards = cluster_with(2, ShardLimits { batch: 1, ..ShardLimits::default() });
+    let j = Journal::default();
+    let a = spawn_on(&mut shards, 0, j.probe());
+    let b = spawn_on(&mut shards, 1, j.probe());
+    let other = spawn_on(&mut shards, 1, j.probe());
+    tell(&mut shards, a, Cmd::Link(b));
+    settle(&mut shards);
+    tell(&mut shards, a, Cmd::Burst { to: other, notes: 1, tracked: false, ask: false, control: None });
+    shards[0].pass();
+    tell(&mut shards, a, Cmd::Unlink(b));
+    tell(&mut shards, a, Cmd::SpawnLinked { placement: SpawnPlacement::Shard(1), on_start: OnStart::Run });
+    shards[0].pass();
+    shards[0].pass();
+    assert_eq!(shards[0].link_on_reply.len(), 1, "the spawn is pending");
+    tell(&mut shards, b, Cmd::Panic("boom"));
+    shards[1].pass();
+    assert_eq!(shards[1].agents(), 1, "b is gone and the child not spawned yet: only `other` lives");
+    shards[0].pass();
+    assert_eq!(
+        shards[0].link_on_reply.values().map(|p| p.early_exits.len()).sum::<usize>(),
+        1,
+        "b's exit is held for the pending spawn"
+    );
+    settle(&mut shards);
+    let child = j.child_of(a);
+    assert_ne!(child, b);
+    assert_eq!(shards[0].agents(), 1, "a was not stopped by b's exit");
+    assert_eq!(j.of(a), [Event::Burst { queued: 1, full: 0 }, Event::Spawned(child)]);
+    assert_eq!(links(&shards), 2, "a and its child are linked both ways");
+    assert!(shards[0].link_on_reply.is_empty());
 }
 
 #[test]

@@ -29,6 +29,7 @@ pub(crate) mod test_support;
 mod tests;
 mod timers;
 
+pub(crate) use self::core::PendingLink;
 pub use self::core::{Shard, ShardLimits};
 pub use self::runner::{DriveOutcome, Driver, IdlePolicy, ParkRequest};
 pub use self::shared::Clock;

@@ -154,7 +154,15 @@ impl Shard {
                     let linked =
                         self.monitors.links.get(&target.slot()).is_some_and(|links| links.contains(&exit.from));
                     if !linked {
-                        // Unlinked since the signal left: an unlink means no exit from it.
+                        // A linked spawn of this agent on the sender's shard is still waiting for
+                        // its answer: this may be its child, dead in `on_start`; hold it for the
+                        // answer, which decides.
+                        if let Some(pending) =
+                            self.link_on_reply.values_mut().find(|p| p.asker == target && p.shard == exit.from.shard())
+                        {
+                            pending.early_exits.push(exit);
+                        }
+                        // Otherwise unlinked since the signal left: an unlink means no exit from it.
                         return;
                     }
                     Monitors::remove(&mut self.monitors.links, target.slot(), exit.from);

@@ -201,12 +201,19 @@ impl Shard {
         match self.asks.settle(env.to) {
             Some(settled) => {
                 let mut env = env;
-                if !self.link_on_reply.is_empty() && self.link_on_reply.remove(&env.to) {
+                let pending = if self.link_on_reply.is_empty() { None } else { self.link_on_reply.remove(&env.to) };
+                if let Some(pending) = pending {
                     // A remote `spawn_linked_on` answered: add the asker's side of the link.
                     match env.payload.take::<Result<AgentId, SpawnError>>() {
                         Ok(result) => {
                             if let Ok(child) = result {
                                 self.add_link(settled.asker, child);
+                                // The child died before the answer came and its `Exit` was held:
+                                // deliver it now, through the link just added (control lane, so
+                                // before the answer).
+                                if let Some(exit) = pending.early_exits.into_iter().find(|e| e.from == child) {
+                                    self.send_signal(settled.asker, crate::agent::Signal::Exit(exit));
+                                }
                             }
                             env.payload = Payload::new(result);
                         }
