@@ -38,3 +38,33 @@ impl Default for CoordConfig {
         }
     }
 }
+
+impl CoordConfig {
+    /// The first problem with these settings, as (key, message, hint), for
+    /// `EngineConfig::validate` to report with the file and line.
+    pub(crate) fn check(&self) -> Result<(), (&'static str, String, String)> {
+        if self.weight_match == 0 && self.weight_load == 0 && self.weight_reputation == 0 {
+            return Err((
+                "coord.weight_match",
+                "every discovery weight is 0: no candidate could be ranked above another".into(),
+                "give at least one of weight_match, weight_load, weight_reputation a positive weight (defaults 50, 30, 20)"
+                    .into(),
+            ));
+        }
+        if self.discovery_timeout_ms == 0 {
+            return Err((
+                "coord.discovery_timeout_ms",
+                "discovery_timeout_ms = 0 gives other shards no time to answer".into(),
+                "use a positive timeout such as 100".into(),
+            ));
+        }
+        if !(1..=100).contains(&self.reputation_alpha_pct) {
+            return Err((
+                "coord.reputation_alpha_pct",
+                format!("reputation_alpha_pct = {} is outside 1..=100", self.reputation_alpha_pct),
+                "use a percentage from 1 (slow to change) to 100 (only the last outcome counts), such as 20".into(),
+            ));
+        }
+        Ok(())
+    }
+}

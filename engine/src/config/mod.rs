@@ -582,27 +582,8 @@ impl EngineConfig {
         }
 
         // [coord]
-        let coord = &self.coord;
-        if coord.weight_match == 0 && coord.weight_load == 0 && coord.weight_reputation == 0 {
-            return fail(
-                "coord.weight_match",
-                "every discovery weight is 0: no candidate could be ranked above another".into(),
-                "give at least one of weight_match, weight_load, weight_reputation a positive weight (defaults 50, 30, 20)".into(),
-            );
-        }
-        if coord.discovery_timeout_ms == 0 {
-            return fail(
-                "coord.discovery_timeout_ms",
-                "discovery_timeout_ms = 0 gives other shards no time to answer".into(),
-                "use a positive timeout such as 100".into(),
-            );
-        }
-        if !(1..=100).contains(&coord.reputation_alpha_pct) {
-            return fail(
-                "coord.reputation_alpha_pct",
-                format!("reputation_alpha_pct = {} is outside 1..=100", coord.reputation_alpha_pct),
-                "use a percentage from 1 (slow to change) to 100 (only the last outcome counts), such as 20".into(),
-            );
+        if let Err((key, message, hint)) = self.coord.check() {
+            return fail(key, message, hint);
         }
 
         // [idle]
