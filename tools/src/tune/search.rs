@@ -17,7 +17,8 @@
 //!    `1 + noise`; it then becomes the incumbent and its runs seed the new pool.
 //! 5. Passes repeat (at most `passes`) while a pass changed the incumbent.
 //! 6. When the incumbent is no longer the start, the last `confirm_share` of the budget is kept
-//!    for a direct winner-versus-start comparison; if the winner is measured worse than the
+//!    for a direct winner-versus-start comparison, which also takes whatever budget the search
+//!    left (up to ten comparisons' worth of pairs); if the winner is measured worse than the
 //!    start there, the start is the answer.
 //!
 //! Invariants: a measurement starts only when the time used plus two estimated measurements
@@ -520,6 +521,10 @@ impl<B: Bench> Search<'_, B> {
     }
 }
 
+/// The winner-versus-start check runs up to this many times a comparison's pairs, as long as
+/// the budget lasts.
+const CONFIRM_PAIRS_FACTOR: usize = 10;
+
 /// Runs the search of `space` with `bench` within `params.budget`; see the module docs.
 pub fn search<B: Bench>(space: &Space, params: &Params, bench: &mut B, progress: Progress<'_>) -> Outcome {
     let mut s = Search {
@@ -540,7 +545,10 @@ pub fn search<B: Bench>(space: &Space, params: &Params, bench: &mut B, progress:
     let mut confirmation = None;
     if s.incumbent != 0 && s.trials[0].verdict == Verdict::Start {
         let (winner, start) = (s.trials[s.incumbent].point.clone(), s.trials[0].point.clone());
-        let (a_runs, b_runs, failure) = s.pairs(&start, &winner, "winner vs start", params.budget, params.pairs * 2);
+        // The check takes whatever budget the search left, up to CONFIRM_PAIRS_FACTOR times a
+        // comparison's pairs: a search that converged early spends the rest tightening it.
+        let count = params.pairs * CONFIRM_PAIRS_FACTOR;
+        let (a_runs, b_runs, failure) = s.pairs(&start, &winner, "winner vs start", params.budget, count);
         let n = b_runs.len();
         if failure.is_none() && n >= params.min_pairs.max(1) {
             let (_, score) = s.score(&a_runs[..n], &b_runs);
