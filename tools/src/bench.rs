@@ -401,3 +401,16 @@ pub(crate) fn emit(
     }
     .and_then(|()| out.flush())
 }
+
+/// Shuts `engine` down and checks that its accounting balances (dead letters allowed: the
+/// restart scenario panics on purpose), naming `what` in the error.
+pub(crate) fn shutdown_accounted(engine: nexus_engine::engine::Engine, what: &str) -> Result<(), Failure> {
+    let report = engine.shutdown().map_err(|e| Failure::runtime(format!("{what}: {e}")))?;
+    if !report.stats.accounted() {
+        return Err(Failure::runtime(format!(
+            "{what}: the accounting does not balance at shutdown: {}",
+            report.stats.accounting_line()
+        )));
+    }
+    Ok(())
+}

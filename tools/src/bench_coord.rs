@@ -10,7 +10,7 @@
 //!    `vote_ns` (p50), their p99 companions, and `auction_unwatched_ns`; system `nexus`,
 //!    workload `coord`).
 
-use crate::bench::{emit, ScenarioArgs};
+use crate::bench::{emit, shutdown_accounted, ScenarioArgs};
 use crate::Failure;
 use nexus_bench::coord::{self, CoordParams};
 use nexus_bench::report::{render_tables, today_utc, Record};
@@ -79,13 +79,7 @@ pub(crate) fn bench_coord(args: ScenarioArgs) -> Result<(), Failure> {
         push("vote_ns", "cross", f.vote.p50_ns);
         push("vote_p99_ns", "cross", f.vote.p99_ns);
     }
-    let report = engine.shutdown().map_err(|e| failed(e.into()))?;
-    if !report.stats.accounted() {
-        return Err(Failure::runtime(format!(
-            "bench coord: the accounting does not balance at shutdown: {}",
-            report.stats.accounting_line()
-        )));
-    }
+    shutdown_accounted(engine, "bench coord")?;
 
     let date = today_utc();
     let cpus = cpus.join(",");

@@ -11,7 +11,7 @@
 //!    `--json`, the records, whose metrics are `restart_p50_ns`, `restart_p99_ns` and
 //!    `chaos_throughput_ratio`, among others).
 
-use crate::bench::{emit, ScenarioArgs};
+use crate::bench::{emit, shutdown_accounted, ScenarioArgs};
 use crate::Failure;
 use nexus_bench::chaos::{self, ChaosParams};
 use nexus_bench::report::{render_tables, today_utc, Record};
@@ -85,13 +85,7 @@ pub(crate) fn bench_restart(args: ScenarioArgs) -> Result<(), Failure> {
     }
     progress("checking the accounting");
     let accounting = chaos::check_accounting(&handle).map_err(failed)?;
-    let report = engine.shutdown().map_err(|e| failed(e.into()))?;
-    if !report.stats.accounted() {
-        return Err(Failure::runtime(format!(
-            "bench restart: the accounting does not balance at shutdown: {}",
-            report.stats.accounting_line()
-        )));
-    }
+    shutdown_accounted(engine, "bench restart")?;
 
     let date = today_utc();
     let cpus = cpus.join(",");
