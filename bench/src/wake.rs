@@ -33,8 +33,8 @@ pub struct WakeParams {
     pub gap: Duration,
     /// The engine's spin before parking (short, so the target parks during each gap).
     pub spin_before_park: Duration,
-    /// The longest park (long, so only the doorbell wakes the target).
-    pub park_timeout: Duration,
+    /// A cap on one park (`None`, the default: only the doorbell wakes the target).
+    pub park_timeout: Option<Duration>,
     /// Fail unless shard 0 parked at least `samples / 2` times (tests, whose shards may be
     /// descheduled for a whole gap, turn it off).
     pub require_parks: bool,
@@ -46,7 +46,7 @@ impl Default for WakeParams {
             samples: 200,
             gap: Duration::from_millis(2),
             spin_before_park: Duration::from_micros(20),
-            park_timeout: Duration::from_secs(1),
+            park_timeout: None,
             require_parks: true,
         }
     }

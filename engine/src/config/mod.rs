@@ -252,20 +252,22 @@ impl<'de> Deserialize<'de> for ShardCount {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdleConfig {
-    /// `spin_before_park_us`: how long an idle shard keeps polling before it parks
-    /// (microseconds). Default 200; 0 parks at once.
+    /// `spin_before_park_us`: how long a shard keeps polling after its last work before it
+    /// parks (microseconds; adaptive: spins that meet no work get shorter, down to an eighth).
+    /// A shard woken without work parks again at once. Default 200; 0 parks at once.
     pub spin_before_park_us: u64,
     /// `passes_before_yield`: dispatcher passes between yields to the executor, so timers and
     /// I/O tasks get to run (at least 1). Default 256.
     pub passes_before_yield: u32,
-    /// `park_timeout_us`: the longest single park, so timers stay live (microseconds, at
-    /// least 1). Default 1000.
+    /// `park_timeout_us`: a cap on one park (microseconds). Default 0: no cap, a parked shard
+    /// sleeps until it is rung or its next timer or ask deadline is due, so an idle engine
+    /// costs nothing. A cap wakes every parked shard periodically; it is for diagnosis only.
     pub park_timeout_us: u64,
 }
 
 impl Default for IdleConfig {
     fn default() -> Self {
-        Self { spin_before_park_us: 200, passes_before_yield: 256, park_timeout_us: 1000 }
+        Self { spin_before_park_us: 200, passes_before_yield: 256, park_timeout_us: 0 }
     }
 }
 
@@ -594,14 +596,6 @@ impl EngineConfig {
                 "use a positive number of dispatcher passes such as 256".into(),
             );
         }
-        if self.idle.park_timeout_us == 0 {
-            return fail(
-                "idle.park_timeout_us",
-                "park_timeout_us must be at least 1".into(),
-                "use a positive timeout in microseconds such as 1000".into(),
-            );
-        }
-
         // [mailbox]
         if self.mailbox.capacity == 0 {
             return fail(

@@ -81,7 +81,8 @@ impl EngineBuilder {
         self.idle = IdlePolicy {
             spin_before_park: Duration::from_micros(config.idle.spin_before_park_us),
             passes_before_yield: config.idle.passes_before_yield,
-            park_timeout: Duration::from_micros(config.idle.park_timeout_us),
+            park_timeout: (config.idle.park_timeout_us != 0)
+                .then(|| Duration::from_micros(config.idle.park_timeout_us)),
         };
         self.limits = ShardLimits {
             mailbox_capacity: config.mailbox.capacity,
@@ -410,17 +411,22 @@ fn park_in_threads(shard: &mut Shard, runtime: &local::Runtime, request: crate::
     let shared = shard.shared.clone();
     let bell = &shared.doorbells[shard.index];
     if runtime.is_idle() {
-        if bell.try_sleep(request.ticket) {
+        if shard.announce_sleep(&request) {
             shard.metrics.counters.parks += 1;
-            std::thread::park_timeout(request.timeout);
+            match request.timeout {
+                Some(timeout) => std::thread::park_timeout(timeout),
+                None => std::thread::park(),
+            }
             bell.wake_up();
         }
         return;
     }
     bell.set_waker(&runtime.park_waker());
-    if bell.try_sleep(request.ticket) {
+    if shard.announce_sleep(&request) {
         shard.metrics.counters.parks += 1;
-        runtime.turn(request.timeout);
+        // `Duration::MAX` is as good as forever: epoll waits at most `i32::MAX` ms, and the
+        // runtime's own timers shorten the wait.
+        runtime.turn(request.timeout.unwrap_or(Duration::MAX));
         bell.wake_up();
     } else {
         runtime.turn(Duration::ZERO);
@@ -432,28 +438,30 @@ fn park_in_threads(shard: &mut Shard, runtime: &local::Runtime, request: crate::
 /// a peer rings its doorbell or the request's timeout passes.
 #[cfg(feature = "glommio")]
 async fn park_in_glommio(shard: &mut Shard, request: crate::shard::ParkRequest) {
-    use std::cell::Cell;
     use std::future::Future;
     use std::task::Poll;
     let shared = shard.shared.clone();
     let bell = &shared.doorbells[shard.index];
-    let slept = Cell::new(false);
-    let mut timer = std::pin::pin!(glommio::timer::Timer::new(request.timeout));
+    let mut slept = false;
+    let mut timer = request.timeout.map(|t| Box::pin(glommio::timer::Timer::new(t)));
     std::future::poll_fn(|cx| {
-        if !slept.get() {
+        if !slept {
             bell.set_waker(cx.waker());
-            if !bell.try_sleep(request.ticket) {
-                return Poll::Ready(()); // a peer rang since the ticket: go and look
+            if !shard.announce_sleep(&request) {
+                return Poll::Ready(()); // work came since the last look: go and take it
             }
-            slept.set(true);
-            // Arm the timeout; an already expired one ends the sleep now.
-            return timer.as_mut().poll(cx).map(|_| ());
+            slept = true;
+            // Arm the timeout, if any; an already expired one ends the sleep now.
+            return match timer.as_mut() {
+                Some(timer) => timer.as_mut().poll(cx).map(|_| ()),
+                None => Poll::Pending,
+            };
         }
         // Woken: by the doorbell, by the timer, or by a task of this executor.
         Poll::Ready(())
     })
     .await;
-    if slept.get() {
+    if slept {
         shard.metrics.counters.parks += 1;
         bell.wake_up();
     }

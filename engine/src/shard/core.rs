@@ -543,6 +543,20 @@ impl Shard {
         !self.shared.injects[self.index].is_empty() || self.inbound.iter_mut().flatten().any(|c| !c.is_empty())
     }
 
+    /// Announces on the doorbell that the shard is about to sleep, then re-checks its inputs and
+    /// its phase. `true`: nothing came, park (and `wake_up` the doorbell after). `false`: work
+    /// came after all, and the announcement was withdrawn. Call after storing the waker, if any.
+    pub(crate) fn announce_sleep(&mut self, request: &super::ParkRequest) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let bell = &shared.doorbells[self.index];
+        bell.announce_sleep();
+        if self.has_input() || self.current_phase() != request.phase {
+            bell.wake_up();
+            return false;
+        }
+        true
+    }
+
     /// The current lifecycle phase.
     pub(crate) fn phase(&self) -> Phase {
         self.shared.phase()

@@ -1,32 +1,42 @@
-//! The doorbell: how a parked shard is woken, without peers paying a syscall otherwise.
+//! The doorbell: how a parked shard is woken, at no cost to peers while it is awake.
 //!
-//! It is an eventcount: one atomic word whose bit 0 says "the owner sleeps" and whose other bits
-//! count rings. Both sides act on that one word with read-modify-write operations, so the
-//! protocol needs nothing beyond the total order of operations on a single atomic (no
-//! store-load fence pairing between different locations), and loom checks it as written.
+//! It is the eventcount (Dekker) pattern on one flag that only a sleeping shard sets:
 //!
-//! 1. The owning shard, idle for its spin time, takes a ticket: [`Doorbell::prepare_sleep`]
-//!    loads the word (`Acquire`).
-//! 2. It re-checks its rings and inject queue. If it finds work it goes on.
-//! 3. Otherwise [`Doorbell::try_sleep`] swaps the word from the ticket to ticket + sleeping
-//!    bit. If a peer rang since step 1 the swap fails, and the `Acquire` on the failed swap
-//!    makes that peer's published batch visible: the shard goes back to step 2. If it succeeds
-//!    the shard parks (with a timeout, so its timers stay live), then clears the bit.
-//! 4. A peer publishes its batch (a `Release` store of the ring's tail), then [`Doorbell::ring`]
-//!    adds 2 to the word (`AcqRel`). Only if the old value had the sleeping bit does it unpark
-//!    the thread (a futex wake). An awake shard costs its peers one uncontended atomic add on a
-//!    line the owner reads only when it is about to sleep.
+//! 1. The owning shard, idle for its spin time, calls [`Doorbell::announce_sleep`]: it sets
+//!    `sleeping = true` (a swap, so that it is ordered after any peer's earlier clear), then
+//!    issues a `SeqCst` fence.
+//! 2. It re-checks its rings and inject queue. If it finds work it calls
+//!    [`Doorbell::wake_up`] and goes on; otherwise it parks (until a ring, or its next timer).
+//! 3. A peer publishes its batch (a `Release` store of the ring's tail, or a push onto the
+//!    inject queue), then calls [`Doorbell::ring`]: a `SeqCst` fence, then a plain load of the
+//!    flag. Only when the flag is set does it write the flag (a swap back to `false`, so one
+//!    peer pays the wake-up) and wake the owner (a futex wake, or the stored waker).
+//! 4. After parking (woken, timed out or spuriously), the owner clears the flag with
+//!    `wake_up`.
 //!
-//! Who writes what: the owner sets and clears the sleeping bit; peers and host threads add rings;
-//! `thread` is set once by the owner at start-up, before the shard announces that it runs.
+//! Why no wake-up is lost: the two fences are ordered one way or the other in the single total
+//! order of `SeqCst` fences. If the owner's fence comes first, the peer's load after its own fence
+//! sees `sleeping = true` and wakes it; if the peer's fence comes first, the owner's re-check
+//! after its fence sees the published batch and does not park. Without either fence both loads
+//! may read stale values (store buffering) and the owner sleeps on a batch nobody will ring for:
+//! the loom model below fails when either fence is left out (`ring_unfenced` and
+//! `announce_sleep_unfenced` exist only under `--cfg loom`, to show exactly that).
+//!
+//! Cost: while the owner is awake the flag's cache line stays shared (read-only) in every
+//! peer's cache, so a ring is a fence and a local load: no read-modify-write, no line moved.
+//! The owner writes the flag twice per sleep, never per message.
+//!
+//! Who writes what: the owner sets and clears `sleeping`; a peer clears it only when it found
+//! it set (the one that wins the swap wakes the owner); `thread` is set once by the owner at
+//! start-up, before the shard announces that it runs.
 //!
 //! A shard that sleeps inside an async executor (glommio: its network tasks must stay live while
 //! it waits) does not park its thread: it stores its task's `Waker` with
-//! [`Doorbell::set_waker`] *before* `try_sleep`, and a ring that finds the sleeping bit wakes
+//! [`Doorbell::set_waker`] *before* `announce_sleep`, and a ring that finds the flag set wakes
 //! that waker instead of unparking the thread (glommio turns a wake from another thread into an
 //! eventfd write that ends its io_uring wait).
 
-use crate::loom::{AtomicU64, Ordering};
+use crate::loom::{fence, AtomicBool, Ordering};
 use crossbeam_utils::CachePadded;
 use std::sync::Mutex;
 use std::sync::OnceLock;
@@ -37,20 +47,10 @@ type ThreadHandle = loom::thread::Thread;
 #[cfg(not(loom))]
 type ThreadHandle = std::thread::Thread;
 
-/// Bit 0 of the word: the owner is (about to be) parked.
-const SLEEPING: u64 = 1;
-/// What one ring adds to the word.
-const RING: u64 = 2;
-
-/// A ticket from [`Doorbell::prepare_sleep`], to be handed to [`Doorbell::try_sleep`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct SleepTicket(u64);
-
 /// A shard's wake-up bell; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Doorbell {
-    word: CachePadded<AtomicU64>,
+    sleeping: CachePadded<AtomicBool>,
     thread: OnceLock<ThreadHandle>,
     /// The sleeping task's waker, for a shard that sleeps inside an executor (taken by a ring).
     waker: Mutex<Option<Waker>>,
@@ -70,51 +70,88 @@ impl Doorbell {
         let _ = self.thread.set(std::thread::current());
     }
 
-    /// Step 1: take a ticket. The caller must then re-check for work before `try_sleep`.
+    /// Step 1 (owner): announce that it is about to sleep. The caller must then re-check every
+    /// input; with work found, [`wake_up`](Self::wake_up) and go on, otherwise park.
     #[inline]
-    pub fn prepare_sleep(&self) -> SleepTicket {
-        SleepTicket(self.word.load(Ordering::Acquire) & !SLEEPING)
+    pub fn announce_sleep(&self) {
+        self.announce::<true>();
     }
 
-    /// Step 3: announce sleep if nobody rang since the ticket was taken. `false` means a peer
-    /// rang: re-check for work instead of parking.
-    #[inline]
-    pub fn try_sleep(&self, ticket: SleepTicket) -> bool {
-        self.word.compare_exchange(ticket.0, ticket.0 | SLEEPING, Ordering::AcqRel, Ordering::Acquire).is_ok()
-    }
-
-    /// After parking (woken or timed out): clear the sleeping bit.
+    /// Step 4 (owner): after parking, or on finding work after the announcement, clear the flag.
     #[inline]
     pub fn wake_up(&self) {
-        self.word.fetch_and(!SLEEPING, Ordering::AcqRel);
+        // A peer that woke us already cleared the flag: skip the store then.
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.sleeping.store(false, Ordering::Relaxed);
+        }
     }
 
     /// Whether the owner announced that it sleeps.
     #[inline]
     pub fn is_sleeping(&self) -> bool {
-        self.word.load(Ordering::Acquire) & SLEEPING != 0
+        self.sleeping.load(Ordering::Acquire)
     }
 
-    /// Step 4: called by a peer after publishing work. Returns whether it had to wake the shard
-    /// (a syscall), which happens only when the shard announced that it sleeps.
+    /// Step 3 (peer): called after publishing work. Returns whether it woke the owner (a
+    /// syscall or a waker), which happens only when the owner announced that it sleeps.
     #[inline]
     pub fn ring(&self) -> bool {
-        let previous = self.word.fetch_add(RING, Ordering::AcqRel);
-        if previous & SLEEPING != 0 {
-            if let Some(waker) = self.take_waker() {
-                waker.wake();
-                return true;
-            }
-            if let Some(t) = self.thread.get() {
-                t.unpark();
-            }
+        self.ring_with::<true>()
+    }
+
+    /// [`announce_sleep`](Self::announce_sleep) without its fence: for the loom model that
+    /// shows the fence is needed. Never used outside that model.
+    #[cfg(loom)]
+    pub(crate) fn announce_sleep_unfenced(&self) {
+        self.announce::<false>();
+    }
+
+    /// [`ring`](Self::ring) without its fence: for the loom model that shows the fence is
+    /// needed. Never used outside that model.
+    #[cfg(loom)]
+    pub(crate) fn ring_unfenced(&self) -> bool {
+        self.ring_with::<false>()
+    }
+
+    #[inline]
+    fn announce<const FENCE: bool>(&self) {
+        // A swap rather than a store: it reads the latest value, so the flag's modification
+        // order has this announcement after any peer's earlier swap (loom's model needs the
+        // read to see that; on x86 the fence below costs the same either way).
+        self.sleeping.swap(true, Ordering::Relaxed);
+        if FENCE {
+            // Orders the flag's store before the re-check's loads (store-load: needs SeqCst).
+            fence(Ordering::SeqCst);
+        }
+    }
+
+    #[inline]
+    fn ring_with<const FENCE: bool>(&self) -> bool {
+        if FENCE {
+            // Orders the caller's publication before the flag's load (store-load: needs SeqCst).
+            fence(Ordering::SeqCst);
+        }
+        if !self.sleeping.load(Ordering::Relaxed) {
+            return false;
+        }
+        // One peer wins the swap and pays for the wake-up; `Acquire` keeps the waker's mutex
+        // and the unpark after the flag's read.
+        if !self.sleeping.swap(false, Ordering::Acquire) {
+            return false;
+        }
+        if let Some(waker) = self.take_waker() {
+            waker.wake();
             return true;
         }
-        false
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+        true
     }
 
     /// For a shard that sleeps inside an executor: the waker a ring should wake instead of
-    /// unparking the thread. Set it before `try_sleep`; [`Doorbell::clear_waker`] after waking.
+    /// unparking the thread. Set it before `announce_sleep`; [`Doorbell::clear_waker`] after
+    /// waking.
     pub fn set_waker(&self, waker: &Waker) {
         let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
         match slot.as_ref() {
@@ -138,35 +175,68 @@ mod loom_tests {
     use super::*;
     use crate::loom::{thread, Arc, AtomicUsize};
 
-    /// A peer publishes one item and rings; the shard takes a ticket, re-checks and parks.
-    /// Loom explores every interleaving: a lost wake-up would leave the shard parked forever,
-    /// which loom reports as a deadlock.
-    #[test]
-    fn loom_doorbell_never_loses_a_wakeup() {
-        loom::model(|| {
+    /// The owner's side of the protocol, as the runner does it: re-check, announce, re-check,
+    /// park. `fenced` picks the production `announce_sleep` or its unfenced twin.
+    fn owner_waits_for(bell: &Doorbell, work: &AtomicUsize, fenced: bool) {
+        loop {
+            if work.load(Ordering::Acquire) == 1 {
+                return;
+            }
+            if fenced {
+                bell.announce_sleep();
+            } else {
+                bell.announce_sleep_unfenced();
+            }
+            if work.load(Ordering::Acquire) == 1 {
+                bell.wake_up();
+                return;
+            }
+            thread::park();
+            bell.wake_up();
+        }
+    }
+
+    /// A peer publishes one item (a `Release` store, as the ring's tail is) and rings; the owner
+    /// announces, re-checks and parks. Loom explores every interleaving and every value a load
+    /// may read: a lost wake-up would leave the owner parked forever, which loom reports as a
+    /// deadlock (a panic).
+    fn model(owner_fenced: bool, peer_fenced: bool) {
+        loom::model(move || {
             let bell = Arc::new(Doorbell::new());
             let work = Arc::new(AtomicUsize::new(0));
             bell.bind_current_thread();
             let (b2, w2) = (bell.clone(), work.clone());
             let peer = thread::spawn(move || {
                 w2.store(1, Ordering::Release);
-                b2.ring();
+                if peer_fenced {
+                    b2.ring();
+                } else {
+                    b2.ring_unfenced();
+                }
             });
-            loop {
-                if work.load(Ordering::Acquire) == 1 {
-                    break;
-                }
-                let ticket = bell.prepare_sleep();
-                if work.load(Ordering::Acquire) == 1 {
-                    break;
-                }
-                if bell.try_sleep(ticket) {
-                    thread::park();
-                    bell.wake_up();
-                }
-            }
+            owner_waits_for(&bell, &work, owner_fenced);
             peer.join().unwrap();
         });
+    }
+
+    #[test]
+    fn loom_doorbell_never_loses_a_wakeup() {
+        model(true, true);
+    }
+
+    /// The peer's fence is needed: without it the peer may read the flag before its own
+    /// publication is visible to the owner (store buffering), and the owner sleeps forever.
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn loom_doorbell_loses_a_wakeup_without_the_ring_fence() {
+        model(true, false);
+    }
+
+    /// The owner's fence is needed too, for the same reason on its side.
+    #[test]
+    #[should_panic(expected = "deadlock")]
+    fn loom_doorbell_loses_a_wakeup_without_the_announce_fence() {
+        model(false, true);
     }
 }
 
@@ -180,19 +250,14 @@ mod tests {
     fn ring_wakes_only_a_sleeper() {
         let bell = Arc::new(Doorbell::new());
         assert!(!bell.ring(), "an awake shard is not woken");
-        let stale = bell.prepare_sleep();
-        bell.ring();
-        assert!(!bell.try_sleep(stale), "a ring after the ticket cancels the sleep");
+        assert!(!bell.is_sleeping(), "a ring never sets the flag");
         let b = bell.clone();
         let t = std::thread::spawn(move || {
             b.bind_current_thread();
-            loop {
-                let ticket = b.prepare_sleep();
-                if b.try_sleep(ticket) {
-                    break;
-                }
+            b.announce_sleep();
+            while b.is_sleeping() {
+                std::thread::park_timeout(Duration::from_secs(10));
             }
-            std::thread::park_timeout(Duration::from_secs(10));
             b.wake_up();
         });
         while !bell.is_sleeping() {
@@ -201,6 +266,7 @@ mod tests {
         assert!(bell.ring(), "a sleeper is woken");
         t.join().unwrap();
         assert!(!bell.is_sleeping());
+        assert!(!bell.ring(), "a woken sleeper is not woken twice");
     }
 
     /// A sleeper that left a waker is woken through it, not through its thread.
@@ -218,16 +284,32 @@ mod tests {
         let waker = Waker::from(count.clone());
         let bell = Doorbell::new();
         bell.set_waker(&waker);
-        let ticket = bell.prepare_sleep();
-        assert!(bell.try_sleep(ticket));
+        bell.announce_sleep();
         assert!(bell.ring());
         assert_eq!(count.0.load(O::SeqCst), 1, "the waker was woken");
+        assert!(!bell.ring(), "only the first ring wakes");
         bell.wake_up();
         bell.clear_waker();
-        let ticket = bell.prepare_sleep();
-        assert!(bell.try_sleep(ticket));
+        bell.announce_sleep();
         bell.ring();
         assert_eq!(count.0.load(O::SeqCst), 1, "a cleared waker is not woken again");
         bell.wake_up();
+    }
+
+    /// Many peers ringing one sleeper: exactly one of them pays for the wake-up.
+    #[test]
+    fn one_of_many_rings_wakes() {
+        let bell = Arc::new(Doorbell::new());
+        bell.announce_sleep();
+        let woke: usize = (0..4)
+            .map(|_| {
+                let b = bell.clone();
+                std::thread::spawn(move || b.ring() as usize)
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(woke, 1);
     }
 }

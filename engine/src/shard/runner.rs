@@ -6,9 +6,14 @@
 //! [`PREEMPT_CHECK_PASSES`] passes) or after `passes_before_yield` idle passes, so that timers
 //! and I/O stay live. Busy passes make no system call.
 //!
-//! Idle: after `spin_before_park` of passes with no work, the shard announces on its doorbell
-//! that it sleeps, re-checks its inputs, and parks its thread for at most `park_timeout` (less
-//! when an ask deadline is nearer). Peers and host threads unpark it only when it announced.
+//! Idle, at no cost: a shard spins only right after real work. Once a pass that did work is
+//! followed by `spin_before_park` of passes with none, the shard announces on its doorbell
+//! that it sleeps, re-checks its inputs, and parks until a peer or a host thread rings, or until
+//! its next deadline (an ask's or a timer's): there is no periodic wake-up. A shard woken
+//! without work (a timer that fired nothing it had to run, or a spurious wake) parks again at
+//! once instead of spinning. The spin is adaptive: a spin that ended in a park halves the next
+//! one (down to an eighth of `spin_before_park`), and a spin that met work restores it.
+//! `park_timeout`, when set, caps a single park (`None`, the default, means no cap).
 //! A driver made with [`Driver::in_executor`] does not park the thread: it hands the park back
 //! to its caller ([`DriveOutcome::Park`]), which sleeps inside the executor so that the shard's
 //! network tasks and timers stay live (see `Doorbell::set_waker`).
@@ -18,7 +23,6 @@
 //! task runs without waiting for the next idle yield.
 
 use super::core::Shard;
-use super::doorbell::SleepTicket;
 use super::shared::Phase;
 use std::time::{Duration, Instant};
 
@@ -34,17 +38,13 @@ pub struct IdlePolicy {
     pub spin_before_park: Duration,
     /// Idle passes after which a glommio shard yields to its executor.
     pub passes_before_yield: u32,
-    /// Longest single park.
-    pub park_timeout: Duration,
+    /// Longest single park; `None` (the default): until a ring or the next deadline.
+    pub park_timeout: Option<Duration>,
 }
 
 impl Default for IdlePolicy {
     fn default() -> Self {
-        Self {
-            spin_before_park: Duration::from_micros(200),
-            passes_before_yield: 256,
-            park_timeout: Duration::from_millis(1),
-        }
+        Self { spin_before_park: Duration::from_micros(200), passes_before_yield: 256, park_timeout: None }
     }
 }
 
@@ -56,20 +56,20 @@ pub enum DriveOutcome {
     /// The engine is halting: call `Shard::halt`.
     Halt,
     /// (Drivers made with [`Driver::in_executor`] only.) The shard found no work for its spin
-    /// time and took a sleep ticket: sleep in the executor, then call `run` again. See
-    /// [`ParkRequest`].
+    /// time: sleep in the executor, then call `run` again. See [`ParkRequest`].
     Park(ParkRequest),
 }
 
 /// A park handed to the executor: store the sleeping task's waker on the shard's doorbell,
-/// call `try_sleep(ticket)`, and if it succeeds wait until the waker is woken or `timeout`
-/// passes; then `wake_up` and `clear_waker`.
+/// call `Shard::announce_sleep(&request)`, and if it says the shard may sleep, wait until the
+/// waker is woken or `timeout` passes; then `wake_up` and `clear_waker` on the doorbell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParkRequest {
-    /// The doorbell ticket taken before the last check for input.
-    pub ticket: SleepTicket,
-    /// The longest sleep (the park timeout, or less when an ask deadline or a timer is nearer).
-    pub timeout: Duration,
+    /// The longest sleep: until the nearest ask deadline or timer, capped by the policy's
+    /// `park_timeout`; `None` when there is neither (sleep until rung).
+    pub timeout: Option<Duration>,
+    /// The phase the shard saw before parking: a change cancels the park.
+    pub(crate) phase: Phase,
 }
 
 /// The loop around [`Shard::pass`]: spinning, parking, yielding, and drain progress.
@@ -79,12 +79,23 @@ pub struct Driver {
     idle_passes: u32,
     idle_since: Option<Instant>,
     parks_in_executor: bool,
+    /// A pass did work since the last park: the shard may spin before parking again.
+    spin_armed: bool,
+    /// How long the next spin lasts (adaptive, see the module documentation).
+    spin: Duration,
 }
 
 impl Driver {
     /// A driver with `policy` that parks its thread when idle.
     pub fn new(policy: IdlePolicy) -> Self {
-        Self { policy, idle_passes: 0, idle_since: None, parks_in_executor: false }
+        Self {
+            spin: policy.spin_before_park,
+            policy,
+            idle_passes: 0,
+            idle_since: None,
+            parks_in_executor: false,
+            spin_armed: true,
+        }
     }
 
     /// A driver with `policy` that hands its parks to the executor ([`DriveOutcome::Park`]).
@@ -111,30 +122,22 @@ impl Driver {
                 shard.publish_progress(work == 0);
             }
             if std::mem::take(&mut shard.yield_requested) && yields_when_idle {
-                self.idle_passes = 0;
-                self.idle_since = None;
+                self.busy();
                 return DriveOutcome::Yield;
             }
             if work > 0 || shard.has_pending_work() {
-                self.idle_passes = 0;
-                self.idle_since = None;
+                self.busy();
             } else {
                 self.idle_passes += 1;
                 // The park check comes first: a shard that yields after every idle pass must
-                // still park once it has been idle for `spin_before_park`.
-                if self.idle_passes % IDLE_CLOCK_EVERY == 1 {
-                    let now = Instant::now();
-                    let since = *self.idle_since.get_or_insert(now);
-                    if now.duration_since(since) >= self.policy.spin_before_park {
-                        self.idle_passes = 0;
-                        self.idle_since = None;
-                        if self.parks_in_executor {
-                            if let Some(request) = self.prepare_park(shard, phase) {
-                                return DriveOutcome::Park(request);
-                            }
-                        } else {
-                            self.park(shard, phase);
+                // still park once it has been idle for its spin.
+                if self.spin_is_over() {
+                    if self.parks_in_executor {
+                        if let Some(request) = self.prepare_park(shard, phase) {
+                            return DriveOutcome::Park(request);
                         }
+                    } else {
+                        self.park(shard, phase);
                     }
                 }
                 if yields_when_idle && self.idle_passes % self.policy.passes_before_yield.max(1) == 0 {
@@ -148,32 +151,73 @@ impl Driver {
         }
     }
 
-    /// Takes a sleep ticket and re-checks for input; `None` when there is work after all.
+    /// A pass did work: arm the spin, at its full length when a spin was under way (it met
+    /// work, so spinning pays here).
+    #[inline]
+    fn busy(&mut self) {
+        if self.idle_since.is_some() {
+            self.spin = self.policy.spin_before_park;
+        }
+        self.idle_passes = 0;
+        self.idle_since = None;
+        self.spin_armed = true;
+    }
+
+    /// Whether the shard should stop spinning and park: at once when no work came since the
+    /// last park, otherwise once the spin's time has passed (the clock is read every
+    /// [`IDLE_CLOCK_EVERY`] idle passes).
+    fn spin_is_over(&mut self) -> bool {
+        if !self.spin_armed {
+            return true;
+        }
+        if self.idle_passes % IDLE_CLOCK_EVERY != 1 && !self.spin.is_zero() {
+            return false;
+        }
+        let now = Instant::now();
+        let since = *self.idle_since.get_or_insert(now);
+        if now.duration_since(since) < self.spin {
+            return false;
+        }
+        // The spin ran out without work: the next one is shorter.
+        self.spin = (self.spin / 2).max(self.policy.spin_before_park / 8);
+        true
+    }
+
+    /// The park's deadline, or `None` when the shard has work after all. Resets the spin: the
+    /// next one needs work first.
     fn prepare_park(&mut self, shard: &mut Shard, phase: Phase) -> Option<ParkRequest> {
-        let ticket = shard.shared.doorbells[shard.index].prepare_sleep();
+        self.idle_passes = 0;
+        self.idle_since = None;
+        self.spin_armed = false;
         if shard.has_input() || shard.current_phase() != phase {
+            self.spin_armed = true;
             return None;
         }
-        let mut timeout = self.policy.park_timeout;
         let next = match (shard.asks.next_deadline(), shard.timers.next_due()) {
             (Some(a), Some(t)) => Some(a.min(t)),
             (a, t) => a.or(t),
         };
-        if let Some(deadline) = next {
+        let mut timeout = next.map(|deadline| {
             let now = shard.shared.clock.now_ns();
-            timeout = timeout.min(Duration::from_nanos(deadline.saturating_sub(now)));
+            Duration::from_nanos(deadline.saturating_sub(now))
+        });
+        if let Some(cap) = self.policy.park_timeout {
+            timeout = Some(timeout.map_or(cap, |t| t.min(cap)));
         }
-        Some(ParkRequest { ticket, timeout })
+        Some(ParkRequest { timeout, phase })
     }
 
     fn park(&mut self, shard: &mut Shard, phase: Phase) {
         let Some(request) = self.prepare_park(shard, phase) else { return };
-        let bell = &shard.shared.doorbells[shard.index];
-        if !bell.try_sleep(request.ticket) {
-            return; // a peer rang since the ticket: go and look
+        if !shard.announce_sleep(&request) {
+            self.spin_armed = true;
+            return; // work arrived since the last look: go and take it
         }
         shard.metrics.counters.parks += 1;
-        std::thread::park_timeout(request.timeout);
-        bell.wake_up();
+        match request.timeout {
+            Some(timeout) => std::thread::park_timeout(timeout),
+            None => std::thread::park(),
+        }
+        shard.shared.doorbells[shard.index].wake_up();
     }
 }

@@ -327,7 +327,7 @@ fn a_shard_that_yields_after_every_idle_pass_still_parks() {
     let policy = IdlePolicy {
         spin_before_park: Duration::from_micros(20),
         passes_before_yield: 1,
-        park_timeout: Duration::from_micros(100),
+        park_timeout: Some(Duration::from_micros(100)),
     };
     let mut driver = Driver::new(policy);
     for _ in 0..1_000_000 {
