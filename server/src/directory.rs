@@ -12,7 +12,8 @@ use crate::partition::PartMsg;
 use crate::stats::{ServerCounters, ShardServerStats};
 use nexus_engine::agent::{Addr, AgentId};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::task::{Poll, Waker};
 
 /// A subscriber to a channel: a connection on some shard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,7 +34,10 @@ pub struct Directory {
     /// Connections open over every shard (checked against `max_clients`).
     pub connections: AtomicU64,
     /// Set when the server stops: acceptors stop, connections finish and close.
-    pub stopping: AtomicBool,
+    stopping: AtomicBool,
+    /// The acceptors waiting for the stop ([`Directory::stopped`]), woken by
+    /// [`Directory::stop`]: an idle server polls nothing.
+    stop_wakers: Mutex<Vec<Waker>>,
 }
 
 impl Directory {
@@ -47,6 +51,7 @@ impl Directory {
             stats: (0..shards).map(|_| ShardServerStats::default()).collect(),
             connections: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            stop_wakers: Mutex::new(Vec::new()),
         }
     }
 
@@ -109,6 +114,40 @@ impl Directory {
     /// Whether the server is stopping.
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stops the server: sets the flag, then wakes every task waiting in [`Directory::stopped`]
+    /// (from any thread; the executors forward the wake to the task's shard).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let wakers = std::mem::take(&mut *self.stop_wakers.lock().unwrap_or_else(|e| e.into_inner()));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    /// Resolves once the server stops, without polling: the task's waker waits in the
+    /// directory until [`Directory::stop`] wakes it.
+    pub async fn stopped(&self) {
+        std::future::poll_fn(|cx| {
+            if self.is_stopping() {
+                return Poll::Ready(());
+            }
+            {
+                let mut wakers = self.stop_wakers.lock().unwrap_or_else(|e| e.into_inner());
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+            }
+            // Checked again after registering: a stop in between has either seen the waker or
+            // set the flag before this load.
+            if self.is_stopping() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 }
 

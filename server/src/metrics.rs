@@ -27,21 +27,20 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Binds `addr` and serves until dropped.
     pub fn start(addr: &str, engine: EngineHandle, server: ServerHandle) -> std::io::Result<Self> {
+        // A blocking accept: an idle endpoint costs nothing. `Drop` sets the flag, then
+        // connects once to its own address so that the blocked accept returns and sees it.
         let listener = TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new().name("nexus-metrics".into()).spawn(move || {
             while !flag.load(Ordering::Acquire) {
                 match listener.accept() {
+                    Ok(_) if flag.load(Ordering::Acquire) => break,
                     Ok((stream, _)) => {
                         if let Err(e) = serve(stream, &engine, &server) {
                             tracing::debug!("metrics request failed: {e}");
                         }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(20))
                     }
                     Err(e) => {
                         tracing::warn!("metrics endpoint: accept failed: {e}");
@@ -62,6 +61,9 @@ impl MetricsServer {
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
+        // Ends the blocked accept; if the connect fails the listener is gone or broken, and
+        // the accept has already returned with an error.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -29,8 +29,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often a stopping acceptor checks the stop flag.
-const STOP_POLL: Duration = Duration::from_millis(20);
 /// Mailbox capacity of the partition and ingress agents: every shard's connections feed them,
 /// and a cross-shard message to a full mailbox would be lost (counted), so it is large.
 const SERVER_MAILBOX: u32 = 1 << 20;
@@ -93,7 +91,7 @@ impl ServerHandle {
 
     /// Stops accepting; open connections finish what they started and close.
     pub fn stop(&self) {
-        self.directory.stopping.store(true, Ordering::Release);
+        self.directory.stop();
     }
 
     /// Connections open now.
@@ -187,9 +185,7 @@ async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
     let stats = directory.shard_stats(env.shard);
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            while !directory.is_stopping() {
-                rt.sleep(STOP_POLL).await;
-            }
+            directory.stopped().await;
             None
         })
         .await;

@@ -25,7 +25,7 @@ use nexus_server::metrics::MetricsServer;
 use nexus_server::{ServerBuilder, ServerHandle};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -87,11 +87,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .validate(builtin::KINDS)
             .map_err(|e| Failure::usage(format!("bad --listen or --metrics-listen: {e}")))?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| Failure::runtime(format!("cannot install the signal handler: {e}")))?;
-    }
+    let stop_signal = watch_signals()?;
     let mut builder = Engine::builder().config(&config);
     let mut server = None;
     if config.server.enabled {
@@ -133,7 +129,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         "nexus: running{}; Ctrl-C or SIGTERM stops it gracefully",
         duration.map_or(String::new(), |d| format!(" for {} s", d.as_secs()))
     );
-    status_loop(&handle, &config, duration, &stop, server.as_ref());
+    status_loop(&handle, &config, duration, &stop_signal, server.as_ref());
     if let Some(server) = &server {
         server.stop();
         let open = server.connections();
@@ -307,11 +303,28 @@ fn drive_host_load(
     }
 }
 
+/// Reports SIGINT or SIGTERM on the returned channel, from a thread that blocks on the
+/// signals (nothing polls while the engine idles).
+fn watch_signals() -> Result<mpsc::Receiver<()>, Failure> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+        .map_err(|e| Failure::runtime(format!("cannot install the signal handler: {e}")))?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("nexus-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| Failure::runtime(format!("cannot start the signal thread: {e}")))?;
+    Ok(rx)
+}
+
 fn status_loop(
     handle: &EngineHandle,
     config: &EngineConfig,
     duration: Option<Duration>,
-    stop: &AtomicBool,
+    stop: &mpsc::Receiver<()>,
     server: Option<&ServerHandle>,
 ) {
     let interval = Duration::from_millis(config.metrics.status_interval_ms.max(10));
@@ -320,12 +333,17 @@ fn status_loop(
     let mut last_at = started;
     let mut last_hist: Option<Histogram<u64>> = None;
     loop {
-        let next = last_at + interval;
-        while Instant::now() < next {
-            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10).min(interval));
+        // Sleep until the next status line, the end of the run, or a signal: no polling.
+        let mut wake = last_at + interval;
+        if let Some(d) = duration {
+            wake = wake.min(started + d);
+        }
+        match stop.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if duration.is_some_and(|d| started.elapsed() >= d) {
+            return;
         }
         let now = Instant::now();
         let Ok(stats) = handle.stats() else {
