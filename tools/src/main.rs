@@ -13,6 +13,7 @@ mod bench_coord;
 mod bench_restart;
 mod bench_server;
 mod c2c;
+mod child;
 mod doctor;
 mod log;
 mod run;
