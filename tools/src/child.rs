@@ -183,6 +183,11 @@ impl Process {
         Ok(Self { name, port, child: Some(child), log: Some(log) })
     }
 
+    /// The child's process id (`None` for a server not started here, or one already stopped).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Waits for the child to exit, up to `timeout`: its status, or `None` if it still runs.
     pub(crate) fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>, ChildError> {
         let name = self.name;
