@@ -168,16 +168,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::Compare => return compare(&args),
         _ => refuse_idle_and_compare_options(&args)?,
     }
-    let repeat = args.repeat.unwrap_or(DEFAULT_REPEAT);
-    let executor = match args.executor {
-        None => ExecutorKind::Auto,
-        Some(Executors::One(kind)) => kind,
-        Some(Executors::Both) => {
-            return Err(Failure::usage(
-                "bench: --executor both applies to `nexus bench idle` only; hint: use glommio, threads or auto",
-            ))
-        }
-    };
+    let (repeat, executor) = (args.repeat.unwrap_or(DEFAULT_REPEAT), single_executor(args.executor)?);
     if repeat == 0 {
         return Err(Failure::usage("bench: --repeat must be at least 1; hint: the default is 3"));
     }
@@ -382,6 +373,17 @@ fn compare(args: &BenchArgs) -> Result<(), Failure> {
         new: new.clone(),
         threshold_pct,
     })
+}
+
+/// `--executor` for the workloads that run one executor: `auto` when not given; `both` refused.
+fn single_executor(executor: Option<Executors>) -> Result<ExecutorKind, Failure> {
+    match executor {
+        None => Ok(ExecutorKind::Auto),
+        Some(Executors::One(kind)) => Ok(kind),
+        Some(Executors::Both) => Err(Failure::usage(
+            "bench: --executor both applies to `nexus bench idle` only; hint: use glommio, threads or auto",
+        )),
+    }
 }
 
 /// For the workloads other than `idle` and `compare`: refuses the file arguments and the
