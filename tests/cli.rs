@@ -1,5 +1,6 @@
 //! End-to-end tests of the `nexus` binary: config errors, `nexus run` start to graceful stop
-//! (by duration and by SIGTERM), and `nexus bench --json`.
+//! (by duration and by SIGTERM), `nexus bench --json`, `nexus bench compare` on two small
+//! files, and a one-second `nexus bench idle`.
 //!
 //! Each test runs the built binary (`CARGO_BIN_EXE_nexus`) as a user would. Engines started
 //! here use plain unpinned threads where the test writes its own config, so tests running side
@@ -161,4 +162,65 @@ fn cross_shard_workloads_refuse_one_shard() {
     let out = run_with(&["bench", "counting", "--shards", "1"]);
     assert_eq!(out.status.code(), Some(2), "stderr: {}", text(&out.stderr));
     assert!(text(&out.stderr).contains("hint"), "{}", text(&out.stderr));
+}
+
+/// A record line as `nexus bench --json` writes it.
+fn record(workload: &str, metric: &str, value: f64, extra: &str) -> String {
+    format!(
+        "{{\"workload\":\"{workload}\",\"system\":\"nexus\",\"placement\":\"local\",\"metric\":\"{metric}\",\
+         \"value\":{value},\"unit\":\"u\",\"shards\":2{extra}}}\n"
+    )
+}
+
+#[test]
+fn bench_compare_judges_each_figure_by_its_direction() {
+    let old = [
+        record("pingpong", "rtt_p50_ns", 200.0, ""),
+        record("counting", "msgs_per_s", 1000.0, ""),
+        record("spawn", "memory_bytes", 512.0, ""),
+        record("registry", "lookup_ns", 40.0, ""),
+    ]
+    .concat();
+    let new = [
+        record("pingpong", "rtt_p50_ns", 150.0, ",\"min\":140.0,\"max\":170.0,\"spread\":0.2"),
+        record("counting", "msgs_per_s", 800.0, ",\"cpus\":\"0,1\""),
+        record("registry", "lookup_ns", 41.0, ""),
+        record("idle", "cpu_pct", 3.0, ",\"executor\":\"threads\""),
+    ]
+    .concat();
+    let (old, new) = (config_file("old.jsonl", &old), config_file("new.jsonl", &new));
+    let out = run_with(&["bench", "compare", old.to_str().unwrap(), new.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let row =
+        |metric: &str| stdout.lines().find(|l| l.contains(metric)).unwrap_or_else(|| panic!("{metric}: {stdout}"));
+    assert!(row("rtt_p50_ns").contains("better") && row("rtt_p50_ns").contains("[140.0..170.0]"), "{stdout}");
+    assert!(row("msgs_per_s").contains("worse") && row("msgs_per_s").contains("0.800"), "{stdout}");
+    assert!(row("lookup_ns").contains("same"), "{stdout}");
+    assert!(
+        stdout.contains("memory_bytes") && stdout.contains("cpu_pct shards=2 threads"),
+        "one-file figures: {stdout}"
+    );
+    let last = stdout.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("1 better, 1 worse, 1 same"), "summary: {last}");
+
+    let bad = config_file("bad.jsonl", &format!("{}{{\"workload\":\"x\"}}\n", record("w", "m", 1.0, "")));
+    let out = run_with(&["bench", "compare", old.to_str().unwrap(), bad.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains("bad.jsonl:2:") && stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
+fn bench_idle_prints_the_cpu_share_of_an_idle_server() {
+    let out = run_with(&["bench", "idle", "--executor", "threads", "--duration", "1s"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    assert!(stdout.contains("CPU % of a core"), "{stdout}");
+    let row = stdout.lines().find(|l| l.starts_with("threads")).unwrap_or_else(|| panic!("no threads row: {stdout}"));
+    // executor, shards, threads, CPU %, wake-ups/s, verdict.
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let cpu: f64 = cells.get(3).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no percentage: {row}"));
+    assert!((0.0..=200.0 * 64.0).contains(&cpu), "{row}");
+    assert!(row.ends_with("met"), "a verdict: {row}");
 }

@@ -1,7 +1,7 @@
 //! `nexus bench`: runs the core workloads of `nexus-bench` and prints their figures.
 //!
 //! `nexus bench WORKLOAD|all [--shards N] [--peers] [--large] [--json [FILE]] [--plot DIR]
-//! [--repeat K] [--executor glommio|thread] [--passes-before-yield N]`
+//! [--repeat K] [--executor glommio|threads|auto] [--passes-before-yield N]`
 //!
 //! 1. Check the arguments: `--repeat` and `--shards` at least 1; cross-shard workloads
 //!    (pingpong, counting, thread-ring) need 2 shards (exit 2 with a hint otherwise).
@@ -23,9 +23,21 @@
 //! is another kind of run: redis-benchmark against `nexus run` and a redis-server it starts
 //! (see `bench_server`); the options of the engine workloads that do not apply to it are refused.
 //!
+//! `nexus bench idle [--duration 10s] [--executor glommio|threads|both] [--shards N]
+//! [--json [FILE]]` is another: the CPU share and wake-ups of an idle `nexus run`, per executor
+//! (both by default), against the target of at most 1% of a core (see `bench_idle`).
+//!
+//! `nexus bench compare OLD.jsonl NEW.jsonl [--threshold P]` runs nothing: it matches the
+//! figures of two `--json FILE` outputs and says which got better, worse or stayed within
+//! +-P% (default 5; see `bench_compare` for which way each metric improves).
+//!
+//! Neither `server`, `restart`, `coord`, `idle` nor `compare` is part of `all`; each refuses the
+//! options that do not apply to it (exit 2, naming the ones it takes).
+//!
 //! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
 //! figures would describe something other than what it claims to measure.
 
+use crate::bench_idle::Executors;
 use crate::Failure;
 use clap::ValueEnum;
 use nexus_bench::plot::write_charts;
@@ -36,6 +48,7 @@ use nexus_engine::placement::PlacementError;
 use nexus_engine::shard::ExecutorKind;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Which workload to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,6 +87,10 @@ enum WorkloadArg {
     /// The coordination layer: local and global discovery among 10,000 agents, a 10-bidder
     /// auction and a 9-voter vote across shards (not part of `all`).
     Coord,
+    /// CPU share and wake-ups of an idle `nexus run`, per executor (not part of `all`).
+    Idle,
+    /// Compare two `--json FILE` outputs: OLD.jsonl NEW.jsonl (runs nothing).
+    Compare,
 }
 
 /// Arguments of `nexus bench`.
@@ -82,6 +99,9 @@ pub struct BenchArgs {
     /// The workload to run (`all` runs every one).
     #[arg(value_enum)]
     workload: WorkloadArg,
+    /// `compare` only: the old and the new JSON lines file.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// Engine shards (default 2; pingpong, counting and thread-ring need at least 2). For
     /// `server`, the default is `nexus run`'s: one per physical core.
     #[arg(long)]
@@ -100,13 +120,19 @@ pub struct BenchArgs {
     /// Large sizes: 1,000,000 pingpong round trips and thread-ring hops.
     #[arg(long)]
     large: bool,
-    /// Rounds of the repeated figures (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    repeat: u32,
-    /// The executor running the shards: glommio, threads, or auto (glommio when io_uring and
-    /// the memlock limit allow it).
-    #[arg(long, default_value = "auto")]
-    executor: ExecutorKind,
+    /// Rounds of the repeated figures (the median is reported; default 3).
+    #[arg(long)]
+    repeat: Option<u32>,
+    /// The executor running the shards: glommio, threads, or auto (the default: glommio when
+    /// io_uring and the memlock limit allow it). `idle` also takes both, its default.
+    #[arg(long)]
+    executor: Option<Executors>,
+    /// `idle` only: the measured window, as 10s, 500ms, 2m or seconds (default 10s).
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// `compare` only: changes within +-this % count as the same (default 5).
+    #[arg(long, value_name = "PERCENT")]
+    threshold: Option<f64>,
     /// Idle dispatcher passes before a glommio shard yields to its executor (default: the
     /// engine's, 256). 1 hands control back to glommio on every idle pass: the cost of the
     /// design the engine avoids.
@@ -126,6 +152,10 @@ pub struct BenchArgs {
 
 /// Shards of the engine workloads when `--shards` is not given.
 const DEFAULT_SHARDS: usize = 2;
+/// Rounds when `--repeat` is not given.
+const DEFAULT_REPEAT: u32 = 3;
+/// `nexus bench idle`'s window when `--duration` is not given.
+const IDLE_DURATION_DEFAULT: Duration = Duration::from_secs(10);
 /// `nexus bench server`'s requests per run when `--requests` is not given.
 const SERVER_REQUESTS_DEFAULT: u64 = 200_000;
 /// `nexus bench server`'s clients when `--clients` is not given.
@@ -133,7 +163,13 @@ const SERVER_CLIENTS_DEFAULT: u32 = 50;
 
 /// Runs `nexus bench`.
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
-    if args.repeat == 0 {
+    match args.workload {
+        WorkloadArg::Idle => return idle(&args),
+        WorkloadArg::Compare => return compare(&args),
+        _ => refuse_idle_and_compare_options(&args)?,
+    }
+    let (repeat, executor) = (args.repeat.unwrap_or(DEFAULT_REPEAT), single_executor(args.executor)?);
+    if repeat == 0 {
         return Err(Failure::usage("bench: --repeat must be at least 1; hint: the default is 3"));
     }
     if args.shards == Some(0) {
@@ -143,7 +179,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         return Err(Failure::usage("bench: --passes-before-yield must be at least 1; hint: the default is 256"));
     }
     if args.workload == WorkloadArg::Server {
-        return server(args);
+        return server(args, repeat, executor);
     }
     for (given, option) in [
         (args.requests.is_some(), "--requests"),
@@ -158,7 +194,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if let Some(passes) = args.passes_before_yield {
         settings.idle.passes_before_yield = passes;
     }
-    settings.executor = resolve_executor(args.executor, settings.shards)?;
+    settings.executor = resolve_executor(executor, settings.shards)?;
     if args.workload == WorkloadArg::Coord {
         if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
             .iter()
@@ -169,7 +205,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
                  --repeat, --json and --passes-before-yield"
             )));
         }
-        return crate::bench_coord::bench_coord(ScenarioArgs { settings, repeat: args.repeat, json: args.json });
+        return crate::bench_coord::bench_coord(ScenarioArgs { settings, repeat, json: args.json });
     }
     if args.workload == WorkloadArg::Restart {
         if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
@@ -181,7 +217,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
                  --repeat, --json and --passes-before-yield"
             )));
         }
-        return crate::bench_restart::bench_restart(ScenarioArgs { settings, repeat: args.repeat, json: args.json });
+        return crate::bench_restart::bench_restart(ScenarioArgs { settings, repeat, json: args.json });
     }
     let workloads = match args.workload {
         WorkloadArg::Pingpong => vec![Workload::PingPong],
@@ -200,8 +236,9 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::Server => unreachable!("`server` returned above"),
         WorkloadArg::Restart => unreachable!("`restart` returned above"),
         WorkloadArg::Coord => unreachable!("`coord` returned above"),
+        WorkloadArg::Idle | WorkloadArg::Compare => unreachable!("`idle` and `compare` returned above"),
     };
-    let mut suite = Suite { settings, plan: Plan::savina(args.large, args.repeat), workloads, peers: args.peers };
+    let mut suite = Suite { settings, plan: Plan::savina(args.large, repeat), workloads, peers: args.peers };
     suite.validate().map_err(failure)?;
 
     let mut notes = Vec::new();
@@ -254,7 +291,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
             cpus.join(","),
             suite.settings.executor.name(),
             if args.large { "large" } else { "Savina" },
-            args.repeat,
+            repeat,
         );
         if let Some(model) = cpu_model() {
             header.push_str(&format!(
@@ -276,7 +313,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
 }
 
 /// `nexus bench server`: checks the options that apply to it and runs it.
-fn server(args: BenchArgs) -> Result<(), Failure> {
+fn server(args: BenchArgs, repeat: u32, executor: ExecutorKind) -> Result<(), Failure> {
     let refused = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")];
     if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
         return Err(Failure::usage(format!(
@@ -291,15 +328,155 @@ fn server(args: BenchArgs) -> Result<(), Failure> {
         return Err(Failure::usage("bench: --clients must be at least 1; hint: the default is 50"));
     }
     crate::bench_server::bench_server(&crate::bench_server::ServerBenchArgs {
-        repeat: args.repeat,
+        repeat,
         shards: args.shards,
         clients: args.clients.unwrap_or(SERVER_CLIENTS_DEFAULT),
         requests: args.requests.unwrap_or(SERVER_REQUESTS_DEFAULT),
         passes_before_yield: args.passes_before_yield,
-        executor: args.executor,
+        executor,
         target_port: args.target_port,
         json: args.json,
     })
+}
+
+/// `nexus bench idle`: checks the options that apply to it and runs it.
+fn idle(args: &BenchArgs) -> Result<(), Failure> {
+    only_for(args, "idle", &["--duration", "--executor", "--shards", "--json"])?;
+    if args.shards == Some(0) {
+        return Err(Failure::usage("bench: --shards must be at least 1; hint: leave it out for one per core"));
+    }
+    crate::bench_idle::bench_idle(&crate::bench_idle::IdleArgs {
+        duration: args.duration.unwrap_or(IDLE_DURATION_DEFAULT),
+        executors: args.executor.unwrap_or(Executors::Both),
+        shards: args.shards,
+        json: args.json.clone(),
+    })
+}
+
+/// `nexus bench compare`: checks its arguments and runs it.
+fn compare(args: &BenchArgs) -> Result<(), Failure> {
+    only_for(args, "compare", &["--threshold"])?;
+    let [old, new] = args.files.as_slice() else {
+        return Err(Failure::usage(format!(
+            "bench: compare takes two files, OLD and NEW ({} given); hint: nexus bench compare old.jsonl new.jsonl",
+            args.files.len()
+        )));
+    };
+    let threshold_pct = args.threshold.unwrap_or(crate::bench_compare::DEFAULT_THRESHOLD_PCT);
+    if !threshold_pct.is_finite() || threshold_pct < 0.0 {
+        return Err(Failure::usage(format!(
+            "bench: --threshold {threshold_pct} is not a percentage of at least 0; hint: the default is 5"
+        )));
+    }
+    crate::bench_compare::bench_compare(&crate::bench_compare::CompareArgs {
+        old: old.clone(),
+        new: new.clone(),
+        threshold_pct,
+    })
+}
+
+/// `--executor` for the workloads that run one executor: `auto` when not given; `both` refused.
+fn single_executor(executor: Option<Executors>) -> Result<ExecutorKind, Failure> {
+    match executor {
+        None => Ok(ExecutorKind::Auto),
+        Some(Executors::One(kind)) => Ok(kind),
+        Some(Executors::Both) => Err(Failure::usage(
+            "bench: --executor both applies to `nexus bench idle` only; hint: use glommio, threads or auto",
+        )),
+    }
+}
+
+/// For the workloads other than `idle` and `compare`: refuses the file arguments and the
+/// options that belong to those two.
+fn refuse_idle_and_compare_options(args: &BenchArgs) -> Result<(), Failure> {
+    if !args.files.is_empty() {
+        return Err(Failure::usage(
+            "bench: only `nexus bench compare OLD NEW` takes file arguments; hint: --json FILE names an output file",
+        ));
+    }
+    for (given, option, owner) in
+        [(args.duration.is_some(), "--duration", "idle"), (args.threshold.is_some(), "--threshold", "compare")]
+    {
+        if given {
+            return Err(Failure::usage(format!(
+                "bench: {option} applies to `nexus bench {owner}` only; hint: see nexus bench --help"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// For `idle` and `compare` (`workload`): refuses every option given that is not in `takes`,
+/// and file arguments except for `compare`.
+fn only_for(args: &BenchArgs, workload: &str, takes: &[&str]) -> Result<(), Failure> {
+    let given = [
+        (args.shards.is_some(), "--shards"),
+        (args.json.is_some(), "--json"),
+        (args.peers, "--peers"),
+        (args.plot.is_some(), "--plot"),
+        (args.large, "--large"),
+        (args.repeat.is_some(), "--repeat"),
+        (args.executor.is_some(), "--executor"),
+        (args.passes_before_yield.is_some(), "--passes-before-yield"),
+        (args.requests.is_some(), "--requests"),
+        (args.clients.is_some(), "--clients"),
+        (args.target_port.is_some(), "--target-port"),
+        (args.duration.is_some(), "--duration"),
+        (args.threshold.is_some(), "--threshold"),
+    ];
+    if let Some((_, option)) = given.iter().find(|(g, option)| *g && !takes.contains(option)) {
+        let takes = if takes.is_empty() { "no option".to_string() } else { takes.join(", ") };
+        return Err(Failure::usage(format!(
+            "bench: {option} does not apply to `nexus bench {workload}`; hint: it takes {takes}"
+        )));
+    }
+    if workload != "compare" && !args.files.is_empty() {
+        return Err(Failure::usage(format!(
+            "bench: {workload} takes no file argument; hint: files are for `nexus bench compare OLD NEW`"
+        )));
+    }
+    Ok(())
+}
+
+/// A `--duration`: a number with `ms`, `s` or `m`, or bare seconds; more than zero.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let bad = || format!("{text:?} is not a duration; use 10s, 500ms, 2m or a number of seconds");
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let seconds = value * scale;
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 {
+        return Err(format!("{text:?} is out of range; give more than 0 and at most a day"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Rows of cells as aligned columns, two spaces apart: the columns in `left` aligned left,
+/// the rest (numbers) right. The first row is the header.
+pub(crate) fn columns(rows: &[Vec<String>], left: &[usize]) -> String {
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width = |c: usize| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count).map(width).collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| if left.contains(&c) { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 /// One JSON object per record and line.

@@ -7,7 +7,7 @@
 //!    written by [`config_text`], serves RESP alone: no agents, no built-in load, no metrics
 //!    endpoint) and `redis-server` without persistence, their output into log files in a
 //!    scratch directory. A server that exits, or does not answer `PING` within
-//!    [`process::START_TIMEOUT`], fails the command with the last line of its log (a taken
+//!    [`crate::child::START_TIMEOUT`], fails the command with the last line of its log (a taken
 //!    port says so).
 //! 3. For each round r in 1..=K, for SET, GET, INCR (GET after SET, so keys exist), each at
 //!    pipeline 1 and 16: run [`benchmark_args`] against both servers back to back, nexus first
@@ -15,9 +15,10 @@
 //!    print its test's CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
 //!    ([`figures::parse_csv`]); both servers must be alive before and after each run.
 //! 4. Check that both servers hold keys (`DBSIZE` > 0): the SETs did land.
-//! 5. Stop both servers (SIGTERM, then SIGKILL after [`process::STOP_TIMEOUT`]). The
+//! 5. Stop both servers (SIGTERM, then SIGKILL after [`crate::child::STOP_TIMEOUT`]). The
 //!    [`Process`] guard does it on every path out, errors and panics included; the scratch
-//!    directory goes with [`Scratch`]'s drop.
+//!    directory goes with [`Scratch`]'s drop. The guard, the scratch directory, the ports and the
+//!    shard plan come from [`crate::child`], shared with `nexus bench idle`.
 //! 6. Report per test and pipeline ([`figures::summarize`]): each server's median requests/s,
 //!    p50 and p99, and the median of the per-round ratios nexus/redis; then the target
 //!    ([`figures::verdicts`]): at pipeline 16, at least 1.5x redis-server's throughput with a
@@ -27,25 +28,27 @@
 //! main thread runs here; the children are separate processes.
 
 mod figures;
-mod process;
 
 use crate::bench::{cpu_model, write_json, Progress};
+use crate::child::{dbsize, free_ports, info_field, plan_shards, ChildError, Process, Scratch};
 use crate::Failure;
 use figures::PIPELINES;
 use figures::{
     grouped, parse_csv, records, render_table, render_verdicts, summarize, verdicts, Figures, Summary, Test,
 };
 use nexus_bench::report::{today_utc, Record};
-use nexus_engine::placement::{self, PlacementError, PlacementPlan, PlacementRequest};
-use nexus_engine::topology::Topology;
-use process::{dbsize, info_field, Process};
+use nexus_engine::placement::PlacementPlan;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+/// What to do when redis-server or redis-benchmark does not start.
+const SETUP_HINT: &str = "run tools/setup.sh (it installs redis-server and redis-tools)";
+/// What to do when `nexus run` (this binary) does not start.
+const NEXUS_HINT: &str = "rebuild it with cargo build --release -p nexus-tools --bin nexus";
 
 /// redis-benchmark's `-r`: random keys drawn from this many.
 pub const KEYSPACE: u64 = 100_000;
@@ -94,10 +97,10 @@ struct Setup {
 pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     let benchmark_version = tool_version("redis-benchmark", "redis-tools")?;
     let redis_version = tool_version("redis-server", "redis-server")?;
-    let (plan, oversubscribe) = plan_shards(args.shards)?;
+    let (plan, oversubscribe) = plan_shards(args.shards, "bench server").map_err(fail)?;
     let executor = crate::bench::resolve_executor(args.executor, plan.len())?;
-    let scratch = Scratch::create()?;
-    let (nexus_port, redis_port) = free_ports()?;
+    let scratch = Scratch::create("bench-server").map_err(fail)?;
+    let (nexus_port, redis_port) = free_ports().map_err(fail)?;
     let nexus_port = args.target_port.unwrap_or(nexus_port);
 
     // Start both, then wait for both: their start-ups overlap.
@@ -112,16 +115,17 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::runtime(format!("bench server: cannot find the nexus binary: {e}")))?;
             let mut cmd = Command::new(exe);
             cmd.arg("run").arg("--config").arg(&config).arg("--executor").arg(executor.name());
-            Process::server("nexus run", cmd, nexus_port, scratch.path("nexus.log"))?
+            Process::server("nexus run", cmd, nexus_port, scratch.path("nexus.log"), NEXUS_HINT).map_err(fail)?
         }
     };
     let mut cmd = Command::new("redis-server");
     cmd.args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
     cmd.args(["--daemonize", "no", "--logfile", ""]).arg("--dir").arg(&scratch.dir);
-    let mut redis = Process::server("redis-server", cmd, redis_port, scratch.path("redis.log"))?;
+    let mut redis =
+        Process::server("redis-server", cmd, redis_port, scratch.path("redis.log"), SETUP_HINT).map_err(fail)?;
     eprintln!("nexus: bench server: starting nexus run on port {nexus_port} and redis-server on port {redis_port}");
-    nexus.wait_ready()?;
-    redis.wait_ready()?;
+    nexus.wait_ready().map_err(fail)?;
+    redis.wait_ready().map_err(fail)?;
     if let Some(running) = info_field(nexus_port, "shards").and_then(|v| v.parse::<usize>().ok()) {
         if running != plan.len() {
             eprintln!("nexus: bench server: note: nexus run reports {running} shards, {} were planned", plan.len());
@@ -129,7 +133,7 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     }
 
     let summaries = measure(args, &scratch, &mut nexus, &mut redis)?;
-    let keys = [dbsize(&nexus)?, dbsize(&redis)?];
+    let keys = [dbsize(&nexus).map_err(fail)?, dbsize(&redis).map_err(fail)?];
     for (process, keys) in [(&nexus, keys[0]), (&redis, keys[1])] {
         if keys == 0 {
             return Err(Failure::runtime(format!(
@@ -170,13 +174,13 @@ fn measure(
                     let name = ["nexus", "redis"][side];
                     let label = format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label());
                     progress.show(step, steps, &label);
-                    nexus.check_alive()?;
-                    redis.check_alive()?;
+                    nexus.check_alive().map_err(fail)?;
+                    redis.check_alive().map_err(fail)?;
                     let port = [nexus.port, redis.port][side];
                     let run = run_benchmark(scratch, port, test, pipeline, args);
                     // A server that died explains a failed run better than the run does.
-                    nexus.check_alive()?;
-                    redis.check_alive()?;
+                    nexus.check_alive().map_err(fail)?;
+                    redis.check_alive().map_err(fail)?;
                     samples[case][side].push(run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?);
                 }
             }
@@ -307,60 +311,12 @@ fn tool_version(name: &str, package: &str) -> Result<String, Failure> {
     }
 }
 
-/// The shards `nexus run` will start for `shards` (`None`: one per physical core), and whether
-/// the config must allow oversubscription (more shards than cores; noted on stderr).
-fn plan_shards(shards: Option<usize>) -> Result<(PlacementPlan, bool), Failure> {
-    let topology =
-        Topology::detect().map_err(|e| Failure::runtime(format!("bench server: cannot read the machine: {e}")))?;
-    let request = shards.map_or_else(PlacementRequest::per_core, PlacementRequest::shards);
-    let fail = |e: PlacementError| Failure::usage(format!("bench server: {e}"));
-    match placement::plan(&topology, &request) {
-        Ok(plan) => Ok((plan, false)),
-        Err(PlacementError::TooManyShards { requested, usable }) => {
-            eprintln!(
-                "nexus: bench server: note: {requested} shards on {usable} cores: oversubscribed (shards share CPUs); \
-                 use --shards {usable} or fewer for the engine's own figures"
-            );
-            Ok((placement::plan(&topology, &request.oversubscribe(true)).map_err(fail)?, true))
-        }
-        Err(e) => Err(fail(e)),
-    }
-}
-
-/// Two distinct loopback ports nothing listens on right now (both bound at once, released).
-fn free_ports() -> Result<(u16, u16), Failure> {
-    let bind = || -> std::io::Result<(TcpListener, u16)> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        Ok((listener, port))
-    };
-    let fail = |e: std::io::Error| Failure::runtime(format!("bench server: no free loopback port: {e}"));
-    let (_a, a) = bind().map_err(fail)?;
-    let (_b, b) = bind().map_err(fail)?;
-    Ok((a, b))
-}
-
-/// A scratch directory for the config, the servers' logs and the runs' output; removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn create() -> Result<Self, Failure> {
-        let dir = std::env::temp_dir().join(format!("nexus-bench-server-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Failure::runtime(format!("bench server: cannot create {}: {e}", dir.display())))?;
-        Ok(Self { dir })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// A child's error as a command failure, named after this command.
+fn fail(e: ChildError) -> Failure {
+    if e.is_usage() {
+        Failure::usage(format!("bench server: {e}"))
+    } else {
+        Failure::runtime(format!("bench server: {e}"))
     }
 }
 
@@ -376,9 +332,10 @@ fn run_benchmark(
     let (out_path, err_path) = (scratch.path("benchmark.csv"), scratch.path("benchmark.err"));
     let mut cmd = Command::new("redis-benchmark");
     cmd.args(benchmark_args(port, test, pipeline, args.clients, args.requests));
-    let mut run = Process::tool("redis-benchmark", cmd, port, &out_path, err_path)?;
+    let mut run =
+        Process::tool("redis-benchmark", cmd, port, &out_path, err_path, SETUP_HINT).map_err(|e| e.to_string())?;
     let timeout = run_timeout(args.requests);
-    let Some(status) = run.wait_timeout(timeout)? else {
+    let Some(status) = run.wait_timeout(timeout).map_err(|e| e.to_string())? else {
         return Err(format!(
             "redis-benchmark {} -P {pipeline} did not finish within {} s; hint: the server stopped answering",
             test.label(),

@@ -9,10 +9,13 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_compare;
 mod bench_coord;
+mod bench_idle;
 mod bench_restart;
 mod bench_server;
 mod c2c;
+mod child;
 mod doctor;
 mod log;
 mod run;
