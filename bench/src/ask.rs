@@ -186,7 +186,8 @@ mod tests {
     }
 
     #[test]
-    fn messages_travel_inline() {
-        assert!(nexus_engine::payload::fits_inline::<AskerMsg>());
+    fn messages_travel_unboxed() {
+        assert!(nexus_engine::payload::travels_unboxed::<nexus_engine::builtin::EchoMsg>());
+        assert!(nexus_engine::payload::travels_unboxed::<AskerMsg>());
     }
 }

@@ -120,18 +120,23 @@ pub struct PingerReport {
 #[derive(Debug)]
 pub enum PingerMsg {
     /// Run `warmup + round_trips` round trips with `ponger`, then reply.
-    Run {
-        /// The ponger to bounce off.
-        ponger: Addr<PongerMsg>,
-        /// Recorded trips.
-        round_trips: u64,
-        /// Unrecorded trips first.
-        warmup: u64,
-        /// Where the report goes.
-        reply: ReplyTo<Box<PingerReport>>,
-    },
+    /// (Boxed, so that the hot `Pong` keeps the message inline in its envelope.)
+    Run(Box<PingRun>),
     /// A ping came back: its sequence number.
     Pong(u64),
+}
+
+/// What [`PingerMsg::Run`] asks for.
+#[derive(Debug)]
+pub struct PingRun {
+    /// The ponger to bounce off.
+    pub ponger: Addr<PongerMsg>,
+    /// Recorded trips.
+    pub round_trips: u64,
+    /// Unrecorded trips first.
+    pub warmup: u64,
+    /// Where the report goes.
+    pub reply: ReplyTo<Box<PingerReport>>,
 }
 
 /// Sends pings one at a time and times each round trip.
@@ -187,7 +192,8 @@ impl Agent for Pinger {
     #[inline]
     fn handle(&mut self, msg: PingerMsg, ctx: &mut Ctx<'_>) {
         match msg {
-            PingerMsg::Run { ponger, round_trips, warmup, reply } => {
+            PingerMsg::Run(run) => {
+                let PingRun { ponger, round_trips, warmup, reply } = *run;
                 self.ponger = Some(ponger);
                 self.reply = Some(reply);
                 self.total = warmup + round_trips;
@@ -266,7 +272,7 @@ impl PingPongPair {
             "run the pinger",
             self.pinger,
             setup::timeout_for(total, Duration::from_micros(100)),
-            |reply| PingerMsg::Run { ponger: self.ponger, round_trips, warmup, reply },
+            |reply| PingerMsg::Run(Box::new(PingRun { ponger: self.ponger, round_trips, warmup, reply })),
         )?;
         let after =
             setup::ask(handle, WORKLOAD, "count pings", self.ponger, Duration::from_secs(10), PongerMsg::Count)?;

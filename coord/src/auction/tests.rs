@@ -130,8 +130,8 @@ impl Setup {
 
 #[test]
 fn messages_travel_inline() {
-    assert!(nexus_engine::payload::fits_inline::<AuctionMsg>(), "{}", std::mem::size_of::<AuctionMsg>());
-    assert!(nexus_engine::payload::fits_inline::<BidderMsg>(), "{}", std::mem::size_of::<BidderMsg>());
+    assert!(nexus_engine::payload::travels_unboxed::<AuctionMsg>(), "{}", std::mem::size_of::<AuctionMsg>());
+    assert!(nexus_engine::payload::travels_unboxed::<BidderMsg>(), "{}", std::mem::size_of::<BidderMsg>());
 }
 
 #[test]

@@ -395,8 +395,8 @@ fn an_agent_opens_a_ballot_and_gets_the_result_in_on_reply() {
 
 #[test]
 fn hot_messages_travel_inline() {
-    assert!(nexus_engine::payload::fits_inline::<BallotMsg>(), "{}", std::mem::size_of::<BallotMsg>());
-    assert!(nexus_engine::payload::fits_inline::<VoterMsg>(), "{}", std::mem::size_of::<VoterMsg>());
+    assert!(nexus_engine::payload::travels_unboxed::<BallotMsg>(), "{}", std::mem::size_of::<BallotMsg>());
+    assert!(nexus_engine::payload::travels_unboxed::<VoterMsg>(), "{}", std::mem::size_of::<VoterMsg>());
 }
 
 #[test]

@@ -199,7 +199,10 @@ impl<'a> Ctx<'a> {
     ) -> Result<(), SendError<M>> {
         let mut env = Envelope::user(to, self.me.to_bits(), Payload::new(msg));
         env.flags = flags;
-        env.deadline_ns = deadline_ns;
+        if deadline_ns != 0 {
+            let now = self.shard.now_ns();
+            env.set_deadline_ns(deadline_ns, now);
+        }
         env.request = request;
         self.shard.stamp(&mut env);
         match self.shard.route(env) {

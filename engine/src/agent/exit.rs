@@ -112,7 +112,7 @@ mod tests {
         assert!(ExitReason::Panicked("boom".into()).is_failure());
         assert!(ExitReason::NoProc.is_failure());
         assert_eq!(ExitReason::Panicked("boom".into()).to_string(), "panicked: boom");
-        const { assert!(std::mem::size_of::<Down>() <= crate::payload::INLINE_BYTES) };
+        const { assert!(crate::payload::travels_unboxed::<Down>()) };
     }
 
     #[test]

@@ -218,11 +218,14 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
                 let Some(queue) = ctx.shard.slots.get_mut(slot_index).map(|s| &mut s.queue) else { break };
                 let Some(env) = ctx.shard.store.pop(queue) else { break };
                 handled += 1;
-                if env.sent_ns != 0 {
+                if env.is_sampled() {
                     let now = ctx.shard.shared.clock.now_ns();
-                    ctx.shard.metrics.record_latency(now.saturating_sub(env.sent_ns));
+                    if let Some(latency) = env.latency_ns(now) {
+                        ctx.shard.metrics.record_latency(latency);
+                    }
                 }
-                if env.deadline_ns != 0 && ctx.shard.now_ns() > env.deadline_ns {
+                let now = ctx.shard.now_ns();
+                if env.deadline_ns(now).is_some_and(|deadline| now > deadline) {
                     ctx.shard.dead_letter(env, DeadLetterReason::Expired);
                     continue;
                 }
@@ -264,9 +267,10 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
 }
 
 /// Hands one envelope to the agent's matching hook.
-fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
     let counted = env.counted();
-    ctx.deadline_ns = env.deadline_ns;
+    let now = ctx.shard.now_ns();
+    ctx.deadline_ns = env.deadline_ns(now).unwrap_or(0);
     match env.kind {
         Kind::User => {
             let ask_token = (env.flags & FLAG_ASK != 0).then_some(env.request);
@@ -287,7 +291,7 @@ fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_ha
                     }
                 }
                 Err(payload) => {
-                    let env = Envelope { payload, ..env };
+                    env.payload = payload;
                     ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
                 }
             }

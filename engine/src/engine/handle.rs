@@ -98,7 +98,8 @@ impl EngineHandle {
         let msg = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), true));
         let started = Instant::now();
         let mut env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
-        env.deadline_ns = deadline_after(self.shared.clock.now_ns(), timeout);
+        let now = self.shared.clock.now_ns();
+        env.set_deadline_ns(deadline_after(now, timeout), now);
         let shard = to.shard().min(self.shared.shards - 1);
         match self.send_envelope::<M>(shard, env) {
             Ok(()) => {}

@@ -55,14 +55,12 @@ impl Queue {
     }
 }
 
-struct Node {
-    env: Option<Envelope>,
-    next: u32,
-}
-
-/// The shard's pool of message nodes.
+/// The shard's pool of message nodes: node `i` is `envs[i]` with its link `next[i]`. The two
+/// live in separate arrays so an envelope keeps its own cache line (a node of both would take
+/// two lines for one message).
 pub(crate) struct MessageStore {
-    nodes: Vec<Node>,
+    envs: Vec<Option<Envelope>>,
+    next: Vec<u32>,
     free: u32,
     in_use: usize,
 }
@@ -70,10 +68,12 @@ pub(crate) struct MessageStore {
 impl MessageStore {
     /// A store with room for `capacity` queued messages before it first grows.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let mut store = Self { nodes: Vec::with_capacity(capacity), free: NIL, in_use: 0 };
+        let mut store =
+            Self { envs: Vec::with_capacity(capacity), next: Vec::with_capacity(capacity), free: NIL, in_use: 0 };
         for _ in 0..capacity {
-            let idx = store.nodes.len() as u32;
-            store.nodes.push(Node { env: None, next: store.free });
+            let idx = store.envs.len() as u32;
+            store.envs.push(None);
+            store.next.push(store.free);
             store.free = idx;
         }
         store
@@ -89,21 +89,21 @@ impl MessageStore {
     pub(crate) fn push(&mut self, queue: &mut Queue, env: Envelope) {
         let idx = if self.free != NIL {
             let idx = self.free;
-            let node = &mut self.nodes[idx as usize];
-            self.free = node.next;
-            node.env = Some(env);
-            node.next = NIL;
+            self.free = self.next[idx as usize];
+            self.envs[idx as usize] = Some(env);
+            self.next[idx as usize] = NIL;
             idx
         } else {
-            let idx = u32::try_from(self.nodes.len()).expect("fewer than 2^32 queued messages");
+            let idx = u32::try_from(self.envs.len()).expect("fewer than 2^32 queued messages");
             assert!(idx != NIL, "message store exhausted");
-            self.nodes.push(Node { env: Some(env), next: NIL });
+            self.envs.push(Some(env));
+            self.next.push(NIL);
             idx
         };
         if queue.tail == NIL {
             queue.head = idx;
         } else {
-            self.nodes[queue.tail as usize].next = idx;
+            self.next[queue.tail as usize] = idx;
         }
         queue.tail = idx;
         queue.len += 1;
@@ -116,12 +116,11 @@ impl MessageStore {
         if queue.head == NIL {
             return None;
         }
-        let idx = queue.head;
-        let node = &mut self.nodes[idx as usize];
-        let env = node.env.take();
-        queue.head = node.next;
-        node.next = self.free;
-        self.free = idx;
+        let idx = queue.head as usize;
+        let env = self.envs[idx].take();
+        queue.head = self.next[idx];
+        self.next[idx] = self.free;
+        self.free = idx as u32;
         if queue.head == NIL {
             queue.tail = NIL;
         }
@@ -157,7 +156,7 @@ mod tests {
         }
         assert!(store.pop(&mut a).is_none() && a.is_empty());
         store.push(&mut a, env(9));
-        assert_eq!(store.nodes.len(), 10, "freed nodes are reused before growing");
+        assert_eq!(store.envs.len(), 10, "freed nodes are reused before growing");
         assert_eq!(store.pop(&mut b).unwrap().payload.take::<u64>().unwrap(), 100);
     }
 }

@@ -52,10 +52,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn samples_one_in_n_and_fits_inline() {
+    fn samples_one_in_n_and_travels_unboxed() {
         let mut sink = DeadLetterSink::new(AgentId::new(0, 1, 0), 4);
         let hits = (0..20).filter(|_| sink.sample().is_some()).count();
         assert_eq!(hits, 5);
-        assert!(crate::payload::fits_inline::<DeadLetter>());
+        assert!(crate::payload::travels_unboxed::<DeadLetter>());
     }
 }

@@ -235,8 +235,9 @@ impl Shard {
     /// Stamps a counted message for the latency histogram when it is its turn.
     #[inline]
     pub(crate) fn stamp(&mut self, env: &mut Envelope) {
-        if self.metrics.should_sample() {
-            env.sent_ns = self.shared.clock.now_ns();
+        // A message with a deadline has no room for a sample: the sample goes to a later one.
+        if !env.has_deadline() && self.metrics.should_sample() {
+            env.set_sent_ns(self.shared.clock.now_ns());
         }
     }
 
@@ -484,16 +485,7 @@ impl Shard {
             self.fail_ask(env.request, reason);
         }
         if env.kind == Kind::User && env.flags & FLAG_NOTIFY_UNDELIVERED != 0 && env.from != NO_SENDER && !self.halted {
-            let notice = Envelope {
-                to: env.from,
-                from: env.to,
-                request: reason as u64,
-                deadline_ns: 0,
-                sent_ns: 0,
-                kind: Kind::Undelivered,
-                flags: 0,
-                payload: env.payload,
-            };
+            let notice = Envelope::new(Kind::Undelivered, env.from, env.to, reason as u64, 0, env.payload);
             // A notice that cannot be routed is dropped: the loss is already counted above.
             let _ = self.route(notice);
         }

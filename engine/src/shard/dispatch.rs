@@ -121,7 +121,11 @@ impl Shard {
                 self.run_pending_stops();
             }
         }
-        self.run_queue.extend(self.yielded.drain(..));
+        if !self.yielded.is_empty() {
+            // `extend` costs a capacity check and a drain set-up even when empty: most passes
+            // have no self-message, so look first.
+            self.run_queue.extend(self.yielded.drain(..));
+        }
         handled
     }
 

@@ -91,16 +91,7 @@ impl Shard {
 
     /// Sends a signal to `to` (here or on another shard), in the control lane.
     pub(crate) fn send_signal(&mut self, to: AgentId, signal: Signal) {
-        let env = Envelope {
-            to: to.to_bits(),
-            from: crate::envelope::NO_SENDER,
-            request: 0,
-            deadline_ns: 0,
-            sent_ns: 0,
-            kind: Kind::Signal,
-            flags: 0,
-            payload: Payload::new(signal),
-        };
+        let env = Envelope::new(Kind::Signal, to.to_bits(), crate::envelope::NO_SENDER, 0, 0, Payload::new(signal));
         self.metrics.counters.signals_sent += 1;
         // Control envelopes are never refused; one for a shard that is gone is just dropped.
         let _ = self.route(env);

@@ -178,16 +178,8 @@ impl Shard {
                 }
             }
             ReplyTarget::Shard(token) => {
-                let env = Envelope {
-                    to: token,
-                    from: NO_SENDER,
-                    request: token,
-                    deadline_ns: 0,
-                    sent_ns: 0,
-                    kind: Kind::Reply,
-                    flags: if counted { FLAG_COUNTED } else { FLAG_CONTROL },
-                    payload,
-                };
+                let flags = if counted { FLAG_COUNTED } else { FLAG_CONTROL };
+                let env = Envelope::new(Kind::Reply, token, NO_SENDER, token, flags, payload);
                 if let Err(env) = self.route(env) {
                     // The backlog to the asking shard is full: the asker will time out.
                     self.dead_letter(env, DeadLetterReason::LateReply);
@@ -220,8 +212,10 @@ impl Shard {
                         Err(payload) => env.payload = payload,
                     }
                 }
-                let env =
-                    Envelope { to: settled.asker.to_bits(), request: settled.request, kind: Kind::ReplyToAgent, ..env };
+                let mut env = env;
+                env.to = settled.asker.to_bits();
+                env.request = settled.request;
+                env.kind = Kind::ReplyToAgent;
                 // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
                 let _ = self.accept(env, false);
             }
@@ -241,16 +235,8 @@ impl Shard {
             n += 1;
             self.link_on_reply.remove(&settled.request);
             self.metrics.counters.ask_timeouts += 1;
-            let env = Envelope {
-                to: settled.asker.to_bits(),
-                from: NO_SENDER,
-                request: settled.request,
-                deadline_ns: 0,
-                sent_ns: 0,
-                kind: Kind::ReplyToAgent,
-                flags: 0,
-                payload: Payload::new(crate::agent::AskFailure(AskError::Timeout)),
-            };
+            let failure = Payload::new(crate::agent::AskFailure(AskError::Timeout));
+            let env = Envelope::new(Kind::ReplyToAgent, settled.asker.to_bits(), NO_SENDER, settled.request, 0, failure);
             let _ = self.accept(env, false);
         }
         n
