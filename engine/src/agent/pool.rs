@@ -224,8 +224,8 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
                         ctx.shard.metrics.record_latency(latency);
                     }
                 }
-                let now = ctx.shard.now_ns();
-                if env.deadline_ns(now).is_some_and(|deadline| now > deadline) {
+                // The clock is read (once a pass) only for a message that has a deadline.
+                if env.has_deadline() && env.deadline_ns(ctx.shard.now_ns()).is_some_and(|d| ctx.shard.now_ns() > d) {
                     ctx.shard.dead_letter(env, DeadLetterReason::Expired);
                     continue;
                 }
@@ -269,8 +269,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
 /// Hands one envelope to the agent's matching hook.
 fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
     let counted = env.counted();
-    let now = ctx.shard.now_ns();
-    ctx.deadline_ns = env.deadline_ns(now).unwrap_or(0);
+    ctx.deadline_ns = if env.has_deadline() { env.deadline_ns(ctx.shard.now_ns()).unwrap_or(0) } else { 0 };
     match env.kind {
         Kind::User => {
             let ask_token = (env.flags & FLAG_ASK != 0).then_some(env.request);

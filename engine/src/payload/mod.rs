@@ -176,23 +176,37 @@ impl Payload {
         if !self.is::<M>() {
             return Err(self);
         }
+        if self.vtable.storage != Storage::Inline {
+            return Ok(self.take_indirect::<M>());
+        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: the type matches and the buffer holds an initialised inline `M`; `this` is
+        // never dropped, so the value is moved out exactly once.
+        Ok(unsafe { this.data.0.as_mut_ptr().cast::<M>().read() })
+    }
+
+    /// `take` for a pooled or boxed value whose type was checked: out of line, so the inline
+    /// case stays small enough to inline into every handler's dispatch.
+    #[cold]
+    #[inline(never)]
+    fn take_indirect<M: 'static>(self) -> M {
+        debug_assert!(self.is::<M>());
         let mut this = ManuallyDrop::new(self);
         let p = this.data.0.as_mut_ptr();
-        match this.vtable.storage {
-            // SAFETY: the type matches and the buffer holds an initialised inline `M`; `this`
-            // is never dropped, so the value is moved out exactly once.
-            Storage::Inline => Ok(unsafe { p.cast::<M>().read() }),
-            // SAFETY: the type matches and the buffer holds the pointer of a block holding an
-            // `M`, moved out once here (`this` is never dropped); the block then goes back.
-            Storage::Pooled => Ok(unsafe {
+        if this.vtable.storage == Storage::Pooled {
+            // SAFETY: the type matches (checked by the caller) and the buffer holds the pointer
+            // of a block holding an `M`, moved out once here (`this` is never dropped); the
+            // block then goes back to the pool.
+            unsafe {
                 let block = p.cast::<NonNull<u8>>().read();
                 let value = block.as_ptr().cast::<M>().read();
                 pool::release(block);
                 value
-            }),
+            }
+        } else {
             // SAFETY: the type matches and the buffer holds a `Box<M>` raw pointer; `this` is
             // never dropped, so the value is moved out exactly once.
-            Storage::Boxed => Ok(unsafe { *Box::from_raw(p.cast::<*mut M>().read()) }),
+            unsafe { *Box::from_raw(p.cast::<*mut M>().read()) }
         }
     }
 }

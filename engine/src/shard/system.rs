@@ -236,7 +236,8 @@ impl Shard {
             self.link_on_reply.remove(&settled.request);
             self.metrics.counters.ask_timeouts += 1;
             let failure = Payload::new(crate::agent::AskFailure(AskError::Timeout));
-            let env = Envelope::new(Kind::ReplyToAgent, settled.asker.to_bits(), NO_SENDER, settled.request, 0, failure);
+            let env =
+                Envelope::new(Kind::ReplyToAgent, settled.asker.to_bits(), NO_SENDER, settled.request, 0, failure);
             let _ = self.accept(env, false);
         }
         n
