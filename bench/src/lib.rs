@@ -56,4 +56,4 @@ pub mod wake;
 pub use error::BenchError;
 pub use report::Record;
 pub use setup::{EngineSettings, Placement};
-pub use stats::{median, Percentiles};
+pub use stats::{median, Percentiles, Spread};
