@@ -46,6 +46,7 @@ pub mod ractor_peer;
 pub mod ractor_savina;
 pub mod rtrb_peer;
 pub mod rtrb_savina;
+mod tokio_pair;
 pub mod tokio_peer;
 pub mod tokio_savina;
 
@@ -118,10 +119,28 @@ pub struct PeerLatency {
 /// A throughput workload's figures.
 #[derive(Clone, Copy, Debug)]
 pub struct PeerRate {
+    /// The measured span the rate is over (the peer's own timing, setup excluded).
+    pub elapsed: std::time::Duration,
     /// Messages (or hops) per second.
     pub per_s: f64,
     /// Share of messages handled on another CPU than their sender's (0..=1).
     pub crossed: f64,
+}
+
+impl PeerRate {
+    /// Several runs as one: all their events over all their measured time, the crossed share
+    /// weighted by events. `None` when there are no runs.
+    pub fn combined(runs: &[PeerRate]) -> Option<PeerRate> {
+        let elapsed: std::time::Duration = runs.iter().map(|r| r.elapsed).sum();
+        let events: f64 = runs.iter().map(|r| r.per_s * r.elapsed.as_secs_f64()).sum();
+        let crossed: f64 = runs.iter().map(|r| r.crossed * r.per_s * r.elapsed.as_secs_f64()).sum();
+        let secs = elapsed.as_secs_f64();
+        (!runs.is_empty()).then(|| PeerRate {
+            elapsed,
+            per_s: if secs > 0.0 { events / secs } else { 0.0 },
+            crossed: if events > 0.0 { crossed / events } else { 0.0 },
+        })
+    }
 }
 
 /// Calls of [`current_cpu`] one `sched_getcpu` answer serves on a thread.
