@@ -8,14 +8,22 @@
 //!    `rtt_p50_ns / probe_rtt_p50_ns` is taken round by round and its median reported; then
 //!    the wake from park on its own short-spin engine, and the bare-thread wake probe (no
 //!    engine running) as its floor;
-//! 3. `counting` and `thread-ring` run `repeat` rounds of local then cross on one engine;
+//! 3. `counting`, `thread-ring` and the Savina workloads run `repeat` rounds of: a fresh
+//!    engine for local then cross, shut down, then every peer local then cross (with
+//!    `--peers`), so the systems alternate round by round (A B C .. A B C ..);
 //! 4. `spawn` times `repeat` cold-then-warm cycles, each on a fresh engine;
 //! 5. `registry` grows one registrar through its sizes on one engine;
 //! 6. `scaling` runs `repeat` rounds of counting on every shard at once on one engine.
 //!
-//! Every engine is shut down with the no-loss check of `setup::shutdown`. Repeated figures are
-//! medians over the rounds (`repeat` says how many). Records come back grouped by workload in
-//! the order the workloads were asked for, whatever order they ran in.
+//! Every engine is shut down with the no-loss check of `setup::shutdown`. Each repeated run,
+//! Nexus's and each peer's, lasts at least `Plan::min_round` of measured time (0.5 s at full
+//! size; [`sizing`] scales the counts). Repeated figures are medians over the rounds with the
+//! smallest and the largest round (`Record::over_rounds`); Nexus's advantage over a peer is
+//! taken inside each round, from that round's pair, and reduced the same way. Records come
+//! back grouped by workload in the order the workloads were asked for, whatever order they ran
+//! in. The submodules hold the workloads by topic: [`latency`] (pingpong), [`rates`] (counting,
+//! thread-ring), [`savina`], [`engine`] (spawn, registry, scaling); [`versus`] gathers the peers'
+//! figures and [`sizing`] the round lengths.
 
 use crate::big::{self, BigParams};
 use crate::chameneos::{self, ChameneosParams};
@@ -32,7 +40,7 @@ use crate::setup::{self, EngineSettings, Placement, SYSTEM};
 use crate::spawn::{self, MemoryParams, SpawnParams};
 use crate::thread_ring::{self, ThreadRingParams};
 use crate::wake::{self, WakeParams};
-use crate::{median, BenchError};
+use crate::BenchError;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
@@ -146,6 +154,8 @@ pub struct Plan {
     pub fan_in: FanInParams,
     /// Rounds of repeated figures (at least 1).
     pub repeat: u32,
+    /// The shortest measured span of one repeated run ([`sizing::MIN_ROUND`] at full size).
+    pub min_round: Duration,
 }
 
 impl Plan {
@@ -171,6 +181,7 @@ impl Plan {
             fib: FibParams::default(),
             fan_in: FanInParams::default(),
             repeat: repeat.max(1),
+            min_round: sizing::MIN_ROUND,
         };
         if large {
             plan.pingpong.round_trips = 1_000_000;
@@ -205,6 +216,7 @@ impl Plan {
             fib: FibParams { n: 10, ..FibParams::default() },
             fan_in: FanInParams { messages: 2_000, ..FanInParams::default() },
             repeat: 1,
+            min_round: Duration::ZERO,
         }
     }
 }
@@ -251,8 +263,10 @@ mod engine;
 mod latency;
 mod rates;
 mod savina;
+pub mod sizing;
 mod versus;
 
+use sizing::Sizer;
 use versus::Versus;
 
 /// The `system` of the probe's records: the physical limit of a cross-core round trip.
@@ -328,6 +342,7 @@ impl Suite {
             progress,
             skipped: Vec::new(),
             curves: Vec::new(),
+            sizer: Sizer::new(self.plan.min_round),
         };
         let mut memory = Vec::new();
         if self.workloads.contains(&Workload::Spawn) {
@@ -361,6 +376,8 @@ struct Runner<'p> {
     progress: &'p mut dyn FnMut(usize, usize, &str),
     skipped: Vec<Skip>,
     curves: Vec<crate::plot::LatencyCurve>,
+    /// The size factor of each system's runs (see [`sizing`]).
+    sizer: Sizer,
 }
 
 impl Runner<'_> {
@@ -460,6 +477,25 @@ mod tests {
         }
         for metric in ["msgs_per_s", "hops_per_s", "ns_per_spawn", "bytes_per_agent", "ns_per_op"] {
             assert!(records.iter().any(|r| r.metric == metric), "{metric} missing");
+        }
+    }
+
+    #[test]
+    fn repeated_figures_carry_their_spread_and_advantages_their_pairs() {
+        let mut suite = Suite {
+            settings: EngineSettings::test(2),
+            plan: Plan { repeat: 2, ring_sizes: Vec::new(), ..Plan::tiny() },
+            workloads: vec![Workload::Counting, Workload::ThreadRing],
+            peers: cfg!(feature = "peers"),
+        };
+        let records = suite.run(&mut |_, _, _| {}).unwrap().records;
+        for r in &records {
+            assert_eq!(r.repeat, Some(2), "{r:?}");
+            let (Some(min), Some(max)) = (r.min, r.max) else { panic!("no spread: {r:?}") };
+            assert!(min <= r.value && r.value <= max, "{r:?}");
+        }
+        if cfg!(feature = "peers") {
+            assert!(records.iter().any(|r| r.system == "tokio" && r.metric == "nexus_advantage"), "{records:?}");
         }
     }
 

@@ -37,7 +37,7 @@ impl Runner<'_> {
         nexus: &[(Placement, f64)],
         versus: &mut Versus,
     ) -> Result<(), BenchError> {
-        use crate::peers::{self, Peer};
+        use crate::peers::{self, Peer, PeerResult};
         if !self.suite.peers {
             return Ok(());
         }
@@ -46,13 +46,21 @@ impl Runner<'_> {
         for peer in Peer::ALL {
             for &(placement, nexus_rate) in nexus {
                 self.step(&format!("{workload} {} {} round {round}/{k}", peer.name(), placement.as_str()));
-                let result = if workload == "thread-ring" {
-                    let params = ThreadRingParams { placement, ..self.suite.plan.ring.clone() };
-                    peers::thread_ring(peer, &params, cpus)?
-                } else {
-                    let params = CountingParams { placement, ..self.suite.plan.counting.clone() };
-                    peers::counting(peer, &params, cpus)?
-                };
+                let (ring, counting) = (self.suite.plan.ring.clone(), self.suite.plan.counting.clone());
+                let result = self.sizer.sized((workload, peer.name(), placement), |factor| {
+                    let result = if workload == "thread-ring" {
+                        let hops = ring.hops.saturating_mul(factor);
+                        peers::thread_ring(peer, &ThreadRingParams { placement, hops, ..ring.clone() }, cpus)?
+                    } else {
+                        let messages = counting.messages.saturating_mul(factor);
+                        peers::counting(peer, &CountingParams { placement, messages, ..counting.clone() }, cpus)?
+                    };
+                    let span = match &result {
+                        PeerResult::Ran(rate) => Some(rate.elapsed),
+                        PeerResult::Skipped(_) => None,
+                    };
+                    Ok((result, span))
+                })?;
                 self.note_rate(versus, (workload, peer.name(), placement), (metric, unit), result, nexus_rate);
             }
         }
@@ -80,7 +88,8 @@ impl Runner<'_> {
     }
 
     /// `counting` or `thread-ring`: per round, a fresh engine runs both placements and is shut
-    /// down, then the peers run (with `--peers`), so no two systems ever spin at once.
+    /// down, then the peers run (with `--peers`), so no two systems ever spin at once. Each run
+    /// lasts at least `min_round` (see [`sizing`](super::sizing)).
     pub(super) fn rate_workload(&mut self, workload: &'static str) -> Result<Vec<Record>, BenchError> {
         let k = self.repeat();
         let ring = workload == "thread-ring";
@@ -93,14 +102,7 @@ impl Runner<'_> {
             for (placement, rate) in &mut nexus {
                 let placement = *placement;
                 self.step(&format!("{workload} {} round {round}/{k}", placement.as_str()));
-                let (agents, value) = if ring {
-                    let out =
-                        thread_ring::run(&handle, &ThreadRingParams { placement, ..self.suite.plan.ring.clone() })?;
-                    (out.agents, out.hops_per_s)
-                } else {
-                    let params = CountingParams { placement, ..self.suite.plan.counting.clone() };
-                    (0, counting::run(&handle, &params)?.msgs_per_s)
-                };
+                let (agents, value) = self.nexus_rate(&handle, workload, placement)?;
                 *rate = value;
                 rates.push((placement, agents, value));
             }
@@ -112,7 +114,7 @@ impl Runner<'_> {
             .iter()
             .map(|&p| {
                 let values: Vec<f64> = rates.iter().filter(|(q, _, _)| *q == p).map(|(_, _, v)| *v).collect();
-                let record = self.record(workload, p, metric, median(&values), unit).repeat(k);
+                let record = self.record(workload, p, metric, 0.0, unit).over_rounds(&values);
                 match rates.iter().find(|(q, _, _)| *q == p) {
                     Some(&(_, agents, _)) if ring => record.agents(u64::from(agents)),
                     _ => record,
@@ -124,6 +126,28 @@ impl Runner<'_> {
             records.extend(self.ring_sweep()?);
         }
         Ok(records)
+    }
+
+    /// One Nexus run of `counting` or `thread-ring` at `placement`, sized to last at least
+    /// `min_round`: (ring agents or 0, the rate).
+    fn nexus_rate(
+        &mut self,
+        handle: &nexus_engine::engine::EngineHandle,
+        workload: &'static str,
+        placement: Placement,
+    ) -> Result<(u32, f64), BenchError> {
+        let (ring, counting) = (self.suite.plan.ring.clone(), self.suite.plan.counting.clone());
+        self.sizer.sized((workload, SYSTEM, placement), |factor| {
+            if workload == "thread-ring" {
+                let params = ThreadRingParams { placement, hops: ring.hops.saturating_mul(factor), ..ring.clone() };
+                let out = thread_ring::run(handle, &params)?;
+                Ok(((out.agents, out.hops_per_s), Some(out.elapsed)))
+            } else {
+                let messages = counting.messages.saturating_mul(factor);
+                let out = counting::run(handle, &CountingParams { placement, messages, ..counting.clone() })?;
+                Ok(((0, out.msgs_per_s), Some(out.elapsed)))
+            }
+        })
     }
 
     /// The thread-ring at each of `plan.ring_sizes`, both placements, once each on one engine:

@@ -51,8 +51,7 @@ impl Versus {
             .iter()
             .filter(|s| s.workload == workload)
             .map(|s| {
-                Record::new(s.workload, s.peer, s.placement.as_str(), s.metric, median(&s.values), s.unit)
-                    .repeat(s.values.len() as u32)
+                Record::new(s.workload, s.peer, s.placement.as_str(), s.metric, 0.0, s.unit).over_rounds(&s.values)
             })
             .collect()
     }
@@ -65,5 +64,29 @@ pub(super) fn ratio(a: f64, b: f64) -> f64 {
         a / b
     } else {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advantages_are_taken_pair_by_pair_and_reported_with_their_spread() {
+        let key = ("counting", "tokio", Placement::Local);
+        let mut versus = Versus::default();
+        // Nexus and the peer both slow down in round 2: the pair's ratio stays 2.
+        for (nexus, peer) in [(10.0, 5.0), (4.0, 2.0), (12.0, 4.0)] {
+            versus.note(key, "msgs_per_s", "msg/s", peer);
+            versus.advantage(key, ratio(nexus, peer));
+        }
+        let records = versus.records("counting");
+        let advantage = records.iter().find(|r| r.metric == "nexus_advantage").unwrap();
+        assert_eq!((advantage.value, advantage.min, advantage.max), (2.0, Some(2.0), Some(3.0)));
+        assert_eq!(advantage.repeat, Some(3));
+        let rate = records.iter().find(|r| r.metric == "msgs_per_s").unwrap();
+        assert_eq!((rate.value, rate.min, rate.max), (4.0, Some(2.0), Some(5.0)));
+        assert!(versus.records("thread-ring").is_empty());
+        assert_eq!(ratio(1.0, 0.0), 0.0);
     }
 }
