@@ -13,8 +13,8 @@
 //! {"workload":"counting","system":"tokio","placement":"local","metric":"msgs_per_s","value":9.1e6,"min":8.7e6,"max":9.4e6,"unit":"msg/s","repeat":5}
 //! ```
 //!
-//! Tables show a value with a spread as `12.3 M (11.0–13.1)`: the median, then the smallest
-//! and the largest round, in the median's scale.
+//! Tables show the median of several rounds as `12.3 M (11.0–13.1)`: the median, then the
+//! smallest and the largest round, in the median's scale.
 
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -136,10 +136,11 @@ impl Record {
         self
     }
 
-    /// The value for the table: with its spread when it has one (see the module doc).
+    /// The value for the table: with its spread when it is the median of several rounds (see
+    /// the module doc).
     fn shown(&self) -> String {
-        match (self.min, self.max) {
-            (Some(min), Some(max)) => format_spread(self.value, min, max, self.unit),
+        match (self.min, self.max, self.repeat) {
+            (Some(min), Some(max), Some(rounds)) if rounds > 1 => format_spread(self.value, min, max, self.unit),
             _ => format_value(self.value, self.unit),
         }
     }
@@ -344,6 +345,8 @@ mod tests {
         ]);
         let table = render_tables(&[r]);
         assert!(table.contains("12.3 M (11.0–13.1)") && table.contains("median of 3"), "{table}");
+        let once = Record::new("counting", "nexus", "local", "msgs_per_s", 0.0, "msg/s").over_rounds(&[12_300_000.0]);
+        assert!(render_tables(&[once]).contains("12,300,000  msg/s"), "one round has no spread to show");
     }
 
     #[test]
