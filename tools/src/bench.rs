@@ -100,8 +100,8 @@ pub struct BenchArgs {
     /// Large sizes: 1,000,000 pingpong round trips and thread-ring hops.
     #[arg(long)]
     large: bool,
-    /// Rounds of the repeated figures (the median is reported).
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of the repeated figures (the median is reported, with the min and max).
+    #[arg(long, default_value_t = DEFAULT_REPEAT)]
     repeat: u32,
     /// The executor running the shards: glommio, threads, or auto (glommio when io_uring and
     /// the memlock limit allow it).
@@ -124,6 +124,8 @@ pub struct BenchArgs {
     target_port: Option<u16>,
 }
 
+/// Rounds when `--repeat` is not given: five, so a median has two rounds on each side.
+const DEFAULT_REPEAT: u32 = 5;
 /// Shards of the engine workloads when `--shards` is not given.
 const DEFAULT_SHARDS: usize = 2;
 /// `nexus bench server`'s requests per run when `--requests` is not given.
@@ -134,7 +136,9 @@ const SERVER_CLIENTS_DEFAULT: u32 = 50;
 /// Runs `nexus bench`.
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if args.repeat == 0 {
-        return Err(Failure::usage("bench: --repeat must be at least 1; hint: the default is 3"));
+        return Err(Failure::usage(format!(
+            "bench: --repeat must be at least 1; hint: the default is {DEFAULT_REPEAT}"
+        )));
     }
     if args.shards == Some(0) {
         return Err(Failure::usage("bench: --shards must be at least 1; hint: the default is 2"));
@@ -249,12 +253,14 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     } else {
         let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
         let mut header = format!(
-            "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds where repeated",
+            "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds (min–max) \
+             where repeated, each run at least {} ms",
             suite.settings.shards,
             cpus.join(","),
             suite.settings.executor.name(),
             if args.large { "large" } else { "Savina" },
             args.repeat,
+            suite.plan.min_round.as_millis(),
         );
         if let Some(model) = cpu_model() {
             header.push_str(&format!(
