@@ -46,7 +46,7 @@ pub(super) fn spawn<A: Actor<Args = A>>(actor: A) -> ActorRef<A> {
 }
 
 /// Spawns `actor` (as [`spawn`]) as end `i` of `sites`: on that end's runtime.
-fn spawn_at<A: Actor<Args = A>>(sites: &Sites, i: usize, actor: A) -> ActorRef<A> {
+pub(super) fn spawn_at<A: Actor<Args = A>>(sites: &Sites, i: usize, actor: A) -> ActorRef<A> {
     let _on = sites.of(i).enter();
     spawn(actor)
 }

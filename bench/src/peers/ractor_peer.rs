@@ -50,7 +50,7 @@ pub(super) async fn spawn<A: Actor>(
 }
 
 /// Spawns `handler` with `args` as end `i` of `sites` (on that end's runtime).
-async fn spawn_at<A: Actor>(
+pub(super) async fn spawn_at<A: Actor>(
     workload: &'static str,
     sites: &Sites,
     i: usize,
