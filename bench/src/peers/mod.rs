@@ -302,3 +302,35 @@ pub fn thread_ring(
         Peer::Kameo => kameo_peer::thread_ring(params, cpus),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn combined_runs_are_all_events_over_all_time() {
+        let runs = [
+            PeerRate { elapsed: Duration::from_secs(1), per_s: 100.0, crossed: 0.0 },
+            PeerRate { elapsed: Duration::from_secs(3), per_s: 300.0, crossed: 1.0 },
+        ];
+        let all = PeerRate::combined(&runs).unwrap();
+        assert_eq!(all.elapsed, Duration::from_secs(4));
+        assert_eq!(all.per_s, 1_000.0 / 4.0, "100 + 900 events over 4 s");
+        assert_eq!(all.crossed, 0.9, "weighted by events");
+        assert!(PeerRate::combined(&[]).is_none());
+    }
+
+    #[test]
+    fn the_kept_cpu_is_the_threads_own() {
+        std::thread::spawn(|| {
+            // SAFETY: `sched_getcpu` takes no arguments and only reads the calling thread's state.
+            let here = usize::try_from(unsafe { libc::sched_getcpu() }).unwrap();
+            pin(here, true).unwrap();
+            let cpus: Vec<usize> = (0..200).map(|_| current_cpu()).collect();
+            assert!(cpus.iter().all(|&c| c == here), "{here}: {cpus:?}");
+        })
+        .join()
+        .unwrap();
+    }
+}
