@@ -18,7 +18,8 @@
 //! - [`restart`]: panic-to-next-message time of a supervised agent;
 //! - [`chaos`]: thousands of supervised agents under ask traffic with injected panics;
 //! - [`suite`]: runs a set of workloads the way `nexus bench` does and returns [`Record`]s;
-//! - [`report`]: the records, as a table or as JSON lines.
+//! - [`report`]: the records, as a table or as JSON lines;
+//! - [`targets`]: the message-path targets, judged met or not from a run's records.
 //!
 //! Host threads drive workloads through `EngineHandle::ask`: the host asks a driver agent to
 //! run, the agent times the work itself with `std::time::Instant` (never the engine's cached
@@ -50,10 +51,11 @@ pub mod setup;
 pub mod spawn;
 pub mod stats;
 pub mod suite;
+pub mod targets;
 pub mod thread_ring;
 pub mod wake;
 
 pub use error::BenchError;
 pub use report::Record;
 pub use setup::{EngineSettings, Placement};
-pub use stats::{median, Percentiles};
+pub use stats::{median, Percentiles, Spread};

@@ -3,12 +3,18 @@
 //! A record is one measured value with what it measures: `workload`, `system` (`nexus` for the
 //! engine, `limit` for the bare-thread probe, or a peer's name), `placement` (`local` or `cross`), `metric`
 //! (the name says the statistic and the unit: `rtt_p50_ns`, `msgs_per_s`), `value` and `unit`,
-//! plus optional context fields (`shards`, `executor`, `names`, `agents`, `repeat`, `cpus`,
-//! `date`). JSON lines carry exactly these fields in this order, optional ones only when set:
+//! plus optional fields: `min` and `max`, the spread of a value that is the median over rounds
+//! (right after `value`), and the context (`shards`, `executor`, `names`, `agents`, `repeat`,
+//! `cpus`, `date`). JSON lines carry exactly these fields in this order, optional ones only when
+//! set:
 //!
 //! ```text
 //! {"workload":"pingpong","system":"nexus","placement":"cross","metric":"rtt_p50_ns","value":183.0,"unit":"ns","shards":2}
+//! {"workload":"counting","system":"tokio","placement":"local","metric":"msgs_per_s","value":9.1e6,"min":8.7e6,"max":9.4e6,"unit":"msg/s","repeat":5}
 //! ```
+//!
+//! Tables show the median of several rounds as `12.3 M (11.0–13.1)`: the median, then the
+//! smallest and the largest round, in the median's scale.
 
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -26,6 +32,12 @@ pub struct Record {
     pub metric: &'static str,
     /// The value (the median over `repeat` runs when `repeat` > 1).
     pub value: f64,
+    /// The smallest of the rounds `value` is the median of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The largest of the rounds `value` is the median of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
     /// The value's unit.
     pub unit: &'static str,
     /// Shards of the engine.
@@ -67,6 +79,8 @@ impl Record {
             placement,
             metric,
             value: if value.is_finite() { value } else { 0.0 },
+            min: None,
+            max: None,
             unit,
             shards: None,
             executor: None,
@@ -107,6 +121,28 @@ impl Record {
     pub fn repeat(mut self, repeat: u32) -> Self {
         self.repeat = Some(repeat);
         self
+    }
+
+    /// Makes the record the median of `rounds`: `value` their median, `min` and `max` their
+    /// extremes, `repeat` their count. No rounds leave the record as it is.
+    #[must_use]
+    pub fn over_rounds(mut self, rounds: &[f64]) -> Self {
+        let Some(spread) = crate::stats::Spread::of(rounds) else { return self };
+        let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+        self.value = finite(spread.median);
+        self.min = Some(finite(spread.min));
+        self.max = Some(finite(spread.max));
+        self.repeat = Some(spread.rounds);
+        self
+    }
+
+    /// The value for the table: with its spread when it is the median of several rounds (see
+    /// the module doc).
+    fn shown(&self) -> String {
+        match (self.min, self.max, self.repeat) {
+            (Some(min), Some(max), Some(rounds)) if rounds > 1 => format_spread(self.value, min, max, self.unit),
+            _ => format_value(self.value, self.unit),
+        }
     }
 
     /// Sets `shards` and `executor`.
@@ -172,6 +208,30 @@ pub fn format_value(value: f64, unit: &str) -> String {
     }
 }
 
+/// A median with its spread, `12.3 M (11.0–13.1)`: all three in the median's scale (`k`, `M`,
+/// `G` from 1,000 up; ratios as they are), with three significant digits for the median.
+pub fn format_spread(median: f64, min: f64, max: f64, unit: &str) -> String {
+    let (scale, suffix) = if unit == "ratio" || unit == "x" {
+        (1.0, "")
+    } else {
+        [(1e9, " G"), (1e6, " M"), (1e3, " k")].into_iter().find(|(s, _)| median.abs() >= *s).unwrap_or((1.0, ""))
+    };
+    let scaled = median.abs() / scale;
+    let decimals = if unit == "ratio" || unit == "x" {
+        2
+    } else if scale == 1.0 {
+        1
+    } else if scaled >= 100.0 {
+        0
+    } else if scaled >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let f = |v: f64| format!("{:.*}", decimals, v / scale);
+    format!("{}{suffix} ({}–{})", f(median), f(min), f(max))
+}
+
 /// `1234567` as `1,234,567`.
 fn group(n: u64) -> String {
     let digits = n.to_string();
@@ -212,7 +272,7 @@ pub fn render_tables(records: &[Record]) -> String {
                     r.system.to_string(),
                     r.placement.to_string(),
                     r.metric.to_string(),
-                    format_value(r.value, r.unit),
+                    r.shown(),
                     r.unit.to_string(),
                     r.notes(),
                 ]
@@ -260,6 +320,33 @@ mod tests {
         let r = r.engine(2, "glommio").repeat(3);
         assert!(r.to_json().ends_with(r#""unit":"ns","shards":2,"executor":"glommio","repeat":3}"#), "{}", r.to_json());
         assert_eq!(Record::new("x", "nexus", "local", "m", f64::NAN, "ns").value, 0.0);
+    }
+
+    #[test]
+    fn a_median_over_rounds_carries_its_spread_right_after_the_value() {
+        let r = Record::new("counting", "tokio", "local", "msgs_per_s", 0.0, "msg/s").over_rounds(&[3.0, 1.0, 2.0]);
+        assert_eq!((r.value, r.min, r.max, r.repeat), (2.0, Some(1.0), Some(3.0), Some(3)));
+        assert!(r.to_json().contains(r#""value":2.0,"min":1.0,"max":3.0,"unit":"msg/s""#), "{}", r.to_json());
+        let plain = Record::new("x", "nexus", "local", "m", 5.0, "ns").over_rounds(&[]);
+        assert_eq!((plain.value, plain.min, plain.max, plain.repeat), (5.0, None, None, None));
+        assert!(!plain.to_json().contains("min"), "unset spreads are not serialized");
+    }
+
+    #[test]
+    fn tables_show_the_spread_in_the_medians_scale() {
+        assert_eq!(format_spread(12_300_000.0, 11_000_000.0, 13_100_000.0, "msg/s"), "12.3 M (11.0–13.1)");
+        assert_eq!(format_spread(1.234, 1.1, 1.4, "x"), "1.23 (1.10–1.40)");
+        assert_eq!(format_spread(183.0, 170.5, 190.0, "ns"), "183.0 (170.5–190.0)");
+        assert_eq!(format_spread(2_500.0, 2_400.0, 2_600.0, "ns"), "2.50 k (2.40–2.60)");
+        let r = Record::new("counting", "nexus", "local", "msgs_per_s", 0.0, "msg/s").over_rounds(&[
+            12_300_000.0,
+            11_000_000.0,
+            13_100_000.0,
+        ]);
+        let table = render_tables(&[r]);
+        assert!(table.contains("12.3 M (11.0–13.1)") && table.contains("median of 3"), "{table}");
+        let once = Record::new("counting", "nexus", "local", "msgs_per_s", 0.0, "msg/s").over_rounds(&[12_300_000.0]);
+        assert!(render_tables(&[once]).contains("12,300,000  msg/s"), "one round has no spread to show");
     }
 
     #[test]

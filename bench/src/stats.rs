@@ -71,6 +71,29 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The median of repeated rounds with the smallest and the largest of them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The median ([`median`]).
+    pub median: f64,
+    /// The smallest round.
+    pub min: f64,
+    /// The largest round.
+    pub max: f64,
+    /// How many rounds.
+    pub rounds: u32,
+}
+
+impl Spread {
+    /// The spread of `rounds`, or `None` when there are none.
+    pub fn of(rounds: &[f64]) -> Option<Self> {
+        let first = *rounds.first()?;
+        let (min, max) = rounds.iter().fold((first, first), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let count = u32::try_from(rounds.len()).unwrap_or(u32::MAX);
+        Some(Self { median: median(rounds), min, max, rounds: count })
+    }
+}
+
 /// `count` events over `elapsed`, per second (0 when nothing elapsed).
 pub(crate) fn per_second(count: u64, elapsed: Duration) -> f64 {
     let s = elapsed.as_secs_f64();
@@ -99,6 +122,8 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 3.0]), Some(Spread { median: 2.5, min: 1.0, max: 4.0, rounds: 4 }));
         let mut h = histogram();
         for ns in 1..=1000 {
             record(&mut h, Duration::from_nanos(ns));

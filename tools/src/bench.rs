@@ -120,7 +120,7 @@ pub struct BenchArgs {
     /// Large sizes: 1,000,000 pingpong round trips and thread-ring hops.
     #[arg(long)]
     large: bool,
-    /// Rounds of the repeated figures (the median is reported; default 3).
+    /// Rounds of the repeated figures (the median is reported, with the min and max; default 5).
     #[arg(long)]
     repeat: Option<u32>,
     /// The executor running the shards: glommio, threads, or auto (the default: glommio when
@@ -150,10 +150,10 @@ pub struct BenchArgs {
     target_port: Option<u16>,
 }
 
+/// Rounds when `--repeat` is not given: five, so a median has two rounds on each side.
+const DEFAULT_REPEAT: u32 = 5;
 /// Shards of the engine workloads when `--shards` is not given.
 const DEFAULT_SHARDS: usize = 2;
-/// Rounds when `--repeat` is not given.
-const DEFAULT_REPEAT: u32 = 3;
 /// `nexus bench idle`'s window when `--duration` is not given.
 const IDLE_DURATION_DEFAULT: Duration = Duration::from_secs(10);
 /// `nexus bench server`'s requests per run when `--requests` is not given.
@@ -170,7 +170,9 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     }
     let (repeat, executor) = (args.repeat.unwrap_or(DEFAULT_REPEAT), single_executor(args.executor)?);
     if repeat == 0 {
-        return Err(Failure::usage("bench: --repeat must be at least 1; hint: the default is 3"));
+        return Err(Failure::usage(format!(
+            "bench: --repeat must be at least 1; hint: the default is {DEFAULT_REPEAT}"
+        )));
     }
     if args.shards == Some(0) {
         return Err(Failure::usage("bench: --shards must be at least 1; hint: the default is 2"));
@@ -286,12 +288,14 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     } else {
         let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
         let mut header = format!(
-            "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds where repeated",
+            "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds (min–max) \
+             where repeated, each run at least {} ms",
             suite.settings.shards,
             cpus.join(","),
             suite.settings.executor.name(),
             if args.large { "large" } else { "Savina" },
             repeat,
+            suite.plan.min_round.as_millis(),
         );
         if let Some(model) = cpu_model() {
             header.push_str(&format!(
@@ -307,7 +311,14 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         for s in &output.skipped {
             skipped.push_str(&format!("\nskipped: {} {} {}: {}", s.workload, s.system, s.placement, s.reason));
         }
-        writeln!(out, "{header}\n\n{}{skipped}", render_tables(&records).trim_end())
+        // The message-path targets, judged from this run's records (those it measured).
+        let targets = nexus_bench::targets::evaluate(&records);
+        let targets = if targets.iter().any(|t| t.met.is_some()) {
+            format!("\n\n{}", nexus_bench::targets::render(&targets).trim_end())
+        } else {
+            String::new()
+        };
+        writeln!(out, "{header}\n\n{}{skipped}{targets}", render_tables(&records).trim_end())
     };
     written.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench: cannot write the results: {e}")))
 }

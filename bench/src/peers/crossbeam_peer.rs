@@ -260,7 +260,7 @@ pub fn counting(params: &CountingParams, cpus: PeerCpus) -> Result<PeerResult<Pe
             format!("the tally counted {count} messages summing to {sum}; expected {n} summing to {expected_sum}"),
         ));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(n, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(n, elapsed), crossed: cross.share() }))
 }
 
 /// What follows a token with `left` hops to go: the token with one hop fewer, or `Stop`.

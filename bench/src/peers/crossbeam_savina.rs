@@ -225,7 +225,7 @@ pub fn chameneos(p: &ChameneosParams, cpus: PeerCpus) -> Result<PeerResult<PeerR
         );
         return Err(BenchError::check(W, what));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(requests, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(requests, elapsed), crossed: cross.share() }))
 }
 
 /// A message to a big agent.
@@ -351,7 +351,7 @@ pub fn big(p: &BigParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, BenchE
         );
         return Err(BenchError::check(W, what));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(2 * sent, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(2 * sent, elapsed), crossed: cross.share() }))
 }
 
 /// Fork-join throughput on one thread per worker plus the driver: messages per second (see
@@ -439,7 +439,7 @@ pub fn fj_throughput(p: &ThroughputParams, cpus: PeerCpus) -> Result<PeerResult<
         }
     }
     let total = n as u64 * messages;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(total, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(total, elapsed), crossed: cross.share() }))
 }
 
 /// Fork-join creation, one OS thread per operation: spawns + messages + ends per second (see
@@ -501,7 +501,7 @@ pub fn fj_create(p: &CreateParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate
         let what = format!("{counted} messages handled, {joined} threads joined; expected {agents} of each");
         return Err(BenchError::check(W, what));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(agents, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(agents, elapsed), crossed: cross.share() }))
 }
 
 /// Fibonacci: skipped (see the module doc).
@@ -556,7 +556,7 @@ pub fn fan_in(p: &FanInParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, B
     gate.open();
     let ((count, sum, elapsed, cross), sent) = both(W, join(W, collector), join_all(W, handles))?;
     check_fan_in(messages, count, sum, &sent)?;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(messages, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(messages, elapsed), crossed: cross.share() }))
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ pub fn chameneos(p: &ChameneosParams, cpus: PeerCpus) -> Result<PeerResult<PeerR
     ensure(W, violations == 0 && self_pairings == 0, || {
         format!("{violations} colour changes broke the complement rule, {self_pairings} self-pairings")
     })?;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(requests, elapsed), crossed }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(requests, elapsed), crossed }))
 }
 
 /// A big message (see `crate::big`).
@@ -262,7 +262,7 @@ pub fn big(p: &BigParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, BenchE
             n * pings
         )
     })?;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(2 * sent, elapsed), crossed }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(2 * sent, elapsed), crossed }))
 }
 
 /// A fork-join throughput message: work, or a worker's final report (messages handled).
@@ -334,7 +334,7 @@ pub fn fj_throughput(p: &ThroughputParams, cpus: PeerCpus) -> Result<PeerResult<
     }
     ensure(W, wrong == 0, || format!("{wrong} workers reported a count other than {messages}"))?;
     let total = n as u64 * messages;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(total, elapsed), crossed }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(total, elapsed), crossed }))
 }
 
 /// Spawns `agents` one-shot tasks, `burst` per turn, and sends each its message; returns the
@@ -378,7 +378,7 @@ pub fn fj_create(p: &CreateParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate
     ensure(W, handled == agents && live == 0, || {
         format!("{handled} messages handled, {live} tasks still running; expected {agents} and none")
     })?;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(agents, elapsed), crossed: 0.0 }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(agents, elapsed), crossed: 0.0 }))
 }
 
 /// One call of the naive recursion as a task: (fib(n), calls in its subtree, itself included).
@@ -415,7 +415,7 @@ pub fn fib(p: &FibParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, BenchE
     ensure(W, got == value && calls == expected && spawned == expected, || {
         format!("fib({n}) = {got} from {calls} calls counted, {spawned} tasks spawned; expected {value}, {expected}")
     })?;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(calls, elapsed), crossed: 0.0 }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(calls, elapsed), crossed: 0.0 }))
 }
 
 /// A fan-in message: a sender's range of values, or one value for the collector.
@@ -483,7 +483,7 @@ pub fn fan_in(p: &FanInParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, B
         let share = messages / senders + u64::from((j as u64) < messages % senders);
         ensure(W, s == share, || format!("sender {j} sent {s} messages; expected {share}"))?;
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(messages, elapsed), crossed }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(messages, elapsed), crossed }))
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! `Message<T>` impl per message type, spawned with `Actor::spawn_with_mailbox` on a bounded
 //! mailbox of [`CAPACITY`], the Nexus mailbox default; kameo's own default is 64), one-way
 //! messages with `tell`, requests with `ask`, deferred answers with `Context::reply_sender`.
-//! They run on the tokio runtimes of [`super::tokio_peer::run_on`]: `current_thread` for
-//! `Local`, a 2-worker `multi_thread` runtime (workers pinned to `cpus.first` and
-//! `cpus.second`) for `Cross`. kameo runs each actor as a tokio task and lets tokio place it;
+//! They run on the tokio runtimes of [`super::tokio_pair::run_placed`]: one `current_thread`
+//! runtime for `Local`; for `Cross`, two spinning `current_thread` runtimes pinned to
+//! `cpus.first` and `cpus.second`, actor `i` spawned on runtime `i % 2` (pinger and producer on
+//! the first, ponger and tally on the second, ring member `i` on `i % 2`), so every message
+//! crosses, as on Nexus. kameo runs each actor as a task on the runtime it was spawned from;
 //! `crossed` shows how often a message was handled on another CPU than its sender's.
 //!
 //! Measuring: the pinger times each trip with the shared [`super::tokio_peer::PingClock`] (one
@@ -23,7 +25,8 @@
 //! [`super::tokio_peer`]): one uncontended lock per message. `ask` adds a oneshot channel and
 //! boxes the reply (`Box<dyn Any>`).
 
-use super::tokio_peer::{counted, panicked, ring_size, ringed, run_on, PingClock, CAPACITY};
+use super::tokio_pair::{run_placed, Sites};
+use super::tokio_peer::{counted, panicked, ring_size, ringed, PingClock, CAPACITY};
 use super::{current_cpu, CrossCount, PeerCpus, PeerLatency, PeerRate, PeerResult};
 use crate::counting::CountingParams;
 use crate::pingpong::PingPongParams;
@@ -40,6 +43,12 @@ use std::time::{Duration, Instant};
 /// Spawns `actor` on a bounded mailbox of [`CAPACITY`].
 pub(super) fn spawn<A: Actor<Args = A>>(actor: A) -> ActorRef<A> {
     A::spawn_with_mailbox(actor, mailbox::bounded(CAPACITY))
+}
+
+/// Spawns `actor` (as [`spawn`]) as end `i` of `sites`: on that end's runtime.
+pub(super) fn spawn_at<A: Actor<Args = A>>(sites: &Sites, i: usize, actor: A) -> ActorRef<A> {
+    let _on = sites.of(i).enter();
+    spawn(actor)
 }
 
 /// Stops `actor` once its mailbox is drained and waits until it has stopped.
@@ -141,9 +150,9 @@ pub fn pingpong(params: &PingPongParams, cpus: PeerCpus) -> Result<PeerResult<Pe
     const WORKLOAD: &str = "kameo pingpong";
     let (round_trips, warmup) = (params.round_trips, params.warmup);
     let limit = setup::timeout_for(round_trips + warmup, Duration::from_micros(100));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let pinger = spawn(Pinger::default());
-        let ponger = spawn(Ponger { pinger: pinger.clone(), answered: 0, cross: CrossCount::default() });
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let pinger = spawn_at(&sites, 0, Pinger::default());
+        let ponger = spawn_at(&sites, 1, Ponger { pinger: pinger.clone(), answered: 0, cross: CrossCount::default() });
         let run = Run { ponger: ponger.clone(), round_trips, warmup };
         let clock = pinger.ask(run).await.map_err(|e| BenchError::check(WORKLOAD, format!("run the pinger: {e}")));
         let counts = ponger.ask(Count).await.map_err(|e| BenchError::check(WORKLOAD, format!("count pings: {e}")));
@@ -191,8 +200,8 @@ pub fn counting(params: &CountingParams, cpus: PeerCpus) -> Result<PeerResult<Pe
     const WORKLOAD: &str = "kameo counting";
     let n = params.messages;
     let limit = setup::timeout_for(n, Duration::from_micros(20));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let tally = spawn(Tally::default());
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let tally = spawn_at(&sites, 1, Tally::default());
         let started = Instant::now();
         let mut total = Ok(());
         for i in 1..=n {
@@ -327,8 +336,8 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
     let agents = ring_size(WORKLOAD, params)?;
     let hops = params.hops;
     let limit = setup::timeout_for(hops, Duration::from_micros(100)) + Duration::from_secs(10);
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let ring: Vec<_> = (0..agents).map(|_| spawn(RingAgent::default())).collect();
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let ring: Vec<_> = (0..agents).map(|i| spawn_at(&sites, i, RingAgent::default())).collect();
         let result = run_ring(WORKLOAD, &ring, hops).await;
         for agent in &ring {
             stop(WORKLOAD, agent).await?;

@@ -2,9 +2,11 @@
 //! impl per message type, spawned on bounded mailboxes of [`CAPACITY`](super::tokio_peer::CAPACITY) by
 //! [`super::kameo_peer`]'s `spawn`; one-way messages with `tell(..).await`, which waits while
 //! the target's mailbox is full; requests with `ask`; deferred answers with
-//! `Context::reply_sender`), on the tokio runtimes of [`super::tokio_peer::run_on`]
-//! (`current_thread` for `Local`; two pinned `multi_thread` workers for `Cross`, where tokio
-//! places each actor's task). The bookkeeping, limits and checks are those of the tokio version
+//! `Context::reply_sender`), on the tokio runtimes the tokio version uses
+//! ([`super::tokio_savina`]: for `Cross`, actor `k` on one of two spinning pinned
+//! `current_thread` runtimes, `k % 2`, in chameneos, big, fj-throughput and fan-in; two pinned
+//! `multi_thread` workers, where tokio places each actor's task, in fj-create and fib). The
+//! bookkeeping, limits and checks are those of the tokio version
 //! ([`super::tokio_savina::shared`]), so all three tokio-based peers run and check alike.
 //!
 //! Per workload (parameters, timed span and checks of the Nexus module named):
@@ -48,8 +50,8 @@
 //! `ActorRef` clone into the envelope, and one uncontended lock in the bounded mailbox's
 //! `recv`; `ask` adds a oneshot and a boxed reply.
 
-use super::kameo_peer::{spawn, stop};
-use super::tokio_peer::run_on;
+use super::kameo_peer::{spawn_at, stop};
+use super::tokio_pair::run_placed;
 use super::tokio_savina::shared::{
     big_checked, big_size, chameneos_checked, chameneos_size, fan_in_checked, fan_in_shares, sum_cross, BigBook,
     BigStep, BigTally, Chameneo, ChameneosTally, CollectorBook, FanInTally, MallBook, Meeting, SinkBook,
@@ -230,9 +232,10 @@ pub fn chameneos(params: &ChameneosParams, cpus: PeerCpus) -> Result<PeerResult<
     let n = chameneos_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(params.meetings, Duration::from_micros(50)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let mall = spawn(Mall::default());
-        let creatures: Vec<_> = (0..n).map(|i| spawn(Creature { me: Chameneo::new(i), mall: mall.clone() })).collect();
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let mall = spawn_at(&sites, 0, Mall::default());
+        let creatures: Vec<_> =
+            (0..n).map(|i| spawn_at(&sites, i + 1, Creature { me: Chameneo::new(i), mall: mall.clone() })).collect();
         let tally = mall.ask(RunMeetings(creatures.clone(), params.meetings)).await;
         let tally = tally.map_err(|e| unanswered(WORKLOAD, "run the meetings", e));
         let mut counts = Vec::with_capacity(n);
@@ -371,10 +374,13 @@ pub fn big(params: &BigParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, B
     let n = big_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(n as u64 * params.pings, Duration::from_micros(5)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let sink = spawn(Sink::default());
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let sink = spawn_at(&sites, 0, Sink::default());
         let agents: Vec<_> = (0..n)
-            .map(|i| spawn(BigAgent { book: BigBook::new(i, n), peers: Arc::from(Vec::new()), sink: sink.clone() }))
+            .map(|i| {
+                let agent = BigAgent { book: BigBook::new(i, n), peers: Arc::from(Vec::new()), sink: sink.clone() };
+                spawn_at(&sites, i + 1, agent)
+            })
             .collect();
         // Every agent knows every other before any ping can reach it (as Savina's `NeighborMessage`).
         let all: Arc<[_]> = agents.iter().cloned().collect();
@@ -490,11 +496,14 @@ pub fn fan_in(params: &FanInParams, cpus: PeerCpus) -> Result<PeerResult<PeerRat
     let shares = fan_in_shares(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(params.messages, Duration::from_micros(5)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let collector = spawn(Collector::default());
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let collector = spawn_at(&sites, 0, Collector::default());
         let senders: Vec<_> = shares
             .iter()
-            .map(|_| spawn(FanInSender { collector: collector.clone(), sent: 0, cross: CrossCount::default() }))
+            .enumerate()
+            .map(|(j, _)| {
+                spawn_at(&sites, j, FanInSender { collector: collector.clone(), sent: 0, cross: CrossCount::default() })
+            })
             .collect();
         let given = senders.iter().cloned().zip(shares.iter().copied()).collect();
         let total = collector.ask(RunFanIn(given, params.messages)).await;

@@ -60,5 +60,5 @@ pub(super) fn ring_rate(
         return Err(BenchError::check(workload, format!("{counted} hops counted; expected {hops}")));
     }
     let elapsed = ended.saturating_duration_since(started);
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(hops, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(hops, elapsed), crossed: cross.share() }))
 }

@@ -1,9 +1,11 @@
 //! The ractor peer: the three core workloads as ractor actors (`Actor` impls spawned with
 //! `Actor::spawn`, one-way messages with `cast`, requests with `call` and an `RpcReplyPort`),
-//! on the tokio runtimes of [`super::tokio_peer::run_on`]: `current_thread` for `Local`, a
-//! 2-worker `multi_thread` runtime (workers pinned to `cpus.first` and `cpus.second`) for
-//! `Cross`. ractor runs each actor as a tokio task and lets tokio place it; `crossed` shows
-//! how often a message was handled on another CPU than its sender's.
+//! on the tokio runtimes of [`super::tokio_pair::run_placed`]: one `current_thread` runtime for
+//! `Local`; for `Cross`, two spinning `current_thread` runtimes pinned to `cpus.first` and
+//! `cpus.second`, actor `i` spawned on runtime `i % 2` (pinger and producer on the first, ponger
+//! and tally on the second, ring member `i` on `i % 2`), so every message crosses, as on Nexus.
+//! ractor runs each actor as a task on the runtime that spawned it; `crossed` shows how often a
+//! message was handled on another CPU than its sender's.
 //!
 //! Measuring: the pinger times each trip with the shared [`super::tokio_peer::PingClock`] (one
 //! clock read per pong); the counting producer is a plain task casting `Add(i)` and then
@@ -22,7 +24,8 @@
 //! (unlike a bounded one, see [`super::tokio_peer`]), and the signal and stop ports' mutexes
 //! are taken only when those are sent. `call` adds a oneshot channel per request.
 
-use super::tokio_peer::{counted, panicked, ring_size, ringed, run_on, PingClock};
+use super::tokio_pair::{run_placed, Sites};
+use super::tokio_peer::{counted, panicked, ring_size, ringed, PingClock};
 use super::{current_cpu, CrossCount, PeerCpus, PeerLatency, PeerRate, PeerResult};
 use crate::counting::CountingParams;
 use crate::pingpong::PingPongParams;
@@ -44,6 +47,17 @@ pub(super) async fn spawn<A: Actor>(
     args: A::Arguments,
 ) -> Result<(ActorRef<A::Msg>, JoinHandle<()>), BenchError> {
     A::spawn(None, handler, args).await.map_err(|e| BenchError::check(workload, format!("cannot spawn an actor: {e}")))
+}
+
+/// Spawns `handler` with `args` as end `i` of `sites` (on that end's runtime).
+pub(super) async fn spawn_at<A: Actor>(
+    workload: &'static str,
+    sites: &Sites,
+    i: usize,
+    handler: A,
+    args: A::Arguments,
+) -> Result<(ActorRef<A::Msg>, JoinHandle<()>), BenchError> {
+    sites.spawn(i, spawn(workload, handler, args)).await.map_err(|e| panicked(workload, &e))?
 }
 
 /// The reply of a `call`, or why it did not come.
@@ -194,9 +208,9 @@ pub fn pingpong(params: &PingPongParams, cpus: PeerCpus) -> Result<PeerResult<Pe
     const WORKLOAD: &str = "ractor pingpong";
     let (round_trips, warmup) = (params.round_trips, params.warmup);
     let limit = setup::timeout_for(round_trips + warmup, Duration::from_micros(100));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let (pinger, pinger_join) = spawn(WORKLOAD, Pinger, ()).await?;
-        let (ponger, ponger_join) = spawn(WORKLOAD, Ponger, pinger.clone()).await?;
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let (pinger, pinger_join) = spawn_at(WORKLOAD, &sites, 0, Pinger, ()).await?;
+        let (ponger, ponger_join) = spawn_at(WORKLOAD, &sites, 1, Ponger, pinger.clone()).await?;
         let to = ponger.clone();
         let run = |reply| PingerMsg::Run { ponger: to, round_trips, warmup, reply };
         let clock = answer(WORKLOAD, "run the pinger", pinger.call(run, None).await);
@@ -254,8 +268,8 @@ pub fn counting(params: &CountingParams, cpus: PeerCpus) -> Result<PeerResult<Pe
     const WORKLOAD: &str = "ractor counting";
     let n = params.messages;
     let limit = setup::timeout_for(n, Duration::from_micros(20));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let (tally, join) = spawn(WORKLOAD, Tally, ()).await?;
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let (tally, join) = spawn_at(WORKLOAD, &sites, 1, Tally, ()).await?;
         let started = Instant::now();
         let mut sent = Ok(());
         for i in 1..=n {
@@ -360,10 +374,10 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
     let agents = ring_size(WORKLOAD, params)?;
     let hops = params.hops;
     let limit = setup::timeout_for(hops, Duration::from_micros(100)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let mut ring = Vec::with_capacity(agents);
-        for _ in 0..agents {
-            ring.push(spawn(WORKLOAD, RingAgent, ()).await?);
+        for i in 0..agents {
+            ring.push(spawn_at(WORKLOAD, &sites, i, RingAgent, ()).await?);
         }
         let leader = ring[0].0.clone();
         let mut result = Ok((Duration::ZERO, (0, 0, CrossCount::default())));

@@ -1,9 +1,10 @@
 //! The ractor peer's Savina workloads: ractor actors (`Actor` impls spawned with
 //! `Actor::spawn`, one-way messages with `cast`, requests with `call` and an `RpcReplyPort`)
-//! on the tokio runtimes of [`super::tokio_peer::run_on`] (`current_thread` for `Local`; two
-//! pinned `multi_thread` workers for `Cross`, where tokio places each actor's task). The
-//! bookkeeping, limits and checks are those of the tokio version
-//! ([`super::tokio_savina::shared`]), so all three tokio-based peers run and check alike.
+//! on the tokio runtimes the tokio version uses ([`super::tokio_savina`]: for `Cross`, actor `k`
+//! on one of two spinning pinned `current_thread` runtimes, `k % 2`, in chameneos, big,
+//! fj-throughput and fan-in; two pinned `multi_thread` workers, where tokio places each actor's
+//! task, in fj-create and fib). The bookkeeping, limits and checks are those of the tokio
+//! version ([`super::tokio_savina::shared`]), so all three tokio-based peers run and check alike.
 //!
 //! Per workload (parameters, timed span and checks of the Nexus module named):
 //!
@@ -41,8 +42,8 @@
 //! [`super::ractor_peer`]): two allocations (the boxed message and the boxed handler future),
 //! no lock; a spawn also runs `pre_start` inline and allocates the actor's ports and task.
 
-use super::ractor_peer::{answer, spawn, stop_all, QUICK};
-use super::tokio_peer::run_on;
+use super::ractor_peer::{answer, spawn_at, stop_all, QUICK};
+use super::tokio_pair::run_placed;
 use super::tokio_savina::shared::{
     big_checked, big_size, chameneos_checked, chameneos_size, fan_in_checked, fan_in_shares, sum_cross, BigBook,
     BigStep, BigTally, Chameneo, ChameneosTally, CollectorBook, FanInTally, MallBook, Meeting, SinkBook,
@@ -208,11 +209,11 @@ pub fn chameneos(params: &ChameneosParams, cpus: PeerCpus) -> Result<PeerResult<
     let n = chameneos_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(params.meetings, Duration::from_micros(50)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let mall = spawn(WORKLOAD, Mall, ()).await?;
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let mall = spawn_at(WORKLOAD, &sites, 0, Mall, ()).await?;
         let mut creatures = Vec::with_capacity(n);
         for i in 0..n {
-            creatures.push(spawn(WORKLOAD, Creature, (i, mall.0.clone())).await?);
+            creatures.push(spawn_at(WORKLOAD, &sites, i + 1, Creature, (i, mall.0.clone())).await?);
         }
         let (refs, meetings) = (creatures.iter().map(|c| c.0.clone()).collect(), params.meetings);
         let run = |reply| MallMsg::Run { creatures: refs, meetings, reply };
@@ -342,11 +343,11 @@ pub fn big(params: &BigParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, B
     let n = big_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(n as u64 * params.pings, Duration::from_micros(5)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let sink = spawn(WORKLOAD, Sink, ()).await?;
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let sink = spawn_at(WORKLOAD, &sites, 0, Sink, ()).await?;
         let mut agents = Vec::with_capacity(n);
         for i in 0..n {
-            agents.push(spawn(WORKLOAD, BigAgent, (i, n, sink.0.clone())).await?);
+            agents.push(spawn_at(WORKLOAD, &sites, i + 1, BigAgent, (i, n, sink.0.clone())).await?);
         }
         let (all, pings): (Arc<[_]>, _) = (agents.iter().map(|a| a.0.clone()).collect(), params.pings);
         // Every agent knows every other before any ping can reach it (as Savina's `NeighborMessage`).
@@ -473,11 +474,11 @@ pub fn fan_in(params: &FanInParams, cpus: PeerCpus) -> Result<PeerResult<PeerRat
     let shares = fan_in_shares(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(params.messages, Duration::from_micros(5)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let collector = spawn(WORKLOAD, Collector, ()).await?;
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let collector = spawn_at(WORKLOAD, &sites, 0, Collector, ()).await?;
         let mut senders = Vec::with_capacity(shares.len());
-        for _ in &shares {
-            senders.push(spawn(WORKLOAD, FanInSender, collector.0.clone()).await?);
+        for j in 0..shares.len() {
+            senders.push(spawn_at(WORKLOAD, &sites, j, FanInSender, collector.0.clone()).await?);
         }
         let given = senders.iter().map(|s| s.0.clone()).zip(shares.iter().copied()).collect();
         let messages = params.messages;

@@ -235,7 +235,7 @@ pub fn counting(params: &CountingParams, cpus: PeerCpus) -> Result<PeerResult<Pe
             format!("the tally counted {count} messages summing to {sum}; expected {n} summing to {expected_sum}"),
         ));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(n, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(n, elapsed), crossed: cross.share() }))
 }
 
 /// Thread-ring: skipped for every placement (see the module doc).

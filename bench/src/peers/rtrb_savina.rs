@@ -297,7 +297,7 @@ pub fn fan_in(p: &FanInParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, B
     }
     let ((count, sum, elapsed, cross), ()) = both(join(W, collector), failed.map_or(Ok(()), Err))?;
     check_fan_in(messages, count, sum, &sent)?;
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(messages, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(messages, elapsed), crossed: cross.share() }))
 }
 
 #[cfg(test)]

@@ -4,14 +4,17 @@
 //! both run on tokio: the two runtimes ([`run_on`]), the pinger's clock ([`PingClock`]) and the
 //! result checks, so all three peers time and check exactly alike.
 //!
-//! Runtimes: `Local` runs a `current_thread` runtime on a fresh thread pinned to `cpus.first`
-//! (every task on that one thread); `Cross` runs a `multi_thread` runtime with 2 workers,
-//! pinned to `cpus.first` and `cpus.second` by `on_thread_start` (a counter gives one worker
-//! per CPU). Tasks are placed by tokio's scheduler as usual: a task woken by a task on the same
-//! worker usually runs on that worker, so `crossed` shows how often messages really crossed.
-//! Each run starts its runtime from a fresh thread (so the caller's affinity is untouched); the
-//! driver is itself a spawned task (on a worker, never on the thread blocked in `block_on`),
-//! bounded by a timeout scaled to the work; the runtime is shut down at the end of every run.
+//! Runtimes: the core workloads (pingpong, counting, thread-ring) run where
+//! [`super::tokio_pair::run_placed`] puts them: `Local`, every task on one `current_thread`
+//! runtime pinned to `cpus.first`; `Cross`, end `i` on one of two spinning `current_thread`
+//! runtimes pinned to `cpus.first` and `cpus.second` (runtime `i % 2`), so every message
+//! crosses. The Savina workloads use [`run_on`]: `Local` as above; `Cross` a `multi_thread`
+//! runtime with 2 workers, pinned to `cpus.first` and `cpus.second` by `on_thread_start` (a
+//! counter gives one worker per CPU), where tokio's scheduler places tasks as usual (a task
+//! woken by a task on the same worker usually runs on that worker, so `crossed` shows how
+//! often messages really crossed). Each run starts its runtimes from fresh threads (so the
+//! caller's affinity is untouched); the driver is itself a spawned task, bounded by a timeout
+//! scaled to the work; the runtimes are shut down at the end of every run.
 //!
 //! Per message (checked in tokio 1.54's source): a bounded channel stores the value inline in
 //! a linked list of 32-slot blocks (one allocation per 32 messages at most; blocks are reused),
@@ -20,6 +23,7 @@
 //! semaphore's waiter-list mutex** (uncontended unless a sender waits for space): one lock per
 //! message, no allocation. Each message carries its sender's CPU (one `sched_getcpu`).
 
+use super::tokio_pair::run_placed;
 use super::{current_cpu, CrossCount, PeerCpus, PeerLatency, PeerRate, PeerResult};
 use crate::counting::CountingParams;
 use crate::pingpong::PingPongParams;
@@ -198,7 +202,7 @@ pub(super) fn counted(
             format!("the tally counted {count} messages summing to {sum}; expected {n} summing to {expected_sum}"),
         ));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(n, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(n, elapsed), crossed: cross.share() }))
 }
 
 /// Checks a ring run (`hops` counted, no forward failed) and returns its rate.
@@ -214,7 +218,7 @@ pub(super) fn ringed(
             format!("{counted} hops counted, {failed} forwards failed; expected {hops} and 0"),
         ));
     }
-    Ok(PeerResult::Ran(PeerRate { per_s: stats::per_second(hops, elapsed), crossed: cross.share() }))
+    Ok(PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(hops, elapsed), crossed: cross.share() }))
 }
 
 /// The ring's size: `agents`, rounded up to a multiple of 2 for `Cross` (as the Nexus ring).
@@ -268,11 +272,11 @@ pub fn pingpong(params: &PingPongParams, cpus: PeerCpus) -> Result<PeerResult<Pe
     const WORKLOAD: &str = "tokio pingpong";
     let (round_trips, warmup) = (params.round_trips, params.warmup);
     let limit = setup::timeout_for(round_trips + warmup, Duration::from_micros(100));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let (ping_tx, ping_rx) = mpsc::channel(CAPACITY);
         let (pong_tx, pong_rx) = mpsc::channel(CAPACITY);
-        let ponger = tokio::spawn(ponger(ping_rx, pong_tx));
-        let pinger = tokio::spawn(pinger(ping_tx, pong_rx, round_trips, warmup));
+        let ponger = sites.spawn(1, ponger(ping_rx, pong_tx));
+        let pinger = sites.spawn(0, pinger(ping_tx, pong_rx, round_trips, warmup));
         let clock = pinger.await.map_err(|e| panicked(WORKLOAD, &e))?;
         let (answered, cross) = ponger.await.map_err(|e| panicked(WORKLOAD, &e))?;
         clock.finish(WORKLOAD, answered, cross)
@@ -321,10 +325,10 @@ pub fn counting(params: &CountingParams, cpus: PeerCpus) -> Result<PeerResult<Pe
     const WORKLOAD: &str = "tokio counting";
     let n = params.messages;
     let limit = setup::timeout_for(n, Duration::from_micros(20));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let (tx, rx) = mpsc::channel(CAPACITY);
-        let tally = tokio::spawn(tally(rx));
-        let producer = tokio::spawn(producer(tx, n));
+        let tally = sites.spawn(1, tally(rx));
+        let producer = sites.spawn(0, producer(tx, n));
         let report = producer.await.map_err(|e| panicked(WORKLOAD, &e))?;
         tally.await.map_err(|e| panicked(WORKLOAD, &e))?;
         let (total, elapsed) = report.map_err(|why| BenchError::check(WORKLOAD, why))?;
@@ -371,14 +375,16 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
     let agents = ring_size(WORKLOAD, params)?;
     let hops = params.hops;
     let limit = setup::timeout_for(hops, Duration::from_micros(100));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let (done_tx, mut done_rx) = mpsc::channel(agents);
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..agents).map(|_| mpsc::channel(CAPACITY)).unzip();
         let ring: Vec<_> = rxs
             .into_iter()
             .enumerate()
-            .map(|(i, rx)| tokio::spawn(ring_agent(rx, txs[(i + 1) % agents].clone(), done_tx.clone())))
+            .map(|(i, rx)| sites.spawn(i, ring_agent(rx, txs[(i + 1) % agents].clone(), done_tx.clone())))
             .collect();
+        // Let the members start waiting first (Nexus links its ring before the clock starts).
+        tokio::task::yield_now().await;
         // Agent 0's start: the first hop goes to agent 1; the last one signals `done`.
         let started = Instant::now();
         let finished = if hops == 0 {

@@ -1,9 +1,16 @@
 //! The tokio peer's Savina workloads: tokio tasks as actors, each with a bounded
 //! `tokio::sync::mpsc` channel of [`CAPACITY`] as its mailbox (a send waits while it is full),
-//! `oneshot` channels for single answers, on the runtimes of [`super::tokio_peer::run_on`]
-//! (`current_thread` for `Local`; two pinned `multi_thread` workers for `Cross`, where tokio
-//! places each task). The bookkeeping, limits and checks shared with the ractor and kameo
-//! versions live in [`shared`].
+//! `oneshot` channels for single answers. The bookkeeping, limits and checks shared with the
+//! ractor and kameo versions live in [`shared`].
+//!
+//! Runtimes: `Local` runs every task on one `current_thread` runtime. `Cross`: chameneos, big,
+//! fj-throughput and fan-in run on [`super::tokio_pair::run_placed`]'s two spinning pinned
+//! `current_thread` runtimes, actor `k` on runtime `k % 2` as Nexus puts agent `k` on shard
+//! `k % 2` (the mall, sink, driver or collector is actor 0; creature, agent or worker `i` is
+//! actor `i + 1`; fan-in sender `j` goes on `j % 2`), so messages cross as they do on Nexus;
+//! fj-create and fib, whose tasks spawn tasks, run on [`super::tokio_peer::run_on`]'s two
+//! pinned `multi_thread` workers, where tokio places each spawned task (`crossed` says how
+//! often their messages crossed).
 //!
 //! Per workload (parameters, timed span and checks of the Nexus module named):
 //!
@@ -48,6 +55,7 @@ use self::shared::{
     fib_checked, fib_size, live_tasks, settled, sum_cross, throughput_checked, throughput_size, BigBook, BigStep,
     Chameneo, ChameneosTally, CollectorBook, Created, FanInTally, FibAnswer, FibBook, MallBook, Meeting, SinkBook,
 };
+use super::tokio_pair::run_placed;
 use super::tokio_peer::{panicked, run_on, CAPACITY};
 use super::{current_cpu, CrossCount, PeerCpus, PeerRate, PeerResult};
 use crate::big::BigParams;
@@ -174,17 +182,17 @@ pub fn chameneos(params: &ChameneosParams, cpus: PeerCpus) -> Result<PeerResult<
     let n = chameneos_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(params.meetings, Duration::from_micros(50));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let (mall_tx, mall_rx) = mpsc::channel(CAPACITY);
         let (txs, rxs) = channels(n);
         let table: Arc<[_]> = txs.into();
         let creatures = rxs
             .into_iter()
             .enumerate()
-            .map(|(i, rx)| tokio::spawn(creature(i, rx, mall_tx.clone(), table.clone())))
+            .map(|(i, rx)| sites.spawn(i + 1, creature(i, rx, mall_tx.clone(), table.clone())))
             .collect();
         drop(mall_tx);
-        let tally = tokio::spawn(mall(mall_rx, table, params.meetings)).await.map_err(|e| panicked(WORKLOAD, &e))?;
+        let tally = sites.spawn(0, mall(mall_rx, table, params.meetings)).await.map_err(|e| panicked(WORKLOAD, &e))?;
         let tally = tally.map_err(|why| BenchError::check(WORKLOAD, why))?;
         chameneos_checked(WORKLOAD, &params, tally, sum_cross(join_all(WORKLOAD, creatures).await?))
     })
@@ -261,15 +269,17 @@ pub fn big(params: &BigParams, cpus: PeerCpus) -> Result<PeerResult<PeerRate>, B
     let n = big_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(n as u64 * params.pings, Duration::from_micros(5));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let (sink_tx, sink_rx) = mpsc::channel(CAPACITY);
         let (txs, rxs) = channels(n);
         let peers: Arc<[_]> = txs.into();
-        let agents =
-            rxs.into_iter().enumerate().map(|(i, rx)| tokio::spawn(big_agent(i, rx, peers.clone(), sink_tx.clone())));
+        let agents = rxs
+            .into_iter()
+            .enumerate()
+            .map(|(i, rx)| sites.spawn(i + 1, big_agent(i, rx, peers.clone(), sink_tx.clone())));
         let agents: Vec<_> = agents.collect();
         drop(sink_tx);
-        let tally = tokio::spawn(sink(sink_rx, peers.clone(), params.pings));
+        let tally = sites.spawn(0, sink(sink_rx, peers.clone(), params.pings));
         let tally = tally.await.map_err(|e| panicked(WORKLOAD, &e))?.map_err(|why| BenchError::check(WORKLOAD, why))?;
         for to in peers.iter() {
             to.send(BigMsg::Finish).await.map_err(|_| BenchError::check(WORKLOAD, GONE))?;
@@ -305,11 +315,15 @@ pub fn fj_throughput(params: &ThroughputParams, cpus: PeerCpus) -> Result<PeerRe
     let (n, per_round) = throughput_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(n as u64 * params.messages, Duration::from_micros(5));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let messages = params.messages;
         let (done_tx, mut done_rx) = mpsc::channel(CAPACITY);
         let (txs, rxs) = channels(n);
-        let workers = rxs.into_iter().map(|rx| tokio::spawn(worker(rx, done_tx.clone(), messages))).collect();
+        let workers = rxs
+            .into_iter()
+            .enumerate()
+            .map(|(i, rx)| sites.spawn(i + 1, worker(rx, done_tx.clone(), messages)))
+            .collect();
         drop(done_tx);
         let started = Instant::now();
         let mut sent = 0;
@@ -454,16 +468,16 @@ pub fn fan_in(params: &FanInParams, cpus: PeerCpus) -> Result<PeerResult<PeerRat
     let shares = fan_in_shares(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(params.messages, Duration::from_micros(5));
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
         let (tx, rx) = mpsc::channel(CAPACITY);
         let (mut starts, mut senders) = (Vec::with_capacity(shares.len()), Vec::with_capacity(shares.len()));
-        for &share in &shares {
+        for (j, &share) in shares.iter().enumerate() {
             let (start, started) = oneshot::channel();
             starts.push((start, share));
-            senders.push(tokio::spawn(fan_in_sender(started, tx.clone())));
+            senders.push(sites.spawn(j, fan_in_sender(started, tx.clone())));
         }
         drop(tx);
-        let total = tokio::spawn(collector(rx, starts, params.messages));
+        let total = sites.spawn(0, collector(rx, starts, params.messages));
         let total = total.await.map_err(|e| panicked(WORKLOAD, &e))?.map_err(|why| BenchError::check(WORKLOAD, why))?;
         let sent = join_all(WORKLOAD, senders).await?;
         fan_in_checked(WORKLOAD, &params, total, &shares, &sent)

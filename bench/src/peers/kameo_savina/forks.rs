@@ -6,7 +6,8 @@
 use super::{stop_each, unanswered, QUICK};
 use crate::fib::FibParams;
 use crate::fork_join::{self, CreateParams, ThroughputParams};
-use crate::peers::kameo_peer::{spawn, stop};
+use crate::peers::kameo_peer::{spawn, spawn_at, stop};
+use crate::peers::tokio_pair::run_placed;
 use crate::peers::tokio_peer::run_on;
 use crate::peers::tokio_savina::shared::{
     create_checked, fib_checked, fib_size, live_tasks, settled, sum_cross, throughput_checked, throughput_size,
@@ -122,12 +123,14 @@ pub fn fj_throughput(params: &ThroughputParams, cpus: PeerCpus) -> Result<PeerRe
     let (n, per_round) = throughput_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(n as u64 * params.messages, Duration::from_micros(5)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let driver = spawn(Driver::default());
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let driver = spawn_at(&sites, 0, Driver::default());
         let target = params.messages;
         let workers: Vec<_> = (0..n)
-            .map(|_| {
-                spawn(Worker { driver: driver.clone(), target, handled: 0, acc: 0.0, cross: CrossCount::default() })
+            .map(|i| {
+                let worker =
+                    Worker { driver: driver.clone(), target, handled: 0, acc: 0.0, cross: CrossCount::default() };
+                spawn_at(&sites, i + 1, worker)
             })
             .collect();
         let ran = driver.ask(RunWork(workers.clone(), params.messages, per_round)).await;

@@ -6,7 +6,8 @@
 use super::gather;
 use crate::fib::FibParams;
 use crate::fork_join::{self, CreateParams, ThroughputParams};
-use crate::peers::ractor_peer::{answer, spawn, stop_all, QUICK};
+use crate::peers::ractor_peer::{answer, spawn, spawn_at, stop_all, QUICK};
+use crate::peers::tokio_pair::run_placed;
 use crate::peers::tokio_peer::run_on;
 use crate::peers::tokio_savina::shared::{
     create_checked, fib_checked, fib_size, live_tasks, settled, sum_cross, throughput_checked, throughput_size,
@@ -130,11 +131,11 @@ pub fn fj_throughput(params: &ThroughputParams, cpus: PeerCpus) -> Result<PeerRe
     let (n, per_round) = throughput_size(WORKLOAD, params)?;
     let params = params.clone();
     let limit = setup::timeout_for(n as u64 * params.messages, Duration::from_micros(5)) + QUICK;
-    run_on(WORKLOAD, params.placement, cpus, limit, move || async move {
-        let driver = spawn(WORKLOAD, Driver, ()).await?;
+    run_placed(WORKLOAD, params.placement, cpus, limit, move |sites| async move {
+        let driver = spawn_at(WORKLOAD, &sites, 0, Driver, ()).await?;
         let mut workers = Vec::with_capacity(n);
-        for _ in 0..n {
-            workers.push(spawn(WORKLOAD, Worker, (driver.0.clone(), params.messages)).await?);
+        for i in 0..n {
+            workers.push(spawn_at(WORKLOAD, &sites, i + 1, Worker, (driver.0.clone(), params.messages)).await?);
         }
         let (refs, messages) = (workers.iter().map(|w| w.0.clone()).collect(), params.messages);
         let run = |reply| DriverMsg::Run { workers: refs, messages, per_round, reply };

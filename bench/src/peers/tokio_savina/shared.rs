@@ -38,7 +38,7 @@ pub(in crate::peers) fn rate(
     cross: CrossCount,
 ) -> PeerResult<PeerRate> {
     let crossed = if placement == Placement::Local { 0.0 } else { cross.share() };
-    PeerResult::Ran(PeerRate { per_s: stats::per_second(count, elapsed), crossed })
+    PeerResult::Ran(PeerRate { elapsed, per_s: stats::per_second(count, elapsed), crossed })
 }
 
 /// The live tasks of the runtime running the caller (always a task of `run_on`).
