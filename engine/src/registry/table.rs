@@ -1,0 +1,344 @@
+//! `NameTable`: the open-addressing table behind a registry partition.
+//!
+//! It owns two arrays of the same power-of-two length, indexed by the same slot number:
+//!
+//! - `slots`: 16-byte [`Slot`]s, four to a cache line, holding the name's stored hash (the
+//!   64-bit [`name_hash`](super::name_hash), 0 mapped to 1) and the agent id. A stored hash of
+//!   0 ([`EMPTY`]) marks a free slot, so probing needs no separate control bytes.
+//! - `cells`: 32-byte [`NameCell`]s, 32-byte aligned (two to a line, never straddling one),
+//!   holding the name: inline when it is at most [`INLINE_NAME_BYTES`] bytes, else on the heap.
+//!
+//! A name's home slot comes from its hash alone ([`NameTable::home`]), so a lookup knows the
+//! address of both its slot and its name cell before reading either: the two lines are fetched
+//! in parallel, and a present name found in its home slot costs one memory latency, not two
+//! dependent ones. The name bytes are compared only when the full 64-bit hashes match.
+//!
+//! Probing is linear. Deletion shifts the rest of the probe run back (no tombstones), so a
+//! probe run ends at the first free slot and lookups of absent names stay short.
+//!
+//! Invariants (checked by `check_invariants` in the tests):
+//! - `slots.len() == cells.len()`, a power of two or zero, and `mask == len - 1` (0 when empty);
+//! - an occupied slot's name is in the cell of the same index, a free slot's cell is
+//!   [`NameCell::EMPTY`] (no heap block);
+//! - every entry sits in the probe run that starts at its home slot: no free slot lies between
+//!   its home and its slot (cyclically);
+//! - no two entries hold the same name;
+//! - `len` counts the occupied slots and stays at most 3/4 of the slots, so every probe meets
+//!   a free slot.
+//!
+//! The lookup path allocates nothing and is free of `unsafe`.
+
+use super::INLINE_NAME_BYTES;
+use crate::agent::AgentId;
+
+/// The stored hash of a free slot.
+const EMPTY: u64 = 0;
+
+/// Fewest slots of a table that holds anything.
+const MIN_SLOTS: usize = 16;
+
+/// The stored form of a hash: `hash`, except that 0 (the free-slot mark) becomes 1.
+#[inline]
+fn stored_hash(hash: u64) -> u64 {
+    hash.max(1)
+}
+
+/// One slot of the probe array: 16 bytes, four to a 64-byte line.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// [`stored_hash`] of the name, or [`EMPTY`].
+    hash: u64,
+    /// The agent the name is bound to (meaningless when free).
+    id: AgentId,
+}
+
+impl Slot {
+    const FREE: Slot = Slot { hash: EMPTY, id: AgentId::from_bits(0) };
+}
+
+/// A name as a cell stores it.
+enum StoredName {
+    /// The first `len` bytes of `bytes`.
+    Inline { len: u8, bytes: [u8; INLINE_NAME_BYTES] },
+    /// A name longer than [`INLINE_NAME_BYTES`].
+    Heap(Box<[u8]>),
+}
+
+/// One name cell: 32 bytes, aligned so that it never straddles a cache line.
+#[repr(align(32))]
+struct NameCell(StoredName);
+
+const _: () = assert!(size_of::<NameCell>() == 32, "a name cell is half a cache line");
+const _: () = assert!(size_of::<Slot>() == 16, "a slot is a quarter of a cache line");
+
+impl NameCell {
+    /// The cell of a free slot.
+    const EMPTY: NameCell = NameCell(StoredName::Inline { len: 0, bytes: [0; INLINE_NAME_BYTES] });
+
+    fn new(name: &[u8]) -> Self {
+        if name.len() <= INLINE_NAME_BYTES {
+            let mut bytes = [0u8; INLINE_NAME_BYTES];
+            bytes[..name.len()].copy_from_slice(name);
+            NameCell(StoredName::Inline { len: name.len() as u8, bytes })
+        } else {
+            NameCell(StoredName::Heap(name.into()))
+        }
+    }
+
+    /// The name held (for the invariant checks).
+    #[cfg(test)]
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            StoredName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            StoredName::Heap(name) => name,
+        }
+    }
+
+    /// Whether the cell holds `name`. Inline names are compared with a few fixed-size loads
+    /// rather than a call to `memcmp`.
+    #[inline]
+    fn is(&self, name: &[u8]) -> bool {
+        match &self.0 {
+            StoredName::Inline { len, bytes } => usize::from(*len) == name.len() && short_eq(bytes, name),
+            StoredName::Heap(held) => **held == *name,
+        }
+    }
+}
+
+/// Whether `name` equals the first `name.len()` bytes of `held` (`name.len() <= held.len()`).
+/// Two overlapping loads of the widest size that fits cover every length from that size to
+/// twice it, so each branch here is a pair of compares.
+#[inline]
+fn short_eq(held: &[u8; INLINE_NAME_BYTES], name: &[u8]) -> bool {
+    let n = name.len();
+    if n >= 16 {
+        word::<16>(held, 0) == word::<16>(name, 0) && word::<16>(held, n - 16) == word::<16>(name, n - 16)
+    } else if n >= 8 {
+        word::<8>(held, 0) == word::<8>(name, 0) && word::<8>(held, n - 8) == word::<8>(name, n - 8)
+    } else if n >= 4 {
+        word::<4>(held, 0) == word::<4>(name, 0) && word::<4>(held, n - 4) == word::<4>(name, n - 4)
+    } else {
+        held[..n] == *name
+    }
+}
+
+/// The `N` bytes of `bytes` from `at`, as an array (compared as one integer).
+#[inline(always)]
+fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
+    let mut w = [0u8; N];
+    w.copy_from_slice(&bytes[at..at + N]);
+    w
+}
+
+/// Where a probe for a name ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Probe {
+    /// The name is in this slot.
+    Found(usize),
+    /// The name is absent; this is the free slot that ended its probe run, where it would go.
+    Vacant(usize),
+}
+
+/// The table: see the module documentation.
+#[derive(Default)]
+pub(super) struct NameTable {
+    slots: Vec<Slot>,
+    cells: Vec<NameCell>,
+    /// `slots.len() - 1`, or 0 when there are no slots.
+    mask: usize,
+    /// Right shift that turns the low 32 bits of a hash into a slot number.
+    shift: u32,
+    /// Occupied slots.
+    len: usize,
+}
+
+impl NameTable {
+    /// A table that takes `capacity` names before it grows (no allocation for 0).
+    pub(super) fn with_capacity(capacity: usize) -> Self {
+        if capacity == 0 {
+            return Self::default();
+        }
+        Self::with_slots(slots_for(capacity))
+    }
+
+    fn with_slots(slots: usize) -> Self {
+        debug_assert!(slots.is_power_of_two() && slots >= MIN_SLOTS);
+        assert!(slots <= 1 << 32, "a registry partition holds at most 3 * 2^30 names");
+        let mut cells = Vec::with_capacity(slots);
+        cells.resize_with(slots, || NameCell::EMPTY);
+        Self { slots: vec![Slot::FREE; slots], cells, mask: slots - 1, shift: 32 - slots.trailing_zeros(), len: 0 }
+    }
+
+    /// Names held.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The home slot of a stored hash: the top bits of its low half. Those bits are well mixed
+    /// by `name_hash`'s final multiplication and independent of the owner-shard bits (the high
+    /// half). Doubling the table appends one bit, so entries keep their relative order.
+    #[inline]
+    fn home(&self, stored: u64) -> usize {
+        // With 2^k slots, `shift` is 32 - k, so the result is below `slots.len()`; the empty
+        // table has shift 0 and mask 0, so its home is 0 and a probe finds no slot there.
+        (u64::from(stored as u32) >> self.shift) as usize & self.mask
+    }
+
+    /// The agent bound to `name`, whose hash is `hash`.
+    #[inline]
+    pub(super) fn find(&self, name: &[u8], hash: u64) -> Option<AgentId> {
+        match self.probe(name, hash) {
+            Probe::Found(i) => Some(self.slots[i].id),
+            Probe::Vacant(_) => None,
+        }
+    }
+
+    /// Looks for `name` (hash `hash`) along its probe run. An empty table answers
+    /// `Vacant(0)`, which [`NameTable::insert_at`] handles by growing first.
+    #[inline]
+    pub(super) fn probe(&self, name: &[u8], hash: u64) -> Probe {
+        let stored = stored_hash(hash);
+        let mut i = self.home(stored);
+        // Both addresses are known now; the cell is read only when the hashes match, which
+        // the CPU predicts and so fetches the two lines together.
+        while let Some(slot) = self.slots.get(i) {
+            if slot.hash == stored {
+                if self.cells[i].is(name) {
+                    return Probe::Found(i);
+                }
+            } else if slot.hash == EMPTY {
+                return Probe::Vacant(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+        Probe::Vacant(0)
+    }
+
+    /// The agent in occupied slot `i`.
+    pub(super) fn id_at(&self, i: usize) -> AgentId {
+        debug_assert_ne!(self.slots[i].hash, EMPTY);
+        self.slots[i].id
+    }
+
+    /// Rebinds the name in occupied slot `i` to `id`.
+    pub(super) fn set_id_at(&mut self, i: usize, id: AgentId) {
+        debug_assert_ne!(self.slots[i].hash, EMPTY);
+        self.slots[i].id = id;
+    }
+
+    /// Inserts `name` (hash `hash`, absent) bound to `id`, into `vacant`, the slot that
+    /// [`NameTable::probe`] just returned, or wherever it belongs after growing.
+    pub(super) fn insert_at(&mut self, vacant: usize, name: &[u8], hash: u64, id: AgentId) {
+        let stored = stored_hash(hash);
+        let i = if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+            self.free_slot_from(self.home(stored))
+        } else {
+            vacant
+        };
+        debug_assert_eq!(self.slots[i].hash, EMPTY);
+        self.slots[i] = Slot { hash: stored, id };
+        self.cells[i] = NameCell::new(name);
+        self.len += 1;
+    }
+
+    /// The first free slot at or after `i`.
+    fn free_slot_from(&self, mut i: usize) -> usize {
+        while self.slots[i].hash != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        i
+    }
+
+    /// Doubles the slots (or makes the first [`MIN_SLOTS`]) and moves every entry over.
+    #[cold]
+    fn grow(&mut self) {
+        let slots = (self.slots.len() * 2).max(MIN_SLOTS);
+        let mut new = Self::with_slots(slots);
+        let old_slots = std::mem::take(&mut self.slots);
+        let old_cells = std::mem::take(&mut self.cells);
+        for (slot, cell) in old_slots.into_iter().zip(old_cells) {
+            if slot.hash != EMPTY {
+                let i = new.free_slot_from(new.home(slot.hash));
+                new.slots[i] = slot;
+                new.cells[i] = cell;
+            }
+        }
+        new.len = self.len;
+        *self = new;
+    }
+
+    /// Removes the entry in occupied slot `i`, shifting the rest of its probe run back so that
+    /// no lookup has to step over a hole.
+    pub(super) fn remove_at(&mut self, mut hole: usize) {
+        debug_assert_ne!(self.slots[hole].hash, EMPTY);
+        // Drops the name (and its heap block, if any) now; the hole's cell is EMPTY from here.
+        self.cells[hole] = NameCell::EMPTY;
+        let mut j = hole;
+        loop {
+            j = (j + 1) & self.mask;
+            let hash = self.slots[j].hash;
+            if hash == EMPTY {
+                break;
+            }
+            // The entry at j may fill the hole if its home is not cyclically inside (hole, j]:
+            // then the hole lies on its probe run.
+            let from_home = j.wrapping_sub(self.home(hash)) & self.mask;
+            let from_hole = j.wrapping_sub(hole) & self.mask;
+            if from_home >= from_hole {
+                self.slots[hole] = self.slots[j];
+                self.cells.swap(hole, j);
+                hole = j;
+            }
+        }
+        self.slots[hole] = Slot::FREE;
+        self.len -= 1;
+    }
+}
+
+/// Slots for a table that takes `capacity` names at a load factor of at most 3/4.
+fn slots_for(capacity: usize) -> usize {
+    capacity.saturating_mul(4).div_ceil(3).max(MIN_SLOTS).next_power_of_two()
+}
+
+#[cfg(test)]
+impl NameTable {
+    /// Checks every invariant of the module documentation; panics on the first broken one.
+    pub(super) fn check_invariants(&self) {
+        assert_eq!(self.slots.len(), self.cells.len());
+        assert!(self.slots.is_empty() || self.slots.len().is_power_of_two());
+        assert_eq!(self.mask, self.slots.len().saturating_sub(1));
+        let mut occupied = 0;
+        let mut names = std::collections::HashSet::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.hash == EMPTY {
+                assert!(matches!(self.cells[i].0, StoredName::Inline { len: 0, .. }), "free slot {i} has a name");
+                continue;
+            }
+            occupied += 1;
+            assert!(names.insert(self.cells[i].as_bytes().to_vec()), "a name is held twice");
+            let mut k = self.home(slot.hash);
+            while k != i {
+                assert_ne!(self.slots[k].hash, EMPTY, "slot {i} is cut off from its home by a free slot at {k}");
+                k = (k + 1) & self.mask;
+            }
+        }
+        assert_eq!(occupied, self.len);
+        assert!(self.len * 4 <= self.slots.len() * 3);
+    }
+
+    /// Slots allocated.
+    pub(super) fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The longest distance of an entry from its home slot.
+    pub(super) fn max_displacement(&self) -> usize {
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].hash != EMPTY)
+            .map(|i| i.wrapping_sub(self.home(self.slots[i].hash)) & self.mask)
+            .max()
+            .unwrap_or(0)
+    }
+}
