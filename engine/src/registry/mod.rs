@@ -72,6 +72,40 @@ impl FxHasher {
     }
 }
 
+/// The last `rest` (1 to 7) bytes of `bytes` as a little-endian word, zero-extended: the
+/// value of copying them into a zeroed `[u8; 8]`, read with fixed-size loads instead of a
+/// variable-length copy (a `memcpy` call on every short name).
+#[inline]
+fn tail_word(bytes: &[u8], rest: usize) -> u64 {
+    debug_assert!((1..8).contains(&rest) && rest <= bytes.len());
+    let n = bytes.len();
+    if n >= 8 {
+        // The last eight bytes, shifted so that only the `rest` unhashed ones remain.
+        let last = u64::from_le_bytes([
+            bytes[n - 8],
+            bytes[n - 7],
+            bytes[n - 6],
+            bytes[n - 5],
+            bytes[n - 4],
+            bytes[n - 3],
+            bytes[n - 2],
+            bytes[n - 1],
+        ]);
+        last >> (8 * (8 - rest))
+    } else if n >= 4 {
+        // Two overlapping four-byte loads; overlapping bytes land on the same positions.
+        let lo = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let hi = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else if n >= 2 {
+        let lo = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let hi = u16::from_le_bytes([bytes[n - 2], bytes[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 2)))
+    } else {
+        u64::from(bytes[0])
+    }
+}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -79,11 +113,9 @@ impl Hasher for FxHasher {
         for c in &mut chunks {
             self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+        let rest = chunks.remainder().len();
+        if rest > 0 {
+            self.add(tail_word(bytes, rest));
         }
     }
 
