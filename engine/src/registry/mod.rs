@@ -6,15 +6,15 @@
 //! no shared registry and no lock. Other shards ask the owner over the mesh; host threads go
 //! through `EngineHandle`.
 //!
-//! Layout, for lookups that stay at about one memory latency at a million names: the
-//! open-addressing table (`table.rs`) of 16-byte slots (the name's full 64-bit hash and the agent id;
-//! hash 0 marks a free slot, so there are no control bytes) beside a parallel array of 32-byte
-//! name cells (the name inline when it is at most [`INLINE_NAME_BYTES`] bytes, else on the
-//! heap). A lookup computes the hash once (the same hash picks the owner shard); the hash alone
-//! gives the addresses of the home slot and its name cell, so both lines are fetched together,
-//! and the name bytes are compared only when the full hashes match. Probing is linear,
-//! deletion shifts the probe run back (no tombstones), and the table doubles at a load factor
-//! of 3/4.
+//! Layout, for lookups that stay at about one memory latency at a million names: an
+//! open-addressing table (`table.rs`) of 64-byte slots, one cache line each, holding the
+//! name's full 64-bit hash, the agent id and the name itself when it is at most
+//! [`INLINE_NAME_BYTES`] bytes (longer names live on the heap). Hash 0 marks a free slot, so
+//! there are no control bytes to read first. A lookup computes the hash once (the same hash
+//! picks the owner shard) and reads the home slot: for a present name that is the one line it
+//! touches, and the name bytes are compared only when the full hashes match. Probing is
+//! linear, deletion shifts the probe run back (no tombstones), and the table doubles before
+//! its load factor passes 3/4.
 //!
 //! Invariants: a name maps to at most one agent (a second registration is
 //! [`RegistryError::Duplicate`]); an entry's stored hash is `name_hash` of its name (0 stored as 1); `unregister`
@@ -176,9 +176,9 @@ pub fn validate_name(name: &str) -> Result<(), RegistryError> {
     }
 }
 
-/// Names of at most this many bytes are stored inline, in the name's cell of the table;
-/// longer ones on the heap (one more pointer to follow when they are compared).
-pub const INLINE_NAME_BYTES: usize = 30;
+/// Names of at most this many bytes are stored inline, in the name's table slot; longer ones
+/// on the heap (one more pointer to follow when they are compared).
+pub const INLINE_NAME_BYTES: usize = 46;
 
 /// One shard's part of the registry.
 #[derive(Default)]

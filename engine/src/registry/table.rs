@@ -1,25 +1,23 @@
 //! `NameTable`: the open-addressing table behind a registry partition.
 //!
-//! It owns two arrays of the same power-of-two length, indexed by the same slot number:
+//! It owns one array of 64-byte [`Slot`]s, each aligned to a cache line and holding one
+//! binding whole: the name's stored hash (the 64-bit [`name_hash`](super::name_hash), 0 mapped
+//! to 1), the agent id, and the name itself when it is at most [`INLINE_NAME_BYTES`] bytes
+//! (longer names live on the heap). A stored hash of 0 ([`EMPTY`]) marks a free slot, so
+//! probing needs no separate control bytes.
 //!
-//! - `slots`: 16-byte [`Slot`]s, four to a cache line, holding the name's stored hash (the
-//!   64-bit [`name_hash`](super::name_hash), 0 mapped to 1) and the agent id. A stored hash of
-//!   0 ([`EMPTY`]) marks a free slot, so probing needs no separate control bytes.
-//! - `cells`: 32-byte [`NameCell`]s, 32-byte aligned (two to a line, never straddling one),
-//!   holding the name: inline when it is at most [`INLINE_NAME_BYTES`] bytes, else on the heap.
-//!
-//! A name's home slot comes from its hash alone ([`NameTable::home`]), so a lookup knows the
-//! address of both its slot and its name cell before reading either: the two lines are fetched
-//! in parallel, and a present name found in its home slot costs one memory latency, not two
-//! dependent ones. The name bytes are compared only when the full 64-bit hashes match.
+//! A lookup of a present name found in its home slot therefore reads one cache line: the hash
+//! check, the name comparison and the id all come from it. The name bytes are compared only
+//! when the full 64-bit hashes match.
 //!
 //! Probing is linear. Deletion shifts the rest of the probe run back (no tombstones), so a
-//! probe run ends at the first free slot and lookups of absent names stay short.
+//! probe run ends at the first free slot and lookups of absent names stay short. The table
+//! doubles before its load factor passes 3/4.
 //!
 //! Invariants (checked by `check_invariants` in the tests):
-//! - `slots.len() == cells.len()`, a power of two or zero, and `mask == len - 1` (0 when empty);
-//! - an occupied slot's name is in the cell of the same index, a free slot's cell is
-//!   [`NameCell::EMPTY`] (no heap block);
+//! - the slot count is a power of two (at least [`MIN_SLOTS`]) or zero, and `mask` is one less
+//!   (0 when empty);
+//! - a free slot holds [`Slot::FREE`]: no name, no heap block;
 //! - every entry sits in the probe run that starts at its home slot: no free slot lies between
 //!   its home and its slot (cyclically);
 //! - no two entries hold the same name;
@@ -43,62 +41,52 @@ fn stored_hash(hash: u64) -> u64 {
     hash.max(1)
 }
 
-/// One slot of the probe array: 16 bytes, four to a 64-byte line.
-#[derive(Clone, Copy)]
-struct Slot {
-    /// [`stored_hash`] of the name, or [`EMPTY`].
-    hash: u64,
-    /// The agent the name is bound to (meaningless when free).
-    id: AgentId,
-}
-
-impl Slot {
-    const FREE: Slot = Slot { hash: EMPTY, id: AgentId::from_bits(0) };
-}
-
-/// A name as a cell stores it.
+/// A name as a slot stores it.
 enum StoredName {
-    /// The first `len` bytes of `bytes`.
+    /// The first `len` bytes of `bytes` (the rest are zero).
     Inline { len: u8, bytes: [u8; INLINE_NAME_BYTES] },
     /// A name longer than [`INLINE_NAME_BYTES`].
     Heap(Box<[u8]>),
 }
 
-/// One name cell: 32 bytes, aligned so that it never straddles a cache line.
-#[repr(align(32))]
-struct NameCell(StoredName);
+/// One binding, on one cache line of its own.
+#[repr(C, align(64))]
+struct Slot {
+    /// [`stored_hash`] of the name, or [`EMPTY`].
+    hash: u64,
+    /// The agent the name is bound to (meaningless when free).
+    id: AgentId,
+    /// The name (empty inline when free).
+    name: StoredName,
+}
 
-const _: () = assert!(size_of::<NameCell>() == 32, "a name cell is half a cache line");
-const _: () = assert!(size_of::<Slot>() == 16, "a slot is a quarter of a cache line");
+const _: () = assert!(size_of::<StoredName>() == 48, "the name fills the line after hash and id");
+const _: () = assert!(size_of::<Slot>() == 64, "a slot is one cache line");
 
-impl NameCell {
-    /// The cell of a free slot.
-    const EMPTY: NameCell = NameCell(StoredName::Inline { len: 0, bytes: [0; INLINE_NAME_BYTES] });
+impl Slot {
+    /// A free slot.
+    const FREE: Slot = Slot {
+        hash: EMPTY,
+        id: AgentId::from_bits(0),
+        name: StoredName::Inline { len: 0, bytes: [0; INLINE_NAME_BYTES] },
+    };
 
-    fn new(name: &[u8]) -> Self {
-        if name.len() <= INLINE_NAME_BYTES {
+    fn new(stored: u64, id: AgentId, name: &[u8]) -> Self {
+        let name = if name.len() <= INLINE_NAME_BYTES {
             let mut bytes = [0u8; INLINE_NAME_BYTES];
             bytes[..name.len()].copy_from_slice(name);
-            NameCell(StoredName::Inline { len: name.len() as u8, bytes })
+            StoredName::Inline { len: name.len() as u8, bytes }
         } else {
-            NameCell(StoredName::Heap(name.into()))
-        }
+            StoredName::Heap(name.into())
+        };
+        Slot { hash: stored, id, name }
     }
 
-    /// The name held (for the invariant checks).
-    #[cfg(test)]
-    fn as_bytes(&self) -> &[u8] {
-        match &self.0 {
-            StoredName::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            StoredName::Heap(name) => name,
-        }
-    }
-
-    /// Whether the cell holds `name`. Inline names are compared with a few fixed-size loads
+    /// Whether the slot holds `name`. Inline names are compared with a few fixed-size loads
     /// rather than a call to `memcmp`.
     #[inline]
-    fn is(&self, name: &[u8]) -> bool {
-        match &self.0 {
+    fn holds(&self, name: &[u8]) -> bool {
+        match &self.name {
             StoredName::Inline { len, bytes } => usize::from(*len) == name.len() && short_eq(bytes, name),
             StoredName::Heap(held) => **held == *name,
         }
@@ -107,11 +95,13 @@ impl NameCell {
 
 /// Whether `name` equals the first `name.len()` bytes of `held` (`name.len() <= held.len()`).
 /// Two overlapping loads of the widest size that fits cover every length from that size to
-/// twice it, so each branch here is a pair of compares.
+/// twice it, so each branch here is a pair of fixed-size compares.
 #[inline]
 fn short_eq(held: &[u8; INLINE_NAME_BYTES], name: &[u8]) -> bool {
     let n = name.len();
-    if n >= 16 {
+    if n >= 32 {
+        word::<32>(held, 0) == word::<32>(name, 0) && word::<32>(held, n - 32) == word::<32>(name, n - 32)
+    } else if n >= 16 {
         word::<16>(held, 0) == word::<16>(name, 0) && word::<16>(held, n - 16) == word::<16>(name, n - 16)
     } else if n >= 8 {
         word::<8>(held, 0) == word::<8>(name, 0) && word::<8>(held, n - 8) == word::<8>(name, n - 8)
@@ -122,7 +112,7 @@ fn short_eq(held: &[u8; INLINE_NAME_BYTES], name: &[u8]) -> bool {
     }
 }
 
-/// The `N` bytes of `bytes` from `at`, as an array (compared as one integer).
+/// The `N` bytes of `bytes` from `at`, as an array (compared as one or two vector words).
 #[inline(always)]
 fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     let mut w = [0u8; N];
@@ -143,8 +133,7 @@ pub(super) enum Probe {
 #[derive(Default)]
 pub(super) struct NameTable {
     slots: Vec<Slot>,
-    cells: Vec<NameCell>,
-    /// `slots.len() - 1`, or 0 when there are no slots.
+    /// Slots less one, or 0 when there are none.
     mask: usize,
     /// Right shift that turns the low 32 bits of a hash into a slot number.
     shift: u32,
@@ -161,12 +150,12 @@ impl NameTable {
         Self::with_slots(slots_for(capacity))
     }
 
-    fn with_slots(slots: usize) -> Self {
-        debug_assert!(slots.is_power_of_two() && slots >= MIN_SLOTS);
-        assert!(slots <= 1 << 32, "a registry partition holds at most 3 * 2^30 names");
-        let mut cells = Vec::with_capacity(slots);
-        cells.resize_with(slots, || NameCell::EMPTY);
-        Self { slots: vec![Slot::FREE; slots], cells, mask: slots - 1, shift: 32 - slots.trailing_zeros(), len: 0 }
+    fn with_slots(count: usize) -> Self {
+        debug_assert!(count.is_power_of_two() && count >= MIN_SLOTS);
+        assert!(count <= 1 << 32, "a registry partition holds at most 3 * 2^30 names");
+        let mut slots = Vec::with_capacity(count);
+        slots.resize_with(count, || Slot::FREE);
+        Self { slots, mask: count - 1, shift: 32 - count.trailing_zeros(), len: 0 }
     }
 
     /// Names held.
@@ -180,7 +169,7 @@ impl NameTable {
     /// half). Doubling the table appends one bit, so entries keep their relative order.
     #[inline]
     fn home(&self, stored: u64) -> usize {
-        // With 2^k slots, `shift` is 32 - k, so the result is below `slots.len()`; the empty
+        // With 2^k slots, `shift` is 32 - k, so the result is below the slot count; the empty
         // table has shift 0 and mask 0, so its home is 0 and a probe finds no slot there.
         (u64::from(stored as u32) >> self.shift) as usize & self.mask
     }
@@ -200,11 +189,9 @@ impl NameTable {
     pub(super) fn probe(&self, name: &[u8], hash: u64) -> Probe {
         let stored = stored_hash(hash);
         let mut i = self.home(stored);
-        // Both addresses are known now; the cell is read only when the hashes match, which
-        // the CPU predicts and so fetches the two lines together.
         while let Some(slot) = self.slots.get(i) {
             if slot.hash == stored {
-                if self.cells[i].is(name) {
+                if slot.holds(name) {
                     return Probe::Found(i);
                 }
             } else if slot.hash == EMPTY {
@@ -238,8 +225,7 @@ impl NameTable {
             vacant
         };
         debug_assert_eq!(self.slots[i].hash, EMPTY);
-        self.slots[i] = Slot { hash: stored, id };
-        self.cells[i] = NameCell::new(name);
+        self.slots[i] = Slot::new(stored, id, name);
         self.len += 1;
     }
 
@@ -254,27 +240,23 @@ impl NameTable {
     /// Doubles the slots (or makes the first [`MIN_SLOTS`]) and moves every entry over.
     #[cold]
     fn grow(&mut self) {
-        let slots = (self.slots.len() * 2).max(MIN_SLOTS);
-        let mut new = Self::with_slots(slots);
-        let old_slots = std::mem::take(&mut self.slots);
-        let old_cells = std::mem::take(&mut self.cells);
-        for (slot, cell) in old_slots.into_iter().zip(old_cells) {
+        let mut new = Self::with_slots((self.slots.len() * 2).max(MIN_SLOTS));
+        for slot in std::mem::take(&mut self.slots) {
             if slot.hash != EMPTY {
                 let i = new.free_slot_from(new.home(slot.hash));
                 new.slots[i] = slot;
-                new.cells[i] = cell;
             }
         }
         new.len = self.len;
         *self = new;
     }
 
-    /// Removes the entry in occupied slot `i`, shifting the rest of its probe run back so that
-    /// no lookup has to step over a hole.
+    /// Removes the entry in occupied slot `hole`, shifting the rest of its probe run back so
+    /// that no lookup has to step over a hole.
     pub(super) fn remove_at(&mut self, mut hole: usize) {
         debug_assert_ne!(self.slots[hole].hash, EMPTY);
-        // Drops the name (and its heap block, if any) now; the hole's cell is EMPTY from here.
-        self.cells[hole] = NameCell::EMPTY;
+        // Drops the name (and its heap block, if any) now; the hole is free from here on.
+        self.slots[hole] = Slot::FREE;
         let mut j = hole;
         loop {
             j = (j + 1) & self.mask;
@@ -287,12 +269,10 @@ impl NameTable {
             let from_home = j.wrapping_sub(self.home(hash)) & self.mask;
             let from_hole = j.wrapping_sub(hole) & self.mask;
             if from_home >= from_hole {
-                self.slots[hole] = self.slots[j];
-                self.cells.swap(hole, j);
+                self.slots.swap(hole, j);
                 hole = j;
             }
         }
-        self.slots[hole] = Slot::FREE;
         self.len -= 1;
     }
 }
@@ -306,18 +286,25 @@ fn slots_for(capacity: usize) -> usize {
 impl NameTable {
     /// Checks every invariant of the module documentation; panics on the first broken one.
     pub(super) fn check_invariants(&self) {
-        assert_eq!(self.slots.len(), self.cells.len());
-        assert!(self.slots.is_empty() || self.slots.len().is_power_of_two());
-        assert_eq!(self.mask, self.slots.len().saturating_sub(1));
+        let count = self.slots.len();
+        assert!(count == 0 || (count.is_power_of_two() && count >= MIN_SLOTS));
+        assert_eq!(self.mask, count.saturating_sub(1));
         let mut occupied = 0;
         let mut names = std::collections::HashSet::new();
         for (i, slot) in self.slots.iter().enumerate() {
             if slot.hash == EMPTY {
-                assert!(matches!(self.cells[i].0, StoredName::Inline { len: 0, .. }), "free slot {i} has a name");
+                assert!(matches!(slot.name, StoredName::Inline { len: 0, .. }), "free slot {i} has a name");
                 continue;
             }
             occupied += 1;
-            assert!(names.insert(self.cells[i].as_bytes().to_vec()), "a name is held twice");
+            let name = match &slot.name {
+                StoredName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+                StoredName::Heap(held) => {
+                    assert!(held.len() > INLINE_NAME_BYTES, "a short name on the heap");
+                    held
+                }
+            };
+            assert!(names.insert(name.to_vec()), "a name is held twice");
             let mut k = self.home(slot.hash);
             while k != i {
                 assert_ne!(self.slots[k].hash, EMPTY, "slot {i} is cut off from its home by a free slot at {k}");
@@ -325,7 +312,7 @@ impl NameTable {
             }
         }
         assert_eq!(occupied, self.len);
-        assert!(self.len * 4 <= self.slots.len() * 3);
+        assert!(self.len * 4 <= count * 3);
     }
 
     /// Slots allocated.

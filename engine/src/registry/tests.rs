@@ -363,3 +363,25 @@ proptest! {
         prop_assert_eq!(key_hash(&key), reference_key_hash(&key));
     }
 }
+
+#[test]
+fn names_differing_in_one_byte_are_different_at_every_length() {
+    // One forged hash for all, so every lookup below reaches the byte comparison.
+    let hash = 0x0123_4567_89AB_CDEF;
+    for len in 1..=INLINE_NAME_BYTES + 2 {
+        let mut t = NameTable::default();
+        let held = vec![b'a'; len];
+        let Probe::Vacant(at) = t.probe(&held, hash) else { panic!() };
+        t.insert_at(at, &held, hash, agent(1));
+        assert_eq!(t.find(&held, hash), Some(agent(1)));
+        for pos in 0..len {
+            let mut other = held.clone();
+            other[pos] = b'b';
+            assert_eq!(t.find(&other, hash), None, "len {len}, differing at {pos}");
+        }
+        assert_eq!(t.find(&held[..len - 1], hash), None, "a prefix, len {len}");
+        let mut longer = held.clone();
+        longer.push(b'a');
+        assert_eq!(t.find(&longer, hash), None, "an extension, len {len}");
+    }
+}
