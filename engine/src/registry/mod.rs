@@ -17,11 +17,12 @@
 //! its load factor passes 3/4.
 //!
 //! Invariants: a name maps to at most one agent (a second registration is
-//! [`RegistryError::Duplicate`]); an entry's stored hash is `name_hash` of its name (0 stored as 1); `unregister`
-//! with an expected id removes the name only if it still maps to that id, so a stale removal
-//! can never delete a newer registration; `register_replacing` takes a name over only from the
-//! agent it names as replaced. [`name_hash`], [`key_hash`] and [`owner_of_hash`] are fixed
-//! functions: their values are part of the engine's behaviour (they place names on shards).
+//! [`RegistryError::Duplicate`]); an entry's stored hash is `name_hash` of its name (0 stored
+//! as 1); `unregister` with an expected id removes the name only if it still maps to that id,
+//! so a stale removal can never delete a newer registration; `register_replacing` takes a name
+//! over only from the agent it names as replaced; a lookup allocates nothing.
+//! [`name_hash`], [`key_hash`] and [`owner_of_hash`] are fixed functions: their values are
+//! part of the engine's behaviour (they place names on shards).
 //!
 //! The hash is not keyed: a client that controls names could force collisions. Keyed hashing can
 //! be switched on here if names ever come from untrusted sources.
