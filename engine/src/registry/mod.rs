@@ -9,10 +9,12 @@
 //! Layout, for lookups that stay at about one memory latency at a million names: an
 //! open-addressing table (`table.rs`) of 64-byte slots, one cache line each, holding the
 //! name's full 64-bit hash, the agent id and the name itself when it is at most
-//! [`INLINE_NAME_BYTES`] bytes (longer names live on the heap). Hash 0 marks a free slot, so
-//! there are no control bytes to read first. A lookup computes the hash once (the same hash
-//! picks the owner shard) and reads the home slot: for a present name that is the one line it
-//! touches, and the name bytes are compared only when the full hashes match. Probing is
+//! [`INLINE_NAME_BYTES`] bytes (longer names live on the heap), beside one tag byte per slot
+//! (the top byte of the hash, 0 when free). A lookup computes the hash once (the same hash
+//! picks the owner shard); the hash alone locates the home slot, so its tag and its line are
+//! fetched together, and a present name at home reads that one slot line. Tags, small enough
+//! to stay in cache, let a probe skip slots that cannot match and find an absent name without
+//! reading a slot. The name bytes are compared only when the full hashes match. Probing is
 //! linear, deletion shifts the probe run back (no tombstones), and the table doubles before
 //! its load factor passes 3/4.
 //!

@@ -1,14 +1,22 @@
 //! `NameTable`: the open-addressing table behind a registry partition.
 //!
-//! It owns one array of 64-byte [`Slot`]s, each aligned to a cache line and holding one
-//! binding whole: the name's stored hash (the 64-bit [`name_hash`](super::name_hash), 0 mapped
-//! to 1), the agent id, and the name itself when it is at most [`INLINE_NAME_BYTES`] bytes
-//! (longer names live on the heap). A stored hash of 0 ([`EMPTY`]) marks a free slot, so
-//! probing needs no separate control bytes.
+//! It owns two arrays indexed by the same slot number:
 //!
-//! A lookup of a present name found in its home slot therefore reads one cache line: the hash
-//! check, the name comparison and the id all come from it. The name bytes are compared only
-//! when the full 64-bit hashes match.
+//! - `slots`: 64-byte [`Slot`]s, each aligned to a cache line and holding one binding whole:
+//!   the name's stored hash (the 64-bit [`name_hash`](super::name_hash), 0 mapped to 1), the
+//!   agent id, and the name itself when it is at most [`INLINE_NAME_BYTES`] bytes (longer names
+//!   live on the heap). A stored hash of 0 ([`EMPTY`]) marks a free slot.
+//! - `tags`: one byte per slot, the top byte of its stored hash ([`tag_of`], never 0) or
+//!   [`FREE_TAG`]: 2 MiB at a million names, small enough to stay in cache, so probing past
+//!   slots that cannot match, and finding a name absent, reads no slot line.
+//!
+//! A lookup computes the home slot from the hash alone, so the home slot's address does not
+//! depend on its tag: on a tag match the CPU fetches the slot's line together with the tag's,
+//! and a present name found at home costs one memory latency, reading one slot line for the
+//! hash check, the name comparison and the id. (A Swiss table reads its control bytes first
+//! and only then knows which entry to fetch: two dependent misses.) Past the home slot, tags
+//! are scanned eight at a time. The name bytes are compared only when the full 64-bit hashes
+//! match.
 //!
 //! Probing is linear. Deletion shifts the rest of the probe run back (no tombstones), so a
 //! probe run ends at the first free slot and lookups of absent names stay short. The table
@@ -18,6 +26,8 @@
 //! - the slot count is a power of two (at least [`MIN_SLOTS`]) or zero, and `mask` is one less
 //!   (0 when empty);
 //! - a free slot holds [`Slot::FREE`]: no name, no heap block;
+//! - `tags[i]` is [`tag_of`] slot `i`'s stored hash, or [`FREE_TAG`] when it is free, and the
+//!   [`GROUP`] tags past the last slot repeat the first ones;
 //! - every entry sits in the probe run that starts at its home slot: no free slot lies between
 //!   its home and its slot (cyclically);
 //! - no two entries hold the same name;
@@ -35,10 +45,29 @@ const EMPTY: u64 = 0;
 /// Fewest slots of a table that holds anything.
 const MIN_SLOTS: usize = 16;
 
+/// The tag of a free slot.
+const FREE_TAG: u8 = 0;
+
+/// Tags read at once past the home slot, as one `u64`.
+const GROUP: usize = 8;
+
+/// Ones in the low bit of every byte of a group.
+const LOW_BITS: u64 = u64::from_ne_bytes([0x01; GROUP]);
+
+/// Ones in the high bit of every byte of a group.
+const HIGH_BITS: u64 = u64::from_ne_bytes([0x80; GROUP]);
+
 /// The stored form of a hash: `hash`, except that 0 (the free-slot mark) becomes 1.
 #[inline]
 fn stored_hash(hash: u64) -> u64 {
     hash.max(1)
+}
+
+/// The tag of an occupied slot: the top byte of its stored hash (the best-mixed bits, and
+/// apart from the home bits and the owner-shard bits), never [`FREE_TAG`].
+#[inline]
+fn tag_of(stored: u64) -> u8 {
+    ((stored >> 56) as u8).max(1)
 }
 
 /// A name as a slot stores it.
@@ -133,6 +162,9 @@ pub(super) enum Probe {
 #[derive(Default)]
 pub(super) struct NameTable {
     slots: Vec<Slot>,
+    /// One tag per slot, same index: [`tag_of`] its stored hash, or [`FREE_TAG`]; then the
+    /// first [`GROUP`] tags again, so that a group read near the end wraps around.
+    tags: Vec<u8>,
     /// Slots less one, or 0 when there are none.
     mask: usize,
     /// Right shift that turns the low 32 bits of a hash into a slot number.
@@ -155,7 +187,8 @@ impl NameTable {
         assert!(count <= 1 << 32, "a registry partition holds at most 3 * 2^30 names");
         let mut slots = Vec::with_capacity(count);
         slots.resize_with(count, || Slot::FREE);
-        Self { slots, mask: count - 1, shift: 32 - count.trailing_zeros(), len: 0 }
+        let tags = vec![FREE_TAG; count + GROUP];
+        Self { slots, tags, mask: count - 1, shift: 32 - count.trailing_zeros(), len: 0 }
     }
 
     /// Names held.
@@ -188,18 +221,65 @@ impl NameTable {
     #[inline]
     pub(super) fn probe(&self, name: &[u8], hash: u64) -> Probe {
         let stored = stored_hash(hash);
-        let mut i = self.home(stored);
-        while let Some(slot) = self.slots.get(i) {
-            if slot.hash == stored {
-                if slot.holds(name) {
-                    return Probe::Found(i);
-                }
-            } else if slot.hash == EMPTY {
-                return Probe::Vacant(i);
+        let tag = tag_of(stored);
+        let home = self.home(stored);
+        let Some(&t) = self.tags.get(home) else {
+            return Probe::Vacant(0);
+        };
+        // The home slot's address does not depend on its tag, so on a (predicted) match its
+        // line is fetched alongside the tag: a present name at home costs one memory latency.
+        // A free tag ends the run without reading any slot.
+        if t == tag {
+            let slot = &self.slots[home];
+            if slot.hash == stored && slot.holds(name) {
+                return Probe::Found(home);
             }
-            i = (i + 1) & self.mask;
+        } else if t == FREE_TAG {
+            return Probe::Vacant(home);
         }
-        Probe::Vacant(0)
+        self.probe_past_home(name, stored, (home + 1) & self.mask)
+    }
+
+    /// The rest of a probe run, from slot `i` on, a group of tags at a time: only the slots
+    /// whose tags match before the first free tag are read.
+    fn probe_past_home(&self, name: &[u8], stored: u64, mut i: usize) -> Probe {
+        let splat = LOW_BITS * u64::from(tag_of(stored));
+        loop {
+            let group = self.group_at(i);
+            let free = zero_bytes(group);
+            // Matches up to the first free tag (flags above a true match may be false; the
+            // full hash check drops those).
+            let mut hits = zero_bytes(group ^ splat) & (free & free.wrapping_neg()).wrapping_sub(1);
+            while hits != 0 {
+                let j = (i + hits.trailing_zeros() as usize / 8) & self.mask;
+                let slot = &self.slots[j];
+                if slot.hash == stored && slot.holds(name) {
+                    return Probe::Found(j);
+                }
+                hits &= hits - 1;
+            }
+            if free != 0 {
+                return Probe::Vacant((i + free.trailing_zeros() as usize / 8) & self.mask);
+            }
+            i = (i + GROUP) & self.mask;
+        }
+    }
+
+    /// Tags `i .. i + GROUP` (wrapping around) as a little-endian word.
+    #[inline]
+    fn group_at(&self, i: usize) -> u64 {
+        let mut w = [0u8; GROUP];
+        w.copy_from_slice(&self.tags[i..i + GROUP]);
+        u64::from_le_bytes(w)
+    }
+
+    /// Sets the tag of slot `i`, and its copy past the end for the first [`GROUP`] slots.
+    fn set_tag(&mut self, i: usize, tag: u8) {
+        self.tags[i] = tag;
+        if i < GROUP {
+            let count = self.slots.len();
+            self.tags[count + i] = tag;
+        }
     }
 
     /// The agent in occupied slot `i`.
@@ -226,12 +306,13 @@ impl NameTable {
         };
         debug_assert_eq!(self.slots[i].hash, EMPTY);
         self.slots[i] = Slot::new(stored, id, name);
+        self.set_tag(i, tag_of(stored));
         self.len += 1;
     }
 
     /// The first free slot at or after `i`.
     fn free_slot_from(&self, mut i: usize) -> usize {
-        while self.slots[i].hash != EMPTY {
+        while self.tags[i] != FREE_TAG {
             i = (i + 1) & self.mask;
         }
         i
@@ -244,6 +325,7 @@ impl NameTable {
         for slot in std::mem::take(&mut self.slots) {
             if slot.hash != EMPTY {
                 let i = new.free_slot_from(new.home(slot.hash));
+                new.set_tag(i, tag_of(slot.hash));
                 new.slots[i] = slot;
             }
         }
@@ -257,6 +339,7 @@ impl NameTable {
         debug_assert_ne!(self.slots[hole].hash, EMPTY);
         // Drops the name (and its heap block, if any) now; the hole is free from here on.
         self.slots[hole] = Slot::FREE;
+        self.set_tag(hole, FREE_TAG);
         let mut j = hole;
         loop {
             j = (j + 1) & self.mask;
@@ -270,11 +353,20 @@ impl NameTable {
             let from_hole = j.wrapping_sub(hole) & self.mask;
             if from_home >= from_hole {
                 self.slots.swap(hole, j);
+                self.set_tag(hole, tag_of(hash));
+                self.set_tag(j, FREE_TAG);
                 hole = j;
             }
         }
         self.len -= 1;
     }
+}
+
+/// The high bit of each byte of `x` that is zero; above the lowest such byte, a byte may be
+/// flagged falsely (a borrow), never below it.
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS
 }
 
 /// Slots for a table that takes `capacity` names at a load factor of at most 3/4.
@@ -291,7 +383,13 @@ impl NameTable {
         assert_eq!(self.mask, count.saturating_sub(1));
         let mut occupied = 0;
         let mut names = std::collections::HashSet::new();
+        assert_eq!(self.tags.len(), if count == 0 { 0 } else { count + GROUP });
+        for k in 0..GROUP.min(count) {
+            assert_eq!(self.tags[count + k], self.tags[k], "the copy of tag {k} is stale");
+        }
         for (i, slot) in self.slots.iter().enumerate() {
+            let want = if slot.hash == EMPTY { FREE_TAG } else { tag_of(slot.hash) };
+            assert_eq!(self.tags[i], want, "slot {i} has a stale tag");
             if slot.hash == EMPTY {
                 assert!(matches!(slot.name, StoredName::Inline { len: 0, .. }), "free slot {i} has a name");
                 continue;
