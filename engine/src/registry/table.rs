@@ -63,8 +63,9 @@ fn stored_hash(hash: u64) -> u64 {
     hash.max(1)
 }
 
-/// The tag of an occupied slot: the top byte of its stored hash (the best-mixed bits, and
-/// apart from the home bits and the owner-shard bits), never [`FREE_TAG`].
+/// The tag of an occupied slot: the top byte of its stored hash, never [`FREE_TAG`]. Those
+/// are the best-mixed bits of `name_hash` and not among the home bits; the owner shard is the
+/// high half modulo the shard count, which leaves the top byte spread over one shard's names.
 #[inline]
 fn tag_of(stored: u64) -> u8 {
     ((stored >> 56) as u8).max(1)
