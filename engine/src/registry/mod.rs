@@ -6,24 +6,34 @@
 //! no shared registry and no lock. Other shards ask the owner over the mesh; host threads go
 //! through `EngineHandle`.
 //!
-//! Layout, for lookups that stay cheap at a million names: one open-addressing table
-//! (`hashbrown::HashTable`) of entries holding the full 64-bit hash, the agent id and the name
-//! itself when it is at most [`INLINE_NAME_BYTES`] bytes (longer names live on the heap). A
-//! lookup computes the hash once (the same hash picks the owner shard), touches the control
-//! bytes and one entry, and compares bytes only when the full hashes match: no pointer is
-//! chased for short names.
+//! Layout, for lookups that stay at about one memory latency at a million names: an
+//! open-addressing table (`table.rs`) of 64-byte slots, one cache line each, holding the
+//! name's full 64-bit hash, the agent id and the name itself when it is at most
+//! [`INLINE_NAME_BYTES`] bytes (longer names live on the heap), beside one tag byte per slot
+//! (the top byte of the hash, 0 when free). A lookup computes the hash once (the same hash
+//! picks the owner shard); the hash alone locates the home slot, so its tag and its line are
+//! fetched together, and a present name at home reads that one slot line. Tags, small enough
+//! to stay in cache, let a probe skip slots that cannot match and find an absent name without
+//! reading a slot. The name bytes are compared only when the full hashes match. Probing is
+//! linear, deletion shifts the probe run back (no tombstones), and the table doubles before
+//! its load factor passes 3/4.
 //!
 //! Invariants: a name maps to at most one agent (a second registration is
-//! [`RegistryError::Duplicate`]); an entry's `hash` is `name_hash` of its name; `unregister`
-//! with an expected id removes the name only if it still maps to that id, so a stale removal
-//! can never delete a newer registration.
+//! [`RegistryError::Duplicate`]); an entry's stored hash is `name_hash` of its name (0 stored
+//! as 1); `unregister` with an expected id removes the name only if it still maps to that id,
+//! so a stale removal can never delete a newer registration; `register_replacing` takes a name
+//! over only from the agent it names as replaced; a lookup allocates nothing.
+//! [`name_hash`], [`key_hash`] and [`owner_of_hash`] are fixed functions: their values are
+//! part of the engine's behaviour (they place names on shards).
 //!
 //! The hash is not keyed: a client that controls names could force collisions. Keyed hashing can
 //! be switched on here if names ever come from untrusted sources.
 
+mod table;
+
 use crate::agent::AgentId;
-use hashbrown::HashTable;
 use std::hash::{BuildHasherDefault, Hasher};
+use table::{NameTable, Probe};
 
 /// Why a registration failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +75,40 @@ impl FxHasher {
     }
 }
 
+/// The last `rest` (1 to 7) bytes of `bytes` as a little-endian word, zero-extended: the
+/// value of copying them into a zeroed `[u8; 8]`, read with fixed-size loads instead of a
+/// variable-length copy (a `memcpy` call on every short name).
+#[inline]
+fn tail_word(bytes: &[u8], rest: usize) -> u64 {
+    debug_assert!((1..8).contains(&rest) && rest <= bytes.len());
+    let n = bytes.len();
+    if n >= 8 {
+        // The last eight bytes, shifted so that only the `rest` unhashed ones remain.
+        let last = u64::from_le_bytes([
+            bytes[n - 8],
+            bytes[n - 7],
+            bytes[n - 6],
+            bytes[n - 5],
+            bytes[n - 4],
+            bytes[n - 3],
+            bytes[n - 2],
+            bytes[n - 1],
+        ]);
+        last >> (8 * (8 - rest))
+    } else if n >= 4 {
+        // Two overlapping four-byte loads; overlapping bytes land on the same positions.
+        let lo = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let hi = u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 4)))
+    } else if n >= 2 {
+        let lo = u16::from_le_bytes([bytes[0], bytes[1]]);
+        let hi = u16::from_le_bytes([bytes[n - 2], bytes[n - 1]]);
+        u64::from(lo) | (u64::from(hi) << (8 * (n - 2)))
+    } else {
+        u64::from(bytes[0])
+    }
+}
+
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
@@ -72,11 +116,9 @@ impl Hasher for FxHasher {
         for c in &mut chunks {
             self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
+        let rest = chunks.remainder().len();
+        if rest > 0 {
+            self.add(tail_word(bytes, rest));
         }
     }
 
@@ -137,66 +179,25 @@ pub fn validate_name(name: &str) -> Result<(), RegistryError> {
     }
 }
 
-/// Names of at most this many bytes are stored inside their table entry.
-pub const INLINE_NAME_BYTES: usize = 22;
-
-/// A name as the table stores it: inline when short, on the heap otherwise.
-enum StoredName {
-    Inline { len: u8, bytes: [u8; INLINE_NAME_BYTES] },
-    Heap(Box<str>),
-}
-
-impl StoredName {
-    fn new(name: &str) -> Self {
-        if name.len() <= INLINE_NAME_BYTES {
-            let mut bytes = [0u8; INLINE_NAME_BYTES];
-            bytes[..name.len()].copy_from_slice(name.as_bytes());
-            StoredName::Inline { len: name.len() as u8, bytes }
-        } else {
-            StoredName::Heap(name.into())
-        }
-    }
-
-    #[inline]
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            StoredName::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            StoredName::Heap(name) => name.as_bytes(),
-        }
-    }
-}
-
-/// One binding: the name's full hash (compared first), the agent, the name.
-struct Entry {
-    hash: u64,
-    id: AgentId,
-    name: StoredName,
-}
+/// Names of at most this many bytes are stored inline, in the name's table slot; longer ones
+/// on the heap (one more pointer to follow when they are compared).
+pub const INLINE_NAME_BYTES: usize = 46;
 
 /// One shard's part of the registry.
 #[derive(Default)]
 pub struct RegistryPartition {
-    names: HashTable<Entry>,
+    names: NameTable,
 }
 
 impl RegistryPartition {
     /// An empty partition with room for `capacity` names.
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { names: HashTable::with_capacity(capacity) }
+        Self { names: NameTable::with_capacity(capacity) }
     }
 
     /// Binds `name` to `id`. Registering the same binding again is not an error.
     pub fn register(&mut self, name: &str, id: AgentId) -> Result<(), RegistryError> {
-        validate_name(name)?;
-        let hash = name_hash(name);
-        match self.find(name, hash) {
-            Some(holder) if holder == id => Ok(()),
-            Some(holder) => Err(RegistryError::Duplicate { name: name.to_owned(), holder }),
-            None => {
-                self.names.insert_unique(hash, Entry { hash, id, name: StoredName::new(name) }, |e| e.hash);
-                Ok(())
-            }
-        }
+        self.register_replacing(name, id, None)
     }
 
     /// Binds `name` to `id`, taking it over when it is bound to `replace` (a stopped agent
@@ -208,19 +209,31 @@ impl RegistryPartition {
         id: AgentId,
         replace: Option<AgentId>,
     ) -> Result<(), RegistryError> {
-        if let Some(old) = replace {
-            let hash = name_hash(name);
-            if self.find(name, hash) == Some(old) {
-                self.unregister(name, Some(old));
+        validate_name(name)?;
+        let hash = name_hash(name);
+        match self.names.probe(name.as_bytes(), hash) {
+            Probe::Vacant(at) => {
+                self.names.insert_at(at, name.as_bytes(), hash, id);
+                Ok(())
+            }
+            Probe::Found(at) => {
+                let holder = self.names.id_at(at);
+                if holder == id {
+                    Ok(())
+                } else if Some(holder) == replace {
+                    self.names.set_id_at(at, id);
+                    Ok(())
+                } else {
+                    Err(RegistryError::Duplicate { name: name.to_owned(), holder })
+                }
             }
         }
-        self.register(name, id)
     }
 
     /// The agent bound to `name`.
     #[inline]
     pub fn lookup(&self, name: &str) -> Option<AgentId> {
-        self.find(name, name_hash(name))
+        self.names.find(name.as_bytes(), name_hash(name))
     }
 
     /// The agent bound to `name`, whose [`name_hash`] the caller already computed (to pick the
@@ -228,25 +241,19 @@ impl RegistryPartition {
     #[inline]
     pub fn lookup_hashed(&self, name: &str, hash: u64) -> Option<AgentId> {
         debug_assert_eq!(hash, name_hash(name));
-        self.find(name, hash)
-    }
-
-    #[inline]
-    fn find(&self, name: &str, hash: u64) -> Option<AgentId> {
-        self.names.find(hash, |e| e.hash == hash && e.name.as_bytes() == name.as_bytes()).map(|e| e.id)
+        self.names.find(name.as_bytes(), hash)
     }
 
     /// Removes `name`; with `expected`, only if it is bound to that agent. Returns whether a
     /// name was removed.
     pub fn unregister(&mut self, name: &str, expected: Option<AgentId>) -> bool {
-        let hash = name_hash(name);
-        let Ok(entry) = self.names.find_entry(hash, |e| e.hash == hash && e.name.as_bytes() == name.as_bytes()) else {
+        let Probe::Found(at) = self.names.probe(name.as_bytes(), name_hash(name)) else {
             return false;
         };
-        if expected.is_some_and(|want| entry.get().id != want) {
+        if expected.is_some_and(|want| self.names.id_at(at) != want) {
             return false;
         }
-        entry.remove();
+        self.names.remove_at(at);
         true
     }
 
@@ -257,73 +264,9 @@ impl RegistryPartition {
 
     /// Whether the partition holds no names.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.names.len() == 0
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn register_lookup_unregister() {
-        let mut r = RegistryPartition::default();
-        let a = AgentId::new(0, 1, 0);
-        let b = AgentId::new(0, 2, 0);
-        r.register("alpha", a).unwrap();
-        r.register("alpha", a).unwrap();
-        assert!(matches!(r.register("alpha", b), Err(RegistryError::Duplicate { holder, .. }) if holder == a));
-        assert_eq!(r.lookup("alpha"), Some(a));
-        assert!(!r.unregister("alpha", Some(b)), "a stale removal leaves a newer binding alone");
-        assert!(r.unregister("alpha", Some(a)));
-        assert_eq!(r.lookup("alpha"), None);
-        assert_eq!(r.register("", a), Err(RegistryError::InvalidName));
-    }
-
-    #[test]
-    fn short_and_long_names_are_told_apart() {
-        let mut r = RegistryPartition::with_capacity(4);
-        let long = "x".repeat(INLINE_NAME_BYTES + 1);
-        let edge = "y".repeat(INLINE_NAME_BYTES);
-        let ids: Vec<AgentId> = (1..=4).map(|i| AgentId::new(0, i, 0)).collect();
-        for (name, id) in [("a", ids[0]), (long.as_str(), ids[1]), (edge.as_str(), ids[2]), ("a\0", ids[3])] {
-            r.register(name, id).unwrap();
-        }
-        assert_eq!(r.len(), 4);
-        assert_eq!(r.lookup("a"), Some(ids[0]));
-        assert_eq!(r.lookup(&long), Some(ids[1]));
-        assert_eq!(r.lookup_hashed(&edge, name_hash(&edge)), Some(ids[2]));
-        assert_eq!(r.lookup("a\0"), Some(ids[3]));
-        assert_eq!(r.lookup(&long[..INLINE_NAME_BYTES]), None, "a prefix is another name");
-        assert!(r.unregister(&long, None));
-        assert_eq!(r.lookup(&long), None);
-        assert!(!r.unregister(&long, None));
-    }
-
-    #[test]
-    fn a_million_names_resolve_to_their_holders() {
-        let mut r = RegistryPartition::default();
-        for i in 0..1_000_000u32 {
-            r.register(&format!("agent-{i}"), AgentId::new(0, i, 0)).unwrap();
-        }
-        for i in (0..1_000_000u32).step_by(997) {
-            assert_eq!(r.lookup(&format!("agent-{i}")), Some(AgentId::new(0, i, 0)));
-        }
-        assert_eq!(r.lookup("agent-1000000"), None);
-    }
-
-    #[test]
-    fn owners_are_stable_and_spread() {
-        let mut counts = [0usize; 4];
-        for i in 0..10_000 {
-            let name = format!("agent-{i}");
-            let o = owner_of(&name, 4);
-            assert_eq!(o, owner_of(&name, 4));
-            counts[o] += 1;
-        }
-        for c in counts {
-            assert!((2_000..3_000).contains(&c), "{counts:?}");
-        }
-        assert_eq!(owner_of("x", 1), 0);
-    }
-}
+mod tests;
