@@ -25,11 +25,7 @@ pub struct TargetRow {
 
 /// Finds the record of `(workload, system, placement, metric)`, the first one when several
 /// (sizes) exist and `sized` is `None`, otherwise the one with that many names or agents.
-fn find<'a>(
-    records: &'a [Record],
-    key: (&str, &str, &str, &str),
-    sized: Option<u64>,
-) -> Option<&'a Record> {
+fn find<'a>(records: &'a [Record], key: (&str, &str, &str, &str), sized: Option<u64>) -> Option<&'a Record> {
     records.iter().find(|r| {
         (r.workload, r.system, r.placement, r.metric) == key
             && match sized {
@@ -93,9 +89,13 @@ pub fn evaluate(records: &[Record]) -> Vec<TargetRow> {
             " M msgs/s",
             |v| v >= 100e6,
         ),
-        judged("counting across shards >= 3x crossbeam-channel", adv("counting", "crossbeam", "cross"), 1.0, "x", |v| {
-            v >= 3.0
-        }),
+        judged(
+            "counting across shards >= 3x crossbeam-channel",
+            adv("counting", "crossbeam", "cross"),
+            1.0,
+            "x",
+            |v| v >= 3.0,
+        ),
         judged("counting on one shard >= 2x tokio current_thread", adv("counting", "tokio", "local"), 1.0, "x", |v| {
             v >= 2.0
         }),
@@ -165,9 +165,9 @@ fn p99_over_p50(records: &[Record]) -> TargetRow {
 /// its hops handled on another CPU): the smallest advantage over those peers.
 fn best_crossing_peer(records: &[Record]) -> TargetRow {
     let target = "thread-ring across two shards >= 2x the best peer whose hops really cross";
-    let crossing = records.iter().filter(|r| {
-        (r.workload, r.placement, r.metric) == ("thread-ring", "cross", "crossed_share") && r.value >= 0.5
-    });
+    let crossing = records
+        .iter()
+        .filter(|r| (r.workload, r.placement, r.metric) == ("thread-ring", "cross", "crossed_share") && r.value >= 0.5);
     let worst = crossing
         .filter_map(|share| find(records, ("thread-ring", share.system, "cross", "nexus_advantage"), None))
         .min_by(|a, b| a.value.total_cmp(&b.value));
@@ -215,7 +215,13 @@ pub fn render(rows: &[TargetRow]) -> String {
 mod tests {
     use super::*;
 
-    fn rec(workload: &'static str, system: &'static str, placement: &'static str, metric: &'static str, v: f64) -> Record {
+    fn rec(
+        workload: &'static str,
+        system: &'static str,
+        placement: &'static str,
+        metric: &'static str,
+        v: f64,
+    ) -> Record {
         Record::new(workload, system, placement, metric, v, "")
     }
 

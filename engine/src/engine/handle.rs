@@ -38,6 +38,9 @@ impl EngineHandle {
         self.shared.shards
     }
 
+    // The refused envelope comes back by value (one cache line plus the reason): boxing it
+    // would allocate on the very path that reports a full queue.
+    #[allow(clippy::result_large_err)]
     fn inject(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
         self.shared.host_in_flight.fetch_add(1, Ordering::SeqCst);
         let result = if !self.shared.accepting.load(Ordering::SeqCst) {
