@@ -155,6 +155,11 @@ fn bench_json_prints_one_object_per_figure() {
         assert!(has(placement, "rtt_p50_ns") && has(placement, "rtt_p99_ns"), "{stdout}");
     }
     assert!(has("cross", "wake_from_park_p50_ns"), "{stdout}");
+    // A median over rounds carries its spread: min <= value <= max.
+    for r in records.iter().filter(|r| r["system"] == "nexus" && r["metric"] == "rtt_p50_ns") {
+        let (min, value, max) = (r["min"].as_f64(), r["value"].as_f64(), r["max"].as_f64());
+        assert!(matches!((min, value, max), (Some(a), Some(v), Some(b)) if a <= v && v <= b), "{r}");
+    }
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! `cpus.first` and `cpus.second`, joined by `shared_channel`s (one per direction, one per ring
 //! link); ring member `i` runs on executor `i % 2`, the ring rounded up to an even size as Nexus
 //! rounds it to its shards. Each end connects its channels before it sends: `connect`
-//! returns once the other side has connected its end (ring members connect concurrently, so an
-//! early hop may wait microseconds for a member still connecting). An executor that fails drops
+//! returns once the other side has connected its end; ring members connect concurrently, and
+//! member 0 starts the clock only once every member has connected (Nexus links its ring before
+//! it starts the clock too), waiting while the others still connect. An executor that fails drops
 //! its ends, which disconnects them, so nothing waits forever. Channels hold 1,024 messages, a
 //! Nexus mailbox. Timing and checks are the Nexus workloads' (one clock read per pong; rates
 //! from the first send to the checked total or to the last hop).
@@ -41,6 +42,8 @@ use glommio::channels::shared_channel::{self, ConnectedReceiver, ConnectedSender
 use glommio::{BuilderErrorKind, ExecutorJoinHandle, GlommioError, LocalExecutorBuilder};
 use hdrhistogram::Histogram;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Messages each channel holds (a Nexus mailbox's default capacity).
@@ -302,11 +305,16 @@ fn after(left: u64) -> Hop {
     left.checked_sub(1).map_or(Hop::Stop, |left| Hop::Token(left, current_cpu()))
 }
 
-/// Ring member `i`: forwards the token until `Stop`; member 0 first starts it for `hops` hops.
-async fn member(i: usize, rx: Rx<Hop>, next: Tx<Hop>, hops: u64) -> Result<Member, BenchError> {
+/// Ring member `i`: forwards the token until `Stop`; member 0 first waits until `ready` says
+/// every member is linked, then starts it for `hops` hops.
+async fn member(i: usize, rx: Rx<Hop>, next: Tx<Hop>, hops: u64, ready: Ready) -> Result<Member, BenchError> {
     const W: &str = "thread-ring";
     let mut me = Member::default();
+    ready.0.fetch_add(1, Ordering::AcqRel);
     if i == 0 {
+        while ready.0.load(Ordering::Acquire) < ready.1 {
+            YieldNow(false).await;
+        }
         me.started = Some(Instant::now());
         me.ended = me.started.filter(|_| hops == 0); // no hop to make: the ring ends at once
         next.send(W, after(hops)).await?;
@@ -322,6 +330,25 @@ async fn member(i: usize, rx: Rx<Hop>, next: Tx<Hop>, hops: u64) -> Result<Membe
     // `Stop`: forward it once (the last member forwards to one that has already stopped).
     let _ = next.send(W, Hop::Stop).await;
     Ok(me)
+}
+
+/// Members linked so far, and how many there are.
+type Ready = (Arc<AtomicUsize>, usize);
+
+/// Gives the other tasks of this executor a turn (pending once, waking itself).
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 /// Runs each member as a task of this executor and collects what they saw.
@@ -349,8 +376,9 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
         let body = move || async move {
             let (mut txs, rxs): (Vec<_>, Vec<_>) = (0..agents).map(|_| local::<Hop>()).unzip();
             txs.rotate_left(1); // member i receives on channel i and sends on channel i + 1
-            run_members(txs.into_iter().zip(rxs).enumerate().map(|(i, (tx, rx))| member(i, rx, tx, hops)).collect())
-                .await
+            let ready: Ready = (Arc::new(AtomicUsize::new(0)), agents);
+            let member = |(i, (tx, rx))| member(i, rx, tx, hops, ready.clone());
+            run_members(txs.into_iter().zip(rxs).enumerate().map(member).collect()).await
         };
         join(W, executor(W, cpus.first, cpus.pin, body)?)?
     } else {
@@ -362,10 +390,15 @@ pub fn thread_ring(params: &ThreadRingParams, cpus: PeerCpus) -> Result<PeerResu
             if i % 2 == 0 { &mut even } else { &mut odd }.push((i, tx, rx));
         }
         // Each member connects its own ends, then runs (see `connect`).
+        let ready: Ready = (Arc::new(AtomicUsize::new(0)), agents);
         let members_of = move |mine: Vec<(usize, SharedSender<Hop>, SharedReceiver<Hop>)>| {
-            let run = move |(i, tx, rx)| async move {
-                let (tx, rx) = connect(tx, rx).await;
-                member(i, rx, tx, hops).await
+            let ready = ready.clone();
+            let run = move |(i, tx, rx)| {
+                let ready = ready.clone();
+                async move {
+                    let (tx, rx) = connect(tx, rx).await;
+                    member(i, rx, tx, hops, ready).await
+                }
             };
             move || run_members(mine.into_iter().map(run).collect())
         };
