@@ -44,92 +44,114 @@ fn with_spread(r: &Record, scale: f64, decimals: usize) -> String {
     }
 }
 
-/// A row judged by `check(value)`, or not measured when the record is missing.
-fn judged(
+/// A target judged from one record: `value <= bound` (`at_most`) or `value >= bound`.
+struct Spec {
     target: &'static str,
-    record: Option<&Record>,
+    key: (&'static str, &'static str, &'static str, &'static str),
+    /// Names or agents of the sized record wanted (registry), if any.
+    sized: Option<u64>,
+    /// Factor and unit for the measured text.
     scale: f64,
-    unit: &str,
-    check: impl Fn(f64) -> bool,
-) -> TargetRow {
-    match record {
+    unit: &'static str,
+    at_most: bool,
+    bound: f64,
+}
+
+const fn spec(
+    target: &'static str,
+    key: (&'static str, &'static str, &'static str, &'static str),
+    unit: &'static str,
+    at_most: bool,
+    bound: f64,
+) -> Spec {
+    Spec { target, key, sized: None, scale: 1.0, unit, at_most, bound }
+}
+
+/// The targets judged from a single record each, in report order (the others have their own
+/// functions below).
+const SPECS: [Spec; 9] = [
+    spec(
+        "cross ping-pong p50 <= 1.5x the in-run cache-line probe",
+        ("pingpong", "nexus", "cross", "rtt_p50_over_probe"),
+        "x the probe",
+        true,
+        1.5,
+    ),
+    spec(
+        "cross ping-pong p50 <= 0.5x crossbeam-channel's",
+        ("pingpong", "crossbeam", "cross", "nexus_advantage"),
+        "x ahead",
+        false,
+        2.0,
+    ),
+    Spec {
+        scale: 1e-6,
+        ..spec(
+            "counting across shards >= 100 M msgs/s",
+            ("counting", "nexus", "cross", "msgs_per_s"),
+            " M msgs/s",
+            false,
+            100e6,
+        )
+    },
+    spec(
+        "counting across shards >= 3x crossbeam-channel",
+        ("counting", "crossbeam", "cross", "nexus_advantage"),
+        "x",
+        false,
+        3.0,
+    ),
+    spec(
+        "counting on one shard >= 2x tokio current_thread",
+        ("counting", "tokio", "local", "nexus_advantage"),
+        "x",
+        false,
+        2.0,
+    ),
+    spec(
+        "thread-ring on one shard >= 2x tokio current_thread",
+        ("thread-ring", "tokio", "local", "nexus_advantage"),
+        "x",
+        false,
+        2.0,
+    ),
+    spec(
+        "thread-ring on one shard >= 2x glommio local tasks",
+        ("thread-ring", "glommio", "local", "nexus_advantage"),
+        "x",
+        false,
+        2.0,
+    ),
+    Spec {
+        sized: Some(10_000),
+        ..spec("registry lookup <= 30 ns at 10k names", ("registry", "nexus", "local", "ns_per_op"), " ns", true, 30.0)
+    },
+    Spec {
+        sized: Some(1_000_000),
+        ..spec("registry lookup <= 150 ns at 1M names", ("registry", "nexus", "local", "ns_per_op"), " ns", true, 150.0)
+    },
+];
+
+/// The row of one [`Spec`], or not measured when its record is missing.
+fn judged(records: &[Record], spec: &Spec) -> TargetRow {
+    match find(records, spec.key, spec.sized) {
         Some(r) => TargetRow {
-            target,
-            measured: format!("{}{unit}", with_spread(r, scale, if scale == 1.0 { 2 } else { 1 })),
-            met: Some(check(r.value)),
+            target: spec.target,
+            measured: format!("{}{}", with_spread(r, spec.scale, if spec.scale == 1.0 { 2 } else { 1 }), spec.unit),
+            met: Some(if spec.at_most { r.value <= spec.bound } else { r.value >= spec.bound }),
         },
-        None => TargetRow { target, measured: "not measured in this run".into(), met: None },
+        None => TargetRow { target: spec.target, measured: "not measured in this run".into(), met: None },
     }
 }
 
 /// Every target of the message path, judged from `records`; see the module documentation.
 pub fn evaluate(records: &[Record]) -> Vec<TargetRow> {
-    let adv = |workload, peer, placement| find(records, (workload, peer, placement, "nexus_advantage"), None);
-    let nexus = |workload, placement, metric| find(records, (workload, "nexus", placement, metric), None);
-    let mut rows = vec![
-        judged(
-            "cross ping-pong p50 <= 1.5x the in-run cache-line probe",
-            nexus("pingpong", "cross", "rtt_p50_over_probe"),
-            1.0,
-            "x the probe",
-            |v| v <= 1.5,
-        ),
-        p99_over_p50(records),
-        judged(
-            "cross ping-pong p50 <= 0.5x crossbeam-channel's",
-            adv("pingpong", "crossbeam", "cross"),
-            1.0,
-            "x ahead",
-            |v| v >= 2.0,
-        ),
-        judged(
-            "counting across shards >= 100 M msgs/s",
-            nexus("counting", "cross", "msgs_per_s"),
-            1e-6,
-            " M msgs/s",
-            |v| v >= 100e6,
-        ),
-        judged(
-            "counting across shards >= 3x crossbeam-channel",
-            adv("counting", "crossbeam", "cross"),
-            1.0,
-            "x",
-            |v| v >= 3.0,
-        ),
-        judged("counting on one shard >= 2x tokio current_thread", adv("counting", "tokio", "local"), 1.0, "x", |v| {
-            v >= 2.0
-        }),
-        judged(
-            "thread-ring on one shard >= 2x tokio current_thread",
-            adv("thread-ring", "tokio", "local"),
-            1.0,
-            "x",
-            |v| v >= 2.0,
-        ),
-        judged(
-            "thread-ring on one shard >= 2x glommio local tasks",
-            adv("thread-ring", "glommio", "local"),
-            1.0,
-            "x",
-            |v| v >= 2.0,
-        ),
-        best_crossing_peer(records),
-        judged(
-            "registry lookup <= 30 ns at 10k names",
-            find(records, ("registry", "nexus", "local", "ns_per_op"), Some(10_000)),
-            1.0,
-            " ns",
-            |v| v <= 30.0,
-        ),
-        judged(
-            "registry lookup <= 150 ns at 1M names",
-            find(records, ("registry", "nexus", "local", "ns_per_op"), Some(1_000_000)),
-            1.0,
-            " ns",
-            |v| v <= 150.0,
-        ),
-        wake_vs_floor(records),
-    ];
+    let single = |i: usize| judged(records, &SPECS[i]);
+    let mut rows = vec![single(0), p99_over_p50(records)];
+    rows.extend((1..7).map(single));
+    rows.push(best_crossing_peer(records));
+    rows.extend((7..9).map(single));
+    rows.push(wake_vs_floor(records));
     rows.push(TargetRow {
         target: "an idle `nexus run` uses <= 1% of a core (glommio and threads)",
         measured: "measured by `nexus bench idle`".into(),
