@@ -105,6 +105,17 @@ pub enum PeerResult<T> {
     Skipped(&'static str),
 }
 
+impl PeerResult<PeerRate> {
+    /// The measured span of a rate that ran (what the run-length sizing needs), `None` when
+    /// skipped.
+    pub fn span(&self) -> Option<std::time::Duration> {
+        match self {
+            PeerResult::Ran(rate) => Some(rate.elapsed),
+            PeerResult::Skipped(_) => None,
+        }
+    }
+}
+
 /// A latency workload's figures.
 #[derive(Debug)]
 pub struct PeerLatency {

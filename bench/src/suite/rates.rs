@@ -37,7 +37,7 @@ impl Runner<'_> {
         nexus: &[(Placement, f64)],
         versus: &mut Versus,
     ) -> Result<(), BenchError> {
-        use crate::peers::{self, Peer, PeerResult};
+        use crate::peers::{self, Peer};
         if !self.suite.peers {
             return Ok(());
         }
@@ -55,10 +55,7 @@ impl Runner<'_> {
                         let messages = counting.messages.saturating_mul(factor);
                         peers::counting(peer, &CountingParams { placement, messages, ..counting.clone() }, cpus)?
                     };
-                    let span = match &result {
-                        PeerResult::Ran(rate) => Some(rate.elapsed),
-                        PeerResult::Skipped(_) => None,
-                    };
+                    let span = result.span();
                     Ok((result, span))
                 })?;
                 self.note_rate(versus, (workload, peer.name(), placement), (metric, unit), result, nexus_rate);

@@ -169,7 +169,7 @@ impl Runner<'_> {
         nexus: &[(Placement, f64)],
         versus: &mut Versus,
     ) -> Result<(), BenchError> {
-        use crate::peers::{Peer, PeerResult};
+        use crate::peers::Peer;
         if !self.suite.peers {
             return Ok(());
         }
@@ -183,10 +183,7 @@ impl Runner<'_> {
                 self.step(&format!("{name} {} {} round {round}/{k}", peer.name(), placement.as_str()));
                 let result = self.sizer.sized((name, peer.name(), placement), |factor| {
                     let result = Sized::of(&plan, workload, placement, factor)?.run_peer(peer, cpus)?;
-                    let span = match &result {
-                        PeerResult::Ran(rate) => Some(rate.elapsed),
-                        PeerResult::Skipped(_) => None,
-                    };
+                    let span = result.span();
                     Ok((result, span))
                 })?;
                 self.note_rate(versus, (name, peer.name(), placement), (metric, unit), result, nexus_rate);
