@@ -2,7 +2,7 @@
 //!
 //! 1. Start one engine (`--shards`, default 2; `--executor`), start `nexus-coord` on it and
 //!    declare 10,000 members on every shard (`nexus_bench::coord`).
-//! 2. Each round (`--repeat`, default 3): 20,000 local discoveries on shard 0, 20,000 global
+//! 2. Each round (`--repeat`, default 5): 20,000 local discoveries on shard 0, 20,000 global
 //!    ones over every shard, 5,000 auctions among 10 bidders (bidders watched, then not) and
 //!    5,000 majority ballots among 9 voters, each timed alone.
 //! 3. Check the accounting, shut down, and print the table with each target's verdict (or,
