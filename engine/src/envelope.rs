@@ -170,13 +170,13 @@ impl Envelope {
     /// The message's deadline (engine-clock nanoseconds), if it has one.
     #[inline]
     pub(crate) fn deadline_ns(&self, now_ns: u64) -> Option<u64> {
-        (self.flags & FLAG_DEADLINE != 0).then(|| self.stamp_near(now_ns))
+        self.has_deadline().then(|| self.stamp_near(now_ns))
     }
 
     /// Records the send time of a sampled message; a message with a deadline keeps it instead.
     #[inline]
     pub(crate) fn set_sent_ns(&mut self, now_ns: u64) {
-        if self.flags & FLAG_DEADLINE == 0 {
+        if !self.has_deadline() {
             self.flags |= FLAG_SAMPLED;
             self.set_stamp(now_ns);
         }

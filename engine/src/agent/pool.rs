@@ -225,9 +225,12 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
                     }
                 }
                 // The clock is read (once a pass) only for a message that has a deadline.
-                if env.has_deadline() && env.deadline_ns(ctx.shard.now_ns()).is_some_and(|d| ctx.shard.now_ns() > d) {
-                    ctx.shard.dead_letter(env, DeadLetterReason::Expired);
-                    continue;
+                if env.has_deadline() {
+                    let now = ctx.shard.now_ns();
+                    if env.deadline_ns(now).is_some_and(|deadline| now > deadline) {
+                        ctx.shard.dead_letter(env, DeadLetterReason::Expired);
+                        continue;
+                    }
                 }
                 dispatch_one(&mut agent, env, &mut ctx, &mut in_hand);
             }

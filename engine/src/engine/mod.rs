@@ -413,10 +413,7 @@ fn park_in_threads(shard: &mut Shard, runtime: &local::Runtime, request: crate::
     if runtime.is_idle() {
         if shard.announce_sleep(&request) {
             shard.metrics.counters.parks += 1;
-            match request.timeout {
-                Some(timeout) => std::thread::park_timeout(timeout),
-                None => std::thread::park(),
-            }
+            crate::shard::runner::park_thread(request.timeout);
             bell.wake_up();
         }
         return;
