@@ -2,7 +2,7 @@
 //!
 //! One shard runs on each chosen CPU core and owns its agents, its registry partition, its memory
 //! pools, its timers and its metrics. Shards share nothing mutable; they talk only over the SPSC
-//! ring mesh. See `DESIGN.md` for the data flow.
+//! ring mesh. See `docs/ARCHITECTURE.md` for the map and the data flow.
 
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

@@ -1,6 +1,6 @@
 //! The dispatcher pass: the loop body every executor runs, with no executor in it.
 //!
-//! One pass does, in order (DESIGN.md, steps 1 to 4, plus timers):
+//! One pass does, in order (docs/ARCHITECTURE.md numbers the steps the same way):
 //! 1. drain each inbound ring, up to `batch` envelopes per ring, with one release store per ring;
 //! 2. drain the host inject queue, up to `batch` envelopes;
 //! 3. dispatch the control lane (signals, control messages, engine answers), then run ready
