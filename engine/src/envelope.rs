@@ -25,6 +25,7 @@
 //!   waits that long in a queue is expired either way.
 
 use crate::agent::AgentId;
+use crate::lap_ring::LapMarked;
 use crate::payload::Payload;
 
 /// `from` value for messages that did not come from an agent (host threads, the engine).
@@ -85,6 +86,13 @@ pub struct Envelope {
     stamp_hi: u16,
     stamp_lo: u32,
     pub(crate) payload: Payload,
+}
+
+// SAFETY: the payload's `vtable` field is a `&'static VTable`: never null, and even because a
+// `VTable` is pointer-aligned (both asserted in `payload`). `VTABLE_OFFSET` is pointer-aligned
+// and the field lies inside the envelope, at a fixed offset from its start.
+unsafe impl LapMarked for Envelope {
+    const MARK_OFFSET: usize = std::mem::offset_of!(Envelope, payload) + crate::payload::VTABLE_OFFSET;
 }
 
 impl Envelope {

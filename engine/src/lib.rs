@@ -16,6 +16,7 @@ pub mod config;
 pub mod engine;
 pub mod envelope;
 pub mod executor;
+pub(crate) mod lap_ring;
 pub mod mailbox;
 pub mod mesh;
 pub mod metrics;

@@ -1,4 +1,4 @@
-//! The mesh: one SPSC ring for every ordered pair of shards.
+//! The mesh: one SPSC lap ring (`lap_ring`) for every ordered pair of shards.
 //!
 //! With `n` shards there are `n * (n - 1)` rings. Shard `i` holds the producer of ring `i -> j`
 //! and the consumer of ring `j -> i` for every `j != i`; each endpoint is owned by exactly one
@@ -6,7 +6,7 @@
 //! no lock and no shared mutable state.
 
 use crate::envelope::Envelope;
-use crate::ring::{ring, Consumer, Producer, RingError};
+use crate::lap_ring::{lap_ring, Consumer, Producer, RingError};
 
 /// The ring endpoints one shard owns: `outbound[j]` sends to shard `j`, `inbound[j]` receives
 /// from shard `j` (both `None` for `j == i`).
@@ -28,7 +28,7 @@ pub fn build(shards: usize, capacity: usize) -> Result<Vec<ShardLinks>, RingErro
     for from in 0..shards {
         for to in 0..shards {
             if from != to {
-                let (p, c) = ring(capacity)?;
+                let (p, c) = lap_ring(capacity)?;
                 links[from].outbound[to] = Some(p);
                 links[to].inbound[from] = Some(c);
             }
@@ -39,12 +39,12 @@ pub fn build(shards: usize, capacity: usize) -> Result<Vec<ShardLinks>, RingErro
 
 #[cfg(all(test, loom))]
 mod loom_tests {
+    use crate::lap_ring::lap_ring;
     use crate::loom::{thread, Arc};
-    use crate::ring::ring;
     use crate::shard::doorbell::Doorbell;
 
-    /// The protocol between two shards, on the real ring and doorbell: the sender stages a batch,
-    /// publishes it (one release store) and rings; the receiver drains, announces sleep,
+    /// The protocol between two shards, on the real lap ring and doorbell: the sender pushes a
+    /// batch (each push visible at once), announces it and rings; the receiver drains, announces sleep,
     /// re-checks its ring and parks. Loom explores every interleaving: a lost wake-up would
     /// leave the receiver parked forever (a deadlock loom reports), and a lost or reordered
     /// envelope fails the assertions.
@@ -55,26 +55,29 @@ mod loom_tests {
         let mut model = loom::model::Builder::new();
         model.preemption_bound = Some(3);
         model.check(|| {
-            let (mut tx, mut rx) = ring::<u32>(2).unwrap();
+            let (mut tx, mut rx) = lap_ring::<Box<u32>>(2).unwrap();
             let bell = Arc::new(Doorbell::new());
             bell.bind_current_thread();
             let peer_bell = bell.clone();
             let sender = thread::spawn(move || {
                 for batch in [[1, 2], [3, 4]] {
                     for v in batch {
-                        while tx.stage(v).is_err() {
-                            tx.publish();
-                            peer_bell.ring();
+                        let mut item = Box::new(v);
+                        while let Err(e) = tx.push(item) {
+                            item = e.into_inner();
+                            if tx.announce() > 0 {
+                                peer_bell.ring();
+                            }
                             thread::yield_now();
                         }
                     }
-                    tx.publish();
+                    tx.announce();
                     peer_bell.ring();
                 }
             });
             let mut seen = Vec::new();
             while seen.len() < 4 {
-                if rx.pop_batch(2, |v| seen.push(v)) > 0 {
+                if rx.pop_batch(2, |v| seen.push(*v)) > 0 {
                     continue;
                 }
                 bell.announce_sleep();

@@ -123,6 +123,12 @@ pub struct Payload {
 // a `Send` value.
 unsafe impl Send for Payload {}
 
+/// Byte offset of the vtable reference inside a [`Payload`]. The reference is never null and its
+/// address is even (a `VTable` is pointer-aligned), so the envelope ring uses it as the slot's
+/// full mark (see `lap_ring`).
+pub(crate) const VTABLE_OFFSET: usize = std::mem::offset_of!(Payload, vtable);
+const _: () = assert!(align_of::<VTable>() >= 2 && VTABLE_OFFSET % align_of::<*mut ()>() == 0);
+
 impl Payload {
     /// Wraps `value`: inline when [`fits_inline::<M>()`](fits_inline), in a pool block when it
     /// [travels unboxed](travels_unboxed), boxed otherwise.

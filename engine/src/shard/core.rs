@@ -6,10 +6,10 @@
 //! peer), its metrics and its scratch arena.
 //!
 //! Routing is arithmetic: the target shard is `AgentId::shard()`. A message for this shard goes
-//! straight into the target's mailbox; a message for another shard is *staged* in the ring to
-//! that shard and becomes visible to it when the dispatcher publishes the batch at the end of
-//! the pass, or as soon as `batch` envelopes are staged (one release store per batch). When a ring is full, envelopes wait in a
-//! bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
+//! straight into the target's mailbox; a message for another shard is pushed into the lap ring
+//! to that shard (`lap_ring`: visible at once, one cache line), and the peer's doorbell is rung
+//! at the end of the pass, or as soon as `batch` envelopes are unannounced. When a ring is full,
+//! envelopes wait in a bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
 //! too, a new user message goes back to its sender (replies and engine operations are always
 //! queued: they answer something already admitted). No shard ever waits for another.
 //!
@@ -28,11 +28,11 @@ use crate::ask::PendingAsks;
 use crate::envelope::{
     Envelope, Kind, FLAG_ASK, FLAG_CONTROL, FLAG_DEAD_LETTER_NOTICE, FLAG_NOTIFY_UNDELIVERED, NO_SENDER,
 };
+use crate::lap_ring::{Consumer, Producer, PushError};
 use crate::mailbox::{MessageStore, OverflowPolicy};
 use crate::metrics::DeadLetterSink;
 use crate::metrics::{DeadLetterReason, ShardMetrics};
 use crate::registry::RegistryPartition;
-use crate::ring::{Consumer, Producer, PushError};
 use bumpalo::Bump;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -289,12 +289,13 @@ impl Shard {
             out.control_backlog.push_back(env);
             Ok(())
         } else if out.backlog.is_empty() {
-            match out.producer.stage(env) {
+            match out.producer.push(env) {
                 Ok(()) => {
-                    // A full batch goes out now rather than at the end of the pass: a busy
-                    // pass (a producer that keeps yielding to itself) must not starve the peer.
-                    if out.producer.staged() >= self.limits.batch {
-                        let n = out.producer.publish();
+                    // The envelope is visible at once; the doorbell waits for the end of the pass,
+                    // unless a full batch is out: a busy pass (a producer that keeps yielding to
+                    // itself) must not leave a sleeping peer unwoken.
+                    if out.producer.unannounced() >= self.limits.batch {
+                        let n = out.producer.announce();
                         self.pushed += n as u64;
                         self.shared.doorbells[to].ring();
                     }
@@ -332,8 +333,8 @@ impl Shard {
         }
     }
 
-    /// Step 4: publish every staged batch (one release store per ring), move backlog into rings
-    /// with room, and ring the doorbells of peers that sleep. Returns envelopes published.
+    /// Step 5: move backlog into rings with room, and ring the doorbells of peers that sleep.
+    /// Returns the envelopes pushed since the last announcement (this pass's sends).
     pub(crate) fn flush_outbound(&mut self) -> usize {
         let mut published = 0;
         let mut i = 0;
@@ -343,23 +344,17 @@ impl Shard {
                 i += 1;
                 continue;
             };
-            let staged = out.producer.staged();
-            let n = if out.backlog.is_empty() && out.control_backlog.is_empty() {
-                out.producer.publish()
-            } else {
+            if !(out.backlog.is_empty() && out.control_backlog.is_empty()) {
                 // `push_batch` takes an envelope from a backlog only once it holds a free slot
                 // (reloading the consumer's head when its cached copy says full), so nothing
-                // leaves a backlog without a place; it publishes the staged ones too. The
-                // control backlog goes first.
+                // leaves a backlog without a place. The control backlog goes first.
                 let Outbound { producer, control_backlog, backlog, .. } = out;
                 let moved = producer.push_batch(&mut std::iter::from_fn(|| {
                     control_backlog.pop_front().or_else(|| backlog.pop_front())
                 }));
-                // No-op unless the consumer is gone and `push_batch` took nothing.
-                producer.publish();
                 self.metrics.counters.backlog_flushed += moved as u64;
-                staged + moved
-            };
+            }
+            let n = out.producer.announce();
             if n > 0 {
                 self.shared.doorbells[peer].ring();
             }

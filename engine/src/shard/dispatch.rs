@@ -1,7 +1,8 @@
 //! The dispatcher pass: the loop body every executor runs, with no executor in it.
 //!
 //! One pass does, in order (docs/ARCHITECTURE.md numbers the steps the same way):
-//! 1. drain each inbound ring, up to `batch` envelopes per ring, with one release store per ring;
+//! 1. drain each inbound ring, up to `batch` envelopes per ring, with one release store of the
+//!    ring's head per ring;
 //! 2. drain the host inject queue, up to `batch` envelopes;
 //! 3. dispatch the control lane (signals, control messages, engine answers), then run ready
 //!    agents from the run queue, up to `agents_per_pass` turns (agents that another agent's
@@ -9,8 +10,8 @@
 //!    each for up to `agent_budget` messages, then the stops requested meanwhile; control
 //!    envelopes queued meanwhile are dispatched before the next turn;
 //! 4. fail the asks whose deadline passed, and send the timers that are due;
-//! 5. publish every staged outbound batch (one release store per ring) and ring the doorbells
-//!    of peers that announced they sleep.
+//! 5. move outbound backlogs into rings with room, and ring the doorbells of the peers this
+//!    pass sent to that announced they sleep (sends are visible in the ring as they are made).
 //!
 //! It returns the amount of work done, so the caller (a glommio task, a plain thread, a test, a
 //! simulator) decides what idling means: spin, yield, or park. No system call is made on the way
