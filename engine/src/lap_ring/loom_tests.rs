@@ -68,7 +68,7 @@ fn batches_both_ways_across_a_lap() {
                     thread::yield_now();
                 }
             }
-            assert_eq!(p.announce(), 3);
+            assert_eq!(p.publish(), 3);
         });
         let mut expected = 0;
         while expected < 3 {

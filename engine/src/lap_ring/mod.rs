@@ -39,11 +39,15 @@
 //!
 //! In the steady state the producer never writes a line the consumer writes.
 //!
-//! # Announcing
+//! # Staging
 //!
-//! A push is visible at once; there is no separate publish step. The producer counts pushes
-//! since its last [`Producer::announce`], so the caller knows when to ring the consumer's
-//! doorbell (after the pushes, as the doorbell's protocol requires).
+//! As with [`crate::ring`], a producer may *stage* items and make them visible together with
+//! [`Producer::publish`]. Staged items wait in a small buffer in the producer ([`STAGE_MAX`] of
+//! them; a stage that finds it full publishes first); `publish` then moves each into its slot
+//! and stores its mark at once, so the slot's line leaves the consumer's cache once per message
+//! even while the consumer polls it, and a consumer finds a whole batch ready instead of
+//! chasing the producer slot by slot. `publish` returns how many items were staged since the
+//! previous `publish`, so the caller knows when to ring the consumer's doorbell.
 //!
 //! # Closing and dropping
 //!
@@ -57,6 +61,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 use crossbeam_utils::CachePadded;
 
@@ -81,6 +86,9 @@ unsafe impl LapMarked for Box<u32> {
 }
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+/// The most items a producer keeps staged: the next stage publishes them first.
+pub(crate) const STAGE_MAX: usize = 64;
 
 /// Creates a lap ring with room for `capacity` items and returns its two ends.
 ///
@@ -117,6 +125,8 @@ fn lap_ring_starting_at<T: LapMarked>(capacity: usize, start: usize) -> Result<(
     let producer = Producer {
         shared: Arc::clone(&shared),
         tail: start,
+        unmarked: 0,
+        pending: (0..STAGE_MAX).map(|_| MaybeUninit::uninit()).collect(),
         cached_head: start,
         unannounced: 0,
         _not_sync: PhantomData,
@@ -202,11 +212,16 @@ impl<T: LapMarked> Drop for Shared<T> {
 /// `Send` when `T: Send`; never `Sync` and never `Clone`: there is exactly one producer.
 pub(crate) struct Producer<T: LapMarked> {
     shared: Arc<Shared<T>>,
-    /// The next index to write.
+    /// The next index to publish; the slots of `tail .. tail + unmarked` are reserved for the
+    /// staged items.
     tail: usize,
+    /// Items staged and not yet moved into their slots.
+    unmarked: usize,
+    /// The staged items, oldest first (`STAGE_MAX` entries, the first `unmarked` initialised).
+    pending: Box<[MaybeUninit<T>]>,
     /// The last `head` this end loaded; `head` never moves backwards, so this is a lower bound.
     cached_head: usize,
-    /// Pushes since the last [`announce`](Producer::announce).
+    /// Items staged since the last [`publish`](Producer::publish), published early or not.
     unannounced: usize,
     /// Opts out of `Sync`; `Send` is implemented by hand below.
     _not_sync: PhantomData<Cell<()>>,
@@ -236,6 +251,7 @@ impl<T: LapMarked> fmt::Debug for Producer<T> {
         f.debug_struct("Producer")
             .field("capacity", &self.shared.capacity())
             .field("tail", &self.tail)
+            .field("unmarked", &self.unmarked)
             .field("cached_head", &self.cached_head)
             .field("unannounced", &self.unannounced)
             .finish_non_exhaustive()

@@ -78,8 +78,7 @@ fn push_pop_full_empty_in_order() {
         p.push(Box::new(i)).unwrap();
     }
     assert!(matches!(p.push(Box::new(9)), Err(PushError::Full(v)) if *v == 9));
-    assert_eq!(p.announce(), 4);
-    assert_eq!(p.announce(), 0);
+    assert_eq!(p.publish(), 0, "push publishes, and its count went with it");
     for i in 0..4 {
         assert_eq!(*c.pop().unwrap(), i);
     }
@@ -133,7 +132,7 @@ fn push_batch_takes_only_what_fits() {
     assert_eq!(p.push_batch(&mut items), 3);
     assert_eq!(c.pop_batch(usize::MAX, |v| seen.push(*v)), 4);
     assert_eq!(seen, [0, 1, 2, 3, 5, 6, 7]);
-    assert_eq!(p.announce(), 7);
+    assert_eq!(p.publish(), 7);
 }
 
 #[test]
@@ -248,4 +247,44 @@ fn envelopes_cross_with_inline_pooled_and_boxed_payloads() {
     for payload in payloads().into_iter().take(2) {
         p.push(Envelope::new(Kind::User, 0, NO_SENDER, 0, 0, payload)).unwrap();
     }
+}
+
+#[test]
+fn staged_items_are_invisible_until_publish() {
+    let (mut p, mut c) = lap_ring::<Box<u32>>(4).unwrap();
+    p.stage(Box::new(0)).unwrap();
+    p.stage(Box::new(1)).unwrap();
+    assert!(c.is_empty(), "staged items must not be visible");
+    assert_eq!(p.staged(), 2);
+    p.stage(Box::new(2)).unwrap();
+    p.stage(Box::new(3)).unwrap();
+    assert!(matches!(p.stage(Box::new(4)), Err(PushError::Full(_))), "staged items take slots");
+    assert_eq!(p.publish(), 4);
+    let mut seen = Vec::new();
+    assert_eq!(c.pop_batch(usize::MAX, |v| seen.push(*v)), 4);
+    assert_eq!(seen, [0, 1, 2, 3]);
+}
+
+#[test]
+fn a_full_stage_buffer_publishes_early_and_counts_once() {
+    let n = STAGE_MAX * 2 + 3;
+    let (mut p, mut c) = lap_ring::<Box<u32>>(512).unwrap();
+    for i in 0..n {
+        p.stage(Box::new(i as u32)).unwrap();
+    }
+    // The first two buffers' worth went out early; the last 3 wait.
+    let mut seen = Vec::new();
+    assert_eq!(c.pop_batch(usize::MAX, |v| seen.push(*v)), STAGE_MAX * 2);
+    assert_eq!(p.publish(), n, "every staged item counts once, early or not");
+    assert_eq!(c.pop_batch(usize::MAX, |v| seen.push(*v)), 3);
+    assert_eq!(seen, (0..n as u32).collect::<Vec<_>>());
+}
+
+#[test]
+fn dropping_the_producer_publishes_what_is_staged() {
+    let (mut p, mut c) = lap_ring::<Box<u32>>(4).unwrap();
+    p.stage(Box::new(5)).unwrap();
+    drop(p);
+    assert_eq!(*c.pop().unwrap(), 5);
+    assert_eq!(c.pop().err(), Some(PopError::Closed));
 }

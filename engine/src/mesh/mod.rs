@@ -43,8 +43,8 @@ mod loom_tests {
     use crate::loom::{thread, Arc};
     use crate::shard::doorbell::Doorbell;
 
-    /// The protocol between two shards, on the real lap ring and doorbell: the sender pushes a
-    /// batch (each push visible at once), announces it and rings; the receiver drains, announces sleep,
+    /// The protocol between two shards, on the real lap ring and doorbell: the sender stages a
+    /// batch, publishes it (its slots' marks) and rings; the receiver drains, announces sleep,
     /// re-checks its ring and parks. Loom explores every interleaving: a lost wake-up would
     /// leave the receiver parked forever (a deadlock loom reports), and a lost or reordered
     /// envelope fails the assertions.
@@ -63,15 +63,14 @@ mod loom_tests {
                 for batch in [[1, 2], [3, 4]] {
                     for v in batch {
                         let mut item = Box::new(v);
-                        while let Err(e) = tx.push(item) {
+                        while let Err(e) = tx.stage(item) {
                             item = e.into_inner();
-                            if tx.announce() > 0 {
-                                peer_bell.ring();
-                            }
+                            tx.publish();
+                            peer_bell.ring();
                             thread::yield_now();
                         }
                     }
-                    tx.announce();
+                    tx.publish();
                     peer_bell.ring();
                 }
             });

@@ -6,9 +6,10 @@
 //! peer), its metrics and its scratch arena.
 //!
 //! Routing is arithmetic: the target shard is `AgentId::shard()`. A message for this shard goes
-//! straight into the target's mailbox; a message for another shard is pushed into the lap ring
-//! to that shard (`lap_ring`: visible at once, one cache line), and the peer's doorbell is rung
-//! at the end of the pass, or as soon as `batch` envelopes are unannounced. When a ring is full,
+//! straight into the target's mailbox; a message for another shard is *staged* in the lap ring
+//! to that shard (`lap_ring`: one cache line per envelope, its full mark inside it) and becomes
+//! visible to it when the dispatcher publishes the batch at the end of the pass, or as soon as
+//! `batch` envelopes are staged; the peer's doorbell is rung after each publish. When a ring is full,
 //! envelopes wait in a bounded per-peer backlog on the sending shard and keep their order; when the backlog is full
 //! too, a new user message goes back to its sender (replies and engine operations are always
 //! queued: they answer something already admitted). No shard ever waits for another.
@@ -289,13 +290,12 @@ impl Shard {
             out.control_backlog.push_back(env);
             Ok(())
         } else if out.backlog.is_empty() {
-            match out.producer.push(env) {
+            match out.producer.stage(env) {
                 Ok(()) => {
-                    // The envelope is visible at once; the doorbell waits for the end of the pass,
-                    // unless a full batch is out: a busy pass (a producer that keeps yielding to
-                    // itself) must not leave a sleeping peer unwoken.
-                    if out.producer.unannounced() >= self.limits.batch {
-                        let n = out.producer.announce();
+                    // A full batch goes out now rather than at the end of the pass: a busy
+                    // pass (a producer that keeps yielding to itself) must not starve the peer.
+                    if out.producer.staged() >= self.limits.batch {
+                        let n = out.producer.publish();
                         self.pushed += n as u64;
                         self.shared.doorbells[to].ring();
                     }
@@ -333,8 +333,9 @@ impl Shard {
         }
     }
 
-    /// Step 5: move backlog into rings with room, and ring the doorbells of peers that sleep.
-    /// Returns the envelopes pushed since the last announcement (this pass's sends).
+    /// Step 5: publish every staged batch (one mark store per envelope, on its own line), move
+    /// backlog into rings with room, and ring the doorbells of peers that sleep. Returns the
+    /// envelopes published.
     pub(crate) fn flush_outbound(&mut self) -> usize {
         let mut published = 0;
         let mut i = 0;
@@ -354,7 +355,7 @@ impl Shard {
                 }));
                 self.metrics.counters.backlog_flushed += moved as u64;
             }
-            let n = out.producer.announce();
+            let n = out.producer.publish();
             if n > 0 {
                 self.shared.doorbells[peer].ring();
             }

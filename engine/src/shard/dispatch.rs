@@ -10,8 +10,8 @@
 //!    each for up to `agent_budget` messages, then the stops requested meanwhile; control
 //!    envelopes queued meanwhile are dispatched before the next turn;
 //! 4. fail the asks whose deadline passed, and send the timers that are due;
-//! 5. move outbound backlogs into rings with room, and ring the doorbells of the peers this
-//!    pass sent to that announced they sleep (sends are visible in the ring as they are made).
+//! 5. publish every staged outbound batch (the lap ring marks each envelope's slot full), move
+//!    backlogs into rings with room, and ring the doorbells of peers that announced they sleep.
 //!
 //! It returns the amount of work done, so the caller (a glommio task, a plain thread, a test, a
 //! simulator) decides what idling means: spin, yield, or park. No system call is made on the way
