@@ -5,7 +5,10 @@
 //!
 //! - `local N`: the `dispatch` workload (a blaster and a sink on one shard), N messages;
 //! - `cross N`: a ball volleyed between two shards of one cluster (every message crosses a
-//!   ring), for N rounds of one pass on each shard (about one message a round).
+//!   ring), for N rounds of one pass on each shard (about one message a round);
+//! - `idle-pass N S`: N passes of shard 0 of an S-shard cluster (default 16) with nothing to
+//!   do: what an empty pass costs as the mesh grows (S - 1 inbound rings to look at). It also
+//!   prints the wall-clock nanoseconds per pass, for a figure without cachegrind.
 //!
 //! Run it twice with different N and subtract, so set-up and tear-down cancel out:
 //! `valgrind --tool=cachegrind --cache-sim=no target/release/examples/instructions cross 200000`.
@@ -32,6 +35,21 @@ fn cross(rounds: u64) -> u64 {
     shards.iter().map(|s| s.stats().counters.delivered).sum::<u64>()
 }
 
+/// Runs `passes` empty passes on shard 0 of a `shards`-shard cluster; prints ns per pass.
+fn idle_pass(passes: u64, shards: usize) -> u64 {
+    let mut cluster = Shard::cluster(shards, ShardLimits::default(), 256).expect("cluster");
+    let shard = &mut cluster[0];
+    let started = std::time::Instant::now();
+    let mut work = 0;
+    for _ in 0..passes {
+        work += shard.pass();
+    }
+    let ns = started.elapsed().as_nanos() as f64 / passes.max(1) as f64;
+    println!("idle-pass: {shards} shards, {passes} empty passes, {ns:.1} ns per pass");
+    assert_eq!(work, 0, "an empty pass found work");
+    0
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "local".into());
@@ -39,8 +57,19 @@ fn main() {
     let delivered = match mode.as_str() {
         "local" => dispatch::run(&DispatchParams { messages: n, burst: 64 }).expect("dispatch check").messages,
         "cross" => cross(n),
+        "idle-pass" => {
+            let shards = match args.next().map(|s| s.parse::<usize>()) {
+                None => 16,
+                Some(Ok(s)) if s >= 1 => s,
+                Some(_) => {
+                    eprintln!("instructions: idle-pass takes a shard count of at least 1");
+                    std::process::exit(2);
+                }
+            };
+            idle_pass(n, shards)
+        }
         other => {
-            eprintln!("instructions: unknown mode {other:?}; use local or cross");
+            eprintln!("instructions: unknown mode {other:?}; use local, cross or idle-pass");
             std::process::exit(2);
         }
     };
