@@ -252,19 +252,26 @@ mod tests {
         assert!(!bell.ring(), "an awake shard is not woken");
         assert!(!bell.is_sleeping(), "a ring never sets the flag");
         let b = bell.clone();
-        let t = std::thread::spawn(move || {
+        let (woken_tx, woken_rx) = std::sync::mpsc::channel();
+        // The sleeper parks with no timeout: only the ring's unpark gets it out, so a lost
+        // wake-up leaves it parked and the `recv_timeout` below fails the test (a timed park
+        // would hide the loss behind its timeout).
+        std::thread::spawn(move || {
             b.bind_current_thread();
             b.announce_sleep();
             while b.is_sleeping() {
-                std::thread::park_timeout(Duration::from_secs(10));
+                std::thread::park();
             }
             b.wake_up();
+            let _ = woken_tx.send(());
         });
         while !bell.is_sleeping() {
             std::thread::yield_now();
         }
+        // Let the sleeper reach `park` (a ring before it would only pre-set the park token).
+        std::thread::sleep(Duration::from_millis(20));
         assert!(bell.ring(), "a sleeper is woken");
-        t.join().unwrap();
+        woken_rx.recv_timeout(Duration::from_secs(5)).expect("the ring's wake-up reached the sleeper");
         assert!(!bell.is_sleeping());
         assert!(!bell.ring(), "a woken sleeper is not woken twice");
     }
