@@ -189,6 +189,10 @@ impl EngineHandle {
 
     /// Stops agent `id` (asynchronously; stopping an agent that is gone does nothing). Waits for
     /// room in the shard's inject queue if it is full, up to [`HOST_REQUEST_TIMEOUT`].
+    ///
+    /// The stop takes effect in order: once it returned `Ok`, nothing this thread sends to `id`
+    /// reaches the stopped instance (such a message is a `stale_generation` dead letter), and
+    /// what was still queued for it becomes `stopped` dead letters.
     pub fn stop(&self, id: AgentId) -> Result<(), EngineError> {
         let shard = id.shard();
         if shard >= self.shared.shards {

@@ -11,11 +11,14 @@
 //! Shutdown is graceful: intake stops, shards keep dispatching until the engine is quiescent (no
 //! shard has work, every envelope pushed into a ring was popped) or the drain timeout passes;
 //! then every shard halts, counts what is still in flight as `shutdown` dead letters, stops its
-//! agents and returns its counters. Nothing is lost without being counted.
+//! agents and returns its counters. Nothing is lost without being counted. A shard thread that
+//! panicked outside an agent is marked halted as it exits (`unwind`), so the others still halt
+//! and shutdown returns `EngineError::ShardPanicked` at once.
 
 mod error;
 mod handle;
 mod service;
+mod unwind;
 
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
@@ -342,6 +345,7 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
             .ring_depth(64)
             .spawn(move || async move {
                 let (mut shard, idle) = start.init()?;
+                unwind::arm(&shard.shared, shard.index);
                 let mut driver = Driver::in_executor(idle);
                 loop {
                     match driver.run(&mut shard, || glommio::executor().need_preempt(), true) {
@@ -350,7 +354,9 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
                         DriveOutcome::Park(request) => park_in_glommio(&mut shard, request).await,
                     }
                 }
-                Some(shard.halt())
+                let stats = shard.halt();
+                unwind::disarm();
+                Some(stats)
             })
             .map(ShardJoin::Glommio)
             .map_err(|e| {
@@ -375,6 +381,7 @@ fn run_threads_shard(start: ShardStart) -> Option<ShardStats> {
     };
     let _entered = runtime.enter();
     let (mut shard, idle) = start.init()?;
+    unwind::arm(&shard.shared, shard.index);
     let mut driver = Driver::in_executor(idle);
     let mut checks: u32 = 0;
     loop {
@@ -397,6 +404,7 @@ fn run_threads_shard(start: ShardStart) -> Option<ShardStats> {
         }
     }
     let stats = shard.halt();
+    unwind::disarm();
     runtime.shutdown();
     Some(stats)
 }
@@ -558,10 +566,14 @@ impl Drop for Engine {
 }
 
 /// Waits until no shard has work and every envelope pushed into a ring was popped, seen the same
-/// way twice in a row; or until `deadline`. Returns whether it got there.
+/// way twice in a row; or until `deadline`, or until a shard's thread panicked (it will never
+/// drain). Returns whether it got there.
 fn wait_quiescent(shared: &Shared, deadline: Instant) -> bool {
     let mut last: Option<(u64, u64)> = None;
     loop {
+        if shared.progress.iter().any(|p| p.panicked.load(Ordering::Acquire)) {
+            return false;
+        }
         let idle = shared.progress.iter().all(|p| p.idle.load(Ordering::Acquire));
         let pushed: u64 = shared.progress.iter().map(|p| p.pushed.load(Ordering::Relaxed)).sum();
         let popped: u64 = shared.progress.iter().map(|p| p.popped.load(Ordering::Relaxed)).sum();

@@ -8,7 +8,8 @@
 //!    agents from the run queue, up to `agents_per_pass` turns (agents that another agent's
 //!    local send schedules during the pass included; a self-message waits for the next pass),
 //!    each for up to `agent_budget` messages, then the stops requested meanwhile; control
-//!    envelopes queued meanwhile are dispatched before the next turn;
+//!    envelopes queued meanwhile are dispatched before the next turn (a stop from a peer or a
+//!    host thread does not wait for this step: it runs as steps 1 and 2 take it in, in order);
 //! 4. fail the asks whose deadline passed, and send the timers that are due;
 //! 5. publish every staged outbound batch (the lap ring marks each envelope's slot full), move
 //!    backlogs into rings with room, and ring the doorbells of peers that announced they sleep.

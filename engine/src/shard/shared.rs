@@ -70,8 +70,10 @@ pub(crate) struct Progress {
     pub(crate) pushed: AtomicU64,
     /// Envelopes this shard popped from rings (cumulative).
     pub(crate) popped: AtomicU64,
-    /// The shard stopped dispatching (halting).
+    /// The shard stopped dispatching (halting), or its thread died (see `panicked`).
     pub(crate) halted: AtomicBool,
+    /// The shard's thread panicked outside an agent: it will never drain or halt by itself.
+    pub(crate) panicked: AtomicBool,
 }
 
 /// See the module documentation.

@@ -80,7 +80,15 @@ impl Shard {
                 let result = if self.halted { Err(SpawnError::ShuttingDown) } else { build(self) };
                 self.reply_value(reply, result);
             }
-            SystemOp::Stop(id, reason) => self.pending_stops.push((id, reason)),
+            SystemOp::Stop(id, reason) => {
+                self.pending_stops.push((id, reason));
+                // A stop takes effect in order: whatever reaches this shard after it (on the same
+                // ring or inject queue) must not reach the old instance. Stops come from peers
+                // and host threads, so no turn runs here; were one running, it would go after.
+                if self.running == u32::MAX {
+                    self.run_pending_stops();
+                }
+            }
             SystemOp::Register { name, id, replace, reply } => {
                 let result = self.registry.register_replacing(&name, id, replace);
                 if let Some(reply) = reply {
