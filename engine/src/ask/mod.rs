@@ -34,6 +34,9 @@ pub enum AskError {
     /// The request could not be delivered (the target is gone, its mailbox was full, ...).
     #[error("the request was not delivered: {0}")]
     Undelivered(crate::metrics::DeadLetterReason),
+    /// A host ask could not be queued: the target shard's inject queue is full.
+    #[error("shard {0} is overloaded (its inject queue is full); hint: retry later or raise mesh.inject_capacity")]
+    Overloaded(usize),
     /// The reply had an unexpected type.
     #[error("the reply had an unexpected type")]
     WrongReplyType,
