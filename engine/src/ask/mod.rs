@@ -43,9 +43,6 @@ pub enum AskError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
-    /// The asking shard has no free reply slot (2^20 asks outstanding).
-    #[error("too many outstanding asks on this shard")]
-    TooManyAsks,
 }
 
 /// An answer to an ask, as handed to `Agent::on_reply`.
@@ -147,7 +144,7 @@ const NIL: u32 = u32::MAX;
 /// (minutes at full rate, far past any deadline) before it could be taken for a newer ask's.
 const TOKEN_SLOT_BITS: u32 = 20;
 /// Reply slots one shard may have outstanding at once.
-pub(crate) const MAX_ASK_SLOTS: u32 = 1 << TOKEN_SLOT_BITS;
+const MAX_ASK_SLOTS: u32 = 1 << TOKEN_SLOT_BITS;
 
 /// Builds the reply token of slot `idx`, generation `generation`, on `shard`.
 #[inline]
@@ -184,6 +181,8 @@ pub(crate) struct PendingAsks {
     free: u32,
     live: usize,
     deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Slots this pool may grow to ([`MAX_ASK_SLOTS`]; lower in tests).
+    pub(crate) limit: u32,
 }
 
 impl PendingAsks {
@@ -195,6 +194,7 @@ impl PendingAsks {
             free: NIL,
             live: 0,
             deadlines: BinaryHeap::with_capacity(capacity),
+            limit: MAX_ASK_SLOTS,
         }
     }
 
@@ -210,7 +210,7 @@ impl PendingAsks {
             self.free = self.slots[idx as usize].next_free;
             idx
         } else {
-            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i < MAX_ASK_SLOTS)?;
+            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i < self.limit)?;
             self.slots.push(PendingAsk { generation: 0, live: false, asker: 0, next_free: NIL });
             idx
         };

@@ -107,7 +107,8 @@ impl EngineHandle {
         match self.send_envelope::<M>(shard, env) {
             Ok(()) => {}
             Err(SendError::Full(_)) => return Err(AskError::Overloaded(shard)),
-            Err(SendError::ShuttingDown(_)) => return Err(AskError::ShuttingDown),
+            // A host ask holds no reply slot: only the first two can happen.
+            Err(SendError::ShuttingDown(_) | SendError::TooManyAsks(_)) => return Err(AskError::ShuttingDown),
         }
         let payload = cell.wait(started + timeout)?;
         payload.take::<R>().map_err(|_| AskError::WrongReplyType)

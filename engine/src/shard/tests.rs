@@ -338,3 +338,34 @@ fn a_shard_that_yields_after_every_idle_pass_still_parks() {
     }
     panic!("an idle shard yielding on every pass never parked");
 }
+
+/// Asks the counter it is given three times in one handler and keeps what each ask returned.
+#[derive(Default)]
+struct TripleAsker {
+    outcomes: std::rc::Rc<std::cell::RefCell<Vec<Result<(), String>>>>,
+}
+
+impl Agent for TripleAsker {
+    type Msg = Addr<CounterMsg>;
+    fn handle(&mut self, counter: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
+        for _ in 0..3 {
+            let r = ctx.ask(counter, Duration::from_secs(10), CounterMsg::Get);
+            self.outcomes.borrow_mut().push(r.map(|_| ()).map_err(|e| format!("{e:?}")));
+        }
+    }
+}
+
+#[test]
+fn an_ask_past_the_shards_reply_slots_is_refused_as_too_many_asks() {
+    let mut shards = cluster(1);
+    shards[0].asks.limit = 2;
+    let counter = shards[0].spawn(Counter::default()).unwrap();
+    let asker = TripleAsker::default();
+    let outcomes = asker.outcomes.clone();
+    let asker = shards[0].spawn(asker).unwrap();
+    shards[0].inject(asker, counter).unwrap();
+    settle(&mut shards);
+    let outcomes = outcomes.borrow().clone();
+    assert_eq!(outcomes, vec![Ok(()), Ok(()), Err("TooManyAsks(..)".to_string())]);
+    assert_accounted(&shards);
+}
