@@ -248,7 +248,7 @@ impl<'a> Ctx<'a> {
             deadline = deadline.min(self.deadline_ns);
         }
         let Some(token) = self.shard.asks.open(self.me, deadline) else {
-            let msg = make(ReplyTo::new(ReplyTarget::Shard(0), false));
+            let msg = make(ReplyTo::new(ReplyTarget::Spent, false));
             return Err(SendError::TooManyAsks(msg));
         };
         let msg = make(ReplyTo::new(ReplyTarget::Shard(token), true));
@@ -263,7 +263,8 @@ impl<'a> Ctx<'a> {
 
     /// Answers an ask. A reply whose ask already timed out is dropped and counted as late.
     pub fn reply<R: Send + 'static>(&mut self, to: ReplyTo<R>, value: R) {
-        self.shard.reply_payload(to.target, to.counted, Payload::new(value));
+        let (target, counted) = to.take();
+        self.shard.reply_payload(target, counted, Payload::new(value));
     }
 
     /// Spawns `agent` on this shard.

@@ -16,6 +16,10 @@
 //! Host threads ask through a [`HostReply`] instead: a one-shot cell with a condition variable,
 //! since a host thread may block where a shard never does.
 
+mod dropped;
+
+pub(crate) use dropped::{drain_dropped_tokens, with_drop_reason};
+
 use crate::agent::AgentId;
 use crate::payload::Payload;
 use std::cmp::Reverse;
@@ -37,6 +41,9 @@ pub enum AskError {
     /// A host ask could not be queued: the target shard's inject queue is full.
     #[error("shard {0} is overloaded (its inject queue is full); hint: retry later or raise mesh.inject_capacity")]
     Overloaded(usize),
+    /// The target dropped its `ReplyTo` without answering.
+    #[error("the ask was dropped unanswered; hint: the target must call `Ctx::reply` on every ReplyTo it gets")]
+    Dropped,
     /// The reply had an unexpected type.
     #[error("the reply had an unexpected type")]
     WrongReplyType,
@@ -62,10 +69,14 @@ pub(crate) enum ReplyTarget {
     Shard(u64),
     /// A host thread blocked in `EngineHandle::ask`.
     Host(Arc<HostReply>),
+    /// Nowhere: the token was answered, or never named an ask.
+    Spent,
 }
 
 /// The right to answer one ask with a value of type `R`. Put it in the request message; the
-/// target calls `Ctx::reply(token, value)`. Dropping it without replying lets the ask time out.
+/// target calls `Ctx::reply(token, value)`. Dropping it without replying fails the ask at once
+/// with [`AskError::Dropped`] (or `Undelivered(reason)` when the engine dropped the request as
+/// a dead letter, or the handler holding it panicked).
 pub struct ReplyTo<R> {
     pub(crate) target: ReplyTarget,
     pub(crate) counted: bool,
@@ -75,6 +86,23 @@ pub struct ReplyTo<R> {
 impl<R> ReplyTo<R> {
     pub(crate) fn new(target: ReplyTarget, counted: bool) -> Self {
         Self { target, counted, _reply: PhantomData }
+    }
+
+    /// Takes where the answer goes, leaving the token spent (its drop then does nothing).
+    #[inline]
+    pub(crate) fn take(mut self) -> (ReplyTarget, bool) {
+        (std::mem::replace(&mut self.target, ReplyTarget::Spent), self.counted)
+    }
+}
+
+impl<R> Drop for ReplyTo<R> {
+    /// Fails the ask when the token goes unanswered; see `dropped`. Never allocates.
+    fn drop(&mut self) {
+        match &self.target {
+            ReplyTarget::Spent => {}
+            ReplyTarget::Host(cell) => cell.fail(dropped::host_drop_error()),
+            ReplyTarget::Shard(token) => dropped::note_dropped_token(*token),
+        }
     }
 }
 
@@ -86,6 +114,7 @@ impl<R> fmt::Debug for ReplyTo<R> {
                 write!(f, "ReplyTo({}:{slot}.{generation})", AgentId::from_bits(*bits).shard())
             }
             ReplyTarget::Host(_) => f.write_str("ReplyTo(host)"),
+            ReplyTarget::Spent => f.write_str("ReplyTo(spent)"),
         }
     }
 }
@@ -100,6 +129,7 @@ pub(crate) struct HostReply {
 #[derive(Default)]
 struct HostReplyState {
     value: Option<Payload>,
+    failed: Option<AskError>,
     abandoned: bool,
 }
 
@@ -108,13 +138,24 @@ impl HostReply {
     /// waiter already gave up: a late reply.
     pub(crate) fn fulfil(&self, value: Payload) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.abandoned || state.value.is_some() {
+        if state.abandoned || state.value.is_some() || state.failed.is_some() {
             return false;
         }
         state.value = Some(value);
         drop(state);
         self.ready.notify_one();
         true
+    }
+
+    /// Fails the ask with `error` and wakes the waiter, unless it was answered or given up.
+    pub(crate) fn fail(&self, error: AskError) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.abandoned || state.value.is_some() || state.failed.is_some() {
+            return;
+        }
+        state.failed = Some(error);
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Waits until `deadline` for the reply. On timeout the cell is marked abandoned, so a
@@ -124,6 +165,9 @@ impl HostReply {
         loop {
             if let Some(v) = state.value.take() {
                 return Ok(v);
+            }
+            if let Some(e) = state.failed {
+                return Err(e);
             }
             let now = Instant::now();
             if now >= deadline {

@@ -369,3 +369,43 @@ fn an_ask_past_the_shards_reply_slots_is_refused_as_too_many_asks() {
     assert_eq!(outcomes, vec![Ok(()), Ok(()), Err("TooManyAsks(..)".to_string())]);
     assert_accounted(&shards);
 }
+
+/// Asks the agent it is given once and keeps the outcome.
+#[derive(Default)]
+struct AskOnce {
+    got: std::rc::Rc<std::cell::RefCell<Option<Result<u64, AskError>>>>,
+}
+
+impl Agent for AskOnce {
+    type Msg = Addr<ReplyTo<u64>>;
+    fn handle(&mut self, target: Addr<ReplyTo<u64>>, ctx: &mut Ctx<'_>) {
+        ctx.ask(target, Duration::from_secs(10), |reply| reply).expect("asked");
+    }
+    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
+        *self.got.borrow_mut() = Some(reply.and_then(Reply::take::<u64>));
+    }
+}
+
+/// Drops every `ReplyTo` it gets, unanswered.
+struct DropsReplies;
+impl Agent for DropsReplies {
+    type Msg = ReplyTo<u64>;
+    fn handle(&mut self, _unanswered: ReplyTo<u64>, _ctx: &mut Ctx<'_>) {}
+}
+
+#[test]
+fn an_agent_ask_whose_reply_to_is_dropped_fails_at_once_with_dropped() {
+    for target_shard in [0, 1] {
+        let mut shards = cluster(2);
+        let drops = shards[target_shard].spawn(DropsReplies).unwrap();
+        let asker = AskOnce::default();
+        let got = asker.got.clone();
+        let asker = shards[0].spawn(asker).unwrap();
+        shards[0].inject(asker, drops).unwrap();
+        // Settling does not wait for the ask's 10 s deadline: only a fast failure is seen.
+        settle(&mut shards);
+        assert_eq!(*got.borrow(), Some(Err(AskError::Dropped)), "target on shard {target_shard}");
+        assert_eq!(shards[0].asks.live(), 0);
+        assert_accounted(&shards);
+    }
+}
