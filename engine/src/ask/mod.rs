@@ -12,9 +12,12 @@
 //!    `late_reply` dead letter.
 //! 4. Every dispatcher pass checks the earliest deadline; an expired ask frees its slot and the
 //!    asker gets `AskError::Timeout`.
+//! 5. An ask fails before its deadline when its request becomes a dead letter or its handler
+//!    panics (`Undelivered(reason)`), or when its `ReplyTo` is dropped unanswered (`Dropped`,
+//!    see `dropped`).
 //!
 //! Host threads ask through a [`HostReply`] instead: a one-shot cell with a condition variable,
-//! since a host thread may block where a shard never does.
+//! since a host thread may block where a shard never does. Its failures come the same ways.
 
 mod dropped;
 
