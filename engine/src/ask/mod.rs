@@ -21,7 +21,7 @@
 
 mod dropped;
 
-pub(crate) use dropped::{drain_dropped_tokens, with_drop_reason};
+pub(crate) use dropped::{drain_dropped_tokens, drop_error, with_drop_reason};
 
 use crate::agent::AgentId;
 use crate::payload::Payload;

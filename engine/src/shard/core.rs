@@ -474,10 +474,12 @@ impl Shard {
     }
 
     /// Counts a dead letter, hands the message back to its sender when it asked, fails the ask
-    /// it carried, and reports it (sampled) to the dead-letter subscriber. A host ask's
-    /// `ReplyTo` dropped with the message fails its ask with `Undelivered(reason)`.
+    /// it carried, and reports it (sampled) to the dead-letter subscriber. Any other `ReplyTo`
+    /// dropped with the message (a host ask's, one forwarded) fails its ask with
+    /// `Undelivered(reason)`.
     pub(crate) fn dead_letter(&mut self, env: Envelope, reason: DeadLetterReason) {
-        crate::ask::with_drop_reason(reason, || self.dead_letter_dropping(env, reason));
+        let own = (env.kind == Kind::User && env.flags & FLAG_ASK != 0 && env.from != NO_SENDER).then_some(env.request);
+        crate::ask::with_drop_reason(reason, own, || self.dead_letter_dropping(env, reason));
     }
 
     fn dead_letter_dropping(&mut self, env: Envelope, reason: DeadLetterReason) {

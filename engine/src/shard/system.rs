@@ -233,7 +233,7 @@ impl Shard {
     /// thread since the last pass (see `ask::dropped`).
     #[inline]
     pub(crate) fn fail_dropped_asks(&mut self) -> usize {
-        crate::ask::drain_dropped_tokens(|token| self.fail_ask_with(token, AskError::Dropped))
+        crate::ask::drain_dropped_tokens(|token, why| self.fail_ask_with(token, crate::ask::drop_error(why)))
     }
 
     /// Step 5 (timers): fails every ask whose deadline has passed.

@@ -409,3 +409,29 @@ fn an_agent_ask_whose_reply_to_is_dropped_fails_at_once_with_dropped() {
         assert_accounted(&shards);
     }
 }
+
+/// Hands every `ReplyTo` it gets on to the agent it was given, with a plain send.
+struct Forwards(Addr<ReplyTo<u64>>);
+impl Agent for Forwards {
+    type Msg = ReplyTo<u64>;
+    fn handle(&mut self, reply: ReplyTo<u64>, ctx: &mut Ctx<'_>) {
+        let _ = ctx.send(self.0, reply);
+    }
+}
+
+#[test]
+fn an_agent_ask_forwarded_to_a_stopped_agent_fails_at_once_with_undelivered() {
+    let mut shards = cluster(2);
+    let gone = shards[1].spawn(DropsReplies).unwrap();
+    let h = crate::engine::EngineHandle { shared: shards[0].shared.clone() };
+    h.stop(gone.id()).unwrap();
+    settle(&mut shards);
+    let forwards = shards[1].spawn(Forwards(gone)).unwrap();
+    let asker = AskOnce::default();
+    let got = asker.got.clone();
+    let asker = shards[0].spawn(asker).unwrap();
+    shards[0].inject(asker, forwards).unwrap();
+    settle(&mut shards);
+    assert_eq!(*got.borrow(), Some(Err(AskError::Undelivered(DeadLetterReason::StaleGeneration))));
+    assert_accounted(&shards);
+}
