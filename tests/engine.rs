@@ -67,14 +67,18 @@ fn bad_placement_requests_are_typed_errors() {
 
 #[test]
 fn host_asks_time_out_with_a_typed_error() {
-    struct Silent;
+    /// Keeps every token and never answers (dropping one would fail the ask at once).
+    #[derive(Default)]
+    struct Silent(Vec<ReplyTo<u64>>);
     impl Agent for Silent {
         type Msg = ReplyTo<u64>;
-        fn handle(&mut self, _never_answered: ReplyTo<u64>, _ctx: &mut Ctx<'_>) {}
+        fn handle(&mut self, never_answered: ReplyTo<u64>, _ctx: &mut Ctx<'_>) {
+            self.0.push(never_answered);
+        }
     }
     let engine = two_shards(ExecutorKind::Threads).build().unwrap();
     let h = engine.handle();
-    let silent = h.spawn(SpawnPlacement::Shard(1), || Silent).unwrap();
+    let silent = h.spawn(SpawnPlacement::Shard(1), Silent::default).unwrap();
     let r: Result<u64, AskError> = h.ask(silent, Duration::from_millis(20), |reply| reply);
     assert_eq!(r.unwrap_err(), AskError::Timeout);
     assert!(engine.shutdown().unwrap().stats.accounted());

@@ -477,6 +477,7 @@ fn never_handled(error: AskError) -> bool {
         AskError::Undelivered(reason) => {
             worker_gone(reason) || matches!(reason, DeadLetterReason::MailboxFull | DeadLetterReason::Shed)
         }
+        AskError::Overloaded(_) => true,
         _ => false,
     }
 }

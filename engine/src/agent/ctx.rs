@@ -22,6 +22,9 @@ pub enum SendError<M> {
     Full(M),
     /// The engine is shutting down.
     ShuttingDown(M),
+    /// Only from `Ctx::ask`: every reply slot of this shard is taken (2^20 asks outstanding);
+    /// nothing was sent.
+    TooManyAsks(M),
 }
 
 impl<M> std::fmt::Debug for SendError<M> {
@@ -29,6 +32,7 @@ impl<M> std::fmt::Debug for SendError<M> {
         match self {
             Self::Full(_) => f.write_str("Full(..)"),
             Self::ShuttingDown(_) => f.write_str("ShuttingDown(..)"),
+            Self::TooManyAsks(_) => f.write_str("TooManyAsks(..)"),
         }
     }
 }
@@ -40,6 +44,9 @@ impl<M> std::fmt::Display for SendError<M> {
                 "the target's mailbox or the way to its shard is full; hint: slow down, retry later or raise the capacity",
             ),
             Self::ShuttingDown(_) => f.write_str("the engine is shutting down"),
+            Self::TooManyAsks(_) => f.write_str(
+                "this shard has too many outstanding asks (2^20); hint: wait for answers before asking more",
+            ),
         }
     }
 }
@@ -50,7 +57,7 @@ impl<M> SendError<M> {
     /// The message that was not sent.
     pub fn into_inner(self) -> M {
         match self {
-            Self::Full(m) | Self::ShuttingDown(m) => m,
+            Self::Full(m) | Self::ShuttingDown(m) | Self::TooManyAsks(m) => m,
         }
     }
 }
@@ -227,6 +234,9 @@ impl<'a> Ctx<'a> {
     /// from someone else, say) never gets a later deadline than that message. A request that
     /// becomes a dead letter (its target is gone, shed, panicked, ...) fails the ask at once
     /// with `AskError::Undelivered(reason)` instead of waiting for the timeout.
+    ///
+    /// Refused with `SendError::TooManyAsks` when every reply slot of this shard is taken
+    /// (2^20 asks outstanding), and with `SendError::Full` when the request cannot be queued.
     pub fn ask<M: Send + 'static, R: Send + 'static>(
         &mut self,
         to: Addr<M>,
@@ -238,8 +248,8 @@ impl<'a> Ctx<'a> {
             deadline = deadline.min(self.deadline_ns);
         }
         let Some(token) = self.shard.asks.open(self.me, deadline) else {
-            let msg = make(ReplyTo::new(ReplyTarget::Shard(0), false));
-            return Err(SendError::Full(msg));
+            let msg = make(ReplyTo::new(ReplyTarget::Spent, false));
+            return Err(SendError::TooManyAsks(msg));
         };
         let msg = make(ReplyTo::new(ReplyTarget::Shard(token), true));
         match self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_ASK, deadline, token) {
@@ -253,7 +263,8 @@ impl<'a> Ctx<'a> {
 
     /// Answers an ask. A reply whose ask already timed out is dropped and counted as late.
     pub fn reply<R: Send + 'static>(&mut self, to: ReplyTo<R>, value: R) {
-        self.shard.reply_payload(to.target, to.counted, Payload::new(value));
+        let (target, counted) = to.take();
+        self.shard.reply_payload(target, counted, Payload::new(value));
     }
 
     /// Spawns `agent` on this shard.

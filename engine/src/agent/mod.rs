@@ -126,4 +126,7 @@ pub enum SpawnError {
     /// The request could not reach the shard (its inject queue or backlog was full).
     #[error("shard {0} is overloaded; hint: retry later or raise mesh.inject_capacity")]
     Overloaded(usize),
+    /// The request was queued but the shard did not answer in time.
+    #[error("shard {0} did not answer the spawn in time; hint: it may be busy in a long handler or stopped")]
+    Timeout(usize),
 }

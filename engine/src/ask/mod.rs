@@ -3,7 +3,7 @@
 //! Protocol:
 //! 1. An agent asks: its shard takes a slot from [`PendingAsks`] (a pooled table with a free
 //!    list), records who asked and the deadline, and builds a [`ReplyTo<R>`] token naming
-//!    (shard, slot, generation). The token travels inside the request message.
+//!    (shard, slot, 32-bit generation). The token travels inside the request message.
 //! 2. The target handles the request and calls `Ctx::reply(token, value)`. The reply travels
 //!    back over the mesh to the asking shard as an envelope of kind `Reply`.
 //! 3. The asking shard matches the token against the slot. If the generation still matches, the
@@ -12,9 +12,16 @@
 //!    `late_reply` dead letter.
 //! 4. Every dispatcher pass checks the earliest deadline; an expired ask frees its slot and the
 //!    asker gets `AskError::Timeout`.
+//! 5. An ask fails before its deadline when its request becomes a dead letter or its handler
+//!    panics (`Undelivered(reason)`), or when its `ReplyTo` is dropped unanswered (`Dropped`,
+//!    see `dropped`).
 //!
 //! Host threads ask through a [`HostReply`] instead: a one-shot cell with a condition variable,
-//! since a host thread may block where a shard never does.
+//! since a host thread may block where a shard never does. Its failures come the same ways.
+
+mod dropped;
+
+pub(crate) use dropped::{drain_dropped_tokens, drop_error, with_drop_reason};
 
 use crate::agent::AgentId;
 use crate::payload::Payload;
@@ -34,15 +41,18 @@ pub enum AskError {
     /// The request could not be delivered (the target is gone, its mailbox was full, ...).
     #[error("the request was not delivered: {0}")]
     Undelivered(crate::metrics::DeadLetterReason),
+    /// A host ask could not be queued: the target shard's inject queue is full.
+    #[error("shard {0} is overloaded (its inject queue is full); hint: retry later or raise mesh.inject_capacity")]
+    Overloaded(usize),
+    /// The target dropped its `ReplyTo` without answering.
+    #[error("the ask was dropped unanswered; hint: the target must call `Ctx::reply` on every ReplyTo it gets")]
+    Dropped,
     /// The reply had an unexpected type.
     #[error("the reply had an unexpected type")]
     WrongReplyType,
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
-    /// The asking shard has no free reply slot (2^32 - 1 asks outstanding).
-    #[error("too many outstanding asks on this shard")]
-    TooManyAsks,
 }
 
 /// An answer to an ask, as handed to `Agent::on_reply`.
@@ -58,14 +68,18 @@ impl Reply {
 
 /// Where a reply goes.
 pub(crate) enum ReplyTarget {
-    /// A pending-ask slot on a shard: `AgentId`-shaped bits (shard, slot, generation).
+    /// A pending-ask slot on a shard: a reply token (shard, slot, 32-bit generation).
     Shard(u64),
     /// A host thread blocked in `EngineHandle::ask`.
     Host(Arc<HostReply>),
+    /// Nowhere: the token was answered, or never named an ask.
+    Spent,
 }
 
 /// The right to answer one ask with a value of type `R`. Put it in the request message; the
-/// target calls `Ctx::reply(token, value)`. Dropping it without replying lets the ask time out.
+/// target calls `Ctx::reply(token, value)`. Dropping it without replying fails the ask at once
+/// with [`AskError::Dropped`] (or `Undelivered(reason)` when the engine dropped the request as
+/// a dead letter, or the handler holding it panicked).
 pub struct ReplyTo<R> {
     pub(crate) target: ReplyTarget,
     pub(crate) counted: bool,
@@ -76,13 +90,34 @@ impl<R> ReplyTo<R> {
     pub(crate) fn new(target: ReplyTarget, counted: bool) -> Self {
         Self { target, counted, _reply: PhantomData }
     }
+
+    /// Takes where the answer goes, leaving the token spent (its drop then does nothing).
+    #[inline]
+    pub(crate) fn take(mut self) -> (ReplyTarget, bool) {
+        (std::mem::replace(&mut self.target, ReplyTarget::Spent), self.counted)
+    }
+}
+
+impl<R> Drop for ReplyTo<R> {
+    /// Fails the ask when the token goes unanswered; see `dropped`. Never allocates.
+    fn drop(&mut self) {
+        match &self.target {
+            ReplyTarget::Spent => {}
+            ReplyTarget::Host(cell) => cell.fail(dropped::host_drop_error()),
+            ReplyTarget::Shard(token) => dropped::note_dropped_token(*token),
+        }
+    }
 }
 
 impl<R> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.target {
-            ReplyTarget::Shard(bits) => write!(f, "ReplyTo({})", AgentId::from_bits(*bits)),
+            ReplyTarget::Shard(bits) => {
+                let (slot, generation) = token_parts(*bits);
+                write!(f, "ReplyTo({}:{slot}.{generation})", AgentId::from_bits(*bits).shard())
+            }
             ReplyTarget::Host(_) => f.write_str("ReplyTo(host)"),
+            ReplyTarget::Spent => f.write_str("ReplyTo(spent)"),
         }
     }
 }
@@ -97,6 +132,7 @@ pub(crate) struct HostReply {
 #[derive(Default)]
 struct HostReplyState {
     value: Option<Payload>,
+    failed: Option<AskError>,
     abandoned: bool,
 }
 
@@ -105,13 +141,24 @@ impl HostReply {
     /// waiter already gave up: a late reply.
     pub(crate) fn fulfil(&self, value: Payload) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.abandoned || state.value.is_some() {
+        if state.abandoned || state.value.is_some() || state.failed.is_some() {
             return false;
         }
         state.value = Some(value);
         drop(state);
         self.ready.notify_one();
         true
+    }
+
+    /// Fails the ask with `error` and wakes the waiter, unless it was answered or given up.
+    pub(crate) fn fail(&self, error: AskError) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.abandoned || state.value.is_some() || state.failed.is_some() {
+            return;
+        }
+        state.failed = Some(error);
+        drop(state);
+        self.ready.notify_one();
     }
 
     /// Waits until `deadline` for the reply. On timeout the cell is marked abandoned, so a
@@ -121,6 +168,9 @@ impl HostReply {
         loop {
             if let Some(v) = state.value.take() {
                 return Ok(v);
+            }
+            if let Some(e) = state.failed {
+                return Err(e);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -134,6 +184,27 @@ impl HostReply {
 
 /// End-of-list marker.
 const NIL: u32 = u32::MAX;
+
+/// Bits of a reply token that hold the slot index. A token is `[shard: 12 | slot: 20 |
+/// generation: 32]`: the shard sits where an `AgentId` keeps it, so a reply routes like any
+/// message, and the 32-bit generation means a reply must arrive 2^32 asks of one slot late
+/// (minutes at full rate, far past any deadline) before it could be taken for a newer ask's.
+const TOKEN_SLOT_BITS: u32 = 20;
+/// Reply slots one shard may have outstanding at once.
+const MAX_ASK_SLOTS: u32 = 1 << TOKEN_SLOT_BITS;
+
+/// Builds the reply token of slot `idx`, generation `generation`, on `shard`.
+#[inline]
+fn token(shard: usize, idx: u32, generation: u32) -> u64 {
+    debug_assert!(idx < MAX_ASK_SLOTS && shard < crate::agent::MAX_SHARDS);
+    ((shard as u64) << (64 - crate::agent::SHARD_BITS)) | (u64::from(idx) << 32) | u64::from(generation)
+}
+
+/// The slot index and generation a reply token names.
+#[inline]
+fn token_parts(token: u64) -> (u32, u32) {
+    (((token >> 32) as u32) & (MAX_ASK_SLOTS - 1), token as u32)
+}
 
 #[derive(Clone, Copy)]
 struct PendingAsk {
@@ -157,6 +228,8 @@ pub(crate) struct PendingAsks {
     free: u32,
     live: usize,
     deadlines: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Slots this pool may grow to ([`MAX_ASK_SLOTS`]; lower in tests).
+    pub(crate) limit: u32,
 }
 
 impl PendingAsks {
@@ -168,6 +241,7 @@ impl PendingAsks {
             free: NIL,
             live: 0,
             deadlines: BinaryHeap::with_capacity(capacity),
+            limit: MAX_ASK_SLOTS,
         }
     }
 
@@ -183,7 +257,7 @@ impl PendingAsks {
             self.free = self.slots[idx as usize].next_free;
             idx
         } else {
-            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i != NIL)?;
+            let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i < self.limit)?;
             self.slots.push(PendingAsk { generation: 0, live: false, asker: 0, next_free: NIL });
             idx
         };
@@ -205,20 +279,19 @@ impl PendingAsks {
             });
         }
         self.deadlines.push(Reverse((deadline_ns, idx, generation)));
-        Some(AgentId::new(self.shard, idx, generation).to_bits())
+        Some(token(self.shard, idx, generation))
     }
 
     /// Closes the ask named by `token` if it is still open, returning who asked.
     pub(crate) fn settle(&mut self, token: u64) -> Option<Settled> {
-        let id = AgentId::from_bits(token);
-        let idx = id.slot();
+        let (idx, generation) = token_parts(token);
         let slot = self.slots.get_mut(idx as usize)?;
-        if !slot.live || slot.generation != id.generation() {
+        if !slot.live || slot.generation != generation {
             return None;
         }
         let asker = AgentId::from_bits(slot.asker);
         slot.live = false;
-        slot.generation = (slot.generation + 1) & crate::agent::GENERATION_MASK;
+        slot.generation = slot.generation.wrapping_add(1);
         slot.next_free = self.free;
         self.free = idx;
         self.live -= 1;
@@ -238,8 +311,7 @@ impl PendingAsks {
                 return None;
             }
             self.deadlines.pop();
-            let token = AgentId::new(self.shard, idx, generation).to_bits();
-            if let Some(settled) = self.settle(token) {
+            if let Some(settled) = self.settle(token(self.shard, idx, generation)) {
                 return Some(settled);
             }
         }
@@ -270,6 +342,39 @@ mod tests {
         assert!(p.settle(t2).is_none());
         assert_eq!(p.live(), 0);
         assert!(p.pop_expired(1000).is_none(), "stale heap entry for the settled ask is skipped");
+    }
+
+    #[test]
+    fn a_reply_2_pow_20_asks_late_is_not_taken_for_a_newer_ask_in_the_slot() {
+        let mut p = PendingAsks::new(2, 4);
+        let asker = AgentId::new(2, 5, 0);
+        let stale = p.open(asker, u64::MAX).unwrap();
+        p.settle(stale).unwrap();
+        // Cycle the one slot 2^20 - 1 more times: with 20 generation bits the next ask would
+        // get `stale`'s generation back.
+        for _ in 0..(1u32 << 20) - 1 {
+            let t = p.open(asker, u64::MAX).unwrap();
+            p.settle(t).unwrap();
+        }
+        let newer = p.open(asker, u64::MAX).unwrap();
+        assert!(p.settle(stale).is_none(), "the stale reply is late, not an answer to the newer ask");
+        assert_eq!(p.settle(newer).unwrap().request, newer);
+    }
+
+    #[test]
+    fn a_forced_generation_wrap_keeps_the_token_exact() {
+        let mut p = PendingAsks::new(7, 4);
+        let asker = AgentId::new(7, 1, 0);
+        let first = p.open(asker, u64::MAX).unwrap();
+        p.settle(first).unwrap();
+        p.slots[0].generation = u32::MAX;
+        let last = p.open(asker, 10).unwrap();
+        assert_eq!(AgentId::from_bits(last).shard(), 7, "the reply routes to the asking shard");
+        assert_eq!(p.settle(last).unwrap().request, last, "the last generation before the wrap");
+        let wrapped = p.open(asker, 10).unwrap();
+        assert_ne!(wrapped, last);
+        assert!(p.settle(last).is_none());
+        assert_eq!(p.settle(wrapped).unwrap().asker, asker);
     }
 
     #[test]

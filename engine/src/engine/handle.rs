@@ -106,10 +106,9 @@ impl EngineHandle {
         let shard = to.shard().min(self.shared.shards - 1);
         match self.send_envelope::<M>(shard, env) {
             Ok(()) => {}
-            Err(SendError::Full(_)) => {
-                return Err(AskError::Undelivered(crate::metrics::DeadLetterReason::MailboxFull))
-            }
-            Err(SendError::ShuttingDown(_)) => return Err(AskError::ShuttingDown),
+            Err(SendError::Full(_)) => return Err(AskError::Overloaded(shard)),
+            // A host ask holds no reply slot: only the first two can happen.
+            Err(SendError::ShuttingDown(_) | SendError::TooManyAsks(_)) => return Err(AskError::ShuttingDown),
         }
         let payload = cell.wait(started + timeout)?;
         payload.take::<R>().map_err(|_| AskError::WrongReplyType)
@@ -140,9 +139,19 @@ impl EngineHandle {
         shard: usize,
         make: impl FnOnce(ReplyTo<R>) -> SystemOp,
     ) -> Result<R, EngineError> {
+        self.request_within(shard, HOST_REQUEST_TIMEOUT, make)
+    }
+
+    /// [`request`](Self::request), waiting at most `timeout`.
+    fn request_within<R: Send + 'static>(
+        &self,
+        shard: usize,
+        timeout: Duration,
+        make: impl FnOnce(ReplyTo<R>) -> SystemOp,
+    ) -> Result<R, EngineError> {
         let cell = Arc::new(HostReply::default());
         let op = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), false));
-        let deadline = Instant::now() + HOST_REQUEST_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         self.inject_system(shard, op, deadline)?;
         let payload = cell.wait(deadline).map_err(|_| EngineError::Timeout(shard))?;
         payload.take::<R>().map_err(|_| EngineError::Timeout(shard))
@@ -169,6 +178,22 @@ impl EngineHandle {
         A: Agent,
         F: FnOnce() -> A + Send + 'static,
     {
+        self.spawn_within(placement, mailbox_capacity, HOST_REQUEST_TIMEOUT, factory)
+    }
+
+    /// [`spawn_with_capacity`](Self::spawn_with_capacity), waiting at most `timeout` for the
+    /// shard's answer.
+    pub(crate) fn spawn_within<A, F>(
+        &self,
+        placement: SpawnPlacement,
+        mailbox_capacity: Option<u32>,
+        timeout: Duration,
+        factory: F,
+    ) -> Result<Addr<A::Msg>, SpawnError>
+    where
+        A: Agent,
+        F: FnOnce() -> A + Send + 'static,
+    {
         let shards = self.shared.shards;
         let shard = match placement {
             SpawnPlacement::Local => 0,
@@ -179,10 +204,11 @@ impl EngineHandle {
         };
         let build: crate::shard::SpawnFn =
             Box::new(move |s: &mut crate::shard::Shard| s.spawn_here(factory(), mailbox_capacity));
-        let result = self.request(shard, |reply| SystemOp::Spawn(build, reply));
+        let result = self.request_within(shard, timeout, |reply| SystemOp::Spawn(build, reply));
         match result {
             Ok(r) => r.map(Addr::from_id),
             Err(EngineError::ShuttingDown) => Err(SpawnError::ShuttingDown),
+            Err(EngineError::Timeout(shard)) => Err(SpawnError::Timeout(shard)),
             Err(_) => Err(SpawnError::Overloaded(shard)),
         }
     }
@@ -294,3 +320,7 @@ impl EngineHandle {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "handle_tests.rs"]
+mod tests;

@@ -13,7 +13,8 @@ use crate::agent::AgentId;
 /// A sampled report of one dead letter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeadLetter {
-    /// The agent the message was for (for a late reply: the reply token, agent-id shaped).
+    /// The agent the message was for (for a late reply: the reply token, read as an id only
+    /// its shard, the asking one, means anything).
     pub to: AgentId,
     /// The sending agent, or `None` for host threads and the engine.
     pub from: Option<AgentId>,

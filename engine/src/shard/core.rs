@@ -461,16 +461,28 @@ impl Shard {
 
     /// Fails the agent ask whose reply token is `token` with `AskError::Undelivered(reason)`.
     pub(crate) fn fail_ask(&mut self, token: u64, reason: DeadLetterReason) {
+        self.fail_ask_with(token, crate::ask::AskError::Undelivered(reason));
+    }
+
+    /// Fails the agent ask whose reply token is `token` with `error` (uncounted, control lane).
+    pub(crate) fn fail_ask_with(&mut self, token: u64, error: crate::ask::AskError) {
         if self.halted {
             return;
         }
-        let failure = crate::agent::AskFailure(crate::ask::AskError::Undelivered(reason));
+        let failure = crate::agent::AskFailure(error);
         self.reply_payload(crate::ask::ReplyTarget::Shard(token), false, crate::payload::Payload::new(failure));
     }
 
     /// Counts a dead letter, hands the message back to its sender when it asked, fails the ask
-    /// it carried, and reports it (sampled) to the dead-letter subscriber.
+    /// it carried, and reports it (sampled) to the dead-letter subscriber. Any other `ReplyTo`
+    /// dropped with the message (a host ask's, one forwarded) fails its ask with
+    /// `Undelivered(reason)`.
     pub(crate) fn dead_letter(&mut self, env: Envelope, reason: DeadLetterReason) {
+        let own = (env.kind == Kind::User && env.flags & FLAG_ASK != 0 && env.from != NO_SENDER).then_some(env.request);
+        crate::ask::with_drop_reason(reason, own, || self.dead_letter_dropping(env, reason));
+    }
+
+    fn dead_letter_dropping(&mut self, env: Envelope, reason: DeadLetterReason) {
         if env.counted() {
             self.metrics.dead_letter(reason);
             if self.dead_letter_sink.is_some() && env.flags & FLAG_DEAD_LETTER_NOTICE == 0 {

@@ -10,7 +10,8 @@
 //!    each for up to `agent_budget` messages, then the stops requested meanwhile; control
 //!    envelopes queued meanwhile are dispatched before the next turn (a stop from a peer or a
 //!    host thread does not wait for this step: it runs as steps 1 and 2 take it in, in order);
-//! 4. fail the asks whose deadline passed, and send the timers that are due;
+//! 4. fail the asks whose `ReplyTo` was dropped unanswered on this thread and those whose
+//!    deadline passed, and send the timers that are due;
 //! 5. publish every staged outbound batch (the lap ring marks each envelope's slot full), move
 //!    backlogs into rings with room, and ring the doorbells of peers that announced they sleep.
 //!
@@ -46,6 +47,7 @@ impl Shard {
         if !self.pending_stops.is_empty() {
             work += self.run_pending_stops();
         }
+        work += self.fail_dropped_asks();
         work += self.expire_asks();
         work += self.fire_timers();
         if !self.dirty_peers.is_empty() {

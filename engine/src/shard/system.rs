@@ -165,7 +165,8 @@ impl Shard {
 
     /// Sends an uncounted engine answer.
     pub(crate) fn reply_value<R: Send + 'static>(&mut self, to: ReplyTo<R>, value: R) {
-        self.reply_payload(to.target, to.counted, Payload::new(value));
+        let (target, counted) = to.take();
+        self.reply_payload(target, counted, Payload::new(value));
     }
 
     /// Sends a reply to its asker: a shard's pending-ask slot (over the mesh, or here), or a
@@ -182,6 +183,11 @@ impl Shard {
                         self.metrics.counters.delivered += 1;
                     }
                 } else if counted {
+                    self.metrics.dead_letter(DeadLetterReason::LateReply);
+                }
+            }
+            ReplyTarget::Spent => {
+                if counted {
                     self.metrics.dead_letter(DeadLetterReason::LateReply);
                 }
             }
@@ -229,6 +235,13 @@ impl Shard {
             }
             None => self.dead_letter(env, DeadLetterReason::LateReply),
         }
+    }
+
+    /// Step 4 (asks): fails at once every ask whose `ReplyTo` was dropped unanswered on this
+    /// thread since the last pass (see `ask::dropped`).
+    #[inline]
+    pub(crate) fn fail_dropped_asks(&mut self) -> usize {
+        crate::ask::drain_dropped_tokens(|token, why| self.fail_ask_with(token, crate::ask::drop_error(why)))
     }
 
     /// Step 5 (timers): fails every ask whose deadline has passed.

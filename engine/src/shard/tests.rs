@@ -338,3 +338,100 @@ fn a_shard_that_yields_after_every_idle_pass_still_parks() {
     }
     panic!("an idle shard yielding on every pass never parked");
 }
+
+/// Asks the counter it is given three times in one handler and keeps what each ask returned.
+#[derive(Default)]
+struct TripleAsker {
+    outcomes: std::rc::Rc<std::cell::RefCell<Vec<Result<(), String>>>>,
+}
+
+impl Agent for TripleAsker {
+    type Msg = Addr<CounterMsg>;
+    fn handle(&mut self, counter: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
+        for _ in 0..3 {
+            let r = ctx.ask(counter, Duration::from_secs(10), CounterMsg::Get);
+            self.outcomes.borrow_mut().push(r.map(|_| ()).map_err(|e| format!("{e:?}")));
+        }
+    }
+}
+
+#[test]
+fn an_ask_past_the_shards_reply_slots_is_refused_as_too_many_asks() {
+    let mut shards = cluster(1);
+    shards[0].asks.limit = 2;
+    let counter = shards[0].spawn(Counter::default()).unwrap();
+    let asker = TripleAsker::default();
+    let outcomes = asker.outcomes.clone();
+    let asker = shards[0].spawn(asker).unwrap();
+    shards[0].inject(asker, counter).unwrap();
+    settle(&mut shards);
+    let outcomes = outcomes.borrow().clone();
+    assert_eq!(outcomes, vec![Ok(()), Ok(()), Err("TooManyAsks(..)".to_string())]);
+    assert_accounted(&shards);
+}
+
+/// Asks the agent it is given once and keeps the outcome.
+#[derive(Default)]
+struct AskOnce {
+    got: std::rc::Rc<std::cell::RefCell<Option<Result<u64, AskError>>>>,
+}
+
+impl Agent for AskOnce {
+    type Msg = Addr<ReplyTo<u64>>;
+    fn handle(&mut self, target: Addr<ReplyTo<u64>>, ctx: &mut Ctx<'_>) {
+        ctx.ask(target, Duration::from_secs(10), |reply| reply).expect("asked");
+    }
+    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
+        *self.got.borrow_mut() = Some(reply.and_then(Reply::take::<u64>));
+    }
+}
+
+/// Drops every `ReplyTo` it gets, unanswered.
+struct DropsReplies;
+impl Agent for DropsReplies {
+    type Msg = ReplyTo<u64>;
+    fn handle(&mut self, _unanswered: ReplyTo<u64>, _ctx: &mut Ctx<'_>) {}
+}
+
+#[test]
+fn an_agent_ask_whose_reply_to_is_dropped_fails_at_once_with_dropped() {
+    for target_shard in [0, 1] {
+        let mut shards = cluster(2);
+        let drops = shards[target_shard].spawn(DropsReplies).unwrap();
+        let asker = AskOnce::default();
+        let got = asker.got.clone();
+        let asker = shards[0].spawn(asker).unwrap();
+        shards[0].inject(asker, drops).unwrap();
+        // Settling does not wait for the ask's 10 s deadline: only a fast failure is seen.
+        settle(&mut shards);
+        assert_eq!(*got.borrow(), Some(Err(AskError::Dropped)), "target on shard {target_shard}");
+        assert_eq!(shards[0].asks.live(), 0);
+        assert_accounted(&shards);
+    }
+}
+
+/// Hands every `ReplyTo` it gets on to the agent it was given, with a plain send.
+struct Forwards(Addr<ReplyTo<u64>>);
+impl Agent for Forwards {
+    type Msg = ReplyTo<u64>;
+    fn handle(&mut self, reply: ReplyTo<u64>, ctx: &mut Ctx<'_>) {
+        let _ = ctx.send(self.0, reply);
+    }
+}
+
+#[test]
+fn an_agent_ask_forwarded_to_a_stopped_agent_fails_at_once_with_undelivered() {
+    let mut shards = cluster(2);
+    let gone = shards[1].spawn(DropsReplies).unwrap();
+    let h = crate::engine::EngineHandle { shared: shards[0].shared.clone() };
+    h.stop(gone.id()).unwrap();
+    settle(&mut shards);
+    let forwards = shards[1].spawn(Forwards(gone)).unwrap();
+    let asker = AskOnce::default();
+    let got = asker.got.clone();
+    let asker = shards[0].spawn(asker).unwrap();
+    shards[0].inject(asker, forwards).unwrap();
+    settle(&mut shards);
+    assert_eq!(*got.borrow(), Some(Err(AskError::Undelivered(DeadLetterReason::StaleGeneration))));
+    assert_accounted(&shards);
+}
