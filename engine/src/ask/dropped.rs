@@ -42,6 +42,8 @@ struct DropContext {
 thread_local! {
     /// Set while the engine drops messages on this thread.
     static DROP_CONTEXT: Cell<Option<DropContext>> = const { Cell::new(None) };
+    /// Whether `DROPPED` holds any token: the shard's per-pass look is this one load.
+    static ANY_DROPPED: Cell<bool> = const { Cell::new(false) };
     /// Tokens of shard asks dropped unanswered on this thread.
     static DROPPED: RefCell<DroppedTokens> =
         const { RefCell::new(DroppedTokens { len: 0, tokens: [(0, None); DROPPED_CAPACITY] }) };
@@ -88,6 +90,7 @@ pub(crate) fn note_dropped_token(token: u64) {
                 let i = d.len;
                 d.tokens[i] = (token, context.map(|c| c.reason));
                 d.len += 1;
+                ANY_DROPPED.set(true);
             }
         }
     });
@@ -96,6 +99,10 @@ pub(crate) fn note_dropped_token(token: u64) {
 /// Hands every token dropped on this thread since the last call to `fail`, with why.
 #[inline]
 pub(crate) fn drain_dropped_tokens(mut fail: impl FnMut(u64, Option<DeadLetterReason>)) -> usize {
+    if !ANY_DROPPED.get() {
+        return 0;
+    }
+    ANY_DROPPED.set(false);
     let taken = DROPPED.with(|d| {
         let mut d = d.borrow_mut();
         if d.len == 0 {
