@@ -129,4 +129,8 @@ pub enum SpawnError {
     /// The request was queued but the shard did not answer in time.
     #[error("shard {0} did not answer the spawn in time; hint: it may be busy in a long handler or stopped")]
     Timeout(usize),
+    /// A host spawn was made on shard `.0`'s own thread (from inside a handler): waiting there
+    /// would freeze the shard. Debug builds panic instead.
+    #[error("a blocking host spawn was made on shard {0}'s own thread; hint: inside an agent use Ctx::spawn or Ctx::spawn_on")]
+    BlockingOnShard(usize),
 }

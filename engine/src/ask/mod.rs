@@ -53,6 +53,10 @@ pub enum AskError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// A host ask was made on shard `.0`'s own thread (from inside a handler): waiting there
+    /// would freeze the shard until the timeout. Debug builds panic instead.
+    #[error("a blocking host ask was made on shard {0}'s own thread; hint: inside an agent use Ctx::ask, which does not block")]
+    BlockingOnShard(usize),
 }
 
 /// An answer to an ask, as handed to `Agent::on_reply`.

@@ -42,6 +42,11 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// A blocking `EngineHandle` call was made on shard `.0`'s own thread (from inside a
+    /// handler): waiting there would freeze the shard until the call's timeout. Debug builds
+    /// panic instead.
+    #[error("a blocking EngineHandle call was made on shard {0}'s own thread; hint: inside an agent use Ctx::ask, Ctx::spawn and the other Ctx calls, which do not block")]
+    BlockingOnShard(usize),
     /// The engine did not become quiescent in time (the last snapshot's accounting attached).
     #[error("the engine did not become quiescent in time ({0}); hint: stop sending first, or wait longer")]
     NotQuiescent(String),

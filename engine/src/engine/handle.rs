@@ -97,6 +97,7 @@ impl EngineHandle {
         timeout: Duration,
         make: impl FnOnce(ReplyTo<R>) -> M,
     ) -> Result<R, AskError> {
+        refuse_on_shard_thread("ask").map_err(AskError::BlockingOnShard)?;
         let cell = Arc::new(HostReply::default());
         let msg = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), true));
         let started = Instant::now();
@@ -149,6 +150,7 @@ impl EngineHandle {
         timeout: Duration,
         make: impl FnOnce(ReplyTo<R>) -> SystemOp,
     ) -> Result<R, EngineError> {
+        refuse_on_shard_thread("request").map_err(EngineError::BlockingOnShard)?;
         let cell = Arc::new(HostReply::default());
         let op = make(ReplyTo::new(ReplyTarget::Host(cell.clone()), false));
         let deadline = Instant::now() + timeout;
@@ -209,6 +211,7 @@ impl EngineHandle {
             Ok(r) => r.map(Addr::from_id),
             Err(EngineError::ShuttingDown) => Err(SpawnError::ShuttingDown),
             Err(EngineError::Timeout(shard)) => Err(SpawnError::Timeout(shard)),
+            Err(EngineError::BlockingOnShard(shard)) => Err(SpawnError::BlockingOnShard(shard)),
             Err(_) => Err(SpawnError::Overloaded(shard)),
         }
     }
@@ -280,6 +283,7 @@ impl EngineHandle {
     /// snapshot: the one on which the accounting invariant, [`EngineStats::accounted`], must
     /// hold. Only meaningful once the host stopped sending.
     pub fn quiescent_stats(&self, timeout: Duration) -> Result<EngineStats, EngineError> {
+        refuse_on_shard_thread("quiescent_stats").map_err(EngineError::BlockingOnShard)?;
         let deadline = Instant::now() + timeout;
         // Only the message counts must agree: passes and parks go on while idle.
         type Moved = (u64, u64, [u64; crate::metrics::REASONS]);
@@ -319,6 +323,19 @@ impl EngineHandle {
             host_rejected_full: self.shared.host_rejected_full.load(Ordering::Relaxed),
         })
     }
+}
+
+/// Refuses a blocking call made on a shard's own thread (from inside a handler), which would
+/// freeze that shard until the call's timeout: returns the shard, or panics in debug builds, as
+/// tokio's `block_on` does inside a runtime.
+fn refuse_on_shard_thread(call: &str) -> Result<(), usize> {
+    let Some(shard) = super::unwind::running_shard() else { return Ok(()) };
+    debug_assert!(
+        false,
+        "EngineHandle::{call} called on shard {shard}'s own thread: it would block the shard until its \
+         timeout; inside an agent use the Ctx calls (Ctx::ask, Ctx::spawn, ...), which do not block"
+    );
+    Err(shard)
 }
 
 #[cfg(test)]

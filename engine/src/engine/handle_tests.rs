@@ -99,3 +99,65 @@ fn a_host_ask_into_a_full_inject_queue_is_overloaded_not_a_full_mailbox() {
     let r = h.ask(echo, Duration::from_secs(5), |reply| EchoMsg::Echo { value: 1, reply });
     assert_eq!(r.unwrap_err(), AskError::Overloaded(0));
 }
+
+/// From inside its handler, makes blocking host calls through an `EngineHandle` (an ask of an
+/// agent on its own shard, then `stats`) and reports what each did: in debug builds the call
+/// panics (caught here), in release builds it returns `BlockingOnShard`.
+struct BlocksInHandler {
+    handle: EngineHandle,
+    echo: crate::agent::Addr<EchoMsg>,
+}
+
+impl Agent for BlocksInHandler {
+    type Msg = ReplyTo<String>;
+    fn handle(&mut self, reply: ReplyTo<String>, ctx: &mut Ctx<'_>) {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let ask = catch_unwind(AssertUnwindSafe(|| {
+            self.handle.ask(self.echo, PATIENT, |reply| EchoMsg::Echo { value: 1, reply })
+        }));
+        let stats = catch_unwind(AssertUnwindSafe(|| self.handle.stats().map(|_| ())));
+        let ask = match ask {
+            Err(_) => "panicked".to_string(),
+            Ok(r) => format!("{r:?}"),
+        };
+        let stats = match stats {
+            Err(_) => "panicked".to_string(),
+            Ok(r) => format!("{r:?}"),
+        };
+        ctx.reply(reply, format!("ask: {ask}; stats: {stats}"));
+    }
+}
+
+#[test]
+fn a_blocking_host_call_inside_a_handler_is_refused_at_once_instead_of_freezing_its_shard() {
+    use crate::engine::Engine;
+    use crate::shard::ExecutorKind;
+    let engine = Engine::builder()
+        .shards(2)
+        .oversubscribe(true)
+        .executor(ExecutorKind::Threads)
+        .pin_threads(false)
+        .build()
+        .expect("engine starts");
+    let h = engine.handle();
+    let echo = h.spawn(SpawnPlacement::Shard(0), Echo::default).unwrap();
+    let inner = h.clone();
+    let blocker = h.spawn(SpawnPlacement::Shard(0), move || BlocksInHandler { handle: inner, echo }).unwrap();
+    let started = Instant::now();
+    let what = h.ask(blocker, PATIENT * 3, |reply| reply).expect("the blocker answers");
+    let took = started.elapsed();
+    let expected = if cfg!(debug_assertions) {
+        "ask: panicked; stats: panicked".to_string()
+    } else {
+        format!(
+            "ask: {:?}; stats: {:?}",
+            Err::<u64, _>(AskError::BlockingOnShard(0)),
+            Err::<(), _>(super::EngineError::BlockingOnShard(0))
+        )
+    };
+    assert_eq!(what, expected);
+    assert!(took < Duration::from_secs(1), "the shard froze for {took:?}");
+    // Outside a handler the same handle blocks as usual.
+    assert_eq!(h.ask(echo, PATIENT, |reply| EchoMsg::Echo { value: 7, reply }).unwrap(), 7);
+    engine.shutdown().expect("clean shutdown");
+}

@@ -18,7 +18,7 @@
 mod error;
 mod handle;
 mod service;
-mod unwind;
+pub(crate) mod unwind;
 
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};

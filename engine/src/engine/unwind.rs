@@ -11,6 +11,10 @@
 //! a guard held by the shard's own future would never run). Still armed then, it sets the
 //! shard's `halted` flag (the peers finish halting) and its `panicked` flag (shutdown stops
 //! waiting for the engine to drain); the join then reports `EngineError::ShardPanicked`.
+//!
+//! While armed, the guard also tells which shard this thread runs ([`running_shard`]): a
+//! blocking `EngineHandle` call made from inside a handler would freeze that shard, so the
+//! handle refuses it.
 
 use crate::shard::shared::Shared;
 use std::cell::RefCell;
@@ -41,6 +45,15 @@ thread_local! {
 /// Arms the guard for shard `index` on this thread (see the module documentation).
 pub(super) fn arm(shared: &Arc<Shared>, index: usize) {
     GUARD.with(|g| *g.borrow_mut() = Some(ShardExitGuard { shared: Some(shared.clone()), index }));
+}
+
+/// The shard this thread runs, while its guard is armed (from the shard's start to its halt);
+/// `None` on every other thread. Blocking host calls use it to refuse to freeze a shard.
+pub(crate) fn running_shard() -> Option<usize> {
+    GUARD
+        .try_with(|g| g.try_borrow().ok().and_then(|g| g.as_ref().filter(|g| g.shared.is_some()).map(|g| g.index)))
+        .ok()
+        .flatten()
 }
 
 /// Disarms this thread's guard: the shard halted normally.
