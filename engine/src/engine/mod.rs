@@ -421,8 +421,7 @@ fn park_in_threads(shard: &mut Shard, runtime: &local::Runtime, request: crate::
     if runtime.is_idle() {
         if shard.announce_sleep(&request) {
             shard.metrics.counters.parks += 1;
-            crate::shard::runner::park_thread(request.timeout);
-            bell.wake_up();
+            bell.park_until_rung(request.timeout);
         }
         return;
     }

@@ -79,13 +79,12 @@ mod loom_tests {
                 if rx.pop_batch(2, |v| seen.push(*v)) > 0 {
                     continue;
                 }
-                bell.announce_sleep();
-                if !rx.is_empty() {
-                    bell.wake_up();
+                // The shard's own park protocol (`Shard::announce_sleep` and the runner call
+                // these two), with the ring's emptiness as the inputs to re-check.
+                if !bell.announce_and_recheck(|| !rx.is_empty()) {
                     continue;
                 }
-                thread::park();
-                bell.wake_up();
+                bell.park_until_rung(None);
             }
             assert_eq!(seen, [1, 2, 3, 4]);
             sender.join().unwrap();

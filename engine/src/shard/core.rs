@@ -548,13 +548,7 @@ impl Shard {
     /// came after all, and the announcement was withdrawn. Call after storing the waker, if any.
     pub(crate) fn announce_sleep(&mut self, request: &super::ParkRequest) -> bool {
         let shared = Arc::clone(&self.shared);
-        let bell = &shared.doorbells[self.index];
-        bell.announce_sleep();
-        if self.has_input() || self.current_phase() != request.phase {
-            bell.wake_up();
-            return false;
-        }
-        true
+        shared.doorbells[self.index].announce_and_recheck(|| self.has_input() || self.current_phase() != request.phase)
     }
 
     /// The current lifecycle phase.

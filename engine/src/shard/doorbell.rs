@@ -77,6 +77,30 @@ impl Doorbell {
         self.announce::<true>();
     }
 
+    /// Steps 1 and 2 (owner) as one call: announce, then re-check every input with
+    /// `has_work`. Returns whether the caller may park; `false` means work arrived, the
+    /// announcement is withdrawn, and the caller goes to take it. The shard's park paths and
+    /// the loom models both call this.
+    #[inline]
+    pub(crate) fn announce_and_recheck(&self, has_work: impl FnOnce() -> bool) -> bool {
+        self.announce_sleep();
+        if has_work() {
+            self.wake_up();
+            return false;
+        }
+        true
+    }
+
+    /// Step 4 (owner, parking its thread): park until a peer's ring unparks it (or until
+    /// `timeout`), then clear the flag. Call only after [`announce_and_recheck`] said yes.
+    ///
+    /// [`announce_and_recheck`]: Self::announce_and_recheck
+    #[inline]
+    pub(crate) fn park_until_rung(&self, timeout: Option<std::time::Duration>) {
+        park_thread(timeout);
+        self.wake_up();
+    }
+
     /// Step 4 (owner): after parking, or on finding work after the announcement, clear the flag.
     #[inline]
     pub fn wake_up(&self) {
@@ -167,6 +191,21 @@ impl Doorbell {
 
     fn take_waker(&self) -> Option<Waker> {
         self.waker.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Parks the calling thread until unparked, or until `timeout` when there is one (under
+/// `--cfg loom`, loom's park, which has no timeout: the models never use one).
+pub(crate) fn park_thread(timeout: Option<std::time::Duration>) {
+    #[cfg(not(loom))]
+    match timeout {
+        Some(timeout) => std::thread::park_timeout(timeout),
+        None => std::thread::park(),
+    }
+    #[cfg(loom)]
+    {
+        debug_assert!(timeout.is_none(), "loom models park without a timeout");
+        crate::loom::thread::park();
     }
 }
 

@@ -214,15 +214,6 @@ impl Driver {
             return; // work arrived since the last look: go and take it
         }
         shard.metrics.counters.parks += 1;
-        park_thread(request.timeout);
-        shard.shared.doorbells[shard.index].wake_up();
-    }
-}
-
-/// Parks the calling thread until unparked, or until `timeout` when there is one.
-pub(crate) fn park_thread(timeout: Option<Duration>) {
-    match timeout {
-        Some(timeout) => std::thread::park_timeout(timeout),
-        None => std::thread::park(),
+        shard.shared.doorbells[shard.index].park_until_rung(request.timeout);
     }
 }
