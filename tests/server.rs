@@ -5,7 +5,8 @@
 //! real client library), with raw bytes on a socket where the exact protocol matters
 //! (`support/resp.rs`), over plain HTTP for `/metrics` and `/health`, and with `redis-cli`
 //! when it is installed. Keys, channels and agent names are picked with the engine's own
-//! `owner_of`, so every multi-key case spans both shards.
+//! `owner_of` under the seed the fixture starts them with, so every multi-key case spans both
+//! shards.
 //!
 //! This file covers the commands, pipelining, pub/sub, agents, INFO, metrics, AUTH and the
 //! command line; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM.
@@ -27,11 +28,10 @@ mod resp;
 mod server_limits;
 
 use client::{
-    accounting_ok, field, http_get, info_field, info_u64, name_on_shard, names_on_both_shards, q, q_err, wait_until,
-    SETTLE,
+    accounting_ok, field, http_get, info_field, info_u64, name_on_shard, names_on_both_shards, owner_of, q, q_err,
+    wait_until, SETTLE,
 };
 use nexus::{Server, SHARDS};
-use nexus_engine::registry::owner_of;
 use redis::{Connection, Value};
 use resp::{bulk, encode_str, RawConn, Reply};
 use std::collections::{HashMap, HashSet};

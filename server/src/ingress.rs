@@ -240,6 +240,8 @@ impl Ingress {
         }
     }
 
+    /// The shard that owns `key`: the registry's keyed hash under the process key, the same
+    /// on every shard and for agent names, so a client cannot steer keys onto one shard.
     fn owner(&self, key: &[u8]) -> usize {
         owner_of_hash(key_hash(key), self.directory.shards())
     }

@@ -1,7 +1,7 @@
 //! The partition agent: one per shard, serving the keys, agent names and channels that shard
 //! owns.
 //!
-//! Every key, agent name and channel has one owning shard (`owner_of`, a hash of its bytes);
+//! Every key, agent name and channel has one owning shard (`owner_of`, a keyed hash of its bytes);
 //! ingress agents on every shard send the operations on it here, over the mesh when the
 //! connection is on another shard. The partition holds the shard's [`KvStore`], spawns and
 //! stops the agents whose names it owns (recording their kind), and fronts the shard's topic

@@ -3,9 +3,9 @@
 //!
 //! Everything here runs on the test's own thread and owns nothing between calls.
 
-use super::nexus::SHARDS;
+use super::nexus::{HASH_SEED, SHARDS};
 use super::resp::{self, Reply};
-use nexus_engine::registry::owner_of;
+use nexus_engine::registry::NameHasher;
 use redis::{Connection, FromRedisValue, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -35,6 +35,13 @@ pub fn q_err(con: &mut Connection, args: &[&str]) -> String {
             _ => e.to_string(),
         },
     }
+}
+
+/// The shard that owns `name` (or a key) on a test server, among `shards` (the server's key is
+/// [`HASH_SEED`]'s, not this process's).
+pub fn owner_of(name: &str, shards: usize) -> usize {
+    static HASHER: std::sync::OnceLock<NameHasher> = std::sync::OnceLock::new();
+    HASHER.get_or_init(|| NameHasher::with_seed(HASH_SEED)).owner_of(name, shards)
 }
 
 /// The first name `prefix0`, `prefix1`, ... that shard `shard` owns.

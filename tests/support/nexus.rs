@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 /// How many shards every test server runs.
 pub const SHARDS: usize = 2;
+/// The hash seed every test server runs with (`NEXUS_HASH_SEED`), so that the tests can place
+/// keys and names on chosen shards: the registry's key is otherwise random per process.
+pub const HASH_SEED: u64 = 0x5eed_7e57;
 /// The longest a server may take to answer its first `PING`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a server may take to exit after SIGTERM.
@@ -42,10 +45,12 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
-/// The `nexus` binary, run from the workspace root.
+/// The `nexus` binary, run from the workspace root, with the registry's hash key fixed to
+/// [`HASH_SEED`].
 pub fn nexus() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    cmd.env(nexus_engine::registry::HASH_SEED_ENV, HASH_SEED.to_string());
     cmd
 }
 

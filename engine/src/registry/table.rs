@@ -3,7 +3,8 @@
 //! It owns two arrays indexed by the same slot number:
 //!
 //! - `slots`: 64-byte [`Slot`]s, each aligned to a cache line and holding one binding whole:
-//!   the name's stored hash (the 64-bit [`name_hash`](super::name_hash), 0 mapped to 1), the
+//!   the name's stored hash (its 64-bit keyed hash, [`name_hash`](super::name_hash) under the process key, 0 mapped
+//!   to 1), the
 //!   agent id, and the name itself when it is at most [`INLINE_NAME_BYTES`] bytes (longer names
 //!   live on the heap). A stored hash of 0 ([`EMPTY`]) marks a free slot.
 //! - `tags`: one byte per slot, the top byte of its stored hash ([`tag_of`], never 0) or
@@ -64,7 +65,7 @@ fn stored_hash(hash: u64) -> u64 {
 }
 
 /// The tag of an occupied slot: the top byte of its stored hash, never [`FREE_TAG`]. Those
-/// are the best-mixed bits of `name_hash` and not among the home bits; the owner shard is the
+/// are well-mixed bits of the keyed hash and not among the home bits; the owner shard is the
 /// high half modulo the shard count, which leaves the top byte spread over one shard's names.
 #[inline]
 fn tag_of(stored: u64) -> u8 {
@@ -199,8 +200,7 @@ impl NameTable {
     }
 
     /// The home slot of a stored hash: the top bits of its low half. Those bits are well mixed
-    /// by `name_hash`'s final multiplication and independent of the owner-shard bits (the high
-    /// half). Doubling the table appends one bit, so entries keep their relative order.
+    /// by the keyed hash and independent of the owner-shard bits (the high half). Doubling the table appends one bit, so entries keep their relative order.
     #[inline]
     fn home(&self, stored: u64) -> usize {
         // With 2^k slots, `shift` is 32 - k, so the result is below the slot count; the empty

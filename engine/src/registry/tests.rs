@@ -223,13 +223,29 @@ fn owners_are_stable_and_spread() {
 }
 
 #[test]
-fn hash_values_are_pinned() {
-    // Names are placed on shards by these values: they must not change between releases.
+fn hash_values_are_fixed_by_the_key() {
+    // Within a process every shard must compute the same owner: one key, one value.
+    let (a, b, c) = (NameHasher::with_seed(7), NameHasher::with_seed(7), NameHasher::with_seed(8));
+    assert_eq!(a.name_hash("agent-0"), b.name_hash("agent-0"), "the same seed, the same hash");
+    assert_eq!(a.name_hash("agent-0"), a.key_hash(b"agent-0"), "names and keys are placed alike");
+    assert_ne!(a.name_hash("agent-0"), c.name_hash("agent-0"), "another seed, another hash");
     assert_eq!(name_hash("agent-0"), key_hash(b"agent-0"));
-    assert_eq!(name_hash("a"), 0xbbf8_46bf_3d7e_f550);
-    assert_eq!(name_hash("bench.registry.agent-12345"), 0x5718_e912_272e_42df);
-    assert_eq!(owner_of("a", 7), 6);
-    assert_eq!(owner_of("agent-0", 7), 1);
+    assert_eq!(name_hash("a"), NameHasher::process().name_hash("a"));
+    assert_eq!(owner_of("a", 7), owner_of_hash(name_hash("a"), 7));
+    assert_eq!(owner_of("x", 1), 0);
+    let moved = (0..1_000).filter(|i| a.owner_of(&format!("agent-{i}"), 4) != c.owner_of(&format!("agent-{i}"), 4));
+    assert!(moved.count() > 500, "another key places names elsewhere (3/4 of them, on average)");
+    assert_eq!(format!("{a:?}"), "NameHasher { .. }", "the key stays out of logs");
+}
+
+#[test]
+fn a_partition_with_a_fixed_key_hashes_under_it() {
+    let hasher = NameHasher::with_seed(42);
+    let mut r = RegistryPartition::with_hasher(16, hasher.clone());
+    r.register("fixed", agent(1)).unwrap();
+    assert_eq!(r.lookup("fixed"), Some(agent(1)));
+    assert_eq!(r.lookup_hashed("fixed", hasher.name_hash("fixed")), Some(agent(1)));
+    assert!(r.unregister("fixed", Some(agent(1))));
 }
 
 /// One step of a model-based run.
@@ -334,8 +350,8 @@ proptest! {
     }
 }
 
-/// `FxHasher::write` as it was first written (a zero-padded copy of the tail): the faster
-/// tail read must give the same values, or names would move between shards.
+/// The registry's hash before it was keyed (FxHash with a final mix), kept to build names that
+/// collide under it.
 fn reference_key_hash(key: &[u8]) -> u64 {
     let mut h = 0u64;
     for chunk in key.chunks(8) {
@@ -347,20 +363,25 @@ fn reference_key_hash(key: &[u8]) -> u64 {
 }
 
 #[test]
-fn key_hash_matches_the_reference_at_every_short_length() {
+fn key_hash_reads_every_byte_at_every_short_length() {
+    let hasher = NameHasher::with_seed(3);
     let bytes: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37) ^ 0xA5).collect();
-    for start in 0..8 {
-        for len in 0..=40 {
-            let key = &bytes[start..start + len];
-            assert_eq!(key_hash(key), reference_key_hash(key), "len {len}");
+    for len in 1..=40 {
+        let key = &bytes[..len];
+        let h = hasher.key_hash(key);
+        for pos in 0..len {
+            let mut other = key.to_vec();
+            other[pos] ^= 1;
+            assert_ne!(hasher.key_hash(&other), h, "len {len}, flipped at {pos}");
         }
+        assert_ne!(hasher.key_hash(&bytes[..len - 1]), h, "a prefix, len {len}");
     }
 }
 
 proptest! {
     #[test]
-    fn key_hash_matches_the_reference(key in proptest::collection::vec(any::<u8>(), 0..200)) {
-        prop_assert_eq!(key_hash(&key), reference_key_hash(&key));
+    fn key_hash_is_a_function_of_key_and_seed(key in proptest::collection::vec(any::<u8>(), 0..200), seed in any::<u64>()) {
+        prop_assert_eq!(NameHasher::with_seed(seed).key_hash(&key), NameHasher::with_seed(seed).key_hash(&key));
     }
 }
 
@@ -384,4 +405,58 @@ fn names_differing_in_one_byte_are_different_at_every_length() {
         longer.push(b'a');
         assert_eq!(t.find(&longer, hash), None, "an extension, len {len}");
     }
+}
+
+/// `count` distinct 16-byte ASCII names that all have one and the same unkeyed FxHash (the
+/// registry's hash before it was keyed, [`reference_key_hash`]), built the way an attacker
+/// would: FxHash is `h = (rotl(h, 5) ^ word) * K` per 8-byte word, so for any first word the
+/// second word that lands on a chosen state is `target ^ rotl(first * K, 5)`; about one first
+/// word in 256 gives a second word that is plain ASCII (every byte below 0x80).
+fn fx_colliding_names(count: usize) -> Vec<String> {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    const TARGET: u64 = u64::from_le_bytes(*b"--------");
+    let mut names = Vec::with_capacity(count);
+    let mut i = 0u64;
+    while names.len() < count {
+        let first = format!("{i:08x}");
+        i += 1;
+        let w1 = u64::from_le_bytes(first.as_bytes().try_into().unwrap());
+        let w2 = TARGET ^ w1.wrapping_mul(K).rotate_left(5);
+        if w2 & 0x8080_8080_8080_8080 == 0 {
+            let second = w2.to_le_bytes();
+            names.push(format!("{first}{}", std::str::from_utf8(&second).unwrap()));
+        }
+    }
+    names
+}
+
+#[test]
+fn names_colliding_under_the_unkeyed_hash_spread_and_resolve() {
+    const HELD: usize = 2_000;
+    const SHARDS: usize = 8;
+    let names = fx_colliding_names(HELD + 100);
+    let old = reference_key_hash(names[0].as_bytes());
+    assert!(names.iter().all(|n| reference_key_hash(n.as_bytes()) == old), "the flood collides fully under FxHash");
+    assert_eq!(names.iter().collect::<std::collections::HashSet<_>>().len(), names.len(), "distinct names");
+
+    let mut r = RegistryPartition::default();
+    for (i, name) in names[..HELD].iter().enumerate() {
+        r.register(name, agent(i as u32)).unwrap();
+    }
+    r.names.check_invariants();
+    for (i, name) in names.iter().enumerate() {
+        let want = (i < HELD).then(|| agent(i as u32));
+        assert_eq!(r.lookup(name), want, "{name}");
+    }
+
+    // With the keyed hash the flood spreads like random names: no shared hash values, short
+    // probe runs, and every shard's share near 1/SHARDS (250 expected, about 16 sd).
+    let hashes: std::collections::HashSet<u64> = names.iter().map(|n| name_hash(n)).collect();
+    assert_eq!(hashes.len(), names.len(), "the keyed hash separates the flood");
+    assert!(r.names.max_displacement() < 64, "probe runs stay short: {}", r.names.max_displacement());
+    let mut per_shard = [0usize; SHARDS];
+    for name in &names[..HELD] {
+        per_shard[owner_of(name, SHARDS)] += 1;
+    }
+    assert!(per_shard.iter().all(|&c| c <= HELD / SHARDS * 3 / 2), "one shard takes the flood: {per_shard:?}");
 }
