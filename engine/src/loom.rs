@@ -1,7 +1,7 @@
 //! The concurrency shim: `std` primitives normally, loom's under `--cfg loom`.
 //!
-//! Every module that shares memory between threads (the ring, the doorbell) imports its atomics,
-//! `Arc` and `UnsafeCell` from here, so that `RUSTFLAGS="--cfg loom" cargo test` model-checks the
+//! Every module that shares memory between threads (the rings, the doorbell) imports its atomics,
+//! `Arc`, `Mutex` and `UnsafeCell` from here, so that `RUSTFLAGS="--cfg loom" cargo test` model-checks the
 //! same code that ships. `UnsafeCell` follows loom's closure API (`with`, `with_mut`) in both
 //! builds; the `std` flavour is a zero-cost wrapper.
 
@@ -10,7 +10,7 @@ pub(crate) use loom::cell::UnsafeCell;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::Arc;
+pub(crate) use loom::sync::{Arc, Mutex};
 #[cfg(loom)]
 #[allow(unused_imports)]
 pub(crate) use loom::thread;
@@ -19,7 +19,7 @@ pub(crate) use loom::thread;
 #[allow(unused_imports)]
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::sync::Arc;
+pub(crate) use std::sync::{Arc, Mutex};
 #[cfg(not(loom))]
 #[allow(unused_imports)]
 pub(crate) use std::thread;

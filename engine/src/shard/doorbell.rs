@@ -36,9 +36,8 @@
 //! that waker instead of unparking the thread (glommio turns a wake from another thread into an
 //! eventfd write that ends its io_uring wait).
 
-use crate::loom::{fence, AtomicBool, Ordering};
+use crate::loom::{fence, AtomicBool, Mutex, Ordering};
 use crossbeam_utils::CachePadded;
-use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::task::Waker;
 
@@ -215,17 +214,22 @@ mod loom_tests {
     use crate::loom::{thread, Arc, AtomicUsize};
 
     /// The owner's side of the protocol, as the runner does it: re-check, announce, re-check,
-    /// park. `fenced` picks the production `announce_sleep` or its unfenced twin.
+    /// park. `fenced` runs the production `announce_and_recheck` and `park_until_rung`; unfenced,
+    /// the same steps with `announce_sleep_unfenced`.
     fn owner_waits_for(bell: &Doorbell, work: &AtomicUsize, fenced: bool) {
         loop {
             if work.load(Ordering::Acquire) == 1 {
                 return;
             }
             if fenced {
-                bell.announce_sleep();
-            } else {
-                bell.announce_sleep_unfenced();
+                // The production protocol, as `Shard::announce_sleep` and the runner call it.
+                if !bell.announce_and_recheck(|| work.load(Ordering::Acquire) == 1) {
+                    return;
+                }
+                bell.park_until_rung(None);
+                continue;
             }
+            bell.announce_sleep_unfenced();
             if work.load(Ordering::Acquire) == 1 {
                 bell.wake_up();
                 return;
@@ -276,6 +280,44 @@ mod loom_tests {
     #[should_panic(expected = "deadlock")]
     fn loom_doorbell_loses_a_wakeup_without_the_announce_fence() {
         model(false, true);
+    }
+
+    /// Wakes a loom thread: the waker a shard inside an executor leaves on its doorbell (the
+    /// executor's wait for it is the thread's park here).
+    struct UnparkOnWake(thread::Thread);
+
+    impl std::task::Wake for UnparkOnWake {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    /// The executor path: the owner leaves a waker (and binds no thread), announces, re-checks
+    /// and waits; the peer publishes and rings, which takes the waker under the doorbell's
+    /// mutex and wakes it. Loom reports a lost wake-up as a deadlock.
+    #[test]
+    fn loom_doorbell_wakes_a_sleeper_through_its_waker() {
+        loom::model(|| {
+            let bell = Arc::new(Doorbell::new());
+            let work = Arc::new(AtomicUsize::new(0));
+            let waker = Waker::from(std::sync::Arc::new(UnparkOnWake(thread::current())));
+            let (b2, w2) = (bell.clone(), work.clone());
+            let peer = thread::spawn(move || {
+                w2.store(1, Ordering::Release);
+                b2.ring();
+            });
+            while work.load(Ordering::Acquire) != 1 {
+                bell.set_waker(&waker);
+                if !bell.announce_and_recheck(|| work.load(Ordering::Acquire) == 1) {
+                    bell.clear_waker();
+                    break;
+                }
+                thread::park();
+                bell.wake_up();
+                bell.clear_waker();
+            }
+            peer.join().unwrap();
+        });
     }
 }
 
