@@ -51,7 +51,7 @@ fn host_api_round_trip_on_both_executors() {
         let t = report.stats.totals();
         assert!(report.drained);
         assert!(report.stats.accounted(), "{t:?}");
-        assert_eq!(t.dead(DeadLetterReason::StaleGeneration) + t.dead(DeadLetterReason::NoSuchAgent), 1, "{t:?}");
+        assert_eq!(t.dead(DeadLetterReason::Stopped), 1, "{t:?}");
     }
 }
 

@@ -59,7 +59,7 @@ fn no_message_sent_after_a_stop_reaches_the_stopped_agent(executor: ExecutorKind
     assert_eq!(handled.load(Ordering::Relaxed), 0, "{executor:?}: messages sent after a stop were handled");
     assert!(report.stats.accounted(), "{executor:?}: sent != delivered + dead letters: {totals:?}");
     assert_eq!(totals.delivered, 0, "{executor:?}: {totals:?}");
-    assert_eq!(totals.dead(DeadLetterReason::StaleGeneration), TRIALS, "{executor:?}: {totals:?}");
+    assert_eq!(totals.dead(DeadLetterReason::Stopped), TRIALS, "{executor:?}: {totals:?}");
 }
 
 #[test]
@@ -78,7 +78,7 @@ fn no_message_an_agent_sends_after_its_stop_of_an_agent_on_another_shard_reaches
     assert_eq!(handled.load(Ordering::Relaxed), 0, "messages sent after a stop were handled");
     assert!(report.stats.accounted(), "sent != delivered + dead letters: {totals:?}");
     assert_eq!(totals.delivered, TRIALS, "the stopper's messages: {totals:?}");
-    assert_eq!(totals.dead(DeadLetterReason::StaleGeneration), TRIALS, "{totals:?}");
+    assert_eq!(totals.dead(DeadLetterReason::Stopped), TRIALS, "{totals:?}");
 }
 
 #[test]

@@ -22,8 +22,9 @@
 //! the worker is gone (`NoSuchAgent`, `StaleGeneration`, `Stopped`), or a local worker whose
 //! mailbox no longer exists marks it dead, and the balancers never pick a dead worker. In-flight
 //! asks to a worker that stops fail with [`PoolError::Worker`] carrying the engine's
-//! [`AskError`] (`Undelivered(Stopped)` for a request still queued, `StaleGeneration` for one
-//! sent after it was gone, `Timeout` for one it took and never answered). With
+//! [`AskError`] (`Undelivered(Stopped)` for a request still queued or sent after it stopped,
+//! `StaleGeneration` once its slot holds a newer agent, `Timeout` for one it took and never
+//! answered). With
 //! [`Pool::with_failover`] (which needs `Q: Clone`), a request that provably never reached a
 //! worker's handler (gone, mailbox full, shed) is sent to another worker instead, up to a
 //! bounded number of attempts; a request that may have run (timeout, panic) is never repeated.

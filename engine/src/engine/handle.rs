@@ -220,8 +220,8 @@ impl EngineHandle {
     /// room in the shard's inject queue if it is full, up to [`HOST_REQUEST_TIMEOUT`].
     ///
     /// The stop takes effect in order: once it returned `Ok`, nothing this thread sends to `id`
-    /// reaches the stopped instance (such a message is a `stale_generation` dead letter), and
-    /// what was still queued for it becomes `stopped` dead letters.
+    /// reaches the stopped instance: such a message, like what was still queued for it, is a
+    /// `stopped` dead letter (`stale_generation` once the slot holds a newer agent).
     pub fn stop(&self, id: AgentId) -> Result<(), EngineError> {
         let shard = id.shard();
         if shard >= self.shared.shards {

@@ -57,7 +57,7 @@ fn a_host_ask_to_a_stopped_agent_fails_at_once_with_undelivered() {
     h.stop(gone.id()).unwrap();
     settle(&mut shards);
     let (r, took) = host_ask(&mut shards, |h| h.ask(gone, PATIENT, |reply| reply));
-    assert_eq!(r.unwrap_err(), AskError::Undelivered(DeadLetterReason::StaleGeneration));
+    assert_eq!(r.unwrap_err(), AskError::Undelivered(DeadLetterReason::Stopped));
     assert!(took < PATIENT / 2, "took {took:?}");
 }
 

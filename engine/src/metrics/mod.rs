@@ -28,7 +28,7 @@ pub const REASONS: usize = 10;
 pub enum DeadLetterReason {
     /// No agent has ever lived at the target slot, or it is free now.
     NoSuchAgent = 0,
-    /// The target slot holds a newer agent than the id names (the old one stopped).
+    /// The target slot has held a newer agent since the one the id names stopped.
     StaleGeneration = 1,
     /// The target's mailbox was full (overflow policy `drop`, or a remote `reject`).
     MailboxFull = 2,
@@ -40,7 +40,8 @@ pub enum DeadLetterReason {
     Shutdown = 5,
     /// A reply arrived after its ask had timed out (or its asker stopped).
     LateReply = 6,
-    /// The target agent stopped with the message still queued in its mailbox.
+    /// The target agent stopped: the message was still queued in its mailbox, or reached its
+    /// id after the stop (its slot unused since). Nothing sent after a stop reaches the agent.
     Stopped = 7,
     /// The target's shard was overloaded (queue depth or enqueue-to-dispatch latency past the
     /// shedding thresholds) and shed the normal-lane message at enqueue.

@@ -382,16 +382,24 @@ impl Shard {
             return Ok(());
         };
         if slot.state == SlotState::Free {
+            // Freeing a slot bumps its generation: one past the id's means this very agent
+            // stopped and nothing has lived there since.
             let reason = if slot.generation == target.generation() {
                 DeadLetterReason::NoSuchAgent
+            } else if slot.generation == target.generation().wrapping_add(1) & crate::agent::GENERATION_MASK {
+                DeadLetterReason::Stopped
             } else {
                 DeadLetterReason::StaleGeneration
             };
             self.dead_letter(env, reason);
             return Ok(());
         }
-        if slot.generation != target.generation() || slot.state == SlotState::Stopping {
+        if slot.generation != target.generation() {
             self.dead_letter(env, DeadLetterReason::StaleGeneration);
+            return Ok(());
+        }
+        if slot.state == SlotState::Stopping {
+            self.dead_letter(env, DeadLetterReason::Stopped);
             return Ok(());
         }
         if control {
