@@ -68,6 +68,12 @@ fn an_invalid_value_is_a_config_error() {
 }
 
 #[test]
+fn a_bad_hash_seed_is_a_one_line_error_not_a_panic() {
+    let out = nexus().args(["run"]).env("NEXUS_HASH_SEED", "not-a-number").output().expect("the nexus binary runs");
+    assert_config_error(&out, &["NEXUS_HASH_SEED", "not-a-number"]);
+}
+
+#[test]
 fn a_missing_config_file_is_a_config_error() {
     let out = run_with(&["run", "--config", "/nonexistent/nexus.toml"]);
     assert_config_error(&out, &["/nonexistent/nexus.toml"]);

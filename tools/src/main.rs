@@ -76,6 +76,11 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     log::init();
+    // A bad NEXUS_HASH_SEED would panic at the first name hash: say so as one line instead.
+    if let Err(e) = nexus_engine::registry::NameHasher::seed_from_env() {
+        eprintln!("nexus: {e}");
+        return ExitCode::from(Failure::usage(String::new()).status);
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
