@@ -1,6 +1,6 @@
 //! `ask`: the round trip of `Ctx::ask` from one agent to another, one ask in flight.
 //!
-//! An [`Asker`] on shard 0 asks an [`Echo`](nexus_engine::builtin::Echo) agent, on shard 0
+//! An [`Asker`] on shard 0 asks an [`Echo`] agent, on shard 0
 //! (`local`) or shard 1 (`cross`), to echo a sequence number. When the answer reaches
 //! `on_reply`, the asker checks the number and asks again. Every ask opens a pooled reply slot
 //! with a deadline on the asking shard, and the answer settles it, so the figure covers the

@@ -1,4 +1,4 @@
-//! The core-to-core matrix (`nexus c2c`): the [`probe`](crate::probe) run on every ordered
+//! The core-to-core matrix (`nexus c2c`): the [`probe`](mod@crate::probe) run on every ordered
 //! pair of distinct CPUs in a list.
 //!
 //! For the pair (row `i`, column `j`) the probe's initiator runs on `cpus[i]` and its responder

@@ -4,7 +4,7 @@
 //! [`CoordParams::caps_per_agent`] of [`CoordParams::tags`] capability tags (tags `k` and
 //! `k + 1` for member `k`, so each tag is held by `agents_per_shard · 2 / tags` members of a
 //! shard) and reporting a load from 0 to 7 drawn from a hash of `k` (independent of its tags),
-//! so about one member in eight is idle and a discovery has to look past the busy ones. A [`Prober`] on shard 0 runs the measured operations one after
+//! so about one member in eight is idle and a discovery has to look past the busy ones. A `Prober` on shard 0 runs the measured operations one after
 //! the other, timing each with `Instant` (a clock read is included in every sample):
 //!
 //! - `discover_local`: a synchronous `Coord::discover_local_into` over shard 0's members, one

@@ -1,7 +1,7 @@
 //! `registry`: local name lookups at 1e3, 1e4, 1e5 and 1e6 registered names.
 //!
 //! A [`Registrar`] agent on shard 0 makes up names that shard 0 owns
-//! (`registry::owner_of(name, shards) == 0`), and has them registered by [`Holder`] agents it
+//! (`registry::owner_of(name, shards) == 0`), and has them registered by `Holder` agents it
 //! spawns on its own shard, [`RegistryParams::names_per_holder`] names each, each holder
 //! registering its names with `Ctx::register` in its `on_start` (an agent can only register
 //! itself; spreading names over holders keeps the engine's per-agent name list short, as it is

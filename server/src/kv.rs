@@ -78,7 +78,7 @@ impl KvStore {
         Self::default()
     }
 
-    /// Removes up to [`EXPIRE_PER_CALL`] keys whose deadline is at or before `now_ms`.
+    /// Removes up to `EXPIRE_PER_CALL` keys whose deadline is at or before `now_ms`.
     pub fn expire_due(&mut self, now_ms: u64) {
         for _ in 0..EXPIRE_PER_CALL {
             let Some(Reverse((at, _))) = self.deadlines.peek() else { return };

@@ -21,8 +21,8 @@
 //! smallest and the largest round (`Record::over_rounds`); Nexus's advantage over a peer is
 //! taken inside each round, from that round's pair, and reduced the same way. Records come
 //! back grouped by workload in the order the workloads were asked for, whatever order they ran
-//! in. The submodules hold the workloads by topic: [`latency`] (pingpong), [`rates`] (counting,
-//! thread-ring), [`savina`], [`engine`] (spawn, registry, scaling); [`versus`] gathers the peers'
+//! in. The submodules hold the workloads by topic: `latency` (pingpong), `rates` (counting,
+//! thread-ring), `savina`, `engine` (spawn, registry, scaling); `versus` gathers the peers'
 //! figures and [`sizing`] the round lengths.
 
 use crate::big::{self, BigParams};

@@ -5,7 +5,7 @@
 //! times a factor; fib, whose size does not scale linearly, repeats the computation `factor`
 //! times instead. The first run of each (workload, system, placement) starts at factor 1; while
 //! a run's measured span is shorter than `min_round`, the factor grows to aim at
-//! [`AIM`] × `min_round` and the run is done again (the short one only warmed up). The factor
+//! `AIM` × `min_round` and the run is done again (the short one only warmed up). The factor
 //! found is kept for the later rounds, so each system calibrates once; a later round that still
 //! comes out short grows it again. Only the measured span counts (the systems' own timing, which
 //! never includes setup), so rates stay total / elapsed of one long run.

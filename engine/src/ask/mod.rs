@@ -1,7 +1,7 @@
 //! Ask: request/reply with a deadline, reply slots pooled on the asking shard.
 //!
 //! Protocol:
-//! 1. An agent asks: its shard takes a slot from [`PendingAsks`] (a pooled table with a free
+//! 1. An agent asks: its shard takes a slot from `PendingAsks` (a pooled table with a free
 //!    list), records who asked and the deadline, and builds a [`ReplyTo<R>`] token naming
 //!    (shard, slot, 32-bit generation). The token travels inside the request message.
 //! 2. The target handles the request and calls `Ctx::reply(token, value)`. The reply travels
@@ -16,7 +16,7 @@
 //!    panics (`Undelivered(reason)`), or when its `ReplyTo` is dropped unanswered (`Dropped`,
 //!    see `dropped`).
 //!
-//! Host threads ask through a [`HostReply`] instead: a one-shot cell with a condition variable,
+//! Host threads ask through a `HostReply` instead: a one-shot cell with a condition variable,
 //! since a host thread may block where a shard never does. Its failures come the same ways.
 
 mod dropped;

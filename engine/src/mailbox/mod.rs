@@ -1,7 +1,7 @@
 //! Mailboxes: one pooled store of message nodes per shard, and a bounded FIFO per agent.
 //!
-//! A shard keeps every queued message in one [`MessageStore`]: a `Vec` of nodes threaded into
-//! singly linked lists by index, with a free list. An agent's mailbox is just a [`Queue`]
+//! A shard keeps every queued message in one `MessageStore`: a `Vec` of nodes threaded into
+//! singly linked lists by index, with a free list. An agent's mailbox is just a `Queue`
 //! (head, tail, length: 12 bytes) kept in its slot, so an idle agent costs no mailbox memory and
 //! a million agents cost twelve megabytes of queue headers, not a million ring buffers.
 //!

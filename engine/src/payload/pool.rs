@@ -2,14 +2,14 @@
 //!
 //! Each thread (in an engine: each shard) keeps a free list of fixed-size blocks
 //! ([`BLOCK_BYTES`] bytes, aligned to a cache line so a block never shares a line with another
-//! message). [`acquire`] pops one, or allocates a fresh one while the list is empty (warm-up);
-//! [`release`] pushes one back onto the *releasing* thread's list, or frees it once that list
+//! message). `acquire` pops one, or allocates a fresh one while the list is empty (warm-up);
+//! `release` pushes one back onto the *releasing* thread's list, or frees it once that list
 //! holds [`KEEP`] blocks. A block acquired on one shard and released on another (the message
 //! crossed shards) simply changes lists: in a steady exchange each shard's list settles, and
 //! sending and taking pooled payloads touches no allocator.
 //!
-//! Invariants: every pointer on a free list came from [`acquire`] (the global allocator with
-//! [`block_layout`]) and is owned by that list alone; the list never holds more than [`KEEP`]
+//! Invariants: every pointer on a free list came from `acquire` (the global allocator with
+//! `block_layout`) and is owned by that list alone; the list never holds more than [`KEEP`]
 //! blocks, and frees them all when its thread exits. A release during thread teardown (the list
 //! already gone) frees the block at once.
 

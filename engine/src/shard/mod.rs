@@ -1,13 +1,13 @@
 //! Shards: one per chosen core, each owning its agents, registry partition, pools and metrics.
 //!
-//! - [`core`]: the `Shard` struct and message routing;
-//! - [`dispatch`]: one dispatcher pass (plain code, no executor) and the halt;
-//! - [`system`]: engine operations a shard performs for others;
-//! - [`monitors`]: watchers, links, signals and the control lane's dispatch;
-//! - [`timers`]: messages sent later;
+//! - `core`: the `Shard` struct and message routing;
+//! - `dispatch`: one dispatcher pass (plain code, no executor) and the halt;
+//! - `system`: engine operations a shard performs for others;
+//! - `monitors`: watchers, links, signals and the control lane's dispatch;
+//! - `timers`: messages sent later;
 //! - [`runner`]: the idle policy and the loop that drives passes;
 //! - [`doorbell`]: waking a parked shard;
-//! - [`shared`]: the per-engine control plane (clock, doorbells, inject queues, gauges).
+//! - `shared`: the per-engine control plane (clock, doorbells, inject queues, gauges).
 //!
 //! Deadlock rule: a shard never waits for another shard. Every cross-shard interaction is a
 //! message; a full ring spills into the sender's bounded backlog; a full backlog hands the message

@@ -10,7 +10,7 @@
 //!
 //! Invariants: a registered fd stays open until [`Reactor::deregister`] (the I/O types
 //! deregister before they close); an event's token is the index of a live source or
-//! [`WAKE_TOKEN`]; everything here runs on the shard's own thread except [`Notifier`].
+//! `WAKE_TOKEN`; everything here runs on the shard's own thread except [`Notifier`].
 
 use std::cell::RefCell;
 use std::io;
