@@ -28,3 +28,8 @@ pub mod ring;
 pub mod shard;
 pub mod supervision;
 pub mod topology;
+
+/// The README's code, compiled and run by `cargo test --doc` (the embedding example).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
