@@ -70,8 +70,52 @@ impl EngineHandle {
         self.send_envelope(shard, env)
     }
 
+    /// Sends `msg` to `to` from a host thread, waiting up to `timeout` for room when the target
+    /// shard's inject queue is full (`mesh.inject_capacity` envelopes per shard, 4,096 by
+    /// default): the backpressure a host that sends in a loop needs, where [`send`](Self::send)
+    /// hands the message back at once. It retries without allocating (spinning briefly, then
+    /// yielding the thread) and counts one refusal only if the time runs out.
+    ///
+    /// On a shard's own thread (inside a handler) it does not wait: waiting there could wait
+    /// for the very shard that is blocked; it behaves as `send`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`] with the message when there was still no room after `timeout`,
+    /// [`SendError::ShuttingDown`] when the engine stops accepting.
+    pub fn send_timeout<M: Send + 'static>(&self, to: Addr<M>, msg: M, timeout: Duration) -> Result<(), SendError<M>> {
+        let shard = to.shard();
+        if shard >= self.shared.shards || super::unwind::running_shard().is_some() {
+            return self.send(to, msg);
+        }
+        let deadline = Instant::now() + timeout;
+        let mut env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        let mut attempts = 0u32;
+        loop {
+            match self.inject(shard, env) {
+                Err((back, InjectError::Full)) if Instant::now() < deadline => {
+                    env = back;
+                    attempts = attempts.saturating_add(1);
+                    if attempts < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                result => return self.settle_send(result),
+            }
+        }
+    }
+
     fn send_envelope<M: 'static>(&self, shard: usize, env: Envelope) -> Result<(), SendError<M>> {
-        match self.inject(shard, env) {
+        let result = self.inject(shard, env);
+        self.settle_send(result)
+    }
+
+    /// Counts a host send's outcome and hands a refused message back as its own type.
+    #[allow(clippy::result_large_err)]
+    fn settle_send<M: 'static>(&self, result: Result<(), (Envelope, InjectError)>) -> Result<(), SendError<M>> {
+        match result {
             Ok(()) => {
                 self.shared.host_sent.fetch_add(1, Ordering::Relaxed);
                 Ok(())
