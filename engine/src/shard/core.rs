@@ -102,47 +102,82 @@ pub(crate) struct PendingLink {
 
 /// One shard; see the module documentation.
 pub struct Shard {
+    // --- Identity and configuration.
+    /// This shard's index, `0..shards`: the shard part of every agent id it issues.
     pub(crate) index: usize,
+    /// Batch sizes, budgets, capacities and shedding thresholds (from the config).
     pub(crate) limits: ShardLimits,
+    /// The per-engine control plane every shard shares (clock, doorbells, inject queues).
     pub(crate) shared: Arc<Shared>,
+
+    // --- Agents and their mailboxes.
+    /// One generational slot per agent: state, mailbox queue, kind, generation.
     pub(crate) slots: Slots,
+    /// The agent types known here, each with its pool and run function.
     pub(crate) kinds: Kinds,
+    /// Every queued message of every mailbox, in one node store.
     pub(crate) store: MessageStore,
+    /// Slots with messages to handle, in the order they became ready.
     pub(crate) run_queue: VecDeque<u32>,
     /// Agents that sent themselves a message during their own turn: they run again in the
     /// next pass, so a self-message yields to the rings and to the rest of the shard.
     pub(crate) yielded: Vec<u32>,
     /// The slot whose turn is running (`u32::MAX` when none).
     pub(crate) running: u32,
+    /// Stops requested during a turn, run once the turn ends (in request order).
     pub(crate) pending_stops: Vec<(AgentId, ExitReason)>,
+
+    // --- The control lane, supervision and timers.
     /// The control lane: dispatched before any mailbox, never full.
     pub(crate) control: VecDeque<Envelope>,
     /// The control envelope being handed to an agent's run function.
     pub(crate) control_current: Option<Envelope>,
     /// The reason of the stop being run (read by the agent's run function).
     pub(crate) stop_reason: Option<ExitReason>,
+    /// Watches and links of this shard's agents.
     pub(crate) monitors: Monitors,
+    /// Messages to send later (`Ctx::send_after`), by deadline.
     pub(crate) timers: Timers,
     /// Remote `spawn_linked_on` requests by reply token: the asker's side of the link is added
     /// when the spawn's answer arrives.
     pub(crate) link_on_reply: HashMap<u64, PendingLink>,
+    /// Where a sample of this shard's dead letters goes (`subscribe_dead_letters`).
     pub(crate) dead_letter_sink: Option<DeadLetterSink>,
     /// Normal-lane messages are being shed (decided at the start of each pass).
     pub(crate) shedding: bool,
+
+    // --- Names and asks.
+    /// The names this shard owns (owner = hash of the name).
     pub(crate) registry: RegistryPartition,
     /// Names registered for agents living here, so they are removed when the agent stops.
     pub(crate) names_of: HashMap<u32, Vec<Box<str>>>,
+    /// Asks this shard's agents have in flight: reply slots with deadlines.
     pub(crate) asks: PendingAsks,
+
+    // --- The mesh.
+    /// The sending end of the lap ring to each peer (`None` for this shard), with backlogs.
     pub(crate) outbound: Vec<Option<Outbound>>,
+    /// Peers this pass staged or backlogged envelopes for: the ones `flush_outbound` visits.
     pub(crate) dirty_peers: Vec<usize>,
+    /// The receiving end of the lap ring from each peer (`None` for this shard).
     pub(crate) inbound: Vec<Option<Consumer<Envelope>>>,
-    pub(crate) metrics: ShardMetrics,
-    pub(crate) scratch: Bump,
-    pub(crate) now_cache: u64,
-    pub(crate) rr_cursor: usize,
+    /// Envelopes pushed into rings, cumulative (drain progress for shutdown).
     pub(crate) pushed: u64,
+    /// Envelopes popped from rings, cumulative (drain progress for shutdown).
     pub(crate) popped: u64,
+
+    // --- Bookkeeping.
+    /// Counters, histograms and gauges of this shard.
+    pub(crate) metrics: ShardMetrics,
+    /// A per-pass arena, reset at the end of every pass.
+    pub(crate) scratch: Bump,
+    /// The engine clock read once per pass, when a pass needs it (0: not read yet).
+    pub(crate) now_cache: u64,
+    /// Round-robin cursor for `SpawnPlacement::RoundRobin` from this shard's agents.
+    pub(crate) rr_cursor: usize,
+    /// Set by `halt`: new messages become `shutdown` dead letters.
     pub(crate) halted: bool,
+    /// The load last published to the shared gauge (republished only when it changes).
     pub(crate) load_published: u64,
     /// A handler woke a task of the shard's executor: the driver yields after this pass.
     pub(crate) yield_requested: bool,
