@@ -327,7 +327,6 @@ impl EngineHandle {
     /// snapshot: the one on which the accounting invariant, [`EngineStats::accounted`], must
     /// hold. Only meaningful once the host stopped sending.
     pub fn quiescent_stats(&self, timeout: Duration) -> Result<EngineStats, EngineError> {
-        refuse_on_shard_thread("quiescent_stats").map_err(EngineError::BlockingOnShard)?;
         let deadline = Instant::now() + timeout;
         // Only the message counts must agree: passes and parks go on while idle.
         type Moved = (u64, u64, [u64; crate::metrics::REASONS]);

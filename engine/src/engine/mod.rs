@@ -196,7 +196,7 @@ impl EngineBuilder {
             }
         }
         // Checked even when one shard needs no ring, so a bad config fails the same everywhere.
-        crate::ring::ring::<()>(self.ring_capacity)?;
+        crate::ring::check_capacity(self.ring_capacity)?;
         let plan = placement::plan(&topology, &self.placement)?;
         let shards = plan.shards.len();
         if shards > crate::agent::MAX_SHARDS {

@@ -3,7 +3,8 @@
 #[cfg(test)]
 use super::PopError;
 use super::{Consumer, LapMarked};
-use crate::loom::{AtomicUsize, Ordering};
+use crate::loom::Ordering;
+use crate::ring::consumer::HeadGuard;
 
 impl<T: LapMarked> Consumer<T> {
     /// Takes the oldest item, then releases its slot with one `Release` store of `head`.
@@ -69,22 +70,5 @@ impl<T: LapMarked> Drop for Consumer<T> {
         // `head` is already stored; remaining items are dropped by `Shared` once the producer is
         // gone too.
         self.shared.consumer_closed.store(true, Ordering::Release);
-    }
-}
-
-/// Advances and stores `head` by the number of items taken, on return and on unwind alike.
-struct HeadGuard<'a> {
-    shared_head: &'a AtomicUsize,
-    head: &'a mut usize,
-    start: usize,
-    taken: usize,
-}
-
-impl Drop for HeadGuard<'_> {
-    fn drop(&mut self) {
-        if self.taken != 0 {
-            *self.head = self.start.wrapping_add(self.taken);
-            self.shared_head.store(*self.head, Ordering::Release);
-        }
     }
 }

@@ -70,7 +70,9 @@ use self::slot::Slot;
 use crate::loom::{Arc, AtomicBool, AtomicUsize, Ordering};
 #[cfg(test)]
 pub(crate) use crate::ring::PopError;
-pub(crate) use crate::ring::{PushError, RingError, MAX_CAPACITY};
+#[cfg(test)]
+pub(crate) use crate::ring::MAX_CAPACITY;
+pub(crate) use crate::ring::{PushError, RingError};
 
 mod consumer;
 mod producer;
@@ -104,15 +106,7 @@ pub(crate) fn lap_ring<T: LapMarked>(capacity: usize) -> Result<(Producer<T>, Co
 
 /// [`lap_ring`] with both counters starting at `start`; tests use it to cross `usize::MAX`.
 fn lap_ring_starting_at<T: LapMarked>(capacity: usize, start: usize) -> Result<(Producer<T>, Consumer<T>), RingError> {
-    if capacity < 2 {
-        return Err(RingError::TooSmall(capacity));
-    }
-    if capacity > MAX_CAPACITY {
-        return Err(RingError::TooLarge(capacity));
-    }
-    if !capacity.is_power_of_two() {
-        return Err(RingError::NotPowerOfTwo(capacity));
-    }
+    crate::ring::check_capacity(capacity)?;
     let shared = Arc::new(Shared {
         head: CachePadded::new(AtomicUsize::new(start)),
         tail: AtomicUsize::new(start),

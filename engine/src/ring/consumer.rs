@@ -114,11 +114,12 @@ impl<T> Drop for Consumer<T> {
 }
 
 /// Advances and stores `head` by the number of items taken, on return and on unwind alike.
-struct HeadGuard<'a> {
-    shared_head: &'a AtomicUsize,
-    head: &'a mut usize,
-    start: usize,
-    taken: usize,
+/// Both rings' `pop_batch` use it.
+pub(crate) struct HeadGuard<'a> {
+    pub(crate) shared_head: &'a AtomicUsize,
+    pub(crate) head: &'a mut usize,
+    pub(crate) start: usize,
+    pub(crate) taken: usize,
 }
 
 impl Drop for HeadGuard<'_> {

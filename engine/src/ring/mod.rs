@@ -94,7 +94,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::loom::{Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 
-mod consumer;
+pub(crate) mod consumer;
 mod producer;
 
 #[cfg(all(test, loom))]
@@ -120,15 +120,7 @@ pub fn ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), RingError>
 
 /// [`ring`] with both counters starting at `start`; tests use it to cross `usize::MAX`.
 fn ring_starting_at<T>(capacity: usize, start: usize) -> Result<(Producer<T>, Consumer<T>), RingError> {
-    if capacity < 2 {
-        return Err(RingError::TooSmall(capacity));
-    }
-    if capacity > MAX_CAPACITY {
-        return Err(RingError::TooLarge(capacity));
-    }
-    if !capacity.is_power_of_two() {
-        return Err(RingError::NotPowerOfTwo(capacity));
-    }
+    check_capacity(capacity)?;
     let buffer = (0..capacity).map(|_| UnsafeCell::new(MaybeUninit::uninit())).collect();
     let shared = Arc::new(Shared {
         head: CachePadded::new(AtomicUsize::new(start)),
@@ -142,6 +134,21 @@ fn ring_starting_at<T>(capacity: usize, start: usize) -> Result<(Producer<T>, Co
         Producer { shared: Arc::clone(&shared), tail: start, staged: 0, cached_head: start, _not_sync: PhantomData };
     let consumer = Consumer { shared, head: start, cached_tail: start, _not_sync: PhantomData };
     Ok((producer, consumer))
+}
+
+/// Checks a ring capacity: a power of two, at least 2 and at most [`MAX_CAPACITY`]. Both
+/// this ring and the mesh's lap ring accept exactly these capacities.
+pub(crate) fn check_capacity(capacity: usize) -> Result<(), RingError> {
+    if capacity < 2 {
+        return Err(RingError::TooSmall(capacity));
+    }
+    if capacity > MAX_CAPACITY {
+        return Err(RingError::TooLarge(capacity));
+    }
+    if !capacity.is_power_of_two() {
+        return Err(RingError::NotPowerOfTwo(capacity));
+    }
+    Ok(())
 }
 
 /// The state both ends share; see the module documentation for the encoding.

@@ -582,8 +582,8 @@ impl Shard {
     }
 
     /// Whether any input is waiting in a ring or the inject queue (used before parking).
-    pub(crate) fn has_input(&mut self) -> bool {
-        !self.shared.injects[self.index].is_empty() || self.inbound.iter_mut().flatten().any(|c| !c.is_empty())
+    pub(crate) fn has_input(&self) -> bool {
+        !self.shared.injects[self.index].is_empty() || self.inbound.iter().flatten().any(|c| !c.is_empty())
     }
 
     /// Announces on the doorbell that the shard is about to sleep, then re-checks its inputs and
