@@ -110,7 +110,7 @@ impl Agent for Peer {
                 self.partner = Some(partner);
                 let seed = self.seed;
                 let req = ctx
-                    .ask(partner, ASK, move |r| PeerMsg::Compute(seed, r))
+                    .ask_untyped(partner, ASK, move |r| PeerMsg::Compute(seed, r))
                     .unwrap_or_else(|_| panic!("mailbox full"));
                 self.pending = Some(req);
             }

@@ -57,12 +57,12 @@ struct Asker {
 impl Agent for Asker {
     type Msg = ();
     fn handle(&mut self, (): (), ctx: &mut Ctx<'_>) {
-        ctx.ask(self.target, Duration::from_secs(60), CounterMsg::Get).expect("ask sent");
+        ctx.ask_untyped(self.target, Duration::from_secs(60), CounterMsg::Get).expect("ask sent");
     }
     fn on_reply(&mut self, _r: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
         reply.and_then(Reply::take::<u64>).expect("an answer");
         self.answers += 1;
-        ctx.ask(self.target, Duration::from_secs(60), CounterMsg::Get).expect("ask sent");
+        ctx.ask_untyped(self.target, Duration::from_secs(60), CounterMsg::Get).expect("ask sent");
     }
 }
 

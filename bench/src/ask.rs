@@ -58,7 +58,7 @@ impl Asker {
     fn ask_next(&mut self, ctx: &mut Ctx<'_>) {
         let Some(echo) = self.echo else { return };
         let value = self.answered;
-        if ctx.ask(echo, ASK_TIMEOUT, |reply| EchoMsg::Echo { value, reply }).is_err() {
+        if ctx.ask_untyped(echo, ASK_TIMEOUT, |reply| EchoMsg::Echo { value, reply }).is_err() {
             self.finish(ctx, Err(format!("ask {value} could not be sent")));
         }
     }

@@ -200,7 +200,7 @@ impl Loader {
             match self.ids[k] {
                 Some(id) => {
                     let value = self.rng;
-                    match ctx.ask(Addr::<Work>::from_id(id), ASK_TIMEOUT, |reply| Work { value, reply }) {
+                    match ctx.ask_untyped(Addr::<Work>::from_id(id), ASK_TIMEOUT, |reply| Work { value, reply }) {
                         Ok(request) => {
                             self.pending.insert(request, Pending::Ask(k));
                             self.asks_in_flight += 1;

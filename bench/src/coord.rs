@@ -214,7 +214,7 @@ impl Prober {
                     .discover(BIDDERS, MatchMode::All)
                     .window(Duration::ZERO)
                     .watch_bidders(watched);
-                ctx.ask(self.manager, Duration::from_secs(30), |reply| {
+                ctx.ask_untyped(self.manager, Duration::from_secs(30), |reply| {
                     AuctionMsg::Run(Box::new(RunRequest { spec, reply }))
                 })
                 .map(|_| ())

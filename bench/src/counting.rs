@@ -134,7 +134,7 @@ impl Producer {
         }
         let mut again = self.next <= self.last;
         if !again {
-            match ctx.ask(self.tally, Duration::from_secs(60), TallyMsg::Get) {
+            match ctx.ask_untyped(self.tally, Duration::from_secs(60), TallyMsg::Get) {
                 Ok(_) => {}
                 // The tally's mailbox still holds the last increments: ask on the next turn.
                 Err(SendError::Full(_)) => {

@@ -170,7 +170,7 @@ impl Agent for IndexAgent {
                         continue;
                     }
                     let q = g.query.clone();
-                    match ctx.ask(*peer, self.timeout, |r| IndexMsg::Query(q, r)) {
+                    match ctx.ask_untyped(*peer, self.timeout, |r| IndexMsg::Query(q, r)) {
                         Ok(request) => {
                             self.pending.insert(request.to_bits(), gather);
                             g.waiting += 1;

@@ -236,7 +236,7 @@ impl Coord {
     pub fn discover(&self, ctx: &mut Ctx<'_>, query: Query) -> Result<RequestId, CoordError> {
         let index = self.index_of(ctx.shard()).ok_or(CoordError::NotStarted(ctx.shard()))?;
         let timeout = Duration::from_millis(self.inner.config.discovery_timeout_ms.saturating_mul(2).max(1));
-        Ok(ctx.ask(index, timeout, |r| IndexMsg::Discover(query, r))?)
+        Ok(ctx.ask_untyped(index, timeout, |r| IndexMsg::Discover(query, r))?)
     }
 
     /// [`discover`](Self::discover) from a host thread: blocks until the answer.

@@ -445,7 +445,7 @@ impl<M: Send + 'static, Q: Send + 'static, R: Send + 'static> Pool<M, Q, R> {
         let Some(i) = self.pick(ctx) else { return self.fail(reply, PoolError::NoWorker, ctx) };
         let worker = self.views[i].id;
         let spare = self.clone_request.map(|clone| clone(&q));
-        match ctx.ask(Addr::<M>::from_id(worker), self.config.ask_timeout, |token| wrap(q, token)) {
+        match ctx.ask_untyped(Addr::<M>::from_id(worker), self.config.ask_timeout, |token| wrap(q, token)) {
             Ok(request) => {
                 self.views[i].outstanding += 1;
                 self.counters[i].asks += 1;

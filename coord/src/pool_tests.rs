@@ -142,7 +142,7 @@ impl Driver {
         self.left -= 1;
         let x = self.next;
         self.next += 1;
-        match ctx.ask(self.pool, T, |r| PoolMsg::Ask(x, r)) {
+        match ctx.ask_untyped(self.pool, T, |r| PoolMsg::Ask(x, r)) {
             Ok(request) => {
                 self.in_flight.insert(request.to_bits(), x);
             }

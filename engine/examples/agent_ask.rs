@@ -38,7 +38,7 @@ impl Agent for Asker {
     fn handle(&mut self, report: ReplyTo<u64>, ctx: &mut Ctx<'_>) {
         self.report = Some(report);
         for n in 1..=10 {
-            if ctx.ask(self.squarer, Duration::from_secs(1), |reply| Square(n, reply)).is_ok() {
+            if ctx.ask_untyped(self.squarer, Duration::from_secs(1), |reply| Square(n, reply)).is_ok() {
                 self.pending += 1;
             }
         }

@@ -48,6 +48,9 @@ pub enum Kind {
     Undelivered = 4,
     /// A `Down` or `Exit` signal for the agent `to` (control lane, not counted).
     Signal = 5,
+    /// A typed ask's answer for the asking agent `to`: `request` names the parked adapter or
+    /// gather (see `ask::then`), the payload is the reply or an `AskFailure`.
+    Answer = 6,
 }
 
 /// Flag: tell the sender (`on_undelivered`) when this message becomes a dead letter.

@@ -22,6 +22,7 @@ pub mod mesh;
 pub mod metrics;
 pub mod payload;
 pub mod placement;
+pub mod prelude;
 pub mod registry;
 pub mod resilience;
 pub mod ring;

@@ -145,7 +145,7 @@ impl Ingress {
             self.settle(waiting, Err(Value::error("LOADING the server is still starting")));
             return;
         };
-        match ctx.ask(part, timeout, |reply| PartMsg { op, reply: Some(reply) }) {
+        match ctx.ask_untyped(part, timeout, |reply| PartMsg { op, reply: Some(reply) }) {
             Ok(request) => {
                 self.waiting.insert(request.to_bits(), waiting);
             }

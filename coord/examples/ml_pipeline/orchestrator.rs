@@ -176,7 +176,7 @@ impl Orchestrator {
         // The outcome comes back in `on_reply` as a `Result<Outcome, AuctionError>`.
         let timeout = (TASK_DEADLINE + Duration::from_secs(1)) * MAX_ROUNDS;
         self.sent = Instant::now();
-        match ctx.ask(self.manager, timeout, |reply| AuctionMsg::Run(Box::new(RunRequest { spec, reply }))) {
+        match ctx.ask_untyped(self.manager, timeout, |reply| AuctionMsg::Run(Box::new(RunRequest { spec, reply }))) {
             Ok(request) => {
                 self.request = Some(request);
                 self.waiting = Waiting::Auction { stage, slot };

@@ -434,7 +434,8 @@ impl Bidder for AskingBidder {
     }
     fn perform(&mut self, contract: Contract, ctx: &mut Ctx<'_>) {
         self.held = Some(contract);
-        ctx.ask(self.helper, LONG, |reply| nexus_engine::builtin::EchoMsg::Echo { value: 7, reply }).expect("asked");
+        ctx.ask_untyped(self.helper, LONG, |reply| nexus_engine::builtin::EchoMsg::Echo { value: 7, reply })
+            .expect("asked");
     }
     fn on_reply(
         &mut self,

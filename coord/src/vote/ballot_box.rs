@@ -435,7 +435,7 @@ impl Ballots {
         spec.validate()?;
         let ballot_box = self.box_of(ctx.shard()).ok_or(VoteError::NoBox(ctx.shard()))?;
         let timeout = self.reply_timeout(&spec);
-        ctx.ask(ballot_box, timeout, |reply| BallotMsg::Open(Box::new(Opening { spec, reply })))
+        ctx.ask_untyped(ballot_box, timeout, |reply| BallotMsg::Open(Box::new(Opening { spec, reply })))
             .map_err(|_| VoteError::Full)
     }
 

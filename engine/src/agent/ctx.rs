@@ -225,35 +225,40 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Asks `to`: `make` builds the request around a [`ReplyTo`] token, which the target
-    /// answers with `Ctx::reply`. The answer (or `AskError::Timeout` after `timeout`) arrives
-    /// in `on_reply` with the returned [`RequestId`]. The request carries the deadline: if it is
-    /// still queued when the deadline passes, it is dropped and counted as expired.
-    ///
-    /// Deadlines propagate: an ask made while handling a message that has a deadline (an ask
-    /// from someone else, say) never gets a later deadline than that message. A request that
-    /// becomes a dead letter (its target is gone, shed, panicked, ...) fails the ask at once
-    /// with `AskError::Undelivered(reason)` instead of waiting for the timeout.
-    ///
-    /// Refused with `SendError::TooManyAsks` when every reply slot of this shard is taken
-    /// (2^20 asks outstanding), and with `SendError::Full` when the request cannot be queued.
-    pub fn ask<M: Send + 'static, R: Send + 'static>(
+    /// The untyped ask of the first API: the answer arrives in `Agent::on_reply` with the
+    /// returned [`RequestId`]. Kept while callers move to the typed [`Ctx::ask`]; new code
+    /// should not use it.
+    #[doc(hidden)]
+    pub fn ask_untyped<M: Send + 'static, R: Send + 'static>(
         &mut self,
         to: Addr<M>,
         timeout: Duration,
         make: impl FnOnce(ReplyTo<R>) -> M,
     ) -> Result<RequestId, SendError<M>> {
+        self.open_ask(to, timeout, make, None).map(RequestId)
+    }
+
+    /// Opens a reply slot (with `then`, a typed continuation, or none for `on_reply`), builds
+    /// the request around its token and sends it; returns the token. See [`Ctx::ask`] for the
+    /// deadline and failure rules.
+    pub(crate) fn open_ask<M: Send + 'static, R: Send + 'static>(
+        &mut self,
+        to: Addr<M>,
+        timeout: Duration,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+        then: Option<crate::ask::Continuation>,
+    ) -> Result<u64, SendError<M>> {
         let mut deadline = deadline_after(self.shard.now_ns(), timeout);
         if self.deadline_ns != 0 {
             deadline = deadline.min(self.deadline_ns);
         }
-        let Some(token) = self.shard.asks.open(self.me, deadline) else {
+        let Some(token) = self.shard.asks.open_then(self.me, deadline, then) else {
             let msg = make(ReplyTo::new(ReplyTarget::Spent, false));
             return Err(SendError::TooManyAsks(msg));
         };
         let msg = make(ReplyTo::new(ReplyTarget::Shard(token), true));
         match self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_ASK, deadline, token) {
-            Ok(()) => Ok(RequestId(token)),
+            Ok(()) => Ok(token),
             Err(e) => {
                 self.shard.asks.settle(token);
                 Err(e)

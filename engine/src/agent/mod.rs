@@ -12,6 +12,7 @@
 //! that panicked is counted as a `panicked` dead letter, and the shard goes on.
 
 mod ctx;
+mod ctx_ask;
 mod ctx_fault;
 mod exit;
 mod id;
@@ -19,6 +20,7 @@ mod pool;
 mod slots;
 
 pub use ctx::{Ctx, Lookup, Registration, SendError, Spawned, SYSTEM_REQUEST_TIMEOUT};
+pub use ctx_ask::{Ask, AskAll, DEFAULT_ASK_TIMEOUT};
 pub use ctx_fault::TimerId;
 pub(crate) use exit::{panic_message, Signal};
 pub use exit::{Down, Exit, ExitReason};

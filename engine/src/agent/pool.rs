@@ -20,7 +20,7 @@
 use super::ctx::Ctx;
 use super::{panic_message, Agent, AgentId, ExitReason, RequestId, Signal, SlotState, Undelivered};
 use crate::ask::{AskError, Reply};
-use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_DEAD_LETTER_NOTICE};
+use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_COUNTED, FLAG_DEAD_LETTER_NOTICE};
 use crate::metrics::DeadLetterReason;
 use crate::shard::Shard;
 use std::any::{Any, TypeId};
@@ -75,6 +75,9 @@ impl<A> TypedPool<A> {
 
 struct KindEntry {
     type_id: TypeId,
+    /// The message type its agents handle, and its name (for `Ask::then`'s check).
+    msg_type: TypeId,
+    msg_name: &'static str,
     run: RunFn,
     pool: Box<dyn Any>,
 }
@@ -96,6 +99,8 @@ impl Kinds {
         assert!(self.entries.len() < u16::MAX as usize, "too many agent kinds on one shard");
         self.entries.push(KindEntry {
             type_id: tid,
+            msg_type: TypeId::of::<A::Msg>(),
+            msg_name: std::any::type_name::<A::Msg>(),
             run: run_agent::<A>,
             pool: Box::new(TypedPool::<A> { items: Vec::new(), free: Vec::new() }),
         });
@@ -106,6 +111,12 @@ impl Kinds {
     #[inline]
     pub(crate) fn pool<A: Agent>(&mut self, kind: u16) -> &mut TypedPool<A> {
         self.entries[kind as usize].pool.downcast_mut::<TypedPool<A>>().expect("kind index matches its pool type")
+    }
+
+    /// The message type the agents of `kind` handle, with its name.
+    #[inline]
+    pub(crate) fn msg_type(&self, kind: u16) -> Option<(TypeId, &'static str)> {
+        self.entries.get(kind as usize).map(|e| (e.msg_type, e.msg_name))
     }
 
     /// The dispatch function of `kind`.
@@ -317,6 +328,7 @@ fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, i
                 ctx.shard.metrics.counters.delivered += 1;
             }
         }
+        Kind::Answer => dispatch_answer(agent, env, ctx, in_hand),
         Kind::Undelivered => {
             let reason =
                 DeadLetterReason::ALL.get(env.request as usize).copied().unwrap_or(DeadLetterReason::NoSuchAgent);
@@ -333,4 +345,38 @@ fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, i
         }
     }
     ctx.deadline_ns = 0;
+}
+
+/// Hands a typed ask's answer to the agent: runs the parked adapter (or the gather's finisher)
+/// on the reply, under the turn's panic isolation, and gives its value to `Agent::handle`.
+/// Out of line: it keeps the user-message path of `dispatch_one` small.
+#[inline(never)]
+fn dispatch_answer<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+    let counted = env.counted();
+    let type_name = env.payload.type_name_fn();
+    let reply = match env.payload.take::<AskFailure>() {
+        Ok(AskFailure(e)) => Err(e),
+        Err(payload) => Ok(payload),
+    };
+    *in_hand = Some(InHand { counted, ask_token: None, to: env.to, from: env.from, type_name, notice: false });
+    let Some(answer) = ctx.shard.answers.run(env.request, reply) else {
+        debug_assert!(false, "an answer names a parked entry that is gone");
+        *in_hand = None;
+        return;
+    };
+    match answer.take::<A::Msg>() {
+        Ok(msg) => {
+            agent.handle(msg, ctx);
+            *in_hand = None;
+            if counted {
+                ctx.shard.metrics.counters.delivered += 1;
+            }
+        }
+        Err(payload) => {
+            // `Ask::then` checks the adapter's type against the asker's: this cannot happen.
+            *in_hand = None;
+            let env = Envelope::new(Kind::User, env.to, env.from, 0, if counted { FLAG_COUNTED } else { 0 }, payload);
+            ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
+        }
+    }
 }

@@ -20,8 +20,10 @@
 //! since a host thread may block where a shard never does. Its failures come the same ways.
 
 mod dropped;
+pub(crate) mod then;
 
 pub(crate) use dropped::{drain_dropped_tokens, drop_error, with_drop_reason};
+pub(crate) use then::Continuation;
 
 use crate::agent::AgentId;
 use crate::payload::Payload;
@@ -210,19 +212,22 @@ fn token_parts(token: u64) -> (u32, u32) {
     (((token >> 32) as u32) & (MAX_ASK_SLOTS - 1), token as u32)
 }
 
-#[derive(Clone, Copy)]
 struct PendingAsk {
     generation: u32,
     live: bool,
     asker: u64,
     /// Next free entry while not live.
     next_free: u32,
+    /// A typed ask's continuation (`None`: the answer goes to `on_reply`).
+    then: Option<Continuation>,
 }
 
 /// A completed or expired ask, ready to be handed to its asker.
 pub(crate) struct Settled {
     pub(crate) asker: AgentId,
     pub(crate) request: u64,
+    /// What the asker wanted done with the answer (`None`: hand it to `on_reply`).
+    pub(crate) then: Option<Continuation>,
 }
 
 /// The asking shard's pool of reply slots plus a deadline heap.
@@ -256,19 +261,26 @@ impl PendingAsks {
 
     /// Opens an ask for `asker` expiring at `deadline_ns`; returns the token bits.
     pub(crate) fn open(&mut self, asker: AgentId, deadline_ns: u64) -> Option<u64> {
+        self.open_then(asker, deadline_ns, None)
+    }
+
+    /// Opens an ask whose answer goes through `then`; returns the token bits, or `None` (and
+    /// drops `then`) when every slot is taken.
+    pub(crate) fn open_then(&mut self, asker: AgentId, deadline_ns: u64, then: Option<Continuation>) -> Option<u64> {
         let idx = if self.free != NIL {
             let idx = self.free;
             self.free = self.slots[idx as usize].next_free;
             idx
         } else {
             let idx = u32::try_from(self.slots.len()).ok().filter(|&i| i < self.limit)?;
-            self.slots.push(PendingAsk { generation: 0, live: false, asker: 0, next_free: NIL });
+            self.slots.push(PendingAsk { generation: 0, live: false, asker: 0, next_free: NIL, then: None });
             idx
         };
         let generation = {
             let slot = &mut self.slots[idx as usize];
             slot.live = true;
             slot.asker = asker.to_bits();
+            slot.then = then;
             slot.generation
         };
         self.live += 1;
@@ -299,7 +311,7 @@ impl PendingAsks {
         slot.next_free = self.free;
         self.free = idx;
         self.live -= 1;
-        Some(Settled { asker, request: token })
+        Some(Settled { asker, request: token, then: slot.then.take() })
     }
 
     /// The earliest deadline among entries in the heap (some may already be settled).

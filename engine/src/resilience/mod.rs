@@ -46,7 +46,7 @@
 //! attempt(call, retry):
 //!     match breaker.try_call(now) {
 //!         Err(open) => fail fast or use a fallback; `open.retry_after_ns` says when to look again
-//!         Ok(permit) => { let req = ctx.ask(callee, per_try_timeout, ..)?; remember (req, permit, retry) }
+//!         Ok(permit) => { let req = ctx.ask_untyped(callee, per_try_timeout, ..)?; remember (req, permit, retry) }
 //!     }
 //!
 //! // In on_reply(req, result):

@@ -153,6 +153,9 @@ pub struct Shard {
     pub(crate) names_of: HashMap<u32, Vec<Box<str>>>,
     /// Asks this shard's agents have in flight: reply slots with deadlines.
     pub(crate) asks: PendingAsks,
+    /// Typed asks' adapters parked until their answers reach the askers, and scatter/gathers
+    /// in progress (see `ask::then`).
+    pub(crate) answers: crate::ask::then::Answers,
 
     // --- The mesh.
     /// The sending end of the lap ring to each peer (`None` for this shard), with backlogs.
@@ -217,6 +220,7 @@ impl Shard {
             registry: RegistryPartition::with_capacity(1024),
             names_of: HashMap::new(),
             asks: PendingAsks::new(index, 1024),
+            answers: Default::default(),
             outbound: outbound
                 .into_iter()
                 .map(|p| {
@@ -281,7 +285,7 @@ impl Shard {
     /// mailbox is full under `reject`, or the backlog to its shard is full.
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
         let to = match env.kind {
-            Kind::User | Kind::ReplyToAgent | Kind::Undelivered | Kind::Signal => env.target().shard(),
+            Kind::User | Kind::ReplyToAgent | Kind::Answer | Kind::Undelivered | Kind::Signal => env.target().shard(),
             Kind::Reply => AgentId::from_bits(env.to).shard(),
             Kind::System => {
                 debug_assert!(false, "system envelopes go through send_system");
@@ -526,6 +530,10 @@ impl Shard {
     }
 
     fn dead_letter_dropping(&mut self, env: Envelope, reason: DeadLetterReason) {
+        if env.kind == Kind::Answer {
+            // Nobody will run the adapter or finisher this answer names.
+            self.answers.discard(env.request);
+        }
         if env.counted() {
             self.metrics.dead_letter(reason);
             if self.dead_letter_sink.is_some() && env.flags & FLAG_DEAD_LETTER_NOTICE == 0 {

@@ -205,6 +205,14 @@ impl Shard {
     /// A reply reached the asking shard: settle the ask and queue the answer to the asker.
     pub(crate) fn accept_reply(&mut self, env: Envelope) {
         match self.asks.settle(env.to) {
+            Some(crate::ask::Settled { asker, then: Some(then), .. }) => {
+                let counted = env.counted();
+                let reply = match env.payload.take::<crate::agent::AskFailure>() {
+                    Ok(crate::agent::AskFailure(e)) => Err(e),
+                    Err(payload) => Ok(payload),
+                };
+                self.continue_ask(asker, then, reply, counted);
+            }
             Some(settled) => {
                 let mut env = env;
                 let pending = if self.link_on_reply.is_empty() { None } else { self.link_on_reply.remove(&env.to) };
@@ -237,6 +245,47 @@ impl Shard {
         }
     }
 
+    /// Runs a typed ask's continuation on its answer: a single ask's adapter is parked and its
+    /// answer queued to the asker (the adapter runs in the asker's dispatch, under its panic
+    /// isolation); a gather part is filed, and the gather queued to the asker once complete.
+    fn continue_ask(
+        &mut self,
+        asker: AgentId,
+        then: crate::ask::Continuation,
+        reply: Result<Payload, AskError>,
+        counted: bool,
+    ) {
+        match then {
+            crate::ask::Continuation::Adapt(then) => {
+                let request = self.answers.park(then);
+                let payload = match reply {
+                    Ok(payload) => payload,
+                    Err(e) => Payload::new(crate::agent::AskFailure(e)),
+                };
+                let flags = if counted { FLAG_COUNTED } else { 0 };
+                let env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
+                // Answers bypass the mailbox bound; a stopped asker makes this a dead letter,
+                // which discards the parked adapter.
+                let _ = self.accept(env, false);
+            }
+            crate::ask::Continuation::Part { gather, part } => {
+                if counted {
+                    self.metrics.counters.delivered += 1;
+                }
+                if let Some(done) = self.answers.file_part(gather, part, reply) {
+                    self.deliver_gather(done.asker, done.index);
+                }
+            }
+        }
+    }
+
+    /// Queues gather `index`'s combined answer to its asker (uncounted; see `ask::then`).
+    pub(crate) fn deliver_gather(&mut self, asker: u64, index: u32) {
+        let request = crate::ask::then::ANSWER_GATHER_BIT | u64::from(index);
+        let env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
+        let _ = self.accept(env, false);
+    }
+
     /// Step 4 (asks): fails at once every ask whose `ReplyTo` was dropped unanswered on this
     /// thread since the last pass (see `ask::dropped`).
     #[inline]
@@ -254,8 +303,12 @@ impl Shard {
         let mut n = 0;
         while let Some(settled) = self.asks.pop_expired(now) {
             n += 1;
-            self.link_on_reply.remove(&settled.request);
             self.metrics.counters.ask_timeouts += 1;
+            if let Some(then) = settled.then {
+                self.continue_ask(settled.asker, then, Err(AskError::Timeout), false);
+                continue;
+            }
+            self.link_on_reply.remove(&settled.request);
             let failure = Payload::new(crate::agent::AskFailure(AskError::Timeout));
             let env =
                 Envelope::new(Kind::ReplyToAgent, settled.asker.to_bits(), NO_SENDER, settled.request, 0, failure);

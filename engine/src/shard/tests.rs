@@ -128,7 +128,7 @@ impl Agent for Asker {
     type Msg = Addr<CounterMsg>;
     fn handle(&mut self, target: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
         self.target = Some(target);
-        let id = ctx.ask(target, Duration::from_millis(self.timeout_ms), CounterMsg::Get).unwrap();
+        let id = ctx.ask_untyped(target, Duration::from_millis(self.timeout_ms), CounterMsg::Get).unwrap();
         self.requests.push(id);
     }
     fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
@@ -349,7 +349,7 @@ impl Agent for TripleAsker {
     type Msg = Addr<CounterMsg>;
     fn handle(&mut self, counter: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
         for _ in 0..3 {
-            let r = ctx.ask(counter, Duration::from_secs(10), CounterMsg::Get);
+            let r = ctx.ask_untyped(counter, Duration::from_secs(10), CounterMsg::Get);
             self.outcomes.borrow_mut().push(r.map(|_| ()).map_err(|e| format!("{e:?}")));
         }
     }
@@ -379,7 +379,7 @@ struct AskOnce {
 impl Agent for AskOnce {
     type Msg = Addr<ReplyTo<u64>>;
     fn handle(&mut self, target: Addr<ReplyTo<u64>>, ctx: &mut Ctx<'_>) {
-        ctx.ask(target, Duration::from_secs(10), |reply| reply).expect("asked");
+        ctx.ask_untyped(target, Duration::from_secs(10), |reply| reply).expect("asked");
     }
     fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
         *self.got.borrow_mut() = Some(reply.and_then(Reply::take::<u64>));

@@ -220,7 +220,7 @@ impl Probe {
     }
 
     fn ask(&mut self, ctx: &mut Ctx<'_>, to: AgentId, timeout: Duration, then: Then) {
-        let id = ctx.ask(Addr::from_id(to), timeout, |reply| Cmd::Request { reply, then }).unwrap();
+        let id = ctx.ask_untyped(Addr::from_id(to), timeout, |reply| Cmd::Request { reply, then }).unwrap();
         self.journal.record(ctx.id(), Event::Asked(id));
     }
 }
