@@ -28,7 +28,6 @@ use bytes::Bytes;
 use combine::Combine;
 use nexus_engine::agent::{Agent, Ctx};
 use nexus_engine::ask::AskError;
-use nexus_engine::metrics::DeadLetterReason;
 use nexus_engine::registry::{key_hash, owner_of_hash};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -121,12 +120,11 @@ fn ask_error(error: AskError, timeout: Duration) -> Value {
     }
 }
 
-/// The RESP error for a failed part of a gather. `ask_all` files a part it could not send as
-/// `Undelivered(MailboxFull)` (the way was full) or `Overloaded` (no reply slot left): both
-/// are answered `BUSY`, as a single ask refused at sending is.
+/// The RESP error for a failed part of a gather. `ask_all` files a part it could not queue as
+/// `Overloaded`: answered `BUSY`, as a single ask refused at sending is.
 fn part_error(error: AskError) -> Value {
     match error {
-        AskError::Undelivered(DeadLetterReason::MailboxFull) | AskError::Overloaded(_) => busy(),
+        AskError::Overloaded(_) => busy(),
         e => ask_error(e, COMMAND_TIMEOUT),
     }
 }
@@ -320,6 +318,7 @@ impl Agent for Ingress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nexus_engine::metrics::DeadLetterReason;
 
     fn text(v: Value) -> String {
         match v {
@@ -346,8 +345,12 @@ mod tests {
     #[test]
     fn a_gather_part_that_could_not_be_sent_is_busy() {
         let busy = "BUSY the way to the key's shard is full; retry later";
-        assert_eq!(text(part_error(AskError::Undelivered(DeadLetterReason::MailboxFull))), busy);
         assert_eq!(text(part_error(AskError::Overloaded(3))), busy);
+        assert_eq!(
+            text(part_error(AskError::Undelivered(DeadLetterReason::MailboxFull))),
+            "ERR the request was not delivered: mailbox_full",
+            "a part that was queued and then dropped is told apart from one never queued"
+        );
         assert_eq!(text(part_error(AskError::Timeout)), "TIMEOUT no answer within 5000 ms");
         assert_eq!(text(part_error(AskError::ShuttingDown)), "ERR the server is shutting down");
     }
