@@ -40,7 +40,7 @@ impl Agent for Echo {
                 let n = self.handled.fetch_add(1, Ordering::SeqCst) + 1;
                 match self.delay {
                     Some(d) => {
-                        ctx.send_after(Addr::from_id(ctx.id()), EchoMsg::Finish(x, r), d);
+                        ctx.send_after(ctx.myself(), EchoMsg::Finish(x, r), d);
                     }
                     None => ctx.reply(r, 2 * x),
                 }
@@ -125,16 +125,23 @@ struct Summary {
 struct Driver {
     pool: Addr<Msg>,
     left: u64,
-    in_flight: HashMap<u64, u64>,
+    in_flight: u64,
     next: u64,
     summary: Summary,
     done: Option<ReplyTo<Summary>>,
 }
 
-struct Run {
-    n: u64,
-    window: u64,
-    reply: ReplyTo<Summary>,
+enum DriverMsg {
+    Run {
+        n: u64,
+        window: u64,
+        reply: ReplyTo<Summary>,
+    },
+    /// The pool's answer to the ask for `x`.
+    Answer {
+        x: u64,
+        answer: Result<Result<u64, PoolError>, AskError>,
+    },
 }
 
 impl Driver {
@@ -142,15 +149,15 @@ impl Driver {
         self.left -= 1;
         let x = self.next;
         self.next += 1;
-        match ctx.ask_untyped(self.pool, T, |r| PoolMsg::Ask(x, r)) {
-            Ok(request) => {
-                self.in_flight.insert(request.to_bits(), x);
-            }
+        let asked =
+            ctx.ask(self.pool, |r| PoolMsg::Ask(x, r)).timeout(T).then(move |answer| DriverMsg::Answer { x, answer });
+        match asked {
+            Ok(()) => self.in_flight += 1,
             Err(_) => self.summary.lost.push(AskError::Undelivered(DeadLetterReason::MailboxFull)),
         }
     }
     fn maybe_done(&mut self, ctx: &mut Ctx<'_>) {
-        if self.left == 0 && self.in_flight.is_empty() {
+        if self.left == 0 && self.in_flight == 0 {
             if let Some(r) = self.done.take() {
                 ctx.reply(r, std::mem::take(&mut self.summary));
             }
@@ -159,25 +166,28 @@ impl Driver {
 }
 
 impl Agent for Driver {
-    type Msg = Run;
-    fn handle(&mut self, run: Run, ctx: &mut Ctx<'_>) {
-        self.left = run.n;
-        self.done = Some(run.reply);
-        for _ in 0..run.window.min(run.n) {
-            self.issue(ctx);
-        }
-        self.maybe_done(ctx);
-    }
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(x) = self.in_flight.remove(&request.to_bits()) else { return };
-        match reply.and_then(|r| r.take::<Result<u64, PoolError>>()) {
-            Ok(Ok(v)) if v == 2 * x => self.summary.ok += 1,
-            Ok(Ok(_)) => self.summary.wrong_answers += 1,
-            Ok(Err(e)) => self.summary.errors.push(e),
-            Err(e) => self.summary.lost.push(e),
-        }
-        if self.left > 0 {
-            self.issue(ctx);
+    type Msg = DriverMsg;
+    fn handle(&mut self, msg: DriverMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            DriverMsg::Run { n, window, reply } => {
+                self.left = n;
+                self.done = Some(reply);
+                for _ in 0..window.min(n) {
+                    self.issue(ctx);
+                }
+            }
+            DriverMsg::Answer { x, answer } => {
+                self.in_flight -= 1;
+                match answer {
+                    Ok(Ok(v)) if v == 2 * x => self.summary.ok += 1,
+                    Ok(Ok(_)) => self.summary.wrong_answers += 1,
+                    Ok(Err(e)) => self.summary.errors.push(e),
+                    Err(e) => self.summary.lost.push(e),
+                }
+                if self.left > 0 {
+                    self.issue(ctx);
+                }
+            }
         }
         self.maybe_done(ctx);
     }
@@ -189,13 +199,13 @@ fn drive(h: &EngineHandle, pool: Addr<Msg>, n: u64, window: u64) -> Summary {
         .spawn(SpawnPlacement::Shard(1), move || Driver {
             pool,
             left: 0,
-            in_flight: HashMap::new(),
+            in_flight: 0,
             next: 1,
             summary: Summary::default(),
             done: None,
         })
         .expect("driver starts");
-    h.ask(driver, T, |reply| Run { n, window, reply }).expect("the run finishes")
+    h.ask(driver, T, |reply| DriverMsg::Run { n, window, reply }).expect("the run finishes")
 }
 
 /// The per-worker identities the module docs promise.
