@@ -462,6 +462,58 @@ fn saturation_is_a_typed_error() {
 }
 
 #[test]
+fn an_ask_a_full_worker_mailbox_refuses_is_failed_over_or_a_typed_error() {
+    let engine = engine();
+    let h = engine.handle();
+    // Workers on the pool's shard with room for one message each: a burst of asks finds them
+    // full, and the refused sends are what this test is about.
+    let spawn_small = |n: usize| {
+        let mut w = Workers { addrs: Vec::new(), handled: Vec::new(), notes: Vec::new() };
+        for _ in 0..n {
+            let (handled, notes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let (h2, n2) = (handled.clone(), notes.clone());
+            let delay = Some(Duration::from_millis(2));
+            let addr = h
+                .spawn_with_capacity(SpawnPlacement::Shard(0), Some(1), move || Echo {
+                    delay,
+                    stop_after: None,
+                    handled: h2,
+                    notes: n2,
+                })
+                .expect("worker starts");
+            w.addrs.push(addr);
+            w.handled.push(handled);
+            w.notes.push(notes);
+        }
+        w
+    };
+    let n = 64;
+    for failover in [0, 1] {
+        let w = spawn_small(2);
+        let pool = spawn_pool(&h, &w, BalancerKind::RoundRobin, failover);
+        let s = drive(&h, pool, n, n);
+        assert!(s.lost.is_empty() && s.wrong_answers == 0, "{s:?}");
+        assert_eq!(s.ok + s.errors.len() as u64, n, "every ask answered, well or not: {s:?}");
+        for e in &s.errors {
+            assert!(matches!(e, PoolError::Full { worker } if w.addrs.iter().any(|a| a.id() == *worker)), "{e:?}");
+        }
+        let st = stats(&h, pool);
+        assert_counts_add_up(&st);
+        let refused: u64 = st.workers.iter().map(|w| w.refused).sum();
+        assert!(refused > 0, "the burst found a full mailbox: {st:?}");
+        assert_eq!(st.in_flight, 0);
+        assert_eq!(st.asks_ok, s.ok);
+        assert_eq!(st.asks_failed, s.errors.len() as u64);
+        if failover == 0 {
+            assert_eq!(refused, s.errors.len() as u64, "each refusal is one Full error");
+        } else {
+            assert_eq!(refused, st.asks_retried + s.errors.len() as u64, "a refusal is retried once, then fails");
+        }
+    }
+    engine.shutdown().expect("clean shutdown");
+}
+
+#[test]
 fn public_types_are_send() {
     fn send<T: Send>() {}
     send::<Pool<EchoMsg, u64, u64>>();
