@@ -166,7 +166,12 @@ impl Agent for Spawner {
         match msg {
             SpawnerMsg::Spawn(reply) => {
                 // Every peer reports to the tally within one pass or two: give it room for all of them.
-                let tally = ctx.spawn_with_capacity(Tally::default(), 2 * self.n as u32).unwrap();
+                let options = nexus_engine::agent::SpawnOptions::new().mailbox_capacity(2 * self.n as u32);
+                let local = |_| -> SpawnerMsg { unreachable!("a local spawn answers at once") };
+                let tally = match ctx.spawn_on(options, Tally::default, local).unwrap() {
+                    nexus_engine::agent::Spawned::Here(tally) => tally,
+                    nexus_engine::agent::Spawned::Pending => unreachable!("spawned on this shard"),
+                };
                 self.tally = Some(tally);
                 let base = ctx.shard() as u64 * 1_000_000;
                 for i in 0..self.n {

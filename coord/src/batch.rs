@@ -297,8 +297,11 @@ mod tests {
         config: BatchConfig,
         collector_capacity: Option<u32>,
     ) -> (Addr<OwnerMsg>, Addr<CollectorMsg>) {
-        let collector =
-            h.spawn_with_capacity(SpawnPlacement::Shard(1), collector_capacity, Collector::default).unwrap();
+        let mut options = nexus_engine::agent::SpawnOptions::on(SpawnPlacement::Shard(1));
+        if let Some(capacity) = collector_capacity {
+            options = options.mailbox_capacity(capacity);
+        }
+        let collector = h.spawn(options, Collector::default).unwrap();
         let owner = h
             .spawn(SpawnPlacement::Shard(1), move || Owner {
                 batcher: Batcher::new(collector, config, CollectorMsg::Batch, OwnerMsg::Tick).unwrap(),

@@ -474,11 +474,8 @@ fn an_ask_a_full_worker_mailbox_refuses_is_failed_over_or_a_typed_error() {
             let (h2, n2) = (handled.clone(), notes.clone());
             let delay = Some(Duration::from_millis(2));
             let addr = h
-                .spawn_with_capacity(SpawnPlacement::Shard(0), Some(1), move || Echo {
-                    delay,
-                    stop_after: None,
-                    handled: h2,
-                    notes: n2,
+                .spawn(nexus_engine::agent::SpawnOptions::on(SpawnPlacement::Shard(0)).mailbox_capacity(1), move || {
+                    Echo { delay, stop_after: None, handled: h2, notes: n2 }
                 })
                 .expect("worker starts");
             w.addrs.push(addr);

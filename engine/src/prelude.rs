@@ -5,7 +5,8 @@
 //! its module path.
 
 pub use crate::agent::{
-    Addr, Agent, AgentId, Ask, AskAll, Ctx, Down, Exit, ExitReason, SendError, SendOptions, SpawnError, SpawnPlacement,
+    Addr, Agent, AgentId, Ask, AskAll, Ctx, Down, Exit, ExitReason, SendError, SendOptions, SpawnError, SpawnOptions,
+    SpawnPlacement,
 };
 pub use crate::ask::{AskError, ReplyTo};
 pub use crate::config::EngineConfig;

@@ -6,7 +6,7 @@
 //! Operations that need another shard (a remote spawn, a name owned elsewhere) are requests over
 //! the mesh whose answers come back through `Agent::on_reply`.
 
-use super::{Addr, Agent, AgentId, RequestId, SpawnError, SpawnPlacement};
+use super::{Addr, Agent, AgentId, RequestId, SpawnError};
 use crate::ask::{deadline_after, AskError, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, FLAG_ASK, FLAG_CONTROL, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
 use crate::payload::Payload;
@@ -335,22 +335,14 @@ impl<'a> Ctx<'a> {
         self.shard.spawn_here(agent, None).map(Addr::from_id)
     }
 
-    /// Spawns `agent` on this shard with its own mailbox capacity.
-    pub fn spawn_with_capacity<A: Agent>(
-        &mut self,
-        agent: A,
-        mailbox_capacity: u32,
-    ) -> Result<Addr<A::Msg>, SpawnError> {
-        self.shard.spawn_here(agent, Some(mailbox_capacity)).map(Addr::from_id)
-    }
-
-    /// Spawns the agent `factory` builds, where `placement` says. On this shard it happens now
+    /// Spawns the agent `factory` builds, where and how `options` say (a [`SpawnPlacement`]
+    /// or a [`SpawnOptions`](super::SpawnOptions)). On this shard it happens now
     /// (`Spawned::Here`, and `then` is dropped); on another, `factory` travels there over the
     /// mesh (`Spawned::Pending`) and `then` later turns the outcome into a message for this
     /// agent, as for [`Ctx::ask`].
     pub fn spawn_on<A, F, T, G>(
         &mut self,
-        placement: SpawnPlacement,
+        options: impl Into<super::SpawnOptions>,
         factory: F,
         then: G,
     ) -> Result<Spawned<A::Msg>, SpawnError>
@@ -360,12 +352,16 @@ impl<'a> Ctx<'a> {
         T: Send + 'static,
         G: FnOnce(Result<Result<AgentId, SpawnError>, AskError>) -> T + Send + 'static,
     {
-        let target = self.shard.resolve_placement(placement)?;
+        let options = options.into();
+        let target = self.shard.resolve_placement(options.placement)?;
         if target == self.shard.index {
-            return self.spawn(factory()).map(Spawned::Here);
+            return self
+                .shard
+                .spawn_here(factory(), options.mailbox_capacity)
+                .map(|id| Spawned::Here(Addr::from_id(id)));
         }
         let token = self.open_system_request(then).ok_or(SpawnError::Overloaded(target))?;
-        let op = SystemOp::spawn(factory, ReplyTo::new(ReplyTarget::Shard(token), false));
+        let op = SystemOp::spawn(factory, options.mailbox_capacity, ReplyTo::new(ReplyTarget::Shard(token), false));
         match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
             Ok(()) => Ok(Spawned::Pending),
             Err(_) => {

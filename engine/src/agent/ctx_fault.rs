@@ -6,8 +6,8 @@
 //! signal. A timer is a message parked on this shard until it is due.
 
 use super::ctx::Ctx;
+use super::Spawned;
 use super::{Addr, Agent, AgentId, Down, Exit, ExitReason, Registration, Signal, SpawnError};
-use super::{SpawnPlacement, Spawned};
 use crate::ask::AskError;
 use crate::ask::{deadline_after, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, FLAG_CONTROL, FLAG_COUNTED};
@@ -112,7 +112,7 @@ impl Ctx<'_> {
     /// message for this agent, in the control lane.
     pub fn spawn_linked_on<A, F, T, G>(
         &mut self,
-        placement: SpawnPlacement,
+        options: impl Into<super::SpawnOptions>,
         factory: F,
         then: G,
     ) -> Result<Spawned<A::Msg>, SpawnError>
@@ -123,15 +123,17 @@ impl Ctx<'_> {
         G: FnOnce(Result<Result<AgentId, SpawnError>, AskError>) -> T + Send + 'static,
     {
         let me = self.me;
-        let target = self.shard.resolve_placement(placement)?;
+        let options = options.into();
+        let capacity = options.mailbox_capacity;
+        let target = self.shard.resolve_placement(options.placement)?;
         if target == self.shard.index {
-            let id = self.shard.spawn_here_linked(factory(), None, Some(me))?;
+            let id = self.shard.spawn_here_linked(factory(), capacity, Some(me))?;
             self.shard.add_link(me, id);
             return Ok(Spawned::Here(Addr::from_id(id)));
         }
         let token = self.open_system_request(then).ok_or(SpawnError::Overloaded(target))?;
         let build: crate::shard::SpawnFn =
-            Box::new(move |shard: &mut Shard| shard.spawn_here_linked(factory(), None, Some(me)));
+            Box::new(move |shard: &mut Shard| shard.spawn_here_linked(factory(), capacity, Some(me)));
         let op = SystemOp::Spawn(build, ReplyTo::new(ReplyTarget::Shard(token), false));
         match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
             Ok(()) => {

@@ -108,6 +108,51 @@ pub enum SpawnPlacement {
     LeastLoaded,
 }
 
+/// How and where to spawn an agent: the one spawn spec both [`Ctx::spawn_on`] and
+/// `EngineHandle::spawn` take. A [`SpawnPlacement`] converts into it, so
+/// `spawn_on(SpawnPlacement::RoundRobin, ..)` is a spawn with the default mailbox capacity.
+///
+/// ```
+/// # use nexus_engine::agent::{SpawnOptions, SpawnPlacement};
+/// let options = SpawnOptions::on(SpawnPlacement::Shard(1)).mailbox_capacity(64);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpawnOptions {
+    pub(crate) placement: SpawnPlacement,
+    pub(crate) mailbox_capacity: Option<u32>,
+}
+
+impl SpawnOptions {
+    /// Spawn here (for a host thread: on shard 0), with the shard's default mailbox capacity.
+    pub const fn new() -> Self {
+        Self { placement: SpawnPlacement::Local, mailbox_capacity: None }
+    }
+
+    /// Spawn where `placement` says.
+    pub const fn on(placement: SpawnPlacement) -> Self {
+        Self { placement, mailbox_capacity: None }
+    }
+
+    /// Give the agent a mailbox of `capacity` messages instead of the shard's default
+    /// (`[mailbox] capacity`).
+    pub const fn mailbox_capacity(mut self, capacity: u32) -> Self {
+        self.mailbox_capacity = Some(capacity);
+        self
+    }
+
+    /// Where the agent goes.
+    pub const fn placement(&self) -> SpawnPlacement {
+        self.placement
+    }
+}
+
+impl From<SpawnPlacement> for SpawnOptions {
+    fn from(placement: SpawnPlacement) -> Self {
+        Self::on(placement)
+    }
+}
+
 /// Why a spawn failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpawnError {

@@ -27,7 +27,7 @@ pub struct EngineHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
-enum InjectError {
+pub(super) enum InjectError {
     Full,
     ShuttingDown,
 }
@@ -42,6 +42,17 @@ impl EngineHandle {
     // would allocate on the very path that reports a full queue.
     #[allow(clippy::result_large_err)]
     fn inject(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
+        let result = self.inject_quiet(shard, env);
+        if result.is_ok() {
+            self.shared.doorbells[shard].ring();
+        }
+        result
+    }
+
+    /// `inject` without ringing the shard's doorbell: the caller rings it (once for a batch)
+    /// before it waits and when it is done.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn inject_quiet(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
         self.shared.host_in_flight.fetch_add(1, Ordering::SeqCst);
         let result = if !self.shared.accepting.load(Ordering::SeqCst) {
             Err((env, InjectError::ShuttingDown))
@@ -52,10 +63,12 @@ impl EngineHandle {
             }
         };
         self.shared.host_in_flight.fetch_sub(1, Ordering::SeqCst);
-        if result.is_ok() {
-            self.shared.doorbells[shard].ring();
-        }
         result
+    }
+
+    /// Rings shard `shard`'s doorbell (wakes it if it sleeps).
+    pub(super) fn ring(&self, shard: usize) {
+        self.shared.doorbells[shard].ring();
     }
 
     /// Sends `msg` to `to` from a host thread.
@@ -114,7 +127,10 @@ impl EngineHandle {
 
     /// Counts a host send's outcome and hands a refused message back as its own type.
     #[allow(clippy::result_large_err)]
-    fn settle_send<M: 'static>(&self, result: Result<(), (Envelope, InjectError)>) -> Result<(), SendError<M>> {
+    pub(super) fn settle_send<M: 'static>(
+        &self,
+        result: Result<(), (Envelope, InjectError)>,
+    ) -> Result<(), SendError<M>> {
         match result {
             Ok(()) => {
                 self.shared.host_sent.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +177,7 @@ impl EngineHandle {
 
     /// Queues an engine operation for `shard`, waiting for room in its inject queue until
     /// `deadline` (engine operations are not dropped for backpressure).
-    fn inject_system(&self, shard: usize, op: SystemOp, deadline: Instant) -> Result<(), EngineError> {
+    pub(super) fn inject_system(&self, shard: usize, op: SystemOp, deadline: Instant) -> Result<(), EngineError> {
         let mut env = Envelope::system(Payload::new(op));
         loop {
             match self.inject(shard, env) {
@@ -203,32 +219,24 @@ impl EngineHandle {
         payload.take::<R>().map_err(|_| EngineError::Timeout(shard))
     }
 
-    /// Spawns the agent `factory` builds where `placement` says (`Local` means shard 0) and
-    /// returns its address.
-    pub fn spawn<A, F>(&self, placement: SpawnPlacement, factory: F) -> Result<Addr<A::Msg>, SpawnError>
-    where
-        A: Agent,
-        F: FnOnce() -> A + Send + 'static,
-    {
-        self.spawn_with_capacity(placement, None, factory)
-    }
-
-    /// Like [`spawn`](Self::spawn), with the agent's own mailbox capacity.
-    pub fn spawn_with_capacity<A, F>(
+    /// Spawns the agent `factory` builds where and how `options` say (a [`SpawnPlacement`] or
+    /// a [`SpawnOptions`](crate::agent::SpawnOptions); `Local` means shard 0) and returns its
+    /// address. One round trip to the shard; for many agents use
+    /// [`spawn_batch`](Self::spawn_batch).
+    pub fn spawn<A, F>(
         &self,
-        placement: SpawnPlacement,
-        mailbox_capacity: Option<u32>,
+        options: impl Into<crate::agent::SpawnOptions>,
         factory: F,
     ) -> Result<Addr<A::Msg>, SpawnError>
     where
         A: Agent,
         F: FnOnce() -> A + Send + 'static,
     {
-        self.spawn_within(placement, mailbox_capacity, HOST_REQUEST_TIMEOUT, factory)
+        let options = options.into();
+        self.spawn_within(options.placement, options.mailbox_capacity, HOST_REQUEST_TIMEOUT, factory)
     }
 
-    /// [`spawn_with_capacity`](Self::spawn_with_capacity), waiting at most `timeout` for the
-    /// shard's answer.
+    /// [`spawn`](Self::spawn), waiting at most `timeout` for the shard's answer.
     pub(crate) fn spawn_within<A, F>(
         &self,
         placement: SpawnPlacement,
@@ -371,7 +379,7 @@ impl EngineHandle {
 /// Refuses a blocking call made on a shard's own thread (from inside a handler), which would
 /// freeze that shard until the call's timeout: returns the shard, or panics in debug builds, as
 /// tokio's `block_on` does inside a runtime.
-fn refuse_on_shard_thread(call: &str) -> Result<(), usize> {
+pub(super) fn refuse_on_shard_thread(call: &str) -> Result<(), usize> {
     let Some(shard) = super::unwind::running_shard() else { return Ok(()) };
     debug_assert!(
         false,

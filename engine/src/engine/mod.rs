@@ -15,11 +15,14 @@
 //! panicked outside an agent is marked halted as it exits (`unwind`), so the others still halt
 //! and shutdown returns `EngineError::ShardPanicked` at once.
 
+mod batch;
 mod error;
 mod handle;
 mod service;
 pub(crate) mod unwind;
 
+pub(crate) use batch::ChunkSpawned;
+pub use batch::{SendBatchError, SpawnBatchError, SPAWN_CHUNK};
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
 use service::ServiceHook;

@@ -16,10 +16,15 @@ use crate::registry::{owner_of, RegistryError};
 /// Builds an agent on the shard that runs it.
 pub(crate) type SpawnFn = Box<dyn FnOnce(&mut Shard) -> Result<AgentId, SpawnError> + Send>;
 
+/// Builds a chunk of agents on the shard that runs them.
+pub(crate) type SpawnManyFn = Box<dyn FnOnce(&mut Shard) -> crate::engine::ChunkSpawned + Send>;
+
 /// An engine operation for a shard.
 pub(crate) enum SystemOp {
     /// Spawn an agent here and answer with its id.
     Spawn(SpawnFn, ReplyTo<Result<AgentId, SpawnError>>),
+    /// Spawn a chunk of agents here (a host's `spawn_batch`) and answer with their ids.
+    SpawnMany(SpawnManyFn, ReplyTo<crate::engine::ChunkSpawned>),
     /// Stop an agent of this shard with a reason.
     Stop(AgentId, ExitReason),
     /// Bind a name in this shard's partition (taking it over from `replace` when it holds it).
@@ -54,9 +59,10 @@ pub(crate) enum SystemOp {
 impl SystemOp {
     pub(crate) fn spawn<A: Agent, F: FnOnce() -> A + Send + 'static>(
         factory: F,
+        mailbox_capacity: Option<u32>,
         reply: ReplyTo<Result<AgentId, SpawnError>>,
     ) -> Self {
-        SystemOp::Spawn(Box::new(move |shard: &mut Shard| shard.spawn_here(factory(), None)), reply)
+        SystemOp::Spawn(Box::new(move |shard: &mut Shard| shard.spawn_here(factory(), mailbox_capacity)), reply)
     }
 }
 
@@ -78,6 +84,10 @@ impl Shard {
         match op {
             SystemOp::Spawn(build, reply) => {
                 let result = if self.halted { Err(SpawnError::ShuttingDown) } else { build(self) };
+                self.reply_value(reply, result);
+            }
+            SystemOp::SpawnMany(build, reply) => {
+                let result = if self.halted { (Vec::new(), Some(SpawnError::ShuttingDown)) } else { build(self) };
                 self.reply_value(reply, result);
             }
             SystemOp::Stop(id, reason) => {
