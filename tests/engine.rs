@@ -235,30 +235,29 @@ fn remote_spawn_from_an_agent_reports_the_new_id() {
     enum ParentMsg {
         Go,
         Child(ReplyTo<Option<AgentId>>),
+        Spawned(Result<Result<AgentId, nexus_engine::agent::SpawnError>, AskError>),
     }
     impl Agent for Parent {
         type Msg = ParentMsg;
         fn handle(&mut self, msg: ParentMsg, ctx: &mut Ctx<'_>) {
             match msg {
                 ParentMsg::Go => {
-                    let r = ctx.spawn_on(SpawnPlacement::Shard(1 - ctx.shard()), Counter::default).unwrap();
-                    assert!(matches!(r, nexus_engine::agent::Spawned::Pending(_)));
+                    let placement = SpawnPlacement::Shard(1 - ctx.shard());
+                    let r = ctx.spawn_on(placement, Counter::default, ParentMsg::Spawned).unwrap();
+                    assert!(matches!(r, nexus_engine::agent::Spawned::Pending));
                 }
                 ParentMsg::Child(reply) => match &self.child {
                     Some(Ok(id)) => ctx.reply(reply, Some(*id)),
                     _ => self.asker = Some(reply),
                 },
+                ParentMsg::Spawned(answer) => {
+                    let id = answer.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()));
+                    if let (Ok(id), Some(asker)) = (&id, self.asker.take()) {
+                        ctx.reply(asker, Some(*id));
+                    }
+                    self.child = Some(id);
+                }
             }
-        }
-        fn on_reply(&mut self, _r: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-            let id = reply
-                .and_then(|r| r.take::<Result<AgentId, nexus_engine::agent::SpawnError>>())
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()));
-            if let (Ok(id), Some(asker)) = (&id, self.asker.take()) {
-                ctx.reply(asker, Some(*id));
-            }
-            self.child = Some(id);
         }
     }
     let engine = two_shards(ExecutorKind::Threads).build().unwrap();

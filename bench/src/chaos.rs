@@ -17,11 +17,10 @@
 
 use crate::setup;
 use crate::BenchError;
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Lookup, RequestId, SpawnPlacement};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Lookup, SpawnPlacement};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::engine::EngineHandle;
 use nexus_engine::supervision::{ChildSpec, Strategy, Supervisor, SupervisorMsg, SupervisorSpec, SupervisorStats};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -142,19 +141,18 @@ pub enum LoaderMsg {
     },
     /// Stop asking; answer once every ask in flight is settled.
     Stop(ReplyTo<ChaosFigures>),
-}
-
-enum Pending {
-    Ask(usize),
-    Lookup(usize),
+    /// Worker `k` answered an ask (or the ask failed).
+    Answered(usize, Result<u64, AskError>),
+    /// The lookup of worker `k`'s name answered.
+    Found(usize, Result<Option<AgentId>, AskError>),
 }
 
 /// Keeps asks in flight to random workers; see the module documentation.
 pub struct Loader {
     ids: Vec<Option<AgentId>>,
     looking_up: Vec<bool>,
-    pending: HashMap<RequestId, Pending>,
     asks_in_flight: usize,
+    lookups_in_flight: usize,
     window: usize,
     rng: u64,
     stopping: Option<ReplyTo<ChaosFigures>>,
@@ -169,8 +167,8 @@ impl Loader {
         Self {
             ids: Vec::new(),
             looking_up: Vec::new(),
-            pending: HashMap::new(),
             asks_in_flight: 0,
+            lookups_in_flight: 0,
             window: 0,
             rng: seed | 1,
             stopping: None,
@@ -200,19 +198,20 @@ impl Loader {
             match self.ids[k] {
                 Some(id) => {
                     let value = self.rng;
-                    match ctx.ask_untyped(Addr::<Work>::from_id(id), ASK_TIMEOUT, |reply| Work { value, reply }) {
-                        Ok(request) => {
-                            self.pending.insert(request, Pending::Ask(k));
-                            self.asks_in_flight += 1;
-                        }
+                    let asked = ctx
+                        .ask(Addr::<Work>::from_id(id), |reply| Work { value, reply })
+                        .timeout(ASK_TIMEOUT)
+                        .then(move |answer| LoaderMsg::Answered(k, answer));
+                    match asked {
+                        Ok(()) => self.asks_in_flight += 1,
                         Err(_) => self.figures.failed += 1,
                     }
                 }
-                None if !self.looking_up[k] => match ctx.lookup(&format!("w{k}")) {
+                None if !self.looking_up[k] => match ctx.lookup(&format!("w{k}"), move |r| LoaderMsg::Found(k, r)) {
                     Lookup::Found(id) => self.ids[k] = Some(id),
-                    Lookup::Pending(request) => {
+                    Lookup::Pending => {
                         self.looking_up[k] = true;
-                        self.pending.insert(request, Pending::Lookup(k));
+                        self.lookups_in_flight += 1;
                     }
                     Lookup::Missing | Lookup::Unreachable(_) => {}
                 },
@@ -222,7 +221,7 @@ impl Loader {
     }
 
     fn maybe_finish(&mut self, ctx: &mut Ctx<'_>) {
-        if self.stopping.is_some() && self.pending.is_empty() {
+        if self.stopping.is_some() && self.asks_in_flight == 0 && self.lookups_in_flight == 0 {
             if let Some(reply) = self.stopping.take() {
                 let mut figures = self.figures;
                 let secs = self.elapsed.as_secs_f64();
@@ -252,14 +251,9 @@ impl Agent for Loader {
                 self.stopping = Some(reply);
                 self.maybe_finish(ctx);
             }
-        }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        match self.pending.remove(&request) {
-            Some(Pending::Ask(k)) => {
+            LoaderMsg::Answered(k, answer) => {
                 self.asks_in_flight -= 1;
-                match reply.and_then(|r| r.take::<u64>()) {
+                match answer {
                     Ok(_) => self.figures.replies += 1,
                     Err(AskError::Timeout) => {
                         self.figures.timeouts += 1;
@@ -270,17 +264,19 @@ impl Agent for Loader {
                         self.ids[k] = None;
                     }
                 }
+                self.fill(ctx);
+                self.maybe_finish(ctx);
             }
-            Some(Pending::Lookup(k)) => {
+            LoaderMsg::Found(k, answer) => {
+                self.lookups_in_flight -= 1;
                 self.looking_up[k] = false;
-                if let Ok(Some(id)) = reply.and_then(|r| r.take::<Option<AgentId>>()) {
+                if let Ok(Some(id)) = answer {
                     self.ids[k] = Some(id);
                 }
+                self.fill(ctx);
+                self.maybe_finish(ctx);
             }
-            None => {}
         }
-        self.fill(ctx);
-        self.maybe_finish(ctx);
     }
 }
 

@@ -23,8 +23,8 @@
 use crate::setup::{self, Placement};
 use crate::stats;
 use crate::BenchError;
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnError, SpawnPlacement, Spawned};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnError, SpawnPlacement, Spawned};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::engine::EngineHandle;
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,34 @@ pub enum FibMsg {
     },
     /// Retry refused spawns and sends (sent to itself).
     Retry,
+    /// A remote spawn of the child computing fib(`n`) answered.
+    Spawned {
+        /// The child's argument.
+        n: u32,
+        /// How the spawn went.
+        outcome: SpawnOutcome,
+    },
+}
+
+/// How a remote spawn went, as a [`FibAgent`] needs to know it (kept small: it travels inline).
+#[derive(Debug, Clone, Copy)]
+pub enum SpawnOutcome {
+    /// The child runs with this id.
+    Child(AgentId),
+    /// The shard was overloaded: spawn again later.
+    Retry,
+    /// The spawn failed for good.
+    Failed,
+}
+
+impl SpawnOutcome {
+    fn of(answer: Result<Result<AgentId, SpawnError>, AskError>) -> Self {
+        match answer {
+            Ok(Ok(child)) => Self::Child(child),
+            Ok(Err(SpawnError::Overloaded(_))) => Self::Retry,
+            _ => Self::Failed,
+        }
+    }
 }
 
 /// A call of the recursion, or (without a parent) the driver. Small, and without a heap
@@ -96,8 +124,6 @@ pub struct FibAgent {
     parent: Option<Addr<FibMsg>>,
     value: u64,
     agents: u64,
-    /// Remote spawns waiting for the child's id: (request, argument).
-    pending: [Option<(RequestId, u32)>; 2],
     /// Refused sends (a child's request, or the answer to the parent), retried later.
     unsent: Vec<(Addr<FibMsg>, FibMsg)>,
     /// Children whose spawn was refused (their argument), retried later.
@@ -117,7 +143,6 @@ impl FibAgent {
             parent,
             value: 0,
             agents: 0,
-            pending: [None; 2],
             unsent: Vec::new(),
             unspawned: Vec::new(),
             driver: None,
@@ -137,18 +162,16 @@ impl FibAgent {
 
     /// Spawns the child computing fib(n) and sends it its request, now or when its id arrives.
     fn spawn_child(&mut self, n: u32, ctx: &mut Ctx<'_>) {
-        let (me, cross) = (Some(Addr::from_id(ctx.id())), self.cross);
+        let (me, cross) = (Some(ctx.myself()), self.cross);
         let spawned = if cross {
-            ctx.spawn_on(SpawnPlacement::RoundRobin, move || FibAgent::new(me, true))
+            let answered = move |answer| FibMsg::Spawned { n, outcome: SpawnOutcome::of(answer) };
+            ctx.spawn_on(SpawnPlacement::RoundRobin, move || FibAgent::new(me, true), answered)
         } else {
             ctx.spawn(FibAgent::new(me, false)).map(Spawned::Here)
         };
         match spawned {
             Ok(Spawned::Here(child)) => self.send(child, FibMsg::Request(n), ctx),
-            Ok(Spawned::Pending(request)) => match self.pending.iter_mut().find(|p| p.is_none()) {
-                Some(free) => *free = Some((request, n)),
-                None => self.child_failed(),
-            },
+            Ok(Spawned::Pending) => {}
             Err(SpawnError::Overloaded(_)) => self.unspawned.push(n),
             Err(_) => self.child_failed(),
         }
@@ -187,7 +210,7 @@ impl FibAgent {
         let left = !self.unsent.is_empty() || !self.unspawned.is_empty();
         if left && !self.retrying {
             // If even the self-message is refused this subtree stalls and the host's ask times out.
-            self.retrying = ctx.send(Addr::from_id(ctx.id()), FibMsg::Retry).is_ok();
+            self.retrying = ctx.send(ctx.myself(), FibMsg::Retry).is_ok();
         }
         if self.answered && !left && self.parent.is_some() {
             ctx.stop_self();
@@ -225,20 +248,14 @@ impl Agent for FibAgent {
                 self.maybe_answer(ctx);
             }
             FibMsg::Retry => self.retrying = false,
-        }
-        self.settle(ctx);
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(slot) = self.pending.iter_mut().find(|p| p.is_some_and(|(r, _)| r == request)) else { return };
-        let Some((_, n)) = slot.take() else { return };
-        match reply.and_then(Reply::take::<Result<AgentId, SpawnError>>) {
-            Ok(Ok(child)) => self.send(Addr::from_id(child), FibMsg::Request(n), ctx),
-            Ok(Err(SpawnError::Overloaded(_))) => self.unspawned.push(n),
-            Ok(Err(_)) | Err(_) => {
-                self.child_failed();
-                self.maybe_answer(ctx);
-            }
+            FibMsg::Spawned { n, outcome } => match outcome {
+                SpawnOutcome::Child(child) => self.send(Addr::from_id(child), FibMsg::Request(n), ctx),
+                SpawnOutcome::Retry => self.unspawned.push(n),
+                SpawnOutcome::Failed => {
+                    self.child_failed();
+                    self.maybe_answer(ctx);
+                }
+            },
         }
         self.settle(ctx);
     }

@@ -30,8 +30,8 @@ use crate::fib::live_agents;
 use crate::setup::{self, Placement};
 use crate::stats;
 use crate::BenchError;
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnError, SpawnPlacement, Spawned};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnError, SpawnPlacement, Spawned};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::engine::EngineHandle;
 use nexus_engine::shard::ShardLimits;
 use std::hint::black_box;
@@ -387,6 +387,8 @@ pub enum CreateMsg {
     },
     /// Keep spawning, or look at the counter again (sent to itself).
     Continue,
+    /// A remote spawn answered.
+    Spawned(Result<Result<AgentId, SpawnError>, AskError>),
 }
 
 /// Spawns one-shot agents and sends each its message.
@@ -411,6 +413,16 @@ impl CreateDriver {
         }
     }
 
+    /// A remote spawn answered: put the new agent to work, or end the run with why not.
+    fn spawned(&mut self, answer: Result<Result<AgentId, SpawnError>, AskError>, ctx: &mut Ctx<'_>) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match answer {
+            Ok(Ok(id)) => self.work(ctx, Addr::from_id(id)),
+            Ok(Err(e)) => self.finish(ctx, Err(format!("a remote spawn failed: {e}"))),
+            Err(e) => self.finish(ctx, Err(format!("a remote spawn got no answer: {e}"))),
+        }
+    }
+
     fn pump(&mut self, ctx: &mut Ctx<'_>) {
         for to in std::mem::take(&mut self.unsent) {
             self.work(ctx, to);
@@ -423,11 +435,11 @@ impl CreateDriver {
             let spawned = if shard == here {
                 ctx.spawn(OneShot { handled }).map(Spawned::Here)
             } else {
-                ctx.spawn_on(SpawnPlacement::Shard(shard), move || OneShot { handled })
+                ctx.spawn_on(SpawnPlacement::Shard(shard), move || OneShot { handled }, CreateMsg::Spawned)
             };
             match spawned {
                 Ok(Spawned::Here(to)) => self.work(ctx, to),
-                Ok(Spawned::Pending(_)) => self.in_flight += 1,
+                Ok(Spawned::Pending) => self.in_flight += 1,
                 // The way to that shard is full: try again next turn.
                 Err(SpawnError::Overloaded(_)) => break,
                 Err(e) => return self.finish(ctx, Err(format!("spawn {} failed: {e}", self.next))),
@@ -439,7 +451,7 @@ impl CreateDriver {
         if all_sent && self.handled.load(Ordering::Acquire) == self.total {
             let elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
             self.finish(ctx, Ok(elapsed));
-        } else if ctx.send(Addr::from_id(ctx.id()), CreateMsg::Continue).is_err() {
+        } else if ctx.send(ctx.myself(), CreateMsg::Continue).is_err() {
             self.finish(ctx, Err("the driver could not send itself a continue".into()));
         }
     }
@@ -458,21 +470,13 @@ impl Agent for CreateDriver {
         match msg {
             CreateMsg::Continue if self.reply.is_some() => self.pump(ctx),
             CreateMsg::Continue => {}
+            CreateMsg::Spawned(answer) => self.spawned(answer, ctx),
             CreateMsg::Run { agents, cross, reply } => {
                 (self.total, self.next, self.cross) = (agents, 0, cross);
                 self.reply = Some(reply);
                 self.started = Some(Instant::now());
                 self.pump(ctx);
             }
-        }
-    }
-
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        match reply.and_then(Reply::take::<Result<AgentId, SpawnError>>) {
-            Ok(Ok(id)) => self.work(ctx, Addr::from_id(id)),
-            Ok(Err(e)) => self.finish(ctx, Err(format!("a remote spawn failed: {e}"))),
-            Err(e) => self.finish(ctx, Err(format!("a remote spawn got no answer: {e}"))),
         }
     }
 }

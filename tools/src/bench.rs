@@ -40,11 +40,11 @@
 use crate::bench_idle::Executors;
 use crate::Failure;
 use clap::ValueEnum;
-use nexus_bench::plot::write_charts;
+use nexus_bench::plot::{write_charts, LatencyCurve};
 use nexus_bench::report::{render_tables, today_utc, Record};
-use nexus_bench::suite::{Plan, Suite, Workload};
+use nexus_bench::suite::{Plan, Skip, Suite, Workload};
 use nexus_bench::{BenchError, EngineSettings};
-use nexus_engine::placement::PlacementError;
+use nexus_engine::placement::{PlacementError, PlacementPlan};
 use nexus_engine::shard::ExecutorKind;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -161,13 +161,41 @@ const SERVER_REQUESTS_DEFAULT: u64 = 200_000;
 /// `nexus bench server`'s clients when `--clients` is not given.
 const SERVER_CLIENTS_DEFAULT: u32 = 50;
 
-/// Runs `nexus bench`.
+/// Runs `nexus bench`: checks the arguments, then runs `idle`, `compare`, `server`, `coord` or
+/// `restart` on their own, or the engine workloads as one suite.
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     match args.workload {
         WorkloadArg::Idle => return idle(&args),
         WorkloadArg::Compare => return compare(&args),
         _ => refuse_idle_and_compare_options(&args)?,
     }
+    let (repeat, executor) = common_options(&args)?;
+    if args.workload == WorkloadArg::Server {
+        return server(args, repeat, executor);
+    }
+    refuse_server_options(&args)?;
+    let mut settings = EngineSettings::bench(args.shards.unwrap_or(DEFAULT_SHARDS));
+    if let Some(passes) = args.passes_before_yield {
+        settings.idle.passes_before_yield = passes;
+    }
+    settings.executor = resolve_executor(executor, settings.shards)?;
+    match args.workload {
+        WorkloadArg::Coord => {
+            refuse_suite_options(&args, "coord")?;
+            crate::bench_coord::bench_coord(ScenarioArgs { settings, repeat, json: args.json })
+        }
+        WorkloadArg::Restart => {
+            refuse_suite_options(&args, "restart")?;
+            crate::bench_restart::bench_restart(ScenarioArgs { settings, repeat, json: args.json })
+        }
+        _ => run_suite(&args, settings, repeat),
+    }
+}
+
+/// The options every workload but `idle` and `compare` checks: `--executor` (one executor),
+/// `--repeat`, `--shards` and `--passes-before-yield` (each at least 1). Returns the rounds
+/// and the executor asked for.
+fn common_options(args: &BenchArgs) -> Result<(u32, ExecutorKind), Failure> {
     let (repeat, executor) = (args.repeat.unwrap_or(DEFAULT_REPEAT), single_executor(args.executor)?);
     if repeat == 0 {
         return Err(Failure::usage(format!(
@@ -180,9 +208,11 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     if args.passes_before_yield == Some(0) {
         return Err(Failure::usage("bench: --passes-before-yield must be at least 1; hint: the default is 256"));
     }
-    if args.workload == WorkloadArg::Server {
-        return server(args, repeat, executor);
-    }
+    Ok((repeat, executor))
+}
+
+/// For the workloads other than `server`: refuses the options that belong to it.
+fn refuse_server_options(args: &BenchArgs) -> Result<(), Failure> {
     for (given, option) in [
         (args.requests.is_some(), "--requests"),
         (args.clients.is_some(), "--clients"),
@@ -192,36 +222,28 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
             return Err(Failure::usage(format!("bench: {option} applies to `nexus bench server` only")));
         }
     }
-    let mut settings = EngineSettings::bench(args.shards.unwrap_or(DEFAULT_SHARDS));
-    if let Some(passes) = args.passes_before_yield {
-        settings.idle.passes_before_yield = passes;
+    Ok(())
+}
+
+/// For `coord` and `restart` (`workload`): refuses the options only the suite takes
+/// (`--peers`, `--plot`, `--large`).
+fn refuse_suite_options(args: &BenchArgs, workload: &str) -> Result<(), Failure> {
+    if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
+        .iter()
+        .find(|(given, _)| *given)
+    {
+        return Err(Failure::usage(format!(
+            "bench: {option} does not apply to `nexus bench {workload}`; hint: it takes --shards, --executor, \
+             --repeat, --json and --passes-before-yield"
+        )));
     }
-    settings.executor = resolve_executor(executor, settings.shards)?;
-    if args.workload == WorkloadArg::Coord {
-        if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
-            .iter()
-            .find(|(given, _)| *given)
-        {
-            return Err(Failure::usage(format!(
-                "bench: {option} does not apply to `nexus bench coord`; hint: it takes --shards, --executor, \
-                 --repeat, --json and --passes-before-yield"
-            )));
-        }
-        return crate::bench_coord::bench_coord(ScenarioArgs { settings, repeat, json: args.json });
-    }
-    if args.workload == WorkloadArg::Restart {
-        if let Some((_, option)) = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")]
-            .iter()
-            .find(|(given, _)| *given)
-        {
-            return Err(Failure::usage(format!(
-                "bench: {option} does not apply to `nexus bench restart`; hint: it takes --shards, --executor, \
-                 --repeat, --json and --passes-before-yield"
-            )));
-        }
-        return crate::bench_restart::bench_restart(ScenarioArgs { settings, repeat, json: args.json });
-    }
-    let workloads = match args.workload {
+    Ok(())
+}
+
+/// The suite's workloads for `workload` (every one for `all`); only for the workloads the
+/// suite runs.
+fn suite_workloads(workload: WorkloadArg) -> Vec<Workload> {
+    match workload {
         WorkloadArg::Pingpong => vec![Workload::PingPong],
         WorkloadArg::Counting => vec![Workload::Counting],
         WorkloadArg::ThreadRing => vec![Workload::ThreadRing],
@@ -239,10 +261,32 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         WorkloadArg::Restart => unreachable!("`restart` returned above"),
         WorkloadArg::Coord => unreachable!("`coord` returned above"),
         WorkloadArg::Idle | WorkloadArg::Compare => unreachable!("`idle` and `compare` returned above"),
-    };
+    }
+}
+
+/// Runs the engine workloads as one suite: plans the shards, runs every round with a
+/// progress line, then writes the charts and JSON file asked for and prints the results.
+fn run_suite(args: &BenchArgs, settings: EngineSettings, repeat: u32) -> Result<(), Failure> {
+    let workloads = suite_workloads(args.workload);
     let mut suite = Suite { settings, plan: Plan::savina(args.large, repeat), workloads, peers: args.peers };
     suite.validate().map_err(failure)?;
+    let (plan, notes) = plan_shards(&mut suite)?;
 
+    let mut progress = Progress::new();
+    let output = suite.run(&mut |step, steps, label| progress.show(step, steps, label));
+    progress.finish();
+    let output = output.map_err(failure)?;
+    let cpus_field: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
+    let (cpus_field, date, shards) = (cpus_field.join(","), today_utc(), suite.settings.shards);
+    let records: Vec<Record> = output.records.into_iter().map(|r| r.context(&cpus_field, &date, shards)).collect();
+
+    write_files(args, &records, &output.curves)?;
+    print_results(args, &suite, &plan, &notes, &records, &output.skipped, repeat)
+}
+
+/// Plans the suite's shards on this machine. More shards than usable cores switch
+/// oversubscription on, with a note (printed on stderr here, and returned for the header).
+fn plan_shards(suite: &mut Suite) -> Result<(PlacementPlan, Vec<String>), Failure> {
     let mut notes = Vec::new();
     let plan = match suite.settings.plan() {
         Ok(plan) => plan,
@@ -259,68 +303,85 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     for note in &notes {
         eprintln!("nexus: {note}");
     }
+    Ok((plan, notes))
+}
 
-    let mut progress = Progress::new();
-    let output = suite.run(&mut |step, steps, label| progress.show(step, steps, label));
-    progress.finish();
-    let output = output.map_err(failure)?;
-    let cpus_field: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
-    let (cpus_field, date, shards) = (cpus_field.join(","), today_utc(), suite.settings.shards);
-    let records: Vec<Record> = output.records.into_iter().map(|r| r.context(&cpus_field, &date, shards)).collect();
-
+/// Writes what goes to files: the SVG charts (`--plot DIR`) and the JSON lines
+/// (`--json FILE`), each with a line on stderr.
+fn write_files(args: &BenchArgs, records: &[Record], curves: &[LatencyCurve]) -> Result<(), Failure> {
     if let Some(dir) = &args.plot {
-        let written = write_charts(dir, &records, &output.curves).map_err(failure)?;
+        let written = write_charts(dir, records, curves).map_err(failure)?;
         eprintln!("nexus: {} charts written to {}", written.len(), dir.display());
     }
     if let Some(Some(path)) = &args.json {
         let file = std::fs::File::create(path)
             .map_err(|e| Failure::runtime(format!("bench: cannot create {}: {e}", path.display())))?;
         let mut file = std::io::BufWriter::new(file);
-        write_json(&mut file, &records)
+        write_json(&mut file, records)
             .and_then(|()| file.flush())
             .map_err(|e| Failure::runtime(format!("bench: cannot write {}: {e}", path.display())))?;
         eprintln!("nexus: {} records written to {}", records.len(), path.display());
     }
+    Ok(())
+}
 
+/// Prints the results on stdout: the JSON lines for a bare `--json`, else the header, the
+/// tables, the skipped peer runs and the message-path targets this run measured.
+fn print_results(
+    args: &BenchArgs,
+    suite: &Suite,
+    plan: &PlacementPlan,
+    notes: &[String],
+    records: &[Record],
+    skipped: &[Skip],
+    repeat: u32,
+) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     let written = if matches!(args.json, Some(None)) {
-        write_json(&mut out, &records)
+        write_json(&mut out, records)
     } else {
-        let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
-        let mut header = format!(
-            "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds (min–max) \
-             where repeated, each run at least {} ms",
-            suite.settings.shards,
-            cpus.join(","),
-            suite.settings.executor.name(),
-            if args.large { "large" } else { "Savina" },
-            repeat,
-            suite.plan.min_round.as_millis(),
-        );
-        if let Some(model) = cpu_model() {
-            header.push_str(&format!(
-                "\nmachine: {model}, {} CPUs",
-                std::thread::available_parallelism().map_or(0, |n| n.get())
-            ));
-        }
-        for note in &notes {
-            header.push('\n');
-            header.push_str(note);
-        }
-        let mut skipped = String::new();
-        for s in &output.skipped {
-            skipped.push_str(&format!("\nskipped: {} {} {}: {}", s.workload, s.system, s.placement, s.reason));
+        let header = header(args, suite, plan, notes, repeat);
+        let mut skipped_lines = String::new();
+        for s in skipped {
+            skipped_lines.push_str(&format!("\nskipped: {} {} {}: {}", s.workload, s.system, s.placement, s.reason));
         }
         // The message-path targets, judged from this run's records (those it measured).
-        let targets = nexus_bench::targets::evaluate(&records);
+        let targets = nexus_bench::targets::evaluate(records);
         let targets = if targets.iter().any(|t| t.met.is_some()) {
             format!("\n\n{}", nexus_bench::targets::render(&targets).trim_end())
         } else {
             String::new()
         };
-        writeln!(out, "{header}\n\n{}{skipped}{targets}", render_tables(&records).trim_end())
+        writeln!(out, "{header}\n\n{}{skipped_lines}{targets}", render_tables(records).trim_end())
     };
     written.and_then(|()| out.flush()).map_err(|e| Failure::runtime(format!("bench: cannot write the results: {e}")))
+}
+
+/// The header of the tables: shards, CPUs, executor, sizes, rounds and minimum run time, the
+/// machine's CPU model when known, and the planning notes; `repeat` is the rounds per figure.
+fn header(args: &BenchArgs, suite: &Suite, plan: &PlacementPlan, notes: &[String], repeat: u32) -> String {
+    let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
+    let mut header = format!(
+        "nexus bench: {} shards on CPUs {} ({} executor, pinned), {} sizes, medians of {} rounds (min–max) \
+         where repeated, each run at least {} ms",
+        suite.settings.shards,
+        cpus.join(","),
+        suite.settings.executor.name(),
+        if args.large { "large" } else { "Savina" },
+        repeat,
+        suite.plan.min_round.as_millis(),
+    );
+    if let Some(model) = cpu_model() {
+        header.push_str(&format!(
+            "\nmachine: {model}, {} CPUs",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        ));
+    }
+    for note in notes {
+        header.push('\n');
+        header.push_str(note);
+    }
+    header
 }
 
 /// `nexus bench server`: checks the options that apply to it and runs it.

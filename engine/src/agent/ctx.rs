@@ -7,7 +7,7 @@
 //! the mesh whose answers come back through `Agent::on_reply`.
 
 use super::{Addr, Agent, AgentId, RequestId, SpawnError, SpawnPlacement};
-use crate::ask::{deadline_after, ReplyTarget, ReplyTo};
+use crate::ask::{deadline_after, AskError, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, FLAG_ASK, FLAG_CONTROL, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
 use crate::payload::Payload;
 use crate::registry::{name_hash, owner_of, owner_of_hash, validate_name, RegistryError};
@@ -67,9 +67,9 @@ impl<M> SendError<M> {
 pub enum Registration {
     /// The name is owned by this shard: done now.
     Done(Result<(), RegistryError>),
-    /// The name is owned by another shard: the result arrives in `on_reply` for this request
-    /// as a `Result<(), RegistryError>`.
-    Pending(RequestId),
+    /// The name is owned by another shard: the result, a `Result<(), RegistryError>`, comes
+    /// later through the adapter given to the call.
+    Pending,
 }
 
 /// The outcome of a name lookup.
@@ -79,8 +79,9 @@ pub enum Lookup {
     Found(AgentId),
     /// Owned by this shard and not registered.
     Missing,
-    /// Owned by another shard: `on_reply` receives an `Option<AgentId>` for this request.
-    Pending(RequestId),
+    /// Owned by another shard: the answer, an `Option<AgentId>`, comes later through the
+    /// adapter given to [`Ctx::lookup`].
+    Pending,
     /// Owned by another shard that could not be asked: the shard has too many outstanding
     /// asks, or the way to the owner is full. Nothing was sent; try again later.
     Unreachable(RegistryError),
@@ -91,8 +92,9 @@ pub enum Lookup {
 pub enum Spawned<M> {
     /// Spawned on this shard.
     Here(Addr<M>),
-    /// Requested on another shard: `on_reply` receives a `Result<AgentId, SpawnError>`.
-    Pending(RequestId),
+    /// Requested on another shard: the new id, a `Result<AgentId, SpawnError>`, comes later
+    /// through the adapter given to the call.
+    Pending,
 }
 
 /// Default timeout of the engine's own requests (remote spawn, registry) made by agents.
@@ -286,22 +288,30 @@ impl<'a> Ctx<'a> {
         self.shard.spawn_here(agent, Some(mailbox_capacity)).map(Addr::from_id)
     }
 
-    /// Spawns the agent `factory` builds, where `placement` says. On this shard it happens now;
-    /// on another, `factory` travels there over the mesh and the new id arrives in `on_reply`.
-    pub fn spawn_on<A, F>(&mut self, placement: SpawnPlacement, factory: F) -> Result<Spawned<A::Msg>, SpawnError>
+    /// Spawns the agent `factory` builds, where `placement` says. On this shard it happens now
+    /// (`Spawned::Here`, and `then` is dropped); on another, `factory` travels there over the
+    /// mesh (`Spawned::Pending`) and `then` later turns the outcome into a message for this
+    /// agent, as for [`Ctx::ask`].
+    pub fn spawn_on<A, F, T, G>(
+        &mut self,
+        placement: SpawnPlacement,
+        factory: F,
+        then: G,
+    ) -> Result<Spawned<A::Msg>, SpawnError>
     where
         A: Agent,
         F: FnOnce() -> A + Send + 'static,
+        T: Send + 'static,
+        G: FnOnce(Result<Result<AgentId, SpawnError>, AskError>) -> T + Send + 'static,
     {
         let target = self.shard.resolve_placement(placement)?;
         if target == self.shard.index {
             return self.spawn(factory()).map(Spawned::Here);
         }
-        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
-        let token = self.shard.asks.open(self.me, deadline).ok_or(SpawnError::Overloaded(target))?;
+        let token = self.open_system_request(then).ok_or(SpawnError::Overloaded(target))?;
         let op = SystemOp::spawn(factory, ReplyTo::new(ReplyTarget::Shard(token), false));
         match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
-            Ok(()) => Ok(Spawned::Pending(RequestId(token))),
+            Ok(()) => Ok(Spawned::Pending),
             Err(_) => {
                 self.shard.asks.settle(token);
                 Err(SpawnError::Overloaded(target))
@@ -391,8 +401,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Registers the running agent under `name` (owned by shard `owner_of(name)`).
-    pub fn register(&mut self, name: &str) -> Registration {
+    /// Registers the running agent under `name` (owned by shard `owner_of(name)`). When this
+    /// shard owns the name it is done now (`Registration::Done`, and `then` is dropped);
+    /// otherwise it is a request (`Registration::Pending`) and `then` later turns its outcome
+    /// into a message for this agent, as for [`Ctx::ask`].
+    pub fn register<T, G>(&mut self, name: &str, then: G) -> Registration
+    where
+        T: Send + 'static,
+        G: FnOnce(Result<Result<(), RegistryError>, AskError>) -> T + Send + 'static,
+    {
         if let Err(e) = validate_name(name) {
             return Registration::Done(Err(e));
         }
@@ -406,8 +423,7 @@ impl<'a> Ctx<'a> {
             }
             return Registration::Done(result);
         }
-        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
-        let Some(token) = self.shard.asks.open(me, deadline) else {
+        let Some(token) = self.open_system_request(then) else {
             return Registration::Done(Err(RegistryError::Unreachable("too many outstanding asks".into())));
         };
         let op = SystemOp::Register {
@@ -417,7 +433,7 @@ impl<'a> Ctx<'a> {
             reply: Some(ReplyTo::new(ReplyTarget::Shard(token), false)),
         };
         match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
-            Ok(()) => Registration::Pending(RequestId(token)),
+            Ok(()) => Registration::Pending,
             Err(_) => {
                 self.shard.asks.settle(token);
                 Registration::Done(Err(RegistryError::Unreachable(format!("shard {owner} is overloaded"))))
@@ -432,23 +448,43 @@ impl<'a> Ctx<'a> {
         self.shard.unregister_name(name, Some(me));
     }
 
-    /// Resolves `name`: a plain probe when this shard owns it, a request over the mesh when not.
-    pub fn lookup(&mut self, name: &str) -> Lookup {
+    /// Resolves `name`: a plain probe when this shard owns it (`Found` or `Missing`, and `then`
+    /// is dropped), a request over the mesh when not (`Pending`: `then` later turns the answer
+    /// into a message for this agent, as for [`Ctx::ask`]).
+    pub fn lookup<T, G>(&mut self, name: &str, then: G) -> Lookup
+    where
+        T: Send + 'static,
+        G: FnOnce(Result<Option<AgentId>, AskError>) -> T + Send + 'static,
+    {
         if let Some(found) = self.lookup_local(name) {
             return found.map_or(Lookup::Missing, Lookup::Found);
         }
         let owner = owner_of(name, self.shards());
-        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
-        let Some(token) = self.shard.asks.open(self.me, deadline) else {
+        let Some(token) = self.open_system_request(then) else {
             return Lookup::Unreachable(RegistryError::Unreachable("too many outstanding asks on this shard".into()));
         };
         let op = SystemOp::Lookup { name: name.into(), reply: ReplyTo::new(ReplyTarget::Shard(token), false) };
         match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
-            Ok(()) => Lookup::Pending(RequestId(token)),
+            Ok(()) => Lookup::Pending,
             Err(_) => {
                 self.shard.asks.settle(token);
                 Lookup::Unreachable(RegistryError::Unreachable(format!("the way to shard {owner} is full")))
             }
         }
+    }
+
+    /// Opens a reply slot for one of the engine's own requests made for this agent (remote
+    /// spawn, registry), with [`SYSTEM_REQUEST_TIMEOUT`] and `then` as its typed continuation.
+    /// `None` when every slot is taken. Checks `then`'s type like [`Ask::then`](super::Ask::then).
+    pub(crate) fn open_system_request<R, T, G>(&mut self, then: G) -> Option<u64>
+    where
+        R: Send + 'static,
+        T: Send + 'static,
+        G: FnOnce(Result<R, AskError>) -> T + Send + 'static,
+    {
+        self.expect_answer_type::<T>("a registry or remote-spawn request");
+        let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
+        let then = crate::ask::Continuation::Adapt(crate::ask::then::Then::new::<R, T, G>(then));
+        self.shard.asks.open_then(self.me, deadline, Some(then))
     }
 }

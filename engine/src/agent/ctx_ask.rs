@@ -194,7 +194,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Panics, naming both types, when an answer of type `T` could not reach this agent.
-    fn expect_answer_type<T: 'static>(&self, what: &str) {
+    pub(crate) fn expect_answer_type<T: 'static>(&self, what: &str) {
         if !self.answer_type_matches::<T>() {
             let handles = self.shard.slots.get(self.me.slot()).and_then(|s| self.shard.kinds.msg_type(s.kind));
             panic!(

@@ -6,8 +6,9 @@
 //! signal. A timer is a message parked on this shard until it is due.
 
 use super::ctx::Ctx;
-use super::{Addr, Agent, AgentId, Down, Exit, ExitReason, Registration, RequestId, Signal, SpawnError};
+use super::{Addr, Agent, AgentId, Down, Exit, ExitReason, Registration, Signal, SpawnError};
 use super::{SpawnPlacement, Spawned};
+use crate::ask::AskError;
 use crate::ask::{deadline_after, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, FLAG_CONTROL, FLAG_COUNTED};
 use crate::payload::Payload;
@@ -106,16 +107,20 @@ impl Ctx<'_> {
 
     /// Spawns the agent `factory` builds where `placement` says, linked to this agent from its
     /// first instant (the link is recorded on the new agent's shard when it is spawned, and on
-    /// this side when the answer arrives). Here, it happens now; on another shard, the id
-    /// arrives in `on_reply` as a `Result<AgentId, SpawnError>`, in the control lane.
-    pub fn spawn_linked_on<A, F>(
+    /// this side when the answer arrives). Here, it happens now (`then` is dropped); on
+    /// another shard, `then` later turns the outcome, a `Result<AgentId, SpawnError>`, into a
+    /// message for this agent, in the control lane.
+    pub fn spawn_linked_on<A, F, T, G>(
         &mut self,
         placement: SpawnPlacement,
         factory: F,
+        then: G,
     ) -> Result<Spawned<A::Msg>, SpawnError>
     where
         A: Agent,
         F: FnOnce() -> A + Send + 'static,
+        T: Send + 'static,
+        G: FnOnce(Result<Result<AgentId, SpawnError>, AskError>) -> T + Send + 'static,
     {
         let me = self.me;
         let target = self.shard.resolve_placement(placement)?;
@@ -124,8 +129,7 @@ impl Ctx<'_> {
             self.shard.add_link(me, id);
             return Ok(Spawned::Here(Addr::from_id(id)));
         }
-        let deadline = deadline_after(self.shard.now_ns(), super::SYSTEM_REQUEST_TIMEOUT);
-        let token = self.shard.asks.open(me, deadline).ok_or(SpawnError::Overloaded(target))?;
+        let token = self.open_system_request(then).ok_or(SpawnError::Overloaded(target))?;
         let build: crate::shard::SpawnFn =
             Box::new(move |shard: &mut Shard| shard.spawn_here_linked(factory(), None, Some(me)));
         let op = SystemOp::Spawn(build, ReplyTo::new(ReplyTarget::Shard(token), false));
@@ -133,7 +137,7 @@ impl Ctx<'_> {
             Ok(()) => {
                 let pending = crate::shard::PendingLink { asker: me, shard: target, early_exits: Vec::new() };
                 self.shard.link_on_reply.insert(token, pending);
-                Ok(Spawned::Pending(RequestId(token)))
+                Ok(Spawned::Pending)
             }
             Err(_) => {
                 self.shard.asks.settle(token);
@@ -145,9 +149,13 @@ impl Ctx<'_> {
     /// Binds `name` to agent `id` (of any shard), taking the name over when it still names
     /// `replace` (an agent `id` replaces, whose removal may not have arrived yet). `id`'s shard
     /// remembers the name, so it is removed when `id` stops. Done now when `id` and the name's
-    /// owner are both this shard; otherwise the result comes to `on_reply` as a
-    /// `Result<(), RegistryError>` (control lane).
-    pub fn register_for(&mut self, name: &str, id: AgentId, replace: Option<AgentId>) -> Registration {
+    /// owner are both this shard (`then` is dropped); otherwise `then` later turns the result,
+    /// a `Result<(), RegistryError>`, into a message for this agent (control lane).
+    pub fn register_for<T, G>(&mut self, name: &str, id: AgentId, replace: Option<AgentId>, then: G) -> Registration
+    where
+        T: Send + 'static,
+        G: FnOnce(Result<Result<(), RegistryError>, AskError>) -> T + Send + 'static,
+    {
         if let Err(e) = validate_name(name) {
             return Registration::Done(Err(e));
         }
@@ -158,18 +166,17 @@ impl Ctx<'_> {
         if local && owner_of(name, self.shards()) == self.shard.index {
             return Registration::Done(self.shard.register_here(name, id, replace));
         }
-        let deadline = deadline_after(self.shard.now_ns(), super::SYSTEM_REQUEST_TIMEOUT);
-        let Some(token) = self.shard.asks.open(self.me, deadline) else {
+        let Some(token) = self.open_system_request(then) else {
             return Registration::Done(Err(RegistryError::Unreachable("too many outstanding asks".into())));
         };
         let reply = ReplyTo::new(ReplyTarget::Shard(token), false);
         if local {
             self.shard.bind_name(name.into(), id, replace, reply);
-            return Registration::Pending(RequestId(token));
+            return Registration::Pending;
         }
         let op = SystemOp::BindName { name: name.into(), id, replace, reply };
         match self.shard.send_system(id.shard(), Envelope::system(Payload::new(op))) {
-            Ok(()) => Registration::Pending(RequestId(token)),
+            Ok(()) => Registration::Pending,
             Err(_) => {
                 self.shard.asks.settle(token);
                 Registration::Done(Err(RegistryError::Unreachable(format!("the way to shard {} is full", id.shard()))))

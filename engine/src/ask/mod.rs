@@ -260,6 +260,7 @@ impl PendingAsks {
     }
 
     /// Opens an ask for `asker` expiring at `deadline_ns`; returns the token bits.
+    #[cfg(test)]
     pub(crate) fn open(&mut self, asker: AgentId, deadline_ns: u64) -> Option<u64> {
         self.open_then(asker, deadline_ns, None)
     }

@@ -7,7 +7,8 @@
 //!    is optional and every key in it too; unknown keys are errors, so typos never pass
 //!    silently.
 //! 2. [`EngineConfig::validate`] checks what the types cannot express (powers of two, non-zero
-//!    capacities, known agent kinds, `cpus` versus `shards`).
+//!    capacities, known agent kinds, `cpus` versus `shards`); it lives in `validate.rs`, one
+//!    check per section.
 //!
 //! Invariants:
 //! - There is one source of defaults: the `Default` impls here. Parsing an empty string yields
@@ -24,6 +25,7 @@ mod coord;
 mod error;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 pub use coord::CoordConfig;
 pub use error::ConfigError;
@@ -36,7 +38,6 @@ pub use crate::shard::ExecutorKind;
 use crate::placement::{Placement, PlacementRequest};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -526,252 +527,4 @@ impl EngineConfig {
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(&origin, &err))?;
         Self::from_toml_str(&text, &origin)
     }
-
-    /// Checks what parsing cannot: non-zero sizes, powers of two, `cpus` versus `shards`,
-    /// agent kinds (against `known_agent_kinds`), counts and shard indices. Returns the first
-    /// problem found, located in the source text when the config was parsed from one.
-    pub fn validate(&self, known_agent_kinds: &[&str]) -> Result<(), ConfigError> {
-        let fail =
-            |key: &str, message: String, hint: String| Err(ConfigError::invalid(&self.source, key, message, hint));
-
-        // [placement]
-        let placement = &self.placement;
-        if placement.shards == ShardCount::Count(0) {
-            return fail(
-                "placement.shards",
-                "shards = 0 starts no shard".into(),
-                "use shards = \"auto\" (one per physical core) or a count of at least 1".into(),
-            );
-        }
-        if let Some(cpus) = &placement.cpus {
-            if cpus.is_empty() {
-                return fail(
-                    "placement.cpus",
-                    "cpus = [] lists no CPU to run shards on".into(),
-                    "list at least one CPU id, e.g. cpus = [0, 1], or remove `cpus` to use \
-                     every available CPU"
-                        .into(),
-                );
-            }
-            if let ShardCount::Count(n) = placement.shards {
-                return fail(
-                    "placement.shards",
-                    format!("shards = {n} and cpus are both set"),
-                    "remove `shards` (with `cpus`, there is one shard per listed CPU) or \
-                     remove `cpus`"
-                        .into(),
-                );
-            }
-            let mut seen = HashSet::new();
-            for &cpu in cpus {
-                if !seen.insert(cpu) {
-                    return fail(
-                        "placement.cpus",
-                        format!("CPU {cpu} is listed twice"),
-                        "list each CPU id once; use oversubscribe = true with `shards` to put \
-                         several shards on one core"
-                            .into(),
-                    );
-                }
-                if placement.reserve_cpus.contains(&cpu) {
-                    return fail(
-                        "placement.cpus",
-                        format!("CPU {cpu} is in both cpus and reserve_cpus"),
-                        format!("remove {cpu} from one of the two lists"),
-                    );
-                }
-            }
-        }
-
-        // [coord]
-        if let Err((key, message, hint)) = self.coord.check() {
-            return fail(key, message, hint);
-        }
-
-        // [idle]
-        if self.idle.passes_before_yield == 0 {
-            return fail(
-                "idle.passes_before_yield",
-                "passes_before_yield must be at least 1".into(),
-                "use a positive number of dispatcher passes such as 256".into(),
-            );
-        }
-        // [mailbox]
-        if self.mailbox.capacity == 0 {
-            return fail(
-                "mailbox.capacity",
-                "capacity = 0: every mailbox would always be full".into(),
-                "use a capacity of at least 1, such as 1024".into(),
-            );
-        }
-
-        // [mesh]
-        let mesh = &self.mesh;
-        if !mesh.ring_capacity.is_power_of_two() {
-            return fail(
-                "mesh.ring_capacity",
-                format!("ring_capacity = {} is not a power of two", mesh.ring_capacity),
-                "use a power of two such as 1024".into(),
-            );
-        }
-        if mesh.batch == 0 {
-            return fail(
-                "mesh.batch",
-                "batch = 0 would never move a message".into(),
-                "use a batch of at least 1, such as 64".into(),
-            );
-        }
-        if mesh.batch > mesh.ring_capacity {
-            return fail(
-                "mesh.batch",
-                format!("batch = {} is larger than ring_capacity = {}", mesh.batch, mesh.ring_capacity),
-                "use a batch no larger than ring_capacity".into(),
-            );
-        }
-        if mesh.inject_capacity == 0 {
-            return fail(
-                "mesh.inject_capacity",
-                "inject_capacity = 0: no message could enter from outside the engine".into(),
-                "use a capacity of at least 1, such as 4096".into(),
-            );
-        }
-        if mesh.overflow_capacity == 0 {
-            return fail(
-                "mesh.overflow_capacity",
-                "overflow_capacity = 0 leaves no backlog for a full ring".into(),
-                "use a capacity of at least 1, such as 65536".into(),
-            );
-        }
-
-        // [metrics]
-        let every = self.metrics.latency_sample_every;
-        if !every.is_power_of_two() {
-            return fail(
-                "metrics.latency_sample_every",
-                format!("latency_sample_every = {every} is not a power of two"),
-                "use a power of two such as 64 (1 samples every message)".into(),
-            );
-        }
-        if self.metrics.status_interval_ms == 0 {
-            return fail(
-                "metrics.status_interval_ms",
-                "status_interval_ms must be at least 1".into(),
-                "use a positive interval in milliseconds such as 1000".into(),
-            );
-        }
-
-        // [[agents]]
-        let shard_count = placement.fixed_shard_count();
-        let mut names = HashSet::new();
-        for (i, agent) in self.agents.iter().enumerate() {
-            let at = |key: &str| format!("agents[{i}].{key}");
-            if !known_agent_kinds.contains(&agent.kind.as_str()) {
-                let message = if agent.kind.is_empty() {
-                    "agent kind is missing".to_owned()
-                } else {
-                    format!("unknown agent kind \"{}\"", agent.kind)
-                };
-                return fail(&at("kind"), message, known_kinds_hint(known_agent_kinds));
-            }
-            if agent.count == 0 {
-                return fail(
-                    &at("count"),
-                    "count = 0 starts no agent".into(),
-                    "use a count of at least 1, or remove this [[agents]] entry".into(),
-                );
-            }
-            if let Some(name) = &agent.name {
-                if name.is_empty() {
-                    return fail(
-                        &at("name"),
-                        "agent name is empty".into(),
-                        "give a non-empty name or remove `name`".into(),
-                    );
-                }
-                if !names.insert(name.as_str()) {
-                    return fail(
-                        &at("name"),
-                        format!("agent name \"{name}\" is used twice"),
-                        "give each [[agents]] entry a different name".into(),
-                    );
-                }
-            }
-            if let (Some(shard), Some(count)) = (agent.shard, shard_count) {
-                if shard >= count {
-                    return fail(
-                        &at("shard"),
-                        format!("shard = {shard}, but only {count} shards run"),
-                        format!("use a shard index from 0 to {}, or remove `shard`", count.saturating_sub(1)),
-                    );
-                }
-            }
-        }
-
-        // [load]
-        if let Some(load) = &self.load {
-            if load.agents == 0 {
-                return fail(
-                    "load.agents",
-                    "agents = 0 drives no load".into(),
-                    "use at least 1 agent, or load = false for no built-in load".into(),
-                );
-            }
-            if load.rate_per_s == Some(0) {
-                return fail(
-                    "load.rate_per_s",
-                    "rate_per_s = 0 sends nothing".into(),
-                    "use a positive rate, or remove `rate_per_s` to run as fast as possible".into(),
-                );
-            }
-            if load.duration_s == Some(0) {
-                return fail(
-                    "load.duration_s",
-                    "duration_s = 0 stops the load at once".into(),
-                    "use a positive number of seconds, or remove `duration_s` to run until \
-                     stopped"
-                        .into(),
-                );
-            }
-        }
-
-        // [server]
-        let server = &self.server;
-        if server.enabled {
-            if server.listen.parse::<std::net::SocketAddr>().is_err() {
-                return fail(
-                    "server.listen",
-                    format!("listen = \"{}\" is not an IP address and port", server.listen),
-                    "use e.g. listen = \"127.0.0.1:7379\" (or \"0.0.0.0:7379\" for every interface)".into(),
-                );
-            }
-            if !server.metrics_listen.is_empty() && server.metrics_listen.parse::<std::net::SocketAddr>().is_err() {
-                return fail(
-                    "server.metrics_listen",
-                    format!("metrics_listen = \"{}\" is not an IP address and port", server.metrics_listen),
-                    "use e.g. metrics_listen = \"127.0.0.1:9379\", or \"\" for no metrics endpoint".into(),
-                );
-            }
-            for (key, value) in [
-                ("server.max_clients", u64::from(server.max_clients)),
-                ("server.max_bulk", server.max_bulk),
-                ("server.max_args", server.max_args),
-                ("server.client_output_limit", server.client_output_limit),
-            ] {
-                if value == 0 {
-                    let name = key.trim_start_matches("server.");
-                    return fail(key, format!("{name} = 0 refuses everything"), format!("use a positive {name}"));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The hint for an unknown agent kind: the list of kinds the caller knows.
-fn known_kinds_hint(known: &[&str]) -> String {
-    if known.is_empty() {
-        return "no agent kinds are registered; remove the [[agents]] entries".to_owned();
-    }
-    let list: Vec<String> = known.iter().map(|k| format!("\"{k}\"")).collect();
-    format!("use one of the known kinds: {}", list.join(", "))
 }

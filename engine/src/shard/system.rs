@@ -204,45 +204,48 @@ impl Shard {
 
     /// A reply reached the asking shard: settle the ask and queue the answer to the asker.
     pub(crate) fn accept_reply(&mut self, env: Envelope) {
-        match self.asks.settle(env.to) {
-            Some(crate::ask::Settled { asker, then: Some(then), .. }) => {
-                let counted = env.counted();
-                let reply = match env.payload.take::<crate::agent::AskFailure>() {
-                    Ok(crate::agent::AskFailure(e)) => Err(e),
-                    Err(payload) => Ok(payload),
-                };
-                self.continue_ask(asker, then, reply, counted);
-            }
-            Some(settled) => {
-                let mut env = env;
-                let pending = if self.link_on_reply.is_empty() { None } else { self.link_on_reply.remove(&env.to) };
-                if let Some(pending) = pending {
-                    // A remote `spawn_linked_on` answered: add the asker's side of the link.
-                    match env.payload.take::<Result<AgentId, SpawnError>>() {
-                        Ok(result) => {
-                            if let Ok(child) = result {
-                                self.add_link(settled.asker, child);
-                                // The child died before the answer came and its `Exit` was held:
-                                // deliver it now, through the link just added (control lane, so
-                                // before the answer).
-                                if let Some(exit) = pending.early_exits.into_iter().find(|e| e.from == child) {
-                                    self.send_signal(settled.asker, crate::agent::Signal::Exit(exit));
-                                }
-                            }
-                            env.payload = Payload::new(result);
-                        }
-                        Err(payload) => env.payload = payload,
+        let Some(settled) = self.asks.settle(env.to) else {
+            self.dead_letter(env, DeadLetterReason::LateReply);
+            return;
+        };
+        let mut env = env;
+        let pending = if self.link_on_reply.is_empty() { None } else { self.link_on_reply.remove(&env.to) };
+        if let Some(pending) = pending {
+            self.link_spawned(settled.asker, pending, &mut env.payload);
+        }
+        if let Some(then) = settled.then {
+            let flags = env.flags & (FLAG_COUNTED | FLAG_CONTROL);
+            let reply = match env.payload.take::<crate::agent::AskFailure>() {
+                Ok(crate::agent::AskFailure(e)) => Err(e),
+                Err(payload) => Ok(payload),
+            };
+            self.continue_ask(settled.asker, then, reply, flags);
+            return;
+        }
+        env.to = settled.asker.to_bits();
+        env.request = settled.request;
+        env.kind = Kind::ReplyToAgent;
+        // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
+        let _ = self.accept(env, false);
+    }
+
+    /// A remote `spawn_linked_on` answered: adds the asker's side of the link, and delivers the
+    /// child's `Exit` when it died before the answer came (its exit was held for this).
+    fn link_spawned(&mut self, asker: AgentId, pending: super::PendingLink, payload: &mut Payload) {
+        let answer = std::mem::replace(payload, Payload::new(()));
+        *payload = match answer.take::<Result<AgentId, SpawnError>>() {
+            Ok(result) => {
+                if let Ok(child) = result {
+                    self.add_link(asker, child);
+                    // Control lane, so before the answer.
+                    if let Some(exit) = pending.early_exits.into_iter().find(|e| e.from == child) {
+                        self.send_signal(asker, crate::agent::Signal::Exit(exit));
                     }
                 }
-                let mut env = env;
-                env.to = settled.asker.to_bits();
-                env.request = settled.request;
-                env.kind = Kind::ReplyToAgent;
-                // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
-                let _ = self.accept(env, false);
+                Payload::new(result)
             }
-            None => self.dead_letter(env, DeadLetterReason::LateReply),
-        }
+            Err(payload) => payload,
+        };
     }
 
     /// Runs a typed ask's continuation on its answer: a single ask's adapter is parked and its
@@ -253,8 +256,9 @@ impl Shard {
         asker: AgentId,
         then: crate::ask::Continuation,
         reply: Result<Payload, AskError>,
-        counted: bool,
+        flags: u8,
     ) {
+        let counted = flags & FLAG_COUNTED != 0;
         match then {
             crate::ask::Continuation::Adapt(then) => {
                 let request = self.answers.park(then);
@@ -262,7 +266,6 @@ impl Shard {
                     Ok(payload) => payload,
                     Err(e) => Payload::new(crate::agent::AskFailure(e)),
                 };
-                let flags = if counted { FLAG_COUNTED } else { 0 };
                 let env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
                 // Answers bypass the mailbox bound; a stopped asker makes this a dead letter,
                 // which discards the parked adapter.
@@ -305,7 +308,7 @@ impl Shard {
             n += 1;
             self.metrics.counters.ask_timeouts += 1;
             if let Some(then) = settled.then {
-                self.continue_ask(settled.asker, then, Err(AskError::Timeout), false);
+                self.continue_ask(settled.asker, then, Err(AskError::Timeout), 0);
                 continue;
             }
             self.link_on_reply.remove(&settled.request);

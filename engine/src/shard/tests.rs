@@ -194,22 +194,15 @@ fn registry_is_partitioned_and_names_die_with_their_agent() {
     impl Agent for Named {
         type Msg = &'static str;
         fn on_start(&mut self, ctx: &mut Ctx<'_>) {
-            self.outcome = Some(ctx.register(self.name));
+            self.outcome = Some(ctx.register(self.name, |r| if r.is_ok() { "answered" } else { "failed" }));
         }
         fn handle(&mut self, query: &'static str, ctx: &mut Ctx<'_>) {
-            if query == "stop" {
-                ctx.stop_self();
-            } else {
-                self.lookups.push(ctx.lookup(query));
+            match query {
+                "stop" => ctx.stop_self(),
+                "answered" => self.replies += 1,
+                "failed" => panic!("a registry request failed"),
+                _ => self.lookups.push(ctx.lookup(query, |r| if r.is_ok() { "answered" } else { "failed" })),
             }
-        }
-        fn on_reply(&mut self, _r: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
-            let reply = reply.unwrap();
-            assert!(
-                reply.0.is::<Result<(), crate::registry::RegistryError>>()
-                    || reply.0.is::<Option<crate::agent::AgentId>>()
-            );
-            self.replies += 1;
         }
     }
     let mut shards = cluster(2);

@@ -6,7 +6,9 @@
 //! order. Both are plain builders; [`SupervisorSpec::validate`] rejects nonsense with a typed
 //! error before a supervisor starts.
 
-use crate::agent::{Agent, AgentId, Ctx, RequestId, SpawnError, SpawnPlacement, Spawned};
+use super::SupervisorMsg;
+use crate::agent::{Agent, AgentId, Ctx, SpawnError, SpawnPlacement, Spawned};
+use crate::ask::AskError;
 use crate::registry::{validate_name, RegistryError};
 use std::fmt;
 use std::sync::Arc;
@@ -70,11 +72,14 @@ impl Backoff {
 pub(crate) enum Started {
     /// Running now, with this id.
     Here(AgentId),
-    /// Spawned on another shard: the id comes to `on_reply` for this request.
-    Pending(RequestId),
+    /// Spawned on another shard: the outcome comes back through the answer adapter.
+    Pending,
 }
 
-type StartFn = dyn Fn(&mut Ctx<'_>, SpawnPlacement) -> Result<Started, SpawnError> + Send + Sync;
+/// Turns a remote spawn's outcome into the supervisor's message.
+pub(crate) type SpawnAnswer = Box<dyn FnOnce(Result<Result<AgentId, SpawnError>, AskError>) -> SupervisorMsg + Send>;
+
+type StartFn = dyn Fn(&mut Ctx<'_>, SpawnPlacement, SpawnAnswer) -> Result<Started, SpawnError> + Send + Sync;
 
 /// One supervised child; see the module documentation.
 #[derive(Clone)]
@@ -96,11 +101,11 @@ impl ChildSpec {
         F: Fn() -> A + Send + Sync + 'static,
     {
         let factory = Arc::new(factory);
-        let start = move |ctx: &mut Ctx<'_>, placement: SpawnPlacement| {
+        let start = move |ctx: &mut Ctx<'_>, placement: SpawnPlacement, answer: SpawnAnswer| {
             let factory = factory.clone();
-            match ctx.spawn_linked_on::<A, _>(placement, move || factory())? {
+            match ctx.spawn_linked_on::<A, _, _, _>(placement, move || factory(), answer)? {
                 Spawned::Here(addr) => Ok(Started::Here(addr.id())),
-                Spawned::Pending(request) => Ok(Started::Pending(request)),
+                Spawned::Pending => Ok(Started::Pending),
             }
         };
         Self {

@@ -23,8 +23,8 @@
 //! is `Running` only once its start (and name binding) answered.
 
 use super::spec::{Restart, Started, Strategy, SupervisorSpec};
-use crate::agent::{Addr, Agent, AgentId, Ctx, Exit, ExitReason, Registration, RequestId, TimerId};
-use crate::ask::{AskError, Reply, ReplyTo};
+use crate::agent::{Addr, Agent, AgentId, Ctx, Exit, ExitReason, Registration, SpawnError, TimerId};
+use crate::ask::{AskError, ReplyTo};
 use crate::registry::RegistryError;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -45,6 +45,12 @@ pub enum SupervisorMsg {
     BackoffOver(u64),
     /// Internal: a child had not stopped by its shutdown timeout.
     StopTimedOut(usize, u64),
+    /// Internal: the outcome of child `.0`'s remote spawn, start attempt `.1`.
+    #[doc(hidden)]
+    Spawned(usize, u64, Result<Result<AgentId, SpawnError>, AskError>),
+    /// Internal: the outcome of child `.0`'s name binding, start attempt `.1`.
+    #[doc(hidden)]
+    Named(usize, u64, Result<Result<(), RegistryError>, AskError>),
 }
 
 /// One child, as reported by [`SupervisorMsg::Children`].
@@ -79,10 +85,10 @@ pub struct SupervisorStats {
 enum ChildState {
     /// Not running (not started yet, stopped, or waiting to be restarted).
     Down,
-    /// Its spawn was requested on another shard.
-    Spawning(RequestId),
-    /// Spawned; its name binding was requested.
-    Naming(AgentId, RequestId),
+    /// Its spawn was requested on another shard, in start attempt `.0`.
+    Spawning(u64),
+    /// Spawned; its name binding was requested, in start attempt `.1`.
+    Naming(AgentId, u64),
     /// Running.
     Running(AgentId),
     /// Asked to stop; `u64` is the stop's epoch (for its timeout).
@@ -121,6 +127,9 @@ pub struct Supervisor {
     backoff_epoch: u64,
     backoff_pending: bool,
     epoch: u64,
+    /// Start attempts so far: names each spawn and name binding, so a late answer for an
+    /// earlier attempt is told apart.
+    attempts: u64,
     rng: u64,
     retired: VecDeque<AgentId>,
     stats: SupervisorStats,
@@ -146,6 +155,7 @@ impl Supervisor {
             backoff_epoch: 0,
             backoff_pending: false,
             epoch: 0,
+            attempts: 0,
             rng: 0x9E37_79B9_7F4A_7C15,
             retired: VecDeque::new(),
             stats: SupervisorStats::default(),
@@ -224,10 +234,13 @@ impl Supervisor {
         if self.children[i].state != ChildState::Down {
             return;
         }
+        self.attempts += 1;
+        let attempt = self.attempts;
         let spec = &self.spec.children[i];
-        match (spec.start)(ctx, spec.placement) {
+        let answer: super::spec::SpawnAnswer = Box::new(move |r| SupervisorMsg::Spawned(i, attempt, r));
+        match (spec.start)(ctx, spec.placement, answer) {
             Ok(Started::Here(id)) => self.started(i, id, ctx),
-            Ok(Started::Pending(request)) => self.set_state(i, ChildState::Spawning(request)),
+            Ok(Started::Pending) => self.set_state(i, ChildState::Spawning(attempt)),
             Err(_) => self.start_failed(i, ctx),
         }
     }
@@ -235,7 +248,11 @@ impl Supervisor {
     /// Child `i` runs as `id`: bind its name, if it has one.
     fn started(&mut self, i: usize, id: AgentId, ctx: &mut Ctx<'_>) {
         let name = self.spec.children[i].name.clone();
-        match name.map(|name| ctx.register_for(&name, id, self.children[i].previous)) {
+        self.attempts += 1;
+        let attempt = self.attempts;
+        let previous = self.children[i].previous;
+        let named = move |r| SupervisorMsg::Named(i, attempt, r);
+        match name.map(|name| ctx.register_for(&name, id, previous, named)) {
             None => self.set_state(i, ChildState::Running(id)),
             Some(Registration::Done(Ok(()))) => self.set_state(i, ChildState::Running(id)),
             Some(Registration::Done(Err(_))) => {
@@ -244,12 +261,50 @@ impl Supervisor {
                 // A child that cannot hold its name fails; its exit restarts it.
                 ctx.stop_with(id, ExitReason::failed("could not bind its name"));
             }
-            Some(Registration::Pending(request)) => self.set_state(i, ChildState::Naming(id, request)),
+            Some(Registration::Pending) => self.set_state(i, ChildState::Naming(id, attempt)),
         }
         if matches!(self.phase, Phase::ShuttingDown(_)) {
             // It was being started when the shutdown began: it stops in its turn.
             self.stop_queue.insert(i);
         }
+    }
+
+    /// Child `i`'s remote spawn answered; an answer for an older attempt is ignored.
+    fn spawn_answered(
+        &mut self,
+        i: usize,
+        attempt: u64,
+        result: Result<Result<AgentId, SpawnError>, AskError>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        if self.children.get(i).map(|c| c.state) != Some(ChildState::Spawning(attempt)) {
+            return;
+        }
+        match result {
+            Ok(Ok(id)) => self.started(i, id, ctx),
+            _ => self.start_failed(i, ctx),
+        }
+        self.proceed(ctx);
+    }
+
+    /// Child `i`'s name binding answered; an answer for an older attempt is ignored.
+    fn name_answered(
+        &mut self,
+        i: usize,
+        attempt: u64,
+        result: Result<Result<(), RegistryError>, AskError>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let Some(ChildState::Naming(id, a)) = self.children.get(i).map(|c| c.state) else { return };
+        if a != attempt {
+            return;
+        }
+        self.set_state(i, ChildState::Running(id));
+        if !matches!(result, Ok(Ok(()))) {
+            self.stats.start_failures += 1;
+            ctx.stop_with(id, ExitReason::failed("could not bind its name"));
+        }
+        self.proceed(ctx);
     }
 
     /// A start failed: count it as a failure of the child (restart intensity applies).
@@ -394,6 +449,8 @@ impl Agent for Supervisor {
                     self.proceed(ctx);
                 }
             }
+            SupervisorMsg::Spawned(i, attempt, result) => self.spawn_answered(i, attempt, result, ctx),
+            SupervisorMsg::Named(i, attempt, result) => self.name_answered(i, attempt, result, ctx),
             SupervisorMsg::StopTimedOut(i, epoch) => {
                 if let Some(ChildState::Stopping(id, e)) = self.children.get(i).map(|c| c.state) {
                     if e == epoch {
@@ -407,32 +464,6 @@ impl Agent for Supervisor {
                 }
             }
         }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(i) = self.children.iter().position(|c| match c.state {
-            ChildState::Spawning(r) | ChildState::Naming(_, r) => r == request,
-            _ => false,
-        }) else {
-            return;
-        };
-        match self.children[i].state {
-            ChildState::Spawning(_) => {
-                match reply.and_then(|r| r.take::<Result<AgentId, crate::agent::SpawnError>>()) {
-                    Ok(Ok(id)) => self.started(i, id, ctx),
-                    _ => self.start_failed(i, ctx),
-                }
-            }
-            ChildState::Naming(id, _) => {
-                self.set_state(i, ChildState::Running(id));
-                if !matches!(reply.and_then(|r| r.take::<Result<(), RegistryError>>()), Ok(Ok(()))) {
-                    self.stats.start_failures += 1;
-                    ctx.stop_with(id, ExitReason::failed("could not bind its name"));
-                }
-            }
-            _ => {}
-        }
-        self.proceed(ctx);
     }
 
     fn on_exit(&mut self, exit: Exit, ctx: &mut Ctx<'_>) {

@@ -199,6 +199,8 @@ enum Cmd {
     After { to: AgentId, note: u32, delay: Duration, control: bool },
     /// Cancel the last armed timer, twice.
     CancelLastTimer,
+    /// The answer to a remote `SpawnLinked`.
+    SpawnAnswered(Result<Result<AgentId, SpawnError>, AskError>),
 }
 
 /// The test agent: does what its `Cmd`s say and journals everything that happens to it.
@@ -292,11 +294,15 @@ impl Agent for Probe {
             Cmd::SpawnLinked { placement, on_start } => {
                 let mut child = self.journal.probe();
                 child.on_start = on_start;
-                match ctx.spawn_linked_on(placement, move || child).unwrap() {
+                match ctx.spawn_linked_on(placement, move || child, Cmd::SpawnAnswered).unwrap() {
                     Spawned::Here(addr) => self.journal.record(me, Event::Spawned(addr.id())),
-                    // The id arrives in `on_reply`.
-                    Spawned::Pending(_) => {}
+                    // The id arrives as `Cmd::SpawnAnswered`.
+                    Spawned::Pending => {}
                 }
+            }
+            Cmd::SpawnAnswered(answer) => {
+                let spawned = answer.expect("the remote spawn answered").expect("the remote spawn succeeded");
+                self.journal.record(me, Event::Spawned(spawned));
             }
             Cmd::After { to, note, delay, control } => {
                 let to = Addr::from_id(to);

@@ -24,9 +24,10 @@ impl Agent for Parent {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         let spec = self.spec.take().unwrap();
-        match ctx.spawn_linked_on(SpawnPlacement::Local, move || Supervisor::new(spec)) {
+        let never = |_| -> ParentMsg { unreachable!("a local spawn is never pending") };
+        match ctx.spawn_linked_on(SpawnPlacement::Local, move || Supervisor::new(spec), never) {
             Ok(Spawned::Here(addr)) => *self.sup.lock().unwrap() = Some(addr.id()),
-            Ok(Spawned::Pending(_)) => panic!("a local spawn is never pending"),
+            Ok(Spawned::Pending) => panic!("a local spawn is never pending"),
             Err(e) => panic!("the supervisor could not be spawned: {e}"),
         }
     }
