@@ -1,8 +1,8 @@
 //! The engine end to end through its public API: host sends, asks, spawns, names, stops, stats,
 //! and 100,000 agents on two shards asking each other across shards.
 
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::builtin::{Counter, CounterMsg, Echo, EchoMsg};
 use nexus_engine::engine::{Engine, EngineBuilder};
 use nexus_engine::metrics::DeadLetterReason;

@@ -2,8 +2,8 @@
 
 use super::test_support::{assert_accounted, cluster, settle};
 use super::{Shard, ShardLimits};
-use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, RequestId, Undelivered};
-use crate::ask::{AskError, Reply, ReplyTo};
+use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, Undelivered};
+use crate::ask::{AskError, ReplyTo};
 use crate::builtin::{Counter, CounterMsg, PingPong, PingPongMsg};
 use crate::mailbox::OverflowPolicy;
 use crate::metrics::DeadLetterReason;

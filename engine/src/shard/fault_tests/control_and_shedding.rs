@@ -92,13 +92,11 @@ fn shedding_case(target_shard: usize) {
 }
 
 #[test]
-#[ignore = "engine bug: a typed ask that fails at once answers on the normal lane (shard/system.rs continue_ask drops the failure reply's FLAG_CONTROL), so the answer comes a pass later than the untyped on_reply did"]
 fn an_overloaded_shard_sheds_normal_messages_but_not_control_ones() {
     shedding_case(0);
 }
 
 #[test]
-#[ignore = "engine bug: a typed ask that fails at once answers on the normal lane (shard/system.rs continue_ask drops the failure reply's FLAG_CONTROL), so the answer comes a pass later than the untyped on_reply did"]
 fn a_shard_sheds_messages_from_other_shards_and_tells_their_senders() {
     shedding_case(1);
 }

@@ -22,10 +22,10 @@ mod panics;
 use super::test_support::{assert_accounted, cluster, settle, totals};
 use super::{Shard, ShardLimits};
 use crate::agent::{
-    Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, RequestId, SendError, SpawnError, SpawnPlacement, Spawned,
-    TimerId, Undelivered,
+    Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, SendError, SpawnError, SpawnPlacement, Spawned, TimerId,
+    Undelivered,
 };
-use crate::ask::{AskError, Reply, ReplyTo};
+use crate::ask::{AskError, ReplyTo};
 use crate::metrics::{DeadLetter, DeadLetterReason, DeadLetterSink};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -321,13 +321,6 @@ impl Agent for Probe {
                 }
             }
         }
-    }
-
-    /// Only a remote `spawn_linked_on` answers here (asks answer through `handle`): with the
-    /// child's id.
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let spawned = reply.and_then(Reply::take::<Result<AgentId, SpawnError>>).expect("a remote spawn's answer");
-        self.journal.record(ctx.id(), Event::Spawned(spawned.expect("the remote spawn succeeded")));
     }
 
     fn on_undelivered(&mut self, undelivered: Undelivered, ctx: &mut Ctx<'_>) {

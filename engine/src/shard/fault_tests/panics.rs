@@ -179,7 +179,6 @@ fn an_ask_queued_behind_a_panic_fails_at_once_with_stopped() {
 }
 
 #[test]
-#[ignore = "engine bug: a typed ask that fails at once answers on the normal lane (shard/system.rs continue_ask drops the failure reply's FLAG_CONTROL), so the answer comes a pass later than the untyped on_reply did"]
 fn an_ask_to_a_stopped_agent_fails_at_once_with_stopped() {
     for (target_shard, max_rounds) in [(0, 1), (1, 2)] {
         let mut shards = cluster(2);
