@@ -146,10 +146,8 @@ impl Producer {
                 Err(e) => self.fail(ctx, format!("cannot ask the total: {e}")),
             }
         }
-        if again {
-            if ctx.send(ctx.myself(), ProducerMsg::Continue).is_err() {
-                self.fail(ctx, "the producer could not send itself a continue".into());
-            }
+        if again && ctx.send(ctx.myself(), ProducerMsg::Continue).is_err() {
+            self.fail(ctx, "the producer could not send itself a continue".into());
         }
     }
 
