@@ -18,7 +18,7 @@ use crate::setup::{self, Placement};
 use crate::stats::{self, Percentiles};
 use crate::BenchError;
 use hdrhistogram::Histogram;
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SendOptions, SpawnPlacement};
 use nexus_engine::ask::ReplyTo;
 use nexus_engine::engine::EngineHandle;
 use nexus_engine::supervision::{ChildSpec, Strategy, Supervisor, SupervisorMsg, SupervisorSpec, SupervisorStats};
@@ -73,7 +73,7 @@ impl Agent for Crasher {
 
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         let me = ctx.id();
-        let _ = ctx.send_control(self.driver, DriverMsg::Ready(me));
+        let _ = ctx.send_with(self.driver, DriverMsg::Ready(me), SendOptions::new().control());
     }
 
     fn handle(&mut self, msg: CrasherMsg, ctx: &mut Ctx<'_>) {

@@ -158,7 +158,7 @@ impl<T, M: Send + 'static, S: Send + 'static> Batcher<T, M, S> {
         }
         if self.timer.is_none() {
             self.epoch += 1;
-            let me = Addr::<S>::from_id(ctx.id());
+            let me = ctx.myself::<S>();
             self.timer = Some(ctx.send_after(me, (self.tick_msg)(BatchTick(self.epoch)), self.config.tick));
         }
         Ok(())

@@ -20,8 +20,7 @@
 //! Invariants: `set` and `ring` hold the same keys, each once; `ring.len() <= capacity`.
 //! Everything is owned by one agent, on its shard.
 
-use nexus_engine::agent::{Agent, Ctx, Down, Exit, RequestId, Undelivered};
-use nexus_engine::ask::{AskError, Reply};
+use nexus_engine::agent::{Agent, Ctx, Down, Exit, Undelivered};
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 
@@ -139,7 +138,8 @@ pub trait Keyed {
     /// The key's type.
     type Key: Hash + Eq + Clone + 'static;
 
-    /// The message's key, or `None` for a message that is never deduplicated (a query, say).
+    /// The message's key, or `None` for a message that is never deduplicated (a query, or
+    /// the answer to an ask the agent made, which comes back as one of its own messages).
     fn key(&self) -> Option<Self::Key>;
 }
 
@@ -155,7 +155,9 @@ where
 }
 
 /// Wraps agent `A`: a message whose key is in the window goes to `A::on_duplicate` instead of
-/// `A::handle`. Every other hook passes through.
+/// `A::handle`. Every other hook passes through. The answers to `A`'s own asks arrive as
+/// `A::Msg` too (the wrapper has `A`'s message type), so they pass the window like any other
+/// message: give them no key.
 pub struct Deduped<A: DedupAgent>
 where
     A::Msg: Keyed,
@@ -206,10 +208,6 @@ where
 
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
         self.inner.on_start(ctx);
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        self.inner.on_reply(request, reply, ctx);
     }
 
     fn on_undelivered(&mut self, undelivered: Undelivered, ctx: &mut Ctx<'_>) {

@@ -8,22 +8,23 @@
 //!   that index synchronously: no message, no allocation beyond the result;
 //! * a global discovery ([`crate::Coord::discover`]) is an ask to the caller's own index agent,
 //!   which ranks its shard at once, asks every other shard's index agent for its top
-//!   candidates (scatter, over the mesh), merges the answers as they come (gather), and replies
-//!   with a [`Discovered`]: the best `limit` of all, and how many shards answered in time.
+//!   candidates in one scatter/gather (`Ctx::ask_all`, over the mesh), merges the answers once
+//!   they all settled (an [`IndexMsg::Gathered`] to itself), and replies with a
+//!   [`Discovered`]: the best `limit` of all, and how many shards answered in time.
 //!
 //! The merge keeps the same order as one index would (score, then agent id), so the result is
 //! deterministic for a given state of the indexes. A shard that does not answer before the
 //! discovery timeout is counted in `shards_missing`; its agents are left out, not waited for.
 //!
-//! Invariants: an index agent has one pending gather per outstanding global discovery and
-//! forgets it once it replied; a shard has at most one working index agent (a second
+//! Invariants: an index agent keeps no state per discovery: everything a gather needs (the
+//! query, the asker's reply token, the local ranking) travels in the gather's continuation and
+//! comes back in its [`IndexMsg::Gathered`], which is answered exactly once; a shard has at most one working index agent (a second
 //! `Coord::start` on the same engine gets an error, and its agents stop).
 
 use crate::index::{insert_ranked, Candidate, CapIndex, Query, Weights};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx};
+use nexus_engine::ask::{AskError, ReplyTo};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,15 +58,18 @@ pub enum IndexMsg {
     Discover(Query, ReplyTo<Discovered>),
     /// Set the reputation discovery ranks a local agent by.
     Reputation(AgentId, f64),
+    /// The agent's own: every other shard's answer to one `Discover` (built by the gather's
+    /// continuation; it cannot be made elsewhere).
+    Gathered(Gathered),
 }
 
-struct Gather {
+/// The other shards' answers to one global discovery, with what is needed to finish it; see
+/// [`IndexMsg::Gathered`].
+pub struct Gathered {
     query: Query,
     reply: ReplyTo<Discovered>,
     merged: Vec<Candidate>,
-    waiting: usize,
-    answered: usize,
-    missing: usize,
+    answers: Vec<Result<Vec<Candidate>, AskError>>,
 }
 
 /// The per-shard agent that answers and runs global discoveries; see the module docs.
@@ -76,39 +80,59 @@ pub struct IndexAgent {
     shard: Option<std::rc::Rc<ShardIndex>>,
     /// This agent is the shard's index agent (not a second one that failed to start).
     installed_here: bool,
-    gathers: HashMap<u64, Gather>,
-    pending: HashMap<u64, u64>,
-    next_gather: u64,
 }
 
 impl IndexAgent {
     /// An index agent ranking with `weights` and waiting `timeout` for other shards.
     pub fn new(weights: Weights, timeout: Duration) -> Self {
-        Self {
-            weights,
-            timeout,
-            peers: Arc::from(Vec::new()),
-            shard: None,
-            installed_here: false,
-            gathers: HashMap::new(),
-            pending: HashMap::new(),
-            next_gather: 0,
-        }
+        Self { weights, timeout, peers: Arc::from(Vec::new()), shard: None, installed_here: false }
     }
 
     fn index(&mut self, ctx: &mut Ctx<'_>) -> std::rc::Rc<ShardIndex> {
         self.shard.get_or_insert_with(|| ctx.shard_local::<ShardIndex>()).clone()
     }
 
-    fn finish(&mut self, gather: u64, ctx: &mut Ctx<'_>) {
-        let done = self.gathers.get(&gather).is_some_and(|g| g.waiting == 0);
-        if done {
-            if let Some(g) = self.gathers.remove(&gather) {
-                let answer =
-                    Discovered { candidates: g.merged, shards_answered: g.answered, shards_missing: g.missing };
-                ctx.reply(g.reply, answer);
+    /// Ranks this shard for a global discovery and asks every other shard (one gather).
+    fn discover(&mut self, query: Query, reply: ReplyTo<Discovered>, ctx: &mut Ctx<'_>) {
+        let shard = self.index(ctx);
+        let mut merged = Vec::with_capacity(query.limit.min(64));
+        rank_local(&shard, &query, &self.weights, ctx, &mut merged);
+        let me = ctx.shard();
+        // Not started through `Coord::start`: the other shards cannot be asked.
+        let missing = if self.peers.is_empty() { ctx.shards().saturating_sub(1) } else { 0 };
+        let others = self.peers.iter().enumerate().filter(|&(s, _)| s != me).map(|(_, p)| *p);
+        let requests: Vec<_> = others
+            .map(|peer| {
+                let q = query.clone();
+                (peer, move |r| IndexMsg::Query(q, r))
+            })
+            .collect();
+        if requests.is_empty() {
+            let answer = Discovered { candidates: merged, shards_answered: 1, shards_missing: missing };
+            ctx.reply(reply, answer);
+            return;
+        }
+        ctx.ask_all(requests)
+            .timeout(self.timeout)
+            .then(move |answers| IndexMsg::Gathered(Gathered { query, reply, merged, answers }));
+    }
+
+    /// Merges the other shards' answers into the local ranking and replies.
+    fn gathered(g: Gathered, ctx: &mut Ctx<'_>) {
+        let Gathered { query, reply, mut merged, answers } = g;
+        let (mut answered, mut missing) = (1, 0);
+        for answer in answers {
+            match answer {
+                Ok(candidates) => {
+                    answered += 1;
+                    for c in candidates {
+                        insert_ranked(&mut merged, c, query.limit);
+                    }
+                }
+                Err(_) => missing += 1,
             }
         }
+        ctx.reply(reply, Discovered { candidates: merged, shards_answered: answered, shards_missing: missing });
     }
 }
 
@@ -157,49 +181,8 @@ impl Agent for IndexAgent {
                 ctx.reply(reply, out);
             }
             IndexMsg::Reputation(id, value) => self.index(ctx).index.borrow_mut().set_reputation(id, value),
-            IndexMsg::Discover(query, reply) => {
-                let shard = self.index(ctx);
-                let mut merged = Vec::with_capacity(query.limit.min(64));
-                rank_local(&shard, &query, &self.weights, ctx, &mut merged);
-                let gather = self.next_gather;
-                self.next_gather += 1;
-                let mut g = Gather { query, reply, merged, waiting: 0, answered: 1, missing: 0 };
-                let me = ctx.shard();
-                for (shard, peer) in self.peers.iter().enumerate() {
-                    if shard == me {
-                        continue;
-                    }
-                    let q = g.query.clone();
-                    match ctx.ask_untyped(*peer, self.timeout, |r| IndexMsg::Query(q, r)) {
-                        Ok(request) => {
-                            self.pending.insert(request.to_bits(), gather);
-                            g.waiting += 1;
-                        }
-                        Err(_) => g.missing += 1,
-                    }
-                }
-                if self.peers.is_empty() && ctx.shards() > 1 {
-                    g.missing = ctx.shards() - 1; // not started through Coord::start
-                }
-                self.gathers.insert(gather, g);
-                self.finish(gather, ctx);
-            }
+            IndexMsg::Discover(query, reply) => self.discover(query, reply, ctx),
+            IndexMsg::Gathered(g) => Self::gathered(g, ctx),
         }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(gather) = self.pending.remove(&request.to_bits()) else { return };
-        let Some(g) = self.gathers.get_mut(&gather) else { return };
-        g.waiting -= 1;
-        match reply.and_then(|r| r.take::<Vec<Candidate>>()) {
-            Ok(candidates) => {
-                g.answered += 1;
-                for c in candidates {
-                    insert_ranked(&mut g.merged, c, g.query.limit);
-                }
-            }
-            Err(_) => g.missing += 1,
-        }
-        self.finish(gather, ctx);
     }
 }

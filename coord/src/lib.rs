@@ -43,7 +43,7 @@ pub mod vote;
 use caps::{CapError, CapRegistry, CapSet};
 use discovery::{IndexAgent, IndexMsg, ShardIndex};
 use index::{Candidate, LoadSource, Query, Weights};
-use nexus_engine::agent::{Addr, Ctx, RequestId, SendError, SpawnError, SpawnPlacement};
+use nexus_engine::agent::{Addr, Ctx, SendError, SpawnError, SpawnPlacement};
 use nexus_engine::ask::AskError;
 use nexus_engine::config::CoordConfig;
 use nexus_engine::engine::EngineHandle;
@@ -227,16 +227,23 @@ impl Coord {
     }
 
     /// Ranks the agents of every shard for `query`: an ask to the caller's shard's index
-    /// agent, answered in the caller's `on_reply` with a [`Discovered`] (take it with
-    /// `reply.take::<Discovered>()`). Waits at most the config's `discovery_timeout_ms` for
-    /// the other shards.
+    /// agent. `adapt` turns the answer (the [`Discovered`], or the [`AskError`] that ended the
+    /// ask) into a message of the calling agent, which gets it through `Agent::handle`; put in
+    /// the closure whatever the caller needs to use the answer. `adapt` must build the caller's
+    /// own message type (see `Ctx::ask`). Waits at most twice the config's
+    /// `discovery_timeout_ms` for the answer (each other shard gets `discovery_timeout_ms`).
+    /// For example `coord.discover(ctx, query, move |found| Msg::Found { job, found })`.
     ///
     /// # Errors
-    /// When the request cannot be sent.
-    pub fn discover(&self, ctx: &mut Ctx<'_>, query: Query) -> Result<RequestId, CoordError> {
+    /// When the request cannot be sent (`adapt` is then dropped, never run).
+    pub fn discover<T, A>(&self, ctx: &mut Ctx<'_>, query: Query, adapt: A) -> Result<(), CoordError>
+    where
+        T: Send + 'static,
+        A: FnOnce(Result<Discovered, AskError>) -> T + Send + 'static,
+    {
         let index = self.index_of(ctx.shard()).ok_or(CoordError::NotStarted(ctx.shard()))?;
         let timeout = Duration::from_millis(self.inner.config.discovery_timeout_ms.saturating_mul(2).max(1));
-        Ok(ctx.ask_untyped(index, timeout, |r| IndexMsg::Discover(query, r))?)
+        Ok(ctx.ask(index, |r| IndexMsg::Discover(query, r)).timeout(timeout).then(adapt)?)
     }
 
     /// [`discover`](Self::discover) from a host thread: blocks until the answer.

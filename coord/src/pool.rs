@@ -7,16 +7,18 @@
 //! 1. `Tell(m)`: the balancer picks a live worker and the pool sends it `m` (tracked, so a
 //!    message its worker never got comes back through `on_undelivered`);
 //! 2. `Ask(q, reply)`: the balancer picks a live worker, the pool asks it with `wrap(q, token)`
-//!    (the `fn(Q, ReplyTo<R>) -> M` given to [`Pool::with_asks`]), remembers the ask by its
-//!    `RequestId`, and in `on_reply` observes the latency and outcome (feeding the balancer)
-//!    and answers the caller's `reply` with `Ok(r)` or a [`PoolError`];
+//!    (the `fn(Q, ReplyTo<R>) -> M` given to [`Pool::with_asks`]) through a typed ask whose
+//!    continuation carries the caller's `reply`, the worker, the send time and (with failover)
+//!    a spare copy of the request; the answer comes back to the pool as `Answered`, where it
+//!    observes the latency and outcome (feeding the balancer) and answers the caller's `reply`
+//!    with `Ok(r)` or a [`PoolError`];
 //! 3. `Stats(reply)`: a [`PoolStats`] snapshot.
 //!
 //! Why this shape: the pool's type names its protocol once (`wrap` is a plain function
-//! pointer, so a forwarded ask allocates nothing beyond the engine's own envelope and the
-//! pending entry's slot in a pre-sized table), and the caller asks the pool exactly as it
-//! would ask a worker, with `Q` in place of the worker's request and `Result<R, PoolError>` as
-//! the answer.
+//! pointer, and the ask's context travels in its continuation, in one small shared allocation
+//! that a refused ask gives back: the pool keeps no table of requests), and the caller asks
+//! the pool exactly as it would ask a worker, with `Q` in place of the worker's request and
+//! `Result<R, PoolError>` as the answer.
 //!
 //! Dead workers: the pool watches every worker; a `Down`, an ask or tell that bounced because
 //! the worker is gone (`NoSuchAgent`, `StaleGeneration`, `Stopped`), or a local worker whose
@@ -41,24 +43,21 @@
 //! cannot place or that bounced for good is counted in [`PoolStats`].
 //!
 //! Invariants (all on the pool's shard thread): `views[i]` and `counters[i]` describe worker
-//! `i`; `views[i].outstanding` is the number of `pending` entries for worker `i`;
-//! `pending.len() <= max_in_flight`; for each worker
+//! `i`; `views[i].outstanding` is the number of asks to worker `i` whose answer has not come
+//! back; `in_flight` is their sum and `in_flight <= max_in_flight`; for each worker
 //! `picks == tells + asks + refused` and `asks == ok + failed + outstanding`.
 
 use crate::balance::{Balancer, Outcome, WorkerView};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, RequestId, Undelivered};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, Undelivered};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::metrics::DeadLetterReason;
-use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Default time a worker has to answer a forwarded ask.
 pub const DEFAULT_ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default limit on asks in flight through one pool.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 65_536;
-/// The pending-ask table is sized for this many asks at start (or the limit, if smaller); it
-/// grows up to the limit only if the traffic needs it.
-pub const PENDING_CAPACITY_INITIAL: usize = 1_024;
 /// Weight of a new sample in the latency average the pool reports per worker
 /// ([`WorkerStats::latency_ewma_ns`]), whatever its balancer.
 pub const STATS_EWMA_ALPHA: f64 = 0.2;
@@ -120,6 +119,16 @@ pub enum PoolMsg<M, Q = (), R = ()> {
     Ask(Q, ReplyTo<Result<R, PoolError>>),
     /// A snapshot of the pool's figures.
     Stats(ReplyTo<PoolStats>),
+    /// The pool's own: a worker's answer to a forwarded ask (built by the ask's continuation;
+    /// it cannot be made elsewhere).
+    Answered(Answered<Q, R>),
+}
+
+/// A worker's answer to an ask the pool forwarded, with the ask's context; see
+/// [`PoolMsg::Answered`].
+pub struct Answered<Q, R> {
+    ask: Carried<Q, R>,
+    result: Result<R, AskError>,
 }
 
 /// One worker's figures in [`PoolStats`].
@@ -212,8 +221,8 @@ struct Totals {
     tells_lost: u64,
 }
 
-/// One forwarded ask, until its answer.
-struct Pending<Q, R> {
+/// One forwarded ask's context, carried by its continuation until the answer.
+struct Forwarded<Q, R> {
     worker: u32,
     sent_ns: u64,
     reply: ReplyTo<Result<R, PoolError>>,
@@ -273,7 +282,8 @@ pub struct Pool<M, Q = (), R = ()> {
     clone_request: Option<fn(&Q) -> Q>,
     failover_attempts: u32,
     config: PoolConfig,
-    pending: HashMap<u64, Pending<Q, R>>,
+    /// Asks sent to a worker whose answer has not come back.
+    in_flight: usize,
     /// Written on every message, read only for stats (cold).
     counters: Vec<Counters>,
     totals: Totals,
@@ -293,7 +303,7 @@ impl<M: Send + 'static> Pool<M> {
             wrap: None,
             clone_request: None,
             failover_attempts: 0,
-            pending: HashMap::with_capacity(config.max_in_flight.min(PENDING_CAPACITY_INITIAL)),
+            in_flight: 0,
             config,
             totals: Totals::default(),
         }
@@ -310,7 +320,7 @@ impl<M: Send + 'static> Pool<M> {
             clone_request: None,
             failover_attempts: 0,
             config: self.config,
-            pending: HashMap::with_capacity(self.config.max_in_flight.min(PENDING_CAPACITY_INITIAL)),
+            in_flight: self.in_flight,
             counters: self.counters,
             totals: self.totals,
         }
@@ -322,7 +332,6 @@ impl<M: Send + 'static, Q: Send + 'static, R: Send + 'static> Pool<M, Q, R> {
     #[must_use]
     pub fn with_config(mut self, config: PoolConfig) -> Self {
         self.config = config;
-        self.pending = HashMap::with_capacity(config.max_in_flight.min(PENDING_CAPACITY_INITIAL));
         self
     }
 
@@ -368,7 +377,7 @@ impl<M: Send + 'static, Q: Send + 'static, R: Send + 'static> Pool<M, Q, R> {
                     balancer_estimate_ns: self.balancer.latency_estimate_ns(i),
                 })
                 .collect(),
-            in_flight: self.pending.len(),
+            in_flight: self.in_flight,
             asks_ok: t.asks_ok,
             asks_failed: t.asks_failed,
             asks_retried: t.asks_retried,
@@ -438,32 +447,90 @@ impl<M: Send + 'static, Q: Send + 'static, R: Send + 'static> Pool<M, Q, R> {
 
     fn ask(&mut self, q: Q, reply: ReplyTo<Result<R, PoolError>>, attempts: u32, ctx: &mut Ctx<'_>) {
         let Some(wrap) = self.wrap else { return self.fail(reply, PoolError::NoAsks, ctx) };
-        if self.pending.len() >= self.config.max_in_flight {
+        if self.in_flight >= self.config.max_in_flight {
             let limit = self.config.max_in_flight;
             return self.fail(reply, PoolError::Saturated { limit }, ctx);
         }
         let Some(i) = self.pick(ctx) else { return self.fail(reply, PoolError::NoWorker, ctx) };
         let worker = self.views[i].id;
         let spare = self.clone_request.map(|clone| clone(&q));
-        match ctx.ask_untyped(Addr::<M>::from_id(worker), self.config.ask_timeout, |token| wrap(q, token)) {
-            Ok(request) => {
-                self.views[i].outstanding += 1;
-                self.counters[i].asks += 1;
-                let sent_ns = ctx.now_ns();
-                let pending = Pending { worker: i as u32, sent_ns, reply, spare, attempts };
-                self.pending.insert(request.to_bits(), pending);
+        let sent_ns = ctx.now_ns();
+        let ask: Carried<Q, R> = Arc::new(Mutex::new(Forwarded { worker: i as u32, sent_ns, reply, spare, attempts }));
+        let kept = ask.clone();
+        let sent = ctx
+            .ask(Addr::<M>::from_id(worker), |token| wrap(q, token))
+            .timeout(self.config.ask_timeout)
+            .then(move |result| PoolMsg::<M, Q, R>::Answered(Answered { ask, result }));
+        if sent.is_ok() {
+            self.views[i].outstanding += 1;
+            self.counters[i].asks += 1;
+            self.in_flight += 1;
+            return;
+        }
+        // Refused: the continuation was dropped, so `kept` is the context's last holder.
+        let Forwarded { reply, spare, .. } = take_carried(kept);
+        self.counters[i].refused += 1;
+        match spare {
+            Some(q) if attempts < self.failover_attempts => {
+                self.totals.asks_retried += 1;
+                self.ask(q, reply, attempts + 1, ctx);
             }
-            Err(_) => {
-                self.counters[i].refused += 1;
-                match spare {
-                    Some(q) if attempts < self.failover_attempts => {
+            _ => self.fail(reply, PoolError::Full { worker }, ctx),
+        }
+    }
+
+    /// A worker answered a forwarded ask (or the ask failed): observe, then answer the caller,
+    /// fail over, or fail.
+    fn answered(&mut self, answered: Answered<Q, R>, ctx: &mut Ctx<'_>) {
+        let Answered { ask, result } = answered;
+        let p = take_carried(ask);
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let i = p.worker as usize;
+        let view = &mut self.views[i];
+        view.outstanding = view.outstanding.saturating_sub(1);
+        let worker = view.id;
+        let latency_ns = ctx.now_ns().saturating_sub(p.sent_ns);
+        let success = result.is_ok();
+        self.balancer.observe(i, Outcome { latency_ns, success });
+        let c = &mut self.counters[i];
+        c.latency_ewma_ns = Some(match c.latency_ewma_ns {
+            Some(e) => STATS_EWMA_ALPHA * latency_ns as f64 + (1.0 - STATS_EWMA_ALPHA) * e,
+            None => latency_ns as f64,
+        });
+        match result {
+            Ok(value) => {
+                c.ok += 1;
+                self.totals.asks_ok += 1;
+                ctx.reply(p.reply, Ok(value));
+            }
+            Err(error) => {
+                c.failed += 1;
+                if matches!(error, AskError::Undelivered(reason) if worker_gone(reason)) {
+                    self.mark_dead(worker);
+                }
+                match p.spare {
+                    Some(q) if never_handled(error) && p.attempts < self.failover_attempts => {
                         self.totals.asks_retried += 1;
-                        self.ask(q, reply, attempts + 1, ctx);
+                        self.ask(q, p.reply, p.attempts + 1, ctx);
                     }
-                    _ => self.fail(reply, PoolError::Full { worker }, ctx),
+                    _ => self.fail(p.reply, PoolError::Worker { worker, error }, ctx),
                 }
             }
         }
+    }
+}
+
+/// A forwarded ask's context, shared by its continuation and the pool while the ask is being
+/// sent: a refused ask drops its continuation, and the pool takes the context back to fail
+/// over or answer the caller. Never locked (the `Mutex` only makes it `Sync` for any `Q`): the
+/// last holder unwraps it.
+type Carried<Q, R> = Arc<Mutex<Forwarded<Q, R>>>;
+
+/// The context, from its last holder.
+fn take_carried<Q, R>(carried: Carried<Q, R>) -> Forwarded<Q, R> {
+    match Arc::try_unwrap(carried) {
+        Ok(cell) => cell.into_inner().unwrap_or_else(PoisonError::into_inner),
+        Err(_) => unreachable!("a forwarded ask's context has one holder once the ask is sent or refused"),
     }
 }
 
@@ -500,44 +567,7 @@ impl<M: Send + 'static, Q: Send + 'static, R: Send + 'static> Agent for Pool<M, 
                 let stats = self.stats();
                 ctx.reply(reply, stats);
             }
-        }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        // The pool asks only its workers, so every answer has a pending entry.
-        let Some(p) = self.pending.remove(&request.to_bits()) else { return };
-        let i = p.worker as usize;
-        let view = &mut self.views[i];
-        view.outstanding = view.outstanding.saturating_sub(1);
-        let worker = view.id;
-        let latency_ns = ctx.now_ns().saturating_sub(p.sent_ns);
-        let result = reply.and_then(|r| r.take::<R>());
-        let success = result.is_ok();
-        self.balancer.observe(i, Outcome { latency_ns, success });
-        let c = &mut self.counters[i];
-        c.latency_ewma_ns = Some(match c.latency_ewma_ns {
-            Some(e) => STATS_EWMA_ALPHA * latency_ns as f64 + (1.0 - STATS_EWMA_ALPHA) * e,
-            None => latency_ns as f64,
-        });
-        match result {
-            Ok(value) => {
-                c.ok += 1;
-                self.totals.asks_ok += 1;
-                ctx.reply(p.reply, Ok(value));
-            }
-            Err(error) => {
-                c.failed += 1;
-                if matches!(error, AskError::Undelivered(reason) if worker_gone(reason)) {
-                    self.mark_dead(worker);
-                }
-                match p.spare {
-                    Some(q) if never_handled(error) && p.attempts < self.failover_attempts => {
-                        self.totals.asks_retried += 1;
-                        self.ask(q, p.reply, p.attempts + 1, ctx);
-                    }
-                    _ => self.fail(p.reply, PoolError::Worker { worker, error }, ctx),
-                }
-            }
+            PoolMsg::Answered(answered) => self.answered(answered, ctx),
         }
     }
 

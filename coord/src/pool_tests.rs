@@ -40,7 +40,7 @@ impl Agent for Echo {
                 let n = self.handled.fetch_add(1, Ordering::SeqCst) + 1;
                 match self.delay {
                     Some(d) => {
-                        ctx.send_after(Addr::from_id(ctx.id()), EchoMsg::Finish(x, r), d);
+                        ctx.send_after(ctx.myself(), EchoMsg::Finish(x, r), d);
                     }
                     None => ctx.reply(r, 2 * x),
                 }
@@ -125,16 +125,23 @@ struct Summary {
 struct Driver {
     pool: Addr<Msg>,
     left: u64,
-    in_flight: HashMap<u64, u64>,
+    in_flight: u64,
     next: u64,
     summary: Summary,
     done: Option<ReplyTo<Summary>>,
 }
 
-struct Run {
-    n: u64,
-    window: u64,
-    reply: ReplyTo<Summary>,
+enum DriverMsg {
+    Run {
+        n: u64,
+        window: u64,
+        reply: ReplyTo<Summary>,
+    },
+    /// The pool's answer to the ask for `x`.
+    Answer {
+        x: u64,
+        answer: Result<Result<u64, PoolError>, AskError>,
+    },
 }
 
 impl Driver {
@@ -142,15 +149,15 @@ impl Driver {
         self.left -= 1;
         let x = self.next;
         self.next += 1;
-        match ctx.ask_untyped(self.pool, T, |r| PoolMsg::Ask(x, r)) {
-            Ok(request) => {
-                self.in_flight.insert(request.to_bits(), x);
-            }
+        let asked =
+            ctx.ask(self.pool, |r| PoolMsg::Ask(x, r)).timeout(T).then(move |answer| DriverMsg::Answer { x, answer });
+        match asked {
+            Ok(()) => self.in_flight += 1,
             Err(_) => self.summary.lost.push(AskError::Undelivered(DeadLetterReason::MailboxFull)),
         }
     }
     fn maybe_done(&mut self, ctx: &mut Ctx<'_>) {
-        if self.left == 0 && self.in_flight.is_empty() {
+        if self.left == 0 && self.in_flight == 0 {
             if let Some(r) = self.done.take() {
                 ctx.reply(r, std::mem::take(&mut self.summary));
             }
@@ -159,25 +166,28 @@ impl Driver {
 }
 
 impl Agent for Driver {
-    type Msg = Run;
-    fn handle(&mut self, run: Run, ctx: &mut Ctx<'_>) {
-        self.left = run.n;
-        self.done = Some(run.reply);
-        for _ in 0..run.window.min(run.n) {
-            self.issue(ctx);
-        }
-        self.maybe_done(ctx);
-    }
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(x) = self.in_flight.remove(&request.to_bits()) else { return };
-        match reply.and_then(|r| r.take::<Result<u64, PoolError>>()) {
-            Ok(Ok(v)) if v == 2 * x => self.summary.ok += 1,
-            Ok(Ok(_)) => self.summary.wrong_answers += 1,
-            Ok(Err(e)) => self.summary.errors.push(e),
-            Err(e) => self.summary.lost.push(e),
-        }
-        if self.left > 0 {
-            self.issue(ctx);
+    type Msg = DriverMsg;
+    fn handle(&mut self, msg: DriverMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            DriverMsg::Run { n, window, reply } => {
+                self.left = n;
+                self.done = Some(reply);
+                for _ in 0..window.min(n) {
+                    self.issue(ctx);
+                }
+            }
+            DriverMsg::Answer { x, answer } => {
+                self.in_flight -= 1;
+                match answer {
+                    Ok(Ok(v)) if v == 2 * x => self.summary.ok += 1,
+                    Ok(Ok(_)) => self.summary.wrong_answers += 1,
+                    Ok(Err(e)) => self.summary.errors.push(e),
+                    Err(e) => self.summary.lost.push(e),
+                }
+                if self.left > 0 {
+                    self.issue(ctx);
+                }
+            }
         }
         self.maybe_done(ctx);
     }
@@ -189,13 +199,13 @@ fn drive(h: &EngineHandle, pool: Addr<Msg>, n: u64, window: u64) -> Summary {
         .spawn(SpawnPlacement::Shard(1), move || Driver {
             pool,
             left: 0,
-            in_flight: HashMap::new(),
+            in_flight: 0,
             next: 1,
             summary: Summary::default(),
             done: None,
         })
         .expect("driver starts");
-    h.ask(driver, T, |reply| Run { n, window, reply }).expect("the run finishes")
+    h.ask(driver, T, |reply| DriverMsg::Run { n, window, reply }).expect("the run finishes")
 }
 
 /// The per-worker identities the module docs promise.
@@ -448,6 +458,58 @@ fn saturation_is_a_typed_error() {
     let s = drive(&h, pool, 3, 3);
     assert_eq!(s.ok, 2, "{s:?}");
     assert_eq!(s.errors, [PoolError::Saturated { limit: 2 }]);
+    engine.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn an_ask_a_full_worker_mailbox_refuses_is_failed_over_or_a_typed_error() {
+    let engine = engine();
+    let h = engine.handle();
+    // Workers on the pool's shard with room for one message each: a burst of asks finds them
+    // full, and the refused sends are what this test is about.
+    let spawn_small = |n: usize| {
+        let mut w = Workers { addrs: Vec::new(), handled: Vec::new(), notes: Vec::new() };
+        for _ in 0..n {
+            let (handled, notes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+            let (h2, n2) = (handled.clone(), notes.clone());
+            let delay = Some(Duration::from_millis(2));
+            let addr = h
+                .spawn_with_capacity(SpawnPlacement::Shard(0), Some(1), move || Echo {
+                    delay,
+                    stop_after: None,
+                    handled: h2,
+                    notes: n2,
+                })
+                .expect("worker starts");
+            w.addrs.push(addr);
+            w.handled.push(handled);
+            w.notes.push(notes);
+        }
+        w
+    };
+    let n = 64;
+    for failover in [0, 1] {
+        let w = spawn_small(2);
+        let pool = spawn_pool(&h, &w, BalancerKind::RoundRobin, failover);
+        let s = drive(&h, pool, n, n);
+        assert!(s.lost.is_empty() && s.wrong_answers == 0, "{s:?}");
+        assert_eq!(s.ok + s.errors.len() as u64, n, "every ask answered, well or not: {s:?}");
+        for e in &s.errors {
+            assert!(matches!(e, PoolError::Full { worker } if w.addrs.iter().any(|a| a.id() == *worker)), "{e:?}");
+        }
+        let st = stats(&h, pool);
+        assert_counts_add_up(&st);
+        let refused: u64 = st.workers.iter().map(|w| w.refused).sum();
+        assert!(refused > 0, "the burst found a full mailbox: {st:?}");
+        assert_eq!(st.in_flight, 0);
+        assert_eq!(st.asks_ok, s.ok);
+        assert_eq!(st.asks_failed, s.errors.len() as u64);
+        if failover == 0 {
+            assert_eq!(refused, s.errors.len() as u64, "each refusal is one Full error");
+        } else {
+            assert_eq!(refused, st.asks_retried + s.errors.len() as u64, "a refusal is retried once, then fails");
+        }
+    }
     engine.shutdown().expect("clean shutdown");
 }
 

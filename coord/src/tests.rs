@@ -3,10 +3,9 @@
 
 use super::*;
 use nexus_engine::agent::{Agent, AgentId};
-use nexus_engine::ask::{Reply, ReplyTo};
+use nexus_engine::ask::ReplyTo;
 use nexus_engine::engine::Engine;
 use nexus_engine::shard::ExecutorKind;
-use std::collections::HashMap;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -45,15 +44,16 @@ impl Agent for Worker {
     }
 }
 
-/// Runs discoveries for the host: local at once, global through `on_reply`.
+/// Runs discoveries for the host: local at once, global through a typed ask whose answer
+/// comes back as `Found`, carrying the host's reply token.
 struct Finder {
     coord: Coord,
-    pending: HashMap<u64, ReplyTo<Discovered>>,
 }
 
 enum FinderMsg {
     Local(Query, ReplyTo<Vec<Candidate>>),
     Global(Query, ReplyTo<Discovered>),
+    Found(ReplyTo<Discovered>, Result<Discovered, AskError>),
 }
 
 impl Agent for Finder {
@@ -65,15 +65,9 @@ impl Agent for Finder {
                 ctx.reply(r, found);
             }
             FinderMsg::Global(q, r) => {
-                let request = self.coord.discover(ctx, q).expect("sent");
-                self.pending.insert(request.to_bits(), r);
+                self.coord.discover(ctx, q, move |found| FinderMsg::Found(r, found)).expect("sent");
             }
-        }
-    }
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        if let Some(r) = self.pending.remove(&request.to_bits()) {
-            let d = reply.and_then(|x| x.take::<Discovered>()).expect("discovered");
-            ctx.reply(r, d);
+            FinderMsg::Found(r, found) => ctx.reply(r, found.expect("discovered")),
         }
     }
 }
@@ -96,7 +90,7 @@ fn local_and_global_discovery_rank_every_shard() {
         ids.push(spawn_worker(&h, &coord, (i % 2) as usize, caps, LoadSource::Reported { initial: i as f64 }));
     }
     let c = coord.clone();
-    let finder = h.spawn(SpawnPlacement::Shard(0), move || Finder { coord: c, pending: HashMap::new() }).unwrap();
+    let finder = h.spawn(SpawnPlacement::Shard(0), move || Finder { coord: c }).unwrap();
 
     // Local: only shard 0's workers (0, 2, 4), lightest first.
     let local = h.ask(finder, T, |r| FinderMsg::Local(Query::all(train, 10), r)).unwrap();

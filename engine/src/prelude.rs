@@ -5,7 +5,7 @@
 //! its module path.
 
 pub use crate::agent::{
-    Addr, Agent, AgentId, Ask, AskAll, Ctx, Down, Exit, ExitReason, SendError, SpawnError, SpawnPlacement,
+    Addr, Agent, AgentId, Ask, AskAll, Ctx, Down, Exit, ExitReason, SendError, SendOptions, SpawnError, SpawnPlacement,
 };
 pub use crate::ask::{AskError, ReplyTo};
 pub use crate::config::EngineConfig;

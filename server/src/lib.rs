@@ -31,6 +31,6 @@ pub mod stats;
 pub mod topic;
 
 pub use front::ConnId;
-pub use ingress::IngressMsg;
+pub use ingress::{Gathered, IngressMsg};
 pub use kinds::{AgentKind, AgentRequest, Kinds};
 pub use server::{ServerBuilder, ServerError, ServerHandle};

@@ -8,6 +8,12 @@
 //! agents. Each operation is one message; its answer is a RESP [`Value`] sent back through the
 //! ask's reply token. `AGENT.ASK` and `PUBLISH` forward the token, so the agent or the topic
 //! answers the ingress directly.
+//!
+//! `Partition::run` routes each operation to its family: keys (`run_key_op`), whole-shard
+//! administration (`run_server_op`), agents (`run_agent_op`) and pub/sub (`run_pubsub_op`).
+//!
+//! Invariants: every operation that carries a reply token answers through it exactly once,
+//! here or through the agent or topic it was forwarded to (a refused forward answers `BUSY`).
 
 use crate::directory::{Directory, Subscriber};
 use crate::kinds::{AgentRequest, Kinds};
@@ -142,10 +148,29 @@ impl Partition {
         }
     }
 
+    /// Runs `op`; answers `Some(value)` to be sent through `reply`, or `None` when the answer
+    /// goes (or went) another way: the token was forwarded, answered already, or not wanted.
     fn run(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
         let now = ctx.now_ns() / 1_000_000;
         self.kv.expire_due(now);
-        let value = match op {
+        match op {
+            PartOp::DbSize | PartOp::FlushAll | PartOp::Info => Some(self.run_server_op(op, now, ctx)),
+            PartOp::Spawn { .. }
+            | PartOp::AgentSend(..)
+            | PartOp::AgentAsk(..)
+            | PartOp::AgentStop(_)
+            | PartOp::AgentInfo(_)
+            | PartOp::AgentList(_) => self.run_agent_op(op, reply, ctx),
+            PartOp::Subscribe(..) | PartOp::Unsubscribe(..) | PartOp::Publish(..) | PartOp::TopicIdle(_) => {
+                self.run_pubsub_op(op, reply, ctx)
+            }
+            key_op => Some(self.run_key_op(key_op, now)),
+        }
+    }
+
+    /// The keyspace operations: GET, SET, DEL, EXISTS, INCRBY, MGET, MSET, PEXPIRE, TTL.
+    fn run_key_op(&mut self, op: PartOp, now: u64) -> Value {
+        match op {
             PartOp::Get(key) => self.kv.get(&key, now).map_or(Value::Nil, Value::Bulk),
             PartOp::Set { key, value, condition, expiry, get } => {
                 let (stored, previous) = self.kv.set(key, value, condition, expiry, now);
@@ -178,6 +203,13 @@ impl Partition {
                 Ttl::Millis(ms) if millis => ms as i64,
                 Ttl::Millis(ms) => ms.div_ceil(1000) as i64,
             }),
+            _ => misrouted(),
+        }
+    }
+
+    /// The whole-shard operations: DBSIZE, FLUSHALL and INFO's figures.
+    fn run_server_op(&mut self, op: PartOp, now: u64, ctx: &mut Ctx<'_>) -> Value {
+        match op {
             PartOp::DbSize => Value::Int(self.kv.len(now) as i64),
             PartOp::FlushAll => {
                 self.kv.clear();
@@ -201,37 +233,23 @@ impl Partition {
                     .collect(),
                 )
             }
+            _ => misrouted(),
+        }
+    }
+
+    /// The agent operations: AGENT.SPAWN, .SEND, .ASK, .STOP, .INFO, .LIST. ASK and INFO hand
+    /// the reply token to the agent, which answers the ingress directly.
+    fn run_agent_op(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
+        let value = match op {
             PartOp::Spawn { kind, name, args } => self.spawn(kind, name, &args, ctx),
             PartOp::AgentSend(name, payload) => match self.agent(&name, ctx) {
                 None => Self::not_an_agent(&name, ctx),
                 Some((_, id)) => match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Send(payload)) {
                     Ok(()) => Value::Int(1),
-                    Err(_) => Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")),
+                    Err(_) => agent_busy(&name),
                 },
             },
-            PartOp::AgentAsk(name, payload) => match self.agent(&name, ctx).map(|found| (found, reply.take())) {
-                None => Self::not_an_agent(&name, ctx),
-                Some((found, token)) => match (found, token) {
-                    (_, None) => return None,
-                    ((_, id), Some(token)) => {
-                        match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
-                            Ok(()) => return None,
-                            Err(e) => {
-                                // The token came back inside the message: answer through it.
-                                if let AgentRequest::Ask(_, token) = e.into_inner() {
-                                    ctx.reply(
-                                        token,
-                                        Value::error(format!(
-                                            "BUSY the mailbox of agent '{name}' is full; retry later"
-                                        )),
-                                    );
-                                }
-                                return None;
-                            }
-                        }
-                    }
-                },
-            },
+            PartOp::AgentAsk(name, payload) => return self.agent_ask(name, payload, reply, ctx),
             PartOp::AgentStop(name) => match self.agent(&name, ctx) {
                 None => Value::Int(0),
                 Some((_, id)) => {
@@ -240,73 +258,82 @@ impl Partition {
                     Value::Int(1)
                 }
             },
-            PartOp::AgentInfo(name) => match self.agent(&name, ctx).map(|found| (found, reply.take())) {
-                None if ctx.lookup_local(&name).flatten().is_some() => Self::not_an_agent(&name, ctx),
-                None => Value::Nil,
-                Some((_, None)) => return None,
-                Some(((kind, id), Some(token))) => {
-                    let request = AgentRequest::Info { name: name.clone(), kind, reply: token };
-                    if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), request) {
-                        if let AgentRequest::Info { reply, .. } = e.into_inner() {
-                            ctx.reply(
-                                reply,
-                                Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later")),
-                            );
-                        }
-                    }
-                    return None;
-                }
-            },
-            PartOp::AgentList(kind) => {
-                let names: Vec<String> = self
-                    .agents
-                    .iter()
-                    .filter(|(_, (k, _))| kind.as_deref().map_or(true, |want| want == k))
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                let live: Vec<Value> = names
-                    .into_iter()
-                    .filter(|n| self.agent(n, ctx).is_some())
-                    .map(|n| Value::Bulk(Bytes::from(n)))
-                    .collect();
-                Value::Array(live)
+            PartOp::AgentInfo(name) => return self.agent_info(name, reply, ctx),
+            PartOp::AgentList(kind) => Value::Array(self.agent_list(kind.as_deref(), ctx)),
+            _ => misrouted(),
+        };
+        Some(value)
+    }
+
+    /// AGENT.ASK: the payload and the reply token go to the agent, which answers the ingress.
+    fn agent_ask(
+        &mut self,
+        name: String,
+        payload: Bytes,
+        reply: &mut Option<ReplyTo<Value>>,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Value> {
+        let Some((_, id)) = self.agent(&name, ctx) else { return Some(Self::not_an_agent(&name, ctx)) };
+        let token = reply.take()?;
+        if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
+            // The token came back inside the message: answer through it.
+            if let AgentRequest::Ask(_, token) = e.into_inner() {
+                ctx.reply(token, agent_busy(&name));
             }
-            PartOp::Subscribe(channel, sub) => {
-                let me = Addr::<PartMsg>::from_id(ctx.id());
-                let entry = match self.topics.get_mut(&channel) {
-                    Some(e) => e,
-                    None => {
-                        let topic = Topic::new(channel.clone(), self.directory.clone(), me);
-                        match ctx.spawn(topic) {
-                            Ok(addr) => {
-                                self.topics.entry(channel.clone()).or_insert(TopicEntry { addr, subscribers: 0 })
-                            }
-                            Err(e) => {
-                                return Some(Value::error(format!("ERR cannot start the channel's topic agent: {e}")))
-                            }
-                        }
-                    }
-                };
-                entry.subscribers += 1;
-                let addr = entry.addr;
-                return self.forward(addr, reply.take(), |r| TopicMsg::Subscribe(sub, r), ctx);
+        }
+        None
+    }
+
+    /// AGENT.INFO: the agent describes itself through the reply token; nil for no agent.
+    fn agent_info(&mut self, name: String, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
+        let Some((kind, id)) = self.agent(&name, ctx) else {
+            if ctx.lookup_local(&name).flatten().is_some() {
+                return Some(Self::not_an_agent(&name, ctx));
             }
+            return Some(Value::Nil);
+        };
+        let token = reply.take()?;
+        let request = AgentRequest::Info { name: name.clone(), kind, reply: token };
+        if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), request) {
+            if let AgentRequest::Info { reply, .. } = e.into_inner() {
+                ctx.reply(reply, agent_busy(&name));
+            }
+        }
+        None
+    }
+
+    /// AGENT.LIST: the live agents this shard spawned (of `kind`, when given), sorted.
+    fn agent_list(&mut self, kind: Option<&str>, ctx: &mut Ctx<'_>) -> Vec<Value> {
+        let names: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|(_, (k, _))| kind.map_or(true, |want| want == k))
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.into_iter().filter(|n| self.agent(n, ctx).is_some()).map(|n| Value::Bulk(Bytes::from(n))).collect()
+    }
+
+    /// The pub/sub operations: SUBSCRIBE and UNSUBSCRIBE of one subscriber, PUBLISH, and a
+    /// topic's notice that it is idle. The topic agent answers through the forwarded token.
+    fn run_pubsub_op(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
+        match op {
+            PartOp::Subscribe(channel, sub) => self.subscribe(channel, sub, reply, ctx),
             PartOp::Unsubscribe(channel, sub) => match self.topics.get_mut(&channel) {
-                None => Value::Ok,
+                None => Some(Value::Ok),
                 Some(entry) => {
                     entry.subscribers = entry.subscribers.saturating_sub(1);
                     let addr = entry.addr;
                     let token = reply.take();
                     let _ = ctx.send(addr, TopicMsg::Unsubscribe(sub, token));
-                    return None;
+                    None
                 }
             },
             PartOp::Publish(channel, message) => match self.topics.get(&channel) {
                 Some(entry) if entry.subscribers > 0 => {
                     let addr = entry.addr;
-                    return self.forward(addr, reply.take(), |r| TopicMsg::Publish(message, r), ctx);
+                    self.forward(addr, reply.take(), |r| TopicMsg::Publish(message, r), ctx)
                 }
-                _ => Value::Int(0),
+                _ => Some(Value::Int(0)),
             },
             PartOp::TopicIdle(channel) => {
                 if self.topics.get(&channel).is_some_and(|e| e.subscribers == 0) {
@@ -314,10 +341,33 @@ impl Partition {
                         ctx.stop(entry.addr.id());
                     }
                 }
-                return None;
+                None
+            }
+            _ => Some(misrouted()),
+        }
+    }
+
+    /// SUBSCRIBE of one subscriber: starts the channel's topic agent when it has none.
+    fn subscribe(
+        &mut self,
+        channel: Bytes,
+        sub: Subscriber,
+        reply: &mut Option<ReplyTo<Value>>,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Value> {
+        let entry = match self.topics.get_mut(&channel) {
+            Some(e) => e,
+            None => {
+                let topic = Topic::new(channel.clone(), self.directory.clone(), ctx.myself());
+                match ctx.spawn(topic) {
+                    Ok(addr) => self.topics.entry(channel.clone()).or_insert(TopicEntry { addr, subscribers: 0 }),
+                    Err(e) => return Some(Value::error(format!("ERR cannot start the channel's topic agent: {e}"))),
+                }
             }
         };
-        Some(value)
+        entry.subscribers += 1;
+        let addr = entry.addr;
+        self.forward(addr, reply.take(), |r| TopicMsg::Subscribe(sub, r), ctx)
     }
 
     /// Sends a message carrying the reply token to a topic; a failed send answers with BUSY.
@@ -358,6 +408,16 @@ impl Partition {
         self.agents.insert(name, (kind, id));
         Value::Ok
     }
+}
+
+/// The answer when an agent's mailbox refuses a request.
+fn agent_busy(name: &str) -> Value {
+    Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later"))
+}
+
+/// The answer to an operation handed to the wrong family function (a bug in `run`).
+fn misrouted() -> Value {
+    Value::error("ERR internal: an operation routed to the wrong handler")
 }
 
 fn no_such_agent(name: &str) -> Value {

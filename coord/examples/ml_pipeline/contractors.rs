@@ -205,7 +205,7 @@ impl Bidder for Evaluator {
         };
         let seq = self.next_seq;
         self.next_seq += 1;
-        let me = Addr::<BidderMsg>::from_id(ctx.id());
+        let me = ctx.myself::<BidderMsg>();
         let put = StoreMsg::Put { task: job.task, score, from: me, seq };
         if ctx.send(self.store, put).is_err() {
             shard_breaker.breaker.borrow_mut().on_failure(permit, ctx.now_ns());

@@ -66,9 +66,10 @@ impl ShardBreaker {
 }
 
 /// How the store's answers (and the evaluator's own timeout) reach an evaluator: as a
-/// `BidderMsg::Wake(token)`, the one message of its own a `Contractor` passes to its `Bidder`.
-/// (A `ctx.ask` from inside `perform` would not do: its reply goes to the agent's `on_reply`,
-/// which `Contractor` does not pass on.) The token holds the write's sequence number and one of
+/// `BidderMsg::Wake(token)`, a message of its own that a `Contractor` passes to its `Bidder`.
+/// (A `ctx.ask` from inside `perform` would bring its answer back too, as a
+/// `BidderMsg::Resume`, but an ask's answer after its timeout is dropped by the engine, and the
+/// pipeline counts those late answers.) The token holds the write's sequence number and one of
 /// these kinds.
 pub(crate) const WAKE_STORED: u64 = 0;
 /// The store refused the write.

@@ -1,6 +1,10 @@
 //! The orchestrator: runs the tasks one after the other (three auctions each), then times
 //! global discoveries on their own, then opens the ballot, and answers the host with a
 //! [`Summary`].
+//!
+//! It asks one thing at a time (an auction, a discovery, the ballot), each with a typed ask
+//! whose answer comes back as one of its own messages, carrying what it needs to go on (the
+//! stage and its slot, for an auction).
 
 use crate::work::{elapsed_ns, mix, Job, Slot};
 use crate::{DISCOVERY_LIMIT, DISCOVERY_SAMPLES, MAX_ROUNDS, MODELS, TASK_DEADLINE};
@@ -11,10 +15,10 @@ use nexus_coord::auction::{
 use nexus_coord::caps::CapSet;
 use nexus_coord::index::{MatchMode, Query};
 use nexus_coord::reputation;
-use nexus_coord::vote::{BallotReply, BallotResult, BallotSpec, Ballots, Electorate, Rule};
+use nexus_coord::vote::{BallotReply, BallotResult, BallotSpec, Ballots, Electorate, Rule, VoteError};
 use nexus_coord::{Coord, Discovered};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx};
+use nexus_engine::ask::{AskError, ReplyTo};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -74,13 +78,6 @@ pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("static histogram bounds are valid")
 }
 
-enum Waiting {
-    Nothing,
-    Auction { stage: usize, slot: Arc<Slot> },
-    Discovery { left: u64 },
-    Ballot,
-}
-
 pub(crate) struct Orchestrator {
     coord: Coord,
     manager: Addr<AuctionMsg>,
@@ -97,14 +94,24 @@ pub(crate) struct Orchestrator {
     task_started: Instant,
     task_excluded_ns: u64,
     task_reauctioned: bool,
-    // The request in flight.
-    request: Option<RequestId>,
+    /// Timed discoveries still to run.
+    discoveries_left: u64,
+    /// When the request in flight was sent.
     sent: Instant,
-    waiting: Waiting,
 }
 
 pub(crate) enum OrchestratorMsg {
     Run(u64, ReplyTo<Summary>),
+    /// The manager's answer to the auction of `stage`, whose job reports through `slot`.
+    Auctioned {
+        stage: usize,
+        slot: Arc<Slot>,
+        outcome: Result<Result<Outcome, AuctionError>, AskError>,
+    },
+    /// The answer to a timed discovery.
+    Discovered(Result<Discovered, AskError>),
+    /// The ballot's result.
+    Decided(BallotReply),
 }
 
 impl Orchestrator {
@@ -133,9 +140,8 @@ impl Orchestrator {
             task_started: Instant::now(),
             task_excluded_ns: 0,
             task_reauctioned: false,
-            request: None,
+            discoveries_left: 0,
             sent: Instant::now(),
-            waiting: Waiting::Nothing,
         }
     }
 
@@ -148,7 +154,7 @@ impl Orchestrator {
         }
         if self.task == self.summary.tasks {
             self.summary.tasks_wall = Duration::from_nanos(ctx.now_ns().saturating_sub(self.summary.start_ns));
-            self.waiting = Waiting::Discovery { left: DISCOVERY_SAMPLES };
+            self.discoveries_left = DISCOVERY_SAMPLES;
             return self.next_discovery(ctx);
         }
         self.input = mix(self.task);
@@ -173,15 +179,15 @@ impl Orchestrator {
             .window(Duration::ZERO)
             .rule(rule)
             .max_rounds(MAX_ROUNDS);
-        // The outcome comes back in `on_reply` as a `Result<Outcome, AuctionError>`.
+        // The outcome comes back as `Auctioned`, with the stage and the slot.
         let timeout = (TASK_DEADLINE + Duration::from_secs(1)) * MAX_ROUNDS;
         self.sent = Instant::now();
-        match ctx.ask_untyped(self.manager, timeout, |reply| AuctionMsg::Run(Box::new(RunRequest { spec, reply }))) {
-            Ok(request) => {
-                self.request = Some(request);
-                self.waiting = Waiting::Auction { stage, slot };
-            }
-            Err(_) => self.lose(format!("the manager's mailbox refused the {} auction", Stage::ALL[stage].name()), ctx),
+        let asked = ctx
+            .ask(self.manager, |reply| AuctionMsg::Run(Box::new(RunRequest { spec, reply })))
+            .timeout(timeout)
+            .then(move |outcome| OrchestratorMsg::Auctioned { stage, slot, outcome });
+        if asked.is_err() {
+            self.lose(format!("the manager's mailbox refused the {} auction", Stage::ALL[stage].name()), ctx);
         }
     }
 
@@ -191,7 +197,13 @@ impl Orchestrator {
         self.start_task(ctx);
     }
 
-    fn auction_answered(&mut self, stage: usize, slot: &Slot, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
+    fn auction_answered(
+        &mut self,
+        stage: usize,
+        slot: &Slot,
+        answer: Result<Result<Outcome, AuctionError>, AskError>,
+        ctx: &mut Ctx<'_>,
+    ) {
         let wall = elapsed_ns(self.sent);
         let excluded = slot.work_ns.load(Relaxed) + slot.service_ns.load(Relaxed);
         self.summary.work_ns += slot.work_ns.load(Relaxed);
@@ -199,7 +211,7 @@ impl Orchestrator {
         self.task_excluded_ns += excluded;
         self.summary.auction_overhead.saturating_record(wall.saturating_sub(excluded).max(1));
         let name = Stage::ALL[stage].name();
-        let outcome: Outcome = match reply.and_then(|r| r.take::<Result<Outcome, AuctionError>>()) {
+        let outcome: Outcome = match answer {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => return self.lose(format!("the {name} auction failed: {e}"), ctx),
             Err(e) => return self.lose(format!("the {name} auction got no answer: {e}"), ctx),
@@ -242,20 +254,31 @@ impl Orchestrator {
     }
 
     fn next_discovery(&mut self, ctx: &mut Ctx<'_>) {
-        let Waiting::Discovery { left } = self.waiting else { return };
-        if left == 0 {
+        if self.discoveries_left == 0 {
             return self.open_ballot(ctx);
         }
         self.sent = Instant::now();
         // A global discovery: this shard's index ranks its agents, asks the other shard's,
-        // merges; the `Discovered` arrives in `on_reply`.
-        match self.coord.discover(ctx, Query::all(self.stage_caps[1], DISCOVERY_LIMIT)) {
-            Ok(request) => self.request = Some(request),
+        // merges; the `Discovered` comes back as `OrchestratorMsg::Discovered`.
+        let query = Query::all(self.stage_caps[1], DISCOVERY_LIMIT);
+        match self.coord.discover(ctx, query, OrchestratorMsg::Discovered) {
+            Ok(()) => {}
             Err(e) => {
                 self.summary.problems.push(format!("a timed discovery could not be sent: {e}"));
                 self.open_ballot(ctx);
             }
         }
+    }
+
+    fn discovered(&mut self, found: Result<Discovered, AskError>, ctx: &mut Ctx<'_>) {
+        let wall = elapsed_ns(self.sent);
+        match found {
+            Ok(d) if d.shards_missing == 0 => self.summary.discovery.saturating_record(wall.max(1)),
+            Ok(d) => self.summary.problems.push(format!("a discovery missed {} shards", d.shards_missing)),
+            Err(e) => self.summary.problems.push(format!("a discovery got no answer: {e}")),
+        }
+        self.discoveries_left -= 1;
+        self.next_discovery(ctx);
     }
 
     fn open_ballot(&mut self, ctx: &mut Ctx<'_>) {
@@ -265,16 +288,13 @@ impl Orchestrator {
         let spec = BallotSpec::new("which model configuration to keep", &options, electorate)
             .rule(Rule::Majority)
             .deadline(Duration::from_millis(500));
-        self.waiting = Waiting::Ballot;
-        match self.ballots.open(ctx, spec) {
-            Ok(request) => self.request = Some(request),
-            Err(e) => self.finish(Err(format!("the ballot could not be opened: {e}")), ctx),
+        if let Err(e) = self.ballots.open(ctx, spec, OrchestratorMsg::Decided) {
+            self.finish(Err(format!("the ballot could not be opened: {e}")), ctx);
         }
     }
 
     fn finish(&mut self, ballot: Result<BallotResult, String>, ctx: &mut Ctx<'_>) {
         self.summary.ballot = ballot;
-        self.waiting = Waiting::Nothing;
         if let Some(reply) = self.reply.take() {
             let summary = std::mem::replace(&mut self.summary, Summary::empty(0, 0));
             ctx.reply(reply, summary);
@@ -312,39 +332,23 @@ impl Agent for Orchestrator {
     type Msg = OrchestratorMsg;
 
     fn handle(&mut self, msg: OrchestratorMsg, ctx: &mut Ctx<'_>) {
-        let OrchestratorMsg::Run(tasks, reply) = msg;
-        self.summary = Summary::empty(tasks, ctx.now_ns());
-        self.reply = Some(reply);
-        self.task = 0;
-        self.start_task(ctx);
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        if self.request != Some(request) {
-            return;
-        }
-        self.request = None;
-        match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
-            Waiting::Auction { stage, slot } => self.auction_answered(stage, &slot, reply, ctx),
-            Waiting::Discovery { left } => {
-                let wall = elapsed_ns(self.sent);
-                match reply.and_then(|r| r.take::<Discovered>()) {
-                    Ok(d) if d.shards_missing == 0 => self.summary.discovery.saturating_record(wall.max(1)),
-                    Ok(d) => self.summary.problems.push(format!("a discovery missed {} shards", d.shards_missing)),
-                    Err(e) => self.summary.problems.push(format!("a discovery got no answer: {e}")),
-                }
-                self.waiting = Waiting::Discovery { left: left - 1 };
-                self.next_discovery(ctx);
+        match msg {
+            OrchestratorMsg::Run(tasks, reply) => {
+                self.summary = Summary::empty(tasks, ctx.now_ns());
+                self.reply = Some(reply);
+                self.task = 0;
+                self.start_task(ctx);
             }
-            Waiting::Ballot => {
-                let result = match reply.and_then(|r| r.take::<BallotReply>()) {
-                    Ok(Ok(result)) => Ok(result),
-                    Ok(Err(e)) => Err(format!("the ballot failed: {e}")),
-                    Err(e) => Err(format!("the ballot box did not answer: {e}")),
+            OrchestratorMsg::Auctioned { stage, slot, outcome } => self.auction_answered(stage, &slot, outcome, ctx),
+            OrchestratorMsg::Discovered(found) => self.discovered(found, ctx),
+            OrchestratorMsg::Decided(reply) => {
+                let result = match reply {
+                    Ok(result) => Ok(result),
+                    Err(VoteError::Ask(e)) => Err(format!("the ballot box did not answer: {e}")),
+                    Err(e) => Err(format!("the ballot failed: {e}")),
                 };
                 self.finish(result, ctx);
             }
-            Waiting::Nothing => {}
         }
     }
 }

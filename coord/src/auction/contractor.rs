@@ -6,13 +6,19 @@
 //! handler that receives it (`Bidder::bid` has no `Ctx`: a bid is a pure decision), so a live
 //! contractor never leaves a manager waiting. A bid the manager's mailbox refuses is counted
 //! by the engine (`rejected_full`); the manager then counts the bidder as silent.
+//!
+//! A bidder that asks another agent (while performing a contract, say) gets the answer back as
+//! a [`BidderMsg::Resume`]: its ask's continuation builds one with [`Resume::new`], a closure
+//! over the bidder's own type holding the answer and whatever else it needs, and the
+//! contractor runs it on its bidder. The contractor keeps no table of the bidder's requests.
 
 use super::{BidDecision, BidderMsg, CallForBids, Contract, Ticket};
 use crate::caps::CapSet;
 use crate::index::LoadSource;
 use crate::Coord;
-use nexus_engine::agent::{Agent, Ctx, RequestId};
-use nexus_engine::ask::{AskError, Reply};
+use nexus_engine::agent::{Agent, Ctx};
+use std::any::Any;
+use std::fmt;
 
 /// What a contractor does; wrap it in a [`Contractor`].
 pub trait Bidder: 'static {
@@ -21,8 +27,9 @@ pub trait Bidder: 'static {
 
     /// Does the work of a contract won. Report with `contract.done(ctx)` or
     /// `contract.failed(ctx, why)`, now or later (keep the contract, and schedule a
-    /// [`BidderMsg::Wake`] to the contractor's own address with `Ctx::send_after`). A contract
-    /// dropped without a report runs into its deadline.
+    /// [`BidderMsg::Wake`] to the contractor's own address with `Ctx::send_after`, or ask
+    /// another agent and finish in the [`Resume`] its answer builds). A contract dropped
+    /// without a report runs into its deadline.
     fn perform(&mut self, contract: Contract, ctx: &mut Ctx<'_>);
 
     /// A wake-up the bidder scheduled for itself.
@@ -31,10 +38,85 @@ pub trait Bidder: 'static {
     /// The contract of `ticket` was withdrawn (its deadline passed): stop working on it; a
     /// report of it would be ignored.
     fn cancelled(&mut self, _ticket: Ticket, _ctx: &mut Ctx<'_>) {}
+}
 
-    /// The answer to an ask the bidder made with `ctx.ask` (while performing a contract, say):
-    /// the contractor hands every reply to its bidder.
-    fn on_reply(&mut self, _request: RequestId, _reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {}
+/// Work for a contractor's bidder, built by the bidder itself (typically in the continuation
+/// of an ask it made) and run by the contractor on its bidder when it arrives as
+/// [`BidderMsg::Resume`]. Here a bidder asks an echo agent while performing, and reports once
+/// the answer comes:
+///
+/// ```
+/// use nexus_coord::auction::{BidDecision, Bidder, BidderMsg, CallForBids, Contract, Resume};
+/// use nexus_engine::builtin::EchoMsg;
+/// use nexus_engine::prelude::*;
+///
+/// struct Checker {
+///     echo: Addr<EchoMsg>,
+/// }
+///
+/// impl Checker {
+///     fn checked(&mut self, contract: Contract, echoed: Result<u64, AskError>, ctx: &mut Ctx<'_>) {
+///         let _ = match echoed {
+///             Ok(7) => contract.done(ctx),
+///             _ => contract.failed(ctx, "the echo did not answer 7"),
+///         };
+///     }
+/// }
+///
+/// impl Bidder for Checker {
+///     fn bid(&mut self, _call: &CallForBids) -> BidDecision {
+///         BidDecision::Decline
+///     }
+///     fn perform(&mut self, contract: Contract, ctx: &mut Ctx<'_>) {
+///         let asked = ctx.ask(self.echo, |reply| EchoMsg::Echo { value: 7, reply }).then(move |echoed| {
+///             BidderMsg::Resume(Resume::new(move |me: &mut Checker, ctx| me.checked(contract, echoed, ctx)))
+///         });
+///         // Refused (the echo's mailbox is full): the contract went with the continuation and
+///         // runs into its deadline, so the task is auctioned again.
+///         let _ = asked;
+///     }
+/// }
+/// ```
+///
+/// It must reach a contractor of the bidder type it was built for; anywhere else it panics
+/// (a programming error, like an ask whose answer has the wrong message type).
+pub struct Resume {
+    run: Box<ResumeFn>,
+    bidder: &'static str,
+}
+
+/// A [`Resume`]'s work, type-erased: it gets the contractor's bidder, that bidder's type name
+/// (for the panic when it is not the type the work was built for) and the context.
+type ResumeFn = dyn FnOnce(&mut dyn Any, &'static str, &mut Ctx<'_>) + Send;
+
+impl Resume {
+    /// Work `f` for a bidder of type `B`.
+    pub fn new<B: Bidder>(f: impl FnOnce(&mut B, &mut Ctx<'_>) + Send + 'static) -> Self {
+        let run = move |bidder: &mut dyn Any, here: &'static str, ctx: &mut Ctx<'_>| {
+            match bidder.downcast_mut::<B>() {
+            Some(bidder) => f(bidder, ctx),
+            None => panic!(
+                "a Resume built for bidder `{}` reached a contractor of `{here}`; hint: build it with the asking bidder's own type",
+                std::any::type_name::<B>()
+            ),
+        }
+        };
+        Self { run: Box::new(run), bidder: std::any::type_name::<B>() }
+    }
+
+    /// Runs the work on `bidder`.
+    ///
+    /// # Panics
+    /// When `bidder` is not of the type the work was built for.
+    fn run<B: Bidder>(self, bidder: &mut B, ctx: &mut Ctx<'_>) {
+        (self.run)(bidder, std::any::type_name::<B>(), ctx);
+    }
+}
+
+impl fmt::Debug for Resume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Resume({})", self.bidder)
+    }
 }
 
 /// The agent that wraps a [`Bidder`]; see the module docs.
@@ -87,10 +169,7 @@ impl<B: Bidder> Agent for Contractor<B> {
             BidderMsg::Award(contract) => self.bidder.perform(contract, ctx),
             BidderMsg::Cancel(ticket) => self.bidder.cancelled(ticket, ctx),
             BidderMsg::Wake(token) => self.bidder.wake(token, ctx),
+            BidderMsg::Resume(work) => work.run(&mut self.bidder, ctx),
         }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        self.bidder.on_reply(request, reply, ctx);
     }
 }

@@ -26,8 +26,8 @@ use super::{
 use crate::index::Query;
 use crate::reputation::{self, Judgement, ShardReputation};
 use crate::{Coord, CoordError, Discovered};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, RequestId, TimerId, Undelivered};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, TimerId, Undelivered};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::metrics::DeadLetterReason;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -57,7 +57,8 @@ struct Held {
 enum Phase {
     /// Between rounds (or before the first): watches nothing, waits for nothing.
     Idle,
-    Discovering(RequestId),
+    /// The round's discovery is asked; its answer comes back as `AuctionMsg::Discovered`.
+    Discovering,
     Bidding(TimerId),
     Contract(Held),
 }
@@ -95,7 +96,7 @@ impl Auction {
         match &self.phase {
             Phase::Bidding(_) => self.watch && self.buf.candidates.binary_search(&id).is_ok(),
             Phase::Contract(h) => h.winner == id,
-            Phase::Idle | Phase::Discovering(_) => false,
+            Phase::Idle | Phase::Discovering => false,
         }
     }
 }
@@ -131,7 +132,7 @@ impl AuctionManager {
     }
 
     fn me(&self, ctx: &Ctx<'_>) -> Addr<AuctionMsg> {
-        self.me.unwrap_or_else(|| Addr::from_id(ctx.id()))
+        self.me.unwrap_or_else(|| ctx.myself())
     }
 
     fn reputation(&mut self, ctx: &mut Ctx<'_>) -> Rc<ShardReputation> {
@@ -207,8 +208,9 @@ impl AuctionManager {
             self.call(idx, ctx);
             return;
         };
-        match self.coord.discover(ctx, query) {
-            Ok(request) => self.auctions[idx].phase = Phase::Discovering(request),
+        let ticket = self.auctions[idx].ticket();
+        match self.coord.discover(ctx, query, move |found| AuctionMsg::Discovered(ticket, found)) {
+            Ok(()) => self.auctions[idx].phase = Phase::Discovering,
             Err(e) => {
                 let e = match e {
                     CoordError::Ask(e) => e,
@@ -554,7 +556,7 @@ impl Agent for AuctionManager {
     type Msg = AuctionMsg;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
-        self.me = Some(Addr::from_id(ctx.id()));
+        self.me = Some(ctx.myself());
         let rep = self.reputation(ctx);
         rep.table.borrow_mut().set_alpha_pct(self.coord.config().reputation_alpha_pct);
     }
@@ -585,13 +587,15 @@ impl Agent for AuctionManager {
                 }
             }
             AuctionMsg::ContractDue(ticket) => self.on_contract_due(ticket, ctx),
-        }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let idx = self.auctions.iter().position(|a| matches!(a.phase, Phase::Discovering(r) if r == request));
-        if let Some(idx) = idx {
-            self.discovered(idx, reply.and_then(|r| r.take::<Discovered>()), ctx);
+            AuctionMsg::Discovered(ticket, found) => {
+                let idx = self.find(ticket.auction()).filter(|&i| {
+                    let a = &self.auctions[i];
+                    a.round == ticket.round() && matches!(a.phase, Phase::Discovering)
+                });
+                if let Some(idx) = idx {
+                    self.discovered(idx, found, ctx);
+                }
+            }
         }
     }
 

@@ -63,7 +63,7 @@
 mod contractor;
 mod manager;
 
-pub use contractor::{Bidder, Contractor};
+pub use contractor::{Bidder, Contractor, Resume};
 pub use manager::AuctionManager;
 
 use crate::caps::CapSet;
@@ -445,6 +445,9 @@ pub enum BidderMsg {
     /// A wake-up the bidder scheduled for itself (`Ctx::send_after` to its own address), for
     /// work that reports later; the value is the bidder's own.
     Wake(u64),
+    /// Work for the bidder it was built for, typically the answer to an ask the bidder made
+    /// (see [`Resume`]).
+    Resume(Resume),
 }
 
 /// What a requester asks a manager to do.
@@ -472,6 +475,8 @@ pub enum AuctionMsg {
     CloseWindow(Ticket),
     /// Timer: the contract of this round is due.
     ContractDue(Ticket),
+    /// The manager's own: the answer to the discovery of this round's candidates.
+    Discovered(Ticket, Result<crate::Discovered, AskError>),
 }
 
 /// Why a winner lost its contract.

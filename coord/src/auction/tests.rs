@@ -421,11 +421,19 @@ fn ticket_round_trips() {
     assert_eq!((t.auction(), t.round()), (AuctionId(123_456), 7));
 }
 
-/// A bidder that asks another agent while performing, and reports once the answer arrives in
-/// its `on_reply` (handed on by the contractor).
+/// A bidder that asks another agent while performing, and reports once the answer comes back
+/// as a `Resume` (run by the contractor on its bidder).
 struct AskingBidder {
     helper: Addr<nexus_engine::builtin::EchoMsg>,
-    held: Option<Contract>,
+}
+
+impl AskingBidder {
+    fn answered(&mut self, contract: Contract, answer: Result<u64, AskError>, ctx: &mut Ctx<'_>) {
+        match answer {
+            Ok(7) => contract.done(ctx).expect("report sent"),
+            _ => contract.failed(ctx, "the helper did not answer 7").expect("report sent"),
+        }
+    }
 }
 
 impl Bidder for AskingBidder {
@@ -433,24 +441,23 @@ impl Bidder for AskingBidder {
         BidDecision::Bid { cost: 1.0, completion: ms(1) }
     }
     fn perform(&mut self, contract: Contract, ctx: &mut Ctx<'_>) {
-        self.held = Some(contract);
-        ctx.ask_untyped(self.helper, LONG, |reply| nexus_engine::builtin::EchoMsg::Echo { value: 7, reply })
+        ctx.ask(self.helper, |reply| nexus_engine::builtin::EchoMsg::Echo { value: 7, reply })
+            .timeout(LONG)
+            .then(move |answer| {
+                BidderMsg::Resume(Resume::new(move |b: &mut AskingBidder, ctx| b.answered(contract, answer, ctx)))
+            })
             .expect("asked");
     }
-    fn on_reply(
-        &mut self,
-        _request: nexus_engine::agent::RequestId,
-        reply: Result<nexus_engine::ask::Reply, AskError>,
-        ctx: &mut Ctx<'_>,
-    ) {
-        let answer = reply.and_then(|r| r.take::<u64>());
-        if let Some(contract) = self.held.take() {
-            match answer {
-                Ok(7) => contract.done(ctx).expect("report sent"),
-                _ => contract.failed(ctx, "the helper did not answer 7").expect("report sent"),
-            }
-        }
+}
+
+/// A bidder of another type, for a `Resume` that reaches the wrong contractor.
+struct OtherBidder;
+
+impl Bidder for OtherBidder {
+    fn bid(&mut self, _call: &CallForBids) -> BidDecision {
+        BidDecision::Decline
     }
+    fn perform(&mut self, _contract: Contract, _ctx: &mut Ctx<'_>) {}
 }
 
 #[test]
@@ -459,10 +466,29 @@ fn a_bidder_can_ask_while_performing_and_report_on_the_answer() {
     let helper = s.h.spawn(SpawnPlacement::Shard(1), nexus_engine::builtin::Echo::default).expect("echo");
     let (coord, caps) = (s.coord.clone(), s.caps);
     let asker =
-        s.h.spawn(SpawnPlacement::Shard(0), move || Contractor::new(coord, caps, AskingBidder { helper, held: None }))
+        s.h.spawn(SpawnPlacement::Shard(0), move || Contractor::new(coord, caps, AskingBidder { helper }))
             .expect("spawned");
     let outcome = s.run(AuctionSpec::new(s.task()).candidates(vec![asker.id()]).window(Duration::ZERO));
     assert!(matches!(outcome.kind, OutcomeKind::Completed { winner, .. } if winner == asker.id()), "{outcome:?}");
     assert_eq!(outcome.rounds, 1);
+    s.engine.shutdown().expect("shutdown");
+}
+
+#[test]
+fn a_resume_for_another_bidder_type_stops_the_contractor_that_gets_it() {
+    let s = setup();
+    let (coord, caps) = (s.coord.clone(), s.caps);
+    let other =
+        s.h.spawn(SpawnPlacement::Shard(0), move || Contractor::new(coord, caps, OtherBidder)).expect("spawned");
+    let resume = Resume::new(|_: &mut AskingBidder, _ctx| panic!("never runs on an OtherBidder"));
+    assert!(format!("{resume:?}").contains("AskingBidder"));
+    let panics = || s.h.stats().expect("stats").totals().panics;
+    let before = panics();
+    s.h.send(other, BidderMsg::Resume(resume)).expect("sent");
+    let deadline = std::time::Instant::now() + LONG;
+    while panics() == before {
+        assert!(std::time::Instant::now() < deadline, "the mismatch stopped the contractor");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     s.engine.shutdown().expect("shutdown");
 }

@@ -6,11 +6,14 @@
 //! * `open`: the open ballots by id (at most [`MAX_OPEN_BALLOTS`]): electorate, per-voter
 //!   state (pending, voted, undelivered), weights, the [`Tally`], the deadline timer and the
 //!   proposer's reply token;
-//! * `discovering`: the discovery asks of query electorates, by request, to their ballot;
 //! * `closed` and `closed_order`: the last [`CLOSED_RETAINED`] closed ballots and their late
 //!   votes, a map with a ring for eviction (oldest first);
 //! * `seq`: the next ballot's sequence number. Ids below it that are not open are closed, so
 //!   a late vote is recognised even after its ballot left `closed`.
+//!
+//! A query electorate's discovery is asked with the ballot's id in its continuation, and its
+//! answer comes back as [`BallotMsg::Electorate`]: the box keeps no table of requests, and an
+//! answer for a ballot that closed meanwhile (at its deadline) finds it gone and is ignored.
 //!
 //! Invariants: a ballot is in `open` from `Open` to its close, and replied to exactly once
 //! (result or error); its deadline timer is cancelled when it closes early; a voter's vote is
@@ -25,8 +28,8 @@ use super::{
 };
 use crate::discovery::Discovered;
 use crate::{Coord, CoordError};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement, TimerId, Undelivered};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement, TimerId, Undelivered};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::engine::EngineHandle;
 use nexus_engine::metrics::DeadLetterReason;
 use std::collections::{HashMap, VecDeque};
@@ -68,6 +71,8 @@ pub enum BallotMsg {
     Stats(ReplyTo<BoxStats>),
     /// What the box remembers of a closed ballot (`None`: not closed, or forgotten).
     Closed(BallotId, ReplyTo<Option<ClosedBallot>>),
+    /// The box's own: the answer to the discovery of a ballot's query electorate.
+    Electorate(BallotId, Result<Discovered, AskError>),
 }
 
 /// A box's counters (since it started).
@@ -137,7 +142,6 @@ pub struct BallotBox {
     me: Option<Addr<BallotMsg>>,
     seq: u64,
     open: HashMap<u64, OpenBallot>,
-    discovering: HashMap<u64, u64>,
     closed: HashMap<u64, u32>,
     closed_order: VecDeque<u64>,
     stats: BoxStats,
@@ -151,7 +155,6 @@ impl BallotBox {
             me: None,
             seq: 0,
             open: HashMap::new(),
-            discovering: HashMap::new(),
             closed: HashMap::new(),
             closed_order: VecDeque::with_capacity(CLOSED_RETAINED),
             stats: BoxStats::default(),
@@ -159,7 +162,7 @@ impl BallotBox {
     }
 
     fn me(&mut self, ctx: &Ctx<'_>) -> Addr<BallotMsg> {
-        *self.me.get_or_insert_with(|| Addr::from_id(ctx.id()))
+        *self.me.get_or_insert_with(|| ctx.myself())
     }
 
     fn open_ballot(&mut self, opening: Opening, ctx: &mut Ctx<'_>) {
@@ -205,18 +208,18 @@ impl BallotBox {
         self.open.insert(id.to_bits(), ballot);
         match spec.electorate {
             Electorate::Agents(voters) => self.send_ballots(id, voters, ctx),
-            Electorate::Query(query) => match self.coord.discover(ctx, query) {
-                Ok(request) => {
-                    self.discovering.insert(request.to_bits(), id.to_bits());
+            Electorate::Query(query) => {
+                match self.coord.discover(ctx, query, move |found| BallotMsg::Electorate(id, found)) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        let e = match e {
+                            CoordError::Ask(e) => e,
+                            _ => AskError::Undelivered(DeadLetterReason::MailboxFull),
+                        };
+                        self.fail(id, VoteError::Discovery(e), ctx);
+                    }
                 }
-                Err(e) => {
-                    let e = match e {
-                        CoordError::Ask(e) => e,
-                        _ => AskError::Undelivered(DeadLetterReason::MailboxFull),
-                    };
-                    self.fail(id, VoteError::Discovery(e), ctx);
-                }
-            },
+            }
         }
     }
 
@@ -320,6 +323,20 @@ impl BallotBox {
         self.remember(id);
     }
 
+    /// The discovery of ballot `id`'s query electorate answered.
+    fn electorate(&mut self, id: BallotId, found: Result<Discovered, AskError>, ctx: &mut Ctx<'_>) {
+        if !self.open.contains_key(&id.to_bits()) {
+            return; // closed at its deadline before discovery answered
+        }
+        match found {
+            Ok(found) => {
+                let voters = found.candidates.iter().map(|c| c.id).collect();
+                self.send_ballots(id, voters, ctx);
+            }
+            Err(e) => self.fail(id, VoteError::Discovery(e), ctx),
+        }
+    }
+
     fn remember(&mut self, id: BallotId) {
         self.stats.closed += 1;
         if self.closed_order.len() == CLOSED_RETAINED {
@@ -353,21 +370,7 @@ impl Agent for BallotBox {
                 let found = self.closed.get(&id.to_bits()).map(|&late_votes| ClosedBallot { id, late_votes });
                 ctx.reply(reply, found);
             }
-        }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(ballot) = self.discovering.remove(&request.to_bits()) else { return };
-        let id = BallotId::from_bits(ballot);
-        if !self.open.contains_key(&ballot) {
-            return; // closed at its deadline before discovery answered
-        }
-        match reply.and_then(|r| r.take::<Discovered>()) {
-            Ok(found) => {
-                let voters = found.candidates.iter().map(|c| c.id).collect();
-                self.send_ballots(id, voters, ctx);
-            }
-            Err(e) => self.fail(id, VoteError::Discovery(e), ctx),
+            BallotMsg::Electorate(id, found) => self.electorate(id, found, ctx),
         }
     }
 
@@ -425,17 +428,27 @@ impl Ballots {
         spec.deadline.saturating_add(discovery).saturating_add(REPLY_MARGIN)
     }
 
-    /// Opens `spec` in the calling agent's shard's box. The [`BallotReply`] arrives in the
-    /// caller's `on_reply` for the returned request (take it with
-    /// `reply.take::<BallotReply>()`); an `AskError` there means the box did not answer.
+    /// Opens `spec` in the calling agent's shard's box. `adapt` turns the [`BallotReply`]
+    /// into a message of the calling agent, which gets it through `Agent::handle` (put in the
+    /// closure whatever the caller needs to use the result); a box that did not answer within
+    /// [`reply_timeout`](Self::reply_timeout) gives `Err(VoteError::Ask(_))`. `adapt` must build
+    /// the caller's own message type (see `Ctx::ask`), for example
+    /// `ballots.open(ctx, spec, move |result| Msg::Decided { topic, result })`.
     ///
     /// # Errors
-    /// An invalid spec, no box on this shard, or the box's mailbox is full.
-    pub fn open(&self, ctx: &mut Ctx<'_>, spec: BallotSpec) -> Result<RequestId, VoteError> {
+    /// An invalid spec, no box on this shard, or the box's mailbox is full (`adapt` is then
+    /// dropped, never run).
+    pub fn open<T, A>(&self, ctx: &mut Ctx<'_>, spec: BallotSpec, adapt: A) -> Result<(), VoteError>
+    where
+        T: Send + 'static,
+        A: FnOnce(BallotReply) -> T + Send + 'static,
+    {
         spec.validate()?;
         let ballot_box = self.box_of(ctx.shard()).ok_or(VoteError::NoBox(ctx.shard()))?;
         let timeout = self.reply_timeout(&spec);
-        ctx.ask_untyped(ballot_box, timeout, |reply| BallotMsg::Open(Box::new(Opening { spec, reply })))
+        ctx.ask(ballot_box, |reply| BallotMsg::Open(Box::new(Opening { spec, reply })))
+            .timeout(timeout)
+            .then(move |answer: Result<BallotReply, AskError>| adapt(answer.unwrap_or_else(|e| Err(VoteError::Ask(e)))))
             .map_err(|_| VoteError::Full)
     }
 

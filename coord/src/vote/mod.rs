@@ -7,7 +7,8 @@
 //!   discovery [`Query`]), a [`Rule`], a [`Quorum`] and a deadline;
 //! * [`Ballots`]: one [`BallotBox`] agent per shard (start them once with
 //!   [`Ballots::start`]). A box owns the ballots opened through it; [`Ballots::open`] asks the
-//!   caller's shard's box from an agent (the [`BallotReply`] arrives in `on_reply`), and
+//!   caller's shard's box from an agent (the [`BallotReply`] comes back as one of the caller's
+//!   own messages, built by the closure it passes), and
 //!   [`vote_blocking`] runs one ballot end to end from a host thread;
 //! * voters: agents whose message type is [`VoterMsg`]. The generic [`Elector`] wraps a
 //!   [`Voter`] (one method, `vote`), so most users only write that; an agent of its own can take

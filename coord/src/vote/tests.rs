@@ -7,11 +7,10 @@
 use super::*;
 use crate::tests::{engine, Worker, WorkerMsg};
 use crate::{Coord, CoordConfig};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement};
+use nexus_engine::ask::ReplyTo;
 use nexus_engine::engine::{Engine, EngineHandle};
 use nexus_engine::metrics::DeadLetterReason;
-use std::collections::HashMap;
 
 /// Long enough never to be what closes a ballot that should close early.
 const LONG: Duration = Duration::from_secs(20);
@@ -357,38 +356,44 @@ fn invalid_specs_are_typed_errors_with_a_hint() {
 /// Opens ballots from inside an agent and hands the results to the host.
 struct Proposer {
     ballots: Ballots,
-    pending: HashMap<u64, ReplyTo<BallotReply>>,
+}
+
+enum ProposerMsg {
+    Propose(BallotSpec, ReplyTo<BallotReply>),
+    /// The result of a ballot, for the host's `ReplyTo`.
+    Decided(ReplyTo<BallotReply>, BallotReply),
 }
 
 impl Agent for Proposer {
-    type Msg = (BallotSpec, ReplyTo<BallotReply>);
-    fn handle(&mut self, (spec, reply): Self::Msg, ctx: &mut Ctx<'_>) {
-        match self.ballots.open(ctx, spec) {
-            Ok(request) => {
-                self.pending.insert(request.to_bits(), reply);
+    type Msg = ProposerMsg;
+    fn handle(&mut self, msg: ProposerMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            ProposerMsg::Propose(spec, reply) => {
+                // `open` drops the closure (and the host's token in it) when it refuses, so
+                // the spec is checked here first to answer the host with the typed error.
+                if let Err(e) = spec.validate() {
+                    return ctx.reply(reply, Err(e));
+                }
+                let opened = self.ballots.open(ctx, spec, move |result| ProposerMsg::Decided(reply, result));
+                assert!(opened.is_ok(), "{opened:?}");
             }
-            Err(e) => ctx.reply(reply, Err(e)),
-        }
-    }
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        if let Some(to) = self.pending.remove(&request.to_bits()) {
-            let result = reply.and_then(|r| r.take::<BallotReply>()).unwrap_or_else(|e| Err(VoteError::Ask(e)));
-            ctx.reply(to, result);
+            ProposerMsg::Decided(to, result) => ctx.reply(to, result),
         }
     }
 }
 
 #[test]
-fn an_agent_opens_a_ballot_and_gets_the_result_in_on_reply() {
+fn an_agent_opens_a_ballot_and_gets_the_result_as_its_own_message() {
     let (engine, h, _coord, ballots) = setup();
     let b = ballots.clone();
-    let proposer = h.spawn(SpawnPlacement::Shard(1), move || Proposer { ballots: b, pending: HashMap::new() }).unwrap();
+    let proposer = h.spawn(SpawnPlacement::Shard(1), move || Proposer { ballots: b }).unwrap();
     let voters = electors(&h, &[Some(2), Some(2), Some(0)]);
     let s = spec(voters, &["a", "b", "c"]);
-    let r = h.ask(proposer, Duration::from_secs(30), |reply| (s, reply)).unwrap().unwrap();
+    let r = h.ask(proposer, Duration::from_secs(30), |reply| ProposerMsg::Propose(s, reply)).unwrap().unwrap();
     assert_eq!(r.outcome, Outcome::Winner(2));
     assert_eq!(r.ballot.shard(), 1, "opened in the proposer's shard's box");
-    let err = h.ask(proposer, Duration::from_secs(30), |reply| (spec(Vec::new(), &[]), reply)).unwrap();
+    let err =
+        h.ask(proposer, Duration::from_secs(30), |reply| ProposerMsg::Propose(spec(Vec::new(), &[]), reply)).unwrap();
     assert_eq!(err.unwrap_err(), VoteError::NoOptions);
     engine.shutdown().unwrap();
 }

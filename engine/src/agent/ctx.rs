@@ -97,6 +97,50 @@ pub enum Spawned<M> {
     Pending,
 }
 
+/// How [`Ctx::send_with`] sends a message. The default is a plain send.
+///
+/// ```
+/// # use nexus_engine::agent::SendOptions;
+/// # use std::time::Duration;
+/// let options = SendOptions::new().tracked().ttl(Duration::from_millis(50));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    tracked: bool,
+    control: bool,
+    ttl: Option<Duration>,
+}
+
+impl SendOptions {
+    /// A plain send: normal lane, no deadline, a dead letter only counted.
+    pub const fn new() -> Self {
+        Self { tracked: false, control: false, ttl: None }
+    }
+
+    /// If the message becomes a dead letter, it comes back to the sender through
+    /// `Agent::on_undelivered` with the reason.
+    pub const fn tracked(mut self) -> Self {
+        self.tracked = true;
+        self
+    }
+
+    /// The message travels in the control lane: never refused for a full mailbox or ring,
+    /// never shed, and dispatched before any normal-lane message of the target's shard. Keep
+    /// it for supervision and other messages that must get through under load.
+    pub const fn control(mut self) -> Self {
+        self.control = true;
+        self
+    }
+
+    /// The message carries a deadline `ttl` from now: still queued when it passes, it is
+    /// dropped when dequeued and counted as expired.
+    pub const fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+}
+
 /// Default timeout of the engine's own requests (remote spawn, registry) made by agents.
 pub const SYSTEM_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -177,24 +221,36 @@ impl<'a> Ctx<'a> {
         self.send_flags(to.id(), msg, FLAG_COUNTED, 0, 0)
     }
 
-    /// Sends `msg` to `to`; if it becomes a dead letter, it comes back through
-    /// `Agent::on_undelivered` with the reason.
+    /// Sends `msg` to `to` as `options` say: tracked (a dead letter comes back through
+    /// `Agent::on_undelivered`), with a time to live, or in the control lane.
+    /// `ctx.send_with(to, msg, SendOptions::new())` is `ctx.send(to, msg)`.
+    pub fn send_with<M: Send + 'static>(
+        &mut self,
+        to: Addr<M>,
+        msg: M,
+        options: SendOptions,
+    ) -> Result<(), SendError<M>> {
+        let mut flags = FLAG_COUNTED;
+        if options.tracked {
+            flags |= FLAG_NOTIFY_UNDELIVERED;
+        }
+        if options.control {
+            flags |= FLAG_CONTROL;
+        }
+        let deadline = options.ttl.map_or(0, |ttl| deadline_after(self.shard.now_ns(), ttl));
+        self.send_flags(to.id(), msg, flags, deadline, 0)
+    }
+
+    /// `send_with(to, msg, SendOptions::new().tracked())`; kept while callers move over.
+    #[doc(hidden)]
     pub fn send_tracked<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
-        self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_NOTIFY_UNDELIVERED, 0, 0)
+        self.send_with(to, msg, SendOptions::new().tracked())
     }
 
-    /// Sends `msg` to `to` with a deadline: if it is still queued after `ttl`, it is dropped
-    /// when dequeued and counted as expired.
-    pub fn send_with_ttl<M: Send + 'static>(&mut self, to: Addr<M>, msg: M, ttl: Duration) -> Result<(), SendError<M>> {
-        let deadline = deadline_after(self.shard.now_ns(), ttl);
-        self.send_flags(to.id(), msg, FLAG_COUNTED, deadline, 0)
-    }
-
-    /// Sends `msg` to `to` in the control lane: it is never refused for a full mailbox or
-    /// ring, never shed, and the target's shard dispatches it before any normal-lane message.
-    /// Keep it for supervision and other messages that must get through under load.
+    /// `send_with(to, msg, SendOptions::new().control())`; kept while callers move over.
+    #[doc(hidden)]
     pub fn send_control<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
-        self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_CONTROL, 0, 0)
+        self.send_with(to, msg, SendOptions::new().control())
     }
 
     #[inline]
@@ -488,3 +544,8 @@ impl<'a> Ctx<'a> {
         self.shard.asks.open_then(self.me, deadline, Some(then))
     }
 }
+
+/// `Ctx::send_with` and its options, end to end.
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod send_tests;

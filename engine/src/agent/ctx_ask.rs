@@ -17,7 +17,6 @@
 use super::{Addr, SendError};
 use crate::ask::then::{Finish, Then};
 use crate::ask::{AskError, Continuation, ReplyTo};
-use crate::metrics::DeadLetterReason;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -93,7 +92,7 @@ where
     }
 
     /// Sends every request. Once each has its answer (a reply, or why it failed: a request
-    /// that could not even be sent is `Err` at once), `finish` gets the answers in the order of
+    /// that could not even be queued is `Err(AskError::Overloaded(shard))` at once), `finish` gets the answers in the order of
     /// the requests and builds one message for this agent, which gets it through
     /// `Agent::handle`. No requests: `finish` gets an empty list. `finish` must build this
     /// agent's own message type (checked here; a mismatch panics).
@@ -111,9 +110,12 @@ where
             let part = part as u32;
             ctx.shard.answers.expect_part(gather);
             let then = Continuation::Part { gather, part };
+            let target = to.id().shard();
             if let Err(e) = ctx.open_ask(to, timeout, make, Some(then)) {
+                // Refused before it was queued: `Overloaded`, told apart from a request that
+                // was queued and then dropped (`Undelivered`).
                 let why = match e {
-                    SendError::Full(_) => AskError::Undelivered(DeadLetterReason::MailboxFull),
+                    SendError::Full(_) => AskError::Overloaded(target),
                     SendError::ShuttingDown(_) => AskError::ShuttingDown,
                     SendError::TooManyAsks(_) => AskError::Overloaded(ctx.shard.index),
                 };

@@ -190,3 +190,17 @@ fn an_answer_for_a_stopped_asker_is_a_dead_letter_and_frees_its_adapter() {
     assert_eq!(shards[0].stats().counters.dead(DeadLetterReason::Stopped), 1);
     assert_accounted(&shards);
 }
+
+#[test]
+fn a_gather_part_that_could_not_be_queued_is_overloaded_at_once() {
+    let limits = crate::shard::ShardLimits { mailbox_capacity: 1, ..crate::shard::ShardLimits::default() };
+    let mut shards = Shard::cluster(1, limits, 64).unwrap();
+    let counter = shards[0].spawn(Counter::default()).unwrap();
+    let (asker, log) = asker(&mut shards[0], Duration::from_secs(3600));
+    // Both parts go to one counter whose mailbox holds one message: the second is refused.
+    shards[0].inject(asker, AskerMsg::All(vec![counter, counter])).unwrap();
+    settle(&mut shards);
+    assert_eq!(*log.borrow(), vec!["[Ok(0), Err(Overloaded(0))]".to_string()]);
+    assert_eq!(shards[0].answers.live(), 0);
+    assert_accounted(&shards);
+}

@@ -19,7 +19,7 @@ mod id;
 mod pool;
 mod slots;
 
-pub use ctx::{Ctx, Lookup, Registration, SendError, Spawned, SYSTEM_REQUEST_TIMEOUT};
+pub use ctx::{Ctx, Lookup, Registration, SendError, SendOptions, Spawned, SYSTEM_REQUEST_TIMEOUT};
 pub use ctx_ask::{Ask, AskAll, DEFAULT_ASK_TIMEOUT};
 pub use ctx_fault::TimerId;
 pub(crate) use exit::{panic_message, Signal};

@@ -43,8 +43,10 @@ pub enum AskError {
     /// The request could not be delivered (the target is gone, its mailbox was full, ...).
     #[error("the request was not delivered: {0}")]
     Undelivered(crate::metrics::DeadLetterReason),
-    /// A host ask could not be queued: the target shard's inject queue is full.
-    #[error("shard {0} is overloaded (its inject queue is full); hint: retry later or raise mesh.inject_capacity")]
+    /// The request could not be queued: the way to shard `.0` is full (a host ask: its inject
+    /// queue; a part of `Ctx::ask_all`: the target's mailbox or the way to its shard, or this
+    /// shard's reply slots).
+    #[error("shard {0} is overloaded (the way to it is full); hint: retry later or raise mesh.inject_capacity or the mailbox capacity")]
     Overloaded(usize),
     /// The target dropped its `ReplyTo` without answering.
     #[error("the ask was dropped unanswered; hint: the target must call `Ctx::reply` on every ReplyTo it gets")]

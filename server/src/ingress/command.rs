@@ -1,0 +1,389 @@
+//! The engine commands, one function per family: strings, keys, server administration,
+//! pub/sub and agents. Each turns a request into asks to the partitions that own its keys,
+//! names or channels (`Ingress::one`, `Ingress::ask_one`, `Ingress::gather`), or answers at
+//! once when the arguments are wrong.
+//!
+//! Invariants: the arity was checked by the connection (see [`crate::commands`]), so the
+//! positional arguments a command reads exist; every path answers the request exactly once,
+//! now or through an ask.
+
+use super::combine::Combine;
+use super::{Ingress, Request, COMMAND_TIMEOUT};
+use crate::commands::Spec;
+use crate::directory::Subscriber;
+use crate::kinds::parse_i64;
+use crate::kv::{SetCondition, SetExpiry};
+use crate::partition::PartOp;
+use crate::resp::{Protocol, Value};
+use bytes::Bytes;
+use nexus_engine::agent::Ctx;
+use std::mem::take;
+use std::time::Duration;
+
+/// The commands a family function handles.
+enum Family {
+    Strings,
+    Keys,
+    Server,
+    PubSub,
+    Agents,
+}
+
+impl Family {
+    fn of(name: &str) -> Option<Family> {
+        Some(match name {
+            "get" | "set" | "incr" | "decr" | "incrby" | "decrby" | "mget" | "mset" => Family::Strings,
+            "del" | "unlink" | "exists" | "expire" | "pexpire" | "ttl" | "pttl" => Family::Keys,
+            "dbsize" | "flushall" | "flushdb" | "info" => Family::Server,
+            "publish" | "subscribe" | "unsubscribe" => Family::PubSub,
+            "agent.spawn" | "agent.send" | "agent.stop" | "agent.info" | "agent.ask" | "agent.list" => Family::Agents,
+            _ => return None,
+        })
+    }
+}
+
+fn not_an_integer() -> Value {
+    Value::error("ERR value is not an integer or out of range")
+}
+
+impl Ingress {
+    /// Runs request `args` (its command already looked up by the connection as `spec`).
+    pub(super) fn command(&mut self, req: Request, spec: &'static Spec, args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        let name = spec.name;
+        match Family::of(name) {
+            Some(Family::Strings) => self.string_command(req, name, args, ctx),
+            Some(Family::Keys) => self.key_command(req, name, args, ctx),
+            Some(Family::Server) => self.server_command(req, name, args, ctx),
+            Some(Family::PubSub) => self.pubsub_command(req, name, args, ctx),
+            Some(Family::Agents) => self.agent_command(req, name, args, ctx),
+            None => self.unknown_command(req, &args),
+        }
+    }
+
+    fn unknown_command(&self, req: Request, args: &[Bytes]) {
+        let shown = String::from_utf8_lossy(&args[0]).into_owned();
+        self.done(req, Value::error(format!("ERR unknown command '{shown}'")))
+    }
+
+    /// GET, SET, INCR, DECR, INCRBY, DECRBY, MGET, MSET.
+    fn string_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        match name {
+            "get" => {
+                let shard = self.owner(&args[1]);
+                self.one(req, shard, PartOp::Get(take(&mut args[1])), ctx);
+            }
+            "set" => match parse_set(&args) {
+                Ok((condition, expiry, get)) => {
+                    let shard = self.owner(&args[1]);
+                    let op = PartOp::Set { key: take(&mut args[1]), value: take(&mut args[2]), condition, expiry, get };
+                    self.one(req, shard, op, ctx);
+                }
+                Err(e) => self.done(req, e),
+            },
+            "incr" | "decr" | "incrby" | "decrby" => {
+                let by = match name {
+                    "incr" => Some(1),
+                    "decr" => Some(-1),
+                    "incrby" => parse_i64(&args[2]),
+                    _ => parse_i64(&args[2]).and_then(i64::checked_neg),
+                };
+                match by {
+                    Some(by) => {
+                        let shard = self.owner(&args[1]);
+                        self.one(req, shard, PartOp::IncrBy(take(&mut args[1]), by), ctx);
+                    }
+                    None => self.done(req, not_an_integer()),
+                }
+            }
+            "mget" => self.mget(req, args.drain(1..).collect(), ctx),
+            "mset" => self.mset(req, args, ctx),
+            _ => self.unknown_command(req, &args),
+        }
+    }
+
+    /// MGET: one MGET per owning shard, the values put back in the order of the keys.
+    fn mget(&mut self, req: Request, keys: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        let n = keys.len();
+        let groups = self.group(keys);
+        let mut positions = Vec::with_capacity(groups.len());
+        let mut ops = Vec::with_capacity(groups.len());
+        for (s, keys, pos) in groups {
+            positions.push(pos);
+            ops.push((s, PartOp::MGet(keys)));
+        }
+        self.gather(req, ops, Combine::MGet { positions, keys: n }, ctx);
+    }
+
+    /// MSET: one MSET per owning shard; `+OK` once every shard stored its pairs.
+    fn mset(&mut self, req: Request, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        if args.len() % 2 == 0 {
+            return self.done(req, Value::error("ERR wrong number of arguments for 'mset' command"));
+        }
+        let shards = self.directory.shards();
+        let mut per: Vec<Vec<(Bytes, Bytes)>> = vec![Vec::new(); shards];
+        let mut rest = args.drain(1..);
+        while let (Some(k), Some(v)) = (rest.next(), rest.next()) {
+            per[self.owner(&k)].push((k, v));
+        }
+        drop(rest);
+        let ops =
+            per.into_iter().enumerate().filter(|(_, p)| !p.is_empty()).map(|(s, p)| (s, PartOp::MSet(p))).collect();
+        self.gather(req, ops, Combine::AllOk, ctx);
+    }
+
+    /// DEL, UNLINK, EXISTS, EXPIRE, PEXPIRE, TTL, PTTL.
+    fn key_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        match name {
+            "del" | "unlink" | "exists" => {
+                let exists = name == "exists";
+                let groups = self.group(args.drain(1..).collect());
+                let ops = groups
+                    .into_iter()
+                    .map(|(s, keys, _)| (s, if exists { PartOp::Exists(keys) } else { PartOp::Del(keys) }))
+                    .collect();
+                self.gather(req, ops, Combine::Sum, ctx);
+            }
+            "expire" | "pexpire" => match parse_i64(&args[2]) {
+                Some(n) => {
+                    let ms = if name == "expire" { n.saturating_mul(1000) } else { n };
+                    let shard = self.owner(&args[1]);
+                    self.one(req, shard, PartOp::Expire(take(&mut args[1]), ms.max(0) as u64), ctx);
+                }
+                None => self.done(req, not_an_integer()),
+            },
+            "ttl" | "pttl" => {
+                let shard = self.owner(&args[1]);
+                self.one(req, shard, PartOp::Ttl(take(&mut args[1]), name == "pttl"), ctx);
+            }
+            _ => self.unknown_command(req, &args),
+        }
+    }
+
+    /// Keys grouped by owning shard: (shard, keys, their positions in the request).
+    fn group(&self, keys: Vec<Bytes>) -> Vec<(usize, Vec<Bytes>, Vec<usize>)> {
+        let shards = self.directory.shards();
+        let mut per: Vec<(Vec<Bytes>, Vec<usize>)> = vec![(Vec::new(), Vec::new()); shards];
+        for (i, k) in keys.into_iter().enumerate() {
+            let s = self.owner(&k);
+            per[s].0.push(k);
+            per[s].1.push(i);
+        }
+        per.into_iter().enumerate().filter(|(_, (k, _))| !k.is_empty()).map(|(s, (k, p))| (s, k, p)).collect()
+    }
+
+    /// DBSIZE, FLUSHALL, FLUSHDB, INFO: gathered from every shard.
+    fn server_command(&mut self, req: Request, name: &str, args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        match name {
+            "dbsize" => {
+                let ops = self.everywhere(|| PartOp::DbSize);
+                self.gather(req, ops, Combine::Sum, ctx);
+            }
+            "flushall" | "flushdb" => {
+                let mode = args.get(1).map(|m| m.to_ascii_uppercase());
+                if mode.is_some_and(|m| !matches!(m.as_slice(), b"ASYNC" | b"SYNC")) {
+                    return self.done(req, Value::error("ERR syntax error"));
+                }
+                let ops = self.everywhere(|| PartOp::FlushAll);
+                self.gather(req, ops, Combine::AllOk, ctx);
+            }
+            "info" => {
+                let section = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+                let ops = self.everywhere(|| PartOp::Info);
+                self.gather(req, ops, Combine::Info { section }, ctx);
+            }
+            _ => self.unknown_command(req, &args),
+        }
+    }
+
+    /// PUBLISH, SUBSCRIBE, UNSUBSCRIBE.
+    fn pubsub_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        match name {
+            "publish" => {
+                let shard = self.owner(&args[1]);
+                self.one(req, shard, PartOp::Publish(take(&mut args[1]), take(&mut args[2])), ctx);
+            }
+            "subscribe" => self.subscribe(req, args.drain(1..).collect(), ctx),
+            "unsubscribe" => self.unsubscribe(req, args.drain(1..).collect(), ctx),
+            _ => self.unknown_command(req, &args),
+        }
+    }
+
+    /// SUBSCRIBE: the replies are known at once; the owning shards of the channels new to this
+    /// connection confirm the subscriptions before they are sent.
+    fn subscribe(&mut self, req: Request, channels: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        let conn = req.conn;
+        let protocol = self.protocol(conn);
+        let mut replies = Vec::with_capacity(channels.len());
+        let mut ops = Vec::new();
+        let sub = Subscriber { shard: self.shard, conn };
+        for channel in channels {
+            let added = self.front.with(conn, |c| {
+                let new = c.channels.insert(channel.clone());
+                (new, c.channels.len())
+            });
+            let Some((new, count)) = added else { return };
+            replies.push(pubsub_reply(protocol, "subscribe", Some(channel.clone()), count));
+            if new {
+                ops.push((self.owner(&channel), PartOp::Subscribe(channel, sub)));
+            }
+        }
+        self.gather(req, ops, Combine::Prebuilt(replies), ctx);
+    }
+
+    /// UNSUBSCRIBE (no channels: all of this connection's, in order).
+    fn unsubscribe(&mut self, req: Request, channels: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        let conn = req.conn;
+        let protocol = self.protocol(conn);
+        let channels = if channels.is_empty() {
+            let mut all: Vec<Bytes> =
+                self.front.with(conn, |c| c.channels.iter().cloned().collect()).unwrap_or_default();
+            all.sort();
+            all
+        } else {
+            channels
+        };
+        let sub = Subscriber { shard: self.shard, conn };
+        let mut replies = Vec::with_capacity(channels.len().max(1));
+        let mut ops = Vec::new();
+        for channel in channels {
+            let removed = self.front.with(conn, |c| (c.channels.remove(&channel), c.channels.len()));
+            let Some((was, count)) = removed else { return };
+            replies.push(pubsub_reply(protocol, "unsubscribe", Some(channel.clone()), count));
+            if was {
+                ops.push((self.owner(&channel), PartOp::Unsubscribe(channel, sub)));
+            }
+        }
+        if replies.is_empty() {
+            replies.push(pubsub_reply(protocol, "unsubscribe", None, 0));
+        }
+        self.gather(req, ops, Combine::Prebuilt(replies), ctx);
+    }
+
+    /// AGENT.SPAWN, AGENT.SEND, AGENT.STOP, AGENT.INFO, AGENT.ASK, AGENT.LIST.
+    fn agent_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        match name {
+            "agent.spawn" => {
+                let Some(agent) = utf8_name(&args[2]) else { return self.done(req, bad_name()) };
+                let kind = String::from_utf8_lossy(&args[1]).into_owned();
+                if self.kinds.get(&kind).is_none() {
+                    return self.done(req, Value::error(format!("ERR unknown agent kind '{kind}'")));
+                }
+                let shard = self.owner(&args[2]);
+                let op = PartOp::Spawn { kind, name: agent, args: args.drain(3..).collect() };
+                self.one(req, shard, op, ctx);
+            }
+            "agent.send" | "agent.stop" | "agent.info" => {
+                let Some(agent) = utf8_name(&args[1]) else { return self.done(req, bad_name()) };
+                let op = match name {
+                    "agent.send" => PartOp::AgentSend(agent, take(&mut args[2])),
+                    "agent.stop" => PartOp::AgentStop(agent),
+                    _ => PartOp::AgentInfo(agent),
+                };
+                let shard = self.owner(&args[1]);
+                self.one(req, shard, op, ctx);
+            }
+            "agent.ask" => self.agent_ask(req, &args, ctx),
+            "agent.list" => {
+                let kind = args.get(1).map(|k| String::from_utf8_lossy(k).into_owned());
+                let ops = self.everywhere(|| PartOp::AgentList(kind.clone()));
+                self.gather(req, ops, Combine::Names, ctx);
+            }
+            _ => self.unknown_command(req, &args),
+        }
+    }
+
+    /// AGENT.ASK name payload [timeout-ms]: the agent answers through the partition's token.
+    fn agent_ask(&mut self, req: Request, args: &[Bytes], ctx: &mut Ctx<'_>) {
+        let Some(agent) = utf8_name(&args[1]) else { return self.done(req, bad_name()) };
+        let timeout = match args.get(3) {
+            None => COMMAND_TIMEOUT,
+            Some(t) => match parse_i64(t) {
+                Some(ms) if ms > 0 => Duration::from_millis(ms as u64),
+                _ => return self.done(req, Value::error("ERR timeout is not a positive integer (milliseconds)")),
+            },
+        };
+        let shard = self.owner(&args[1]);
+        let op = PartOp::AgentAsk(agent, args[2].clone());
+        self.ask_one(req, shard, op, timeout, ctx);
+    }
+}
+
+fn utf8_name(bytes: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    (!s.is_empty() && s.len() <= nexus_engine::registry::MAX_NAME_BYTES).then(|| s.to_owned())
+}
+
+fn bad_name() -> Value {
+    Value::error(format!("ERR agent names are UTF-8 text of 1 to {} bytes", nexus_engine::registry::MAX_NAME_BYTES))
+}
+
+/// `[kind, channel, count]`, a push in RESP3.
+fn pubsub_reply(protocol: Protocol, kind: &'static str, channel: Option<Bytes>, count: usize) -> Value {
+    let parts = vec![Value::bulk(kind), channel.map_or(Value::Nil, Value::Bulk), Value::Int(count as i64)];
+    match protocol {
+        Protocol::Resp3 => Value::Push(parts),
+        Protocol::Resp2 => Value::Array(parts),
+    }
+}
+
+/// SET's options: condition, expiry, GET.
+fn parse_set(args: &[Bytes]) -> Result<(SetCondition, SetExpiry, bool), Value> {
+    let syntax = || Value::error("ERR syntax error");
+    let mut condition = SetCondition::Always;
+    let mut expiry = SetExpiry::Clear;
+    let mut get = false;
+    let mut i = 3;
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        match opt.as_slice() {
+            b"NX" if condition == SetCondition::Always => condition = SetCondition::IfMissing,
+            b"XX" if condition == SetCondition::Always => condition = SetCondition::IfExists,
+            b"GET" => get = true,
+            b"KEEPTTL" if expiry == SetExpiry::Clear => expiry = SetExpiry::Keep,
+            b"EX" | b"PX" if expiry == SetExpiry::Clear => {
+                let n = args.get(i + 1).ok_or_else(syntax)?;
+                let n = parse_i64(n).ok_or_else(not_an_integer)?;
+                if n <= 0 {
+                    return Err(Value::error("ERR invalid expire time in 'set' command"));
+                }
+                let ms = if opt.as_slice() == b"EX" { n.saturating_mul(1000) } else { n };
+                expiry = SetExpiry::After(ms as u64);
+                i += 1;
+            }
+            _ => return Err(syntax()),
+        }
+        i += 1;
+    }
+    Ok((condition, expiry, get))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(words: &[&str]) -> Vec<Bytes> {
+        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+    }
+
+    #[test]
+    fn every_engine_command_has_a_family() {
+        for (_, spec) in crate::commands::COMMANDS.iter().filter(|(_, s)| s.engine) {
+            assert!(Family::of(spec.name).is_some(), "{} has no family", spec.name);
+        }
+    }
+
+    #[test]
+    fn set_options_parse_like_redis() {
+        let (c, e, g) = parse_set(&args(&["set", "k", "v", "nx", "px", "1500", "get"])).unwrap();
+        assert!(c == SetCondition::IfMissing && e == SetExpiry::After(1500) && g);
+        let (_, e, _) = parse_set(&args(&["set", "k", "v", "EX", "2"])).unwrap();
+        assert!(e == SetExpiry::After(2000));
+        assert_eq!(parse_set(&args(&["set", "k", "v", "nx", "xx"])).err(), Some(Value::error("ERR syntax error")));
+        assert_eq!(parse_set(&args(&["set", "k", "v", "ex"])).err(), Some(Value::error("ERR syntax error")));
+        assert_eq!(
+            parse_set(&args(&["set", "k", "v", "ex", "0"])).err(),
+            Some(Value::error("ERR invalid expire time in 'set' command"))
+        );
+        assert_eq!(parse_set(&args(&["set", "k", "v", "ex", "x"])).err(), Some(not_an_integer()));
+    }
+}
