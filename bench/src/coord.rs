@@ -9,9 +9,9 @@
 //!
 //! - `discover_local`: a synchronous `Coord::discover_local_into` over shard 0's members, one
 //!   tag asked, best [`CoordParams::limit`] returned;
-//! - `discover_global`: the ask `Coord::discover` makes (`IndexMsg::Discover` to the prober's
-//!   own index agent, which ranks its shard, asks every other shard and merges), made as a
-//!   typed ask and timed from the ask to the `Discovered` reaching the prober's `handle`;
+//! - `discover_global`: `Coord::discover` (an ask to the prober's own index agent, which ranks
+//!   its shard, asks every other shard and merges), timed from the call to the `Discovered`
+//!   reaching the prober's `handle`;
 //! - `auction`: a whole contract-net auction run by a manager on shard 0, from the prober's
 //!   request to the outcome reaching its `handle`: a global discovery of the
 //!   [`BIDDERS`] bidders (spread over the shards), the call for bids, every bid, the award
@@ -19,11 +19,11 @@
 //!   `done` report, and the outcome. Measured with the manager watching its bidders (the
 //!   default) and without (`auction_unwatched`);
 //! - `vote`: a majority ballot among [`VOTERS`] voters spread over the shards, from the
-//!   prober's request (the ask `Ballots::open` makes) to the result reaching its `handle` (the
-//!   ballot closes when all have voted).
+//!   prober's `Ballots::open` to the result reaching its `handle` (the ballot closes when all
+//!   have voted).
 //!
-//! Every answer reaches the prober as `ProberMsg::Answer`, built by the ask's adapter, which
-//! carries the tag that was asked about.
+//! Every answer reaches the prober as `ProberMsg::Answer`, built by the adapter given with the
+//! request, which carries the tag that was asked about.
 //!
 //! Checks: every discovery returns `limit` candidates holding the tag, in ranking order, and
 //! every global one heard from every shard; every auction is completed in one round by the
@@ -39,9 +39,8 @@ use nexus_coord::auction::{
     OutcomeKind, RunRequest, Task,
 };
 use nexus_coord::caps::CapSet;
-use nexus_coord::discovery::IndexMsg;
 use nexus_coord::index::{Candidate, LoadSource, MatchMode, Query};
-use nexus_coord::vote::{BallotMsg, BallotReply, BallotSpec, Ballots, Choice, Elector, Electorate, Opening, Rule};
+use nexus_coord::vote::{BallotReply, BallotSpec, Ballots, Choice, Elector, Electorate, Rule};
 use nexus_coord::{Coord, Discovered};
 use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement};
 use nexus_engine::ask::{AskError, ReplyTo};
@@ -205,7 +204,7 @@ enum ProberMsg {
 enum Answer {
     Discovered(Result<Discovered, AskError>),
     Auction(Result<Result<Outcome, AuctionError>, AskError>),
-    Ballot(Result<BallotReply, AskError>),
+    Ballot(BallotReply),
 }
 
 /// Checks one discovery's answer: `limit` candidates with the tag, in ranking order.
@@ -231,16 +230,13 @@ impl Prober {
         run.next_tag += 1;
         run.started = Instant::now();
         match run.kind {
-            Kind::Global => {
-                // What `Coord::discover` sends, with its timeout.
-                let index = self.coord.index_of(ctx.shard()).ok_or("no index agent on the prober's shard")?;
-                let timeout = self.coord.config().discovery_timeout_ms.saturating_mul(2).max(1);
-                let query = Query::all(tag, self.limit);
-                ctx.ask(index, |r| IndexMsg::Discover(query, r))
-                    .timeout(Duration::from_millis(timeout))
-                    .then(move |d| ProberMsg::Answer { tag, answer: Answer::Discovered(d) })
-                    .map_err(|_| "the index agent refused the discovery".to_string())
-            }
+            Kind::Global => self
+                .coord
+                .discover(ctx, Query::all(tag, self.limit), move |d| ProberMsg::Answer {
+                    tag,
+                    answer: Answer::Discovered(d),
+                })
+                .map_err(|e| e.to_string()),
             Kind::Auction { watched } => {
                 let spec = AuctionSpec::new(Task::new(self.task_caps, Duration::from_secs(5)))
                     .discover(BIDDERS, MatchMode::All)
@@ -255,14 +251,9 @@ impl Prober {
                 let spec = BallotSpec::new("bench", &["first", "second"], Electorate::Agents(self.voters.clone()))
                     .rule(Rule::Majority)
                     .deadline(Duration::from_secs(5));
-                // What `Ballots::open` sends, with its timeout.
-                spec.validate().map_err(|e| e.to_string())?;
-                let ballot_box = self.ballots.box_of(ctx.shard()).ok_or("no ballot box on the prober's shard")?;
-                let timeout = self.ballots.reply_timeout(&spec);
-                ctx.ask(ballot_box, |reply| BallotMsg::Open(Box::new(Opening { spec, reply })))
-                    .timeout(timeout)
-                    .then(move |b| ProberMsg::Answer { tag, answer: Answer::Ballot(b) })
-                    .map_err(|_| "the ballot box refused the ballot".to_string())
+                self.ballots
+                    .open(ctx, spec, move |b| ProberMsg::Answer { tag, answer: Answer::Ballot(b) })
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -285,7 +276,7 @@ impl Prober {
                 }
             }
             Answer::Ballot(result) => {
-                let result = result.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                let result = result.map_err(|e| e.to_string())?;
                 if result.winner() != Some(0) || result.participation.participants as usize != VOTERS {
                     return Err(format!(
                         "a ballot ended {:?} with {} of {VOTERS} voters",
