@@ -1,8 +1,8 @@
 //! The engine end to end through its public API: host sends, asks, spawns, names, stops, stats,
 //! and 100,000 agents on two shards asking each other across shards.
 
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::builtin::{Counter, CounterMsg, Echo, EchoMsg};
 use nexus_engine::engine::{Engine, EngineBuilder};
 use nexus_engine::metrics::DeadLetterReason;
@@ -91,7 +91,8 @@ struct Peer {
     partner: Option<Addr<PeerMsg>>,
     tally: Addr<TallyMsg>,
     seed: u64,
-    pending: Option<RequestId>,
+    /// An ask is out and not yet answered.
+    pending: bool,
 }
 
 enum PeerMsg {
@@ -99,6 +100,8 @@ enum PeerMsg {
     Start(Addr<PeerMsg>),
     /// Answer `x * 2 + 1`.
     Compute(u64, ReplyTo<u64>),
+    /// The partner's answer to `Compute(asked, ..)`, through the ask's adapter.
+    Computed { asked: u64, answer: Result<u64, AskError> },
 }
 
 impl Agent for Peer {
@@ -109,18 +112,20 @@ impl Agent for Peer {
                 assert_ne!(partner.shard(), ctx.shard(), "partners live on different shards");
                 self.partner = Some(partner);
                 let seed = self.seed;
-                let req = ctx
-                    .ask_untyped(partner, ASK, move |r| PeerMsg::Compute(seed, r))
+                ctx.ask(partner, move |r| PeerMsg::Compute(seed, r))
+                    .timeout(ASK)
+                    .then(move |answer| PeerMsg::Computed { asked: seed, answer })
                     .unwrap_or_else(|_| panic!("mailbox full"));
-                self.pending = Some(req);
+                self.pending = true;
             }
             PeerMsg::Compute(x, reply) => ctx.reply(reply, x * 2 + 1),
+            PeerMsg::Computed { asked, answer } => {
+                // One answer, to the one ask made, with the right value.
+                let ok = std::mem::take(&mut self.pending) && asked == self.seed && answer == Ok(self.seed * 2 + 1);
+                ctx.send(self.tally, if ok { TallyMsg::Right } else { TallyMsg::Wrong })
+                    .unwrap_or_else(|_| panic!("tally full"));
+            }
         }
-    }
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let ok = self.pending.take() == Some(request) && reply.and_then(|r| r.take::<u64>()) == Ok(self.seed * 2 + 1);
-        ctx.send(self.tally, if ok { TallyMsg::Right } else { TallyMsg::Wrong })
-            .unwrap_or_else(|_| panic!("tally full"));
     }
 }
 
@@ -175,7 +180,7 @@ impl Agent for Spawner {
                 self.tally = Some(tally);
                 let base = ctx.shard() as u64 * 1_000_000;
                 for i in 0..self.n {
-                    let peer = Peer { partner: None, tally, seed: base + i, pending: None };
+                    let peer = Peer { partner: None, tally, seed: base + i, pending: false };
                     self.peers.push(ctx.spawn(peer).unwrap());
                 }
                 ctx.reply(reply, self.peers.clone());

@@ -1,10 +1,11 @@
 //! `ask`: the round trip of `Ctx::ask` from one agent to another, one ask in flight.
 //!
 //! An [`Asker`] on shard 0 asks an [`Echo`] agent, on shard 0
-//! (`local`) or shard 1 (`cross`), to echo a sequence number. When the answer reaches
-//! `on_reply`, the asker checks the number and asks again. Every ask opens a pooled reply slot
-//! with a deadline on the asking shard, and the answer settles it, so the figure covers the
-//! whole ask machinery, not just two messages. The asker reads the clock once per answer and
+//! (`local`) or shard 1 (`cross`), to echo a sequence number, with a typed ask
+//! (`ctx.ask(..).then(AskerMsg::Echoed)`). When the answer reaches `handle` as
+//! [`AskerMsg::Echoed`], the asker checks the number and asks again. Every ask opens a pooled
+//! reply slot with a deadline on the asking shard and stores its (zero-sized) adapter there, and
+//! the answer settles it, so the figure covers the whole ask machinery, not just two messages. The asker reads the clock once per answer and
 //! records the time since the previous one (the whole cycle) in an hdrhistogram.
 //!
 //! Checks: exactly `asks` answers, each carrying the number that was asked, and no failed ask.
@@ -13,8 +14,8 @@ use crate::setup::{self, Placement};
 use crate::stats::{self, Percentiles};
 use crate::BenchError;
 use hdrhistogram::Histogram;
-use nexus_engine::agent::{Addr, Agent, Ctx, RequestId};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, Ctx};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::builtin::{Echo, EchoMsg};
 use nexus_engine::engine::EngineHandle;
 use std::time::{Duration, Instant};
@@ -40,6 +41,8 @@ pub enum AskerMsg {
         /// Where the report goes.
         reply: ReplyTo<Box<AskReport>>,
     },
+    /// The echo's answer to the ask in flight, or why it failed.
+    Echoed(Result<u64, AskError>),
 }
 
 /// Asks one echo agent in a loop; see the module documentation.
@@ -55,10 +58,48 @@ pub struct Asker {
 }
 
 impl Asker {
+    fn start(&mut self, echo: Addr<EchoMsg>, asks: u64, reply: ReplyTo<Box<AskReport>>, ctx: &mut Ctx<'_>) {
+        self.echo = Some(echo);
+        self.total = asks;
+        self.answered = 0;
+        self.histogram = Some(stats::histogram());
+        self.reply = Some(reply);
+        let now = Instant::now();
+        self.started = Some(now);
+        self.last = Some(now);
+        if asks == 0 {
+            self.finish(ctx, Ok(()));
+        } else {
+            self.ask_next(ctx);
+        }
+    }
+
+    fn on_answer(&mut self, answer: Result<u64, AskError>, ctx: &mut Ctx<'_>) {
+        let now = Instant::now();
+        let value = match answer {
+            Ok(value) => value,
+            Err(e) => return self.finish(ctx, Err(format!("ask {} failed: {e}", self.answered))),
+        };
+        if value != self.answered {
+            return self.finish(ctx, Err(format!("answer {value} arrived for ask {}", self.answered)));
+        }
+        self.answered += 1;
+        if let (Some(h), Some(last)) = (self.histogram.as_mut(), self.last) {
+            stats::record(h, now.duration_since(last));
+        }
+        self.last = Some(now);
+        if self.answered == self.total {
+            self.finish(ctx, Ok(()));
+        } else {
+            self.ask_next(ctx);
+        }
+    }
+
     fn ask_next(&mut self, ctx: &mut Ctx<'_>) {
         let Some(echo) = self.echo else { return };
         let value = self.answered;
-        if ctx.ask_untyped(echo, ASK_TIMEOUT, |reply| EchoMsg::Echo { value, reply }).is_err() {
+        let asked = ctx.ask(echo, |reply| EchoMsg::Echo { value, reply }).timeout(ASK_TIMEOUT).then(AskerMsg::Echoed);
+        if asked.is_err() {
             self.finish(ctx, Err(format!("ask {value} could not be sent")));
         }
     }
@@ -76,40 +117,9 @@ impl Agent for Asker {
     type Msg = AskerMsg;
 
     fn handle(&mut self, msg: AskerMsg, ctx: &mut Ctx<'_>) {
-        let AskerMsg::Run { echo, asks, reply } = msg;
-        self.echo = Some(echo);
-        self.total = asks;
-        self.answered = 0;
-        self.histogram = Some(stats::histogram());
-        self.reply = Some(reply);
-        let now = Instant::now();
-        self.started = Some(now);
-        self.last = Some(now);
-        if asks == 0 {
-            self.finish(ctx, Ok(()));
-        } else {
-            self.ask_next(ctx);
-        }
-    }
-
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let now = Instant::now();
-        let value = match reply.and_then(Reply::take::<u64>) {
-            Ok(value) => value,
-            Err(e) => return self.finish(ctx, Err(format!("ask {} failed: {e}", self.answered))),
-        };
-        if value != self.answered {
-            return self.finish(ctx, Err(format!("answer {value} arrived for ask {}", self.answered)));
-        }
-        self.answered += 1;
-        if let (Some(h), Some(last)) = (self.histogram.as_mut(), self.last) {
-            stats::record(h, now.duration_since(last));
-        }
-        self.last = Some(now);
-        if self.answered == self.total {
-            self.finish(ctx, Ok(()));
-        } else {
-            self.ask_next(ctx);
+        match msg {
+            AskerMsg::Run { echo, asks, reply } => self.start(echo, asks, reply, ctx),
+            AskerMsg::Echoed(answer) => self.on_answer(answer, ctx),
         }
     }
 }

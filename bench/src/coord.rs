@@ -11,15 +11,19 @@
 //!   tag asked, best [`CoordParams::limit`] returned;
 //! - `discover_global`: `Coord::discover` (an ask to the prober's own index agent, which ranks
 //!   its shard, asks every other shard and merges), timed from the call to the `Discovered`
-//!   in the prober's `on_reply`;
+//!   reaching the prober's `handle`;
 //! - `auction`: a whole contract-net auction run by a manager on shard 0, from the prober's
-//!   request to the outcome in its `on_reply`: a global discovery of the
+//!   request to the outcome reaching its `handle`: a global discovery of the
 //!   [`BIDDERS`] bidders (spread over the shards), the call for bids, every bid, the award
 //!   (zero-length bid window: the round closes when every bidder has answered), the winner's
 //!   `done` report, and the outcome. Measured with the manager watching its bidders (the
 //!   default) and without (`auction_unwatched`);
 //! - `vote`: a majority ballot among [`VOTERS`] voters spread over the shards, from the
-//!   prober's request to the result in its `on_reply` (the ballot closes when all have voted).
+//!   prober's `Ballots::open` to the result reaching its `handle` (the ballot closes when all
+//!   have voted).
+//!
+//! Every answer reaches the prober as `ProberMsg::Answer`, built by the adapter given with the
+//! request, which carries the tag that was asked about.
 //!
 //! Checks: every discovery returns `limit` candidates holding the tag, in ranking order, and
 //! every global one heard from every shard; every auction is completed in one round by the
@@ -38,8 +42,8 @@ use nexus_coord::caps::CapSet;
 use nexus_coord::index::{Candidate, LoadSource, MatchMode, Query};
 use nexus_coord::vote::{BallotReply, BallotSpec, Ballots, Choice, Elector, Electorate, Rule};
 use nexus_coord::{Coord, Discovered};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, RequestId, SpawnPlacement};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::config::CoordConfig;
 use nexus_engine::engine::EngineHandle;
 use std::time::{Duration, Instant};
@@ -180,8 +184,27 @@ struct GlobalRun {
 }
 
 enum ProberMsg {
-    Local { samples: u64, reply: ReplyTo<Result<Histogram<u64>, String>> },
-    Sequence { kind: Kind, samples: u64, reply: ReplyTo<Result<Histogram<u64>, String>> },
+    Local {
+        samples: u64,
+        reply: ReplyTo<Result<Histogram<u64>, String>>,
+    },
+    Sequence {
+        kind: Kind,
+        samples: u64,
+        reply: ReplyTo<Result<Histogram<u64>, String>>,
+    },
+    /// The answer to the running sequence's request about `tag`.
+    Answer {
+        tag: CapSet,
+        answer: Answer,
+    },
+}
+
+/// What a sequence's request is answered with, one variant per [`Kind`].
+enum Answer {
+    Discovered(Result<Discovered, AskError>),
+    Auction(Result<Result<Outcome, AuctionError>, AskError>),
+    Ballot(BallotReply),
 }
 
 /// Checks one discovery's answer: `limit` candidates with the tag, in ranking order.
@@ -199,58 +222,61 @@ fn check(found: &[Candidate], tag: CapSet, limit: usize) -> Result<(), String> {
 }
 
 impl Prober {
-    /// Sends the next request of the running sequence.
+    /// Sends the next request of the running sequence; its answer comes back as
+    /// `ProberMsg::Answer` with the tag asked about.
     fn ask_global(&mut self, ctx: &mut Ctx<'_>) -> Result<(), String> {
         let Some(run) = self.global.as_mut() else { return Ok(()) };
         let tag = self.tags[run.next_tag % self.tags.len()];
         run.next_tag += 1;
         run.started = Instant::now();
         match run.kind {
-            Kind::Global => {
-                self.coord.discover(ctx, Query::all(tag, self.limit)).map(|_| ()).map_err(|e| e.to_string())
-            }
+            Kind::Global => self
+                .coord
+                .discover(ctx, Query::all(tag, self.limit), move |d| ProberMsg::Answer {
+                    tag,
+                    answer: Answer::Discovered(d),
+                })
+                .map_err(|e| e.to_string()),
             Kind::Auction { watched } => {
                 let spec = AuctionSpec::new(Task::new(self.task_caps, Duration::from_secs(5)))
                     .discover(BIDDERS, MatchMode::All)
                     .window(Duration::ZERO)
                     .watch_bidders(watched);
-                ctx.ask_untyped(self.manager, Duration::from_secs(30), |reply| {
-                    AuctionMsg::Run(Box::new(RunRequest { spec, reply }))
-                })
-                .map(|_| ())
-                .map_err(|_| "the auction manager refused the request".to_string())
+                ctx.ask(self.manager, |reply| AuctionMsg::Run(Box::new(RunRequest { spec, reply })))
+                    .timeout(Duration::from_secs(30))
+                    .then(move |o| ProberMsg::Answer { tag, answer: Answer::Auction(o) })
+                    .map_err(|_| "the auction manager refused the request".to_string())
             }
             Kind::Vote => {
                 let spec = BallotSpec::new("bench", &["first", "second"], Electorate::Agents(self.voters.clone()))
                     .rule(Rule::Majority)
                     .deadline(Duration::from_secs(5));
-                self.ballots.open(ctx, spec).map(|_| ()).map_err(|e| e.to_string())
+                self.ballots
+                    .open(ctx, spec, move |b| ProberMsg::Answer { tag, answer: Answer::Ballot(b) })
+                    .map_err(|e| e.to_string())
             }
         }
     }
 
-    /// Checks one answer of the running sequence.
-    fn check_answer(&self, kind: Kind, tag: CapSet, shards: usize, reply: Reply) -> Result<(), String> {
-        match kind {
-            Kind::Global => {
-                let d = reply.take::<Discovered>().map_err(|e| e.to_string())?;
+    /// Checks one answer of the running sequence, to a request about `tag`.
+    fn check_answer(&self, tag: CapSet, shards: usize, answer: Answer) -> Result<(), String> {
+        match answer {
+            Answer::Discovered(d) => {
+                let d = d.map_err(|e| e.to_string())?;
                 if d.shards_answered != shards {
                     return Err(format!("{} of {shards} shards answered a discovery", d.shards_answered));
                 }
                 check(&d.candidates, tag, self.limit)
             }
-            Kind::Auction { .. } => {
-                let outcome: Outcome = reply
-                    .take::<Result<Outcome, AuctionError>>()
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+            Answer::Auction(outcome) => {
+                let outcome = outcome.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
                 match outcome.kind {
                     OutcomeKind::Completed { winner, .. } if winner == self.cheapest && outcome.rounds == 1 => Ok(()),
                     other => Err(format!("an auction ended {other:?} after {} rounds", outcome.rounds)),
                 }
             }
-            Kind::Vote => {
-                let result = reply.take::<BallotReply>().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            Answer::Ballot(result) => {
+                let result = result.map_err(|e| e.to_string())?;
                 if result.winner() != Some(0) || result.participation.participants as usize != VOTERS {
                     return Err(format!(
                         "a ballot ended {:?} with {} of {VOTERS} voters",
@@ -259,6 +285,26 @@ impl Prober {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Records and checks one answer of the running sequence, then asks again or ends it.
+    fn on_answer(&mut self, ctx: &mut Ctx<'_>, tag: CapSet, answer: Answer) {
+        let Some(run) = self.global.as_ref() else { return };
+        let elapsed = run.started.elapsed();
+        let outcome = self.check_answer(tag, run.shards, answer);
+        if outcome.is_err() {
+            return self.end_global(ctx, outcome);
+        }
+        let Some(run) = self.global.as_mut() else { return };
+        stats::record(&mut run.hist, elapsed);
+        run.remaining -= 1;
+        if run.remaining == 0 {
+            return self.end_global(ctx, Ok(()));
+        }
+        let sent = self.ask_global(ctx);
+        if sent.is_err() {
+            self.end_global(ctx, sent);
         }
     }
 
@@ -308,27 +354,7 @@ impl Agent for Prober {
                     self.end_global(ctx, sent);
                 }
             }
-        }
-    }
-
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let Some(run) = self.global.as_mut() else { return };
-        let elapsed = run.started.elapsed();
-        let tag = self.tags[(run.next_tag - 1) % self.tags.len()];
-        let (kind, shards) = (run.kind, run.shards);
-        let outcome = reply.map_err(|e| e.to_string()).and_then(|r| self.check_answer(kind, tag, shards, r));
-        if outcome.is_err() {
-            return self.end_global(ctx, outcome);
-        }
-        let Some(run) = self.global.as_mut() else { return };
-        stats::record(&mut run.hist, elapsed);
-        run.remaining -= 1;
-        if run.remaining == 0 {
-            return self.end_global(ctx, Ok(()));
-        }
-        let sent = self.ask_global(ctx);
-        if sent.is_err() {
-            self.end_global(ctx, sent);
+            ProberMsg::Answer { tag, answer } => self.on_answer(ctx, tag, answer),
         }
     }
 }

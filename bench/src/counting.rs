@@ -6,7 +6,7 @@
 //! message's number, sends itself a `Continue` and resumes on its next turn, so the dispatcher
 //! runs the tally in between: nothing is lost and nothing blocks. After the last increment the
 //! producer asks the tally for its count and sum (`Ctx::ask`, FIFO behind the increments) and
-//! stops the clock when the answer arrives.
+//! stops the clock when the answer arrives (through `handle`, as `ProducerMsg::Total`).
 //!
 //! `msgs_per_s` = n / (first send .. total arriving). Checks: the tally saw exactly n messages
 //! and their sum is n(n+1)/2 (so a lost message cannot be hidden by a duplicate).
@@ -14,8 +14,8 @@
 use crate::setup::{self, Placement};
 use crate::stats;
 use crate::BenchError;
-use nexus_engine::agent::{Addr, Agent, Ctx, RequestId, SendError};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
+use nexus_engine::agent::{Addr, Agent, Ctx, SendError};
+use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::engine::EngineHandle;
 use std::time::{Duration, Instant};
 
@@ -100,6 +100,8 @@ pub enum ProducerMsg {
     },
     /// Resume sending, or asking for the total (sent to itself after a burst or a `Full`).
     Continue,
+    /// The tally's (count, sum), the answer to the producer's ask, or why it did not come.
+    Total(Result<(u64, u64), AskError>),
 }
 
 /// Sends increments in bursts and retries `Full` on its next turn.
@@ -134,7 +136,7 @@ impl Producer {
         }
         let mut again = self.next <= self.last;
         if !again {
-            match ctx.ask_untyped(self.tally, Duration::from_secs(60), TallyMsg::Get) {
+            match ctx.ask(self.tally, TallyMsg::Get).timeout(Duration::from_secs(60)).then(ProducerMsg::Total) {
                 Ok(_) => {}
                 // The tally's mailbox still holds the last increments: ask on the next turn.
                 Err(SendError::Full(_)) => {
@@ -144,11 +146,8 @@ impl Producer {
                 Err(e) => self.fail(ctx, format!("cannot ask the total: {e}")),
             }
         }
-        if again {
-            let me = Addr::<ProducerMsg>::from_id(ctx.id());
-            if ctx.send(me, ProducerMsg::Continue).is_err() {
-                self.fail(ctx, "the producer could not send itself a continue".into());
-            }
+        if again && ctx.send(ctx.myself(), ProducerMsg::Continue).is_err() {
+            self.fail(ctx, "the producer could not send itself a continue".into());
         }
     }
 
@@ -173,14 +172,13 @@ impl Agent for Producer {
                 self.pump(ctx);
             }
             ProducerMsg::Continue => self.pump(ctx),
-        }
-    }
-
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
-        let result = reply.and_then(Reply::take::<(u64, u64)>).map_err(|e| format!("the total did not arrive: {e}"));
-        if let Some(to) = self.reply.take() {
-            ctx.reply(to, result.map(|total| (total, elapsed, self.retries)));
+            ProducerMsg::Total(total) => {
+                let elapsed = self.started.map_or(Duration::ZERO, |t| t.elapsed());
+                let result = total.map_err(|e| format!("the total did not arrive: {e}"));
+                if let Some(to) = self.reply.take() {
+                    ctx.reply(to, result.map(|total| (total, elapsed, self.retries)));
+                }
+            }
         }
     }
 }

@@ -1,13 +1,13 @@
-//! One agent asking another, across shards: `Ctx::ask` sends a request carrying a `ReplyTo`,
-//! the target answers with `Ctx::reply`, and the answer comes back to the asker's `on_reply`,
-//! without blocking either shard.
+//! One agent asking another, across shards, without blocking either shard.
+//!
+//! `ctx.ask(to, make)` builds a request around a `ReplyTo`, the target answers it with
+//! `Ctx::reply`, and `.then(adapt)` says how the answer becomes one of the asker's own messages:
+//! it arrives later through `Agent::handle`, like any other message. What the asker needs when
+//! the answer comes (here, which number was squared) travels inside the `adapt` closure.
 //!
 //! Run: `cargo run --release -p nexus-engine --example agent_ask`
 
-use nexus_engine::agent::{Addr, Agent, Ctx, RequestId, SpawnPlacement};
-use nexus_engine::ask::{AskError, Reply, ReplyTo};
-use nexus_engine::engine::Engine;
-use std::time::Duration;
+use nexus_engine::prelude::*;
 
 /// Squares numbers on request.
 struct Squarer;
@@ -23,36 +23,45 @@ impl Agent for Squarer {
     }
 }
 
-/// Asks the squarer for 1² … 10² and reports the sum to the host.
+/// Asks the squarer for 1², 2², … 10², one after the other, and reports the sum to the host.
 struct Asker {
     squarer: Addr<Square>,
-    pending: usize,
     sum: u64,
     report: Option<ReplyTo<u64>>,
 }
 
-impl Agent for Asker {
+enum AskerMsg {
     /// The host's request: start, and answer with the sum of the squares.
-    type Msg = ReplyTo<u64>;
+    Start(ReplyTo<u64>),
+    /// The squarer's answer for `n`, or why there is none (timeout, squarer gone, ...).
+    Squared { n: u64, square: Result<u64, AskError> },
+}
 
-    fn handle(&mut self, report: ReplyTo<u64>, ctx: &mut Ctx<'_>) {
-        self.report = Some(report);
-        for n in 1..=10 {
-            if ctx.ask_untyped(self.squarer, Duration::from_secs(1), |reply| Square(n, reply)).is_ok() {
-                self.pending += 1;
-            }
-        }
+impl Asker {
+    fn ask_square(&self, n: u64, ctx: &mut Ctx<'_>) {
+        ctx.ask(self.squarer, |reply| Square(n, reply))
+            .timeout(Duration::from_secs(1))
+            .then(move |square| AskerMsg::Squared { n, square })
+            .expect("the squarer's mailbox has room");
     }
+}
 
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        // A failed ask (timeout, target gone) arrives here too, as an `AskError`.
-        if let Ok(square) = reply.and_then(|r| r.take::<u64>()) {
-            self.sum += square;
-        }
-        self.pending -= 1;
-        if self.pending == 0 {
-            if let Some(report) = self.report.take() {
-                ctx.reply(report, self.sum);
+impl Agent for Asker {
+    type Msg = AskerMsg;
+
+    fn handle(&mut self, msg: AskerMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            AskerMsg::Start(report) => {
+                self.report = Some(report);
+                self.ask_square(1, ctx);
+            }
+            AskerMsg::Squared { n, square } => {
+                self.sum += square.expect("squared");
+                if n < 10 {
+                    self.ask_square(n + 1, ctx);
+                } else if let Some(report) = self.report.take() {
+                    ctx.reply(report, self.sum);
+                }
             }
         }
     }
@@ -62,10 +71,9 @@ fn main() {
     let engine = Engine::builder().shards(2).pin_threads(false).oversubscribe(true).build().expect("engine starts");
     let host = engine.handle();
     let squarer = host.spawn(SpawnPlacement::Shard(1), || Squarer).expect("spawn squarer");
-    let asker = host
-        .spawn(SpawnPlacement::Shard(0), move || Asker { squarer, pending: 0, sum: 0, report: None })
-        .expect("spawn asker");
-    let sum = host.ask(asker, Duration::from_secs(5), |reply| reply).expect("ask");
+    let asker =
+        host.spawn(SpawnPlacement::Shard(0), move || Asker { squarer, sum: 0, report: None }).expect("spawn asker");
+    let sum = host.ask(asker, Duration::from_secs(5), AskerMsg::Start).expect("ask");
     println!("1² + … + 10² = {sum}");
     assert_eq!(sum, 385);
     assert!(engine.shutdown().expect("shutdown").stats.accounted());

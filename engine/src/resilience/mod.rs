@@ -46,14 +46,22 @@
 //! attempt(call, retry):
 //!     match breaker.try_call(now) {
 //!         Err(open) => fail fast or use a fallback; `open.retry_after_ns` says when to look again
-//!         Ok(permit) => { let req = ctx.ask_untyped(callee, per_try_timeout, ..)?; remember (req, permit, retry) }
+//!         Ok(permit) => {
+//!             // The answer names its call; the permit stays here, so a refused ask can hand it back.
+//!             let asked = ctx.ask(callee, make).timeout(per_try_timeout)
+//!                 .then(move |result| Msg::Answered { call, result });
+//!             match asked {
+//!                 Ok(()) => remember (call, permit, retry) until its answer
+//!                 Err(_) => { breaker.release(permit); fail the call, or retry it later }
+//!             }
+//!         }
 //!     }
 //!
-//! // In on_reply(req, result):
+//! // In handle(Msg::Answered { call, result }), with the (permit, retry) remembered for `call`:
 //! let now = ctx.now_ns();
 //! match result {
-//!     Ok(reply) => { breaker.on_success(permit, now); finish the call }
-//!     Err(_)    => {
+//!     Ok(answer) => { breaker.on_success(permit, now); finish the call with `answer` }
+//!     Err(_)     => {
 //!         breaker.on_failure(permit, now);
 //!         match retry.after_failure(now, &mut budget, &mut rng) {
 //!             RetryDecision::RetryAfter(delay) => keep `retry`; make the next attempt at now + delay

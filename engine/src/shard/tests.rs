@@ -2,8 +2,8 @@
 
 use super::test_support::{assert_accounted, cluster, settle};
 use super::{Shard, ShardLimits};
-use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, RequestId, Undelivered};
-use crate::ask::{AskError, Reply, ReplyTo};
+use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, Undelivered};
+use crate::ask::{AskError, ReplyTo};
 use crate::builtin::{Counter, CounterMsg, PingPong, PingPongMsg};
 use crate::mailbox::OverflowPolicy;
 use crate::metrics::DeadLetterReason;
@@ -121,19 +121,36 @@ struct Asker {
     target: Option<Addr<CounterMsg>>,
     timeout_ms: u64,
     answers: Vec<Result<u64, AskError>>,
-    requests: Vec<RequestId>,
+    /// Asks made so far; each answer names the ask it answers.
+    asked: u32,
+}
+
+#[derive(Debug)]
+enum AskerMsg {
+    /// Ask this counter.
+    Ask(Addr<CounterMsg>),
+    /// The answer to ask number `ask`.
+    Total { ask: u32, total: Result<u64, AskError> },
 }
 
 impl Agent for Asker {
-    type Msg = Addr<CounterMsg>;
-    fn handle(&mut self, target: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
-        self.target = Some(target);
-        let id = ctx.ask_untyped(target, Duration::from_millis(self.timeout_ms), CounterMsg::Get).unwrap();
-        self.requests.push(id);
-    }
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
-        assert!(self.requests.contains(&request));
-        self.answers.push(reply.and_then(|r| r.take::<u64>()));
+    type Msg = AskerMsg;
+    fn handle(&mut self, msg: AskerMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            AskerMsg::Ask(target) => {
+                self.target = Some(target);
+                let ask = self.asked;
+                self.asked += 1;
+                ctx.ask(target, CounterMsg::Get)
+                    .timeout(Duration::from_millis(self.timeout_ms))
+                    .then(move |total| AskerMsg::Total { ask, total })
+                    .unwrap();
+            }
+            AskerMsg::Total { ask, total } => {
+                assert!(ask < self.asked);
+                self.answers.push(total);
+            }
+        }
     }
 }
 
@@ -144,7 +161,7 @@ fn asks_across_shards_reply_and_time_out() {
     let counter = shards[1].spawn(Counter::default()).unwrap();
     shards[1].inject(counter, CounterMsg::Add(41)).unwrap();
     let asker = shards[0].spawn(Asker { timeout_ms: 10_000, ..Asker::default() }).unwrap();
-    shards[0].inject(asker, counter).unwrap();
+    shards[0].inject(asker, AskerMsg::Ask(counter)).unwrap();
     settle(&mut shards);
     let k0 = shards[0].stats().counters;
     // The reply is a counted message: sent on shard 1, delivered on shard 0.
@@ -153,7 +170,7 @@ fn asks_across_shards_reply_and_time_out() {
 
     // A timeout of zero expires before shard 1 answers; the late reply is counted.
     let quick = shards[0].spawn(Asker { timeout_ms: 0, ..Asker::default() }).unwrap();
-    shards[0].inject(quick, counter).unwrap();
+    shards[0].inject(quick, AskerMsg::Ask(counter)).unwrap();
     shards[0].pass();
     std::thread::sleep(Duration::from_millis(2));
     shards[0].pass();
@@ -240,7 +257,7 @@ fn an_ask_to_an_agent_on_the_same_shard_is_answered() {
     let counter = shards[0].spawn(Counter::default()).unwrap();
     shards[0].inject(counter, CounterMsg::Add(7)).unwrap();
     let asker = shards[0].spawn(Asker { timeout_ms: 10_000, ..Asker::default() }).unwrap();
-    shards[0].inject(asker, counter).unwrap();
+    shards[0].inject(asker, AskerMsg::Ask(counter)).unwrap();
     settle(&mut shards);
     let k = shards[0].stats().counters;
     assert_eq!((k.ask_timeouts, k.dead_letters_total()), (0, 0), "{k:?}");
@@ -258,7 +275,7 @@ fn asks_through_a_tiny_ring_and_backlog_are_all_answered() {
     let askers: Vec<_> =
         (0..3).map(|_| shards[0].spawn(Asker { timeout_ms: 10_000, ..Asker::default() }).unwrap()).collect();
     for a in &askers {
-        shards[0].inject(*a, counter).unwrap();
+        shards[0].inject(*a, AskerMsg::Ask(counter)).unwrap();
     }
     settle(&mut shards);
     let k0 = shards[0].stats().counters;
@@ -276,7 +293,7 @@ impl Agent for SelfLooper {
     fn handle(&mut self, (): (), ctx: &mut Ctx<'_>) {
         if self.left > 0 {
             self.left -= 1;
-            ctx.send(Addr::<()>::from_id(ctx.id()), ()).unwrap();
+            ctx.send(ctx.myself(), ()).unwrap();
         }
     }
 }
@@ -339,11 +356,14 @@ struct TripleAsker {
 }
 
 impl Agent for TripleAsker {
-    type Msg = Addr<CounterMsg>;
-    fn handle(&mut self, counter: Addr<CounterMsg>, ctx: &mut Ctx<'_>) {
+    /// A counter to ask, or (`None`) an answer, which it ignores.
+    type Msg = Option<Addr<CounterMsg>>;
+    fn handle(&mut self, counter: Option<Addr<CounterMsg>>, ctx: &mut Ctx<'_>) {
+        let Some(counter) = counter else { return };
         for _ in 0..3 {
-            let r = ctx.ask_untyped(counter, Duration::from_secs(10), CounterMsg::Get);
-            self.outcomes.borrow_mut().push(r.map(|_| ()).map_err(|e| format!("{e:?}")));
+            let r =
+                ctx.ask(counter, CounterMsg::Get).timeout(Duration::from_secs(10)).then(|_| None::<Addr<CounterMsg>>);
+            self.outcomes.borrow_mut().push(r.map_err(|e| format!("{e:?}")));
         }
     }
 }
@@ -356,7 +376,7 @@ fn an_ask_past_the_shards_reply_slots_is_refused_as_too_many_asks() {
     let asker = TripleAsker::default();
     let outcomes = asker.outcomes.clone();
     let asker = shards[0].spawn(asker).unwrap();
-    shards[0].inject(asker, counter).unwrap();
+    shards[0].inject(asker, Some(counter)).unwrap();
     settle(&mut shards);
     let outcomes = outcomes.borrow().clone();
     assert_eq!(outcomes, vec![Ok(()), Ok(()), Err("TooManyAsks(..)".to_string())]);
@@ -369,13 +389,23 @@ struct AskOnce {
     got: std::rc::Rc<std::cell::RefCell<Option<Result<u64, AskError>>>>,
 }
 
+#[derive(Debug)]
+enum AskOnceMsg {
+    /// Ask this agent.
+    Ask(Addr<ReplyTo<u64>>),
+    /// Its answer.
+    Got(Result<u64, AskError>),
+}
+
 impl Agent for AskOnce {
-    type Msg = Addr<ReplyTo<u64>>;
-    fn handle(&mut self, target: Addr<ReplyTo<u64>>, ctx: &mut Ctx<'_>) {
-        ctx.ask_untyped(target, Duration::from_secs(10), |reply| reply).expect("asked");
-    }
-    fn on_reply(&mut self, _request: RequestId, reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {
-        *self.got.borrow_mut() = Some(reply.and_then(Reply::take::<u64>));
+    type Msg = AskOnceMsg;
+    fn handle(&mut self, msg: AskOnceMsg, ctx: &mut Ctx<'_>) {
+        match msg {
+            AskOnceMsg::Ask(target) => {
+                ctx.ask(target, |reply| reply).timeout(Duration::from_secs(10)).then(AskOnceMsg::Got).expect("asked")
+            }
+            AskOnceMsg::Got(answer) => *self.got.borrow_mut() = Some(answer),
+        }
     }
 }
 
@@ -394,11 +424,11 @@ fn an_agent_ask_whose_reply_to_is_dropped_fails_at_once_with_dropped() {
         let asker = AskOnce::default();
         let got = asker.got.clone();
         let asker = shards[0].spawn(asker).unwrap();
-        shards[0].inject(asker, drops).unwrap();
+        shards[0].inject(asker, AskOnceMsg::Ask(drops)).unwrap();
         // Settling does not wait for the ask's 10 s deadline: only a fast failure is seen.
         settle(&mut shards);
         assert_eq!(*got.borrow(), Some(Err(AskError::Dropped)), "target on shard {target_shard}");
-        assert_eq!(shards[0].asks.live(), 0);
+        assert_eq!((shards[0].asks.live(), shards[0].answers.live()), (0, 0));
         assert_accounted(&shards);
     }
 }
@@ -423,7 +453,7 @@ fn an_agent_ask_forwarded_to_a_stopped_agent_fails_at_once_with_undelivered() {
     let asker = AskOnce::default();
     let got = asker.got.clone();
     let asker = shards[0].spawn(asker).unwrap();
-    shards[0].inject(asker, forwards).unwrap();
+    shards[0].inject(asker, AskOnceMsg::Ask(forwards)).unwrap();
     settle(&mut shards);
     assert_eq!(*got.borrow(), Some(Err(AskError::Undelivered(DeadLetterReason::StaleGeneration))));
     assert_accounted(&shards);

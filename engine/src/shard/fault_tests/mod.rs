@@ -22,10 +22,10 @@ mod panics;
 use super::test_support::{assert_accounted, cluster, settle, totals};
 use super::{Shard, ShardLimits};
 use crate::agent::{
-    Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, RequestId, SendError, SpawnError, SpawnPlacement, Spawned,
-    TimerId, Undelivered,
+    Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, SendError, SpawnError, SpawnPlacement, Spawned, TimerId,
+    Undelivered,
 };
-use crate::ask::{AskError, Reply, ReplyTo};
+use crate::ask::{AskError, ReplyTo};
 use crate::metrics::{DeadLetter, DeadLetterReason, DeadLetterSink};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,10 +85,10 @@ enum Event {
     Note(u32),
     /// Handled a `Cmd::Request`, which carried this deadline.
     Requested(Option<u64>),
-    /// Made an ask.
-    Asked(RequestId),
-    /// Got the answer to an ask (`on_reply`).
-    Reply(RequestId, Result<u64, AskError>),
+    /// Made an ask, its number `n` (a probe numbers its asks from 0).
+    Asked(u32),
+    /// Got the answer to ask number `n` (through `handle`, as `Cmd::Answer`).
+    Reply(u32, Result<u64, AskError>),
     /// Spawned a linked child (`Cmd::SpawnLinked`).
     Spawned(AgentId),
     /// Sent a burst of normal-lane notes: how many were taken and how many came back `Full`.
@@ -137,7 +137,7 @@ impl Journal {
 
     /// A probe writing to this journal.
     fn probe(&self) -> Probe {
-        Probe { journal: self.clone(), trap: false, on_start: OnStart::Run, timers: Vec::new() }
+        Probe { journal: self.clone(), trap: false, on_start: OnStart::Run, timers: Vec::new(), asks: 0 }
     }
 }
 
@@ -188,6 +188,8 @@ enum Cmd {
     Ask { to: AgentId, timeout: Duration, then: Then },
     /// A request (see [`Then`]); records its deadline first.
     Request { reply: ReplyTo<u64>, then: Then },
+    /// The answer to this probe's ask number `ask`, built by the ask's adapter.
+    Answer { ask: u32, answer: Result<u64, AskError> },
     /// Send `notes` normal-lane notes `Note(0..notes)` to `to` (tracked or not), then, when
     /// asked, one ask and one control-lane `Note(n)`.
     Burst { to: AgentId, notes: u32, tracked: bool, ask: bool, control: Option<u32> },
@@ -208,6 +210,8 @@ struct Probe {
     trap: bool,
     on_start: OnStart,
     timers: Vec<TimerId>,
+    /// Asks made so far.
+    asks: u32,
 }
 
 impl Probe {
@@ -222,8 +226,13 @@ impl Probe {
     }
 
     fn ask(&mut self, ctx: &mut Ctx<'_>, to: AgentId, timeout: Duration, then: Then) {
-        let id = ctx.ask_untyped(Addr::from_id(to), timeout, |reply| Cmd::Request { reply, then }).unwrap();
-        self.journal.record(ctx.id(), Event::Asked(id));
+        let ask = self.asks;
+        self.asks += 1;
+        ctx.ask(Addr::from_id(to), |reply| Cmd::Request { reply, then })
+            .timeout(timeout)
+            .then(move |answer| Cmd::Answer { ask, answer })
+            .unwrap();
+        self.journal.record(ctx.id(), Event::Asked(ask));
     }
 }
 
@@ -261,6 +270,7 @@ impl Agent for Probe {
                 }
                 ctx.reply(reply, 7);
             }
+            Cmd::Answer { ask, answer } => self.journal.record(me, Event::Reply(ask, answer)),
             Cmd::Burst { to, notes, tracked, ask, control } => {
                 let to = Addr::<Cmd>::from_id(to);
                 let (mut queued, mut full) = (0, 0);
@@ -311,18 +321,6 @@ impl Agent for Probe {
                 }
             }
         }
-    }
-
-    fn on_reply(&mut self, request: RequestId, reply: Result<Reply, AskError>, ctx: &mut Ctx<'_>) {
-        let event = match reply {
-            Err(e) => Event::Reply(request, Err(e)),
-            // A remote `spawn_linked_on` answers with the child's id.
-            Ok(Reply(payload)) => match payload.take::<Result<AgentId, SpawnError>>() {
-                Ok(spawned) => Event::Spawned(spawned.expect("the remote spawn succeeded")),
-                Err(payload) => Event::Reply(request, Reply(payload).take::<u64>()),
-            },
-        };
-        self.journal.record(ctx.id(), event);
     }
 
     fn on_undelivered(&mut self, undelivered: Undelivered, ctx: &mut Ctx<'_>) {
