@@ -48,7 +48,7 @@
 //! `picks == tells + asks + refused` and `asks == ok + failed + outstanding`.
 
 use crate::balance::{Balancer, Outcome, WorkerView};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, Undelivered};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, SendOptions, Undelivered};
 use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::metrics::DeadLetterReason;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -428,7 +428,7 @@ impl<M: Send + 'static, Q: Send + 'static, R: Send + 'static> Pool<M, Q, R> {
             self.totals.tells_unplaced += 1;
             return;
         };
-        match ctx.send_tracked(Addr::from_id(self.views[i].id), msg) {
+        match ctx.send_with(Addr::from_id(self.views[i].id), msg, SendOptions::new().tracked()) {
             Ok(()) => {
                 self.counters[i].tells += 1;
                 self.totals.tells_sent += 1;

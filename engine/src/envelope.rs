@@ -7,7 +7,7 @@
 //! to the shard's block pool, see `payload`).
 //!
 //! Header fields:
-//! - `to`: for `User`, `ReplyToAgent`, `Undelivered` and `Signal`, the target [`AgentId`] bits;
+//! - `to`: for `User`, `Answer`, `Undelivered` and `Signal`, the target [`AgentId`] bits;
 //!   for `Reply`, the reply-slot token on the asking shard (see `ask`); for `System`, unused (0).
 //! - `from`: the sending agent's id bits, or [`NO_SENDER`] for host traffic.
 //! - `request`: for a user message that is an ask, the asker's reply token (`FLAG_ASK`);
@@ -39,8 +39,6 @@ pub enum Kind {
     User = 0,
     /// A reply travelling back to the asking shard's reply slot `to`.
     Reply = 1,
-    /// A reply (or a failure) handed to the asking agent's mailbox.
-    ReplyToAgent = 2,
     /// An engine operation (spawn, stop, registry, stats) for the shard itself.
     System = 3,
     /// A dead letter handed back to its sender (`to` = the sender, `from` = the original
@@ -48,9 +46,9 @@ pub enum Kind {
     Undelivered = 4,
     /// A `Down` or `Exit` signal for the agent `to` (control lane, not counted).
     Signal = 5,
-    /// A typed ask's answer for the asking agent `to`: `request` names the parked adapter or
+    /// An ask's answer for the asking agent `to`: `request` names the parked adapter or
     /// gather (see `ask::then`), the payload is the reply or an `AskFailure`.
-    Answer = 6,
+    Answer = 2,
 }
 
 /// Flag: tell the sender (`on_undelivered`) when this message becomes a dead letter.

@@ -26,7 +26,7 @@ use super::{
 use crate::index::Query;
 use crate::reputation::{self, Judgement, ShardReputation};
 use crate::{Coord, CoordError, Discovered};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, TimerId, Undelivered};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, Down, SendOptions, TimerId, Undelivered};
 use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::metrics::DeadLetterReason;
 use std::rc::Rc;
@@ -249,7 +249,7 @@ impl AuctionManager {
             let call = BidderMsg::CallForBids(CallForBids { ticket, manager: me, task: a.task.clone() });
             // Tracked: a call that becomes a dead letter (gone, wrong message type, ...) comes
             // back through `on_undelivered`.
-            match ctx.send_tracked(Addr::<BidderMsg>::from_id(c), call) {
+            match ctx.send_with(Addr::<BidderMsg>::from_id(c), call, SendOptions::new().tracked()) {
                 Ok(()) => {
                     self.stats.calls += 1;
                     a.buf.answers.push(Answer::Pending);
@@ -379,7 +379,10 @@ impl AuctionManager {
         let timer = ctx.send_after(me, AuctionMsg::ContractDue(ticket), deadline);
         a.phase = Phase::Contract(Held { winner, timer, awarded_ns: now, estimate: completion, cost });
         self.stats.awards += 1;
-        if ctx.send_tracked(Addr::<BidderMsg>::from_id(winner), BidderMsg::Award(contract)).is_err() {
+        if ctx
+            .send_with(Addr::<BidderMsg>::from_id(winner), BidderMsg::Award(contract), SendOptions::new().tracked())
+            .is_err()
+        {
             self.lose_contract(idx, FailReason::Died, ctx);
         }
     }
@@ -421,7 +424,11 @@ impl AuctionManager {
         }
         self.stats.deadline_misses += 1;
         // Control lane: the withdrawal must reach a winner whose mailbox is full.
-        let _ = ctx.send_control(Addr::<BidderMsg>::from_id(h.winner), BidderMsg::Cancel(ticket));
+        let _ = ctx.send_with(
+            Addr::<BidderMsg>::from_id(h.winner),
+            BidderMsg::Cancel(ticket),
+            SendOptions::new().control(),
+        );
         self.lose_contract(idx, FailReason::MissedDeadline, ctx);
     }
 

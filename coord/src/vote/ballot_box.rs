@@ -28,7 +28,7 @@ use super::{
 };
 use crate::discovery::Discovered;
 use crate::{Coord, CoordError};
-use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SpawnPlacement, TimerId, Undelivered};
+use nexus_engine::agent::{Addr, Agent, AgentId, Ctx, SendOptions, SpawnPlacement, TimerId, Undelivered};
 use nexus_engine::ask::{AskError, ReplyTo};
 use nexus_engine::engine::EngineHandle;
 use nexus_engine::metrics::DeadLetterReason;
@@ -238,7 +238,10 @@ impl BallotBox {
         p.weight_eligible = if b.weights.is_empty() { n as u64 } else { b.weights.iter().map(|&w| w as u64).sum() };
         for (i, voter) in voters.iter().enumerate() {
             let request = BallotRequest { ballot_box: me, index: i as u32, info: b.info.clone() };
-            if ctx.send_tracked(Addr::<VoterMsg>::from_id(*voter), VoterMsg::Ballot(request)).is_err() {
+            if ctx
+                .send_with(Addr::<VoterMsg>::from_id(*voter), VoterMsg::Ballot(request), SendOptions::new().tracked())
+                .is_err()
+            {
                 b.state[i] = UNDELIVERED;
                 b.tally.participation.undelivered += 1;
                 self.stats.undelivered += 1;

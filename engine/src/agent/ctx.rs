@@ -4,9 +4,10 @@
 //! does happens on that shard's thread: a local send goes straight into the target's mailbox,
 //! a send to another shard is staged in that shard's ring and published at the end of the pass.
 //! Operations that need another shard (a remote spawn, a name owned elsewhere) are requests over
-//! the mesh whose answers come back through `Agent::on_reply`.
+//! the mesh whose answers come back through `Agent::handle`, as the messages the adapters given
+//! to those calls build (as for asks: see `ctx_ask`).
 
-use super::{Addr, Agent, AgentId, RequestId, SpawnError};
+use super::{Addr, Agent, AgentId, SpawnError};
 use crate::ask::{deadline_after, AskError, ReplyTarget, ReplyTo};
 use crate::envelope::{Envelope, FLAG_ASK, FLAG_CONTROL, FLAG_COUNTED, FLAG_NOTIFY_UNDELIVERED};
 use crate::payload::Payload;
@@ -241,18 +242,6 @@ impl<'a> Ctx<'a> {
         self.send_flags(to.id(), msg, flags, deadline, 0)
     }
 
-    /// `send_with(to, msg, SendOptions::new().tracked())`; kept while callers move over.
-    #[doc(hidden)]
-    pub fn send_tracked<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
-        self.send_with(to, msg, SendOptions::new().tracked())
-    }
-
-    /// `send_with(to, msg, SendOptions::new().control())`; kept while callers move over.
-    #[doc(hidden)]
-    pub fn send_control<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), SendError<M>> {
-        self.send_with(to, msg, SendOptions::new().control())
-    }
-
     #[inline]
     pub(crate) fn send_flags<M: Send + 'static>(
         &mut self,
@@ -283,28 +272,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The untyped ask of the first API: the answer arrives in `Agent::on_reply` with the
-    /// returned [`RequestId`]. Kept while callers move to the typed [`Ctx::ask`]; new code
-    /// should not use it.
-    #[doc(hidden)]
-    pub fn ask_untyped<M: Send + 'static, R: Send + 'static>(
-        &mut self,
-        to: Addr<M>,
-        timeout: Duration,
-        make: impl FnOnce(ReplyTo<R>) -> M,
-    ) -> Result<RequestId, SendError<M>> {
-        self.open_ask(to, timeout, make, None).map(RequestId)
-    }
-
-    /// Opens a reply slot (with `then`, a typed continuation, or none for `on_reply`), builds
-    /// the request around its token and sends it; returns the token. See [`Ctx::ask`] for the
+    /// Opens a reply slot with `then`, its continuation, builds the request around its token
+    /// and sends it; returns the token. See [`Ctx::ask`] for the
     /// deadline and failure rules.
     pub(crate) fn open_ask<M: Send + 'static, R: Send + 'static>(
         &mut self,
         to: Addr<M>,
         timeout: Duration,
         make: impl FnOnce(ReplyTo<R>) -> M,
-        then: Option<crate::ask::Continuation>,
+        then: crate::ask::Continuation,
     ) -> Result<u64, SendError<M>> {
         let mut deadline = deadline_after(self.shard.now_ns(), timeout);
         if self.deadline_ns != 0 {
@@ -537,7 +513,7 @@ impl<'a> Ctx<'a> {
         self.expect_answer_type::<T>("a registry or remote-spawn request");
         let deadline = deadline_after(self.shard.now_ns(), SYSTEM_REQUEST_TIMEOUT);
         let then = crate::ask::Continuation::Adapt(crate::ask::then::Then::new::<R, T, G>(then));
-        self.shard.asks.open_then(self.me, deadline, Some(then))
+        self.shard.asks.open_then(self.me, deadline, then)
     }
 }
 

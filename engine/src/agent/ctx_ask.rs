@@ -64,7 +64,7 @@ where
         let Self { ctx, to, make, timeout, .. } = self;
         ctx.expect_answer_type::<T>("Ask::then");
         let then = Continuation::Adapt(Then::new::<R, T, A>(adapt));
-        ctx.open_ask(to, timeout, make, Some(then)).map(|_| ())
+        ctx.open_ask(to, timeout, make, then).map(|_| ())
     }
 }
 
@@ -111,7 +111,7 @@ where
             ctx.shard.answers.expect_part(gather);
             let then = Continuation::Part { gather, part };
             let target = to.id().shard();
-            if let Err(e) = ctx.open_ask(to, timeout, make, Some(then)) {
+            if let Err(e) = ctx.open_ask(to, timeout, make, then) {
                 // Refused before it was queued: `Overloaded`, told apart from a request that
                 // was queued and then dropped (`Undelivered`).
                 let why = match e {

@@ -2,9 +2,10 @@
 //!
 //! An agent is a value of a type that implements [`Agent`]. It lives on one shard, in that
 //! shard's pool for its type, and is only ever touched by that shard's thread. It receives
-//! messages of one type, `Agent::Msg`, through `handle(&mut self, msg, &mut Ctx)`; replies to
-//! its asks arrive through `on_reply`, and messages it sent that could not be delivered (when it
-//! asked to know) through `on_undelivered`. Agents it watches report their end through
+//! messages of one type, `Agent::Msg`, through `handle(&mut self, msg, &mut Ctx)`; the answers to
+//! its asks arrive there too, as the messages their adapters build (see [`Ctx::ask`]), and
+//! messages it sent that could not be delivered (when it asked to know) through
+//! `on_undelivered`. Agents it watches report their end through
 //! `on_down`, and linked agents through `on_exit` when it traps exits (see [`ExitReason`]).
 //!
 //! A panic in any of these hooks is caught at the agent boundary: the agent is stopped with
@@ -28,23 +29,11 @@ pub use id::{Addr, AgentId, GENERATION_BITS, GENERATION_MASK, MAX_SHARDS, SHARD_
 pub(crate) use pool::{stop_agent as run_agent_stop, AskFailure, InHand, Kinds, RunMode};
 pub(crate) use slots::{SlotState, Slots};
 
-use crate::ask::{AskError, Reply};
 use crate::metrics::DeadLetterReason;
 use crate::payload::Payload;
 
-/// Identifies one outstanding ask of an agent; `on_reply` hands it back with the answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RequestId(pub(crate) u64);
-
-impl RequestId {
-    /// The raw value (unique among the shard's outstanding asks).
-    pub fn to_bits(self) -> u64 {
-        self.0
-    }
-}
-
 /// A message that could not be delivered, handed back to a sender that asked for delivery
-/// status (`Ctx::send_tracked`).
+/// status (`SendOptions::tracked`).
 #[derive(Debug)]
 pub struct Undelivered {
     /// The agent it was sent to.
@@ -75,11 +64,7 @@ pub trait Agent: Sized + 'static {
     /// Runs once, right after the agent is placed in its slot (before any message).
     fn on_start(&mut self, _ctx: &mut Ctx<'_>) {}
 
-    /// Receives the answer to an ask made with `Ctx::ask` (or a registry request), or the
-    /// reason it failed.
-    fn on_reply(&mut self, _request: RequestId, _reply: Result<Reply, AskError>, _ctx: &mut Ctx<'_>) {}
-
-    /// Receives a message this agent sent with `Ctx::send_tracked` that became a dead letter.
+    /// Receives a message this agent sent tracked (`SendOptions::tracked`) that became a dead letter.
     fn on_undelivered(&mut self, _undelivered: Undelivered, _ctx: &mut Ctx<'_>) {}
 
     /// Receives the end of an agent this one watches (`Ctx::watch`).

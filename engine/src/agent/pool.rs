@@ -18,8 +18,8 @@
 //! and fails its ask at once when it was one.
 
 use super::ctx::Ctx;
-use super::{panic_message, Agent, AgentId, ExitReason, RequestId, Signal, SlotState, Undelivered};
-use crate::ask::{AskError, Reply};
+use super::{panic_message, Agent, AgentId, ExitReason, Signal, SlotState, Undelivered};
+use crate::ask::AskError;
 use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_COUNTED, FLAG_DEAD_LETTER_NOTICE};
 use crate::metrics::DeadLetterReason;
 use crate::shard::Shard;
@@ -43,7 +43,7 @@ pub(crate) enum RunMode {
 /// A dispatch function of one kind.
 pub(crate) type RunFn = fn(&mut Shard, u32, RunMode) -> u32;
 
-/// A failed ask, carried in a `ReplyToAgent` envelope instead of a reply value.
+/// A failed ask, carried in a `Reply` or `Answer` envelope instead of a reply value.
 pub(crate) struct AskFailure(pub(crate) AskError);
 
 /// The pool of one agent type.
@@ -312,20 +312,6 @@ fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, i
                     env.payload = payload;
                     ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
                 }
-            }
-        }
-        Kind::ReplyToAgent => {
-            let request = RequestId(env.request);
-            let type_name = env.payload.type_name_fn();
-            let reply = match env.payload.take::<AskFailure>() {
-                Ok(AskFailure(e)) => Err(e),
-                Err(payload) => Ok(Reply(payload)),
-            };
-            *in_hand = Some(InHand { counted, ask_token: None, to: env.to, from: env.from, type_name, notice: false });
-            agent.on_reply(request, reply, ctx);
-            *in_hand = None;
-            if counted {
-                ctx.shard.metrics.counters.delivered += 1;
             }
         }
         Kind::Answer => dispatch_answer(agent, env, ctx, in_hand),

@@ -1,17 +1,19 @@
 //! Ask: request/reply with a deadline, reply slots pooled on the asking shard.
 //!
 //! Protocol:
-//! 1. An agent asks: its shard takes a slot from `PendingAsks` (a pooled table with a free
-//!    list), records who asked and the deadline, and builds a [`ReplyTo<R>`] token naming
-//!    (shard, slot, 32-bit generation). The token travels inside the request message.
+//! 1. An agent asks (`Ctx::ask(..).then(adapt)`): its shard takes a slot from `PendingAsks` (a
+//!    pooled table with a free list), records who asked, the deadline and the continuation
+//!    (the adapter, see `then`), and builds a [`ReplyTo<R>`] token naming (shard, slot, 32-bit
+//!    generation). The token travels inside the request message.
 //! 2. The target handles the request and calls `Ctx::reply(token, value)`. The reply travels
 //!    back over the mesh to the asking shard as an envelope of kind `Reply`.
 //! 3. The asking shard matches the token against the slot. If the generation still matches, the
-//!    slot is freed and the reply is queued to the asker, which gets it in `on_reply`. If not
+//!    slot is freed and the answer is queued to the asker as a `Kind::Answer` envelope; its
+//!    dispatch runs the adapter and hands the result to `Agent::handle`. If not
 //!    (the ask timed out and the slot moved on), the reply is dropped and counted as a
 //!    `late_reply` dead letter.
 //! 4. Every dispatcher pass checks the earliest deadline; an expired ask frees its slot and the
-//!    asker gets `AskError::Timeout`.
+//!    adapter gets `Err(AskError::Timeout)`.
 //! 5. An ask fails before its deadline when its request becomes a dead letter or its handler
 //!    panics (`Undelivered(reason)`), or when its `ReplyTo` is dropped unanswered (`Dropped`,
 //!    see `dropped`).
@@ -61,17 +63,6 @@ pub enum AskError {
     /// would freeze the shard until the timeout. Debug builds panic instead.
     #[error("a blocking host ask was made on shard {0}'s own thread; hint: inside an agent use Ctx::ask, which does not block")]
     BlockingOnShard(usize),
-}
-
-/// An answer to an ask, as handed to `Agent::on_reply`.
-#[derive(Debug)]
-pub struct Reply(pub(crate) Payload);
-
-impl Reply {
-    /// Moves the reply value out when it is an `R`.
-    pub fn take<R: 'static>(self) -> Result<R, AskError> {
-        self.0.take::<R>().map_err(|_| AskError::WrongReplyType)
-    }
 }
 
 /// Where a reply goes.
@@ -220,7 +211,7 @@ struct PendingAsk {
     asker: u64,
     /// Next free entry while not live.
     next_free: u32,
-    /// A typed ask's continuation (`None`: the answer goes to `on_reply`).
+    /// What to do with the answer (`None` while the slot is free).
     then: Option<Continuation>,
 }
 
@@ -228,8 +219,8 @@ struct PendingAsk {
 pub(crate) struct Settled {
     pub(crate) asker: AgentId,
     pub(crate) request: u64,
-    /// What the asker wanted done with the answer (`None`: hand it to `on_reply`).
-    pub(crate) then: Option<Continuation>,
+    /// What the asker wanted done with the answer.
+    pub(crate) then: Continuation,
 }
 
 /// The asking shard's pool of reply slots plus a deadline heap.
@@ -264,12 +255,12 @@ impl PendingAsks {
     /// Opens an ask for `asker` expiring at `deadline_ns`; returns the token bits.
     #[cfg(test)]
     pub(crate) fn open(&mut self, asker: AgentId, deadline_ns: u64) -> Option<u64> {
-        self.open_then(asker, deadline_ns, None)
+        self.open_then(asker, deadline_ns, Continuation::Part { gather: u32::MAX, part: 0 })
     }
 
     /// Opens an ask whose answer goes through `then`; returns the token bits, or `None` (and
     /// drops `then`) when every slot is taken.
-    pub(crate) fn open_then(&mut self, asker: AgentId, deadline_ns: u64, then: Option<Continuation>) -> Option<u64> {
+    pub(crate) fn open_then(&mut self, asker: AgentId, deadline_ns: u64, then: Continuation) -> Option<u64> {
         let idx = if self.free != NIL {
             let idx = self.free;
             self.free = self.slots[idx as usize].next_free;
@@ -283,7 +274,7 @@ impl PendingAsks {
             let slot = &mut self.slots[idx as usize];
             slot.live = true;
             slot.asker = asker.to_bits();
-            slot.then = then;
+            slot.then = Some(then);
             slot.generation
         };
         self.live += 1;
@@ -314,7 +305,8 @@ impl PendingAsks {
         slot.next_free = self.free;
         self.free = idx;
         self.live -= 1;
-        Some(Settled { asker, request: token, then: slot.then.take() })
+        let then = slot.then.take().expect("a live reply slot holds its continuation");
+        Some(Settled { asker, request: token, then })
     }
 
     /// The earliest deadline among entries in the heap (some may already be settled).

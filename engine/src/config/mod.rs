@@ -348,7 +348,7 @@ impl Default for ShutdownConfig {
 
 /// `[shedding]`: load shedding. While a shard is overloaded, normal-lane user messages that
 /// reach it are dropped at enqueue, counted as `shed` dead letters, and reported to senders
-/// that asked (`send_tracked`, asks). Control-lane messages and replies are never shed.
+/// that asked (`SendOptions::tracked`, asks). Control-lane messages and replies are never shed.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SheddingConfig {

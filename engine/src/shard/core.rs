@@ -285,7 +285,7 @@ impl Shard {
     /// mailbox is full under `reject`, or the backlog to its shard is full.
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
         let to = match env.kind {
-            Kind::User | Kind::ReplyToAgent | Kind::Answer | Kind::Undelivered | Kind::Signal => env.target().shard(),
+            Kind::User | Kind::Answer | Kind::Undelivered | Kind::Signal => env.target().shard(),
             Kind::Reply => AgentId::from_bits(env.to).shard(),
             Kind::System => {
                 debug_assert!(false, "system envelopes go through send_system");

@@ -95,7 +95,7 @@ impl Shard {
     /// Routes an envelope that arrived from a peer or a host thread.
     pub(crate) fn accept_inbound(&mut self, env: Envelope) {
         match env.kind {
-            Kind::User | Kind::ReplyToAgent | Kind::Answer | Kind::Undelivered | Kind::Signal => {
+            Kind::User | Kind::Answer | Kind::Undelivered | Kind::Signal => {
                 if env.target().shard() != self.index {
                     // Injected for another shard: forward it (or count it when that fails).
                     if let Err(env) = self.route(env) {

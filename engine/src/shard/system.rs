@@ -223,20 +223,12 @@ impl Shard {
         if let Some(pending) = pending {
             self.link_spawned(settled.asker, pending, &mut env.payload);
         }
-        if let Some(then) = settled.then {
-            let flags = env.flags & (FLAG_COUNTED | FLAG_CONTROL);
-            let reply = match env.payload.take::<crate::agent::AskFailure>() {
-                Ok(crate::agent::AskFailure(e)) => Err(e),
-                Err(payload) => Ok(payload),
-            };
-            self.continue_ask(settled.asker, then, reply, flags);
-            return;
-        }
-        env.to = settled.asker.to_bits();
-        env.request = settled.request;
-        env.kind = Kind::ReplyToAgent;
-        // Replies bypass the mailbox bound; a stopped asker makes this a dead letter.
-        let _ = self.accept(env, false);
+        let flags = env.flags & (FLAG_COUNTED | FLAG_CONTROL);
+        let reply = match env.payload.take::<crate::agent::AskFailure>() {
+            Ok(crate::agent::AskFailure(e)) => Err(e),
+            Err(payload) => Ok(payload),
+        };
+        self.continue_ask(settled.asker, settled.then, reply, flags);
     }
 
     /// A remote `spawn_linked_on` answered: adds the asker's side of the link, and delivers the
@@ -317,15 +309,10 @@ impl Shard {
         while let Some(settled) = self.asks.pop_expired(now) {
             n += 1;
             self.metrics.counters.ask_timeouts += 1;
-            if let Some(then) = settled.then {
-                self.continue_ask(settled.asker, then, Err(AskError::Timeout), 0);
-                continue;
+            if !self.link_on_reply.is_empty() {
+                self.link_on_reply.remove(&settled.request);
             }
-            self.link_on_reply.remove(&settled.request);
-            let failure = Payload::new(crate::agent::AskFailure(AskError::Timeout));
-            let env =
-                Envelope::new(Kind::ReplyToAgent, settled.asker.to_bits(), NO_SENDER, settled.request, 0, failure);
-            let _ = self.accept(env, false);
+            self.continue_ask(settled.asker, settled.then, Err(AskError::Timeout), 0);
         }
         n
     }

@@ -2,7 +2,7 @@
 
 use super::test_support::{assert_accounted, cluster, settle};
 use super::{Shard, ShardLimits};
-use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, Undelivered};
+use crate::agent::{Addr, Agent, Ctx, Lookup, Registration, SendOptions, Undelivered};
 use crate::ask::{AskError, ReplyTo};
 use crate::builtin::{Counter, CounterMsg, PingPong, PingPongMsg};
 use crate::mailbox::OverflowPolicy;
@@ -73,7 +73,7 @@ impl Agent for Flood {
     type Msg = u32;
     fn handle(&mut self, n: u32, ctx: &mut Ctx<'_>) {
         for _ in 0..n {
-            if ctx.send_tracked(self.target, CounterMsg::Add(1)).is_err() {
+            if ctx.send_with(self.target, CounterMsg::Add(1), SendOptions::new().tracked()).is_err() {
                 self.rejected += 1;
             }
         }

@@ -22,8 +22,8 @@ mod panics;
 use super::test_support::{assert_accounted, cluster, settle, totals};
 use super::{Shard, ShardLimits};
 use crate::agent::{
-    Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, SendError, SpawnError, SpawnPlacement, Spawned, TimerId,
-    Undelivered,
+    Addr, Agent, AgentId, Ctx, Down, Exit, ExitReason, SendError, SendOptions, SpawnError, SpawnPlacement, Spawned,
+    TimerId, Undelivered,
 };
 use crate::ask::{AskError, ReplyTo};
 use crate::metrics::{DeadLetter, DeadLetterReason, DeadLetterSink};
@@ -275,7 +275,11 @@ impl Agent for Probe {
                 let to = Addr::<Cmd>::from_id(to);
                 let (mut queued, mut full) = (0, 0);
                 for n in 0..notes {
-                    let sent = if tracked { ctx.send_tracked(to, Cmd::Note(n)) } else { ctx.send(to, Cmd::Note(n)) };
+                    let sent = if tracked {
+                        ctx.send_with(to, Cmd::Note(n), SendOptions::new().tracked())
+                    } else {
+                        ctx.send(to, Cmd::Note(n))
+                    };
                     match sent {
                         Ok(()) => queued += 1,
                         Err(SendError::Full(_)) => full += 1,
@@ -287,7 +291,7 @@ impl Agent for Probe {
                     self.ask(ctx, to.id(), PATIENT, Then::Answer);
                 }
                 if let Some(n) = control {
-                    let taken = ctx.send_control(to, Cmd::Note(n)).is_ok();
+                    let taken = ctx.send_with(to, Cmd::Note(n), SendOptions::new().control()).is_ok();
                     self.journal.record(me, Event::ControlSent(taken));
                 }
             }
