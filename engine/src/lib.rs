@@ -25,6 +25,9 @@ pub mod placement;
 pub mod prelude;
 pub mod registry;
 pub mod resilience;
+// The general SPSC ring: an internal, public only for the project's ring benchmark (no
+// stability promise).
+#[doc(hidden)]
 pub mod ring;
 pub mod shard;
 pub mod supervision;

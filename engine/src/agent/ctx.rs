@@ -311,7 +311,7 @@ impl<'a> Ctx<'a> {
         self.shard.spawn_here(agent, None).map(Addr::from_id)
     }
 
-    /// Spawns the agent `factory` builds, where and how `options` say (a [`SpawnPlacement`]
+    /// Spawns the agent `factory` builds, where and how `options` say (a [`SpawnPlacement`](super::SpawnPlacement)
     /// or a [`SpawnOptions`](super::SpawnOptions)). On this shard it happens now
     /// (`Spawned::Here`, and `then` is dropped); on another, `factory` travels there over the
     /// mesh (`Spawned::Pending`) and `then` later turns the outcome into a message for this

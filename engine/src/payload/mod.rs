@@ -1,6 +1,6 @@
 //! `Payload`: a type-erased message value that travels in a fixed-size slot.
 //!
-//! Every message crosses the engine as an [`Envelope`](crate::envelope::Envelope) of one cache
+//! Every message crosses the engine as an `Envelope` of one cache
 //! line, so rings and mailboxes hold plain slots and never allocate. The typed value inside is
 //! a `Payload` (32 bytes: a vtable pointer and a 24-byte buffer), stored one of three ways:
 //!

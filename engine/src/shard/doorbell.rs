@@ -111,6 +111,7 @@ impl Doorbell {
 
     /// Whether the owner announced that it sleeps.
     #[inline]
+    #[cfg(test)]
     pub fn is_sleeping(&self) -> bool {
         self.sleeping.load(Ordering::Acquire)
     }

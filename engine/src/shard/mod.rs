@@ -5,8 +5,8 @@
 //! - `system`: engine operations a shard performs for others;
 //! - `monitors`: watchers, links, signals and the control lane's dispatch;
 //! - `timers`: messages sent later;
-//! - [`runner`]: the idle policy and the loop that drives passes;
-//! - [`doorbell`]: waking a parked shard;
+//! - `runner`: the idle policy and the loop that drives passes;
+//! - `doorbell`: waking a parked shard;
 //! - `shared`: the per-engine control plane (clock, doorbells, inject queues, gauges).
 //!
 //! Deadlock rule: a shard never waits for another shard. Every cross-shard interaction is a
@@ -16,11 +16,11 @@
 mod cluster;
 pub(crate) mod core;
 mod dispatch;
-pub mod doorbell;
+pub(crate) mod doorbell;
 #[cfg(test)]
 mod fault_tests;
 mod monitors;
-pub mod runner;
+pub(crate) mod runner;
 pub(crate) mod shared;
 mod system;
 #[cfg(test)]
@@ -30,8 +30,12 @@ mod tests;
 mod timers;
 
 pub(crate) use self::core::PendingLink;
-pub use self::core::{Shard, ShardLimits};
-pub use self::runner::{DriveOutcome, Driver, IdlePolicy, ParkRequest};
-pub use self::shared::Clock;
+/// A shard driven by hand, one pass at a time: an internal, public only for the project's own
+/// benchmarks and tests of the dispatcher (no stability promise). Embedders use `Engine`.
+#[doc(hidden)]
+pub use self::core::Shard;
+pub use self::core::ShardLimits;
+pub use self::runner::IdlePolicy;
+pub(crate) use self::runner::{DriveOutcome, Driver, ParkRequest};
 pub(crate) use self::system::{SpawnFn, SystemOp};
 pub use crate::executor::ExecutorKind;

@@ -36,11 +36,6 @@ impl Clock {
     pub fn now_ns(&self) -> u64 {
         (self.epoch.elapsed().as_nanos() as u64).max(1)
     }
-
-    /// The `Instant` at engine-clock time `ns`.
-    pub fn instant_at(&self, ns: u64) -> Instant {
-        self.epoch + std::time::Duration::from_nanos(ns)
-    }
 }
 
 impl Default for Clock {
