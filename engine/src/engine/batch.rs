@@ -13,7 +13,7 @@
 //! back the message it could not send, or the addresses of the agents it did spawn; every
 //! shard a batch queued something for has its doorbell rung before the call returns or waits.
 
-use super::handle::{refuse_on_shard_thread, InjectError};
+use super::handle::refuse_on_shard_thread;
 use super::{EngineHandle, HOST_REQUEST_TIMEOUT};
 use crate::agent::{Addr, Agent, AgentId, SendError, SpawnError, SpawnOptions, SpawnPlacement};
 use crate::ask::{HostReply, ReplyTarget, ReplyTo};
@@ -117,6 +117,8 @@ impl EngineHandle {
 
     /// Queues one message of a batch, waiting for room until `timeout`; marks its shard to be
     /// rung, and rings it before waiting so that it drains.
+    // The refused envelope comes back by value, as in `inject`.
+    #[allow(clippy::result_large_err)]
     fn queue_waiting<M: Send + 'static>(
         &self,
         to: Addr<M>,
@@ -125,32 +127,21 @@ impl EngineHandle {
         to_ring: &mut [bool],
     ) -> Result<(), SendError<M>> {
         let shard = to.shard();
-        let mut env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
-        let mut deadline = None;
-        let mut attempts = 0u32;
-        loop {
-            match self.inject_quiet(shard, env) {
-                Ok(()) => {
-                    to_ring[shard] = true;
-                    return self.settle_send(Ok(()));
-                }
-                Err((back, InjectError::Full))
-                    if Instant::now() < *deadline.get_or_insert_with(|| Instant::now() + timeout) =>
-                {
-                    env = back;
-                    if std::mem::take(&mut to_ring[shard]) || attempts == 0 {
-                        self.ring(shard);
-                    }
-                    attempts = attempts.saturating_add(1);
-                    if attempts < 64 {
-                        std::hint::spin_loop();
-                    } else {
-                        std::thread::yield_now();
-                    }
-                }
-                result => return self.settle_send(result),
+        let env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        let mut rung = false;
+        // Queue quietly; before waiting for room, ring the shard once so that it drains.
+        let result = self.inject_waiting(shard, env, timeout, |h, shard, env| {
+            let result = h.inject_quiet(shard, env);
+            if result.is_err() && !rung {
+                h.ring(shard);
+                rung = true;
             }
+            result
+        });
+        if result.is_ok() {
+            to_ring[shard] = true;
         }
+        self.settle_send(result)
     }
 
     /// Spawns `count` agents, the `i`-th built by `factory(i)` on its shard, where `options`

@@ -96,17 +96,35 @@ impl EngineHandle {
     ///
     /// [`SendError::Full`] with the message when there was still no room after `timeout`,
     /// [`SendError::ShuttingDown`] when the engine stops accepting.
+    // The refused envelope comes back by value, as in `inject`.
+    #[allow(clippy::result_large_err)]
     pub fn send_timeout<M: Send + 'static>(&self, to: Addr<M>, msg: M, timeout: Duration) -> Result<(), SendError<M>> {
         let shard = to.shard();
         if shard >= self.shared.shards || super::unwind::running_shard().is_some() {
             return self.send(to, msg);
         }
-        let deadline = Instant::now() + timeout;
-        let mut env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        let env = Envelope::user(to.id(), NO_SENDER, Payload::new(msg));
+        let result = self.inject_waiting(shard, env, timeout, |h, shard, env| h.inject(shard, env));
+        self.settle_send(result)
+    }
+
+    /// Pushes `env` into `shard`'s inject queue with `push`, retrying while the queue is full
+    /// until `timeout` has passed: spinning briefly, then yielding the thread. Never allocates.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn inject_waiting(
+        &self,
+        shard: usize,
+        mut env: Envelope,
+        timeout: Duration,
+        mut push: impl FnMut(&Self, usize, Envelope) -> Result<(), (Envelope, InjectError)>,
+    ) -> Result<(), (Envelope, InjectError)> {
+        let mut deadline = None;
         let mut attempts = 0u32;
         loop {
-            match self.inject(shard, env) {
-                Err((back, InjectError::Full)) if Instant::now() < deadline => {
+            match push(self, shard, env) {
+                Err((back, InjectError::Full))
+                    if Instant::now() < *deadline.get_or_insert_with(|| Instant::now() + timeout) =>
+                {
                     env = back;
                     attempts = attempts.saturating_add(1);
                     if attempts < 64 {
@@ -115,7 +133,7 @@ impl EngineHandle {
                         std::thread::yield_now();
                     }
                 }
-                result => return self.settle_send(result),
+                result => return result,
             }
         }
     }
