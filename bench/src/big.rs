@@ -107,7 +107,7 @@ pub enum BigMsg {
 
 /// Sends `retry` to the running agent (a yield until its next turn).
 fn retry_later<M: Send + 'static>(ctx: &mut Ctx<'_>, retry: M) -> bool {
-    ctx.send(Addr::<M>::from_id(ctx.id()), retry).is_ok()
+    ctx.send(ctx.myself::<M>(), retry).is_ok()
 }
 
 /// Counts the agents' reports; the driver of the run.
@@ -215,7 +215,7 @@ impl BigAgent {
     }
 
     fn ping(&mut self, ctx: &mut Ctx<'_>) {
-        let me = Addr::from_id(ctx.id());
+        let me = ctx.myself();
         let n = self.peers.len() as u64;
         let pick = (self.next_random() % n.max(1)) as usize;
         let Some(mut to) = self.peers.get(pick).copied() else { return };

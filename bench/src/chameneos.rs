@@ -156,7 +156,7 @@ pub enum CreatureMsg {
 
 /// Sends `retry` to the running agent (a yield until its next turn).
 fn retry_later<M: Send + 'static>(ctx: &mut Ctx<'_>, retry: M) -> bool {
-    ctx.send(Addr::<M>::from_id(ctx.id()), retry).is_ok()
+    ctx.send(ctx.myself::<M>(), retry).is_ok()
 }
 
 /// Pairs creatures and counts; the driver of the run.
@@ -260,7 +260,7 @@ impl Creature {
     }
 
     fn ask_mall(&mut self, ctx: &mut Ctx<'_>) {
-        let me = Addr::from_id(ctx.id());
+        let me = ctx.myself();
         self.out.push_back(Out::Mall(MallMsg::Meet { colour: self.colour, from: me }));
     }
 

@@ -175,7 +175,7 @@ impl Collector {
 
     fn retry_later(&mut self, ctx: &mut Ctx<'_>) {
         if !self.retrying {
-            self.retrying = ctx.send(Addr::from_id(ctx.id()), CollectorMsg::Retry).is_ok();
+            self.retrying = ctx.send(ctx.myself(), CollectorMsg::Retry).is_ok();
             if !self.retrying {
                 self.finish(ctx, Err("the collector could not send itself a retry".into()));
             }
@@ -278,7 +278,7 @@ impl Sender {
         // Out of burst or refused with credit left: resume next turn (no credit: wait for it).
         if self.credit > 0 && self.next <= self.last && !self.continuing {
             // If even the self-message is refused this sender stalls and the host's ask times out.
-            self.continuing = ctx.send(Addr::from_id(ctx.id()), SenderMsg::Continue).is_ok();
+            self.continuing = ctx.send(ctx.myself(), SenderMsg::Continue).is_ok();
         }
     }
 }

@@ -130,7 +130,7 @@ impl Agent for Worker {
                 self.acked = self.handled;
             } else {
                 // If even the self-message is refused the run stalls and the host's ask times out.
-                self.retrying = ctx.send(Addr::from_id(ctx.id()), WorkerMsg::Retry).is_ok();
+                self.retrying = ctx.send(ctx.myself(), WorkerMsg::Retry).is_ok();
             }
         }
         black_box(self.acc);
@@ -198,7 +198,7 @@ impl ThroughputDriver {
         // Out of burst, or a refusal left a worker short of its window: resume next turn.
         let more = (0..n).any(|i| self.sent[i] < self.messages && self.sent[i] - self.acked[i] < self.window);
         if more && !self.continuing {
-            self.continuing = ctx.send(Addr::from_id(ctx.id()), DriverMsg::Continue).is_ok();
+            self.continuing = ctx.send(ctx.myself(), DriverMsg::Continue).is_ok();
             if !self.continuing {
                 self.finish(ctx, Err("the driver could not send itself a continue".into()));
             }

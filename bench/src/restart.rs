@@ -157,7 +157,7 @@ impl Agent for RestartDriver {
                 self.seen.insert(id);
                 self.child = Some(id);
                 if self.waiting_restart {
-                    let me = Addr::from_id(ctx.id());
+                    let me = ctx.myself();
                     let _ = ctx.send(Addr::<CrasherMsg>::from_id(id), CrasherMsg::Ping(me));
                 } else if self.armed && self.seen.len() == 1 {
                     // The run was asked for before the first instance was up.

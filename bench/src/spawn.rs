@@ -119,7 +119,7 @@ impl Spawner {
         }
         let report = CycleReport { agents, spawn, stop: Duration::ZERO, reused };
         self.pending = Some((reply, report, Instant::now()));
-        let me = Addr::<SpawnerMsg>::from_id(ctx.id());
+        let me = ctx.myself::<SpawnerMsg>();
         if ctx.send(me, SpawnerMsg::Stopped).is_err() {
             if let Some((reply, _, _)) = self.pending.take() {
                 ctx.reply(reply, Err("the spawner could not send itself a message".into()));
@@ -140,7 +140,7 @@ impl Spawner {
             self.grown += 1;
         }
         if self.grown < to {
-            let me = Addr::<SpawnerMsg>::from_id(ctx.id());
+            let me = ctx.myself::<SpawnerMsg>();
             if ctx.send(me, SpawnerMsg::GrowMore).is_ok() {
                 return;
             }

@@ -125,7 +125,7 @@ impl Agent for RingAgent {
                 self.reply = Some(reply);
                 self.started = Some(Instant::now());
                 if hops == 0 {
-                    self.forward(RingMsg::Done, Some(Addr::from_id(ctx.id())), ctx);
+                    self.forward(RingMsg::Done, Some(ctx.myself()), ctx);
                 } else {
                     self.forward(RingMsg::Token(hops - 1), self.next, ctx);
                 }

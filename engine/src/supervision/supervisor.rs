@@ -163,7 +163,7 @@ impl Supervisor {
     }
 
     fn me(ctx: &Ctx<'_>) -> Addr<SupervisorMsg> {
-        Addr::from_id(ctx.id())
+        ctx.myself()
     }
 
     /// A uniform draw in [0, 1) (SplitMix64, seeded from the supervisor's id).
