@@ -153,11 +153,14 @@ pub struct Ctx<'a> {
     pub(crate) exit: Option<super::ExitReason>,
     /// The deadline of the message being handled (0: none); asks made meanwhile inherit it.
     pub(crate) deadline_ns: u64,
+    /// The running agent's message type, and its name: what an ask's adapter must build.
+    pub(crate) msg_type: (std::any::TypeId, &'static str),
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(shard: &'a mut Shard, me: AgentId) -> Self {
-        Self { shard, me, exit: None, deadline_ns: 0 }
+    pub(crate) fn new<M: 'static>(shard: &'a mut Shard, me: AgentId) -> Self {
+        let msg_type = (std::any::TypeId::of::<M>(), std::any::type_name::<M>());
+        Self { shard, me, exit: None, deadline_ns: 0, msg_type }
     }
 
     /// The running agent's id.

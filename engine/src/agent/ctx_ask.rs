@@ -190,23 +190,27 @@ impl<'a> Ctx<'a> {
     }
 
     /// Whether `T` is the message type of the running agent.
+    #[inline]
     fn answer_type_matches<T: 'static>(&self) -> bool {
-        let Some(slot) = self.shard.slots.get(self.me.slot()) else { return true };
-        self.shard.kinds.msg_type(slot.kind).map_or(true, |(id, _)| id == std::any::TypeId::of::<T>())
+        self.msg_type.0 == std::any::TypeId::of::<T>()
     }
 
     /// Panics, naming both types, when an answer of type `T` could not reach this agent.
+    #[inline]
     pub(crate) fn expect_answer_type<T: 'static>(&self, what: &str) {
         if !self.answer_type_matches::<T>() {
-            let handles = self.shard.slots.get(self.me.slot()).and_then(|s| self.shard.kinds.msg_type(s.kind));
-            panic!(
-                "{what}: the answer is a `{}` but agent {} handles `{}`; hint: map the answer into the agent's own message type",
-                std::any::type_name::<T>(),
-                self.id(),
-                handles.map_or("?", |(_, name)| name),
-            );
+            answer_type_mismatch(what, std::any::type_name::<T>(), self.id(), self.msg_type.1);
         }
     }
+}
+
+/// The panic of `expect_answer_type`, out of line.
+#[cold]
+#[inline(never)]
+fn answer_type_mismatch(what: &str, answer: &str, agent: crate::agent::AgentId, handles: &str) -> ! {
+    panic!(
+        "{what}: the answer is a `{answer}` but agent {agent} handles `{handles}`; hint: map the answer into the agent's own message type"
+    );
 }
 
 /// The typed asks of one agent, end to end on a hand-driven shard.

@@ -22,6 +22,7 @@ use super::{panic_message, Agent, AgentId, ExitReason, Signal, SlotState, Undeli
 use crate::ask::AskError;
 use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_COUNTED, FLAG_DEAD_LETTER_NOTICE};
 use crate::metrics::DeadLetterReason;
+use crate::payload::Payload;
 use crate::shard::Shard;
 use std::any::{Any, TypeId};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -75,9 +76,6 @@ impl<A> TypedPool<A> {
 
 struct KindEntry {
     type_id: TypeId,
-    /// The message type its agents handle, and its name (for `Ask::then`'s check).
-    msg_type: TypeId,
-    msg_name: &'static str,
     run: RunFn,
     pool: Box<dyn Any>,
 }
@@ -99,8 +97,6 @@ impl Kinds {
         assert!(self.entries.len() < u16::MAX as usize, "too many agent kinds on one shard");
         self.entries.push(KindEntry {
             type_id: tid,
-            msg_type: TypeId::of::<A::Msg>(),
-            msg_name: std::any::type_name::<A::Msg>(),
             run: run_agent::<A>,
             pool: Box::new(TypedPool::<A> { items: Vec::new(), free: Vec::new() }),
         });
@@ -111,12 +107,6 @@ impl Kinds {
     #[inline]
     pub(crate) fn pool<A: Agent>(&mut self, kind: u16) -> &mut TypedPool<A> {
         self.entries[kind as usize].pool.downcast_mut::<TypedPool<A>>().expect("kind index matches its pool type")
-    }
-
-    /// The message type the agents of `kind` handle, with its name.
-    #[inline]
-    pub(crate) fn msg_type(&self, kind: u16) -> Option<(TypeId, &'static str)> {
-        self.entries.get(kind as usize).map(|e| (e.msg_type, e.msg_name))
     }
 
     /// The dispatch function of `kind`.
@@ -205,7 +195,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
         // Already running further up the stack: only the running agent is ever taken out.
         return 0;
     };
-    let mut ctx = Ctx::new(shard, me);
+    let mut ctx = Ctx::new::<A::Msg>(shard, me);
     let mut handled = 0;
     let mut in_hand: Option<InHand> = None;
     let outcome = catch_unwind(AssertUnwindSafe(|| match mode {
@@ -345,23 +335,20 @@ fn dispatch_answer<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in
         Err(payload) => Ok(payload),
     };
     *in_hand = Some(InHand { counted, ask_token: None, to: env.to, from: env.from, type_name, notice: false });
-    let Some(answer) = ctx.shard.answers.run(env.request, reply) else {
-        debug_assert!(false, "an answer names a parked entry that is gone");
-        *in_hand = None;
-        return;
-    };
-    match answer.take::<A::Msg>() {
-        Ok(msg) => {
+    match ctx.shard.run_answer_as::<A::Msg>(env.request, reply) {
+        Some(Some(msg)) => {
             agent.handle(msg, ctx);
             *in_hand = None;
             if counted {
                 ctx.shard.metrics.counters.delivered += 1;
             }
         }
-        Err(payload) => {
-            // `Ask::then` checks the adapter's type against the asker's: this cannot happen.
+        // The entry is gone, or builds another type (`Ask::then` checks it): neither happens.
+        // Counted, never silent.
+        _ => {
             *in_hand = None;
-            let env = Envelope::new(Kind::User, env.to, env.from, 0, if counted { FLAG_COUNTED } else { 0 }, payload);
+            let flags = if counted { FLAG_COUNTED } else { 0 };
+            let env = Envelope::new(Kind::User, env.to, env.from, 0, flags, Payload::new(()));
             ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
         }
     }

@@ -211,7 +211,9 @@ struct PendingAsk {
     asker: u64,
     /// Next free entry while not live.
     next_free: u32,
-    /// What to do with the answer (`None` while the slot is free).
+    /// What to do with the answer (`None` while the slot is free). A single ask's adapter
+    /// stays here after the answer settled the slot, until the asker's dispatch takes it
+    /// (`take_parked`): the slot is then neither live nor free.
     then: Option<Continuation>,
 }
 
@@ -220,7 +222,15 @@ pub(crate) struct Settled {
     pub(crate) asker: AgentId,
     pub(crate) request: u64,
     /// What the asker wanted done with the answer.
-    pub(crate) then: Continuation,
+    pub(crate) then: SettledThen,
+}
+
+/// Where a settled ask's continuation is.
+pub(crate) enum SettledThen {
+    /// A single ask's adapter, parked in reply slot `.0` until the asker's dispatch takes it.
+    Parked(u32),
+    /// Part `part` of gather `gather`.
+    Part { gather: u32, part: u32 },
 }
 
 /// The asking shard's pool of reply slots plus a deadline heap.
@@ -302,11 +312,33 @@ impl PendingAsks {
         let asker = AgentId::from_bits(slot.asker);
         slot.live = false;
         slot.generation = slot.generation.wrapping_add(1);
+        self.live -= 1;
+        let then = match slot.then {
+            // The adapter stays in place, the slot reserved, until `take_parked`.
+            Some(Continuation::Adapt(_)) => {
+                return Some(Settled { asker, request: token, then: SettledThen::Parked(idx) })
+            }
+            Some(Continuation::Part { gather, part }) => SettledThen::Part { gather, part },
+            None => unreachable!("a live reply slot holds its continuation"),
+        };
+        slot.then = None;
         slot.next_free = self.free;
         self.free = idx;
-        self.live -= 1;
-        let then = slot.then.take().expect("a live reply slot holds its continuation");
         Some(Settled { asker, request: token, then })
+    }
+
+    /// Takes the adapter parked in slot `idx` by `settle` and frees the slot. `None` when the
+    /// slot holds no parked adapter (never, while each answer is taken or discarded once).
+    #[inline(always)]
+    pub(crate) fn take_parked(&mut self, idx: u32) -> Option<then::Then> {
+        let slot = self.slots.get_mut(idx as usize)?;
+        if slot.live {
+            return None;
+        }
+        let Some(Continuation::Adapt(then)) = slot.then.take() else { return None };
+        slot.next_free = self.free;
+        self.free = idx;
+        Some(then)
     }
 
     /// The earliest deadline among entries in the heap (some may already be settled).
@@ -386,6 +418,23 @@ mod tests {
         assert_ne!(wrapped, last);
         assert!(p.settle(last).is_none());
         assert_eq!(p.settle(wrapped).unwrap().asker, asker);
+    }
+
+    #[test]
+    fn a_settled_adapter_stays_parked_in_its_slot_until_taken() {
+        let mut p = PendingAsks::new(0, 4);
+        let asker = AgentId::new(0, 1, 0);
+        let adapt = Continuation::Adapt(then::Then::new(|r: Result<u8, AskError>| r));
+        let t = p.open_then(asker, u64::MAX, adapt).unwrap();
+        let settled = p.settle(t).unwrap();
+        let SettledThen::Parked(idx) = settled.then else { panic!("a single ask's adapter is parked") };
+        assert!(p.settle(t).is_none(), "a second reply is late");
+        let other = p.open(asker, u64::MAX).unwrap();
+        assert_ne!(token_parts(other).0, idx, "a parked slot is not reused");
+        let adapter = p.take_parked(idx).expect("parked");
+        assert_eq!(adapter.run_as::<Result<u8, AskError>>(Ok(Payload::new(3u8))).ok(), Some(Ok(3)));
+        assert!(p.take_parked(idx).is_none(), "taken once");
+        assert_eq!(token_parts(p.open(asker, u64::MAX).unwrap()).0, idx, "freed once taken");
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! A typed ask (`Ctx::ask(..).then(adapt)`) stores its adapter with its reply slot on the
 //! asking shard, type-erased as a [`Then`]: the closure in a [`Payload`] (inline when it is
 //! small, so a steady-state ask allocates nothing) and one monomorphised function that knows
-//! its types. When the answer (or a failure, or the timeout) settles the slot, the shard parks
-//! the `Then` in [`Answers`] and queues a `Kind::Answer` envelope to the asker that names it.
-//! The asker's dispatch takes it back, unpacks the reply as the `R` that `ReplyTo<R>` promised,
-//! calls the adapter and hands its value to `Agent::handle`. The adapter is user code, so it
-//! runs inside the agent's panic isolation, never on the shard itself.
+//! its types. When the answer (or a failure, or the timeout) settles the slot, the `Then` stays
+//! parked in the slot (reserved: neither live nor free) and the shard queues a `Kind::Answer`
+//! envelope to the asker that names the slot. The asker's dispatch takes it out
+//! (`PendingAsks::take_parked`, which frees the slot), unpacks the reply as the `R` that
+//! `ReplyTo<R>` promised, calls the adapter and writes its message straight into storage of the
+//! asker's message type, which goes to `Agent::handle`. The adapter is user code, so it runs
+//! inside the agent's panic isolation, never on the shard itself; the adapter is moved once,
+//! in and once out, and the message is never boxed.
 //!
 //! Scatter/gather (`Ctx::ask_all`) gives each part's slot a [`Continuation::Part`] that files
 //! the part's answer in a [`Gather`]; when the last part is filed the shard queues one
@@ -17,7 +20,7 @@
 //! Invariants:
 //! - every continuation runs at most once, on the asking shard's thread: exactly once when the
 //!   asker is alive to receive its answer; an answer that cannot be delivered (the asker
-//!   stopped) is a dead letter and its parked entry is dropped with it;
+//!   stopped) is a dead letter and its parked adapter or gather is dropped with it;
 //! - a gather's finisher runs once, after all of its parts settled;
 //! - accounting: a single ask's answer carries its reply's `counted` flag to the asker; a gather
 //!   counts each part's reply delivered when it is filed and hands over its combined answer
@@ -25,15 +28,21 @@
 
 use super::AskError;
 use crate::payload::Payload;
+use std::any::TypeId;
+use std::mem::MaybeUninit;
 
 /// Bit of a `Kind::Answer` envelope's `request` that says it names a gather, not a single
 /// parked adapter; the low 32 bits are the table index.
 pub(crate) const ANSWER_GATHER_BIT: u64 = 1 << 63;
 
-/// A typed ask's adapter, type-erased: the closure and the function that knows its types.
+/// A typed ask's adapter, type-erased: the closure, the function that knows its types, and
+/// the type of the message it builds. The message is written straight into the caller's
+/// storage of that type (checked), so handing it to `handle` costs no payload of its own.
 pub(crate) struct Then {
     adapter: Payload,
-    run: fn(Payload, Result<Payload, AskError>) -> Payload,
+    /// Safety: `out` must be valid for a write of the output type.
+    run: unsafe fn(Payload, Result<Payload, AskError>, *mut ()),
+    output: TypeId,
 }
 
 impl Then {
@@ -44,12 +53,24 @@ impl Then {
         T: Send + 'static,
         F: FnOnce(Result<R, AskError>) -> T + Send + 'static,
     {
-        Self { adapter: Payload::new(adapt), run: run_adapter::<R, T, F> }
+        Self { adapter: Payload::new(adapt), run: run_adapter::<R, T, F>, output: TypeId::of::<T>() }
     }
 
-    /// Runs the adapter on `reply` (a reply payload, or why the ask failed); returns its value.
-    pub(crate) fn run(self, reply: Result<Payload, AskError>) -> Payload {
-        (self.run)(self.adapter, reply)
+    /// Runs the adapter on `reply` (a reply payload, or why the ask failed) and returns its
+    /// message when that is a `T`; otherwise gives the adapter back unrun.
+    #[inline(always)]
+    pub(crate) fn run_as<T: 'static>(self, reply: Result<Payload, AskError>) -> Result<T, Self> {
+        if self.output != TypeId::of::<T>() {
+            return Err(self);
+        }
+        let mut out = MaybeUninit::<T>::uninit();
+        // SAFETY: the adapter's output type is `T` (checked above), and `out` is valid, aligned
+        // storage for one `T`; `run_adapter` writes it exactly once unless the adapter panics,
+        // in which case `out` is never read (a `MaybeUninit` drops nothing).
+        unsafe {
+            (self.run)(self.adapter, reply, out.as_mut_ptr().cast());
+            Ok(out.assume_init())
+        }
     }
 }
 
@@ -58,23 +79,30 @@ fn unpack<R: 'static>(reply: Result<Payload, AskError>) -> Result<R, AskError> {
     reply.and_then(|p| p.take::<R>().map_err(|_| AskError::WrongReplyType))
 }
 
-fn run_adapter<R, T, F>(adapter: Payload, reply: Result<Payload, AskError>) -> Payload
+/// # Safety
+///
+/// `out` must be valid for a write of one `T`.
+unsafe fn run_adapter<R, T, F>(adapter: Payload, reply: Result<Payload, AskError>, out: *mut ())
 where
     R: Send + 'static,
     T: Send + 'static,
     F: FnOnce(Result<R, AskError>) -> T + Send + 'static,
 {
-    match adapter.take::<F>() {
-        Ok(adapt) => Payload::new(adapt(unpack::<R>(reply))),
-        // `Then::new` stored an `F`: this cannot happen.
-        Err(_) => unreachable!("a Then holds the adapter type it was built with"),
-    }
+    let Ok(adapt) = adapter.take::<F>() else {
+        unreachable!("a Then holds the adapter type it was built with");
+    };
+    let message = adapt(unpack::<R>(reply));
+    // SAFETY: the caller guarantees `out` is valid for a write of one `T`.
+    unsafe { out.cast::<T>().write(message) };
 }
 
-/// A gather's finisher, type-erased: turns every part's answer, in order, into one message.
+/// A gather's finisher, type-erased like [`Then`]: turns every part's answer, in order, into
+/// one message, written into the caller's storage.
 pub(crate) struct Finish {
     finisher: Payload,
-    run: fn(Payload, Vec<Result<Payload, AskError>>) -> Payload,
+    /// Safety: `out` must be valid for a write of the output type.
+    run: unsafe fn(Payload, Vec<Result<Payload, AskError>>, *mut ()),
+    output: TypeId,
 }
 
 impl Finish {
@@ -85,20 +113,40 @@ impl Finish {
         T: Send + 'static,
         F: FnOnce(Vec<Result<R, AskError>>) -> T + Send + 'static,
     {
-        Self { finisher: Payload::new(finish), run: run_finisher::<R, T, F> }
+        Self { finisher: Payload::new(finish), run: run_finisher::<R, T, F>, output: TypeId::of::<T>() }
+    }
+
+    /// Runs the finisher over `parts` and returns its message when that is a `T`; otherwise
+    /// `None`, unrun.
+    fn run_as<T: 'static>(self, parts: Vec<Result<Payload, AskError>>) -> Option<T> {
+        if self.output != TypeId::of::<T>() {
+            return None;
+        }
+        let mut out = MaybeUninit::<T>::uninit();
+        // SAFETY: as in `Then::run_as`: the output type is `T`, `out` holds one `T`, and it is
+        // read only after `run_finisher` wrote it.
+        unsafe {
+            (self.run)(self.finisher, parts, out.as_mut_ptr().cast());
+            Some(out.assume_init())
+        }
     }
 }
 
-fn run_finisher<R, T, F>(finisher: Payload, parts: Vec<Result<Payload, AskError>>) -> Payload
+/// # Safety
+///
+/// `out` must be valid for a write of one `T`.
+unsafe fn run_finisher<R, T, F>(finisher: Payload, parts: Vec<Result<Payload, AskError>>, out: *mut ())
 where
     R: Send + 'static,
     T: Send + 'static,
     F: FnOnce(Vec<Result<R, AskError>>) -> T + Send + 'static,
 {
-    match finisher.take::<F>() {
-        Ok(finish) => Payload::new(finish(parts.into_iter().map(unpack::<R>).collect())),
-        Err(_) => unreachable!("a Finish holds the finisher type it was built with"),
-    }
+    let Ok(finish) = finisher.take::<F>() else {
+        unreachable!("a Finish holds the finisher type it was built with");
+    };
+    let message = finish(parts.into_iter().map(unpack::<R>).collect());
+    // SAFETY: the caller guarantees `out` is valid for a write of one `T`.
+    unsafe { out.cast::<T>().write(message) };
 }
 
 /// What a reply slot does with its answer when it settles.
@@ -161,10 +209,9 @@ impl<T> Table<T> {
     }
 }
 
-/// The asking shard's parked adapters and gathers in progress.
+/// The asking shard's gathers in progress (single asks' adapters wait in their reply slots).
 #[derive(Default)]
 pub(crate) struct Answers {
-    parked: Table<Then>,
     gathers: Table<Gather>,
 }
 
@@ -175,12 +222,6 @@ pub(crate) struct GatherDone {
 }
 
 impl Answers {
-    /// Parks `then` until its answer reaches the asker; returns the `request` word of the
-    /// `Kind::Answer` envelope that names it.
-    pub(crate) fn park(&mut self, then: Then) -> u64 {
-        u64::from(self.parked.insert(then))
-    }
-
     /// Opens a gather of `parts` parts for `asker`; returns its index. The gather holds one
     /// guard count until [`Answers::close_scatter`], so parts that fail while the requests are
     /// still being sent cannot finish it early.
@@ -221,33 +262,24 @@ impl Answers {
         (g.remaining == 0).then_some(GatherDone { asker: g.asker, index: gather })
     }
 
-    /// Takes the parked entry an `Answer` envelope names and runs it: the adapter on `reply`,
-    /// or the gather's finisher over its parts. `None` when the entry is gone (never, while
-    /// every answer is delivered or dead-lettered exactly once).
-    pub(crate) fn run(&mut self, request: u64, reply: Result<Payload, AskError>) -> Option<Payload> {
-        let index = request as u32;
-        if request & ANSWER_GATHER_BIT == 0 {
-            return Some(self.parked.take(index)?.run(reply));
-        }
+    /// Takes gather `index` (its parts all filed) and runs its finisher, building the asker's
+    /// message `T`. `None` when the gather is gone; `Some(None)` when it builds another type
+    /// than `T` (never: `AskAll::then` checks).
+    pub(crate) fn finish_as<T: 'static>(&mut self, index: u32) -> Option<Option<T>> {
         let gather = self.gathers.take(index)?;
         let parts = gather.parts.into_iter().map(|p| p.unwrap_or(Err(AskError::Dropped))).collect();
-        Some((gather.finish.run)(gather.finish.finisher, parts))
+        Some(gather.finish.run_as::<T>(parts))
     }
 
-    /// Drops the entry an undeliverable `Answer` envelope names.
-    pub(crate) fn discard(&mut self, request: u64) {
-        let index = request as u32;
-        if request & ANSWER_GATHER_BIT == 0 {
-            self.parked.take(index);
-        } else {
-            self.gathers.take(index);
-        }
+    /// Drops gather `index` (its answer could not be delivered).
+    pub(crate) fn discard(&mut self, index: u32) {
+        self.gathers.take(index);
     }
 
-    /// Parked adapters and open gathers (for tests and stats).
+    /// Open gathers (for tests).
     #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
-        self.parked.live() + self.gathers.live()
+        self.gathers.live()
     }
 }
 
@@ -257,19 +289,16 @@ mod tests {
 
     #[test]
     fn an_adapter_gets_the_reply_as_its_promised_type() {
-        let mut answers = Answers::default();
-        let request = answers.park(Then::new(|r: Result<u32, AskError>| r.map(|v| v * 2)));
-        let out = answers.run(request, Ok(Payload::new(21u32))).expect("parked");
-        assert_eq!(out.take::<Result<u32, AskError>>().ok(), Some(Ok(42)));
-        assert_eq!(answers.live(), 0);
+        let then = Then::new(|r: Result<u32, AskError>| r.map(|v| v * 2));
+        let out = then.run_as::<Result<u32, AskError>>(Ok(Payload::new(21u32)));
+        assert_eq!(out.ok(), Some(Ok(42)));
     }
 
     #[test]
     fn a_reply_of_another_type_reaches_the_adapter_as_wrong_reply_type() {
-        let mut answers = Answers::default();
-        let request = answers.park(Then::new(|r: Result<u32, AskError>| r));
-        let out = answers.run(request, Ok(Payload::new("text"))).expect("parked");
-        assert_eq!(out.take::<Result<u32, AskError>>().ok(), Some(Err(AskError::WrongReplyType)));
+        let then = Then::new(|r: Result<u32, AskError>| r);
+        let out = then.run_as::<Result<u32, AskError>>(Ok(Payload::new("text")));
+        assert_eq!(out.ok(), Some(Err(AskError::WrongReplyType)));
     }
 
     #[test]
@@ -286,9 +315,8 @@ mod tests {
         assert!(answers.file_part(g, 1, Ok(Payload::new(1u8))).is_none(), "the scatter's guard holds it");
         let done = answers.close_scatter(g).expect("every part filed");
         assert_eq!(done.asker, 7);
-        let out = answers.run(ANSWER_GATHER_BIT | u64::from(done.index), Err(AskError::Dropped)).expect("gather");
-        let parts = out.take::<Vec<Result<u8, AskError>>>().unwrap_or_else(|_| panic!("the finisher's type"));
-        assert_eq!(parts, vec![Err(AskError::Timeout), Ok(1), Ok(2)]);
+        let parts = answers.finish_as::<Vec<Result<u8, AskError>>>(done.index).expect("gather");
+        assert_eq!(parts, Some(vec![Err(AskError::Timeout), Ok(1), Ok(2)]));
         assert_eq!(answers.live(), 0);
     }
 
@@ -297,17 +325,36 @@ mod tests {
         let mut answers = Answers::default();
         let g = answers.open_gather(1, 0, Finish::new(|parts: Vec<Result<u8, AskError>>| parts.len()));
         let done = answers.close_scatter(g).expect("nothing to wait for");
-        let out = answers.run(ANSWER_GATHER_BIT | u64::from(done.index), Err(AskError::Dropped)).expect("gather");
-        assert_eq!(out.take::<usize>().ok(), Some(0));
+        assert_eq!(answers.finish_as::<usize>(done.index), Some(Some(0)));
     }
 
     #[test]
-    fn a_discarded_answer_frees_its_entry_and_indices_are_reused() {
+    fn an_adapter_asked_for_another_type_is_not_run() {
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = ran.clone();
+        let then = Then::new(move |r: Result<u8, AskError>| {
+            seen.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        });
+        assert!(then.run_as::<String>(Ok(Payload::new(1u8))).is_err());
+        assert!(!ran.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_large_message_and_a_boxed_adapter_go_through_intact() {
+        let big = [7u64; 16];
+        let then = Then::new(move |r: Result<String, AskError>| (big, r.ok()));
+        let out = then.run_as::<([u64; 16], Option<String>)>(Ok(Payload::new("hi".to_owned())));
+        assert_eq!(out.ok(), Some(([7u64; 16], Some("hi".to_owned()))));
+    }
+
+    #[test]
+    fn a_discarded_gather_frees_its_entry_and_indices_are_reused() {
         let mut answers = Answers::default();
-        let a = answers.park(Then::new(|r: Result<u8, AskError>| r));
+        let finish = || Finish::new(|parts: Vec<Result<u8, AskError>>| parts.len());
+        let a = answers.open_gather(1, 2, finish());
         answers.discard(a);
         assert_eq!(answers.live(), 0);
-        let b = answers.park(Then::new(|r: Result<u8, AskError>| r));
-        assert_eq!(a, b);
+        assert_eq!(answers.open_gather(1, 2, finish()), a);
     }
 }

@@ -532,7 +532,7 @@ impl Shard {
     fn dead_letter_dropping(&mut self, env: Envelope, reason: DeadLetterReason) {
         if env.kind == Kind::Answer {
             // Nobody will run the adapter or finisher this answer names.
-            self.answers.discard(env.request);
+            self.discard_answer(env.request);
         }
         if env.counted() {
             self.metrics.dead_letter(reason);

@@ -256,14 +256,14 @@ impl Shard {
     fn continue_ask(
         &mut self,
         asker: AgentId,
-        then: crate::ask::Continuation,
+        then: crate::ask::SettledThen,
         reply: Result<Payload, AskError>,
         flags: u8,
     ) {
         let counted = flags & FLAG_COUNTED != 0;
         match then {
-            crate::ask::Continuation::Adapt(then) => {
-                let request = self.answers.park(then);
+            crate::ask::SettledThen::Parked(slot) => {
+                let request = u64::from(slot);
                 let payload = match reply {
                     Ok(payload) => payload,
                     Err(e) => Payload::new(crate::agent::AskFailure(e)),
@@ -273,7 +273,7 @@ impl Shard {
                 // which discards the parked adapter.
                 let _ = self.accept(env, false);
             }
-            crate::ask::Continuation::Part { gather, part } => {
+            crate::ask::SettledThen::Part { gather, part } => {
                 if counted {
                     self.metrics.counters.delivered += 1;
                 }
@@ -281,6 +281,30 @@ impl Shard {
                     self.deliver_gather(done.asker, done.index);
                 }
             }
+        }
+    }
+
+    /// Runs the continuation a `Kind::Answer` envelope names on `reply`: the adapter parked in
+    /// its reply slot, or its gather's finisher, building the asker's message `T`. `None` when
+    /// it is gone, `Some(None)` when it builds another type (neither happens; see `ask::then`).
+    #[inline(always)]
+    pub(crate) fn run_answer_as<T: 'static>(
+        &mut self,
+        request: u64,
+        reply: Result<Payload, AskError>,
+    ) -> Option<Option<T>> {
+        if request & crate::ask::then::ANSWER_GATHER_BIT != 0 {
+            return self.answers.finish_as::<T>(request as u32);
+        }
+        Some(self.asks.take_parked(request as u32)?.run_as::<T>(reply).ok())
+    }
+
+    /// Drops the continuation of a `Kind::Answer` envelope that cannot be delivered.
+    pub(crate) fn discard_answer(&mut self, request: u64) {
+        if request & crate::ask::then::ANSWER_GATHER_BIT != 0 {
+            self.answers.discard(request as u32);
+        } else {
+            drop(self.asks.take_parked(request as u32));
         }
     }
 
