@@ -6,6 +6,8 @@
 
 use super::*;
 
+/// The kind names the tests validate against: a stand-in for the caller's registry (`nexus
+/// run` passes `nexus_server::kinds::Kinds::names`, which the engine cannot depend on).
 const KINDS: &[&str] = &["echo", "counter", "kv"];
 
 const DEFAULT_TOML: &str = include_str!("../../../configs/default.toml");
