@@ -487,3 +487,31 @@ fn ns(v: u64) -> String {
         format!("{v} ns")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_kinds_are_checked_against_the_registry_of_agent_spawn() {
+        let text = "[[agents]]\nkind = \"echo\"\n[[agents]]\nkind = \"wizard\"\nname = \"w\"\n";
+        let config = EngineConfig::from_toml_str(text, "test.toml").expect("the config parses");
+        let err = validate(&config).expect_err("an unknown kind");
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.contains("agents[1].kind") && line.contains("wizard"), "{line}");
+        assert!(line.contains("\"counter\", \"echo\", \"kv\""), "the hint lists the registry's kinds: {line}");
+    }
+
+    #[test]
+    fn every_kind_of_the_registry_can_be_named_in_a_config() {
+        let kinds = agent_kinds();
+        for kind in kinds.names() {
+            let text = format!("[[agents]]\nkind = \"{kind}\"\nname = \"a\"\n");
+            let config = EngineConfig::from_toml_str(&text, "test.toml").expect("the config parses");
+            validate(&config).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        let config = EngineConfig::from_toml_str(DEFAULT_CONFIG, "default.toml").expect("the default parses");
+        validate(&config).expect("the default config's kinds are all registered");
+    }
+}
