@@ -4,7 +4,10 @@
 //! starts, the service spawns the shard's partition and ingress agents, records them in the
 //! [`Directory`], binds the listen address with SO_REUSEPORT (so the kernel spreads incoming
 //! connections over the shards) and spawns the acceptor task. A bind failure fails the engine's
-//! start with the reason. Acceptors wait until every shard has started before they accept.
+//! start with the reason. Acceptors wait until every shard has started before they accept, and,
+//! for a server built with [`ServerBuilder::open_later`], until [`ServerHandle::open`]: `nexus
+//! run` uses that to spawn its config's agents ([`ServerHandle::spawn_agent`]) before the first
+//! client can ask for them.
 //!
 //! Stopping ([`ServerHandle::stop`]): acceptors stop and close their listeners; connections stop
 //! reading, finish the commands in flight, flush their replies and close.
@@ -52,12 +55,13 @@ pub enum ServerError {
 pub struct ServerBuilder {
     config: ServerConfig,
     kinds: Kinds,
+    open_later: bool,
 }
 
 impl ServerBuilder {
     /// A server with `config` and the built-in agent kinds.
     pub fn new(config: ServerConfig) -> Self {
-        Self { config, kinds: Kinds::builtin() }
+        Self { config, kinds: Kinds::builtin(), open_later: false }
     }
 
     /// The agent kinds the server spawns, through `AGENT.SPAWN` and
@@ -67,11 +71,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Accept no connection until [`ServerHandle::open`] is called (the listeners are bound at
+    /// the engine's start either way, so a port in use still fails it).
+    pub fn open_later(mut self) -> Self {
+        self.open_later = true;
+        self
+    }
+
     /// Adds the server to `engine` (on either executor); the handle stops it.
     pub fn install(self, engine: EngineBuilder) -> Result<(EngineBuilder, ServerHandle), ServerError> {
         let addr: SocketAddr =
             self.config.listen.parse().map_err(|_| ServerError::BadAddress(self.config.listen.clone()))?;
         let directory = Arc::new(Directory::new());
+        directory.set_open(!self.open_later);
         let service = Arc::new(RespService {
             addr,
             config: self.config,
@@ -95,6 +107,12 @@ impl ServerHandle {
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Starts accepting connections, for a server built with [`ServerBuilder::open_later`]
+    /// (does nothing otherwise).
+    pub fn open(&self) {
+        self.directory.set_open(true);
     }
 
     /// Stops accepting; open connections finish what they started and close.
@@ -227,7 +245,8 @@ impl ShardService for RespService {
 async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
     let rt = env.rt;
     let directory = env.directory.clone();
-    while !directory.complete() && !directory.is_stopping() {
+    let ready = |d: &Directory| d.complete() && d.is_open();
+    while !ready(&directory) && !directory.is_stopping() {
         rt.sleep(Duration::from_millis(1)).await;
     }
     let stats = directory.shard_stats(env.shard);

@@ -3,22 +3,14 @@
 //! `AGENT.INFO`, `AGENT.LIST` and `AGENT.STOP` like a spawned one; and the `kv` kind's payload
 //! protocol. A child module of `tests/server.rs`; each test starts its own server.
 //!
-//! `nexus run` spawns the config's agents just after its server starts accepting, so each test
-//! waits (with a deadline) until the first config agent answers.
+//! `nexus run` spawns the config's agents before its server accepts the first connection, so
+//! the tests ask them at once, without waiting.
 
 use super::client::{q, q_err, wait_until, SETTLE};
 use super::nexus::Server;
 use super::resp::{bulk, RawConn, Reply};
 use redis::Connection;
 use std::collections::HashMap;
-
-/// Waits until the config agent `name` answers `AGENT.INFO` (the config's agents are spawned
-/// once the server runs).
-fn wait_for_agent(con: &mut Connection, name: &str) {
-    wait_until(SETTLE, &format!("config agent '{name}' is known to the server"), || {
-        redis::cmd("AGENT.INFO").arg(name).query::<Option<HashMap<String, String>>>(con).ok().flatten().is_some()
-    });
-}
 
 fn info(con: &mut Connection, name: &str) -> HashMap<String, String> {
     q::<Option<HashMap<String, String>>>(con, &["AGENT.INFO", name]).unwrap_or_else(|| panic!("no agent '{name}'"))
@@ -31,8 +23,7 @@ fn a_config_agent_answers_agent_commands_like_a_spawned_one() {
         .agents("[[agents]]\nkind = \"counter\"\nname = \"c\"\ncount = 2\n")
         .start();
     let mut con = server.connect();
-    wait_for_agent(&mut con, "c-1");
-    assert_eq!(q::<String>(&mut con, &["AGENT.ASK", "e1", "hi"]), "hi");
+    assert_eq!(q::<String>(&mut con, &["AGENT.ASK", "e1", "hi"]), "hi", "the first command of the first client");
     assert_eq!(q::<i64>(&mut con, &["AGENT.SEND", "e1", "fire"]), 1);
     let e1 = info(&mut con, "e1");
     assert_eq!(e1.get("kind").map(String::as_str), Some("echo"), "{e1:?}");
@@ -61,7 +52,6 @@ fn a_config_agent_answers_agent_commands_like_a_spawned_one() {
 fn the_default_config_agents_answer_over_resp() {
     let server = Server::start();
     let mut con = server.connect();
-    wait_for_agent(&mut con, "kv");
     assert_eq!(q::<String>(&mut con, &["AGENT.ASK", "echo", "hello"]), "hello");
     assert_eq!(q::<i64>(&mut con, &["AGENT.ASK", "counter", "get"]), 0);
     let list: Vec<String> = q(&mut con, &["AGENT.LIST"]);
@@ -75,8 +65,6 @@ fn the_default_config_agents_answer_over_resp() {
 fn the_kv_kind_gets_sets_deletes_and_counts() {
     let server = Server::start();
     let mut raw = RawConn::connect(server.port);
-    let mut con = server.connect();
-    wait_for_agent(&mut con, "kv");
     assert_eq!(raw.call(&["AGENT.SPAWN", "kv", "store"]), Reply::Simple("OK".into()));
     for kv in ["kv", "store"] {
         assert_eq!(raw.call(&["AGENT.ASK", kv, "GET a"]), Reply::NilBulk);

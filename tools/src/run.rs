@@ -108,6 +108,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     if config.server.enabled {
         let (b, handle) = ServerBuilder::new(config.server.clone())
             .kinds(agent_kinds())
+            .open_later()
             .install(builder)
             .map_err(|e| Failure::usage(format!("config error: {e}")))?;
         builder = b;
@@ -120,8 +121,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     tracing::info!("nexus: config {}, executor {}", config.source.origin(), engine.executor());
     tracing::info!("{}", engine.plan());
     let handle = engine.handle();
+    let agents = spawn_agents(&handle, &config, server.as_ref())?;
     let mut metrics = None;
     if let Some(server) = &server {
+        // Clients connect once the config's agents can answer them.
+        server.open();
         tracing::info!("nexus: serving RESP on {} (try: redis-cli -p {} PING)", server.addr(), server.addr().port());
         if !config.server.metrics_listen.is_empty() {
             let m =
@@ -135,7 +139,6 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             metrics = Some(m);
         }
     }
-    let agents = spawn_agents(&handle, &config, server.as_ref())?;
     let load = match &config.load {
         Some(load) => Some(Load::start(&handle, load, &agents)?),
         None => None,
