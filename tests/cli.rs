@@ -104,6 +104,43 @@ fn run_prints_the_plan_status_lines_and_balanced_final_counters() {
 }
 
 #[test]
+fn an_unknown_agent_kind_lists_the_kinds_agent_spawn_knows() {
+    let path = config_file("wizard.toml", "[[agents]]\nkind = \"echo\"\n\n[[agents]]\nkind = \"wizard\"\n");
+    let out = run_with(&["run", "--config", path.to_str().unwrap()]);
+    assert_config_error(&out, &["wizard.toml:5", "agents[1].kind", "wizard", "\"counter\", \"echo\", \"kv\""]);
+}
+
+/// The `ask` and `counting` loads drive the config's `echo` and `counter` agents, which take
+/// the same requests as agents spawned over RESP.
+#[test]
+fn ask_and_counting_loads_drive_the_config_agents() {
+    for scenario in ["ask", "counting"] {
+        let path = config_file(
+            &format!("load-{scenario}.toml"),
+            &format!(
+                "executor = \"thread\"\n[server]\nenabled = false\n\
+                 [placement]\nshards = 2\noversubscribe = true\n\
+                 [[agents]]\nkind = \"echo\"\nname = \"e1\"\n\
+                 [[agents]]\nkind = \"counter\"\nname = \"c\"\ncount = 2\n\
+                 [load]\nscenario = \"{scenario}\"\nrate_per_s = 2000\nagents = 1\n"
+            ),
+        );
+        let out = run_with(&["run", "--config", path.to_str().unwrap(), "--duration-s", "1"]);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{scenario}: stdout: {stdout}\nstderr: {}", text(&out.stderr));
+        let sent: u64 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("host sent ")?.split(',').next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{scenario}: no host counters: {stdout}"));
+        assert!(sent > 0, "{scenario}: the load sent nothing: {stdout}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with("accounting:") && l.ends_with("ok")),
+            "{scenario}: accounting: {stdout}"
+        );
+    }
+}
+
+#[test]
 fn sigterm_stops_run_gracefully() {
     let path = config_file(
         "sigterm.toml",

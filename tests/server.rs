@@ -9,7 +9,8 @@
 //! shards.
 //!
 //! This file covers the commands, pipelining, pub/sub, agents, INFO, metrics, AUTH and the
-//! command line; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM.
+//! command line; `support/server_agents.rs` covers the config's `[[agents]]` over RESP and the
+//! `kv` kind; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM.
 //! Waits poll with a deadline (never a long sleep), so tests stay short when run side by side
 //! on a two-core machine.
 
@@ -24,6 +25,8 @@ mod client;
 mod nexus;
 #[path = "support/resp.rs"]
 mod resp;
+#[path = "support/server_agents.rs"]
+mod server_agents;
 #[path = "support/server_limits.rs"]
 mod server_limits;
 
@@ -37,7 +40,6 @@ use resp::{bulk, encode_str, RawConn, Reply};
 use std::collections::{HashMap, HashSet};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 // ----- connection commands ------------------------------------------------------------------
 
@@ -469,32 +471,14 @@ fn echo_and_counter_agents_live_on_the_shard_of_their_name() {
     assert_eq!(q::<i64>(&mut con, &["AGENT.ASK", &echoes[1], "get"]), 0);
 }
 
-/// The fixture's config lists no `[[agents]]`, so `nexus run` starts the default ones
-/// (`echo`, `counter`, `kv`, named after their kinds). They speak the engine's typed messages,
-/// not RESP payloads: the AGENT commands say so at once (no timeout), and their names stay taken.
-#[test]
-fn agents_from_the_config_are_refused_at_once_and_keep_their_names() {
-    let server = Server::start();
-    let mut raw = RawConn::connect(server.port);
-    assert_eq!(raw.call(&["AGENT.SPAWN", "echo", "echo"]), Reply::Error("ERR agent name 'echo' is taken".into()));
-    let started = Instant::now();
-    for call in [&["AGENT.INFO", "echo"][..], &["AGENT.ASK", "echo", "hi", "1000"], &["AGENT.SEND", "counter", "x"]] {
-        let reply = raw.call(call);
-        assert!(
-            matches!(&reply, Reply::Error(e) if e.contains("was not started by AGENT.SPAWN")),
-            "{call:?}: {reply:?}"
-        );
-    }
-    assert!(started.elapsed() < Duration::from_secs(1), "answered at once, not by a timeout: {:?}", started.elapsed());
-    let list = raw.call(&["AGENT.LIST"]);
-    assert!(matches!(&list, Reply::Array(names) if !names.contains(&bulk("echo"))), "{list:?}");
-}
-
 #[test]
 fn agent_commands_report_their_errors() {
     let server = Server::start();
     let mut con = server.connect();
-    assert_eq!(q_err(&mut con, &["AGENT.SPAWN", "wizard", "w1"]), "ERR unknown agent kind 'wizard'");
+    assert_eq!(
+        q_err(&mut con, &["AGENT.SPAWN", "wizard", "w1"]),
+        "ERR unknown agent kind 'wizard'; hint: use one of the known kinds: counter, echo, kv"
+    );
     assert_eq!(q::<String>(&mut con, &["AGENT.SPAWN", "echo", "taken"]), "OK");
     assert_eq!(q_err(&mut con, &["AGENT.SPAWN", "echo", "taken"]), "ERR agent name 'taken' is taken");
     assert_eq!(q_err(&mut con, &["AGENT.SPAWN", "counter", "taken"]), "ERR agent name 'taken' is taken");

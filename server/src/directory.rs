@@ -35,6 +35,9 @@ pub struct Directory {
     pub connections: AtomicU64,
     /// Set when the server stops: acceptors stop, connections finish and close.
     stopping: AtomicBool,
+    /// Whether the acceptors may accept (once every shard started); see
+    /// `ServerBuilder::open_later`.
+    open: AtomicBool,
     /// The acceptors waiting for the stop ([`Directory::stopped`]), woken by
     /// [`Directory::stop`]: an idle server polls nothing.
     stop_wakers: Mutex<Vec<Waker>>,
@@ -51,6 +54,7 @@ impl Directory {
             stats: (0..shards).map(|_| ShardServerStats::default()).collect(),
             connections: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            open: AtomicBool::new(true),
             stop_wakers: Mutex::new(Vec::new()),
         }
     }
@@ -109,6 +113,16 @@ impl Directory {
             total.add(&s.snapshot());
         }
         total
+    }
+
+    /// Whether the acceptors may accept connections.
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Lets (`true`) or keeps (`false`) the acceptors from accepting connections.
+    pub(crate) fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::Release);
     }
 
     /// Whether the server is stopping.

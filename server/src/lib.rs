@@ -11,7 +11,8 @@
 //! - `conn`, `front`, `ingress`: a connection task, what it shares with its shard's ingress
 //!   agent, and that agent;
 //! - [`partition`], [`kv`], [`topic`]: the owners of keys, agent names and channels;
-//! - [`kinds`]: the agent kinds `AGENT.SPAWN` starts;
+//! - [`kinds`]: the one registry of agent kinds, which `AGENT.SPAWN` and a host (`nexus run`'s
+//!   config agents, through [`ServerHandle::spawn_agent`]) start;
 //! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
 //! - [`stats`], [`directory`]: the server's counters and where each shard's agents are.
 

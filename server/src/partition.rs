@@ -81,6 +81,16 @@ pub enum PartOp {
         /// The arguments.
         args: Vec<Bytes>,
     },
+    /// A host spawned agent `id` of `kind` (through the kind registry) and registered it as
+    /// `name`: record it, so the AGENT commands reach it (`ServerHandle::spawn_agent`).
+    Adopt {
+        /// The kind.
+        kind: String,
+        /// The registered name.
+        name: String,
+        /// The agent (its messages are [`AgentRequest`]s).
+        id: AgentId,
+    },
     /// `AGENT.SEND name payload`.
     AgentSend(String, Bytes),
     /// `AGENT.ASK name payload` (the reply token goes to the agent).
@@ -112,7 +122,8 @@ pub struct Partition {
     kv: KvStore,
     kinds: Arc<Kinds>,
     directory: Arc<Directory>,
-    /// Agents spawned through `AGENT.SPAWN` whose names this shard owns: name -> (kind, id).
+    /// Agents of a kind (spawned by `AGENT.SPAWN` or adopted from the host) whose names this
+    /// shard owns: name -> (kind, id).
     agents: BTreeMap<String, (String, AgentId)>,
     topics: HashMap<Bytes, TopicEntry>,
 }
@@ -123,9 +134,9 @@ impl Partition {
         Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
     }
 
-    /// The live agent `AGENT.SPAWN` started as `name` (forgetting a recorded one that is gone).
-    /// A name registered by anyone else (an agent started from the config or by an embedder)
-    /// is not one: its messages are not RESP payloads.
+    /// The live agent of a kind registered as `name` (forgetting a recorded one that is gone).
+    /// A name registered by anyone else (an embedder's own agent) is not one: its messages
+    /// are not RESP payloads.
     fn agent(&mut self, name: &str, ctx: &mut Ctx<'_>) -> Option<(String, AgentId)> {
         let live = ctx.lookup_local(name).flatten();
         match (live, self.agents.get(name)) {
@@ -141,7 +152,7 @@ impl Partition {
     fn not_an_agent(name: &str, ctx: &mut Ctx<'_>) -> Value {
         if ctx.lookup_local(name).flatten().is_some() {
             Value::error(format!(
-                "ERR agent '{name}' was not started by AGENT.SPAWN (it came from the config or the host) and takes no RESP payloads"
+                "ERR agent '{name}' is not of an agent kind (the host registered it) and takes no RESP payloads"
             ))
         } else {
             no_such_agent(name)
@@ -156,6 +167,7 @@ impl Partition {
         match op {
             PartOp::DbSize | PartOp::FlushAll | PartOp::Info => Some(self.run_server_op(op, now, ctx)),
             PartOp::Spawn { .. }
+            | PartOp::Adopt { .. }
             | PartOp::AgentSend(..)
             | PartOp::AgentAsk(..)
             | PartOp::AgentStop(_)
@@ -242,6 +254,7 @@ impl Partition {
     fn run_agent_op(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
         let value = match op {
             PartOp::Spawn { kind, name, args } => self.spawn(kind, name, &args, ctx),
+            PartOp::Adopt { kind, name, id } => self.adopt(kind, name, id, ctx),
             PartOp::AgentSend(name, payload) => match self.agent(&name, ctx) {
                 None => Self::not_an_agent(&name, ctx),
                 Some((_, id)) => match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Send(payload)) {
@@ -392,7 +405,7 @@ impl Partition {
 
     fn spawn(&mut self, kind: String, name: String, args: &[Bytes], ctx: &mut Ctx<'_>) -> Value {
         let Some(factory) = self.kinds.get(&kind).cloned() else {
-            return Value::error(format!("ERR unknown agent kind '{kind}'"));
+            return Value::error(format!("ERR {}", self.kinds.unknown_kind(&kind)));
         };
         if ctx.lookup_local(&name).flatten().is_some() {
             return Value::error(format!("ERR agent name '{name}' is taken"));
@@ -404,6 +417,15 @@ impl Partition {
         if let Err(e) = ctx.register_agent(&name, id) {
             ctx.stop(id);
             return Value::error(format!("ERR cannot register agent name '{name}': {e}"));
+        }
+        self.agents.insert(name, (kind, id));
+        Value::Ok
+    }
+
+    /// Records agent `id` of `kind`, which the host spawned and registered as `name`.
+    fn adopt(&mut self, kind: String, name: String, id: AgentId, ctx: &mut Ctx<'_>) -> Value {
+        if ctx.lookup_local(&name).flatten() != Some(id) {
+            return Value::error(format!("ERR agent name '{name}' is not registered to the agent to record"));
         }
         self.agents.insert(name, (kind, id));
         Value::Ok

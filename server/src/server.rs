@@ -4,7 +4,10 @@
 //! starts, the service spawns the shard's partition and ingress agents, records them in the
 //! [`Directory`], binds the listen address with SO_REUSEPORT (so the kernel spreads incoming
 //! connections over the shards) and spawns the acceptor task. A bind failure fails the engine's
-//! start with the reason. Acceptors wait until every shard has started before they accept.
+//! start with the reason. Acceptors wait until every shard has started before they accept, and,
+//! for a server built with [`ServerBuilder::open_later`], until [`ServerHandle::open`]: `nexus
+//! run` uses that to spawn its config's agents ([`ServerHandle::spawn_agent`]) before the first
+//! client can ask for them.
 //!
 //! Stopping ([`ServerHandle::stop`]): acceptors stop and close their listeners; connections stop
 //! reading, finish the commands in flight, flush their replies and close.
@@ -14,15 +17,17 @@ use crate::conn::{self, ConnEnv};
 use crate::directory::Directory;
 use crate::front::Front;
 use crate::ingress::{InfoContext, Ingress};
-use crate::kinds::Kinds;
-use crate::partition::Partition;
+use crate::kinds::{AgentRequest, Kinds};
+use crate::partition::{PartMsg, PartOp, Partition};
 use crate::resp::{Limits, Protocol, Value};
 use crate::rt::{Listener, Rt};
 use crate::stats::{ServerCounters, ShardServerStats};
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
+use nexus_engine::agent::{Addr, SpawnPlacement};
 use nexus_engine::config::ServerConfig;
-use nexus_engine::engine::{EngineBuilder, ShardService, ShardSetup};
+use nexus_engine::engine::{EngineBuilder, EngineHandle, ShardService, ShardSetup};
+use nexus_engine::registry::owner_of;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -32,6 +37,9 @@ use std::time::{Duration, Instant};
 /// Mailbox capacity of the partition and ingress agents: every shard's connections feed them,
 /// and a cross-shard message to a full mailbox would be lost (counted), so it is large.
 const SERVER_MAILBOX: u32 = 1 << 20;
+
+/// How long [`ServerHandle::spawn_agent`] waits for the name's partition to record an agent.
+const HOST_ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the server could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -47,17 +55,26 @@ pub enum ServerError {
 pub struct ServerBuilder {
     config: ServerConfig,
     kinds: Kinds,
+    open_later: bool,
 }
 
 impl ServerBuilder {
     /// A server with `config` and the built-in agent kinds.
     pub fn new(config: ServerConfig) -> Self {
-        Self { config, kinds: Kinds::builtin() }
+        Self { config, kinds: Kinds::builtin(), open_later: false }
     }
 
-    /// The agent kinds `AGENT.SPAWN` can start (replaces the built-in set).
+    /// The agent kinds the server spawns, through `AGENT.SPAWN` and
+    /// [`ServerHandle::spawn_agent`] (replaces the built-in set).
     pub fn kinds(mut self, kinds: Kinds) -> Self {
         self.kinds = kinds;
+        self
+    }
+
+    /// Accept no connection until [`ServerHandle::open`] is called (the listeners are bound at
+    /// the engine's start either way, so a port in use still fails it).
+    pub fn open_later(mut self) -> Self {
+        self.open_later = true;
         self
     }
 
@@ -66,13 +83,15 @@ impl ServerBuilder {
         let addr: SocketAddr =
             self.config.listen.parse().map_err(|_| ServerError::BadAddress(self.config.listen.clone()))?;
         let directory = Arc::new(Directory::new());
+        directory.set_open(!self.open_later);
         let service = Arc::new(RespService {
             addr,
             config: self.config,
             kinds: Arc::new(self.kinds),
             directory: directory.clone(),
         });
-        Ok((engine.service(service), ServerHandle { directory, addr }))
+        let kinds = service.kinds.clone();
+        Ok((engine.service(service), ServerHandle { directory, addr, kinds }))
     }
 }
 
@@ -81,12 +100,19 @@ impl ServerBuilder {
 pub struct ServerHandle {
     directory: Arc<Directory>,
     addr: SocketAddr,
+    kinds: Arc<Kinds>,
 }
 
 impl ServerHandle {
     /// The address clients connect to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Starts accepting connections, for a server built with [`ServerBuilder::open_later`]
+    /// (does nothing otherwise).
+    pub fn open(&self) {
+        self.directory.set_open(true);
     }
 
     /// Stops accepting; open connections finish what they started and close.
@@ -124,6 +150,46 @@ impl ServerHandle {
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.directory.shards()
+    }
+
+    /// The agent kinds this server spawns.
+    pub fn kinds(&self) -> &Kinds {
+        &self.kinds
+    }
+
+    /// Spawns an agent of `kind` from a host thread where `placement` says, registers it as
+    /// `name` and records it with the partition that owns the name, so that `AGENT.SEND`,
+    /// `.ASK`, `.INFO`, `.STOP` and `.LIST` treat it as one started by `AGENT.SPAWN`. `nexus
+    /// run` starts its config's `[[agents]]` this way. Errors are one line; an unknown kind or a
+    /// bad argument spawns nothing, and an agent whose name cannot be taken is stopped again.
+    pub fn spawn_agent(
+        &self,
+        engine: &EngineHandle,
+        kind: &str,
+        name: &str,
+        args: &[Bytes],
+        placement: SpawnPlacement,
+    ) -> Result<Addr<AgentRequest>, String> {
+        let addr = self.kinds.spawn_from_host(engine, kind, args, placement)?;
+        let id = addr.id();
+        let undo = |message: String| {
+            let _ = engine.stop(id);
+            message
+        };
+        engine.register(name, id).map_err(|e| undo(format!("cannot register agent name '{name}': {e}")))?;
+        let owner = owner_of(name, engine.shards());
+        let partition = self
+            .directory
+            .partition(owner)
+            .ok_or_else(|| undo(format!("the server's shard {owner} has not started")))?;
+        let op = PartOp::Adopt { kind: kind.to_owned(), name: name.to_owned(), id };
+        let answer = engine
+            .ask(partition, HOST_ASK_TIMEOUT, |reply| PartMsg { op, reply: Some(reply) })
+            .map_err(|e| undo(format!("cannot record agent '{name}' with the server: {e}")))?;
+        match answer {
+            Value::Error(e) => Err(undo(format!("cannot record agent '{name}' with the server: {e}"))),
+            _ => Ok(addr),
+        }
     }
 }
 
@@ -179,7 +245,8 @@ impl ShardService for RespService {
 async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
     let rt = env.rt;
     let directory = env.directory.clone();
-    while !directory.complete() && !directory.is_stopping() {
+    let ready = |d: &Directory| d.complete() && d.is_open();
+    while !ready(&directory) && !directory.is_stopping() {
         rt.sleep(Duration::from_millis(1)).await;
     }
     let stats = directory.shard_stats(env.shard);

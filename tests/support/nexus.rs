@@ -2,7 +2,7 @@
 //!
 //! [`Server::builder`] picks free ports, writes a config (two shards on however many cores
 //! there are, no built-in load, idle shards park at once so tests side by side share the CPUs)
-//! with the `[server]` keys the test asks for, starts `nexus run`, and waits until `PING`
+//! with the `[[agents]]` and `[server]` keys the test asks for, starts `nexus run`, and waits until `PING`
 //! answers. Two threads drain the child's stdout and stderr into shared strings, so its pipes
 //! never fill and a failing test can print what the server said. Dropping a [`Server`] sends
 //! SIGTERM, then SIGKILL if the process is still there after [`STOP_TIMEOUT`];
@@ -68,12 +68,21 @@ pub fn base_config() -> String {
 /// Settings of one test server.
 #[derive(Default)]
 pub struct Builder {
+    agents: String,
     server_keys: Vec<(&'static str, String)>,
     listen_on_cli: bool,
     metrics_off_on_cli: bool,
 }
 
 impl Builder {
+    /// Adds `[[agents]]` tables (TOML text) to the config, in place of the default agents.
+    #[must_use]
+    pub fn agents(mut self, tables: &str) -> Self {
+        self.agents.push_str(tables);
+        self.agents.push('\n');
+        self
+    }
+
     /// Sets `[server] requirepass`.
     #[must_use]
     pub fn requirepass(mut self, password: &str) -> Self {
@@ -109,6 +118,7 @@ impl Builder {
         let metrics_port = free_port();
         let config_port = if self.listen_on_cli { free_port() } else { port };
         let mut text = base_config();
+        text.push_str(&self.agents);
         writeln!(text, "[server]\nlisten = \"127.0.0.1:{config_port}\"").unwrap();
         writeln!(text, "metrics_listen = \"127.0.0.1:{metrics_port}\"").unwrap();
         for (key, value) in &self.server_keys {

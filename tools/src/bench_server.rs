@@ -358,7 +358,7 @@ mod tests {
     fn the_config_serves_resp_alone() {
         let text = config_text(41_234, Some(3), true, Some(8));
         let config = EngineConfig::from_toml_str(&text, "bench").expect("the config parses");
-        config.validate(nexus_engine::builtin::KINDS).expect("the config is valid");
+        crate::run::validate(&config).expect("the config is valid");
         assert!(config.agents.is_empty() && config.load.is_none());
         assert_eq!(config.placement.shards, ShardCount::Count(3));
         assert!(config.placement.oversubscribe);

@@ -3,7 +3,10 @@
 //! 1. Read the config (`--config FILE`, else `configs/default.toml`, else the copy built into
 //!    the binary) and validate it; a problem is one line naming file, line and key, exit 2.
 //! 2. Start the engine and print the placement table.
-//! 3. Spawn the config's agents (`[[agents]]`) and start the optional load (`[load]`).
+//! 3. Spawn the config's agents (`[[agents]]`) through the one registry of agent kinds,
+//!    `nexus_server::kinds::Kinds` (the kinds `AGENT.SPAWN` starts too), so a named config
+//!    agent answers `AGENT.SEND`, `AGENT.ASK` and `AGENT.INFO`; then start the optional load
+//!    (`[load]`).
 //! 4. Print a status line every `metrics.status_interval_ms`: messages per second, routing
 //!    latency (enqueue to dispatch, sampled) p50/p99 over the interval, agents, dead letters.
 //! 5. Serve RESP on `[server] listen` (every shard accepts; see nexus-server) and `/metrics`
@@ -15,12 +18,14 @@
 //! Every line is logged through `tracing` (see `log`).
 
 use crate::Failure;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use nexus_engine::agent::{Addr, SpawnPlacement};
-use nexus_engine::builtin::{self, Counter, CounterMsg, Echo, EchoMsg, Kv, PingPong, PingPongMsg};
+use nexus_engine::builtin::{PingPong, PingPongMsg};
 use nexus_engine::config::{EngineConfig, LoadConfig, LoadScenario};
 use nexus_engine::engine::{Engine, EngineHandle};
 use nexus_engine::metrics::{summarize, DeadLetterReason, EngineStats};
+use nexus_server::kinds::{AgentRequest, Kinds};
 use nexus_server::metrics::MetricsServer;
 use nexus_server::{ServerBuilder, ServerHandle};
 use std::path::PathBuf;
@@ -66,8 +71,20 @@ pub fn load_config(path: Option<&PathBuf>) -> Result<EngineConfig, Failure> {
         None => EngineConfig::from_toml_str(DEFAULT_CONFIG, "configs/default.toml (built in)"),
     }
     .map_err(|e| Failure::usage(format!("config error: {e}")))?;
-    config.validate(builtin::KINDS).map_err(|e| Failure::usage(format!("config error: {e}")))?;
+    validate(&config).map_err(|e| Failure::usage(format!("config error: {e}")))?;
     Ok(config)
+}
+
+/// The agent kinds `nexus run` knows: a config's `[[agents]]` and `AGENT.SPAWN` name the same.
+pub fn agent_kinds() -> Kinds {
+    Kinds::builtin()
+}
+
+/// Validates `config` as `nexus run` does: agent kinds against [`agent_kinds`].
+pub fn validate(config: &EngineConfig) -> Result<(), nexus_engine::config::ConfigError> {
+    let kinds = agent_kinds();
+    let names: Vec<&str> = kinds.names().collect();
+    config.validate(&names)
 }
 
 /// Runs `nexus run`.
@@ -83,15 +100,15 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         config.server.metrics_listen = metrics.clone();
     }
     if args.listen.is_some() || args.metrics_listen.is_some() {
-        config
-            .validate(builtin::KINDS)
-            .map_err(|e| Failure::usage(format!("bad --listen or --metrics-listen: {e}")))?;
+        validate(&config).map_err(|e| Failure::usage(format!("bad --listen or --metrics-listen: {e}")))?;
     }
     let stop_signal = watch_signals()?;
     let mut builder = Engine::builder().config(&config);
     let mut server = None;
     if config.server.enabled {
         let (b, handle) = ServerBuilder::new(config.server.clone())
+            .kinds(agent_kinds())
+            .open_later()
             .install(builder)
             .map_err(|e| Failure::usage(format!("config error: {e}")))?;
         builder = b;
@@ -104,8 +121,11 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     tracing::info!("nexus: config {}, executor {}", config.source.origin(), engine.executor());
     tracing::info!("{}", engine.plan());
     let handle = engine.handle();
+    let agents = spawn_agents(&handle, &config, server.as_ref())?;
     let mut metrics = None;
     if let Some(server) = &server {
+        // Clients connect once the config's agents can answer them.
+        server.open();
         tracing::info!("nexus: serving RESP on {} (try: redis-cli -p {} PING)", server.addr(), server.addr().port());
         if !config.server.metrics_listen.is_empty() {
             let m =
@@ -119,7 +139,6 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             metrics = Some(m);
         }
     }
-    let agents = spawn_agents(&handle, &config)?;
     let load = match &config.load {
         Some(load) => Some(Load::start(&handle, load, &agents)?),
         None => None,
@@ -156,38 +175,43 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The agents the config asked for, by kind.
+/// The config's `echo` and `counter` agents, which the `counting` and `ask` loads drive.
 #[derive(Default)]
 struct Spawned {
-    echo: Vec<Addr<EchoMsg>>,
-    counter: Vec<Addr<CounterMsg>>,
+    echo: Vec<Addr<AgentRequest>>,
+    counter: Vec<Addr<AgentRequest>>,
 }
 
-fn spawn_agents(handle: &EngineHandle, config: &EngineConfig) -> Result<Spawned, Failure> {
+/// Spawns the config's `[[agents]]` through the server's kind registry (or, with the server
+/// off, the same registry without RESP): on the spec's shard or round robin, registered as the
+/// spec's name, or `name-i` for each of `count > 1`.
+fn spawn_agents(
+    handle: &EngineHandle,
+    config: &EngineConfig,
+    server: Option<&ServerHandle>,
+) -> Result<Spawned, Failure> {
+    let kinds = agent_kinds();
+    let kinds = server.map_or(&kinds, ServerHandle::kinds);
     let mut spawned = Spawned::default();
     for spec in &config.agents {
+        let placement = spec.shard.map_or(SpawnPlacement::RoundRobin, SpawnPlacement::Shard);
         for i in 0..spec.count {
-            let placement = spec.shard.map_or(SpawnPlacement::RoundRobin, SpawnPlacement::Shard);
-            let fail = |e: nexus_engine::agent::SpawnError| {
-                Failure::runtime(format!("cannot spawn a `{}` agent: {e}", spec.kind))
-            };
-            let id = match spec.kind.as_str() {
-                "echo" => {
-                    let a = handle.spawn(placement, Echo::default).map_err(fail)?;
-                    spawned.echo.push(a);
-                    a.id()
-                }
-                "counter" => {
-                    let a = handle.spawn(placement, Counter::default).map_err(fail)?;
-                    spawned.counter.push(a);
-                    a.id()
-                }
-                "kv" => handle.spawn(placement, Kv::default).map_err(fail)?.id(),
-                other => return Err(Failure::usage(format!("unknown agent kind `{other}`"))),
-            };
-            if let Some(name) = &spec.name {
-                let name = if spec.count > 1 { format!("{name}-{i}") } else { name.clone() };
-                handle.register(&name, id).map_err(|e| Failure::runtime(format!("cannot register `{name}`: {e}")))?;
+            let name = spec.name.as_ref().map(|n| if spec.count > 1 { format!("{n}-{i}") } else { n.clone() });
+            let addr = match (&name, server) {
+                (Some(name), Some(server)) => server.spawn_agent(handle, &spec.kind, name, &[], placement),
+                (Some(name), None) => kinds.spawn_from_host(handle, &spec.kind, &[], placement).and_then(|addr| {
+                    handle.register(name, addr.id()).map(|()| addr).map_err(|e| {
+                        let _ = handle.stop(addr.id());
+                        format!("cannot register agent name '{name}': {e}")
+                    })
+                }),
+                (None, _) => kinds.spawn_from_host(handle, &spec.kind, &[], placement),
+            }
+            .map_err(|e| Failure::runtime(format!("cannot start the config's agents: {e}")))?;
+            match spec.kind.as_str() {
+                "echo" => spawned.echo.push(addr),
+                "counter" => spawned.counter.push(addr),
+                _ => {}
             }
         }
     }
@@ -229,15 +253,13 @@ impl Load {
                 let scenario = load.scenario;
                 let rate = load.rate_per_s;
                 let counters = if agents.counter.is_empty() {
-                    (0..load.agents.max(1) as usize)
-                        .map(|i| handle.spawn(SpawnPlacement::Shard(i % shards), Counter::default))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(fail)?
+                    let placements = (0..load.agents.max(1) as usize).map(|i| SpawnPlacement::Shard(i % shards));
+                    load_agents(handle, "counter", placements)?
                 } else {
                     agents.counter.clone()
                 };
                 let echoes = if agents.echo.is_empty() {
-                    vec![handle.spawn(SpawnPlacement::RoundRobin, Echo::default).map_err(fail)?]
+                    load_agents(handle, "echo", [SpawnPlacement::RoundRobin])?
                 } else {
                     agents.echo.clone()
                 };
@@ -265,14 +287,30 @@ impl Load {
     }
 }
 
-/// Host-driven load: counting sends or echo asks, at `rate` per second or as fast as the
-/// engine takes them (a full inject queue makes the driver back off, never drop).
+/// Unnamed agents of `kind` for the load, one per placement, spawned through the registry
+/// (the config named none of that kind to drive).
+fn load_agents(
+    handle: &EngineHandle,
+    kind: &str,
+    placements: impl IntoIterator<Item = SpawnPlacement>,
+) -> Result<Vec<Addr<AgentRequest>>, Failure> {
+    let kinds = agent_kinds();
+    placements
+        .into_iter()
+        .map(|placement| kinds.spawn_from_host(handle, kind, &[], placement))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::runtime(format!("cannot start the load: {e}")))
+}
+
+/// Host-driven load: counting sends (`AGENT.SEND` to a `counter`) or echo asks (`AGENT.ASK`
+/// of an `echo`), at `rate` per second or as fast as the engine takes them (a full inject
+/// queue makes the driver back off, never drop). The payloads are static: no allocation.
 fn drive_host_load(
     handle: &EngineHandle,
     scenario: LoadScenario,
     rate: Option<u64>,
-    counters: &[Addr<CounterMsg>],
-    echoes: &[Addr<EchoMsg>],
+    counters: &[Addr<AgentRequest>],
+    echoes: &[Addr<AgentRequest>],
     stop: &AtomicBool,
 ) {
     let started = Instant::now();
@@ -288,11 +326,12 @@ fn drive_host_load(
         let ok = match scenario {
             LoadScenario::Counting => {
                 let to = counters[(sent as usize) % counters.len()];
-                handle.send(to, CounterMsg::Add(1)).is_ok()
+                handle.send(to, AgentRequest::Send(Bytes::from_static(b"tick"))).is_ok()
             }
             _ => {
                 let to = echoes[(sent as usize) % echoes.len()];
-                handle.ask(to, Duration::from_secs(1), |reply| EchoMsg::Echo { value: sent, reply }).is_ok()
+                let payload = Bytes::from_static(b"ping");
+                handle.ask(to, Duration::from_secs(1), |reply| AgentRequest::Ask(payload, reply)).is_ok()
             }
         };
         if ok {
@@ -449,5 +488,33 @@ fn ns(v: u64) -> String {
         format!("{:.1} µs", v as f64 / 1e3)
     } else {
         format!("{v} ns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_kinds_are_checked_against_the_registry_of_agent_spawn() {
+        let text = "[[agents]]\nkind = \"echo\"\n[[agents]]\nkind = \"wizard\"\nname = \"w\"\n";
+        let config = EngineConfig::from_toml_str(text, "test.toml").expect("the config parses");
+        let err = validate(&config).expect_err("an unknown kind");
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.contains("agents[1].kind") && line.contains("wizard"), "{line}");
+        assert!(line.contains("\"counter\", \"echo\", \"kv\""), "the hint lists the registry's kinds: {line}");
+    }
+
+    #[test]
+    fn every_kind_of_the_registry_can_be_named_in_a_config() {
+        let kinds = agent_kinds();
+        for kind in kinds.names() {
+            let text = format!("[[agents]]\nkind = \"{kind}\"\nname = \"a\"\n");
+            let config = EngineConfig::from_toml_str(&text, "test.toml").expect("the config parses");
+            validate(&config).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        let config = EngineConfig::from_toml_str(DEFAULT_CONFIG, "default.toml").expect("the default parses");
+        validate(&config).expect("the default config's kinds are all registered");
     }
 }

@@ -1,7 +1,9 @@
-//! Built-in agent kinds that `nexus run` can start from a config: `echo`, `counter` and `kv`,
-//! plus the `pingpong` pair that drives the self-load scenario.
+//! Example agents with typed messages: `echo`, `counter` and `kv`, plus the `pingpong` pair
+//! that drives `nexus run`'s pingpong load.
 //!
-//! They are ordinary agents written against the public API, so they double as examples.
+//! They are ordinary agents written against the public API, used by tests and benchmarks and
+//! meant as examples. They are not the agent kinds a config's `[[agents]]` or `AGENT.SPAWN`
+//! name: that registry is `nexus_server::kinds::Kinds`, whose agents take RESP payloads.
 
 mod counter;
 mod echo;
@@ -12,6 +14,3 @@ pub use counter::{Counter, CounterMsg};
 pub use echo::{Echo, EchoMsg};
 pub use kv::{Kv, KvMsg};
 pub use pingpong::{PingPong, PingPongMsg};
-
-/// Names of the kinds a config may list under `[[agents]]`.
-pub const KINDS: &[&str] = &["echo", "counter", "kv"];

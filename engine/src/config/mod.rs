@@ -371,8 +371,9 @@ impl Default for SheddingConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentSpec {
-    /// `kind`: which agent to start (`"echo"`, `"counter"`, `"kv"`; checked by
-    /// [`EngineConfig::validate`] against the kinds the caller knows). Required.
+    /// `kind`: which agent to start, by the name of a kind in the caller's registry (`nexus
+    /// run`'s is `nexus_server::kinds::Kinds`: `"echo"`, `"counter"`, `"kv"`, and whatever an
+    /// embedder registers); checked by [`EngineConfig::validate`]. Required.
     pub kind: String,
     /// `name`: the name to register the agent under; `None` starts it unnamed. Names must be
     /// unique among the specs.

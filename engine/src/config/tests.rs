@@ -6,7 +6,9 @@
 
 use super::*;
 
-const KINDS: &[&str] = &["echo", "counter", "kv"];
+/// The kind names the tests validate against: a stand-in for the caller's registry (`nexus
+/// run` passes `nexus_server::kinds::Kinds::names`, which the engine cannot depend on).
+const TEST_KINDS: &[&str] = &["echo", "counter", "kv"];
 
 const DEFAULT_TOML: &str = include_str!("../../../configs/default.toml");
 const LOW_LATENCY_TOML: &str = include_str!("../../../configs/low-latency.toml");
@@ -33,7 +35,7 @@ fn parse_err(text: &str) -> ConfigError {
 }
 
 fn validate_err(text: &str) -> ConfigError {
-    match parse(text).validate(KINDS) {
+    match parse(text).validate(TEST_KINDS) {
         Ok(()) => panic!("expected a validation error for {text:?}"),
         Err(e) => e,
     }
@@ -66,14 +68,14 @@ fn assert_hint(err: &ConfigError, needle: &str) {
 fn empty_text_gives_the_defaults() {
     let config = parse("");
     assert_eq!(config, EngineConfig::default());
-    config.validate(KINDS).unwrap();
+    config.validate(TEST_KINDS).unwrap();
 }
 
 #[test]
 fn default_toml_equals_the_defaults() {
     let config = EngineConfig::from_toml_str(DEFAULT_TOML, "default.toml").unwrap();
     assert_eq!(config, EngineConfig::default());
-    config.validate(KINDS).unwrap();
+    config.validate(TEST_KINDS).unwrap();
 }
 
 #[test]
@@ -109,15 +111,15 @@ fn server_settings_are_checked() {
     let err = validate_err("[server]\nmax_bulk = 0\n");
     check(&err, 2, "server.max_bulk");
     // The server runs on either executor.
-    parse("executor = \"threads\"\n").validate(KINDS).unwrap();
-    parse("executor = \"threads\"\n[server]\nenabled = false\n").validate(KINDS).unwrap();
+    parse("executor = \"threads\"\n").validate(TEST_KINDS).unwrap();
+    parse("executor = \"threads\"\n[server]\nenabled = false\n").validate(TEST_KINDS).unwrap();
 }
 
 #[test]
 fn every_bundled_config_parses_and_validates() {
     for (name, text) in BUNDLED {
         let config = EngineConfig::from_toml_str(text, name).unwrap_or_else(|e| panic!("{e}"));
-        config.validate(KINDS).unwrap_or_else(|e| panic!("{e}"));
+        config.validate(TEST_KINDS).unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -196,7 +198,7 @@ fn load_can_be_turned_off_or_on() {
 fn agents_list_replaces_the_default_list() {
     let config = parse("[[agents]]\nkind = \"kv\"\nshard = 0\ncount = 3\n");
     assert_eq!(config.agents, [AgentSpec { shard: Some(0), count: 3, ..AgentSpec::new("kv") }]);
-    config.validate(KINDS).unwrap();
+    config.validate(TEST_KINDS).unwrap();
     assert!(parse("agents = []").agents.is_empty());
 }
 
@@ -385,10 +387,10 @@ fn latency_sample_every_must_be_a_power_of_two() {
 fn idle_and_metrics_zeroes_are_rejected() {
     let err = validate_err("[idle]\npasses_before_yield = 0\n");
     check(&err, 2, "idle.passes_before_yield");
-    parse("[idle]\npark_timeout_us = 0\n").validate(KINDS).unwrap();
+    parse("[idle]\npark_timeout_us = 0\n").validate(TEST_KINDS).unwrap();
     let err = validate_err("[metrics]\nstatus_interval_ms = 0\n");
     check(&err, 2, "metrics.status_interval_ms");
-    parse("[idle]\nspin_before_park_us = 0\n[shutdown]\ndrain_timeout_ms = 0\n").validate(KINDS).unwrap();
+    parse("[idle]\nspin_before_park_us = 0\n[shutdown]\ndrain_timeout_ms = 0\n").validate(TEST_KINDS).unwrap();
 }
 
 #[test]
@@ -397,7 +399,7 @@ fn shards_zero_built_in_code_is_rejected_too() {
         placement: PlacementConfig { shards: ShardCount::Count(0), ..PlacementConfig::default() },
         ..EngineConfig::default()
     };
-    let err = config.validate(KINDS).unwrap_err();
+    let err = config.validate(TEST_KINDS).unwrap_err();
     assert_eq!(err.key.as_deref(), Some("placement.shards"));
     assert_eq!((err.file.as_str(), err.line), ("<config>", None));
     assert!(!err.hint.is_empty());
@@ -416,7 +418,7 @@ fn cpus_and_numeric_shards_conflict() {
     let err = validate_err("[placement]\ncpus = [0, 1]\nshards = 2\n");
     check(&err, 3, "placement.shards");
     assert_hint(&err, "remove `shards`");
-    parse("[placement]\ncpus = [0, 1]\nshards = \"auto\"\n").validate(KINDS).unwrap();
+    parse("[placement]\ncpus = [0, 1]\nshards = \"auto\"\n").validate(TEST_KINDS).unwrap();
 }
 
 #[test]

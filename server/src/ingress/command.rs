@@ -266,7 +266,7 @@ impl Ingress {
                 let Some(agent) = utf8_name(&args[2]) else { return self.done(req, bad_name()) };
                 let kind = String::from_utf8_lossy(&args[1]).into_owned();
                 if self.kinds.get(&kind).is_none() {
-                    return self.done(req, Value::error(format!("ERR unknown agent kind '{kind}'")));
+                    return self.done(req, Value::error(format!("ERR {}", self.kinds.unknown_kind(&kind))));
                 }
                 let shard = self.owner(&args[2]);
                 let op = PartOp::Spawn { kind, name: agent, args: args.drain(3..).collect() };

@@ -14,7 +14,6 @@ use super::search::{Bench, Better, Point, Space};
 use nexus_bench::fork_join::{self, ThroughputParams};
 use nexus_bench::suite::{Plan, Workload};
 use nexus_bench::{big, chameneos, counting, fan_in, pingpong, scaling, setup, thread_ring, BenchError, Placement};
-use nexus_engine::builtin;
 use nexus_engine::config::EngineConfig;
 use nexus_engine::engine::{Engine, EngineHandle};
 use nexus_engine::executor::Machine;
@@ -126,7 +125,7 @@ fn run_one(handle: &EngineHandle, w: Workload, plan: &Plan) -> Result<f64, Bench
 /// Parses and validates `text` as `nexus run` would.
 pub fn parse_config(text: &str, origin: &str) -> Result<EngineConfig, String> {
     let config = EngineConfig::from_toml_str(text, origin).map_err(|e| e.to_string())?;
-    config.validate(builtin::KINDS).map_err(|e| e.to_string())?;
+    crate::run::validate(&config).map_err(|e| e.to_string())?;
     Ok(config)
 }
 
