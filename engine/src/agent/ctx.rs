@@ -297,7 +297,7 @@ impl<'a> Ctx<'a> {
         match self.send_flags(to.id(), msg, FLAG_COUNTED | FLAG_ASK, deadline, token) {
             Ok(()) => Ok(token),
             Err(e) => {
-                self.shard.asks.settle(token);
+                self.shard.asks.cancel(token);
                 Err(e)
             }
         }
@@ -344,7 +344,7 @@ impl<'a> Ctx<'a> {
         match self.shard.send_system(target, Envelope::system(Payload::new(op))) {
             Ok(()) => Ok(Spawned::Pending),
             Err(_) => {
-                self.shard.asks.settle(token);
+                self.shard.asks.cancel(token);
                 Err(SpawnError::Overloaded(target))
             }
         }
@@ -466,7 +466,7 @@ impl<'a> Ctx<'a> {
         match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
             Ok(()) => Registration::Pending,
             Err(_) => {
-                self.shard.asks.settle(token);
+                self.shard.asks.cancel(token);
                 Registration::Done(Err(RegistryError::Unreachable(format!("shard {owner} is overloaded"))))
             }
         }
@@ -498,7 +498,7 @@ impl<'a> Ctx<'a> {
         match self.shard.send_system(owner, Envelope::system(Payload::new(op))) {
             Ok(()) => Lookup::Pending,
             Err(_) => {
-                self.shard.asks.settle(token);
+                self.shard.asks.cancel(token);
                 Lookup::Unreachable(RegistryError::Unreachable(format!("the way to shard {owner} is full")))
             }
         }

@@ -204,3 +204,45 @@ fn a_gather_part_that_could_not_be_queued_is_overloaded_at_once() {
     assert_eq!(shards[0].answers.live(), 0);
     assert_accounted(&shards);
 }
+
+/// Asks a counter twice in one handler, with an adapter that holds a shared count.
+struct TwoAsks {
+    held: std::sync::Arc<()>,
+    refused: Rc<RefCell<usize>>,
+}
+
+impl Agent for TwoAsks {
+    type Msg = Option<Addr<CounterMsg>>;
+    fn handle(&mut self, counter: Option<Addr<CounterMsg>>, ctx: &mut Ctx<'_>) {
+        let Some(counter) = counter else { return };
+        for _ in 0..2 {
+            let held = self.held.clone();
+            if ctx
+                .ask(counter, CounterMsg::Get)
+                .then(move |_| {
+                    drop(held);
+                    None::<Addr<CounterMsg>>
+                })
+                .is_err()
+            {
+                *self.refused.borrow_mut() += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn an_ask_refused_at_sending_drops_its_adapter_and_frees_its_slot() {
+    let limits = crate::shard::ShardLimits { mailbox_capacity: 1, ..crate::shard::ShardLimits::default() };
+    let mut shards = Shard::cluster(1, limits, 64).unwrap();
+    let counter = shards[0].spawn(Counter::default()).unwrap();
+    let held = std::sync::Arc::new(());
+    let refused = Rc::new(RefCell::new(0));
+    let asker = shards[0].spawn(TwoAsks { held: held.clone(), refused: refused.clone() }).unwrap();
+    shards[0].inject(asker, Some(counter)).unwrap();
+    settle(&mut shards);
+    assert_eq!(*refused.borrow(), 1, "the second ask met a full mailbox");
+    assert_eq!(std::sync::Arc::strong_count(&held), 2, "only the asker's own handle is left");
+    assert_eq!((shards[0].asks.live(), shards[0].asks.parked()), (0, 0), "no slot stays taken");
+    assert_accounted(&shards);
+}

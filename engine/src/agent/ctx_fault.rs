@@ -142,7 +142,7 @@ impl Ctx<'_> {
                 Ok(Spawned::Pending)
             }
             Err(_) => {
-                self.shard.asks.settle(token);
+                self.shard.asks.cancel(token);
                 Err(SpawnError::Overloaded(target))
             }
         }
@@ -180,7 +180,7 @@ impl Ctx<'_> {
         match self.shard.send_system(id.shard(), Envelope::system(Payload::new(op))) {
             Ok(()) => Registration::Pending,
             Err(_) => {
-                self.shard.asks.settle(token);
+                self.shard.asks.cancel(token);
                 Registration::Done(Err(RegistryError::Unreachable(format!("the way to shard {} is full", id.shard()))))
             }
         }

@@ -327,6 +327,20 @@ impl PendingAsks {
         Some(Settled { asker, request: token, then })
     }
 
+    /// Adapters parked in settled slots, waiting for their asker's dispatch (for tests).
+    #[cfg(test)]
+    pub(crate) fn parked(&self) -> usize {
+        self.slots.iter().filter(|s| !s.live && s.then.is_some()).count()
+    }
+
+    /// Closes the ask named by `token` whose request was never sent, dropping its continuation
+    /// unrun (the caller reports the refusal itself) and freeing its slot.
+    pub(crate) fn cancel(&mut self, token: u64) {
+        if let Some(Settled { then: SettledThen::Parked(idx), .. }) = self.settle(token) {
+            drop(self.take_parked(idx));
+        }
+    }
+
     /// Takes the adapter parked in slot `idx` by `settle` and frees the slot. `None` when the
     /// slot holds no parked adapter (never, while each answer is taken or discarded once).
     #[inline(always)]
