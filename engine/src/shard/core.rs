@@ -140,7 +140,8 @@ pub struct Shard {
     pub(crate) timers: Timers,
     /// Remote `spawn_linked_on` requests by reply token: the asker's side of the link is added
     /// when the spawn's answer arrives.
-    pub(crate) link_on_reply: HashMap<u64, PendingLink>,
+    /// A `BTreeMap`: walked in token order, so what a shard does never depends on a hash seed.
+    pub(crate) link_on_reply: std::collections::BTreeMap<u64, PendingLink>,
     /// Where a sample of this shard's dead letters goes (`subscribe_dead_letters`).
     pub(crate) dead_letter_sink: Option<DeadLetterSink>,
     /// Normal-lane messages are being shed (decided at the start of each pass).
@@ -214,7 +215,7 @@ impl Shard {
             stop_reason: None,
             monitors: Monitors::default(),
             timers: Timers::default(),
-            link_on_reply: HashMap::new(),
+            link_on_reply: std::collections::BTreeMap::new(),
             dead_letter_sink: None,
             shedding: false,
             registry: RegistryPartition::with_capacity(1024),

@@ -148,10 +148,14 @@ impl Shard {
                         // A linked spawn of this agent on the sender's shard is still waiting for
                         // its answer: this may be its child, dead in `on_start`; hold it for the
                         // answer, which decides.
-                        if let Some(pending) =
-                            self.link_on_reply.values_mut().find(|p| p.asker == target && p.shard == exit.from.shard())
+                        // Several may be waiting: each holds the exit, and the answer naming
+                        // this child delivers it (the others drop theirs).
+                        for pending in self
+                            .link_on_reply
+                            .values_mut()
+                            .filter(|p| p.asker == target && p.shard == exit.from.shard())
                         {
-                            pending.early_exits.push(exit);
+                            pending.early_exits.push(exit.clone());
                         }
                         // Otherwise unlinked since the signal left: an unlink means no exit from it.
                         return;

@@ -295,3 +295,31 @@ fn an_exit_in_flight_after_unlink_does_not_stop_the_unlinking_agent() {
     assert_eq!(shards[0].agents(), 1);
     assert_eq!(links(&shards), 0);
 }
+
+#[test]
+fn an_early_exit_reaches_the_right_one_of_several_pending_linked_spawns() {
+    // Eight linked spawns to shard 1 are pending at once; the first child dies in `on_start`,
+    // so its `Exit` reaches the parent before any answer (a batch of 1 keeps them apart). The
+    // exit was held by one pending spawn picked in hash-map order, seven times in eight the
+    // wrong one, and the parent never heard of its dead child.
+    let mut shards = cluster_with(2, ShardLimits { batch: 1, ..ShardLimits::default() });
+    let j = Journal::default();
+    let parent = spawn_on(&mut shards, 0, j.probe().trapping());
+    let placement = SpawnPlacement::Shard(1);
+    tell(&mut shards, parent, Cmd::SpawnLinked { placement, on_start: OnStart::Panic("bad start") });
+    for _ in 0..7 {
+        tell(&mut shards, parent, Cmd::SpawnLinked { placement, on_start: OnStart::Run });
+    }
+    // Shard 0 takes one envelope a pass: let it issue all eight spawns before shard 1 runs.
+    for _ in 0..8 {
+        shards[0].pass();
+    }
+    assert_eq!(shards[0].link_on_reply.len(), 8, "eight linked spawns pending");
+    settle(&mut shards);
+    let log = j.of(parent);
+    let exits: Vec<&Event> = log.iter().filter(|e| matches!(e, Event::Exit(_))).collect();
+    assert_eq!(exits.len(), 1, "the dead child's exit reached its parent: {log:?}");
+    assert!(matches!(exits[0], Event::Exit(e) if e.reason == panicked("bad start")), "{log:?}");
+    assert_eq!(shards[1].agents(), 7);
+    assert!(shards[0].link_on_reply.is_empty(), "every pending spawn answered");
+}
