@@ -5,7 +5,7 @@
 //! simulator does (and what the dispatcher tests do). Nothing here sleeps or spawns threads.
 
 use super::core::{Shard, ShardLimits};
-use super::shared::Shared;
+use super::shared::{Clock, Shared};
 use crate::agent::{Addr, Agent, SpawnError};
 use crate::envelope::{Envelope, NO_SENDER};
 use crate::mesh;
@@ -17,8 +17,20 @@ impl Shard {
     /// Builds `n` shards joined by a mesh of rings holding `ring_capacity` envelopes, to be
     /// driven by hand with [`Shard::pass`].
     pub fn cluster(n: usize, limits: ShardLimits, ring_capacity: usize) -> Result<Vec<Shard>, RingError> {
+        Self::cluster_with_clock(n, limits, ring_capacity, Clock::new())
+    }
+
+    /// [`Shard::cluster`] reading time from `clock`: with [`Clock::manual`], virtual time that
+    /// moves only when the driver advances it (timers, ask deadlines and every other engine
+    /// deadline follow it; nothing sleeps).
+    pub fn cluster_with_clock(
+        n: usize,
+        limits: ShardLimits,
+        ring_capacity: usize,
+        clock: Clock,
+    ) -> Result<Vec<Shard>, RingError> {
         let links = mesh::build(n, ring_capacity)?;
-        let shared = Arc::new(Shared::new(n, 1024));
+        let shared = Arc::new(Shared::with_clock(n, 1024, clock));
         Ok(links
             .into_iter()
             .enumerate()
@@ -48,6 +60,15 @@ impl Shard {
     /// Counted messages host threads (or `inject`) handed to this engine.
     pub fn host_sent(&self) -> u64 {
         self.shared.host_sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The engine-clock time of this shard's earliest deadline (an ask's or a timer's), if any:
+    /// where a driver with a manual clock jumps to when no shard has anything else to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        match (self.asks.next_deadline(), self.timers.next_due()) {
+            (Some(a), Some(t)) => Some(a.min(t)),
+            (a, t) => a.or(t),
+        }
     }
 
     /// Queued messages over every mailbox of this shard.

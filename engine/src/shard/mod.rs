@@ -13,6 +13,8 @@
 //! message; a full ring spills into the sender's bounded backlog; a full backlog hands the message
 //! back to the sender. The only waiting is at halt, after every shard stopped sending.
 
+#[cfg(test)]
+mod clock_tests;
 mod cluster;
 pub(crate) mod core;
 mod dispatch;
@@ -37,5 +39,6 @@ pub use self::core::Shard;
 pub use self::core::ShardLimits;
 pub use self::runner::IdlePolicy;
 pub(crate) use self::runner::{DriveOutcome, Driver, ParkRequest};
+pub use self::shared::{Clock, ManualClock};
 pub(crate) use self::system::{SpawnFn, SystemOp};
 pub use crate::executor::ExecutorKind;

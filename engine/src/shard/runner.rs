@@ -193,11 +193,7 @@ impl Driver {
             self.spin_armed = true;
             return None;
         }
-        let next = match (shard.asks.next_deadline(), shard.timers.next_due()) {
-            (Some(a), Some(t)) => Some(a.min(t)),
-            (a, t) => a.or(t),
-        };
-        let mut timeout = next.map(|deadline| {
+        let mut timeout = shard.next_deadline().map(|deadline| {
             let now = shard.shared.clock.now_ns();
             Duration::from_nanos(deadline.saturating_sub(now))
         });

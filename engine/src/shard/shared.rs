@@ -19,22 +19,61 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The engine clock: nanoseconds since the engine started, the same on every shard
-/// (`CLOCK_MONOTONIC` through `Instant`, a vDSO read, no syscall).
-#[derive(Clone, Copy, Debug)]
+/// (`CLOCK_MONOTONIC` through `Instant`, a vDSO read, no syscall), or, for shards driven by a
+/// simulator, a [`ManualClock`] that only moves when it is told to.
+#[derive(Clone, Debug)]
 pub struct Clock {
     epoch: Instant,
+    manual: Option<ManualClock>,
 }
 
 impl Clock {
     /// A clock whose zero is now.
     pub fn new() -> Self {
-        Self { epoch: Instant::now() }
+        Self { epoch: Instant::now(), manual: None }
+    }
+
+    /// A clock that reads `manual`: virtual time, for shards driven by hand.
+    pub fn manual(manual: &ManualClock) -> Self {
+        Self { epoch: Instant::now(), manual: Some(manual.clone()) }
     }
 
     /// Nanoseconds since the epoch (never 0, so 0 can mean "unset").
     #[inline]
     pub fn now_ns(&self) -> u64 {
-        (self.epoch.elapsed().as_nanos() as u64).max(1)
+        match &self.manual {
+            None => (self.epoch.elapsed().as_nanos() as u64).max(1),
+            Some(manual) => manual.now_ns(),
+        }
+    }
+}
+
+/// Virtual time for shards driven by hand (a simulator): a count of nanoseconds that moves
+/// only forward and only when its owner sets it. Cloning it shares the same time.
+#[derive(Clone, Debug)]
+pub struct ManualClock(std::sync::Arc<AtomicU64>);
+
+impl ManualClock {
+    /// Virtual time starting at 1 ns (0 means "unset" to the engine).
+    pub fn new() -> Self {
+        Self(std::sync::Arc::new(AtomicU64::new(1)))
+    }
+
+    /// The virtual time, in nanoseconds.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Moves the time forward to `ns`; an earlier `ns` changes nothing (time never runs back).
+    pub fn advance_to(&self, ns: u64) {
+        self.0.fetch_max(ns, Ordering::Relaxed);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -93,8 +132,13 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(shards: usize, inject_capacity: usize) -> Self {
+        Self::with_clock(shards, inject_capacity, Clock::new())
+    }
+
+    /// The control plane of `shards` shards, reading time from `clock`.
+    pub(crate) fn with_clock(shards: usize, inject_capacity: usize, clock: Clock) -> Self {
         Self {
-            clock: Clock::new(),
+            clock,
             shards,
             doorbells: (0..shards).map(|_| Doorbell::new()).collect(),
             injects: (0..shards).map(|_| ArrayQueue::new(inject_capacity.max(1))).collect(),
