@@ -277,6 +277,9 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
 /// slower local send+dispatch, measured with `bench/examples/instructions.rs`).
 #[inline(always)]
 fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+    if ctx.shard.dispatch_trace.is_some() {
+        trace_dispatch::<A>(env.kind, ctx);
+    }
     let counted = env.counted();
     ctx.deadline_ns = if env.has_deadline() { env.deadline_ns(ctx.shard.now_ns()).unwrap_or(0) } else { 0 };
     match env.kind {
@@ -351,5 +354,22 @@ fn dispatch_answer<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in
             let env = Envelope::new(Kind::User, env.to, env.from, 0, flags, Payload::new(()));
             ctx.shard.dead_letter(env, DeadLetterReason::TypeMismatch);
         }
+    }
+}
+
+/// Reports one dispatch to the shard's trace sink (a simulator's); out of line.
+#[cold]
+#[inline(never)]
+fn trace_dispatch<A: Agent>(kind: Kind, ctx: &mut Ctx<'_>) {
+    let what = match kind {
+        Kind::User => std::any::type_name::<A::Msg>(),
+        Kind::Answer => "answer",
+        Kind::Signal => "signal",
+        Kind::Undelivered => "undelivered",
+        Kind::Reply | Kind::System => "engine",
+    };
+    let event = crate::shard::Dispatch { shard: ctx.shard.index, agent: ctx.me, what, now_ns: ctx.shard.now_ns() };
+    if let Some(sink) = ctx.shard.dispatch_trace.as_mut() {
+        sink(&event);
     }
 }

@@ -13,7 +13,30 @@ use crate::payload::Payload;
 use crate::ring::RingError;
 use std::sync::Arc;
 
+/// One dispatch, as reported to [`Shard::trace_dispatches`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dispatch {
+    /// The shard that ran it.
+    pub shard: usize,
+    /// The agent that got it.
+    pub agent: crate::agent::AgentId,
+    /// What it was: the agent's message type for a message (`type_name`), or `"answer"`,
+    /// `"signal"`, `"undelivered"`.
+    pub what: &'static str,
+    /// The engine clock when it was dispatched (virtual time on a manual clock).
+    pub now_ns: u64,
+}
+
+/// Where [`Shard::trace_dispatches`] reports.
+pub type DispatchSink = Box<dyn FnMut(&Dispatch)>;
+
 impl Shard {
+    /// Reports every dispatch of this shard to `sink`, in order (`None` stops it): the raw
+    /// trace a simulator hashes into its run's fingerprint.
+    pub fn trace_dispatches(&mut self, sink: Option<DispatchSink>) {
+        self.dispatch_trace = sink;
+    }
+
     /// Builds `n` shards joined by a mesh of rings holding `ring_capacity` envelopes, to be
     /// driven by hand with [`Shard::pass`].
     pub fn cluster(n: usize, limits: ShardLimits, ring_capacity: usize) -> Result<Vec<Shard>, RingError> {

@@ -188,6 +188,9 @@ pub struct Shard {
     /// Shard-local values by type (`Ctx::shard_local`): state every agent of the shard reaches
     /// without a message, such as the coordination layer's capability index.
     pub(crate) locals: HashMap<std::any::TypeId, std::rc::Rc<dyn std::any::Any>>,
+    /// Where every dispatch is reported, when a driver asked (`Shard::trace_dispatches`, for
+    /// a simulator's trace): one test of this field per message otherwise.
+    pub(crate) dispatch_trace: Option<super::cluster::DispatchSink>,
 }
 
 impl Shard {
@@ -245,6 +248,7 @@ impl Shard {
             load_published: u64::MAX,
             yield_requested: false,
             locals: HashMap::new(),
+            dispatch_trace: None,
             limits,
         }
     }
