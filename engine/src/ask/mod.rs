@@ -355,6 +355,19 @@ impl PendingAsks {
         Some(then)
     }
 
+    /// The earliest deadline of an ask still open: settled asks' entries at the top of the
+    /// heap are dropped on the way (a parked shard, or a simulator, must not wake for them).
+    pub(crate) fn next_open_deadline(&mut self) -> Option<u64> {
+        while let Some(&Reverse((deadline, idx, generation))) = self.deadlines.peek() {
+            let slot = &self.slots[idx as usize];
+            if slot.live && slot.generation == generation {
+                return Some(deadline);
+            }
+            self.deadlines.pop();
+        }
+        None
+    }
+
     /// The earliest deadline among entries in the heap (some may already be settled).
     #[inline]
     pub(crate) fn next_deadline(&self) -> Option<u64> {

@@ -61,7 +61,7 @@ fn deadlines_follow_the_manual_clock_and_next_deadline_says_where_to_jump() {
     settle(&mut shards);
     assert!(log.borrow().is_empty(), "no time has passed, however many passes run");
     let mut jumps = Vec::new();
-    while let Some(next) = shards.iter().filter_map(Shard::next_deadline).min() {
+    while let Some(next) = shards.iter_mut().filter_map(Shard::next_deadline).min() {
         clock.advance_to(next);
         jumps.push(next / 1_000_000_000);
         settle(&mut shards);

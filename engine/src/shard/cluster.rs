@@ -85,10 +85,10 @@ impl Shard {
         self.shared.host_sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The engine-clock time of this shard's earliest deadline (an ask's or a timer's), if any:
-    /// where a driver with a manual clock jumps to when no shard has anything else to do.
-    pub fn next_deadline(&self) -> Option<u64> {
-        match (self.asks.next_deadline(), self.timers.next_due()) {
+    /// The engine-clock time of this shard's earliest deadline (an open ask's or a timer's), if
+    /// any: where a driver with a manual clock jumps to when no shard has anything else to do.
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        match (self.asks.next_open_deadline(), self.timers.next_due()) {
             (Some(a), Some(t)) => Some(a.min(t)),
             (a, t) => a.or(t),
         }

@@ -89,7 +89,7 @@ fn run(seed: u64) -> (u64, usize, Counters) {
             idle = if shards[schedule.next()].pass() == 0 { idle + 1 } else { 0 };
         }
         // ... then virtual time jumps to the next deadline, or the run is over.
-        match shards.iter().filter_map(Shard::next_deadline).min() {
+        match shards.iter_mut().filter_map(Shard::next_deadline).min() {
             Some(next) => clock.advance_to(next),
             None => break,
         }
