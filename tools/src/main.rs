@@ -1,6 +1,7 @@
 //! `nexus`: the engine binary. `nexus run` starts the engine from a TOML config; `nexus bench`
-//! runs the yardstick; `nexus topo`, `nexus doctor`, `nexus c2c` and `nexus tune` describe,
-//! check, measure and tune the machine the engine runs on.
+//! runs the yardstick; `nexus sim` runs the deterministic simulation's scenarios; `nexus topo`,
+//! `nexus doctor`, `nexus c2c` and `nexus tune` describe, check, measure and tune the machine
+//! the engine runs on.
 //!
 //! Errors print as one line (`nexus: ...` with a hint) and set the exit status: 2 for a bad
 //! config or bad arguments, 1 for a runtime failure.
@@ -19,6 +20,7 @@ mod child;
 mod doctor;
 mod log;
 mod run;
+mod sim;
 mod topo;
 mod tune;
 
@@ -47,6 +49,9 @@ enum Command {
     /// Check this machine and a config (io_uring, memlock, CPUs, kernel, cgroup): PASS, WARN or
     /// FAIL per check, with a fix for each WARN and FAIL; exit 1 if any FAIL.
     Doctor(doctor::DoctorArgs),
+    /// Deterministic simulation: run a scenario over seeds (`run`), replay one (`replay`),
+    /// list them (`list`).
+    Sim(sim::SimArgs),
     /// Search engine settings (ring capacity, batch, spin, shards, SMT, executor) for the best
     /// yardstick figures on this machine within a time budget; write the tuned config.
     Tune(tune::TuneArgs),
@@ -88,6 +93,7 @@ fn main() -> ExitCode {
         Command::Topo(args) => topo::topo(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Tune(args) => tune::tune(args),
+        Command::Sim(args) => sim::sim(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,96 @@
+//! What a simulated scenario is: agents started on a [`World`] of hand-driven shards, and the
+//! invariants checked when the run is over.
+//!
+//! Invariant: everything a scenario does goes through the `World` (its shards, its clock and
+//! its seeded generator), so a run depends on nothing but its seed and settings.
+
+use crate::rng::SimRng;
+use crate::runner::Faults;
+use nexus_engine::agent::{Addr, Agent};
+use nexus_engine::metrics::Counters;
+use nexus_engine::shard::{ManualClock, Shard};
+
+/// A scenario: see the module documentation. One value describes it; [`Scenario::instance`]
+/// makes the state of one run.
+pub trait Scenario: Sync {
+    /// Its name on the command line.
+    fn name(&self) -> &'static str;
+    /// One line on what it runs and checks.
+    fn about(&self) -> &'static str;
+    /// Shards it runs on.
+    fn shards(&self) -> usize {
+        3
+    }
+    /// The state of one run with these faults.
+    fn instance(&self, faults: &Faults) -> Box<dyn Instance>;
+}
+
+/// One run of a scenario.
+pub trait Instance {
+    /// Spawns the agents and queues the first messages.
+    fn start(&mut self, world: &mut World) -> Result<(), String>;
+    /// Called each time the run is quiet (no work, no deadline left); may queue more work and
+    /// return `true` to go on (the next phase), or `false` when the run is over.
+    fn on_quiet(&mut self, _world: &mut World, _phase: u32) -> bool {
+        false
+    }
+    /// Checks the scenario's invariants at the end (the accounting is checked for it).
+    fn check(&mut self, world: &World) -> Result<(), String>;
+}
+
+/// The shards of one run, its clock and the scenario's own seeded generator.
+pub struct World {
+    pub(crate) shards: Vec<Shard>,
+    pub(crate) clock: ManualClock,
+    /// The scenario's generator (a stream of its own, apart from the scheduler's).
+    pub rng: SimRng,
+}
+
+impl World {
+    /// Shards in the run.
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Spawns `agent` on shard `shard`.
+    pub fn spawn<A: Agent>(&mut self, shard: usize, agent: A) -> Result<Addr<A::Msg>, String> {
+        let n = self.shards.len();
+        self.shards[shard % n].spawn(agent).map_err(|e| e.to_string())
+    }
+
+    /// Queues `msg` for `to` as a host would (through the inject queue of `to`'s shard).
+    pub fn send<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), String> {
+        let shard = to.shard();
+        self.shards[shard].inject(to, msg).map_err(|_| format!("shard {shard}'s inject queue is full"))
+    }
+
+    /// Virtual time, in nanoseconds.
+    pub fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// The counters summed over every shard, host sends included.
+    pub fn totals(&self) -> Counters {
+        let mut t = Counters::default();
+        for s in &self.shards {
+            t.add(&s.stats().counters);
+        }
+        t.sent += self.shards.first().map_or(0, Shard::host_sent);
+        t
+    }
+
+    /// The accounting invariant: every counted message sent was delivered or is a dead letter.
+    pub fn accounted(&self) -> Result<(), String> {
+        let t = self.totals();
+        if t.sent == t.delivered + t.dead_letters_total() {
+            Ok(())
+        } else {
+            Err(format!(
+                "accounting: sent {} != delivered {} + dead letters {}",
+                t.sent,
+                t.delivered,
+                t.dead_letters_total()
+            ))
+        }
+    }
+}

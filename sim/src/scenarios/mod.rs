@@ -1,0 +1,17 @@
+//! The built-in scenarios, by name.
+//!
+//! Invariant: names are unique; [`all`] lists them in the order `nexus sim list` prints.
+
+mod supervision;
+
+use crate::scenario::Scenario;
+
+/// Every built-in scenario.
+pub fn all() -> Vec<&'static dyn Scenario> {
+    vec![&supervision::Supervision]
+}
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Scenario> {
+    all().into_iter().find(|s| s.name() == name)
+}

@@ -1,0 +1,185 @@
+//! `supervision`: supervised workers on every shard panic at seeded points of their timers.
+//!
+//! A one-for-one supervisor on shard 0 supervises one worker per shard slot (placed on every
+//! shard). Each worker ticks on a timer at seeded intervals and panics on a tick with the
+//! panic rate (2% unless `--faults panic=P` says otherwise), until a shared budget of ticks is
+//! spent. When the run is quiet, an observer asks the supervisor for its counts and children.
+//!
+//! Checks: restarts equal panics (no panic unanswered, none restarted twice); every child runs
+//! at the end (the intensity is set so that it is never exceeded); no ask timed out; and the
+//! accounting (checked by the runner).
+
+use crate::rng::SimRng;
+use crate::runner::Faults;
+use crate::scenario::{Instance, Scenario, World};
+use crate::INJECTED;
+use nexus_engine::agent::{Addr, Agent, Ctx, SpawnPlacement};
+use nexus_engine::ask::AskError;
+use nexus_engine::supervision::{
+    ChildInfo, ChildSpec, Strategy, Supervisor, SupervisorMsg, SupervisorSpec, SupervisorStats,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const WORKERS: usize = 6;
+const TICKS: u64 = 600;
+
+/// The scenario.
+pub(crate) struct Supervision;
+
+impl Scenario for Supervision {
+    fn name(&self) -> &'static str {
+        "supervision"
+    }
+
+    fn about(&self) -> &'static str {
+        "one-for-one supervision of workers that panic on seeded ticks: restarts equal panics, every child alive at the end"
+    }
+
+    fn instance(&self, faults: &Faults) -> Box<dyn Instance> {
+        let panic = if faults.panic > 0.0 { faults.panic } else { 0.02 };
+        Box::new(Run { panic, shared: Arc::new(Shared::default()), observer: None })
+    }
+}
+
+/// What the workers and the observer share with the check.
+#[derive(Default)]
+struct Shared {
+    panics: AtomicU64,
+    ticks_left: AtomicU64,
+    instances: AtomicU64,
+    seen: Mutex<Option<(SupervisorStats, Vec<ChildInfo>)>>,
+    failed_asks: AtomicU64,
+}
+
+struct Run {
+    panic: f64,
+    shared: Arc<Shared>,
+    observer: Option<Addr<ObserverMsg>>,
+}
+
+impl Instance for Run {
+    fn start(&mut self, world: &mut World) -> Result<(), String> {
+        self.shared.ticks_left.store(TICKS, Ordering::Relaxed);
+        let seed = world.rng.next_u64();
+        let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(1_000_000, Duration::from_secs(1));
+        for i in 0..WORKERS {
+            let (shared, panic) = (self.shared.clone(), self.panic);
+            let factory = move || {
+                let k = shared.instances.fetch_add(1, Ordering::Relaxed);
+                Worker { rng: SimRng::new(seed ^ k.wrapping_mul(0x9E37_79B9)), panic, shared: shared.clone() }
+            };
+            let placement = SpawnPlacement::Shard(i % world.shards());
+            spec = spec.child(ChildSpec::new(format!("w{i}"), factory).placement(placement));
+        }
+        spec.validate().map_err(|e| e.to_string())?;
+        let supervisor = world.spawn(0, Supervisor::new(spec))?;
+        self.observer = Some(world.spawn(1, Observer { supervisor, shared: self.shared.clone() })?);
+        Ok(())
+    }
+
+    fn on_quiet(&mut self, world: &mut World, phase: u32) -> bool {
+        match (phase, self.observer) {
+            (0, Some(observer)) => world.send(observer, ObserverMsg::Look).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn check(&mut self, world: &World) -> Result<(), String> {
+        let panics = self.shared.panics.load(Ordering::Relaxed);
+        let seen = self.shared.seen.lock().map_err(|_| "the observer panicked")?.clone();
+        let Some((stats, children)) = seen else { return Err("the observer got no answer".into()) };
+        if stats.restarts != panics {
+            return Err(format!("restarts {} != panics {panics}", stats.restarts));
+        }
+        let running = children.iter().filter(|c| c.agent.is_some()).count();
+        if running != WORKERS || stats.running != WORKERS {
+            return Err(format!("{running} of {WORKERS} children run at the end ({stats:?})"));
+        }
+        let timeouts = world.totals().ask_timeouts;
+        if timeouts != 0 || self.shared.failed_asks.load(Ordering::Relaxed) != 0 {
+            return Err(format!("{timeouts} asks timed out"));
+        }
+        Ok(())
+    }
+}
+
+/// A supervised worker: ticks at seeded intervals while the shared budget lasts, and panics
+/// on a tick with the panic rate.
+struct Worker {
+    rng: SimRng,
+    panic: f64,
+    shared: Arc<Shared>,
+}
+
+struct Tick;
+
+impl Worker {
+    fn arm(&mut self, ctx: &mut Ctx<'_>) {
+        let delay = Duration::from_micros(100 + self.rng.below(10_000));
+        ctx.send_after(ctx.myself(), Tick, delay);
+    }
+}
+
+impl Agent for Worker {
+    type Msg = Tick;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        self.arm(ctx);
+    }
+
+    fn handle(&mut self, _tick: Tick, ctx: &mut Ctx<'_>) {
+        let left = self.shared.ticks_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| t.checked_sub(1));
+        if left.is_err() {
+            return;
+        }
+        if self.rng.chance(self.panic) {
+            self.shared.panics.fetch_add(1, Ordering::Relaxed);
+            panic!("{INJECTED}: worker panics on its tick");
+        }
+        self.arm(ctx);
+    }
+}
+
+/// Asks the supervisor for its counts and children when told to look.
+struct Observer {
+    supervisor: Addr<SupervisorMsg>,
+    shared: Arc<Shared>,
+}
+
+enum ObserverMsg {
+    Look,
+    Stats(Result<SupervisorStats, AskError>),
+    Children(SupervisorStats, Result<Vec<ChildInfo>, AskError>),
+}
+
+impl Agent for Observer {
+    type Msg = ObserverMsg;
+
+    fn handle(&mut self, msg: ObserverMsg, ctx: &mut Ctx<'_>) {
+        let failed = |shared: &Shared| shared.failed_asks.fetch_add(1, Ordering::Relaxed);
+        match msg {
+            ObserverMsg::Look => {
+                if ctx.ask(self.supervisor, SupervisorMsg::Stats).then(ObserverMsg::Stats).is_err() {
+                    failed(&self.shared);
+                }
+            }
+            ObserverMsg::Stats(Ok(stats)) => {
+                let asked =
+                    ctx.ask(self.supervisor, SupervisorMsg::Children).then(move |c| ObserverMsg::Children(stats, c));
+                if asked.is_err() {
+                    failed(&self.shared);
+                }
+            }
+            ObserverMsg::Children(stats, Ok(children)) => {
+                if let Ok(mut seen) = self.shared.seen.lock() {
+                    *seen = Some((stats, children));
+                }
+            }
+            ObserverMsg::Stats(Err(_)) | ObserverMsg::Children(_, Err(_)) => {
+                failed(&self.shared);
+            }
+        }
+    }
+}

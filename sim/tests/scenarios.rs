@@ -1,0 +1,51 @@
+//! Every built-in scenario passes its invariants over a range of seeds, in both scheduling
+//! modes and with faults, and replays to the same fingerprint.
+
+use nexus_sim::{check_determinism, quiet_injected_panics, run, scenarios, Faults, Mode, SimConfig};
+
+fn config(seed: u64, mode: Mode, faults: &str) -> SimConfig {
+    SimConfig { mode, faults: Faults::parse(faults).expect("spec"), ..SimConfig::new(seed) }
+}
+
+#[test]
+fn every_scenario_holds_its_invariants_over_many_seeds() {
+    quiet_injected_panics();
+    for scenario in scenarios::all() {
+        for (mode, faults) in [(Mode::Random, ""), (Mode::Pct { depth: 3 }, ""), (Mode::Random, "stall=0.05,pressure")]
+        {
+            for seed in 1..=40 {
+                let outcome = run(scenario, &config(seed, mode, faults));
+                assert!(
+                    outcome.result.is_ok(),
+                    "{} seed {seed} ({mode:?}, `{faults}`): {:?}\nlast events: {:#?}",
+                    scenario.name(),
+                    outcome.result,
+                    outcome.last_events
+                );
+                assert!(outcome.dispatches > 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_fingerprint_and_seeds_differ() {
+    quiet_injected_panics();
+    for scenario in scenarios::all() {
+        let mut fingerprints = std::collections::BTreeSet::new();
+        for seed in 1..=10 {
+            let outcome =
+                check_determinism(scenario, &config(seed, Mode::Random, "stall=0.02")).expect("deterministic");
+            fingerprints.insert(outcome.fingerprint);
+        }
+        assert!(fingerprints.len() > 1, "{}: ten seeds, one run", scenario.name());
+    }
+}
+
+#[test]
+fn virtual_time_runs_ahead_of_real_time() {
+    quiet_injected_panics();
+    let outcome = run(scenarios::find("supervision").expect("scenario"), &SimConfig::new(3));
+    assert!(outcome.result.is_ok(), "{:?}", outcome.result);
+    assert!(outcome.virtual_ns > 100_000_000, "the ticks span {} ns of virtual time", outcome.virtual_ns);
+}
