@@ -1,14 +1,16 @@
 //! The built-in scenarios, by name.
 //!
 //! Invariant: names are unique; [`all`] lists them in the order `nexus sim list` prints.
+//! Scenarios named `planted-*` carry a deliberate bug: the simulator must fail them.
 
+mod register;
 mod supervision;
 
 use crate::scenario::Scenario;
 
 /// Every built-in scenario.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&supervision::Supervision]
+    vec![&supervision::Supervision, &register::CORRECT, &register::PLANTED]
 }
 
 /// The scenario called `name`.
