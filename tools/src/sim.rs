@@ -151,7 +151,9 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         }
         progress(i as u64 + 1, total, started);
     }
-    eprintln!();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!();
+    }
     let ratio = virtual_ns as f64 / real_ns.max(1) as f64;
     if virtual_ns < 1_000_000 * u128::from(total) {
         println!("ok: {total} seeds, 0 failures, virtual/real time x{ratio:.1} (the scenario barely waits: it has few timers)");
@@ -161,8 +163,16 @@ fn run(args: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One line on stderr, rewritten in place.
+/// One line on stderr, rewritten in place on a terminal; elsewhere (a CI log) a line at every
+/// tenth of the seeds.
 fn progress(done: u64, total: u64, started: Instant) {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        if done * 10 / total.max(1) != (done - 1) * 10 / total.max(1) {
+            eprintln!("{done}/{total} seeds, {:.1} s", started.elapsed().as_secs_f64());
+        }
+        return;
+    }
     let width = 30;
     let filled = (done * width / total.max(1)) as usize;
     eprint!(

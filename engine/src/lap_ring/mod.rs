@@ -70,7 +70,7 @@ use self::slot::Slot;
 use crate::loom::{Arc, AtomicBool, AtomicUsize, Ordering};
 #[cfg(test)]
 pub(crate) use crate::ring::PopError;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) use crate::ring::MAX_CAPACITY;
 pub(crate) use crate::ring::{PushError, RingError};
 

@@ -111,7 +111,7 @@ impl Doorbell {
 
     /// Whether the owner announced that it sleeps.
     #[inline]
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub fn is_sleeping(&self) -> bool {
         self.sleeping.load(Ordering::Acquire)
     }
