@@ -3,17 +3,20 @@
 //! A one-for-one supervisor on shard 0 supervises one worker per shard slot (placed on every
 //! shard). Each worker ticks on a timer at seeded intervals and panics on a tick with the
 //! panic rate (2% unless `--faults panic=P` says otherwise), until a shared budget of ticks is
-//! spent. When the run is quiet, an observer asks the supervisor for its counts and children.
+//! spent. The supervisor's parent, an observer that traps exits, spawned it linked; in half
+//! the seeds the supervisor's intensity is tight (2 restarts in 100 ms), so it may give up and
+//! escalate. When the run is quiet, the observer asks the supervisor for its counts and
+//! children.
 //!
-//! Checks: restarts equal panics (no panic unanswered, none restarted twice); every child runs
-//! at the end (the intensity is set so that it is never exceeded); no ask timed out; and the
-//! accounting (checked by the runner).
+//! Checks: escalation happens at most once, and only with the tight intensity; without it,
+//! restarts equal panics (no panic unanswered, none restarted twice) and every child runs at
+//! the end; no ask timed out; and the accounting (checked by the runner).
 
 use crate::rng::SimRng;
 use crate::runner::Faults;
 use crate::scenario::{Instance, Scenario, World};
 use crate::INJECTED;
-use nexus_engine::agent::{Addr, Agent, Ctx, SpawnPlacement};
+use nexus_engine::agent::{Addr, Agent, Ctx, Exit, SpawnPlacement, Spawned};
 use nexus_engine::ask::AskError;
 use nexus_engine::supervision::{
     ChildInfo, ChildSpec, Strategy, Supervisor, SupervisorMsg, SupervisorSpec, SupervisorStats,
@@ -39,7 +42,7 @@ impl Scenario for Supervision {
 
     fn instance(&self, faults: &Faults) -> Box<dyn Instance> {
         let panic = if faults.panic > 0.0 { faults.panic } else { 0.02 };
-        Box::new(Run { panic, shared: Arc::new(Shared::default()), observer: None })
+        Box::new(Run { panic, shared: Arc::new(Shared::default()), observer: None, tight: false })
     }
 }
 
@@ -51,19 +54,25 @@ struct Shared {
     instances: AtomicU64,
     seen: Mutex<Option<(SupervisorStats, Vec<ChildInfo>)>>,
     failed_asks: AtomicU64,
+    /// Exits of the supervisor its parent saw (escalations).
+    escalations: AtomicU64,
 }
 
 struct Run {
     panic: f64,
     shared: Arc<Shared>,
     observer: Option<Addr<ObserverMsg>>,
+    tight: bool,
 }
 
 impl Instance for Run {
     fn start(&mut self, world: &mut World) -> Result<(), String> {
         self.shared.ticks_left.store(TICKS, Ordering::Relaxed);
         let seed = world.rng.next_u64();
-        let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(1_000_000, Duration::from_secs(1));
+        self.tight = world.rng.chance(0.5);
+        let (max, period) =
+            if self.tight { (2, Duration::from_millis(100)) } else { (1_000_000, Duration::from_secs(1)) };
+        let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max, period);
         for i in 0..WORKERS {
             let (shared, panic) = (self.shared.clone(), self.panic);
             let factory = move || {
@@ -74,8 +83,8 @@ impl Instance for Run {
             spec = spec.child(ChildSpec::new(format!("w{i}"), factory).placement(placement));
         }
         spec.validate().map_err(|e| e.to_string())?;
-        let supervisor = world.spawn(0, Supervisor::new(spec))?;
-        self.observer = Some(world.spawn(1, Observer { supervisor, shared: self.shared.clone() })?);
+        let observer = Observer { spec: Some(spec), supervisor: None, shared: self.shared.clone() };
+        self.observer = Some(world.spawn(0, observer)?);
         Ok(())
     }
 
@@ -87,6 +96,16 @@ impl Instance for Run {
     }
 
     fn check(&mut self, world: &World) -> Result<(), String> {
+        let timeouts = world.totals().ask_timeouts;
+        if timeouts != 0 {
+            return Err(format!("{timeouts} asks timed out"));
+        }
+        match self.shared.escalations.load(Ordering::Relaxed) {
+            0 => {}
+            1 if self.tight => return Ok(()),
+            1 => return Err("the supervisor escalated with an intensity it cannot exceed".into()),
+            n => return Err(format!("the supervisor escalated {n} times")),
+        }
         let panics = self.shared.panics.load(Ordering::Relaxed);
         let seen = self.shared.seen.lock().map_err(|_| "the observer panicked")?.clone();
         let Some((stats, children)) = seen else { return Err("the observer got no answer".into()) };
@@ -97,9 +116,8 @@ impl Instance for Run {
         if running != WORKERS || stats.running != WORKERS {
             return Err(format!("{running} of {WORKERS} children run at the end ({stats:?})"));
         }
-        let timeouts = world.totals().ask_timeouts;
-        if timeouts != 0 || self.shared.failed_asks.load(Ordering::Relaxed) != 0 {
-            return Err(format!("{timeouts} asks timed out"));
+        if self.shared.failed_asks.load(Ordering::Relaxed) != 0 {
+            return Err("an ask to the running supervisor failed".into());
         }
         Ok(())
     }
@@ -142,9 +160,11 @@ impl Agent for Worker {
     }
 }
 
-/// Asks the supervisor for its counts and children when told to look.
+/// The supervisor's parent: spawns it linked, traps its exit (an escalation), and asks it for
+/// its counts and children when told to look.
 struct Observer {
-    supervisor: Addr<SupervisorMsg>,
+    spec: Option<SupervisorSpec>,
+    supervisor: Option<Addr<SupervisorMsg>>,
     shared: Arc<Shared>,
 }
 
@@ -157,17 +177,35 @@ enum ObserverMsg {
 impl Agent for Observer {
     type Msg = ObserverMsg;
 
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.trap_exits(true);
+        let Some(spec) = self.spec.take() else { return };
+        let local = |_| -> ObserverMsg { unreachable!("a local spawn answers at once") };
+        let spawned = ctx.spawn_linked_on(SpawnPlacement::Local, move || Supervisor::new(spec), local);
+        if let Ok(Spawned::Here(supervisor)) = spawned {
+            self.supervisor = Some(supervisor);
+        }
+    }
+
+    fn on_exit(&mut self, exit: Exit, _ctx: &mut Ctx<'_>) {
+        if Some(exit.from) == self.supervisor.map(|s| s.id()) {
+            self.shared.escalations.fetch_add(1, Ordering::Relaxed);
+            self.supervisor = None;
+        }
+    }
+
     fn handle(&mut self, msg: ObserverMsg, ctx: &mut Ctx<'_>) {
         let failed = |shared: &Shared| shared.failed_asks.fetch_add(1, Ordering::Relaxed);
         match msg {
             ObserverMsg::Look => {
-                if ctx.ask(self.supervisor, SupervisorMsg::Stats).then(ObserverMsg::Stats).is_err() {
+                let Some(supervisor) = self.supervisor else { return };
+                if ctx.ask(supervisor, SupervisorMsg::Stats).then(ObserverMsg::Stats).is_err() {
                     failed(&self.shared);
                 }
             }
             ObserverMsg::Stats(Ok(stats)) => {
-                let asked =
-                    ctx.ask(self.supervisor, SupervisorMsg::Children).then(move |c| ObserverMsg::Children(stats, c));
+                let Some(supervisor) = self.supervisor else { return };
+                let asked = ctx.ask(supervisor, SupervisorMsg::Children).then(move |c| ObserverMsg::Children(stats, c));
                 if asked.is_err() {
                     failed(&self.shared);
                 }
