@@ -9,8 +9,10 @@
 //! - **seeded scheduling**: a seeded generator picks which shard runs its next pass
 //!   ([`Mode::Random`]), or a PCT-style priority order with seeded change points
 //!   ([`Mode::Pct`]); per-ring FIFO order is the engine's own;
-//! - **faults**, seeded (see [`Faults`]): shards left unscheduled for a while (stalls) and
-//!   tiny mailbox and ring capacities (pressure); scenarios add their own (handler panics);
+//! - **faults**, seeded (see [`Faults`]): shards left unscheduled for a while (stalls), timers
+//!   and deadlines that fire late (jitter) and tiny mailbox and ring capacities (pressure);
+//!   scenarios add their own (handler panics); the number of envelopes a pass takes from each
+//!   ring is drawn for every pass;
 //! - **a trace** of every dispatch (shard, agent, message type, virtual time) whose running
 //!   hash is the run's fingerprint; the last events are kept for the report of a failure.
 //!

@@ -42,11 +42,15 @@ pub struct Faults {
     pub pressure: bool,
     /// Chance that a handler of the scenario panics where the scenario allows it.
     pub panic: f64,
+    /// Timers and deadlines fire late by up to this many virtual milliseconds (0: on time).
+    pub jitter_ms: u64,
 }
 
 /// A fault specification that does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, pressure (P in 0..=1)")]
+#[error(
+    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, pressure (P in 0..=1)"
+)]
 pub struct FaultsError(pub String);
 
 impl Faults {
@@ -61,6 +65,7 @@ impl Faults {
                 Some(("panic", v)) => f.panic = rate(v)?,
                 Some(("stall", v)) => f.stall = rate(v)?,
                 Some(("stall_ms", v)) => f.stall_ms = v.parse().map_err(|_| bad())?,
+                Some(("jitter_ms", v)) => f.jitter_ms = v.parse().map_err(|_| bad())?,
                 _ => return Err(bad()),
             }
         }
@@ -75,6 +80,9 @@ impl Faults {
         }
         if self.stall > 0.0 {
             parts.push(format!("stall={},stall_ms={}", self.stall, self.stall_ms));
+        }
+        if self.jitter_ms > 0 {
+            parts.push(format!("jitter_ms={}", self.jitter_ms));
         }
         if self.pressure {
             parts.push("pressure".to_owned());
@@ -277,7 +285,11 @@ fn drive(
             Some(next) if next > config.max_virtual_ns => {
                 return Err(format!("hang: work still due at {} ms of virtual time", next / 1_000_000));
             }
-            Some(next) => world.clock.advance_to(next.max(now + 1)),
+            Some(next) => {
+                let jitter = config.faults.jitter_ms * 1_000_000;
+                let late = if jitter > 0 { stalls.below(jitter) } else { 0 };
+                world.clock.advance_to(next.max(now + 1) + late);
+            }
             None if instance.on_quiet(world, phase) => phase += 1,
             None => break,
         }
@@ -311,6 +323,9 @@ fn try_pass(
 /// a stalled peer makes none until the stall ends, which must not hold virtual time back.
 fn progressed(world: &mut World, s: usize, stalled_until: &[u64], trace: &RefCell<Trace>) -> bool {
     let before = trace.borrow().count();
+    // How many envelopes this pass takes per ring: drawn from the scenario's world stream.
+    let batch = 1 + world.rng.below(64) as usize;
+    world.shards[s].set_batch(batch);
     if world.shards[s].pass() == 0 {
         return false;
     }
@@ -338,8 +353,8 @@ mod tests {
 
     #[test]
     fn fault_specs_parse_and_print_back() {
-        let f = Faults::parse("panic=0.01, stall=0.05,stall_ms=20,pressure").unwrap();
-        assert_eq!(f, Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01 });
+        let f = Faults::parse("panic=0.01, stall=0.05,stall_ms=20,jitter_ms=3,pressure").unwrap();
+        assert_eq!(f, Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3 });
         assert_eq!(Faults::parse(&f.spec()).unwrap(), f);
         assert_eq!(Faults::parse("").unwrap().spec(), "");
         assert!(Faults::parse("panic=2").is_err());

@@ -94,6 +94,12 @@ impl Shard {
         }
     }
 
+    /// Sets how many envelopes a pass takes from each ring and from the inject queue (at least
+    /// one): a simulator varies it from pass to pass to vary the interleavings.
+    pub fn set_batch(&mut self, batch: usize) {
+        self.limits.batch = batch.max(1);
+    }
+
     /// Queued messages over every mailbox of this shard.
     pub fn queued(&self) -> usize {
         self.store.in_use()
