@@ -34,12 +34,15 @@ mod trace;
 
 pub use rng::SimRng;
 pub use runner::{check_determinism, run, Faults, FaultsError, Mode, Outcome, SimConfig};
-pub use scenario::{Scenario, World};
+pub use scenario::{Instance, Killable, Scenario, World};
 pub use trace::TraceEvent;
 
 /// Panics injected by scenarios start with this text; [`quiet_injected_panics`] keeps them off
 /// stderr.
 pub const INJECTED: &str = "sim: injected";
+
+/// The exit reason's text of an agent the `kill` fault stopped.
+pub const KILLED: &str = "sim: killed";
 
 /// Installs a panic hook that stays silent for panics whose message starts with [`INJECTED`]
 /// and reports every other panic as before. For a program (the `nexus sim` command, a test

@@ -44,12 +44,15 @@ pub struct Faults {
     pub panic: f64,
     /// Timers and deadlines fire late by up to this many virtual milliseconds (0: on time).
     pub jitter_ms: u64,
+    /// Chance, per pass, that one of the agents the scenario offers ([`World::killable`]) is
+    /// stopped between passes, as a failure (`ExitReason::Failed`).
+    pub kill: f64,
 }
 
 /// A fault specification that does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, pressure (P in 0..=1)"
+    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, kill=P, pressure (P in 0..=1)"
 )]
 pub struct FaultsError(pub String);
 
@@ -66,6 +69,7 @@ impl Faults {
                 Some(("stall", v)) => f.stall = rate(v)?,
                 Some(("stall_ms", v)) => f.stall_ms = v.parse().map_err(|_| bad())?,
                 Some(("jitter_ms", v)) => f.jitter_ms = v.parse().map_err(|_| bad())?,
+                Some(("kill", v)) => f.kill = rate(v)?,
                 _ => return Err(bad()),
             }
         }
@@ -80,6 +84,9 @@ impl Faults {
         }
         if self.stall > 0.0 {
             parts.push(format!("stall={},stall_ms={}", self.stall, self.stall_ms));
+        }
+        if self.kill > 0.0 {
+            parts.push(format!("kill={}", self.kill));
         }
         if self.jitter_ms > 0 {
             parts.push(format!("jitter_ms={}", self.jitter_ms));
@@ -217,7 +224,13 @@ pub fn run(scenario: &dyn Scenario, config: &SimConfig) -> Outcome {
                 let trace = trace.clone();
                 shard.trace_dispatches(Some(Box::new(move |d| trace.borrow_mut().record(d))));
             }
-            let mut world = World { shards, clock: clock.clone(), rng: SimRng::new(seeds.next_u64()) };
+            let mut world = World {
+                shards,
+                clock: clock.clone(),
+                rng: SimRng::new(seeds.next_u64()),
+                killable: Default::default(),
+                killed: 0,
+            };
             let scheduler = Scheduler::new(config.mode, SimRng::new(seeds.next_u64()), world.shards());
             let stalls = SimRng::new(seeds.next_u64());
             drive(scenario, config, &mut world, scheduler, stalls, &trace)
@@ -249,6 +262,7 @@ fn drive(
     instance.start(world)?;
     let n = world.shards();
     let mut stalled_until = vec![0u64; n];
+    let mut faults = config.faults.clone();
     let (mut step, mut phase) = (0u64, 0u32);
     loop {
         // Passes in the scheduler's order until a run of picks finds no work, then one sweep
@@ -263,7 +277,7 @@ fn drive(
                 let worked = scheduler
                     .candidates(step, n)
                     .into_iter()
-                    .any(|s| try_pass(world, s, &mut stalled_until, &mut stalls, &config.faults, trace));
+                    .any(|s| try_pass(world, s, &mut stalled_until, &mut stalls, &faults, trace));
                 idle = if worked { 0 } else { idle + 1 };
             }
             let now = world.clock.now_ns();
@@ -290,7 +304,12 @@ fn drive(
                 let late = if jitter > 0 { stalls.below(jitter) } else { 0 };
                 world.clock.advance_to(next.max(now + 1) + late);
             }
-            None if instance.on_quiet(world, phase) => phase += 1,
+            None if instance.on_quiet(world, phase) => {
+                // The scenario's own checking phases run without kills: a kill then would
+                // change what they are reading.
+                faults.kill = 0.0;
+                phase += 1;
+            }
             None => break,
         }
     }
@@ -311,6 +330,9 @@ fn try_pass(
     let now = world.clock.now_ns();
     if stalled_until[s] > now {
         return false;
+    }
+    if stalls.chance(faults.kill) {
+        world.kill_one(stalls);
     }
     if stalls.chance(faults.stall) {
         stalled_until[s] = now + 1 + stalls.below(faults.stall_ms.max(1) * 1_000_000);
@@ -354,7 +376,8 @@ mod tests {
     #[test]
     fn fault_specs_parse_and_print_back() {
         let f = Faults::parse("panic=0.01, stall=0.05,stall_ms=20,jitter_ms=3,pressure").unwrap();
-        assert_eq!(f, Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3 });
+        assert_eq!(f, Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3, kill: 0.0 });
+        assert_eq!(Faults::parse("kill=0.5").unwrap().kill, 0.5);
         assert_eq!(Faults::parse(&f.spec()).unwrap(), f);
         assert_eq!(Faults::parse("").unwrap().spec(), "");
         assert!(Faults::parse("panic=2").is_err());

@@ -6,9 +6,10 @@
 
 use crate::rng::SimRng;
 use crate::runner::Faults;
-use nexus_engine::agent::{Addr, Agent};
+use nexus_engine::agent::{Addr, Agent, AgentId, ExitReason};
 use nexus_engine::metrics::Counters;
 use nexus_engine::shard::{ManualClock, Shard};
+use std::sync::{Arc, Mutex};
 
 /// A scenario: see the module documentation. One value describes it; [`Scenario::instance`]
 /// makes the state of one run.
@@ -44,6 +45,22 @@ pub struct World {
     pub(crate) clock: ManualClock,
     /// The scenario's generator (a stream of its own, apart from the scheduler's).
     pub rng: SimRng,
+    pub(crate) killable: Killable,
+    pub(crate) killed: u64,
+}
+
+/// The agents a scenario offers to the `kill` fault: its agents add themselves (from
+/// `on_start`, say) through a clone of [`World::killable`].
+#[derive(Clone, Default)]
+pub struct Killable(Arc<Mutex<Vec<AgentId>>>);
+
+impl Killable {
+    /// Offers agent `id` to the `kill` fault.
+    pub fn add(&self, id: AgentId) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.push(id);
+        }
+    }
 }
 
 impl World {
@@ -62,6 +79,32 @@ impl World {
     pub fn send<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), String> {
         let shard = to.shard();
         self.shards[shard].inject(to, msg).map_err(|_| format!("shard {shard}'s inject queue is full"))
+    }
+
+    /// The list the scenario's agents add themselves to, to be killed by the `kill` fault.
+    pub fn killable(&self) -> Killable {
+        self.killable.clone()
+    }
+
+    /// Agents the `kill` fault stopped so far.
+    pub fn killed(&self) -> u64 {
+        self.killed
+    }
+
+    /// Stops one of the offered agents, drawn with `rng`, if it is still alive.
+    pub(crate) fn kill_one(&mut self, rng: &mut SimRng) {
+        let id = {
+            let Ok(mut ids) = self.killable.0.lock() else { return };
+            if ids.is_empty() {
+                return;
+            }
+            let i = rng.below(ids.len() as u64) as usize;
+            ids.swap_remove(i)
+        };
+        let Some(shard) = self.shards.get_mut(id.shard()) else { return };
+        if shard.stop_agent(id, ExitReason::failed(crate::KILLED)) {
+            self.killed += 1;
+        }
     }
 
     /// Virtual time, in nanoseconds.

@@ -94,6 +94,16 @@ impl Shard {
         }
     }
 
+    /// Stops agent `id` of this shard with `reason`, between passes (as a failure would);
+    /// returns whether it was alive. Its links and watchers hear of it as of any other end.
+    pub fn stop_agent(&mut self, id: crate::agent::AgentId, reason: crate::agent::ExitReason) -> bool {
+        if id.shard() != self.index || !self.slots.is_live(id.slot(), id.generation()) {
+            return false;
+        }
+        crate::agent::run_agent_stop(self, id, reason);
+        true
+    }
+
     /// Sets how many envelopes a pass takes from each ring and from the inject queue (at least
     /// one): a simulator varies it from pass to pass to vary the interleavings.
     pub fn set_batch(&mut self, batch: usize) {

@@ -3,18 +3,18 @@
 //! A one-for-one supervisor on shard 0 supervises one worker per shard slot (placed on every
 //! shard). Each worker ticks on a timer at seeded intervals and panics on a tick with the
 //! panic rate (2% unless `--faults panic=P` says otherwise), until a shared budget of ticks is
-//! spent. The supervisor's parent, an observer that traps exits, spawned it linked; in half
+//! spent. Workers offer themselves to the `kill` fault. The supervisor's parent, an observer that traps exits, spawned it linked; in half
 //! the seeds the supervisor's intensity is tight (2 restarts in 100 ms), so it may give up and
 //! escalate. When the run is quiet, the observer asks the supervisor for its counts and
 //! children.
 //!
 //! Checks: escalation happens at most once, and only with the tight intensity; without it,
-//! restarts equal panics (no panic unanswered, none restarted twice) and every child runs at
+//! restarts equal panics plus kills (none unanswered, none restarted twice) and every child runs at
 //! the end; no ask timed out; and the accounting (checked by the runner).
 
 use crate::rng::SimRng;
 use crate::runner::Faults;
-use crate::scenario::{Instance, Scenario, World};
+use crate::scenario::{Instance, Killable, Scenario, World};
 use crate::INJECTED;
 use nexus_engine::agent::{Addr, Agent, Ctx, Exit, SpawnPlacement, Spawned};
 use nexus_engine::ask::AskError;
@@ -74,10 +74,11 @@ impl Instance for Run {
             if self.tight { (2, Duration::from_millis(100)) } else { (1_000_000, Duration::from_secs(1)) };
         let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max, period);
         for i in 0..WORKERS {
-            let (shared, panic) = (self.shared.clone(), self.panic);
+            let (shared, panic, killable) = (self.shared.clone(), self.panic, world.killable());
             let factory = move || {
                 let k = shared.instances.fetch_add(1, Ordering::Relaxed);
-                Worker { rng: SimRng::new(seed ^ k.wrapping_mul(0x9E37_79B9)), panic, shared: shared.clone() }
+                let rng = SimRng::new(seed ^ k.wrapping_mul(0x9E37_79B9));
+                Worker { rng, panic, shared: shared.clone(), killable: killable.clone() }
             };
             let placement = SpawnPlacement::Shard(i % world.shards());
             spec = spec.child(ChildSpec::new(format!("w{i}"), factory).placement(placement));
@@ -106,11 +107,12 @@ impl Instance for Run {
             1 => return Err("the supervisor escalated with an intensity it cannot exceed".into()),
             n => return Err(format!("the supervisor escalated {n} times")),
         }
-        let panics = self.shared.panics.load(Ordering::Relaxed);
+        // A worker the `kill` fault stopped is restarted like one that panicked.
+        let panics = self.shared.panics.load(Ordering::Relaxed) + world.killed();
         let seen = self.shared.seen.lock().map_err(|_| "the observer panicked")?.clone();
         let Some((stats, children)) = seen else { return Err("the observer got no answer".into()) };
         if stats.restarts != panics {
-            return Err(format!("restarts {} != panics {panics}", stats.restarts));
+            return Err(format!("restarts {} != panics and kills {panics}", stats.restarts));
         }
         let running = children.iter().filter(|c| c.agent.is_some()).count();
         if running != WORKERS || stats.running != WORKERS {
@@ -129,6 +131,7 @@ struct Worker {
     rng: SimRng,
     panic: f64,
     shared: Arc<Shared>,
+    killable: Killable,
 }
 
 struct Tick;
@@ -144,6 +147,7 @@ impl Agent for Worker {
     type Msg = Tick;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        self.killable.add(ctx.id());
         self.arm(ctx);
     }
 
