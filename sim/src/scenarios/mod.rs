@@ -5,12 +5,13 @@
 
 mod register;
 mod supervision;
+mod votes;
 
 use crate::scenario::Scenario;
 
 /// Every built-in scenario.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&supervision::Supervision, &register::CORRECT, &register::PLANTED]
+    vec![&supervision::Supervision, &register::CORRECT, &register::PLANTED, &votes::Votes]
 }
 
 /// The scenario called `name`.
