@@ -6,12 +6,13 @@
 mod pool;
 mod register;
 mod supervision;
+mod votes;
 
 use crate::scenario::Scenario;
 
 /// Every built-in scenario.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&supervision::Supervision, &pool::PoolFailover, &register::CORRECT, &register::PLANTED]
+    vec![&supervision::Supervision, &pool::PoolFailover, &votes::Votes, &register::CORRECT, &register::PLANTED]
 }
 
 /// The scenario called `name`.
