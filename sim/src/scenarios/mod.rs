@@ -3,6 +3,7 @@
 //! Invariant: names are unique; [`all`] lists them in the order `nexus sim list` prints.
 //! Scenarios named `planted-*` carry a deliberate bug: the simulator must fail them.
 
+mod auction;
 mod register;
 mod supervision;
 
@@ -10,7 +11,7 @@ use crate::scenario::Scenario;
 
 /// Every built-in scenario.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&supervision::Supervision, &register::CORRECT, &register::PLANTED]
+    vec![&supervision::Supervision, &register::CORRECT, &register::PLANTED, &auction::CORRECT, &auction::PLANTED]
 }
 
 /// The scenario called `name`.
