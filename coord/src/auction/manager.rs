@@ -268,7 +268,9 @@ impl AuctionManager {
             self.close(idx, ctx);
             return;
         }
-        let timer = ctx.send_after(me, AuctionMsg::CloseWindow(ticket), a.guard);
+        // Control lane, as for the contract's deadline below: a timer firing into a full
+        // mailbox is dropped, and the round would never close.
+        let timer = ctx.send_control_after(me, AuctionMsg::CloseWindow(ticket), a.guard);
         a.phase = Phase::Bidding(timer);
     }
 
@@ -376,7 +378,9 @@ impl AuctionManager {
         if !a.watch {
             ctx.watch(winner);
         }
-        let timer = ctx.send_after(me, AuctionMsg::ContractDue(ticket), deadline);
+        // Control lane: a timer firing into a full mailbox is dropped, and a contract whose
+        // report was lost too would then never end (the auction never answered).
+        let timer = ctx.send_control_after(me, AuctionMsg::ContractDue(ticket), deadline);
         a.phase = Phase::Contract(Held { winner, timer, awarded_ns: now, estimate: completion, cost });
         self.stats.awards += 1;
         if ctx

@@ -3,6 +3,7 @@
 //! Invariant: names are unique; [`all`] lists them in the order `nexus sim list` prints.
 //! Scenarios named `planted-*` carry a deliberate bug: the simulator must fail them.
 
+mod auction;
 mod pool;
 mod register;
 mod supervision;
@@ -12,7 +13,15 @@ use crate::scenario::Scenario;
 
 /// Every built-in scenario.
 pub fn all() -> Vec<&'static dyn Scenario> {
-    vec![&supervision::Supervision, &pool::PoolFailover, &votes::Votes, &register::CORRECT, &register::PLANTED]
+    vec![
+        &supervision::Supervision,
+        &pool::PoolFailover,
+        &votes::Votes,
+        &auction::CORRECT,
+        &register::CORRECT,
+        &auction::PLANTED,
+        &register::PLANTED,
+    ]
 }
 
 /// The scenario called `name`.
