@@ -10,7 +10,9 @@
 //!   ([`Mode::Random`]), or a PCT-style priority order with seeded change points
 //!   ([`Mode::Pct`]); per-ring FIFO order is the engine's own;
 //! - **faults**, seeded (see [`Faults`]): shards left unscheduled for a while (stalls), timers
-//!   and deadlines that fire late (jitter) and tiny mailbox and ring capacities (pressure);
+//!   and deadlines that fire late (jitter), sends that stay invisible to their receiver until
+//!   the sender's next pass (delay), agents stopped at random points (kill), and tiny mailbox
+//!   and ring capacities (pressure);
 //!   scenarios add their own (handler panics); the number of envelopes a pass takes from each
 //!   ring is drawn for every pass;
 //! - **a trace** of every dispatch (shard, agent, message type, virtual time) whose running

@@ -44,6 +44,9 @@ pub struct Faults {
     pub panic: f64,
     /// Timers and deadlines fire late by up to this many virtual milliseconds (0: on time).
     pub jitter_ms: u64,
+    /// Chance, per pass, that what the pass sends to other shards stays invisible to them until
+    /// the sender's next pass (delayed ring visibility).
+    pub delay: f64,
     /// Chance, per pass, that one of the agents the scenario offers ([`World::killable`]) is
     /// stopped between passes, as a failure (`ExitReason::Failed`).
     pub kill: f64,
@@ -52,7 +55,7 @@ pub struct Faults {
 /// A fault specification that does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, kill=P, pressure (P in 0..=1)"
+    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, kill=P, delay=P, pressure (P in 0..=1)"
 )]
 pub struct FaultsError(pub String);
 
@@ -70,6 +73,7 @@ impl Faults {
                 Some(("stall_ms", v)) => f.stall_ms = v.parse().map_err(|_| bad())?,
                 Some(("jitter_ms", v)) => f.jitter_ms = v.parse().map_err(|_| bad())?,
                 Some(("kill", v)) => f.kill = rate(v)?,
+                Some(("delay", v)) => f.delay = rate(v)?,
                 _ => return Err(bad()),
             }
         }
@@ -84,6 +88,9 @@ impl Faults {
         }
         if self.stall > 0.0 {
             parts.push(format!("stall={},stall_ms={}", self.stall, self.stall_ms));
+        }
+        if self.delay > 0.0 {
+            parts.push(format!("delay={}", self.delay));
         }
         if self.kill > 0.0 {
             parts.push(format!("kill={}", self.kill));
@@ -281,8 +288,11 @@ fn drive(
                 idle = if worked { 0 } else { idle + 1 };
             }
             let now = world.clock.now_ns();
-            let swept =
-                (0..n).filter(|&s| stalled_until[s] <= now).map(|s| progressed(world, s, &stalled_until, trace));
+            // The sweep publishes whatever was held back (delayed visibility ends here).
+            let swept = (0..n).filter(|&s| stalled_until[s] <= now).map(|s| {
+                world.shards[s].hold_outbound(false);
+                progressed(world, s, &stalled_until, trace)
+            });
             if !swept.fold(false, |any, worked| any | worked) {
                 break;
             }
@@ -334,6 +344,8 @@ fn try_pass(
     if stalls.chance(faults.kill) {
         world.kill_one(stalls);
     }
+    let hold = stalls.chance(faults.delay);
+    world.shards[s].hold_outbound(hold);
     if stalls.chance(faults.stall) {
         stalled_until[s] = now + 1 + stalls.below(faults.stall_ms.max(1) * 1_000_000);
         return false;
@@ -376,7 +388,11 @@ mod tests {
     #[test]
     fn fault_specs_parse_and_print_back() {
         let f = Faults::parse("panic=0.01, stall=0.05,stall_ms=20,jitter_ms=3,pressure").unwrap();
-        assert_eq!(f, Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3, kill: 0.0 });
+        assert_eq!(
+            f,
+            Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3, kill: 0.0, delay: 0.0 }
+        );
+        assert_eq!(Faults::parse("delay=0.3").unwrap().delay, 0.3);
         assert_eq!(Faults::parse("kill=0.5").unwrap().kill, 0.5);
         assert_eq!(Faults::parse(&f.spec()).unwrap(), f);
         assert_eq!(Faults::parse("").unwrap().spec(), "");

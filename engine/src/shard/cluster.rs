@@ -104,6 +104,14 @@ impl Shard {
         true
     }
 
+    /// Holds (or releases) the end-of-pass publication of what this shard's passes send to
+    /// other shards: held, batches stay staged, invisible to their receivers, until a pass runs
+    /// released (a batch that fills is published anyway). For a simulator's delayed-visibility
+    /// fault.
+    pub fn hold_outbound(&mut self, hold: bool) {
+        self.hold_outbound = hold;
+    }
+
     /// Sets how many envelopes a pass takes from each ring and from the inject queue (at least
     /// one): a simulator varies it from pass to pass to vary the interleavings.
     pub fn set_batch(&mut self, batch: usize) {

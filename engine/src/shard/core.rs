@@ -163,6 +163,9 @@ pub struct Shard {
     pub(crate) outbound: Vec<Option<Outbound>>,
     /// Peers this pass staged or backlogged envelopes for: the ones `flush_outbound` visits.
     pub(crate) dirty_peers: Vec<usize>,
+    /// Keep this pass's staged batches unpublished (a simulator delaying their visibility;
+    /// `Shard::hold_outbound`). A batch that fills still goes out.
+    pub(crate) hold_outbound: bool,
     /// The receiving end of the lap ring from each peer (`None` for this shard).
     pub(crate) inbound: Vec<Option<Consumer<Envelope>>>,
     /// Envelopes pushed into rings, cumulative (drain progress for shutdown).
@@ -237,6 +240,7 @@ impl Shard {
                 })
                 .collect(),
             dirty_peers: Vec::with_capacity(peers),
+            hold_outbound: false,
             inbound,
             metrics: ShardMetrics::new(sample),
             scratch: Bump::with_capacity(64 * 1024),
@@ -381,6 +385,9 @@ impl Shard {
     /// backlog into rings with room, and ring the doorbells of peers that sleep. Returns the
     /// envelopes published.
     pub(crate) fn flush_outbound(&mut self) -> usize {
+        if self.hold_outbound {
+            return 0;
+        }
         let mut published = 0;
         let mut i = 0;
         while i < self.dirty_peers.len() {
