@@ -1,5 +1,5 @@
 //! Every built-in scenario passes its invariants over a range of seeds, in both scheduling
-//! modes and with faults, and replays to the same fingerprint.
+//! modes and with every fault, and replays to the same fingerprint.
 
 use nexus_sim::{check_determinism, quiet_injected_panics, run, scenarios, Faults, Mode, SimConfig};
 
@@ -11,8 +11,13 @@ fn config(seed: u64, mode: Mode, faults: &str) -> SimConfig {
 fn every_scenario_holds_its_invariants_over_many_seeds() {
     quiet_injected_panics();
     for scenario in scenarios::all().into_iter().filter(|s| !s.name().starts_with("planted-")) {
-        for (mode, faults) in [(Mode::Random, ""), (Mode::Pct { depth: 3 }, ""), (Mode::Random, "stall=0.05,pressure")]
-        {
+        let configs = [
+            (Mode::Random, ""),
+            (Mode::Pct { depth: 3 }, ""),
+            (Mode::Random, "stall=0.05,pressure"),
+            (Mode::Random, "delay=0.2,jitter_ms=2,kill=0.01"),
+        ];
+        for (mode, faults) in configs {
             for seed in 1..=40 {
                 let outcome = run(scenario, &config(seed, mode, faults));
                 assert!(
