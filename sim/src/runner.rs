@@ -44,6 +44,9 @@ pub struct Faults {
     pub panic: f64,
     /// Timers and deadlines fire late by up to this many virtual milliseconds (0: on time).
     pub jitter_ms: u64,
+    /// Chance, per pass, that the host gives up on one of its pending asks (a host-side ask
+    /// timeout): the answer, when it comes, is a counted late reply.
+    pub host_timeout: f64,
     /// Chance, per pass, that what the pass sends to other shards stays invisible to them until
     /// the sender's next pass (delayed ring visibility).
     pub delay: f64,
@@ -55,7 +58,7 @@ pub struct Faults {
 /// A fault specification that does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, kill=P, delay=P, pressure (P in 0..=1)"
+    "bad fault spec `{0}`; hint: use comma-separated panic=P, stall=P, stall_ms=N, jitter_ms=N, kill=P, delay=P, host_timeout=P, pressure (P in 0..=1)"
 )]
 pub struct FaultsError(pub String);
 
@@ -74,6 +77,7 @@ impl Faults {
                 Some(("jitter_ms", v)) => f.jitter_ms = v.parse().map_err(|_| bad())?,
                 Some(("kill", v)) => f.kill = rate(v)?,
                 Some(("delay", v)) => f.delay = rate(v)?,
+                Some(("host_timeout", v)) => f.host_timeout = rate(v)?,
                 _ => return Err(bad()),
             }
         }
@@ -88,6 +92,9 @@ impl Faults {
         }
         if self.stall > 0.0 {
             parts.push(format!("stall={},stall_ms={}", self.stall, self.stall_ms));
+        }
+        if self.host_timeout > 0.0 {
+            parts.push(format!("host_timeout={}", self.host_timeout));
         }
         if self.delay > 0.0 {
             parts.push(format!("delay={}", self.delay));
@@ -237,6 +244,7 @@ pub fn run(scenario: &dyn Scenario, config: &SimConfig) -> Outcome {
                 rng: SimRng::new(seeds.next_u64()),
                 killable: Default::default(),
                 killed: 0,
+                host_asks: Vec::new(),
             };
             let scheduler = Scheduler::new(config.mode, SimRng::new(seeds.next_u64()), world.shards());
             let stalls = SimRng::new(seeds.next_u64());
@@ -318,6 +326,7 @@ fn drive(
                 // The scenario's own checking phases run without kills: a kill then would
                 // change what they are reading.
                 faults.kill = 0.0;
+                faults.host_timeout = 0.0;
                 phase += 1;
             }
             None => break,
@@ -343,6 +352,9 @@ fn try_pass(
     }
     if stalls.chance(faults.kill) {
         world.kill_one(stalls);
+    }
+    if stalls.chance(faults.host_timeout) {
+        world.abandon_one(stalls);
     }
     let hold = stalls.chance(faults.delay);
     world.shards[s].hold_outbound(hold);
@@ -390,7 +402,7 @@ mod tests {
         let f = Faults::parse("panic=0.01, stall=0.05,stall_ms=20,jitter_ms=3,pressure").unwrap();
         assert_eq!(
             f,
-            Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3, kill: 0.0, delay: 0.0 }
+            Faults { stall: 0.05, stall_ms: 20, pressure: true, panic: 0.01, jitter_ms: 3, ..Faults::default() }
         );
         assert_eq!(Faults::parse("delay=0.3").unwrap().delay, 0.3);
         assert_eq!(Faults::parse("kill=0.5").unwrap().kill, 0.5);

@@ -7,7 +7,9 @@
 use crate::rng::SimRng;
 use crate::runner::Faults;
 use nexus_engine::agent::{Addr, Agent, AgentId, ExitReason};
+use nexus_engine::ask::ReplyTo;
 use nexus_engine::metrics::Counters;
+use nexus_engine::shard::HostAsk;
 use nexus_engine::shard::{ManualClock, Shard};
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +49,19 @@ pub struct World {
     pub rng: SimRng,
     pub(crate) killable: Killable,
     pub(crate) killed: u64,
+    /// Host asks still pending, which the `host_timeout` fault may abandon.
+    pub(crate) host_asks: Vec<Box<dyn Abandon>>,
+}
+
+/// A pending host ask the `host_timeout` fault can give up on.
+pub(crate) trait Abandon {
+    fn abandon(&self);
+}
+
+impl<R: 'static> Abandon for Arc<HostAsk<R>> {
+    fn abandon(&self) {
+        HostAsk::abandon(self);
+    }
 }
 
 /// The agents a scenario offers to the `kill` fault: its agents add themselves (from
@@ -79,6 +94,29 @@ impl World {
     pub fn send<M: Send + 'static>(&mut self, to: Addr<M>, msg: M) -> Result<(), String> {
         let shard = to.shard();
         self.shards[shard].inject(to, msg).map_err(|_| format!("shard {shard}'s inject queue is full"))
+    }
+
+    /// Asks `to` as a host thread would, without blocking: poll the answer with
+    /// `HostAsk::try_take`. The `host_timeout` fault may give up on it first (its answer is
+    /// then a counted late reply).
+    pub fn host_ask<M: Send + 'static, R: Send + 'static>(
+        &mut self,
+        to: Addr<M>,
+        make: impl FnOnce(ReplyTo<R>) -> M,
+    ) -> Result<Arc<HostAsk<R>>, String> {
+        let shard = to.shard();
+        let ask = self.shards[shard].host_ask(to, make).map_err(|_| format!("shard {shard}'s inject queue is full"))?;
+        let ask = Arc::new(ask);
+        self.host_asks.push(Box::new(ask.clone()));
+        Ok(ask)
+    }
+
+    /// Gives up on one pending host ask, drawn with `rng` (the `host_timeout` fault).
+    pub(crate) fn abandon_one(&mut self, rng: &mut SimRng) {
+        if !self.host_asks.is_empty() {
+            let i = rng.below(self.host_asks.len() as u64) as usize;
+            self.host_asks.swap_remove(i).abandon();
+        }
     }
 
     /// The list the scenario's agents add themselves to, to be killed by the `kill` fault.

@@ -15,7 +15,7 @@ fn every_scenario_holds_its_invariants_over_many_seeds() {
             (Mode::Random, ""),
             (Mode::Pct { depth: 3 }, ""),
             (Mode::Random, "stall=0.05,pressure"),
-            (Mode::Random, "delay=0.2,jitter_ms=2,kill=0.01"),
+            (Mode::Random, "delay=0.2,jitter_ms=2,kill=0.01,host_timeout=0.05"),
         ];
         for (mode, faults) in configs {
             for seed in 1..=40 {

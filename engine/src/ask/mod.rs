@@ -160,6 +160,20 @@ impl HostReply {
         self.ready.notify_one();
     }
 
+    /// The answer if it came (a reply or a failure), without waiting; `None` while pending.
+    pub(crate) fn try_take(&self) -> Option<Result<Payload, AskError>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = state.value.take() {
+            return Some(Ok(v));
+        }
+        state.failed.map(Err)
+    }
+
+    /// Gives up waiting: a later `fulfil` counts as a late reply.
+    pub(crate) fn abandon(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).abandoned = true;
+    }
+
     /// Waits until `deadline` for the reply. On timeout the cell is marked abandoned, so a
     /// later `fulfil` counts as late.
     pub(crate) fn wait(&self, deadline: Instant) -> Result<Payload, AskError> {

@@ -27,6 +27,26 @@ pub struct Dispatch {
     pub now_ns: u64,
 }
 
+/// A host's ask made on a hand-driven shard ([`Shard::host_ask`]): polled, never waited on,
+/// since the host and the shards share the driver's thread.
+pub struct HostAsk<R> {
+    cell: Arc<crate::ask::HostReply>,
+    _reply: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: 'static> HostAsk<R> {
+    /// The answer if it came; `None` while pending (and after it was taken).
+    pub fn try_take(&self) -> Option<Result<R, crate::ask::AskError>> {
+        self.cell.try_take().map(|r| r.and_then(|p| p.take::<R>().map_err(|_| crate::ask::AskError::WrongReplyType)))
+    }
+
+    /// Gives up, as a host ask that times out does: an answer that comes later is a counted
+    /// `late_reply` dead letter.
+    pub fn abandon(&self) {
+        self.cell.abandon();
+    }
+}
+
 /// Where [`Shard::trace_dispatches`] reports.
 pub type DispatchSink = Box<dyn FnMut(&Dispatch)>;
 
@@ -78,6 +98,20 @@ impl Shard {
             }
             Err(env) => Err(env.payload.take::<M>().unwrap_or_else(|_| unreachable!("payload built from M"))),
         }
+    }
+
+    /// Asks `to` as a host thread would (through this shard's inject queue, counted as a host
+    /// send), without blocking: poll the returned [`HostAsk`]. Gives the request back when the
+    /// inject queue is full.
+    pub fn host_ask<M: Send + 'static, R: Send + 'static>(
+        &mut self,
+        to: Addr<M>,
+        make: impl FnOnce(crate::ask::ReplyTo<R>) -> M,
+    ) -> Result<HostAsk<R>, M> {
+        let cell = Arc::new(crate::ask::HostReply::default());
+        let msg = make(crate::ask::ReplyTo::new(crate::ask::ReplyTarget::Host(cell.clone()), true));
+        self.inject(to, msg)?;
+        Ok(HostAsk { cell, _reply: std::marker::PhantomData })
     }
 
     /// Counted messages host threads (or `inject`) handed to this engine.

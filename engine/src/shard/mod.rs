@@ -33,7 +33,7 @@ pub(crate) mod test_support;
 mod tests;
 mod timers;
 
-pub use self::cluster::{Dispatch, DispatchSink};
+pub use self::cluster::{Dispatch, DispatchSink, HostAsk};
 pub(crate) use self::core::PendingLink;
 /// A shard driven by hand, one pass at a time: an internal, public only for the project's own
 /// benchmarks and tests of the dispatcher (no stability promise). Embedders use `Engine`.

@@ -4,6 +4,7 @@
 //! Scenarios named `planted-*` carry a deliberate bug: the simulator must fail them.
 
 mod auction;
+mod host;
 mod pool;
 mod register;
 mod supervision;
@@ -18,6 +19,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &pool::PoolFailover,
         &votes::Votes,
         &auction::CORRECT,
+        &host::Host,
         &register::CORRECT,
         &auction::PLANTED,
         &register::PLANTED,
