@@ -6,6 +6,7 @@
 mod auction;
 mod pool;
 mod register;
+mod resp;
 mod supervision;
 mod votes;
 
@@ -19,6 +20,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &votes::Votes,
         &auction::CORRECT,
         &register::CORRECT,
+        &resp::Resp,
         &auction::PLANTED,
         &register::PLANTED,
     ]
