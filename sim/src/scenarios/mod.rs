@@ -7,6 +7,7 @@ mod auction;
 mod host;
 mod pool;
 mod register;
+mod resp;
 mod supervision;
 mod votes;
 
@@ -21,6 +22,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &auction::CORRECT,
         &host::Host,
         &register::CORRECT,
+        &resp::Resp,
         &auction::PLANTED,
         &register::PLANTED,
     ]
