@@ -3,9 +3,9 @@
 //! wrapped in a `Contractor`, which declares its capability when it starts and answers every
 //! call for bids at once with `Bidder::bid` (a pure decision).
 
-use crate::metrics_store::{wake_token, ShardBreaker, StoreMsg, Telemetry, WAKE_STORED, WAKE_TIMEOUT};
-use crate::work::{elapsed_ns, evaluate, prepare, timed, train, Job, Slot};
-use crate::{LOAD_STEP, MODELS, SERVICE_TIMEOUT};
+use super::metrics_store::{wake_token, ShardBreaker, StoreMsg, Telemetry, WAKE_STORED, WAKE_TIMEOUT};
+use super::work::{elapsed_ns, evaluate, prepare, timed, train, Job, Slot};
+use super::{LOAD_STEP, MODELS, SERVICE_TIMEOUT};
 use nexus_coord::auction::{BidDecision, Bidder, BidderMsg, CallForBids, Contract, Ticket};
 use nexus_engine::agent::{Addr, Ctx, TimerId};
 use nexus_engine::resilience::CallPermit;

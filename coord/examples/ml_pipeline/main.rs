@@ -42,10 +42,10 @@
 //! `metrics_store.rs` the simulated service and the per-shard breaker; `orchestrator.rs` the
 //! agent that runs the auctions and the ballot; `report.rs` the printed summary and the checks.
 
-mod contractors;
-mod metrics_store;
-mod orchestrator;
-mod report;
+pub(crate) mod contractors;
+pub(crate) mod metrics_store;
+pub(crate) mod orchestrator;
+pub(crate) mod report;
 mod work;
 
 use contractors::{DataPrep, Evaluator, Model, Scoreboard};
@@ -67,7 +67,7 @@ use std::time::Duration;
 /// Tasks a plain run does.
 const DEFAULT_TASKS: u64 = 300;
 /// Shards of the engine.
-const SHARDS: usize = 2;
+pub(crate) const SHARDS: usize = 2;
 /// How long a winner has, from its award, to report.
 const TASK_DEADLINE: Duration = Duration::from_millis(10);
 /// Rounds an auction runs at most (the first, and re-auctions after failures).
@@ -75,7 +75,7 @@ const MAX_ROUNDS: u32 = 4;
 /// Candidates a discovery returns at most.
 const DISCOVERY_LIMIT: usize = 16;
 /// Global discoveries timed on their own after the tasks.
-const DISCOVERY_SAMPLES: u64 = 100;
+pub(crate) const DISCOVERY_SAMPLES: u64 = 100;
 /// A contractor's bid rises by this much per contract it performed (a busy agent asks more).
 const LOAD_STEP: f64 = 0.5;
 /// How long an evaluator waits for the metrics store before it counts the write as failed.
@@ -83,19 +83,19 @@ const SERVICE_TIMEOUT: Duration = Duration::from_millis(1);
 /// How late the store answers when it is slow (past `SERVICE_TIMEOUT`).
 const STORE_SLOW: Duration = Duration::from_millis(3);
 /// Evaluators (and reviewers) per shard.
-const EVALUATORS_PER_SHARD: usize = 2;
+pub(crate) const EVALUATORS_PER_SHARD: usize = 2;
 
 /// One model configuration, trained by its own agent.
-struct ModelConfig {
+pub(crate) struct ModelConfig {
     name: &'static str,
     lr: f64,
     base_cost: f64,
-    flaky: bool,
-    shard: usize,
+    pub(crate) flaky: bool,
+    pub(crate) shard: usize,
 }
 
 /// The configurations; the ballot's options are their names, in this order.
-const MODELS: [ModelConfig; 4] = [
+pub(crate) const MODELS: [ModelConfig; 4] = [
     ModelConfig { name: "lr=0.3", lr: 0.3, base_cost: 1.0, flaky: true, shard: 0 },
     ModelConfig { name: "lr=0.1", lr: 0.1, base_cost: 2.0, flaky: false, shard: 1 },
     ModelConfig { name: "lr=0.01", lr: 0.01, base_cost: 2.5, flaky: false, shard: 0 },
@@ -118,19 +118,19 @@ fn breaker_config() -> BreakerConfig {
 
 /// The size of a run.
 #[derive(Clone, Debug)]
-struct Params {
+pub(crate) struct Params {
     tasks: u64,
     /// The tasks for which the metrics store is down.
-    outage: Range<u64>,
+    pub(crate) outage: Range<u64>,
     /// Contracts the flaky model agent does well before it turns bad.
-    flaky_warmup: u64,
+    pub(crate) flaky_warmup: u64,
     pin_threads: bool,
 }
 
 impl Params {
     /// `tasks` tasks; the store down from a third of them on, for a quarter of them; the flaky
     /// agent good for its first `tasks / 15` contracts.
-    fn new(tasks: u64, pin_threads: bool) -> Self {
+    pub(crate) fn new(tasks: u64, pin_threads: bool) -> Self {
         let start = tasks / 3;
         Self { tasks, outage: start..start + tasks / 4, flaky_warmup: tasks / 15, pin_threads }
     }

@@ -1,7 +1,7 @@
 //! The simulated external service (the metrics store), the circuit breaker in front of it
 //! (one per shard), and what the host reads about both after the run.
 
-use crate::{breaker_config, SHARDS, STORE_SLOW};
+use super::{breaker_config, SHARDS, STORE_SLOW};
 use nexus_coord::auction::BidderMsg;
 use nexus_engine::agent::{Addr, Agent, Ctx};
 use nexus_engine::resilience::{BreakerState, BreakerStats, CircuitBreaker};

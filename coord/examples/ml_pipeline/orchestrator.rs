@@ -6,8 +6,8 @@
 //! whose answer comes back as one of its own messages, carrying what it needs to go on (the
 //! stage and its slot, for an auction).
 
-use crate::work::{elapsed_ns, mix, Job, Slot};
-use crate::{DISCOVERY_LIMIT, DISCOVERY_SAMPLES, MAX_ROUNDS, MODELS, TASK_DEADLINE};
+use super::work::{elapsed_ns, mix, Job, Slot};
+use super::{DISCOVERY_LIMIT, DISCOVERY_SAMPLES, MAX_ROUNDS, MODELS, TASK_DEADLINE};
 use hdrhistogram::Histogram;
 use nexus_coord::auction::{
     AuctionError, AuctionMsg, AuctionSpec, FailReason, Outcome, OutcomeKind, RunRequest, ScoringRule, Task,

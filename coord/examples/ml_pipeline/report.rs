@@ -1,9 +1,9 @@
 //! What a run produced, how it is printed, and the example's own checks.
 
-use crate::contractors::Scoreboard;
-use crate::metrics_store::Telemetry;
-use crate::orchestrator::Summary;
-use crate::{Params, MODELS, SHARDS};
+use super::contractors::Scoreboard;
+use super::metrics_store::Telemetry;
+use super::orchestrator::Summary;
+use super::{Params, MODELS, SHARDS};
 use hdrhistogram::Histogram;
 use nexus_coord::auction::AuctionStats;
 use nexus_coord::reputation::ReputationEntry;

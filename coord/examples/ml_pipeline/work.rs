@@ -1,7 +1,7 @@
 //! The pipeline's work: a few microseconds of deterministic arithmetic per stage, timed where
 //! it runs, and the job (payload and result slot) every auction carries.
 
-use crate::MODELS;
+use super::MODELS;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;

@@ -102,24 +102,38 @@ fn shared_coord() -> Result<Coord, String> {
     static COORD: OnceLock<Result<Coord, String>> = OnceLock::new();
     COORD
         .get_or_init(|| {
-            use nexus_engine::engine::Engine;
-            use nexus_engine::shard::ExecutorKind;
-            let engine = Engine::builder()
-                .shards(3)
-                .oversubscribe(true)
-                .executor(ExecutorKind::Threads)
-                .pin_threads(false)
-                .build()
-                .map_err(|e| format!("the engine for the shared Coord: {e}"))?;
             let config = CoordConfig { discovery_timeout_ms: 10, bid_window_ms: 2, ..CoordConfig::default() };
-            let coord = Coord::start(&engine.handle(), &config).map_err(|e| format!("Coord::start: {e}"));
-            let stopped = engine.shutdown().map_err(|e| format!("the engine for the shared Coord: {e}"));
-            let coord = coord?;
-            stopped?;
+            let (coord, ()) = coord_on_engine(3, &config, |_, _| Ok(()))?;
             coord.cap_set(&[CAP]).map_err(|e| e.to_string())?;
             Ok(coord)
         })
         .clone()
+}
+
+/// Starts a `Coord` with `config` on a throwaway real engine of `shards` shards (threads, not
+/// pinned), runs `then` on that engine (to spawn more per-shard agents whose ids a scenario
+/// reproduces on its own shards), and shuts the engine down.
+pub(super) fn coord_on_engine<T>(
+    shards: usize,
+    config: &CoordConfig,
+    then: impl FnOnce(&nexus_engine::engine::EngineHandle, &Coord) -> Result<T, String>,
+) -> Result<(Coord, T), String> {
+    use nexus_engine::engine::Engine;
+    use nexus_engine::shard::ExecutorKind;
+    let engine = Engine::builder()
+        .shards(shards)
+        .oversubscribe(true)
+        .executor(ExecutorKind::Threads)
+        .pin_threads(false)
+        .build()
+        .map_err(|e| format!("the engine for the shared Coord: {e}"))?;
+    let handle = engine.handle();
+    let coord = Coord::start(&handle, config).map_err(|e| format!("Coord::start: {e}"));
+    let more = coord.as_ref().map_err(Clone::clone).and_then(|coord| then(&handle, coord));
+    let stopped = engine.shutdown().map_err(|e| format!("the engine for the shared Coord: {e}"));
+    let (coord, more) = (coord?, more?);
+    stopped?;
+    Ok((coord, more))
 }
 
 /// How a bidder behaves once awarded.

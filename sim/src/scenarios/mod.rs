@@ -5,6 +5,7 @@
 
 mod auction;
 mod host;
+mod ml_pipeline;
 mod pool;
 mod register;
 mod resp;
@@ -23,6 +24,7 @@ pub fn all() -> Vec<&'static dyn Scenario> {
         &host::Host,
         &register::CORRECT,
         &resp::Resp,
+        &ml_pipeline::MlPipeline,
         &auction::PLANTED,
         &register::PLANTED,
     ]
