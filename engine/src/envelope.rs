@@ -6,6 +6,9 @@
 //! [`INLINE_BYTES`](crate::payload::INLINE_BYTES) bytes never touches the heap (bigger ones go
 //! to the shard's block pool, see `payload`).
 //!
+//! A traced message (`FLAG_TRACED`) carries its trace context inside its payload (see
+//! `trace`), so tracing costs the header nothing.
+//!
 //! Header fields:
 //! - `to`: for `User`, `Answer`, `Undelivered` and `Signal`, the target [`AgentId`] bits;
 //!   for `Reply`, the reply-slot token on the asking shard (see `ask`); for `System`, unused (0).
@@ -68,6 +71,9 @@ pub const FLAG_DEAD_LETTER_NOTICE: u8 = 16;
 pub const FLAG_DEADLINE: u8 = 32;
 /// Flag: the stamp holds the send time of a sampled message.
 pub const FLAG_SAMPLED: u8 = 64;
+/// Flag: the message is traced: its payload is a `trace::shard::Traced` holding the trace
+/// context and the original payload (see `trace`), unwrapped before any handler sees it.
+pub const FLAG_TRACED: u8 = 128;
 
 /// Bits the stamp keeps.
 const STAMP_BITS: u32 = 48;

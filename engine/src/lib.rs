@@ -32,6 +32,7 @@ pub mod ring;
 pub mod shard;
 pub mod supervision;
 pub mod topology;
+pub mod trace;
 
 /// The README's code, compiled and run by `cargo test --doc` (the embedding example).
 #[cfg(doctest)]

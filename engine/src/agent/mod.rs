@@ -15,6 +15,7 @@
 mod ctx;
 mod ctx_ask;
 mod ctx_fault;
+mod ctx_trace;
 mod exit;
 mod id;
 mod pool;

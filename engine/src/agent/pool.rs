@@ -20,7 +20,7 @@
 use super::ctx::Ctx;
 use super::{panic_message, Agent, AgentId, ExitReason, Signal, SlotState, Undelivered};
 use crate::ask::AskError;
-use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_COUNTED, FLAG_DEAD_LETTER_NOTICE};
+use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_COUNTED, FLAG_DEAD_LETTER_NOTICE, FLAG_TRACED};
 use crate::metrics::DeadLetterReason;
 use crate::payload::Payload;
 use crate::shard::Shard;
@@ -249,6 +249,10 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
         }
     };
     let Some(reason) = exit else {
+        if ctx.shard.tracer.on {
+            // A panicking traced handler never closed its hop: nothing stays current past a turn.
+            ctx.shard.tracer.clear();
+        }
         ctx.shard.kinds.pool::<A>(slot.kind).items[slot.pool_index as usize] = Some(agent);
         return handled;
     };
@@ -266,7 +270,12 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
         shard.metrics.counters.panics += 1;
     }
     shard.kinds.pool::<A>(slot.kind).release(slot.pool_index);
+    // A hop that stopped its agent is still current: the `Down` and `Exit` signals of the stop
+    // carry its trace. Then nothing stays current past the turn.
     shard.finish_stop(slot_index, reason);
+    if shard.tracer.on {
+        shard.tracer.clear();
+    }
     handled
 }
 
@@ -275,8 +284,48 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
 /// Inlined into the turn so the popped envelope is handed over in place: a call copied its
 /// 64 bytes through the stack, and the copy's loads stalled on the stores just made (a 12%
 /// slower local send+dispatch, measured with `bench/examples/instructions.rs`).
+///
+/// Tracing costs an unsampled message one test here: of its flag and the shard's tracing
+/// flag at once (`dispatch_traced` takes both cases out of line).
 #[inline(always)]
-fn dispatch_one<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+    if (env.flags & FLAG_TRACED != 0) | ctx.shard.tracer.on {
+        return dispatch_traced(agent, env, ctx, in_hand);
+    }
+    dispatch_plain(agent, env, ctx, in_hand);
+}
+
+/// `dispatch_one` for a traced message, or any message while tracing is on: a traced
+/// message's hop opens before its handler runs and closes after, with its span recorded; an
+/// untraced one runs with no current trace (an earlier handler's adopted one is forgotten).
+#[cold]
+#[inline(never)]
+fn dispatch_traced<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
+    if env.flags & FLAG_TRACED == 0 {
+        ctx.shard.tracer.set_current(None);
+        dispatch_plain(agent, env, ctx, in_hand);
+        ctx.shard.tracer.set_current(None);
+        return;
+    }
+    let now = ctx.shard.shared.clock.now_ns();
+    let (env, open) = ctx.shard.tracer.begin(env, ctx.me.to_bits(), now);
+    dispatch_plain(agent, env, ctx, in_hand);
+    let now = ctx.shard.shared.clock.now_ns();
+    let current = ctx.shard.tracer.current;
+    ctx.shard.tracer.end(open, now);
+    if ctx.exit.is_some() {
+        // The agent stops after this turn: its stop's signals carry this hop's trace (the
+        // turn clears it after the stop).
+        ctx.shard.tracer.set_current(current);
+    } else {
+        // The hop is over: whatever its handler adopted ends with it.
+        ctx.shard.tracer.set_current(None);
+    }
+}
+
+/// Hands one untraced envelope to the agent's matching hook.
+#[inline(always)]
+fn dispatch_plain<A: Agent>(agent: &mut A, mut env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
     if ctx.shard.dispatch_trace.is_some() {
         trace_dispatch::<A>(env.kind, ctx);
     }

@@ -25,10 +25,12 @@ mod coord;
 mod error;
 #[cfg(test)]
 mod tests;
+mod tracing;
 mod validate;
 
 pub use coord::CoordConfig;
 pub use error::ConfigError;
+pub use tracing::TracingConfig;
 
 /// `mailbox.overflow`: what a full mailbox does (`"reject"` or `"drop"`); the mailbox's own type.
 pub use crate::mailbox::OverflowPolicy;
@@ -78,6 +80,8 @@ pub struct EngineConfig {
     pub executor: ExecutorKind,
     /// `[server]`: the RESP (Redis protocol) front end and the metrics endpoint of `nexus run`.
     pub server: ServerConfig,
+    /// `[tracing]`: message tracing (sampling, span buffer, OTLP export, traced commands).
+    pub tracing: TracingConfig,
     /// Where this config was read from, kept so that [`EngineConfig::validate`] can name the
     /// line of a bad key; `ConfigSource::default()` (`<config>`, no text) for configs built in
     /// code. Never read from TOML, and ignored by `==`.
@@ -104,6 +108,7 @@ impl Default for EngineConfig {
             load: None,
             executor: ExecutorKind::default(),
             server: ServerConfig::default(),
+            tracing: TracingConfig::default(),
             source: ConfigSource::default(),
         }
     }

@@ -50,7 +50,11 @@ impl EngineConfig {
         if let Some(load) = &self.load {
             check_load(load)?;
         }
-        check_server(&self.server)
+        check_server(&self.server)?;
+        if let Err((key, message, hint)) = self.tracing.check(&[]) {
+            return problem(key, message, hint);
+        }
+        Ok(())
     }
 }
 

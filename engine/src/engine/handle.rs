@@ -53,6 +53,24 @@ impl EngineHandle {
     /// before it waits and when it is done.
     #[allow(clippy::result_large_err)]
     pub(super) fn inject_quiet(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
+        // Sampling off costs a host send one relaxed load and one test.
+        if self.shared.trace.threshold() != 0 {
+            return self.inject_sampled(shard, env);
+        }
+        self.inject_plain(shard, env)
+    }
+
+    /// `inject_quiet` while sampling is on: a user message may start a trace (its root span is
+    /// its dispatch); a refused one is unwrapped before it goes back.
+    #[cold]
+    #[allow(clippy::result_large_err)]
+    fn inject_sampled(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
+        let env = crate::trace::shard::host_outgoing(&self.shared, env);
+        self.inject_plain(shard, env).map_err(|(env, why)| (crate::trace::shard::discard(env), why))
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn inject_plain(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
         self.shared.host_in_flight.fetch_add(1, Ordering::SeqCst);
         let result = if !self.shared.accepting.load(Ordering::SeqCst) {
             Err((env, InjectError::ShuttingDown))
@@ -378,6 +396,11 @@ impl EngineHandle {
             previous = Some(totals);
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// The engine's tracing: change sampling, drain recorded spans (see [`crate::trace`]).
+    pub fn tracing(&self) -> crate::trace::TraceHandle {
+        crate::trace::TraceHandle { shared: self.shared.trace.clone() }
     }
 
     /// Gathers every shard's figures (each shard answers over its inject queue).

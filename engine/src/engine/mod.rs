@@ -59,6 +59,7 @@ pub struct EngineBuilder {
     drain_timeout: Duration,
     pin: bool,
     service: Option<ServiceHook>,
+    tracing: crate::trace::TraceConfig,
 }
 
 impl Default for EngineBuilder {
@@ -75,6 +76,7 @@ impl Default for EngineBuilder {
             drain_timeout: Duration::from_secs(2),
             pin: true,
             service: None,
+            tracing: crate::trace::TraceConfig::new(),
         }
     }
 }
@@ -104,6 +106,14 @@ impl EngineBuilder {
         self.inject_capacity = config.mesh.inject_capacity;
         self.executor = config.executor;
         self.drain_timeout = Duration::from_millis(config.shutdown.drain_timeout_ms);
+        self.tracing = config.tracing.to_trace_config();
+        self
+    }
+
+    /// Message tracing: sampling probability, per-shard span buffer, trace depth (see
+    /// [`crate::trace`]). Off (sampling 0) unless set.
+    pub fn tracing(mut self, config: crate::trace::TraceConfig) -> Self {
+        self.tracing = config;
         self
     }
 
@@ -211,7 +221,8 @@ impl EngineBuilder {
         };
         let executor = selection.kind;
         let links = mesh::build(shards, self.ring_capacity)?;
-        let shared = Arc::new(Shared::new(shards, self.inject_capacity));
+        let shared =
+            Arc::new(Shared::with_tracing(shards, self.inject_capacity, crate::shard::Clock::new(), self.tracing));
         let topology = Arc::new(topology);
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<(), String>)>();
         let mut joins = Vec::with_capacity(shards);

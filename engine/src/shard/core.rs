@@ -194,6 +194,9 @@ pub struct Shard {
     /// Where every dispatch is reported, when a driver asked (`Shard::trace_dispatches`, for
     /// a simulator's trace): one test of this field per message otherwise.
     pub(crate) dispatch_trace: Option<super::cluster::DispatchSink>,
+    /// Message tracing: the one flag the send and dispatch paths test, and the traced hop
+    /// being handled (see `trace`).
+    pub(crate) tracer: crate::trace::shard::ShardTracer,
 }
 
 impl Shard {
@@ -206,6 +209,7 @@ impl Shard {
     ) -> Self {
         let peers = outbound.len();
         let sample = limits.latency_sample_every.max(1).next_power_of_two();
+        let tracer = crate::trace::shard::ShardTracer::new(shared.trace.clone(), index);
         Self {
             index,
             shared,
@@ -253,6 +257,7 @@ impl Shard {
             yield_requested: false,
             locals: HashMap::new(),
             dispatch_trace: None,
+            tracer,
             limits,
         }
     }
@@ -292,7 +297,26 @@ impl Shard {
 
     /// Sends an envelope that originates on this shard. A refusal hands it back: the target's
     /// mailbox is full under `reject`, or the backlog to its shard is full.
+    #[inline]
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
+        if self.tracer.on {
+            return self.route_traced(env);
+        }
+        self.route_plain(env)
+    }
+
+    /// `route` while tracing is on: the envelope is wrapped when it is to be traced, and a
+    /// refused one is unwrapped before it goes back to its sender.
+    #[cold]
+    #[inline(never)]
+    fn route_traced(&mut self, env: Envelope) -> Result<(), Envelope> {
+        let now = self.shared.clock.now_ns();
+        let env = self.tracer.outgoing(env, now);
+        self.route_plain(env).map_err(crate::trace::shard::discard)
+    }
+
+    #[inline]
+    fn route_plain(&mut self, env: Envelope) -> Result<(), Envelope> {
         let to = match env.kind {
             Kind::User | Kind::Answer | Kind::Undelivered | Kind::Signal => env.target().shard(),
             Kind::Reply => AgentId::from_bits(env.to).shard(),
@@ -537,6 +561,12 @@ impl Shard {
     /// dropped with the message (a host ask's, one forwarded) fails its ask with
     /// `Undelivered(reason)`.
     pub(crate) fn dead_letter(&mut self, env: Envelope, reason: DeadLetterReason) {
+        let env = if env.flags & crate::envelope::FLAG_TRACED != 0 {
+            let now = self.shared.clock.now_ns();
+            self.tracer.finish_here(env, crate::trace::Hop::DeadLetter, now)
+        } else {
+            env
+        };
         let own = (env.kind == Kind::User && env.flags & FLAG_ASK != 0 && env.from != NO_SENDER).then_some(env.request);
         crate::ask::with_drop_reason(reason, own, || self.dead_letter_dropping(env, reason));
     }

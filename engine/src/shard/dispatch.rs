@@ -35,6 +35,7 @@ impl Shard {
     /// costs one check of state this shard's cache already holds, and no call.
     pub fn pass(&mut self) -> usize {
         self.now_cache = 0;
+        self.tracer.refresh();
         self.update_shedding();
         let mut work = self.drain_inbound();
         work += self.drain_inject();
@@ -54,6 +55,9 @@ impl Shard {
             work += self.flush_outbound();
         }
         self.scratch.reset();
+        if self.tracer.on {
+            self.tracer.clear();
+        }
         self.metrics.counters.passes += 1;
         self.publish_load();
         work

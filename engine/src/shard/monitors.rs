@@ -140,6 +140,13 @@ impl Shard {
             return;
         }
         if env.kind == Kind::Signal {
+            // A traced signal is looked at plain and traced again for its dispatch.
+            let traced = (env.flags & crate::envelope::FLAG_TRACED != 0).then(|| {
+                let (plain, ctx, depth, enqueued) =
+                    crate::trace::shard::unwrap(env_take(&mut env), self.shared.clock.now_ns());
+                env = plain;
+                (ctx, depth, enqueued)
+            });
             match env.payload.take::<Signal>() {
                 Ok(Signal::Exit(exit)) => {
                     let linked =
@@ -175,6 +182,9 @@ impl Shard {
                     return;
                 }
             }
+            if let Some((ctx, depth, enqueued)) = traced {
+                env = crate::trace::shard::wrap(env_take(&mut env), ctx, depth, enqueued);
+            }
         }
         let run = self.kinds.run_fn(slot.kind);
         self.control_current = Some(env);
@@ -185,4 +195,9 @@ impl Shard {
             self.dead_letter(env, DeadLetterReason::Stopped);
         }
     }
+}
+
+/// Moves an envelope out of `env`, leaving an empty system envelope in its place.
+fn env_take(env: &mut Envelope) -> Envelope {
+    std::mem::replace(env, Envelope::system(Payload::new(())))
 }

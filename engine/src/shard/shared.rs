@@ -9,7 +9,8 @@
 //!   it, read by `SpawnPlacement::LeastLoaded` as a hint);
 //! - the lifecycle phase and per-shard drain progress (written by the owner / each shard,
 //!   read by the owner to detect quiescence during shutdown);
-//! - the host's send counters and the intake gate.
+//! - the host's send counters and the intake gate;
+//! - tracing's span buffers and sampling threshold (`trace`).
 
 use super::doorbell::Doorbell;
 use crate::envelope::Envelope;
@@ -128,16 +129,25 @@ pub(crate) struct Shared {
     pub(crate) host_sent: AtomicU64,
     pub(crate) host_rejected_full: AtomicU64,
     pub(crate) host_rr: AtomicUsize,
+    /// Tracing: span buffers and the sampling threshold (see `trace`).
+    pub(crate) trace: std::sync::Arc<crate::trace::TraceShared>,
 }
 
 impl Shared {
-    pub(crate) fn new(shards: usize, inject_capacity: usize) -> Self {
-        Self::with_clock(shards, inject_capacity, Clock::new())
-    }
-
     /// The control plane of `shards` shards, reading time from `clock`.
     pub(crate) fn with_clock(shards: usize, inject_capacity: usize, clock: Clock) -> Self {
+        Self::with_tracing(shards, inject_capacity, clock, crate::trace::TraceConfig::new())
+    }
+
+    /// The control plane of `shards` shards, reading time from `clock`, tracing as `trace` says.
+    pub(crate) fn with_tracing(
+        shards: usize,
+        inject_capacity: usize,
+        clock: Clock,
+        trace: crate::trace::TraceConfig,
+    ) -> Self {
         Self {
+            trace: std::sync::Arc::new(crate::trace::TraceShared::new(shards, trace, clock.clone())),
             clock,
             shards,
             doorbells: (0..shards).map(|_| Doorbell::new()).collect(),

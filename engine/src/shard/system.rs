@@ -214,6 +214,9 @@ impl Shard {
 
     /// A reply reached the asking shard: settle the ask and queue the answer to the asker.
     pub(crate) fn accept_reply(&mut self, env: Envelope) {
+        if env.flags & crate::envelope::FLAG_TRACED != 0 {
+            return self.accept_traced_reply(env);
+        }
         let Some(settled) = self.asks.settle(env.to) else {
             self.dead_letter(env, DeadLetterReason::LateReply);
             return;
@@ -229,6 +232,18 @@ impl Shard {
             Err(payload) => Ok(payload),
         };
         self.continue_ask(settled.asker, settled.then, reply, flags);
+    }
+
+    /// A traced reply: its hop's span covers settling the ask and queueing the answer, which
+    /// carries the trace on to the asking agent.
+    #[cold]
+    #[inline(never)]
+    fn accept_traced_reply(&mut self, env: Envelope) {
+        let now = self.shared.clock.now_ns();
+        let (env, open) = self.tracer.begin(env, crate::trace::NO_AGENT, now);
+        self.accept_reply(env);
+        let now = self.shared.clock.now_ns();
+        self.tracer.end(open, now);
     }
 
     /// A remote `spawn_linked_on` answered: adds the asker's side of the link, and delivers the
@@ -268,7 +283,12 @@ impl Shard {
                     Ok(payload) => payload,
                     Err(e) => Payload::new(crate::agent::AskFailure(e)),
                 };
-                let env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
+                let mut env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
+                if self.tracer.on {
+                    // A traced reply's hop is current: the answer carries its trace on.
+                    let now = self.shared.clock.now_ns();
+                    env = self.tracer.outgoing(env, now);
+                }
                 // Answers bypass the mailbox bound; a stopped asker makes this a dead letter,
                 // which discards the parked adapter.
                 let _ = self.accept(env, false);
@@ -311,7 +331,12 @@ impl Shard {
     /// Queues gather `index`'s combined answer to its asker (uncounted; see `ask::then`).
     pub(crate) fn deliver_gather(&mut self, asker: u64, index: u32) {
         let request = crate::ask::then::ANSWER_GATHER_BIT | u64::from(index);
-        let env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
+        let mut env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
+        if self.tracer.on {
+            // The last part's reply is current: the gathered answer carries its trace on.
+            let now = self.shared.clock.now_ns();
+            env = self.tracer.outgoing(env, now);
+        }
         let _ = self.accept(env, false);
     }
 
