@@ -249,7 +249,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
         }
     };
     let Some(reason) = exit else {
-        if ctx.shard.tracer.on {
+        if ctx.shard.tracer.on() {
             // A panicking traced handler never closed its hop: nothing stays current past a turn.
             ctx.shard.tracer.clear();
         }
@@ -273,7 +273,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
     // A hop that stopped its agent is still current: the `Down` and `Exit` signals of the stop
     // carry its trace. Then nothing stays current past the turn.
     shard.finish_stop(slot_index, reason);
-    if shard.tracer.on {
+    if shard.tracer.on() {
         shard.tracer.clear();
     }
     handled
@@ -289,7 +289,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
 /// flag at once (`dispatch_traced` takes both cases out of line).
 #[inline(always)]
 fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
-    if (env.flags & FLAG_TRACED != 0) | ctx.shard.tracer.on {
+    if !cfg!(feature = "untraced") && ((env.flags & FLAG_TRACED != 0) | ctx.shard.tracer.on()) {
         return dispatch_traced(agent, env, ctx, in_hand);
     }
     dispatch_plain(agent, env, ctx, in_hand);

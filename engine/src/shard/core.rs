@@ -299,7 +299,7 @@ impl Shard {
     /// mailbox is full under `reject`, or the backlog to its shard is full.
     #[inline]
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
-        if self.tracer.on {
+        if self.tracer.on() {
             return self.route_traced(env);
         }
         self.route_plain(env)

@@ -284,7 +284,7 @@ impl Shard {
                     Err(e) => Payload::new(crate::agent::AskFailure(e)),
                 };
                 let mut env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
-                if self.tracer.on {
+                if self.tracer.on() {
                     // A traced reply's hop is current: the answer carries its trace on.
                     let now = self.shared.clock.now_ns();
                     env = self.tracer.outgoing(env, now);
@@ -332,7 +332,7 @@ impl Shard {
     pub(crate) fn deliver_gather(&mut self, asker: u64, index: u32) {
         let request = crate::ask::then::ANSWER_GATHER_BIT | u64::from(index);
         let mut env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
-        if self.tracer.on {
+        if self.tracer.on() {
             // The last part's reply is current: the gathered answer carries its trace on.
             let now = self.shared.clock.now_ns();
             env = self.tracer.outgoing(env, now);

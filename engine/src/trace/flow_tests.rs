@@ -130,7 +130,7 @@ fn with_sampling_off_nothing_is_recorded() {
     let mut spans = Vec::new();
     assert_eq!(tracing.drain(&mut spans), 0);
     assert_eq!(tracing.recorded(), 0);
-    assert!(!shards.iter().any(|s| s.tracer.on));
+    assert!(!shards.iter().any(|s| s.tracer.on()));
 }
 
 /// Starts a trace in its handler and sends to a mailbox that is full.

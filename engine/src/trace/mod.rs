@@ -203,8 +203,8 @@ pub(crate) fn threshold(probability: f64) -> u64 {
     }
 }
 
-#[cfg(test)]
-mod tests;
-
-#[cfg(test)]
+// The tests need tracing's hooks: a build with `untraced` has none.
+#[cfg(all(test, not(feature = "untraced")))]
 mod flow_tests;
+#[cfg(all(test, not(feature = "untraced")))]
+mod tests;

@@ -1,6 +1,6 @@
 //! One shard's tracing state, and how a sampled envelope is wrapped and unwrapped.
 //!
-//! [`ShardTracer::on`] is the one flag the send and dispatch paths test: it is true while
+//! `ShardTracer::on` is the one flag the send and dispatch paths test: it is true while
 //! sampling is on or a traced hop is being handled (`current`). Everything past that test is
 //! out of line. A sampled envelope's payload is a [`Traced`] holding the original payload; the
 //! envelope has `FLAG_TRACED`. Wrapping keeps the envelope's kind, target, flags and
@@ -44,8 +44,8 @@ pub(crate) struct OpenHop {
 
 /// See the module documentation.
 pub(crate) struct ShardTracer {
-    /// Sampling is on, or `current` is set: the slow paths run.
-    pub(crate) on: bool,
+    /// Sampling is on, or `current` is set: the slow paths run (read through `on`).
+    active: bool,
     threshold: u64,
     rng: u64,
     pub(crate) current: Option<Current>,
@@ -57,16 +57,24 @@ impl ShardTracer {
     pub(crate) fn new(shared: Arc<TraceShared>, shard: usize) -> Self {
         let threshold = shared.threshold();
         let rng = mix(shared.span_id(shard)) | 1;
-        Self { on: threshold != 0, threshold, rng, current: None, shared, shard }
+        Self { active: threshold != 0, threshold, rng, current: None, shared, shard }
+    }
+
+    /// Whether tracing has work on this shard now (sampling is on, or a traced hop is being
+    /// handled): the one test the send and dispatch paths make. Always false in a build with
+    /// the `untraced` feature.
+    #[inline(always)]
+    pub(crate) fn on(&self) -> bool {
+        !cfg!(feature = "untraced") && self.active
     }
 
     /// Takes up a changed sampling threshold; once per pass.
     #[inline]
     pub(crate) fn refresh(&mut self) {
         let threshold = self.shared.threshold();
-        if threshold != self.threshold || (self.on && self.current.is_none() && threshold == 0) {
+        if threshold != self.threshold || (self.active && self.current.is_none() && threshold == 0) {
             self.threshold = threshold;
-            self.on = threshold != 0 || self.current.is_some();
+            self.active = threshold != 0 || self.current.is_some();
         }
     }
 
@@ -74,13 +82,13 @@ impl ShardTracer {
     #[inline]
     pub(crate) fn clear(&mut self) {
         self.current = None;
-        self.on = self.threshold != 0;
+        self.active = self.threshold != 0;
     }
 
     /// Makes `current` the hop being handled (or none).
     pub(crate) fn set_current(&mut self, current: Option<Current>) {
         self.current = current;
-        self.on = self.threshold != 0 || current.is_some();
+        self.active = self.threshold != 0 || current.is_some();
     }
 
     fn draw(&mut self) -> u64 {
