@@ -1,6 +1,6 @@
 //! Auctions end to end on a two-shard engine: empty, declined and over-reserve rounds, ties,
 //! dying, late, repeated and unasked bidders, re-auctions after a failure, a missed deadline
-//! and a death, candidates on both shards, and each scoring rule. Waits have generous
+//! and a death, candidates on both shards, each scoring rule, and the trace of a traced auction. Waits have generous
 //! deadlines; assertions are on outcomes and counters, never on timings.
 
 use super::*;
@@ -491,4 +491,63 @@ fn a_resume_for_another_bidder_type_stops_the_contractor_that_gets_it() {
         std::thread::sleep(Duration::from_millis(1));
     }
     s.engine.shutdown().expect("shutdown");
+}
+
+#[test]
+fn a_traced_auction_shows_its_call_bids_close_award_and_done_as_one_trace() {
+    use nexus_engine::trace::{Hop, Span};
+    let s = setup();
+    let near = bidder(&s.h, &s.coord, 0, s.caps, offer(4.0), Behaviour::Complete);
+    let far = bidder(&s.h, &s.coord, 1, s.caps, offer(3.0), Behaviour::Complete);
+    let tracing = s.h.tracing();
+    let mut spans: Vec<Span> = Vec::new();
+    tracing.drain(&mut spans);
+    spans.clear();
+    tracing.set_sample(1.0);
+    let out = s.run(AuctionSpec::new(s.task()).window(ms(20)));
+    assert_eq!(out.winner(), Some(far.id));
+    s.wait_stats("the winner's report", |st| st.completions == 1);
+    tracing.set_sample(0.0);
+    tracing.drain(&mut spans);
+    assert_eq!(tracing.dropped(), 0);
+    let manager = s.manager.id().to_bits();
+    // The request's hop at the manager is the root; discovery's asks and answer follow it.
+    let root = spans
+        .iter()
+        .find(|sp| sp.agent == manager && sp.parent_id == 0 && sp.name.ends_with("AuctionMsg"))
+        .expect("the request's hop");
+    let trace: Vec<&Span> = spans.iter().filter(|sp| sp.trace_id == root.trace_id).collect();
+    let ids: Vec<u64> = trace.iter().map(|sp| sp.span_id).collect();
+    assert!(trace.iter().all(|sp| sp.parent_id == 0 || ids.contains(&sp.parent_id)), "a whole tree: {trace:#?}");
+    assert!(trace.iter().any(|sp| sp.hop == Hop::Ask && sp.name.ends_with("IndexMsg")), "discovery: {trace:#?}");
+    // The call reached both bidders, and each bid came back as a child of its call.
+    let call = |bidder: AgentId| {
+        *trace
+            .iter()
+            .find(|sp| sp.agent == bidder.to_bits() && sp.name.ends_with("BidderMsg"))
+            .unwrap_or_else(|| panic!("a call to {bidder}: {trace:#?}"))
+    };
+    let (call_near, call_far) = (call(near.id), call(far.id));
+    let bid = |call: &Span| {
+        *trace
+            .iter()
+            .find(|sp| sp.agent == manager && sp.parent_id == call.span_id)
+            .unwrap_or_else(|| panic!("a bid from the call {call:?}: {trace:#?}"))
+    };
+    let bids = [bid(call_near).span_id, bid(call_far).span_id];
+    // The award went to the winner from the manager's hop that closed the round (the last bid
+    // or the window's timer), and the winner's report came back from the award.
+    let award = trace
+        .iter()
+        .find(|sp| sp.agent == far.id.to_bits() && sp.span_id != call_far.span_id && sp.name.ends_with("BidderMsg"))
+        .expect("the award");
+    let closer = trace.iter().find(|sp| sp.span_id == award.parent_id).expect("the award's parent");
+    assert_eq!(closer.agent, manager, "the award came from the manager");
+    assert!(bids.contains(&closer.span_id) || closer.queued_ns() >= 10_000_000, "closed by a bid or the window");
+    let done = trace
+        .iter()
+        .find(|sp| sp.agent == manager && sp.parent_id == award.span_id)
+        .expect("the winner's report, sent from the award");
+    assert_eq!(done.hop, Hop::Send);
+    s.shutdown();
 }

@@ -87,6 +87,7 @@ impl Ctx<'_> {
     /// counted as a `shutdown` dead letter. Timers never fail to arm.
     pub fn send_after<M: Send + 'static>(&mut self, to: Addr<M>, msg: M, delay: Duration) -> TimerId {
         let env = Envelope::user(to.id(), self.me.to_bits(), Payload::new(msg));
+        let env = self.shard.trace_armed(env);
         let due = deadline_after(self.shard.now_ns(), delay);
         TimerId(self.shard.timers.arm(due, env))
     }
@@ -95,6 +96,7 @@ impl Ctx<'_> {
     pub fn send_control_after<M: Send + 'static>(&mut self, to: Addr<M>, msg: M, delay: Duration) -> TimerId {
         let mut env = Envelope::user(to.id(), self.me.to_bits(), Payload::new(msg));
         env.flags = FLAG_COUNTED | FLAG_CONTROL;
+        let env = self.shard.trace_armed(env);
         let due = deadline_after(self.shard.now_ns(), delay);
         TimerId(self.shard.timers.arm(due, env))
     }

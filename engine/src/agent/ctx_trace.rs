@@ -50,6 +50,12 @@ impl Ctx<'_> {
         self.shard.tracer.set_current(Some(Current { ctx: parent, depth: 0 }));
     }
 
+    /// Ends the current trace for the rest of this handler: what it sends from now on is
+    /// untraced (or sampled as new roots, when sampling is on).
+    pub fn end_trace(&mut self) {
+        self.shard.tracer.set_current(None);
+    }
+
     /// Records a span made by this agent's own code (see [`Span::external`]). Never blocks: a
     /// full buffer counts the span as dropped.
     pub fn record_span(&mut self, span: Span) {

@@ -121,7 +121,7 @@ impl ConfigError {
 
     /// A validation failure for `key`; the line is found by scanning the source text for the
     /// key within its table (or for its nearest enclosing table, when the key was left out).
-    pub(crate) fn invalid(source: &ConfigSource, key: &str, message: String, hint: String) -> Self {
+    pub fn invalid(source: &ConfigSource, key: &str, message: String, hint: String) -> Self {
         Self {
             file: source.origin().to_owned(),
             line: Scan::new(source.text()).line_of(key),

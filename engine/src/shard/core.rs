@@ -343,6 +343,17 @@ impl Shard {
         self.push_outbound(to, env)
     }
 
+    /// A timer's message takes its trace when it is armed (the arming hop is its parent, and
+    /// its queue time includes the delay), not when it fires, when nothing is current.
+    #[inline]
+    pub(crate) fn trace_armed(&mut self, env: Envelope) -> Envelope {
+        if !self.tracer.on() {
+            return env;
+        }
+        let now = self.shared.clock.now_ns();
+        self.tracer.outgoing(env, now)
+    }
+
     /// Stages a system envelope for shard `to` (or handles it here when `to` is this shard).
     pub(crate) fn send_system(&mut self, to: usize, env: Envelope) -> Result<(), Envelope> {
         if to == self.index {

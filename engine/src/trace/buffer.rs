@@ -132,13 +132,28 @@ impl TraceHandle {
 
     /// Moves every buffered span into `out`; returns how many.
     pub fn drain(&self, out: &mut Vec<Span>) -> usize {
-        let before = out.len();
-        for spans in self.shared.shards.iter() {
-            while let Some(span) = spans.queue.pop() {
-                out.push(span);
+        self.drain_max(out, usize::MAX)
+    }
+
+    /// Moves up to `max` buffered spans into `out` (taking from every shard in turn); returns
+    /// how many.
+    pub fn drain_max(&self, out: &mut Vec<Span>, max: usize) -> usize {
+        let mut taken = 0;
+        let mut progress = true;
+        while taken < max && progress {
+            progress = false;
+            for spans in self.shared.shards.iter() {
+                if taken == max {
+                    break;
+                }
+                if let Some(span) = spans.queue.pop() {
+                    out.push(span);
+                    taken += 1;
+                    progress = true;
+                }
             }
         }
-        out.len() - before
+        taken
     }
 
     /// Spans recorded into the buffers since the engine started (drained or not).
