@@ -27,6 +27,9 @@ pub struct EngineHandle {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// One host send in this many (per host thread) is sampled for the routing-latency histogram.
+const HOST_SAMPLE_EVERY: u32 = 64;
+
 pub(super) enum InjectError {
     Full,
     ShuttingDown,
@@ -70,7 +73,22 @@ impl EngineHandle {
     }
 
     #[allow(clippy::result_large_err)]
-    fn inject_plain(&self, shard: usize, env: Envelope) -> Result<(), (Envelope, InjectError)> {
+    fn inject_plain(&self, shard: usize, mut env: Envelope) -> Result<(), (Envelope, InjectError)> {
+        // One host send in HOST_SAMPLE_EVERY (per thread) carries its send time, so the
+        // routing-latency histogram also covers what hosts send (a server's connections).
+        thread_local! {
+            static TICK: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        if env.kind == crate::envelope::Kind::User {
+            let tick = TICK.with(|t| {
+                let n = t.get().wrapping_add(1);
+                t.set(n);
+                n
+            });
+            if tick % HOST_SAMPLE_EVERY == 0 {
+                env.set_sent_ns(self.shared.clock.now_ns());
+            }
+        }
         self.shared.host_in_flight.fetch_add(1, Ordering::SeqCst);
         let result = if !self.shared.accepting.load(Ordering::SeqCst) {
             Err((env, InjectError::ShuttingDown))

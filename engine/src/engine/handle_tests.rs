@@ -161,3 +161,20 @@ fn a_blocking_host_call_inside_a_handler_is_refused_at_once_instead_of_freezing_
     assert_eq!(h.ask(echo, PATIENT, |reply| EchoMsg::Echo { value: 7, reply }).unwrap(), 7);
     engine.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn host_sends_are_sampled_for_the_routing_latency() {
+    let mut shards = cluster(1);
+    let counter = shards[0].spawn(Counter::default()).unwrap();
+    let h = EngineHandle { shared: shards[0].shared.clone() };
+    // Sent from a fresh thread: its sampling tick starts at zero.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..128 {
+                h.send(counter, CounterMsg::Add(1)).map_err(|_| "refused").unwrap();
+            }
+        });
+    });
+    settle(&mut shards);
+    assert_eq!(shards[0].stats().latency_histogram.len(), 128 / 64, "one host send in 64 is sampled");
+}
