@@ -15,6 +15,8 @@
 //! - [`Collector`] ([`collector`]): a background thread that drains an engine's spans every
 //!   interval and exports them over OTLP, counting what it sent and what it lost.
 
+#![deny(missing_docs)]
+
 pub mod chrome;
 pub mod collector;
 pub mod otlp;
