@@ -9,9 +9,17 @@
 //!   are handled alike;
 //! - [`write_chrome`] ([`chrome`]): Chrome Trace Event JSON for the Perfetto UI and
 //!   chrome://tracing, one thread per shard, flow arrows from each hop to the next;
-//! - [`slowest`] and [`render_paths`] ([`paths`]): the slowest root-to-leaf paths as text.
+//! - [`slowest`] and [`render_paths`] ([`paths`]): the slowest root-to-leaf paths as text;
+//! - [`OtlpExporter`] ([`otlp`]): OTLP over HTTP/protobuf to an OpenTelemetry collector
+//!   (Jaeger, Tempo, the OpenTelemetry Collector), with a small std-only HTTP/1.1 client;
+//! - [`Collector`] ([`collector`]): a background thread that drains an engine's spans every
+//!   interval and exports them over OTLP, counting what it sent and what it lost.
+
+#![deny(missing_docs)]
 
 pub mod chrome;
+pub mod collector;
+pub mod otlp;
 pub mod paths;
 pub mod record;
 pub mod wire;
@@ -20,6 +28,8 @@ pub mod wire;
 mod testing;
 
 pub use chrome::{chrome_json, write_chrome};
+pub use collector::{Collector, CollectorStats};
+pub use otlp::{OtlpError, OtlpExporter};
 pub use paths::{render_paths, slowest, TracePath};
 pub use record::SpanRecord;
 pub use wire::{decode, encode, WireError};
