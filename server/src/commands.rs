@@ -45,6 +45,7 @@ pub const COMMANDS: &[(&[u8], Spec)] = &[
     (b"COMMAND", c("command", -1, 0, false, (0, 0, 0))),
     (b"CLIENT", c("client", -2, 0, false, (0, 0, 0))),
     (b"CONFIG", c("config", -2, 0, false, (0, 0, 0))),
+    (b"NEXUS.TRACE", c("nexus.trace", -2, 3, false, (0, 0, 0))),
     (b"INFO", c("info", -1, 2, true, (0, 0, 0))),
     (b"DBSIZE", c("dbsize", 1, 0, true, (0, 0, 0))),
     (b"FLUSHALL", c("flushall", -1, 2, true, (0, 0, 0))),

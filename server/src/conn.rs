@@ -57,6 +57,8 @@ pub struct ConnEnv {
     pub password: Option<Bytes>,
     /// The last client id handed out on this shard (ids are `shard << 40 | n`, n from 1).
     pub last_client: std::cell::Cell<u64>,
+    /// Which commands are traced, and where their connection spans go.
+    pub tracing: crate::command_trace::ConnTracing,
 }
 
 impl ConnEnv {
@@ -116,6 +118,8 @@ struct Conn {
     subscribed: bool,
     idle_armed: bool,
     client_id: i64,
+    /// Traced commands waiting for their answers, by slot sequence number (oldest first).
+    traced: std::collections::VecDeque<(u64, crate::command_trace::CommandTrace)>,
 }
 
 /// Serves one accepted connection until it ends.
@@ -141,6 +145,7 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
             env.last_client.set(n);
             ((env.shard as i64) << 40) | (n & ((1 << 40) - 1)) as i64
         },
+        traced: std::collections::VecDeque::new(),
         env: env.clone(),
     };
     conn.arm_idle(true);
@@ -248,7 +253,12 @@ impl Conn {
     /// Moves answered slots and pushes into the output; returns the answers still outstanding.
     fn collect(&mut self) -> usize {
         let protocol = self.protocol;
+        // When this collection began: a traced answer's `resp.reply` span starts here.
+        let started = if self.traced.is_empty() { 0 } else { self.env.tracing.now_ns() };
         let out = &mut self.out;
+        let mut written_below = 0;
+        // The traced hops that answered the slots written now (see `finish_traced`).
+        let mut answered_by = Vec::new();
         let (outstanding, subscribed) = self
             .env
             .front
@@ -263,17 +273,46 @@ impl Conn {
                         Slot::One(v) => v.encode(protocol, out),
                         Slot::Many(vs) => vs.iter().for_each(|v| v.encode(protocol, out)),
                     }
+                    if !c.answer_traces.is_empty() {
+                        if let Some(context) = c.take_answer_trace(c.first_seq) {
+                            answered_by.push((c.first_seq, context));
+                        }
+                    }
                     c.slots.pop_front();
                     c.first_seq += 1;
                 }
+                written_below = c.first_seq;
                 (c.slots.len(), !c.channels.is_empty())
             })
             .unwrap_or((0, false));
+        if self.traced.front().is_some_and(|(seq, _)| *seq < written_below) {
+            self.finish_traced(written_below, started, &answered_by);
+        }
         if subscribed != self.subscribed {
             self.subscribed = subscribed;
             self.arm_idle(!subscribed);
         }
         outstanding
+    }
+
+    /// Records the connection spans of the traced commands whose answers were just encoded
+    /// (slots below `written_below`; the collection began at `answered`; `answered_by` names
+    /// the traced hops that answered them). Out of line: untraced connections never come here.
+    #[cold]
+    fn finish_traced(
+        &mut self,
+        written_below: u64,
+        answered: u64,
+        answered_by: &[(u64, nexus_engine::trace::TraceContext)],
+    ) {
+        while let Some((seq, trace)) = self.traced.front() {
+            if *seq >= written_below {
+                break;
+            }
+            let parent = answered_by.iter().find(|(s, _)| s == seq).map(|(_, context)| *context);
+            self.env.tracing.finish(trace, parent, answered);
+            self.traced.pop_front();
+        }
     }
 
     fn parse(&mut self) {
@@ -353,7 +392,11 @@ impl Conn {
                     c.first_seq + c.slots.len() as u64 - 1
                 })
                 .unwrap_or(0);
-            self.env.front.jobs.borrow_mut().push_back(Job::Command { conn: id, seq, spec, args });
+            let trace = self.env.tracing.start(spec);
+            if let Some(trace) = trace {
+                self.traced.push_back((seq, trace));
+            }
+            self.env.front.jobs.borrow_mut().push_back(Job::Command { conn: id, seq, spec, args, trace });
             return true;
         }
         let answer = self.local(spec.name, &args);
@@ -424,6 +467,7 @@ impl Conn {
                     )
                 }
             }
+            "nexus.trace" => self.env.tracing.admin(&self.env.handle, args),
             "reset" => {
                 self.protocol = Protocol::Resp2;
                 self.env.front.with(self.id, |c| c.protocol = Protocol::Resp2);

@@ -36,6 +36,8 @@ pub enum Job {
         spec: &'static crate::commands::Spec,
         /// The request, name first.
         args: Vec<Bytes>,
+        /// Its trace, when the connection traces it.
+        trace: Option<crate::command_trace::CommandTrace>,
     },
     /// The connection closed: drop its subscriptions.
     Closed(ConnId),
@@ -66,6 +68,9 @@ pub struct ConnShared {
     pub protocol: Protocol,
     /// Channels the connection is subscribed to (kept by the ingress agent).
     pub channels: HashSet<Bytes>,
+    /// Traced answers: the hop that answered slot `seq` (the parent of the connection's
+    /// `resp.reply` span), taken when the slot is written. Empty unless a traced hop answered.
+    pub answer_traces: Vec<(u64, nexus_engine::trace::TraceContext)>,
 }
 
 impl ConnShared {
@@ -79,6 +84,17 @@ impl ConnShared {
             }
             _ => false,
         }
+    }
+
+    /// Records that a traced hop (`context`) answered slot `seq`.
+    pub fn answered_in_trace(&mut self, seq: u64, context: nexus_engine::trace::TraceContext) {
+        self.answer_traces.push((seq, context));
+    }
+
+    /// The hop that answered slot `seq`, if it was traced (taken: asked once per slot).
+    pub fn take_answer_trace(&mut self, seq: u64) -> Option<nexus_engine::trace::TraceContext> {
+        let i = self.answer_traces.iter().position(|(s, _)| *s == seq)?;
+        Some(self.answer_traces.swap_remove(i).1)
     }
 
     /// Wakes the connection's task.
@@ -137,6 +153,7 @@ impl Front {
             pushes: Vec::new(),
             protocol: Protocol::Resp2,
             channels: HashSet::new(),
+            answer_traces: Vec::new(),
         });
         ConnId { index, generation }
     }

@@ -16,6 +16,7 @@
 //! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
 //! - [`stats`], [`directory`]: the server's counters and where each shard's agents are.
 
+pub mod command_trace;
 pub mod commands;
 mod conn;
 pub mod directory;

@@ -13,6 +13,7 @@
 //! reading, finish the commands in flight, flush their replies and close.
 //! [`ServerHandle::wait_closed`] waits for that, before the engine itself shuts down.
 
+use crate::command_trace::ConnTracing;
 use crate::conn::{self, ConnEnv};
 use crate::directory::Directory;
 use crate::front::Front;
@@ -25,7 +26,7 @@ use crate::stats::{ServerCounters, ShardServerStats};
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
 use nexus_engine::agent::{Addr, SpawnPlacement};
-use nexus_engine::config::ServerConfig;
+use nexus_engine::config::{ServerConfig, TracingConfig};
 use nexus_engine::engine::{EngineBuilder, EngineHandle, ShardService, ShardSetup};
 use nexus_engine::registry::owner_of;
 use std::net::SocketAddr;
@@ -56,12 +57,21 @@ pub struct ServerBuilder {
     config: ServerConfig,
     kinds: Kinds,
     open_later: bool,
+    tracing: TracingConfig,
 }
 
 impl ServerBuilder {
     /// A server with `config` and the built-in agent kinds.
     pub fn new(config: ServerConfig) -> Self {
-        Self { config, kinds: Kinds::builtin(), open_later: false }
+        Self { config, kinds: Kinds::builtin(), open_later: false, tracing: TracingConfig::default() }
+    }
+
+    /// Which commands are always traced, and the sampling `NEXUS.TRACE STOP` goes back to
+    /// (`[tracing]`; the engine's own sampling is set on its builder). Check it first with
+    /// [`check_tracing`].
+    pub fn tracing(mut self, tracing: &TracingConfig) -> Self {
+        self.tracing = tracing.clone();
+        self
     }
 
     /// The agent kinds the server spawns, through `AGENT.SPAWN` and
@@ -87,6 +97,7 @@ impl ServerBuilder {
         let service = Arc::new(RespService {
             addr,
             config: self.config,
+            tracing: self.tracing,
             kinds: Arc::new(self.kinds),
             directory: directory.clone(),
         });
@@ -196,6 +207,7 @@ impl ServerHandle {
 struct RespService {
     addr: SocketAddr,
     config: ServerConfig,
+    tracing: TracingConfig,
     kinds: Arc<Kinds>,
     directory: Arc<Directory>,
 }
@@ -224,6 +236,11 @@ impl ShardService for RespService {
             front,
             directory: self.directory.clone(),
             handle: setup.handle(),
+            tracing: ConnTracing::new(
+                setup.handle().tracing().sink(shard).ok_or_else(|| format!("no span buffer for shard {shard}"))?,
+                &self.tracing.commands,
+                self.tracing.sample,
+            ),
             ingress,
             limits: Limits {
                 max_bulk: usize::try_from(self.config.max_bulk).unwrap_or(usize::MAX),
@@ -283,4 +300,11 @@ async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
     env.front.stopping.set(true);
     env.front.wake_all();
     tracing::debug!(shard = env.shard, "acceptor stopped");
+}
+
+/// Checks `[tracing]` against the server's command table: the engine's checks, and that every
+/// name in `commands` is a command. `(key, message, hint)` names the first problem.
+pub fn check_tracing(tracing: &TracingConfig) -> Result<(), (&'static str, String, String)> {
+    let names: Vec<&str> = crate::commands::COMMANDS.iter().map(|(_, spec)| spec.name).collect();
+    tracing.check(&names)
 }

@@ -1,5 +1,6 @@
 //! `nexus`: the engine binary. `nexus run` starts the engine from a TOML config; `nexus bench`
-//! runs the yardstick; `nexus sim` runs the deterministic simulation's scenarios; `nexus topo`,
+//! runs the yardstick; `nexus sim` runs the deterministic simulation's scenarios; `nexus trace`
+//! collects message traces from a running engine; `nexus topo`,
 //! `nexus doctor`, `nexus c2c` and `nexus tune` describe, check, measure and tune the machine
 //! the engine runs on.
 //!
@@ -22,6 +23,7 @@ mod log;
 mod run;
 mod sim;
 mod topo;
+mod trace;
 mod tune;
 
 // The binary picks the allocator; the library never does.
@@ -52,6 +54,9 @@ enum Command {
     /// Deterministic simulation: run a scenario over seeds (`run`), replay one (`replay`),
     /// list them (`list`).
     Sim(sim::SimArgs),
+    /// Collect message traces from a running `nexus run` for a while: write a Perfetto /
+    /// chrome://tracing file and print the slowest paths with their hops.
+    Trace(trace::TraceArgs),
     /// Search engine settings (ring capacity, batch, spin, shards, SMT, executor) for the best
     /// yardstick figures on this machine within a time budget; write the tuned config.
     Tune(tune::TuneArgs),
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::doctor(args),
         Command::Tune(args) => tune::tune(args),
         Command::Sim(args) => sim::sim(args),
+        Command::Trace(args) => trace::trace(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

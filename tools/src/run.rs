@@ -84,7 +84,9 @@ pub fn agent_kinds() -> Kinds {
 pub fn validate(config: &EngineConfig) -> Result<(), nexus_engine::config::ConfigError> {
     let kinds = agent_kinds();
     let names: Vec<&str> = kinds.names().collect();
-    config.validate(&names)
+    config.validate(&names)?;
+    nexus_server::server::check_tracing(&config.tracing)
+        .map_err(|(key, message, hint)| nexus_engine::config::ConfigError::invalid(&config.source, key, message, hint))
 }
 
 /// Runs `nexus run`.
@@ -108,6 +110,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     if config.server.enabled {
         let (b, handle) = ServerBuilder::new(config.server.clone())
             .kinds(agent_kinds())
+            .tracing(&config.tracing)
             .open_later()
             .install(builder)
             .map_err(|e| Failure::usage(format!("config error: {e}")))?;
@@ -121,6 +124,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     tracing::info!("nexus: config {}, executor {}", config.source.origin(), engine.executor());
     tracing::info!("{}", engine.plan());
     let handle = engine.handle();
+    let collector = start_collector(&config, &handle)?;
     let agents = spawn_agents(&handle, &config, server.as_ref())?;
     let mut metrics = None;
     if let Some(server) = &server {
@@ -171,8 +175,34 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         load.stop(&handle);
     }
     let report = engine.shutdown().map_err(|e| Failure::runtime(format!("shutdown failed: {e}")))?;
+    if let Some(collector) = collector {
+        let s = collector.stop();
+        tracing::info!(
+            "nexus: tracing exported {} spans to {} ({} exports failed, {} spans lost with them, {} dropped by full span buffers){}",
+            s.exported,
+            config.tracing.otlp_endpoint,
+            s.failed_exports,
+            s.lost,
+            s.buffer_dropped,
+            s.last_error.map_or(String::new(), |e| format!("; last error: {e}"))
+        );
+    }
     print_final(&report.stats, report.drained, report.elapsed);
     Ok(())
+}
+
+/// With `[tracing] otlp_endpoint` set, a collector that exports the engine's spans there
+/// every second (OTLP over HTTP/protobuf).
+fn start_collector(config: &EngineConfig, handle: &EngineHandle) -> Result<Option<nexus_trace::Collector>, Failure> {
+    if config.tracing.otlp_endpoint.is_empty() {
+        return Ok(None);
+    }
+    let exporter = nexus_trace::OtlpExporter::new(&config.tracing.otlp_endpoint, "nexus")
+        .map_err(|e| Failure::usage(format!("config error: [tracing] otlp_endpoint: {e}")))?;
+    let collector = nexus_trace::Collector::try_start(handle.tracing(), exporter, Duration::from_secs(1))
+        .map_err(|e| Failure::runtime(format!("cannot start the trace exporter thread: {e}")))?;
+    tracing::info!("nexus: exporting traces to {} (OTLP/HTTP)", config.tracing.otlp_endpoint);
+    Ok(Some(collector))
 }
 
 /// The config's `echo` and `counter` agents, which the `counting` and `ask` loads drive.

@@ -18,6 +18,7 @@
 mod combine;
 mod command;
 
+use crate::command_trace::CommandTrace;
 use crate::directory::{Directory, Subscriber};
 use crate::front::{ConnId, Front, Job, Slot};
 use crate::kinds::Kinds;
@@ -29,6 +30,7 @@ use combine::Combine;
 use nexus_engine::agent::{Agent, Ctx};
 use nexus_engine::ask::AskError;
 use nexus_engine::registry::{key_hash, owner_of_hash};
+use nexus_engine::trace::{Span, TraceContext};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -235,7 +237,36 @@ impl Ingress {
     fn run_job(&mut self, job: Job, ctx: &mut Ctx<'_>) {
         match job {
             Job::Closed(conn) => self.close(conn, ctx),
-            Job::Command { conn, seq, spec, args } => self.command(Request { conn, seq }, spec, args, ctx),
+            Job::Command { conn, seq, spec, args, trace: None } => self.command(Request { conn, seq }, spec, args, ctx),
+            Job::Command { conn, seq, spec, args, trace: Some(trace) } => {
+                self.traced_command(Request { conn, seq }, spec, args, trace, ctx)
+            }
+        }
+    }
+
+    /// Runs a traced command: its asks carry the trace on, as children of this agent's
+    /// `resp.ingress` span (recorded here once the command is under way).
+    fn traced_command(
+        &mut self,
+        req: Request,
+        spec: &'static crate::commands::Spec,
+        args: Vec<Bytes>,
+        trace: CommandTrace,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let sink = ctx.span_sink();
+        let span_id = sink.span_id();
+        let started = sink.now_ns();
+        let before = ctx.trace_context();
+        ctx.adopt_trace(TraceContext { trace_id: trace.root.trace_id, span_id });
+        self.command(req, spec, args, ctx);
+        let mut span = Span::external(trace.root, span_id, "resp.ingress", sink.shard() as u16, started, sink.now_ns());
+        span.enqueued_ns = trace.read_ns;
+        span.agent = ctx.id().to_bits();
+        ctx.record_span(span);
+        match before {
+            Some(before) => ctx.adopt_trace(before),
+            None => ctx.end_trace(),
         }
     }
 
@@ -302,6 +333,12 @@ impl Agent for Ingress {
     type Msg = IngressMsg;
 
     fn handle(&mut self, msg: IngressMsg, ctx: &mut Ctx<'_>) {
+        if let Some(context) = ctx.trace_context() {
+            // A traced answer: the connection's `resp.reply` span follows this hop.
+            if let IngressMsg::Answered { conn, seq, .. } | IngressMsg::Gathered(Gathered { conn, seq, .. }) = &msg {
+                self.front.with(*conn, |c| c.answered_in_trace(*seq, context));
+            }
+        }
         match msg {
             IngressMsg::Poke => self.drain_jobs(ctx),
             IngressMsg::Deliver { channel, message, conns } => self.deliver(channel, message, conns),
