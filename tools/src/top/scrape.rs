@@ -7,7 +7,7 @@
 //! comments, blank lines and lines it cannot read are skipped, so a metric it does not know
 //! (or a future format detail) never stops the view. It keeps samples in text order.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -36,7 +36,6 @@ pub enum ScrapeError {
 
 /// An I/O error as a short lower-case phrase: "connection refused", "timed out", ...
 fn io_reason(e: &std::io::Error) -> String {
-    use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::ConnectionRefused => "connection refused".into(),
         ErrorKind::TimedOut | ErrorKind::WouldBlock => "timed out".into(),
@@ -71,7 +70,13 @@ pub fn fetch(addr: &str, timeout: Duration) -> Result<String, ScrapeError> {
     let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).map_err(ScrapeError::Io)?;
     let mut answer = Vec::new();
-    stream.take(MAX_ANSWER).read_to_end(&mut answer).map_err(ScrapeError::Io)?;
+    match stream.take(MAX_ANSWER).read_to_end(&mut answer) {
+        Ok(_) => {}
+        // Something answered but kept the connection open (a RESP port answers `-ERR` and
+        // waits): judge what came.
+        Err(e) if !answer.is_empty() && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(e) => return Err(ScrapeError::Io(e)),
+    }
     body_of(&answer)
 }
 
@@ -249,5 +254,19 @@ mod tests {
         let e = fetch(&format!("127.0.0.1:{port}"), Duration::from_secs(1)).unwrap_err();
         assert_eq!(e.to_string(), "connection refused");
         assert!(matches!(fetch("no-port-here", Duration::from_secs(1)), Err(ScrapeError::Resolve(_))));
+    }
+
+    #[test]
+    fn a_resp_port_that_answers_and_waits_is_not_http() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            conn.write_all(b"-ERR unknown command 'GET'\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(800)); // Keeps the connection open.
+        });
+        let e = fetch(&addr, Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(e, ScrapeError::NotHttp), "{e}");
+        server.join().unwrap();
     }
 }
