@@ -600,6 +600,9 @@ fn metrics_and_health_answer_over_http() {
     assert!(samples.iter().any(|s| s.contains("quantile=\"")), "latency quantiles:\n{body}");
     assert!(names.iter().any(|n| n.contains("connection")), "connections:\n{body}");
     assert!(names.iter().any(|n| n.contains("dead_letter")), "dead letters:\n{body}");
+    assert!(names.contains("nexus_queued_messages"), "queue depth gauges:\n{body}");
+    assert!(body.contains("# TYPE nexus_mailbox_depth gauge"), "the busiest mailboxes' family:\n{body}");
+    assert!(names.contains("nexus_server_commands_total"), "commands counter (`nexus top` reads it):\n{body}");
 }
 
 // ----- AUTH ----------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Nexus builds against (hwloc for topology, udev for hwloc's
 # device discovery, pkg-config to find them) and the ones its server tests and benchmark drive
-# it with (redis-tools for redis-cli and redis-benchmark, redis-server as the peer), and on
-# request the nightly miri component or cargo-fuzz.
+# it with (redis-tools for redis-cli and redis-benchmark, redis-server as the peer, tmux for
+# the `nexus top` test), and on request the nightly miri component or cargo-fuzz.
 # Idempotent: does nothing when everything is already present. Needs no stdin.
 #
 #   tools/setup.sh          system packages only
@@ -29,7 +29,7 @@ for arg in "$@"; do
     esac
 done
 
-packages=(libhwloc-dev libudev-dev pkg-config redis-tools redis-server)
+packages=(libhwloc-dev libudev-dev pkg-config redis-tools redis-server tmux)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

@@ -8,7 +8,7 @@
 
 use crate::server::ServerHandle;
 use nexus_engine::engine::EngineHandle;
-use nexus_engine::metrics::{DeadLetterReason, EngineStats};
+use nexus_engine::metrics::{DeadLetterReason, EngineStats, ShardStats};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -107,34 +107,61 @@ fn serve(mut stream: TcpStream, engine: &EngineHandle, server: &ServerHandle) ->
 
 /// The Prometheus text for `stats` and the server's counters.
 pub fn render(stats: &EngineStats, server: &ServerHandle) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: &mut dyn Iterator<Item = (String, f64)>| {
-        let _ = writeln!(out, "# HELP nexus_{name} {help}\n# TYPE nexus_{name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "nexus_{name}{labels} {value}");
+    let mut out = render_engine(stats);
+    let snapshots: Vec<_> = (0..server.shards()).filter_map(|i| server.shard(i).map(|s| (i, s.snapshot()))).collect();
+    if let Some((_, first)) = snapshots.first() {
+        for (index, (field, _)) in first.fields().iter().enumerate() {
+            let kind = if *field == "connections" { "gauge" } else { "counter" };
+            let base = field.trim_end_matches("_total");
+            let name = if kind == "counter" { format!("server_{base}_total") } else { format!("server_{base}") };
+            let mut samples = snapshots.iter().map(|(i, s)| (format!("{{shard=\"{i}\"}}"), s.fields()[index].1 as f64));
+            family(&mut out, &name, kind, &format!("RESP server: {}.", base.replace('_', " ")), &mut samples);
         }
-    };
-    let per_shard = |f: &dyn Fn(&nexus_engine::metrics::ShardStats) -> u64| {
+    }
+    out
+}
+
+/// Writes one metric family: its HELP and TYPE lines, then one line per `(labels, value)`.
+fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &mut dyn Iterator<Item = (String, f64)>) {
+    let _ = writeln!(out, "# HELP nexus_{name} {help}\n# TYPE nexus_{name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "nexus_{name}{labels} {value}");
+    }
+}
+
+/// The Prometheus text for the engine's own figures (everything but the server's counters).
+fn render_engine(stats: &EngineStats) -> String {
+    let mut out = String::new();
+    let per_shard = |f: &dyn Fn(&ShardStats) -> u64| {
         stats.shards.iter().map(move |s| (format!("{{shard=\"{}\"}}", s.shard), f(s) as f64)).collect::<Vec<_>>()
     };
-    family(
-        "messages_sent_total",
-        "counter",
-        "Messages sent by agents of the shard.",
-        &mut per_shard(&|s| s.counters.sent).into_iter(),
+    let mut shard_family = |name: &str, kind: &str, help: &str, f: &dyn Fn(&ShardStats) -> u64| {
+        family(&mut out, name, kind, help, &mut per_shard(f).into_iter());
+    };
+    shard_family("messages_sent_total", "counter", "Messages sent by agents of the shard.", &|s| s.counters.sent);
+    shard_family("messages_delivered_total", "counter", "Messages handled by agents of the shard.", &|s| {
+        s.counters.delivered
+    });
+    shard_family("agents", "gauge", "Live agents on the shard.", &|s| s.agents);
+    shard_family("ask_timeouts_total", "counter", "Asks from the shard that timed out.", &|s| s.counters.ask_timeouts);
+    shard_family(
+        "queued_messages",
+        "gauge",
+        "Messages queued on the shard: mailboxes, the control lane and the outbound backlogs.",
+        &|s| s.queued,
     );
+    let mut depth = Vec::new();
+    for s in &stats.shards {
+        for (agent, len) in &s.busiest {
+            depth.push((format!("{{shard=\"{}\",agent=\"{agent}\"}}", s.shard), *len as f64));
+        }
+    }
     family(
-        "messages_delivered_total",
-        "counter",
-        "Messages handled by agents of the shard.",
-        &mut per_shard(&|s| s.counters.delivered).into_iter(),
-    );
-    family("agents", "gauge", "Live agents on the shard.", &mut per_shard(&|s| s.agents).into_iter());
-    family(
-        "ask_timeouts_total",
-        "counter",
-        "Asks from the shard that timed out.",
-        &mut per_shard(&|s| s.counters.ask_timeouts).into_iter(),
+        &mut out,
+        "mailbox_depth",
+        "gauge",
+        "Mailbox length of the shard's busiest agents (up to 5 per shard, non-empty mailboxes only).",
+        &mut depth.into_iter(),
     );
     let mut dead = Vec::new();
     for s in &stats.shards {
@@ -145,28 +172,68 @@ pub fn render(stats: &EngineStats, server: &ServerHandle) -> String {
             ));
         }
     }
-    family("dead_letters_total", "counter", "Messages that could not be delivered, by reason.", &mut dead.into_iter());
+    let help = "Messages that could not be delivered, by reason.";
+    family(&mut out, "dead_letters_total", "counter", help, &mut dead.into_iter());
     let mut latency = Vec::new();
     for s in &stats.shards {
         for (q, v) in [("0.5", s.latency.p50_ns), ("0.99", s.latency.p99_ns), ("0.999", s.latency.p999_ns)] {
             latency.push((format!("{{shard=\"{}\",quantile=\"{q}\"}}", s.shard), v as f64 / 1e9));
         }
     }
-    family(
-        "routing_latency_seconds",
-        "summary",
-        "Enqueue-to-dispatch latency of sampled messages.",
-        &mut latency.into_iter(),
-    );
-    let snapshots: Vec<_> = (0..server.shards()).filter_map(|i| server.shard(i).map(|s| (i, s.snapshot()))).collect();
-    if let Some((_, first)) = snapshots.first() {
-        for (index, (field, _)) in first.fields().iter().enumerate() {
-            let kind = if *field == "connections" { "gauge" } else { "counter" };
-            let base = field.trim_end_matches("_total");
-            let name = if kind == "counter" { format!("server_{base}_total") } else { format!("server_{base}") };
-            let mut samples = snapshots.iter().map(|(i, s)| (format!("{{shard=\"{i}\"}}"), s.fields()[index].1 as f64));
-            family(&name, kind, &format!("RESP server: {}.", base.replace('_', " ")), &mut samples);
+    let help = "Enqueue-to-dispatch latency of sampled messages.";
+    family(&mut out, "routing_latency_seconds", "summary", help, &mut latency.into_iter());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nexus_engine::agent::AgentId;
+    use nexus_engine::metrics::{Counters, LatencySummary};
+
+    fn shard(index: usize, queued: u64, busiest: Vec<(AgentId, u64)>) -> ShardStats {
+        ShardStats {
+            shard: index,
+            counters: Counters { delivered: 40 + index as u64, ..Counters::default() },
+            agents: 3,
+            names: 0,
+            pending_asks: 0,
+            queued,
+            timers: 0,
+            ring_pushed: 0,
+            ring_popped: 0,
+            shedding: false,
+            watches: 0,
+            links: 0,
+            busiest,
+            latency: LatencySummary { p50_ns: 1_500, p99_ns: 20_000, ..LatencySummary::default() },
+            latency_histogram: hdrhistogram::Histogram::new(3).expect("a histogram"),
         }
     }
-    out
+
+    #[test]
+    fn engine_text_has_queues_and_the_busiest_mailboxes() {
+        let busy = vec![(AgentId::new(1, 7, 2), 12), (AgentId::new(1, 3, 0), 4)];
+        let stats =
+            EngineStats { shards: vec![shard(0, 0, vec![]), shard(1, 16, busy)], host_sent: 0, host_rejected_full: 0 };
+        let text = render_engine(&stats);
+        for line in [
+            "# TYPE nexus_queued_messages gauge",
+            "nexus_queued_messages{shard=\"0\"} 0",
+            "nexus_queued_messages{shard=\"1\"} 16",
+            "# TYPE nexus_mailbox_depth gauge",
+            "nexus_mailbox_depth{shard=\"1\",agent=\"1:7.2\"} 12",
+            "nexus_mailbox_depth{shard=\"1\",agent=\"1:3.0\"} 4",
+            "nexus_messages_delivered_total{shard=\"1\"} 41",
+            "nexus_routing_latency_seconds{shard=\"0\",quantile=\"0.99\"} 0.00002",
+            "nexus_dead_letters_total{shard=\"0\",reason=\"mailbox_full\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        }
+        assert!(!text.contains("agent=\"0:"), "shard 0 has no busy mailbox:\n{text}");
+        for name in text.lines().filter_map(|l| l.strip_prefix("# HELP ")) {
+            let name = name.split(' ').next().unwrap_or_default();
+            assert!(text.contains(&format!("# TYPE {name} ")), "HELP without TYPE: {name}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! `nexus`: the engine binary. `nexus run` starts the engine from a TOML config; `nexus bench`
 //! runs the yardstick; `nexus sim` runs the deterministic simulation's scenarios; `nexus trace`
-//! collects message traces from a running engine; `nexus topo`,
+//! collects message traces from a running engine; `nexus top` shows a running engine live,
+//! from its metrics endpoint; `nexus topo`,
 //! `nexus doctor`, `nexus c2c` and `nexus tune` describe, check, measure and tune the machine
 //! the engine runs on.
 //!
@@ -22,6 +23,7 @@ mod doctor;
 mod log;
 mod run;
 mod sim;
+mod top;
 mod topo;
 mod trace;
 mod tune;
@@ -46,6 +48,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure the core-to-core latency matrix (the cache-line probe on every pair of CPUs).
     C2c(c2c::C2cArgs),
+    /// Live view of a running engine: per-shard rates, queues, latency, dead letters, clients,
+    /// busiest agents.
+    Top(top::TopArgs),
     /// Show the machine's topology (or an hwloc XML's) and where the config would put the shards.
     Topo(topo::TopoArgs),
     /// Check this machine and a config (io_uring, memlock, CPUs, kernel, cgroup): PASS, WARN or
@@ -95,6 +100,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::bench(args),
         Command::C2c(args) => c2c::c2c(args),
+        Command::Top(args) => top::top(args),
         Command::Topo(args) => topo::topo(args),
         Command::Doctor(args) => doctor::doctor(args),
         Command::Tune(args) => tune::tune(args),

@@ -9,6 +9,7 @@
 //! every time a slot is freed, so `AgentId`s of earlier occupants no longer match; a slot is in
 //! the shard's run queue exactly when `state == Scheduled`.
 
+use crate::agent::AgentId;
 use crate::mailbox::Queue;
 
 /// End-of-list marker for the free list.
@@ -122,6 +123,24 @@ impl Slots {
             .is_some_and(|s| s.generation == generation && matches!(s.state, SlotState::Idle | SlotState::Scheduled))
     }
 
+    /// Up to `n` live agents with the deepest mailboxes (length > 0), deepest first, ties by
+    /// slot index; for `ShardStats::busiest`. Scans the whole table (O(slots), with an `n`-entry
+    /// insertion list), so it is for stats requests, never the dispatch path.
+    pub(crate) fn busiest(&self, shard: usize, n: usize) -> Vec<(AgentId, u64)> {
+        let mut top: Vec<(AgentId, u64)> = Vec::with_capacity(n + 1);
+        for (idx, slot) in self.slots.iter().enumerate() {
+            let depth = u64::from(slot.queue.len());
+            let live = matches!(slot.state, SlotState::Idle | SlotState::Scheduled);
+            if !live || depth == 0 || (top.len() == n && top.last().is_some_and(|&(_, d)| d >= depth)) {
+                continue;
+            }
+            let at = top.iter().position(|&(_, d)| d < depth).unwrap_or(top.len());
+            top.insert(at, (AgentId::new(shard, idx as u32, slot.generation), depth));
+            top.truncate(n);
+        }
+        top
+    }
+
     /// Indices of every live slot (for shutdown).
     pub(crate) fn live_indices(&self) -> Vec<u32> {
         (0..self.slots.len() as u32).filter(|&i| self.slots[i as usize].state != SlotState::Free).collect()
@@ -144,5 +163,27 @@ mod tests {
         assert_eq!(gc, ga + 1);
         assert_eq!(slots.live(), 2);
         const { assert!(std::mem::size_of::<Slot>() <= 32) };
+    }
+
+    #[test]
+    fn busiest_lists_the_deepest_live_mailboxes_first() {
+        use crate::envelope::{Envelope, NO_SENDER};
+        use crate::mailbox::MessageStore;
+        use crate::payload::Payload;
+        let mut slots = Slots::with_capacity(8);
+        let mut store = MessageStore::with_capacity(64);
+        // Depths 0, 3, 1, 5, 3, 2, 4 on slots 0..7; slot 6 is stopping and left out.
+        for (i, depth) in [0u64, 3, 1, 5, 3, 2, 4].into_iter().enumerate() {
+            let (idx, _) = slots.allocate(1, i as u32, 64).unwrap();
+            let slot = slots.get_mut(idx).unwrap();
+            for n in 0..depth {
+                store.push(&mut slot.queue, Envelope::user(AgentId::new(2, idx, 0), NO_SENDER, Payload::new(n)));
+            }
+        }
+        slots.get_mut(6).unwrap().state = SlotState::Stopping;
+        let top: Vec<(u32, u64)> = slots.busiest(2, 3).iter().map(|&(id, d)| (id.slot(), d)).collect();
+        assert_eq!(top, [(3, 5), (1, 3), (4, 3)], "deepest first, ties by slot");
+        assert!(slots.busiest(2, 3).iter().all(|(id, _)| id.shard() == 2));
+        assert_eq!(slots.busiest(2, 10).len(), 5, "empty mailboxes are left out");
     }
 }

@@ -17,6 +17,7 @@ mod dead_letter;
 pub use dead_letter::DeadLetter;
 pub(crate) use dead_letter::DeadLetterSink;
 
+use crate::agent::AgentId;
 use hdrhistogram::Histogram;
 use std::fmt;
 
@@ -246,6 +247,9 @@ pub fn summarize(h: &Histogram<u64>) -> LatencySummary {
     }
 }
 
+/// How many agents [`ShardStats::busiest`] lists at most.
+pub const BUSIEST_AGENTS: usize = 5;
+
 /// A snapshot of one shard, gathered over the mesh by `EngineHandle::stats()`.
 #[derive(Clone, Debug)]
 pub struct ShardStats {
@@ -273,6 +277,10 @@ pub struct ShardStats {
     pub watches: u64,
     /// Links held by this shard's agents (each link counts once on each side).
     pub links: u64,
+    /// Up to [`BUSIEST_AGENTS`] live agents with the deepest mailboxes (more than zero
+    /// messages), deepest first: `(agent, mailbox length)`. Found by a scan of the shard's
+    /// slot table when the stats are asked for, so it costs nothing between requests.
+    pub busiest: Vec<(AgentId, u64)>,
     /// Enqueue-to-dispatch latency (sampled).
     pub latency: LatencySummary,
     /// The histogram itself, for engine-wide percentiles.

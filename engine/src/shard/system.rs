@@ -460,6 +460,7 @@ impl Shard {
             shedding: self.shedding,
             watches: self.monitors.watch_count() as u64,
             links: self.monitors.link_count() as u64,
+            busiest: self.slots.busiest(self.index, crate::metrics::BUSIEST_AGENTS),
             latency: self.metrics.latency_summary(),
             latency_histogram: self.metrics.latency_histogram(),
         }
