@@ -497,9 +497,14 @@ pub fn records(outcome: &Outcome, context: &Context) -> Vec<Record> {
 /// The lines above the tables.
 fn header(args: &TracingArgs, context: &Context, outcome: &Outcome, note: Option<&str>) -> String {
     let mut out = format!(
-        "nexus bench tracing: {} shards on CPUs {} ({}, pinned), {}, {} rounds, each variant once per round in \
+        "nexus bench tracing: {} shards on CPUs {} ({}, pinned), {}, {} round{}, each variant once per round in \
          an order rotated every round, each run in its own process",
-        context.shards, context.cpus, context.executor, context.date, args.repeat
+        context.shards,
+        context.cpus,
+        context.executor,
+        context.date,
+        args.repeat,
+        if args.repeat == 1 { "" } else { "s" }
     );
     let sizes: Vec<String> = outcome
         .workloads
@@ -511,7 +516,8 @@ fn header(args: &TracingArgs, context: &Context, outcome: &Outcome, note: Option
         "\nsizes: {} (sized to last at least {} ms at sampling 0; a slower variant runs longer)\n\
          spans: a collector thread drains the {SPAN_BUFFER}-span buffer of each shard every {} ms in every variant \
          and discards them; a buffer full between two drains drops spans and counts them (columns below: per \
-         measured run, median)",
+         measured run, median); spans/msg: spans made per workload message (counting's increments, pingpong's \
+         pings and pongs), how much traffic a sampling rate really traces, as a trace follows all its handlers send",
         sizes.join(", "),
         args.round.as_millis(),
         DRAIN_EVERY.as_millis()
@@ -539,26 +545,27 @@ fn pct(v: f64) -> String {
 
 /// The throughput table and the overhead table, with the per-round overheads below.
 pub fn render(outcome: &Outcome) -> String {
-    let mut rows = vec![["workload", "variant", "median (min–max)", "unit", "spans recorded", "spans dropped"]
-        .map(String::from)
-        .to_vec()];
+    let head = ["workload", "variant", "median (min–max)", "unit", "spans recorded", "spans dropped", "spans/msg"];
+    let mut rows = vec![head.map(String::from).to_vec()];
     for (workload, _, series) in &outcome.workloads {
         for variant in Variant::ALL {
             let Some(spread) = Spread::of(&series.per_s(variant)) else { continue };
-            let spans = |f: fn(&RoundFigure) -> u64| -> String {
+            let spans = |f: &dyn Fn(&RoundFigure) -> f64, decimals: usize| -> String {
                 if variant == Variant::Untraced {
                     return "n/a".into();
                 }
-                let counts: Vec<f64> = series.of(variant).iter().map(|r| f(r) as f64).collect();
-                format!("{:.0}", median(&counts))
+                let counts: Vec<f64> = series.of(variant).iter().map(f).collect();
+                format!("{:.*}", decimals, median(&counts))
             };
+            let share = |r: &RoundFigure| (r.recorded + r.dropped) as f64 / workload.messages(r.size).max(1) as f64;
             rows.push(vec![
                 workload.name().into(),
                 variant.label().into(),
                 nexus_bench::report::format_spread(spread.median, spread.min, spread.max, workload.unit()),
                 workload.unit().into(),
-                spans(|r| r.recorded),
-                spans(|r| r.dropped),
+                spans(&|r| r.recorded as f64, 0),
+                spans(&|r| r.dropped as f64, 0),
+                spans(&share, 3),
             ]);
         }
     }

@@ -75,6 +75,15 @@ impl TracedWorkload {
         }
     }
 
+    /// The messages of a measured run of `size`: counting's increments, pingpong's pings and
+    /// pongs (its unrecorded warm-up trips included).
+    pub const fn messages(self, size: u64) -> u64 {
+        match self {
+            TracedWorkload::Counting => size,
+            TracedWorkload::Pingpong => 2 * (size + if size < PINGPONG_WARMUP { size } else { PINGPONG_WARMUP }),
+        }
+    }
+
     /// What its size counts.
     pub const fn counts(self) -> &'static str {
         match self {
@@ -277,5 +286,8 @@ mod tests {
     fn names_and_units() {
         assert_eq!(TracedWorkload::BOTH.map(TracedWorkload::name), ["counting", "pingpong"]);
         assert_eq!(TracedWorkload::Pingpong.unit(), "round trips/s");
+        assert_eq!(TracedWorkload::Counting.messages(5_000), 5_000);
+        assert_eq!(TracedWorkload::Pingpong.messages(5_000), 12_000, "pings and pongs, warm-up included");
+        assert_eq!(TracedWorkload::Pingpong.messages(10), 40);
     }
 }
