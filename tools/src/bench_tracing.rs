@@ -9,7 +9,7 @@
 //! cargo build --release -p nexus-tools --features nexus-engine/untraced --target-dir target/untraced
 //! cargo build --release -p nexus-tools
 //! target/release/nexus bench tracing --untraced-bin target/untraced/release/nexus \
-//!     --json perf/tracing/results.jsonl
+//!     --json perf/tracing/results.jsonl | tee perf/tracing/results.txt
 //! ```
 //!
 //! 1. Check the options (`--shards` at least 2: both workloads cross shards; `--repeat` default
