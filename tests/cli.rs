@@ -1,6 +1,6 @@
 //! End-to-end tests of the `nexus` binary: config errors, `nexus run` start to graceful stop
 //! (by duration and by SIGTERM), `nexus bench --json`, `nexus bench compare` on two small
-//! files, and a one-second `nexus bench idle`.
+//! files, a one-second `nexus bench idle`, and `nexus bench tracing` with tiny rounds.
 //!
 //! Each test runs the built binary (`CARGO_BIN_EXE_nexus`) as a user would. Engines started
 //! here use plain unpinned threads where the test writes its own config, so tests running side
@@ -271,4 +271,45 @@ fn bench_idle_prints_the_cpu_share_of_an_idle_server() {
     let cpu: f64 = cells.get(3).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no percentage: {row}"));
     assert!((0.0..=200.0 * 64.0).contains(&cpu), "{row}");
     assert!(row.ends_with("met"), "a verdict: {row}");
+}
+
+/// A smoke run: one round of tiny runs (sized for 1 ms), so it checks that every variant runs
+/// in its child process and the output names the three overheads, never how fast anything is.
+#[test]
+fn bench_tracing_runs_every_variant_and_names_the_three_overheads() {
+    let json = config_file("tracing.jsonl", "");
+    let args = ["bench", "tracing", "--repeat", "1", "--round-ms", "1", "--executor", "threads", "--json"];
+    let out = run_with(&[&args[..], &[json.to_str().unwrap()]].concat());
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", text(&out.stderr));
+    for name in ["tracing_overhead_0", "tracing_overhead_1pct", "tracing_overhead_100pct"] {
+        assert!(stdout.contains(name), "{name} missing: {stdout}");
+    }
+    assert!(stdout.contains("needs --untraced-bin") && stdout.contains("nexus-engine/untraced"), "{stdout}");
+    let lines = std::fs::read_to_string(&json).unwrap();
+    let records: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for workload in ["counting", "pingpong"] {
+        for metric in ["tracing_overhead_1pct", "tracing_overhead_100pct"] {
+            let found =
+                records.iter().any(|r| r["workload"] == workload && r["metric"] == metric && r["unit"] == "ratio");
+            assert!(found, "{workload} {metric} missing: {lines}");
+        }
+    }
+    assert!(records.iter().all(|r| r["metric"] != "tracing_overhead_0"), "no baseline was given: {lines}");
+}
+
+#[test]
+fn bench_tracing_refuses_what_does_not_apply() {
+    for args in [
+        &["bench", "tracing", "--peers"][..],
+        &["bench", "tracing", "--shards", "1"],
+        &["bench", "tracing", "--untraced-bin", "/nonexistent/nexus"],
+        &["bench", "counting", "--untraced-bin", "/nonexistent/nexus"],
+        &["bench", "tracing", "--executor", "both"],
+    ] {
+        let out = run_with(args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("hint:") && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
+    }
 }

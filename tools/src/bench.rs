@@ -27,11 +27,16 @@
 //! [--json [FILE]]` is another: the CPU share and wake-ups of an idle `nexus run`, per executor
 //! (both by default), against the target of at most 1% of a core (see `bench_idle`).
 //!
+//! `nexus bench tracing [--shards N] [--executor E] [--repeat K] [--round-ms MS]
+//! [--untraced-bin PATH] [--json [FILE]]` is another: message tracing's cost on counting and
+//! cross-shard pingpong, untraced build against sampling 0, 1% and 100%, each round in a child
+//! process (see `bench_tracing`; `perf/tracing/run.sh` builds both binaries and runs it).
+//!
 //! `nexus bench compare OLD.jsonl NEW.jsonl [--threshold P]` runs nothing: it matches the
 //! figures of two `--json FILE` outputs and says which got better, worse or stayed within
 //! +-P% (default 5; see `bench_compare` for which way each metric improves).
 //!
-//! Neither `server`, `restart`, `coord`, `idle` nor `compare` is part of `all`; each refuses the
+//! Neither `server`, `restart`, `coord`, `idle`, `tracing` nor `compare` is part of `all`; each refuses the
 //! options that do not apply to it (exit 2, naming the ones it takes).
 //!
 //! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
@@ -89,6 +94,9 @@ enum WorkloadArg {
     Coord,
     /// CPU share and wake-ups of an idle `nexus run`, per executor (not part of `all`).
     Idle,
+    /// Message tracing's cost: counting and cross-shard pingpong, untraced build (with
+    /// --untraced-bin) against sampling 0, 1% and 100% (not part of `all`).
+    Tracing,
     /// Compare two `--json FILE` outputs: OLD.jsonl NEW.jsonl (runs nothing).
     Compare,
 }
@@ -148,6 +156,22 @@ pub struct BenchArgs {
     /// as the nexus side instead of starting `nexus run`.
     #[arg(long, hide = true)]
     target_port: Option<u16>,
+    /// `tracing` only: the `nexus` binary built with `--features nexus-engine/untraced`, the
+    /// baseline of tracing_overhead_0.
+    #[arg(long, value_name = "PATH")]
+    untraced_bin: Option<PathBuf>,
+    /// `tracing` only: size each run to last at least this many ms at sampling 0 (default 600).
+    #[arg(long, value_name = "MS")]
+    round_ms: Option<u64>,
+    /// `tracing` only, internal: run one round of this workload and print it as a JSON line.
+    #[arg(long, hide = true, value_enum)]
+    child_round: Option<crate::bench_tracing_round::TracedWorkload>,
+    /// `tracing` only, internal: the round's sampling probability.
+    #[arg(long, hide = true)]
+    child_sample: Option<f64>,
+    /// `tracing` only, internal: the round's increments or round trips.
+    #[arg(long, hide = true)]
+    child_size: Option<u64>,
 }
 
 /// Rounds when `--repeat` is not given: five, so a median has two rounds on each side.
@@ -167,7 +191,8 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     match args.workload {
         WorkloadArg::Idle => return idle(&args),
         WorkloadArg::Compare => return compare(&args),
-        _ => refuse_idle_and_compare_options(&args)?,
+        WorkloadArg::Tracing => return tracing(args),
+        _ => refuse_special_options(&args)?,
     }
     let (repeat, executor) = common_options(&args)?;
     if args.workload == WorkloadArg::Server {
@@ -260,7 +285,9 @@ fn suite_workloads(workload: WorkloadArg) -> Vec<Workload> {
         WorkloadArg::Server => unreachable!("`server` returned above"),
         WorkloadArg::Restart => unreachable!("`restart` returned above"),
         WorkloadArg::Coord => unreachable!("`coord` returned above"),
-        WorkloadArg::Idle | WorkloadArg::Compare => unreachable!("`idle` and `compare` returned above"),
+        WorkloadArg::Idle | WorkloadArg::Compare | WorkloadArg::Tracing => {
+            unreachable!("`idle`, `compare` and `tracing` returned above")
+        }
     }
 }
 
@@ -425,6 +452,25 @@ fn idle(args: &BenchArgs) -> Result<(), Failure> {
     })
 }
 
+/// `nexus bench tracing`: refuses the options that do not apply and hands the rest over
+/// (`bench_tracing` checks their values).
+fn tracing(args: BenchArgs) -> Result<(), Failure> {
+    let takes = ["--shards", "--executor", "--repeat", "--round-ms", "--untraced-bin", "--json"];
+    let internal = ["--child-round", "--child-sample", "--child-size"];
+    only_for(&args, "tracing", &[&takes[..], &internal[..]].concat())?;
+    crate::bench_tracing::bench_tracing(crate::bench_tracing::TracingOptions {
+        shards: args.shards,
+        executor: args.executor.map(|e| single_executor(Some(e))).transpose()?,
+        repeat: args.repeat,
+        round_ms: args.round_ms,
+        untraced_bin: args.untraced_bin,
+        json: args.json,
+        child_round: args.child_round,
+        child_sample: args.child_sample,
+        child_size: args.child_size,
+    })
+}
+
 /// `nexus bench compare`: checks its arguments and runs it.
 fn compare(args: &BenchArgs) -> Result<(), Failure> {
     only_for(args, "compare", &["--threshold"])?;
@@ -458,17 +504,25 @@ fn single_executor(executor: Option<Executors>) -> Result<ExecutorKind, Failure>
     }
 }
 
-/// For the workloads other than `idle` and `compare`: refuses the file arguments and the
-/// options that belong to those two.
-fn refuse_idle_and_compare_options(args: &BenchArgs) -> Result<(), Failure> {
+/// For the workloads other than `idle`, `compare` and `tracing`: refuses the file arguments
+/// and the options that belong to those three.
+fn refuse_special_options(args: &BenchArgs) -> Result<(), Failure> {
     if !args.files.is_empty() {
         return Err(Failure::usage(
             "bench: only `nexus bench compare OLD NEW` takes file arguments; hint: --json FILE names an output file",
         ));
     }
-    for (given, option, owner) in
-        [(args.duration.is_some(), "--duration", "idle"), (args.threshold.is_some(), "--threshold", "compare")]
-    {
+    for (given, option, owner) in [
+        (args.duration.is_some(), "--duration", "idle"),
+        (args.threshold.is_some(), "--threshold", "compare"),
+        (args.untraced_bin.is_some(), "--untraced-bin", "tracing"),
+        (args.round_ms.is_some(), "--round-ms", "tracing"),
+        (
+            args.child_round.is_some() || args.child_sample.is_some() || args.child_size.is_some(),
+            "--child-round",
+            "tracing",
+        ),
+    ] {
         if given {
             return Err(Failure::usage(format!(
                 "bench: {option} applies to `nexus bench {owner}` only; hint: see nexus bench --help"
@@ -478,8 +532,8 @@ fn refuse_idle_and_compare_options(args: &BenchArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// For `idle` and `compare` (`workload`): refuses every option given that is not in `takes`,
-/// and file arguments except for `compare`.
+/// For `idle`, `compare` and `tracing` (`workload`): refuses every option given that is not in
+/// `takes`, and file arguments except for `compare`.
 fn only_for(args: &BenchArgs, workload: &str, takes: &[&str]) -> Result<(), Failure> {
     let given = [
         (args.shards.is_some(), "--shards"),
@@ -495,9 +549,16 @@ fn only_for(args: &BenchArgs, workload: &str, takes: &[&str]) -> Result<(), Fail
         (args.target_port.is_some(), "--target-port"),
         (args.duration.is_some(), "--duration"),
         (args.threshold.is_some(), "--threshold"),
+        (args.untraced_bin.is_some(), "--untraced-bin"),
+        (args.round_ms.is_some(), "--round-ms"),
+        (args.child_round.is_some(), "--child-round"),
+        (args.child_sample.is_some(), "--child-sample"),
+        (args.child_size.is_some(), "--child-size"),
     ];
     if let Some((_, option)) = given.iter().find(|(g, option)| *g && !takes.contains(option)) {
-        let takes = if takes.is_empty() { "no option".to_string() } else { takes.join(", ") };
+        // The internal options (`--child-*`) are left out of the hint.
+        let public: Vec<&str> = takes.iter().copied().filter(|t| !t.starts_with("--child-")).collect();
+        let takes = if public.is_empty() { "no option".to_string() } else { public.join(", ") };
         return Err(Failure::usage(format!(
             "bench: {option} does not apply to `nexus bench {workload}`; hint: it takes {takes}"
         )));

@@ -13,8 +13,9 @@
 //!    +-threshold % (default 5) is "same"; outside it, the metric's [`direction`] says whether
 //!    it is better. Lower is better for times and sizes (names ending in `_ns`, `_us`, `_ms`,
 //!    `_bytes`, `bytes_per_agent`, or starting with `ns_per`, `us_per`, `ms_per`, `bytes_per`),
-//!    for `cpu_pct` and `ctx_switches_per_s`, and for any name holding `latency`, `p50` or
-//!    `p99`; higher is better for everything else (rates, ratios).
+//!    for `cpu_pct` and `ctx_switches_per_s`, and for any name holding `latency`, `p50`, `p99`
+//!    or `overhead` (`tracing_overhead_1pct`); higher is better for everything else (rates,
+//!    ratios).
 //! 4. Print one row per matched figure (old, new, new/old, verdict with the change), a
 //!    record's spread `[min..max]` next to its value when it has both, the figures found in
 //!    one file only, and a last line: `N better, N worse, N same`.
@@ -185,7 +186,7 @@ pub fn direction(metric: &str) -> Direction {
     const LOWER_SUFFIXES: [&str; 7] =
         ["_ns", "_us", "_ms", "_bytes", "bytes_per_agent", "cpu_pct", "ctx_switches_per_s"];
     const LOWER_PREFIXES: [&str; 4] = ["ns_per", "us_per", "ms_per", "bytes_per"];
-    const LOWER_WORDS: [&str; 3] = ["latency", "p50", "p99"];
+    const LOWER_WORDS: [&str; 4] = ["latency", "p50", "p99", "overhead"];
     if LOWER_SUFFIXES.iter().any(|s| metric.ends_with(s))
         || LOWER_PREFIXES.iter().any(|p| metric.starts_with(p))
         || LOWER_WORDS.iter().any(|w| metric.contains(w))
@@ -347,7 +348,7 @@ pub fn bench_compare(args: &CompareArgs) -> Result<(), Failure> {
     let header = format!(
         "nexus bench compare: {} ({} records) -> {} ({} records); same within +-{}%\n\
          lower is better for *_ns, *_us, *_ms, *_bytes, bytes_per_agent, cpu_pct, ctx_switches_per_s and names \
-         with latency, p50 or p99; higher for the rest",
+         with latency, p50, p99 or overhead; higher for the rest",
         names[0],
         old.len(),
         names[1],
@@ -416,6 +417,9 @@ mod tests {
             assert_eq!(direction(lower), Direction::LowerIsBetter, "{lower}");
         }
         for lower in ["ctx_switches_per_s", "set_p1_latency", "rtt_p999_ns", "p50", "ns_per_op", "ns_per_spawn_cold"] {
+            assert_eq!(direction(lower), Direction::LowerIsBetter, "{lower}");
+        }
+        for lower in ["tracing_overhead_0", "tracing_overhead_1pct", "tracing_overhead_100pct"] {
             assert_eq!(direction(lower), Direction::LowerIsBetter, "{lower}");
         }
         for higher in ["msgs_per_s", "hops_per_s", "chaos_throughput_ratio", "thread_ring_x", "rps"] {

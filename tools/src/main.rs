@@ -17,6 +17,8 @@ mod bench_coord;
 mod bench_idle;
 mod bench_restart;
 mod bench_server;
+mod bench_tracing;
+mod bench_tracing_round;
 mod c2c;
 mod child;
 mod doctor;

@@ -35,6 +35,11 @@ pub use buffer::TraceHandle;
 pub(crate) use buffer::TraceShared;
 pub use context::{ParseTraceparentError, TraceContext};
 
+/// Whether tracing's hooks are compiled in: `false` in a build with the `untraced` feature,
+/// where nothing is ever traced whatever the sampling says (the API is there, and idle). Lets a
+/// tool check which kind of build it runs, or which kind a baseline binary is.
+pub const COMPILED_IN: bool = !cfg!(feature = "untraced");
+
 /// What a hop was: how its message travelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Hop {
