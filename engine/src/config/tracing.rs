@@ -15,7 +15,7 @@ pub struct TracingConfig {
     pub sample: f64,
     /// `buffer`: spans each shard buffers before dropping (and counting) new ones. Default 65536.
     pub buffer: usize,
-    /// `max_depth`: hops a trace follows from its root. Default 64.
+    /// `max_depth`: hops a trace follows from its root. Default 32.
     pub max_depth: u16,
     /// `otlp_endpoint`: where `nexus run` exports spans, OTLP over HTTP/protobuf (for example
     /// `http://127.0.0.1:4318/v1/traces`); empty = no export. Default empty.
@@ -30,7 +30,7 @@ impl Eq for TracingConfig {}
 
 impl Default for TracingConfig {
     fn default() -> Self {
-        Self { sample: 0.0, buffer: 65_536, max_depth: 64, otlp_endpoint: String::new(), commands: Vec::new() }
+        Self { sample: 0.0, buffer: 65_536, max_depth: 32, otlp_endpoint: String::new(), commands: Vec::new() }
     }
 }
 

@@ -299,19 +299,24 @@ impl Shard {
     /// mailbox is full under `reject`, or the backlog to its shard is full.
     #[inline]
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
-        if self.tracer.on() {
-            return self.route_traced(env);
+        // One branch for both rare cases: tracing on, or the shard halted.
+        if self.tracer.on() | self.halted {
+            return self.route_slow(env);
         }
         self.route_plain(env)
     }
 
-    /// `route` while tracing is on: the envelope is wrapped when it is to be traced, and a
-    /// refused one is unwrapped before it goes back to its sender.
+    /// `route` while tracing is on or the shard halted: a message to be traced is wrapped,
+    /// and a refused one is unwrapped before it goes back to its sender.
     #[cold]
     #[inline(never)]
-    fn route_traced(&mut self, env: Envelope) -> Result<(), Envelope> {
-        let now = self.shared.clock.now_ns();
-        let env = self.tracer.outgoing(env, now);
+    fn route_slow(&mut self, env: Envelope) -> Result<(), Envelope> {
+        if self.halted {
+            self.dead_letter(env, DeadLetterReason::Shutdown);
+            return Ok(());
+        }
+        let clock = &self.shared.clock;
+        let env = self.tracer.outgoing(env, || clock.now_ns());
         self.route_plain(env).map_err(crate::trace::shard::discard)
     }
 
@@ -325,10 +330,6 @@ impl Shard {
                 return Ok(());
             }
         };
-        if self.halted {
-            self.dead_letter(env, DeadLetterReason::Shutdown);
-            return Ok(());
-        }
         if to == self.index {
             if env.kind == Kind::Reply {
                 self.accept_reply(env);
@@ -343,6 +344,13 @@ impl Shard {
         self.push_outbound(to, env)
     }
 
+    /// Whether a dispatch needs more than the plain path: tracing is on, or a driver asked for
+    /// the dispatch trace. Two loads, one branch.
+    #[inline(always)]
+    pub(crate) fn hooked(&self) -> bool {
+        self.tracer.on() | self.dispatch_trace.is_some()
+    }
+
     /// A timer's message takes its trace when it is armed (the arming hop is its parent, and
     /// its queue time includes the delay), not when it fires, when nothing is current.
     #[inline]
@@ -350,8 +358,8 @@ impl Shard {
         if !self.tracer.on() {
             return env;
         }
-        let now = self.shared.clock.now_ns();
-        self.tracer.outgoing(env, now)
+        let clock = &self.shared.clock;
+        self.tracer.outgoing_armed(env, || clock.now_ns())
     }
 
     /// Stages a system envelope for shard `to` (or handles it here when `to` is this shard).

@@ -286,8 +286,8 @@ impl Shard {
                 let mut env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
                 if self.tracer.on() {
                     // A traced reply's hop is current: the answer carries its trace on.
-                    let now = self.shared.clock.now_ns();
-                    env = self.tracer.outgoing(env, now);
+                    let clock = &self.shared.clock;
+                    env = self.tracer.outgoing(env, || clock.now_ns());
                 }
                 // Answers bypass the mailbox bound; a stopped asker makes this a dead letter,
                 // which discards the parked adapter.
@@ -334,8 +334,8 @@ impl Shard {
         let mut env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
         if self.tracer.on() {
             // The last part's reply is current: the gathered answer carries its trace on.
-            let now = self.shared.clock.now_ns();
-            env = self.tracer.outgoing(env, now);
+            let clock = &self.shared.clock;
+            env = self.tracer.outgoing(env, || clock.now_ns());
         }
         let _ = self.accept(env, false);
     }

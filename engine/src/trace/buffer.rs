@@ -6,9 +6,10 @@
 //! full buffer drops the span and counts it in that shard's `dropped`; nothing ever waits.
 //! The sampling threshold is one atomic the shards read once per pass, never per message.
 //!
-//! Invariants: span ids are `salt ^ ((shard + 1) << 48 | n)` with `n` a per-shard counter, so
-//! ids from different shards never collide and never repeat within 2^48 spans of one shard;
-//! `recorded + dropped` is every span a shard produced.
+//! Invariants: span ids are `salt ^ ((shard + 1) << 48 | lane << 47 | n)` with `n` a counter
+//! of the shard's lane (the dispatcher's own, without atomics, or the span sinks'), so ids
+//! from different shards or lanes never collide and never repeat within 2^47 spans of one
+//! lane; `recorded + dropped` is every span a shard produced.
 
 use super::{threshold, Span, TraceConfig, TraceContext};
 use crossbeam_queue::ArrayQueue;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 /// One shard's span buffer and its counters.
 struct ShardSpans {
     queue: ArrayQueue<Span>,
-    recorded: AtomicU64,
+    /// Spans taken out by collectors (written off the shard).
+    drained: AtomicU64,
     dropped: AtomicU64,
     next_id: AtomicU64,
 }
@@ -33,6 +35,11 @@ pub(crate) struct TraceShared {
     epoch_unix_ns: u64,
     clock: crate::shard::Clock,
 }
+
+/// The bit of a span id's low 48 that marks the dispatcher's lane (the sinks' ids lack it).
+const DISPATCHER_LANE: u64 = 1 << 47;
+/// The counter bits of either lane.
+const SINK_LANE_MASK: u64 = DISPATCHER_LANE - 1;
 
 /// SplitMix64: a well-mixed 64-bit value from a counter (ids and trace ids, not security).
 pub(crate) fn mix(mut z: u64) -> u64 {
@@ -54,7 +61,7 @@ impl TraceShared {
                 .map(|_| {
                     CachePadded::new(ShardSpans {
                         queue: ArrayQueue::new(config.buffer.max(1)),
-                        recorded: AtomicU64::new(0),
+                        drained: AtomicU64::new(0),
                         dropped: AtomicU64::new(0),
                         next_id: AtomicU64::new(1),
                     })
@@ -74,9 +81,20 @@ impl TraceShared {
         self.threshold.load(Ordering::Relaxed)
     }
 
-    /// A fresh span id of `shard`.
+    /// A fresh span id of `shard`'s sink lane (span sinks, host roots): an atomic counter.
     pub(crate) fn span_id(&self, shard: usize) -> u64 {
-        let n = self.shards[shard].next_id.fetch_add(1, Ordering::Relaxed) & ((1 << 48) - 1);
+        let n = self.shards[shard].next_id.fetch_add(1, Ordering::Relaxed);
+        self.id_of(shard, n & SINK_LANE_MASK)
+    }
+
+    /// The span id `n` of `shard`'s dispatcher lane (the shard counts `n` itself).
+    #[inline]
+    pub(crate) fn dispatcher_span_id(&self, shard: usize, n: u64) -> u64 {
+        self.id_of(shard, DISPATCHER_LANE | (n & SINK_LANE_MASK))
+    }
+
+    #[inline]
+    fn id_of(&self, shard: usize, n: u64) -> u64 {
         let id = self.salt ^ (((shard as u64 + 1) << 48) | n);
         if id == 0 {
             1
@@ -93,12 +111,11 @@ impl TraceShared {
     }
 
     /// Records `span` in `shard`'s buffer, or counts it dropped when the buffer is full.
+    /// (Recorded spans are counted where they are drained, off the shard.)
     #[inline]
     pub(crate) fn record(&self, shard: usize, span: Span) {
         let spans = &self.shards[shard];
-        if spans.queue.push(span).is_ok() {
-            spans.recorded.fetch_add(1, Ordering::Relaxed);
-        } else {
+        if spans.queue.push(span).is_err() {
             spans.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -147,6 +164,7 @@ impl TraceHandle {
                     break;
                 }
                 if let Some(span) = spans.queue.pop() {
+                    spans.drained.fetch_add(1, Ordering::Relaxed);
                     out.push(span);
                     taken += 1;
                     progress = true;
@@ -158,7 +176,7 @@ impl TraceHandle {
 
     /// Spans recorded into the buffers since the engine started (drained or not).
     pub fn recorded(&self) -> u64 {
-        self.shared.shards.iter().map(|s| s.recorded.load(Ordering::Relaxed)).sum()
+        self.shared.shards.iter().map(|s| s.drained.load(Ordering::Relaxed) + s.queue.len() as u64).sum()
     }
 
     /// Spans dropped because a shard's buffer was full.

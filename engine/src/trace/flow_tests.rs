@@ -185,3 +185,50 @@ fn an_opted_in_agent_starts_traces_and_a_refused_traced_send_returns_the_message
     assert_eq!(spans.len(), 2, "the refused send left no span: {spans:#?}");
     assert_eq!(shards[0].stats().counters.rejected_full, 1);
 }
+
+/// Under a trace, sends itself a step and arms itself a timer; counts its steps.
+struct Looper;
+
+enum LoopMsg {
+    Start,
+    Step,
+    Timer,
+}
+
+impl Agent for Looper {
+    type Msg = LoopMsg;
+    fn handle(&mut self, msg: LoopMsg, ctx: &mut Ctx<'_>) {
+        if let LoopMsg::Start = msg {
+            ctx.start_trace();
+            let me = ctx.myself();
+            let _ = ctx.send(me, LoopMsg::Step);
+            ctx.send_after(me, LoopMsg::Timer, std::time::Duration::ZERO);
+        }
+    }
+}
+
+#[test]
+fn a_self_send_is_a_loop_step_not_a_hop_but_a_self_armed_timer_carries_the_trace() {
+    let mut shards = cluster(1);
+    let looper = shards[0].spawn(Looper).unwrap();
+    settle(&mut shards);
+    let tracing = TraceHandle { shared: shards[0].shared.trace.clone() };
+    // Sampling on as well: a self-send is not a root either.
+    tracing.set_sample(1.0);
+    shards[0].inject(looper, LoopMsg::Start).map_err(|_| "refused").unwrap();
+    for _ in 0..50 {
+        shards[0].pass();
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+    tracing.set_sample(0.0);
+    settle(&mut shards);
+    let mut spans = Vec::new();
+    tracing.drain(&mut spans);
+    let start = spans.iter().find(|s| s.name == "start_trace").expect("the opt-in's span");
+    let timer: Vec<&Span> = spans.iter().filter(|s| s.parent_id == start.span_id).collect();
+    assert_eq!(timer.len(), 1, "only the timer follows the trace: {spans:#?}");
+    assert!(timer[0].name.ends_with("LoopMsg"));
+    // One LoopMsg hop recorded, the timer: not the step, though sampling was on (the Start
+    // came through the inject queue untraced).
+    assert_eq!(spans.iter().filter(|s| s.name.ends_with("LoopMsg")).count(), 1, "{spans:#?}");
+}

@@ -156,9 +156,9 @@ pub struct TraceConfig {
 }
 
 impl TraceConfig {
-    /// Sampling off, 65,536 spans per shard buffer, traces of up to 64 hops.
+    /// Sampling off, 65,536 spans per shard buffer, traces of up to 32 hops.
     pub fn new() -> Self {
-        Self { sample: 0.0, buffer: 65_536, max_depth: 64 }
+        Self { sample: 0.0, buffer: 65_536, max_depth: 32 }
     }
 
     /// The probability that an untraced message starts a trace (0 to 1; clamped). It can be

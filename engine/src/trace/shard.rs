@@ -51,13 +51,23 @@ pub(crate) struct ShardTracer {
     pub(crate) current: Option<Current>,
     pub(crate) shared: Arc<TraceShared>,
     shard: usize,
+    /// The next span id's counter for the dispatcher's own spans (no atomic: its id lane is
+    /// the shard's, apart from the span sinks', see `TraceShared::span_id`).
+    next_id: u64,
 }
 
 impl ShardTracer {
     pub(crate) fn new(shared: Arc<TraceShared>, shard: usize) -> Self {
         let threshold = shared.threshold();
         let rng = mix(shared.span_id(shard)) | 1;
-        Self { active: threshold != 0, threshold, rng, current: None, shared, shard }
+        Self { active: threshold != 0, threshold, rng, current: None, shared, shard, next_id: 0 }
+    }
+
+    /// A fresh span id of this shard's dispatcher lane.
+    #[inline]
+    fn span_id(&mut self) -> u64 {
+        self.next_id = self.next_id.wrapping_add(1);
+        self.shared.dispatcher_span_id(self.shard, self.next_id)
     }
 
     /// Whether tracing has work on this shard now (sampling is on, or a traced hop is being
@@ -101,7 +111,13 @@ impl ShardTracer {
 
     /// The context an envelope sent now gets: the current hop's (one level deeper), or a new
     /// root when the envelope is a user message and the draw samples it. `None`: untraced.
-    fn outgoing_context(&mut self, env: &Envelope) -> Option<(TraceContext, u16)> {
+    /// A message an agent sends straight to itself is a step of its own loop (a yield), not
+    /// a hop: it neither carries a trace on nor starts one, unless it is a timer's (`armed`),
+    /// which is how protocols close windows and keep deadlines.
+    fn outgoing_context(&mut self, env: &Envelope, armed: bool) -> Option<(TraceContext, u16)> {
+        if !armed && env.kind == Kind::User && env.to == env.from {
+            return None;
+        }
         if let Some(current) = self.current {
             return (current.depth < self.shared.max_depth).then_some((current.ctx, current.depth + 1));
         }
@@ -109,17 +125,28 @@ impl ShardTracer {
             return None;
         }
         // A root: the new trace's id is mixed from a fresh id; the message's span is its root.
-        let seed = self.shared.span_id(self.shard);
+        let seed = self.span_id();
         Some((TraceContext { trace_id: self.shared.trace_id(seed), span_id: 0 }, 0))
     }
 
     /// Wraps `env` when it is to be traced (see `outgoing_context`); returns it either way.
-    pub(crate) fn outgoing(&mut self, env: Envelope, now_ns: u64) -> Envelope {
+    /// The clock (`now_ns`) is read only for a message that is traced.
+    pub(crate) fn outgoing(&mut self, env: Envelope, now_ns: impl FnOnce() -> u64) -> Envelope {
+        self.outgoing_as(env, false, now_ns)
+    }
+
+    /// [`Self::outgoing`] for a timer's message, armed now: it carries the arming hop's trace
+    /// even when the agent armed it for itself.
+    pub(crate) fn outgoing_armed(&mut self, env: Envelope, now_ns: impl FnOnce() -> u64) -> Envelope {
+        self.outgoing_as(env, true, now_ns)
+    }
+
+    fn outgoing_as(&mut self, env: Envelope, armed: bool, now_ns: impl FnOnce() -> u64) -> Envelope {
         if env.flags & FLAG_TRACED != 0 || env.kind == Kind::System {
             return env;
         }
-        match self.outgoing_context(&env) {
-            Some((ctx, depth)) => wrap(env, ctx, depth, now_ns),
+        match self.outgoing_context(&env, armed) {
+            Some((ctx, depth)) => wrap(env, ctx, depth, now_ns()),
             None => env,
         }
     }
@@ -129,7 +156,7 @@ impl ShardTracer {
     pub(crate) fn begin(&mut self, env: Envelope, agent: u64, now_ns: u64) -> (Envelope, OpenHop) {
         let hop = hop_of(&env);
         let (env, parent, depth, enqueued_ns) = unwrap(env, now_ns);
-        let span_id = self.shared.span_id(self.shard);
+        let span_id = self.span_id();
         let span = Span {
             trace_id: parent.trace_id,
             span_id,
@@ -170,7 +197,7 @@ impl ShardTracer {
 
     /// A new trace rooted at a fresh span of this shard.
     pub(crate) fn new_root(&mut self) -> TraceContext {
-        let span_id = self.shared.span_id(self.shard);
+        let span_id = self.span_id();
         TraceContext { trace_id: self.shared.trace_id(span_id), span_id }
     }
 

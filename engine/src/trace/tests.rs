@@ -90,12 +90,12 @@ fn sampling_starts_roots_at_about_the_probability() {
     assert!(tracer.on());
     let to = crate::agent::AgentId::new(0, 1, 0);
     let traced = (0..20_000)
-        .filter(|_| tracer.outgoing(Envelope::user(to, 0, Payload::new(0u8)), 1).flags & FLAG_TRACED != 0)
+        .filter(|_| tracer.outgoing(Envelope::user(to, 0, Payload::new(0u8)), || 1).flags & FLAG_TRACED != 0)
         .count();
     assert!((4_000..6_000).contains(&traced), "{traced} of 20000 sampled at 0.25");
     let mut off = shard::ShardTracer::new(shared(1, 0.0), 0);
     assert!(!off.on());
-    assert_eq!(off.outgoing(Envelope::user(to, 0, Payload::new(0u8)), 1).flags & FLAG_TRACED, 0);
+    assert_eq!(off.outgoing(Envelope::user(to, 0, Payload::new(0u8)), || 1).flags & FLAG_TRACED, 0);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn a_trace_stops_at_its_depth_limit() {
     let to = crate::agent::AgentId::new(0, 1, 0);
     let ctx = TraceContext { trace_id: 7, span_id: 9 };
     tracer.set_current(Some(shard::Current { ctx, depth: 1 }));
-    assert_ne!(tracer.outgoing(Envelope::user(to, 0, Payload::new(0u8)), 1).flags & FLAG_TRACED, 0);
+    assert_ne!(tracer.outgoing(Envelope::user(to, 0, Payload::new(0u8)), || 1).flags & FLAG_TRACED, 0);
     tracer.set_current(Some(shard::Current { ctx, depth: 2 }));
-    assert_eq!(tracer.outgoing(Envelope::user(to, 0, Payload::new(0u8)), 1).flags & FLAG_TRACED, 0);
+    assert_eq!(tracer.outgoing(Envelope::user(to, 0, Payload::new(0u8)), || 1).flags & FLAG_TRACED, 0);
 }
