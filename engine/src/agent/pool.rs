@@ -257,7 +257,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
         }
     };
     let Some(reason) = exit else {
-        if ctx.shard.tracer.on() {
+        if ctx.shard.tracer.holds_current() {
             // A panicking traced handler never closed its hop: nothing stays current past a turn.
             ctx.shard.tracer.clear();
         }
@@ -281,7 +281,7 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
     // A hop that stopped its agent is still current: the `Down` and `Exit` signals of the stop
     // carry its trace. Then nothing stays current past the turn.
     shard.finish_stop(slot_index, reason);
-    if shard.tracer.on() {
+    if shard.tracer.holds_current() {
         shard.tracer.clear();
     }
     handled
@@ -293,17 +293,18 @@ pub(crate) fn run_agent<A: Agent>(shard: &mut Shard, slot_index: u32, mode: RunM
 /// 64 bytes through the stack, and the copy's loads stalled on the stores just made (a 12%
 /// slower local send+dispatch, measured with `bench/examples/instructions.rs`).
 ///
-/// Tracing costs an unsampled message one test here: of its flag and the shard's tracing
-/// flag at once (`dispatch_traced` takes both cases out of line).
+/// Tracing costs an unsampled message one test here: of its flag and whether a trace is
+/// current, at once (`dispatch_traced` takes both cases out of line); sampling alone costs
+/// the dispatch nothing.
 #[inline(always)]
 fn dispatch_one<A: Agent>(agent: &mut A, env: Envelope, ctx: &mut Ctx<'_>, in_hand: &mut Option<InHand>) {
-    if !cfg!(feature = "untraced") && ((env.flags & FLAG_TRACED != 0) | ctx.shard.tracer.on()) {
+    if !cfg!(feature = "untraced") && ((env.flags & FLAG_TRACED != 0) | ctx.shard.tracer.holds_current()) {
         return dispatch_traced(agent, env, ctx, in_hand);
     }
     dispatch_plain(agent, env, ctx, in_hand);
 }
 
-/// `dispatch_one` for a traced message, or any message while tracing is on: a traced
+/// `dispatch_one` for a traced message, or any message while a trace is current: a traced
 /// message's hop opens before its handler runs and closes after, with its span recorded; an
 /// untraced one runs with no current trace (an earlier handler's adopted one is forgotten).
 #[cold]

@@ -301,6 +301,9 @@ impl Shard {
     pub(crate) fn route(&mut self, env: Envelope) -> Result<(), Envelope> {
         // One branch for both rare cases: tracing on, or the shard halted.
         if self.tracer.on() | self.halted {
+            if !self.halted && self.tracer.skips() {
+                return self.route_plain(env);
+            }
             return self.route_slow(env);
         }
         self.route_plain(env)
@@ -348,7 +351,7 @@ impl Shard {
     /// the dispatch trace. Two loads, one branch.
     #[inline(always)]
     pub(crate) fn hooked(&self) -> bool {
-        self.tracer.on() | self.dispatch_trace.is_some()
+        self.tracer.holds_current() | self.dispatch_trace.is_some()
     }
 
     /// A timer's message takes its trace when it is armed (the arming hop is its parent, and

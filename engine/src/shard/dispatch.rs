@@ -55,7 +55,7 @@ impl Shard {
             work += self.flush_outbound();
         }
         self.scratch.reset();
-        if self.tracer.on() {
+        if self.tracer.holds_current() {
             self.tracer.clear();
         }
         self.metrics.counters.passes += 1;

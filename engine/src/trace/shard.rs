@@ -54,13 +54,18 @@ pub(crate) struct ShardTracer {
     /// The next span id's counter for the dispatcher's own spans (no atomic: its id lane is
     /// the shard's, apart from the span sinks', see `TraceShared::span_id`).
     next_id: u64,
+    /// Sends still to let by untraced before the next root (see `next_skip`).
+    skip: u64,
 }
 
 impl ShardTracer {
     pub(crate) fn new(shared: Arc<TraceShared>, shard: usize) -> Self {
         let threshold = shared.threshold();
         let rng = mix(shared.span_id(shard)) | 1;
-        Self { active: threshold != 0, threshold, rng, current: None, shared, shard, next_id: 0 }
+        let mut tracer =
+            Self { active: threshold != 0, threshold, rng, current: None, shared, shard, next_id: 0, skip: 0 };
+        tracer.skip = tracer.next_skip();
+        tracer
     }
 
     /// A fresh span id of this shard's dispatcher lane.
@@ -85,6 +90,46 @@ impl ShardTracer {
         if threshold != self.threshold || (self.active && self.current.is_none() && threshold == 0) {
             self.threshold = threshold;
             self.active = threshold != 0 || self.current.is_some();
+            self.skip = self.next_skip();
+        }
+    }
+
+    /// Whether a traced hop is being handled here: what the dispatch path tests (sampling
+    /// alone needs nothing there). Always false in a build with the `untraced` feature.
+    #[inline(always)]
+    pub(crate) fn holds_current(&self) -> bool {
+        !cfg!(feature = "untraced") && self.current.is_some()
+    }
+
+    /// While sampling is on and nothing is current: counts one send down the geometric skip
+    /// to the next root, and says whether this send can go out untraced without a look (the
+    /// one inline step of sampling; at zero, `outgoing` decides).
+    #[inline(always)]
+    pub(crate) fn skips(&mut self) -> bool {
+        if self.current.is_none() && self.skip > 0 {
+            self.skip -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// Sends to let by before the next root: geometric with the sampling probability, so that
+    /// one draw and one logarithm are paid per root, not per send.
+    fn next_skip(&mut self) -> u64 {
+        let p = self.threshold as f64 / u64::MAX as f64;
+        if self.threshold == u64::MAX || p >= 1.0 {
+            return 0;
+        }
+        if self.threshold == 0 {
+            return u64::MAX;
+        }
+        // u in (0, 1]: the top 53 bits of a draw.
+        let u = ((self.draw() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+        let skip = (u.ln() / (-p).ln_1p()).floor();
+        if skip.is_finite() && skip >= 0.0 {
+            skip.min(u64::MAX as f64) as u64
+        } else {
+            u64::MAX
         }
     }
 
@@ -121,9 +166,11 @@ impl ShardTracer {
         if let Some(current) = self.current {
             return (current.depth < self.shared.max_depth).then_some((current.ctx, current.depth + 1));
         }
-        if env.kind != Kind::User || self.threshold == 0 || self.draw() > self.threshold {
+        // The skip ran out: this user message is a root (another kind waits for the next one).
+        if env.kind != Kind::User || self.threshold == 0 || self.skip > 0 {
             return None;
         }
+        self.skip = self.next_skip();
         // A root: the new trace's id is mixed from a fresh id; the message's span is its root.
         let seed = self.span_id();
         Some((TraceContext { trace_id: self.shared.trace_id(seed), span_id: 0 }, 0))
