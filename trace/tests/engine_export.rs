@@ -2,61 +2,20 @@
 //! wire format, the Chrome JSON has a slice per span and a flow per parent link, and the
 //! slowest path of an ask across shards is send -> ask -> reply -> answer.
 
-use nexus_engine::agent::{Addr, Agent, Ctx, SpawnPlacement};
-use nexus_engine::ask::{AskError, ReplyTo};
-use nexus_engine::engine::Engine;
-use nexus_engine::shard::ExecutorKind;
+#[path = "support/traced_ask.rs"]
+mod traced_ask;
+
 use nexus_engine::trace::{Hop, Span, TraceConfig};
 use nexus_trace::{chrome_json, decode, encode, render_paths, slowest, SpanRecord};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-/// On shard 0: asks the back for a number.
-struct Front {
-    back: Addr<BackMsg>,
-}
-
-enum FrontMsg {
-    Go,
-    Answer(Result<u32, AskError>),
-}
-
-struct Back;
-
-struct BackMsg(ReplyTo<u32>);
-
-impl Agent for Front {
-    type Msg = FrontMsg;
-    fn handle(&mut self, msg: FrontMsg, ctx: &mut Ctx<'_>) {
-        match msg {
-            FrontMsg::Go => {
-                let _ = ctx.ask(self.back, BackMsg).then(FrontMsg::Answer);
-            }
-            FrontMsg::Answer(answer) => assert_eq!(answer, Ok(7)),
-        }
-    }
-}
-
-impl Agent for Back {
-    type Msg = BackMsg;
-    fn handle(&mut self, BackMsg(reply): BackMsg, ctx: &mut Ctx<'_>) {
-        ctx.reply(reply, 7);
-    }
-}
+use traced_ask::{spawn_pair, traced_engine, FrontMsg};
 
 /// The spans of one traced ask across shards, drained from a real engine, and its epoch.
 fn ask_spans() -> (Vec<SpanRecord>, u64) {
-    let engine = Engine::builder()
-        .shards(2)
-        .oversubscribe(true)
-        .executor(ExecutorKind::Threads)
-        .pin_threads(false)
-        .tracing(TraceConfig::new())
-        .build()
-        .expect("engine starts");
+    let engine = traced_engine(TraceConfig::new());
     let h = engine.handle();
-    let back = h.spawn(SpawnPlacement::Shard(1), || Back).expect("spawn");
-    let front = h.spawn(SpawnPlacement::Shard(0), move || Front { back }).expect("spawn");
+    let (front, _back, _done) = spawn_pair(&h);
     let tracing = h.tracing();
     tracing.set_sample(1.0);
     h.send(front, FrontMsg::Go).map_err(|_| "refused").expect("send");

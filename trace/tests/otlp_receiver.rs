@@ -4,11 +4,12 @@
 //! a receiver that answers 500 makes exports fail with a typed error and the collector count
 //! the spans lost, an unreachable endpoint is a connect error, and big exports are batched.
 
-use nexus_engine::agent::{Addr, Agent, Ctx, SpawnPlacement};
-use nexus_engine::ask::{AskError, ReplyTo};
+#[path = "support/traced_ask.rs"]
+mod traced_ask;
+
+use nexus_engine::agent::SpawnPlacement;
 use nexus_engine::builtin::{Counter, CounterMsg};
 use nexus_engine::engine::Engine;
-use nexus_engine::shard::ExecutorKind;
 use nexus_engine::trace::{Hop, TraceConfig};
 use nexus_trace::otlp::MAX_BATCH;
 use nexus_trace::{Collector, OtlpError, OtlpExporter, SpanRecord};
@@ -23,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use traced_ask::{spawn_pair, traced_engine, FrontMsg};
 
 /// One POST the receiver took: its request line, content type and decoded body.
 #[derive(Clone, Debug)]
@@ -119,55 +121,6 @@ fn serve(conn: TcpStream, status: &str, received: &Mutex<Vec<Received>>) -> Opti
     (&conn).write_all(answer.as_bytes()).ok()
 }
 
-/// On shard 0: asks the back for a number; sets `done` when the answer comes.
-struct Front {
-    back: Addr<BackMsg>,
-    done: Arc<AtomicBool>,
-}
-
-enum FrontMsg {
-    Go,
-    Answer(Result<u32, AskError>),
-}
-
-/// On shard 1: answers 42.
-struct Back;
-
-struct BackMsg(ReplyTo<u32>);
-
-impl Agent for Front {
-    type Msg = FrontMsg;
-    fn handle(&mut self, msg: FrontMsg, ctx: &mut Ctx<'_>) {
-        match msg {
-            FrontMsg::Go => {
-                let _ = ctx.ask(self.back, BackMsg).then(FrontMsg::Answer);
-            }
-            FrontMsg::Answer(answer) => {
-                assert_eq!(answer, Ok(42));
-                self.done.store(true, Ordering::SeqCst);
-            }
-        }
-    }
-}
-
-impl Agent for Back {
-    type Msg = BackMsg;
-    fn handle(&mut self, BackMsg(reply): BackMsg, ctx: &mut Ctx<'_>) {
-        ctx.reply(reply, 42);
-    }
-}
-
-fn traced_engine() -> Engine {
-    Engine::builder()
-        .shards(2)
-        .oversubscribe(true)
-        .executor(ExecutorKind::Threads)
-        .pin_threads(false)
-        .tracing(TraceConfig::new().sample(1.0))
-        .build()
-        .expect("engine starts")
-}
-
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !done() {
@@ -197,12 +150,9 @@ fn int(span: &Span, key: &str) -> i64 {
 #[test]
 fn an_ask_across_shards_reaches_the_receiver_as_one_linked_trace() {
     let receiver = Receiver::start("200 OK");
-    let engine = traced_engine();
+    let engine = traced_engine(TraceConfig::new().sample(1.0));
     let h = engine.handle();
-    let done = Arc::new(AtomicBool::new(false));
-    let back = h.spawn(SpawnPlacement::Shard(1), || Back).expect("spawn back");
-    let d = done.clone();
-    let front = h.spawn(SpawnPlacement::Shard(0), move || Front { back, done: d }).expect("spawn front");
+    let (front, back, done) = spawn_pair(&h);
     let exporter = OtlpExporter::new(&receiver.url(), "nexus-test").expect("exporter");
     let collector = Collector::start(h.tracing(), exporter, Duration::from_millis(20));
 
@@ -265,7 +215,7 @@ fn an_ask_across_shards_reaches_the_receiver_as_one_linked_trace() {
 
 /// An engine with `n` traced root spans buffered (host sends to a counter).
 fn engine_with_spans(n: u64) -> Engine {
-    let engine = traced_engine();
+    let engine = traced_engine(TraceConfig::new().sample(1.0));
     let h = engine.handle();
     let counter = h.spawn(SpawnPlacement::Shard(1), Counter::default).expect("spawn");
     for _ in 0..n {
