@@ -18,7 +18,7 @@
 //! one flag test where it is sent (`ShardTracer::on`) and one where it is dispatched.
 //!
 //! Each hop records one [`Span`]: enqueue, dispatch and end times, shard, agent, message type.
-//! Spans go into the shard's [`SpanBuffer`](buffer) (a bounded lock-free queue): a full buffer
+//! Spans go into the shard's span buffer (a bounded lock-free queue): a full buffer
 //! drops the span and counts it, and the agent never blocks. A collector away from the shards
 //! drains the buffers ([`TraceHandle::drain`]) and exports them.
 //!
