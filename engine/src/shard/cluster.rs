@@ -72,8 +72,19 @@ impl Shard {
         ring_capacity: usize,
         clock: Clock,
     ) -> Result<Vec<Shard>, RingError> {
+        Self::cluster_traced(n, limits, ring_capacity, clock, crate::trace::TraceConfig::new())
+    }
+
+    /// [`Shard::cluster_with_clock`] tracing as `tracing` says (sampling, buffer, depth).
+    pub fn cluster_traced(
+        n: usize,
+        limits: ShardLimits,
+        ring_capacity: usize,
+        clock: Clock,
+        tracing: crate::trace::TraceConfig,
+    ) -> Result<Vec<Shard>, RingError> {
         let links = mesh::build(n, ring_capacity)?;
-        let shared = Arc::new(Shared::with_clock(n, 1024, clock));
+        let shared = Arc::new(Shared::with_tracing(n, 1024, clock, tracing));
         Ok(links
             .into_iter()
             .enumerate()

@@ -135,10 +135,6 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The control plane of `shards` shards, reading time from `clock`.
-    pub(crate) fn with_clock(shards: usize, inject_capacity: usize, clock: Clock) -> Self {
-        Self::with_tracing(shards, inject_capacity, clock, crate::trace::TraceConfig::new())
-    }
-
     /// The control plane of `shards` shards, reading time from `clock`, tracing as `trace` says.
     pub(crate) fn with_tracing(
         shards: usize,

@@ -232,3 +232,41 @@ fn a_self_send_is_a_loop_step_not_a_hop_but_a_self_armed_timer_carries_the_trace
     // came through the inject queue untraced).
     assert_eq!(spans.iter().filter(|s| s.name.ends_with("LoopMsg")).count(), 1, "{spans:#?}");
 }
+
+/// Starts a trace and sends `n` increments to a counter.
+struct Burst {
+    counter: Addr<crate::builtin::CounterMsg>,
+}
+
+impl Agent for Burst {
+    type Msg = u64;
+    fn handle(&mut self, n: u64, ctx: &mut Ctx<'_>) {
+        ctx.start_trace();
+        for _ in 0..n {
+            ctx.send(self.counter, crate::builtin::CounterMsg::Add(1)).expect("room");
+        }
+    }
+}
+
+#[test]
+fn a_full_span_buffer_loses_only_spans_and_counts_them() {
+    let config = super::TraceConfig::new().buffer(8);
+    let limits = crate::shard::ShardLimits::default();
+    let mut shards = Shard::cluster_traced(2, limits, 64, crate::shard::Clock::new(), config).unwrap();
+    let counter = shards[1].spawn(crate::builtin::Counter::default()).unwrap();
+    let burst = shards[0].spawn(Burst { counter }).unwrap();
+    settle(&mut shards);
+    shards[0].inject(burst, 1000).map_err(|_| "refused").unwrap();
+    settle(&mut shards);
+    // Every message arrived: no dead letter, the counter's shard handled all 1000, and the
+    // accounting balances.
+    let counters = shards[1].stats().counters;
+    assert_eq!((counters.delivered, counters.dead_letters_total()), (1000, 0));
+    assert_accounted(&shards);
+    // 1,001 spans were made (the opt-in's and one per increment); the buffers kept 8 + 1.
+    let tracing = TraceHandle { shared: shards[0].shared.trace.clone() };
+    assert_eq!(tracing.recorded() + tracing.dropped(), 1001);
+    assert_eq!(tracing.dropped(), 992);
+    let mut spans = Vec::new();
+    assert_eq!(tracing.drain(&mut spans), 9);
+}
