@@ -78,7 +78,10 @@ fn no_message_an_agent_sends_after_its_stop_of_an_agent_on_another_shard_reaches
     assert_eq!(handled.load(Ordering::Relaxed), 0, "messages sent after a stop were handled");
     assert!(report.stats.accounted(), "sent != delivered + dead letters: {totals:?}");
     assert_eq!(totals.delivered, TRIALS, "the stopper's messages: {totals:?}");
-    assert_eq!(totals.dead(DeadLetterReason::Stopped), TRIALS, "{totals:?}");
+    // `stopped`, or `stale_generation` when the next trial's witness already took the slot
+    // (the host spawns it while the stopper's message is still on its way).
+    let dead = totals.dead(DeadLetterReason::Stopped) + totals.dead(DeadLetterReason::StaleGeneration);
+    assert_eq!(dead, TRIALS, "{totals:?}");
 }
 
 #[test]
