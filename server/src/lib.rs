@@ -14,8 +14,10 @@
 //! - [`kinds`]: the one registry of agent kinds, which `AGENT.SPAWN` and a host (`nexus run`'s
 //!   config agents, through [`ServerHandle::spawn_agent`]) start;
 //! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
+//! - [`address_lock`]: one server per listen address;
 //! - [`stats`], [`directory`]: the server's counters and where each shard's agents are.
 
+pub mod address_lock;
 pub mod command_trace;
 pub mod commands;
 mod conn;

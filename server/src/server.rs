@@ -9,10 +9,14 @@
 //! run` uses that to spawn its config's agents ([`ServerHandle::spawn_agent`]) before the first
 //! client can ask for them.
 //!
+//! Installing claims the listen address ([`AddressLock`]): a second server on an address one
+//! already serves fails to install, instead of sharing the port through SO_REUSEPORT.
+//!
 //! Stopping ([`ServerHandle::stop`]): acceptors stop and close their listeners; connections stop
 //! reading, finish the commands in flight, flush their replies and close.
 //! [`ServerHandle::wait_closed`] waits for that, before the engine itself shuts down.
 
+use crate::address_lock::AddressLock;
 use crate::command_trace::ConnTracing;
 use crate::conn::{self, ConnEnv};
 use crate::directory::Directory;
@@ -48,6 +52,10 @@ pub enum ServerError {
     /// `listen` is not an address.
     #[error("listen = \"{0}\" is not an IP address and port; hint: use e.g. \"127.0.0.1:7379\"")]
     BadAddress(String),
+    /// Another server (or program) already listens on `listen`; the message names the address
+    /// and has a hint.
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// Configures a server; see the module documentation.
@@ -92,6 +100,7 @@ impl ServerBuilder {
     pub fn install(self, engine: EngineBuilder) -> Result<(EngineBuilder, ServerHandle), ServerError> {
         let addr: SocketAddr =
             self.config.listen.parse().map_err(|_| ServerError::BadAddress(self.config.listen.clone()))?;
+        let lock = Arc::new(AddressLock::claim(addr).map_err(ServerError::InUse)?);
         let directory = Arc::new(Directory::new());
         directory.set_open(!self.open_later);
         let service = Arc::new(RespService {
@@ -102,7 +111,7 @@ impl ServerBuilder {
             directory: directory.clone(),
         });
         let kinds = service.kinds.clone();
-        Ok((engine.service(service), ServerHandle { directory, addr, kinds }))
+        Ok((engine.service(service), ServerHandle { directory, addr, kinds, _lock: lock }))
     }
 }
 
@@ -112,6 +121,8 @@ pub struct ServerHandle {
     directory: Arc<Directory>,
     addr: SocketAddr,
     kinds: Arc<Kinds>,
+    /// The claim on `addr`, released when the last handle is dropped.
+    _lock: Arc<AddressLock>,
 }
 
 impl ServerHandle {

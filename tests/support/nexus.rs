@@ -72,6 +72,7 @@ pub struct Builder {
     server_keys: Vec<(&'static str, String)>,
     listen_on_cli: bool,
     metrics_off_on_cli: bool,
+    nofile: Option<u64>,
 }
 
 impl Builder {
@@ -111,6 +112,13 @@ impl Builder {
         self
     }
 
+    /// Runs the server with its open-file limit (`RLIMIT_NOFILE`, soft and hard) at `limit`.
+    #[must_use]
+    pub fn nofile(mut self, limit: u64) -> Self {
+        self.nofile = Some(limit);
+        self
+    }
+
     /// Starts the server and waits until it answers `PING`; panics with its output if it
     /// exits or stays silent for [`START_TIMEOUT`].
     pub fn start(self) -> Server {
@@ -134,6 +142,9 @@ impl Builder {
         }
         if self.metrics_off_on_cli {
             cmd.args(["--metrics-listen", ""]);
+        }
+        if let Some(limit) = self.nofile {
+            limit_open_files(&mut cmd, limit);
         }
         let server = Server::spawn(cmd, port, metrics_port, config_port, dir);
         server.wait_until_ready();
@@ -293,6 +304,23 @@ impl Drop for Server {
             let _ = self.wait_for_exit(STOP_TIMEOUT);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Makes `cmd`'s child start with `RLIMIT_NOFILE` at `limit` (soft and hard).
+pub fn limit_open_files(cmd: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt as _;
+    let rlim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+    // SAFETY: the closure runs in the forked child before exec and calls only `setrlimit`,
+    // which is async-signal-safe, on a value it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
 }
 

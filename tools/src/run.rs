@@ -113,7 +113,10 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             .tracing(&config.tracing)
             .open_later()
             .install(builder)
-            .map_err(|e| Failure::usage(format!("config error: {e}")))?;
+            .map_err(|e| match e {
+                nexus_server::ServerError::InUse(line) => Failure::runtime(line),
+                e => Failure::usage(format!("config error: {e}")),
+            })?;
         builder = b;
         server = Some(handle);
     }
