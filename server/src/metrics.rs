@@ -1,10 +1,17 @@
 //! The operations endpoint: `GET /metrics` (Prometheus text format) and `GET /health`.
 //!
-//! It runs on its own plain thread, off the shards: each scrape asks every shard for its
-//! figures through the engine handle (the same request `EngineHandle::stats` makes), so a
-//! scrape costs the shards one message each and nothing when nobody scrapes. `/health` answers
-//! `200 ok` while every shard answers, `503` otherwise. Anything else is `404`; a request that
-//! is not HTTP is closed. Requests are served one at a time, each with a 2 s read timeout.
+//! It runs off the shards: an accept thread hands each connection to a thread of its own, at
+//! most [`MAX_REQUESTS`] at once (one more is answered `503` at once), each with a 2 s read and
+//! write timeout, so a client that connects and says nothing holds up nobody else. Each scrape
+//! asks every shard for its figures through the engine handle (the same request
+//! `EngineHandle::stats` makes), so a scrape costs the shards one message each and nothing when
+//! nobody scrapes. `/health` answers `200 ok` while every shard answers, `503` otherwise.
+//! Anything else is `404`; a request that is not HTTP is closed.
+//!
+//! With a password (`[server] requirepass`), `/metrics` answers `401` unless the request
+//! carries it: `Authorization: Bearer <password>`, or `Basic` with any user name and the
+//! password (what Prometheus' `basic_auth` sends). `/health` stays open, and says only `ok` or
+//! `unhealthy`.
 
 use crate::server::ServerHandle;
 use nexus_engine::engine::EngineHandle;
@@ -12,10 +19,24 @@ use nexus_engine::metrics::{DeadLetterReason, EngineStats, ShardStats};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Requests served at once; one more is answered `503`.
+pub const MAX_REQUESTS: usize = 16;
+
+/// How long a request may take to arrive, and its answer to be taken.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What every request thread shares.
+struct Shared {
+    engine: EngineHandle,
+    server: ServerHandle,
+    password: Option<String>,
+    active: AtomicUsize,
+}
 
 /// A running metrics endpoint; dropping it stops it.
 pub struct MetricsServer {
@@ -25,23 +46,29 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `addr` and serves until dropped.
-    pub fn start(addr: &str, engine: EngineHandle, server: ServerHandle) -> std::io::Result<Self> {
+    /// Binds `addr` and serves until dropped; with `password`, `/metrics` requires it (see the
+    /// module documentation).
+    ///
+    /// # Errors
+    /// When `addr` cannot be bound or the accept thread cannot start.
+    pub fn start(
+        addr: &str,
+        engine: EngineHandle,
+        server: ServerHandle,
+        password: Option<String>,
+    ) -> std::io::Result<Self> {
         // A blocking accept: an idle endpoint costs nothing. `Drop` sets the flag, then
         // connects once to its own address so that the blocked accept returns and sees it.
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let shared = Arc::new(Shared { engine, server, password, active: AtomicUsize::new(0) });
         let thread = std::thread::Builder::new().name("nexus-metrics".into()).spawn(move || {
             while !flag.load(Ordering::Acquire) {
                 match listener.accept() {
                     Ok(_) if flag.load(Ordering::Acquire) => break,
-                    Ok((stream, _)) => {
-                        if let Err(e) = serve(stream, &engine, &server) {
-                            tracing::debug!("metrics request failed: {e}");
-                        }
-                    }
+                    Ok((stream, _)) => dispatch(stream, &shared),
                     Err(e) => {
                         tracing::warn!("metrics endpoint: accept failed: {e}");
                         std::thread::sleep(Duration::from_millis(100));
@@ -62,7 +89,8 @@ impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         // Ends the blocked accept; if the connect fails the listener is gone or broken, and
-        // the accept has already returned with an error.
+        // the accept has already returned with an error. Request threads end on their own
+        // within the I/O timeout.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -70,9 +98,30 @@ impl Drop for MetricsServer {
     }
 }
 
-fn serve(mut stream: TcpStream, engine: &EngineHandle, server: &ServerHandle) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+/// Serves `stream` on a thread of its own, or answers `503` when [`MAX_REQUESTS`] are served.
+fn dispatch(mut stream: TcpStream, shared: &Arc<Shared>) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    if shared.active.fetch_add(1, Ordering::AcqRel) >= MAX_REQUESTS {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        let _ = respond(&mut stream, "503 Service Unavailable", "text/plain", "busy; retry later\n", "");
+        return;
+    }
+    let mine = shared.clone();
+    let spawned = std::thread::Builder::new().name("nexus-metrics-req".into()).spawn(move || {
+        if let Err(e) = serve(stream, &mine) {
+            tracing::debug!("metrics request failed: {e}");
+        }
+        mine.active.fetch_sub(1, Ordering::AcqRel);
+    });
+    if let Err(e) = spawned {
+        shared.active.fetch_sub(1, Ordering::AcqRel);
+        tracing::warn!("metrics endpoint: cannot start a request thread: {e}");
+    }
+}
+
+fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let mut request = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -85,24 +134,99 @@ fn serve(mut stream: TcpStream, engine: &EngineHandle, server: &ServerHandle) ->
     let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let guarded = shared.password.is_some();
+    let mut extra = "";
     let (status, content_type, body) = match (method, path) {
-        (b"GET", b"/metrics") => match engine.stats() {
-            Ok(stats) => ("200 OK", "text/plain; version=0.0.4", render(&stats, server)),
+        (b"GET", b"/metrics") if !authorized(&request, shared.password.as_deref()) => {
+            extra = "WWW-Authenticate: Basic realm=\"nexus\"\r\n";
+            (
+                "401 Unauthorized",
+                "text/plain",
+                "the server has requirepass set; send it as Authorization: Bearer <password> or Basic\n".to_owned(),
+            )
+        }
+        (b"GET", b"/metrics") => match shared.engine.stats() {
+            Ok(stats) => ("200 OK", "text/plain; version=0.0.4", render(&stats, &shared.server)),
             Err(e) => ("503 Service Unavailable", "text/plain", format!("engine unavailable: {e}\n")),
         },
-        (b"GET", b"/health") => match engine.stats() {
+        (b"GET", b"/health") => match shared.engine.stats() {
             Ok(_) => ("200 OK", "text/plain", "ok\n".to_owned()),
+            Err(_) if guarded => ("503 Service Unavailable", "text/plain", "unhealthy\n".to_owned()),
             Err(e) => ("503 Service Unavailable", "text/plain", format!("unhealthy: {e}\n")),
         },
         (b"GET", _) => ("404 Not Found", "text/plain", "not found; try /metrics or /health\n".to_owned()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_owned()),
     };
+    respond(&mut stream, status, content_type, &body, extra)
+}
+
+fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str, extra: &str) -> std::io::Result<()> {
     write!(
         stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     )?;
     stream.flush()
+}
+
+/// Whether `request` (its head) may read `/metrics`: always without a password, else when its
+/// `Authorization` header is `Bearer <password>` or `Basic` of `<any user>:<password>`.
+fn authorized(request: &[u8], password: Option<&str>) -> bool {
+    let Some(password) = password else { return true };
+    let head = String::from_utf8_lossy(request);
+    let Some(value) = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("authorization").then(|| value.trim().to_owned())
+    }) else {
+        return false;
+    };
+    let (scheme, credentials) = value.split_once(' ').unwrap_or((value.as_str(), ""));
+    let credentials = credentials.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        same(credentials.as_bytes(), password.as_bytes())
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        base64_decode(credentials).is_some_and(|pair| match pair.iter().position(|&b| b == b':') {
+            Some(colon) => same(&pair[colon + 1..], password.as_bytes()),
+            None => false,
+        })
+    } else {
+        false
+    }
+}
+
+/// Compares in time that depends on the lengths only, not on where the bytes differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Standard base64 (padding optional); `None` for anything else.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    };
+    let digits = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        match chunk.len() {
+            4 => out.extend_from_slice(&bytes[1..4]),
+            3 => out.extend_from_slice(&bytes[1..3]),
+            2 => out.push(bytes[1]),
+            _ => return None,
+        }
+    }
+    Some(out)
 }
 
 /// The Prometheus text for `stats` and the server's counters.
@@ -209,6 +333,20 @@ mod tests {
             latency: LatencySummary { p50_ns: 1_500, p99_ns: 20_000, ..LatencySummary::default() },
             latency_histogram: hdrhistogram::Histogram::new(3).expect("a histogram"),
         }
+    }
+
+    #[test]
+    fn metrics_credentials_are_bearer_or_basic_with_the_password() {
+        let head = |auth: &str| format!("GET /metrics HTTP/1.1\r\nauthorization: {auth}\r\n\r\n").into_bytes();
+        assert!(authorized(b"GET /metrics HTTP/1.1\r\n\r\n", None), "no password: open");
+        assert!(!authorized(b"GET /metrics HTTP/1.1\r\n\r\n", Some("pw")));
+        assert!(authorized(&head("Bearer pw"), Some("pw")));
+        assert!(!authorized(&head("Bearer pwx"), Some("pw")));
+        assert!(authorized(&head("Basic dTpwdw=="), Some("pw")), "u:pw");
+        assert!(authorized(&head("basic OnB3"), Some("pw")), ":pw, any case of the scheme");
+        assert!(!authorized(&head("Basic dTpwdg=="), Some("pw")), "u:pv");
+        assert!(!authorized(&head("Basic !!!"), Some("pw")));
+        assert_eq!(base64_decode("cHJvbWV0aGV1czpzM2NyZXQ="), Some(b"prometheus:s3cret".to_vec()));
     }
 
     #[test]

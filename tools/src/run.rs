@@ -135,8 +135,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         server.open();
         tracing::info!("nexus: serving RESP on {} (try: redis-cli -p {} PING)", server.addr(), server.addr().port());
         if !config.server.metrics_listen.is_empty() {
-            let m =
-                MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone()).map_err(|e| {
+            let password = (!config.server.requirepass.is_empty()).then(|| config.server.requirepass.clone());
+            let m = MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone(), password)
+                .map_err(|e| {
                     Failure::runtime(format!(
                         "cannot serve metrics on {}: {e}; hint: pick another [server] metrics_listen or \"\" for none",
                         config.server.metrics_listen
