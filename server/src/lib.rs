@@ -14,7 +14,8 @@
 //! - [`kinds`]: the one registry of agent kinds, which `AGENT.SPAWN` and a host (`nexus run`'s
 //!   config agents, through [`ServerHandle::spawn_agent`]) start;
 //! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
-//! - [`address_lock`]: one server per listen address;
+//! - [`address_lock`]: one server per listen address; [`nofile`]: `max_clients` fitted to the
+//!   open-file limit;
 //! - [`stats`], [`directory`]: the server's counters and where each shard's agents are.
 
 pub mod address_lock;
@@ -27,6 +28,7 @@ mod ingress;
 pub mod kinds;
 pub mod kv;
 pub mod metrics;
+pub mod nofile;
 pub mod partition;
 pub mod resp;
 mod rt;

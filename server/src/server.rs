@@ -109,6 +109,7 @@ impl ServerBuilder {
             tracing: self.tracing,
             kinds: Arc::new(self.kinds),
             directory: directory.clone(),
+            max_clients: std::sync::OnceLock::new(),
         });
         let kinds = service.kinds.clone();
         Ok((engine.service(service), ServerHandle { directory, addr, kinds, _lock: lock }))
@@ -221,6 +222,8 @@ struct RespService {
     tracing: TracingConfig,
     kinds: Arc<Kinds>,
     directory: Arc<Directory>,
+    /// `max_clients` fitted to the open-file limit, by the first shard to start.
+    max_clients: std::sync::OnceLock<u64>,
 }
 
 impl ShardService for RespService {
@@ -263,7 +266,9 @@ impl ShardService for RespService {
             password,
             last_client: std::cell::Cell::new(0),
         });
-        let max_clients = u64::from(self.config.max_clients);
+        let max_clients = *self
+            .max_clients
+            .get_or_init(|| crate::nofile::fit_max_clients(u64::from(self.config.max_clients), setup.shards()));
         rt.spawn(accept_loop(listener, env, max_clients));
         Ok(())
     }
@@ -278,6 +283,7 @@ async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
         rt.sleep(Duration::from_millis(1)).await;
     }
     let stats = directory.shard_stats(env.shard);
+    let mut accept_errors = AcceptErrors::default();
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             directory.stopped().await;
@@ -288,8 +294,8 @@ async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
             None => break,
             Some(Ok(s)) => s,
             Some(Err(e)) => {
-                tracing::warn!(shard = env.shard, "accept failed: {e}");
-                rt.sleep(Duration::from_millis(10)).await;
+                let pause = accept_errors.failed(env.shard, &e, Instant::now());
+                rt.sleep(pause).await;
                 continue;
             }
         };
@@ -313,9 +319,65 @@ async fn accept_loop(listener: Listener, env: Rc<ConnEnv>, max_clients: u64) {
     tracing::debug!(shard = env.shard, "acceptor stopped");
 }
 
+/// Reports a shard's accept errors without flooding the log: at most one line per
+/// [`AcceptErrors::EVERY`], counting the ones in between, and says how long to pause before the
+/// next accept (longer when out of file descriptors, which only a closing client cures).
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    /// When the last line was logged.
+    last_line: Option<Instant>,
+    /// Errors since then, not logged.
+    unreported: u64,
+}
+
+impl AcceptErrors {
+    /// At most one log line this often.
+    const EVERY: Duration = Duration::from_secs(1);
+
+    /// Counts `e`, logs it if a line is due, and returns the pause before the next accept.
+    fn failed(&mut self, shard: usize, e: &std::io::Error, now: Instant) -> Duration {
+        let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        if self.last_line.is_none_or(|at| now.duration_since(at) >= Self::EVERY) {
+            let hint = if out_of_fds {
+                "; hint: out of file descriptors: raise the open-file limit (ulimit -n) or lower [server] max_clients"
+            } else {
+                ""
+            };
+            tracing::warn!(shard, "accept failed: {e} ({} more since the last report){hint}", self.unreported);
+            self.last_line = Some(now);
+            self.unreported = 0;
+        } else {
+            self.unreported += 1;
+        }
+        Duration::from_millis(if out_of_fds { 100 } else { 10 })
+    }
+}
+
 /// Checks `[tracing]` against the server's command table: the engine's checks, and that every
 /// name in `commands` is a command. `(key, message, hint)` names the first problem.
 pub fn check_tracing(tracing: &TracingConfig) -> Result<(), (&'static str, String, String)> {
     let names: Vec<&str> = crate::commands::COMMANDS.iter().map(|(_, spec)| spec.name).collect();
     tracing.check(&names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_errors_log_once_a_second_and_back_off_longer_without_descriptors() {
+        let mut errors = AcceptErrors::default();
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let start = Instant::now();
+        assert_eq!(errors.failed(0, &emfile, start), Duration::from_millis(100));
+        assert_eq!(errors.last_line, Some(start));
+        for i in 1..=50 {
+            errors.failed(0, &emfile, start + Duration::from_millis(i * 10));
+        }
+        assert_eq!((errors.last_line, errors.unreported), (Some(start), 50), "no line within the second");
+        let later = start + Duration::from_secs(1);
+        let other = std::io::Error::from_raw_os_error(libc::ECONNABORTED);
+        assert_eq!(errors.failed(0, &other, later), Duration::from_millis(10));
+        assert_eq!((errors.last_line, errors.unreported), (Some(later), 0), "a line a second, with the count");
+    }
 }
