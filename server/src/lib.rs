@@ -14,11 +14,13 @@
 //! - [`kinds`]: the one registry of agent kinds, which `AGENT.SPAWN` and a host (`nexus run`'s
 //!   config agents, through [`ServerHandle::spawn_agent`]) start;
 //! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
+//! - [`auth_guard`]: the AUTH backoff of one connection;
 //! - [`address_lock`]: one server per listen address; [`nofile`]: `max_clients` fitted to the
 //!   open-file limit;
 //! - [`stats`], [`directory`]: the server's counters and where each shard's agents are.
 
 pub mod address_lock;
+pub mod auth_guard;
 pub mod command_trace;
 pub mod commands;
 mod conn;
