@@ -337,7 +337,7 @@ impl AcceptErrors {
     /// Counts `e`, logs it if a line is due, and returns the pause before the next accept.
     fn failed(&mut self, shard: usize, e: &std::io::Error, now: Instant) -> Duration {
         let out_of_fds = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
-        if self.last_line.is_none_or(|at| now.duration_since(at) >= Self::EVERY) {
+        if self.last_line.map_or(true, |at| now.duration_since(at) >= Self::EVERY) {
             let hint = if out_of_fds {
                 "; hint: out of file descriptors: raise the open-file limit (ulimit -n) or lower [server] max_clients"
             } else {

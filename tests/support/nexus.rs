@@ -114,6 +114,7 @@ impl Builder {
 
     /// Runs the server with its open-file limit (`RLIMIT_NOFILE`, soft and hard) at `limit`.
     #[must_use]
+    #[allow(dead_code)] // only tests/server_ops.rs lowers it
     pub fn nofile(mut self, limit: u64) -> Self {
         self.nofile = Some(limit);
         self
