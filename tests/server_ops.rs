@@ -162,3 +162,18 @@ fn metrics_asks_for_the_password_when_requirepass_is_set() {
     let open = Server::start();
     assert_eq!(http_get(open.metrics_port, "/metrics").0, 200, "no requirepass: no credentials needed");
 }
+
+#[test]
+#[ignore = "needs the auth_guard hook in server/src/conn.rs (issue 19 item 5); run with --ignored once it is in"]
+fn repeated_auth_failures_on_a_connection_are_slowed_down() {
+    let server = Server::builder().requirepass("s3cret").start();
+    let mut raw = RawConn::connect(server.port);
+    let wrongpass = Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into());
+    assert_eq!(raw.call(&["AUTH", "guess"]), wrongpass, "the first guess is checked");
+    let Reply::Error(refused) = raw.call(&["AUTH", "s3cret"]) else { panic!("an attempt right after a failure") };
+    assert!(refused.starts_with("ERR too many failed AUTH attempts"), "refused unchecked: {refused}");
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(raw.call(&["AUTH", "s3cret"]), Reply::Simple("OK".into()), "checked again after the delay");
+    let mut other = RawConn::connect(server.port);
+    assert_eq!(other.call(&["AUTH", "s3cret"]), Reply::Simple("OK".into()), "other connections are not held up");
+}
