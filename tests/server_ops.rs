@@ -92,7 +92,7 @@ fn lowered_max_clients(output: &str) -> Option<u64> {
 
 #[test]
 fn a_low_open_file_limit_lowers_max_clients_and_keeps_the_log_quiet() {
-    let server = Server::builder().nofile(128).start();
+    let server = Server::builder().nofile(128, 128).start();
     let output = server.output();
     let effective = lowered_max_clients(&output).unwrap_or_else(|| panic!("no max_clients warning:\n{output}"));
     assert!(effective > 0 && effective < 128, "lowered to {effective}:\n{output}");
@@ -122,6 +122,19 @@ fn a_low_open_file_limit_lowers_max_clients_and_keeps_the_log_quiet() {
     let output = server.output();
     let accept_lines = output.lines().filter(|l| l.contains("accept failed")).count();
     assert!(accept_lines <= 10, "{accept_lines} accept-error lines:\n{output}");
+}
+
+#[test]
+fn a_low_soft_open_file_limit_is_raised_toward_max_clients() {
+    let server = Server::builder().limit("max_clients", 500).nofile(128, 1024).start();
+    let output = server.output();
+    let line = "raised the open-file limit from 128 to 548 for max_clients 500";
+    assert!(output.contains(line), "no `{line}`:\n{output}");
+    assert!(lowered_max_clients(&output).is_none(), "max_clients fits after the raise:\n{output}");
+    let conns: Vec<RawConn> = (0..150).map(|_| RawConn::connect(server.port)).collect();
+    for mut conn in conns {
+        assert_eq!(conn.call(&["PING"]), Reply::Simple("PONG".into()), "more clients than the old soft limit");
+    }
 }
 
 #[test]

@@ -72,7 +72,7 @@ pub struct Builder {
     server_keys: Vec<(&'static str, String)>,
     listen_on_cli: bool,
     metrics_off_on_cli: bool,
-    nofile: Option<u64>,
+    nofile: Option<(u64, u64)>,
 }
 
 impl Builder {
@@ -112,11 +112,11 @@ impl Builder {
         self
     }
 
-    /// Runs the server with its open-file limit (`RLIMIT_NOFILE`, soft and hard) at `limit`.
+    /// Runs the server with its open-file limit (`RLIMIT_NOFILE`) at `soft` and `hard`.
     #[must_use]
     #[allow(dead_code)] // only tests/server_ops.rs lowers it
-    pub fn nofile(mut self, limit: u64) -> Self {
-        self.nofile = Some(limit);
+    pub fn nofile(mut self, soft: u64, hard: u64) -> Self {
+        self.nofile = Some((soft, hard));
         self
     }
 
@@ -144,8 +144,8 @@ impl Builder {
         if self.metrics_off_on_cli {
             cmd.args(["--metrics-listen", ""]);
         }
-        if let Some(limit) = self.nofile {
-            limit_open_files(&mut cmd, limit);
+        if let Some((soft, hard)) = self.nofile {
+            limit_open_files(&mut cmd, soft, hard);
         }
         let server = Server::spawn(cmd, port, metrics_port, config_port, dir);
         server.wait_until_ready();
@@ -308,10 +308,10 @@ impl Drop for Server {
     }
 }
 
-/// Makes `cmd`'s child start with `RLIMIT_NOFILE` at `limit` (soft and hard).
-pub fn limit_open_files(cmd: &mut Command, limit: u64) {
+/// Makes `cmd`'s child start with `RLIMIT_NOFILE` at `soft` and `hard`.
+pub fn limit_open_files(cmd: &mut Command, soft: u64, hard: u64) {
     use std::os::unix::process::CommandExt as _;
-    let rlim = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+    let rlim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: the closure runs in the forked child before exec and calls only `setrlimit`,
     // which is async-signal-safe, on a value it owns.
     unsafe {

@@ -134,18 +134,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         // Clients connect once the config's agents can answer them.
         server.open();
         tracing::info!("nexus: serving RESP on {} (try: redis-cli -p {} PING)", server.addr(), server.addr().port());
-        if !config.server.metrics_listen.is_empty() {
-            let password = (!config.server.requirepass.is_empty()).then(|| config.server.requirepass.clone());
-            let m = MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone(), password)
-                .map_err(|e| {
-                    Failure::runtime(format!(
-                        "cannot serve metrics on {}: {e}; hint: pick another [server] metrics_listen or \"\" for none",
-                        config.server.metrics_listen
-                    ))
-                })?;
-            tracing::info!("nexus: metrics on http://{}/metrics and /health", m.addr());
-            metrics = Some(m);
-        }
+        metrics = start_metrics(&config, &handle, server)?;
     }
     let load = match &config.load {
         Some(load) => Some(Load::start(&handle, load, &agents)?),
@@ -158,21 +147,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     );
     status_loop(&handle, &config, duration, &stop_signal, server.as_ref());
     if let Some(server) = &server {
-        server.stop();
-        let open = server.connections();
-        let closed = server.wait_closed(Duration::from_millis(config.shutdown.drain_timeout_ms.max(1000)));
-        let t = server.totals();
-        tracing::info!(
-            "nexus: server stopped ({} connection(s) were open, {}); {} commands, {} connections served, {} protocol errors, {} slow readers and {} idle clients disconnected, {} refused over max_clients",
-            open,
-            if closed { "all closed cleanly" } else { "some still open at the drain timeout" },
-            t.commands,
-            t.connections_total,
-            t.protocol_errors,
-            t.slow_clients,
-            t.idle_closed,
-            t.rejected_max_clients
-        );
+        stop_server(server, &config);
     }
     drop(metrics);
     if let Some(load) = load {
@@ -193,6 +168,48 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     print_final(&report.stats, report.drained, report.elapsed);
     Ok(())
+}
+
+/// Stops the RESP server: no more accepts, the open connections finish and close (up to the
+/// drain timeout); logs what it served.
+fn stop_server(server: &ServerHandle, config: &EngineConfig) {
+    server.stop();
+    let open = server.connections();
+    let closed = server.wait_closed(Duration::from_millis(config.shutdown.drain_timeout_ms.max(1000)));
+    let t = server.totals();
+    tracing::info!(
+        "nexus: server stopped ({} connection(s) were open, {}); {} commands, {} connections served, {} protocol errors, {} slow readers and {} idle clients disconnected, {} refused over max_clients",
+        open,
+        if closed { "all closed cleanly" } else { "some still open at the drain timeout" },
+        t.commands,
+        t.connections_total,
+        t.protocol_errors,
+        t.slow_clients,
+        t.idle_closed,
+        t.rejected_max_clients
+    );
+}
+
+/// The `/metrics` and `/health` endpoint on `[server] metrics_listen` (none for ""), guarded
+/// by `requirepass` when one is set.
+fn start_metrics(
+    config: &EngineConfig,
+    handle: &EngineHandle,
+    server: &ServerHandle,
+) -> Result<Option<MetricsServer>, Failure> {
+    if config.server.metrics_listen.is_empty() {
+        return Ok(None);
+    }
+    let password = (!config.server.requirepass.is_empty()).then(|| config.server.requirepass.clone());
+    let m =
+        MetricsServer::start(&config.server.metrics_listen, handle.clone(), server.clone(), password).map_err(|e| {
+            Failure::runtime(format!(
+                "cannot serve metrics on {}: {e}; hint: pick another [server] metrics_listen or \"\" for none",
+                config.server.metrics_listen
+            ))
+        })?;
+    tracing::info!("nexus: metrics on http://{}/metrics and /health", m.addr());
+    Ok(Some(m))
 }
 
 /// With `[tracing] otlp_endpoint` set, a collector that exports the engine's spans there
