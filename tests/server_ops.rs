@@ -149,6 +149,50 @@ fn a_silent_metrics_client_does_not_hold_up_health() {
     let _ = silent.write_all(b"");
 }
 
+#[test]
+fn silent_metrics_clients_past_the_cap_get_busy_and_time_out() {
+    let server = Server::start();
+    let silent: Vec<TcpStream> = (0..16)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.metrics_port)).expect("connect to the metrics port"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let (status, _, body) = http_get(server.metrics_port, "/health");
+    assert_eq!((status, body.as_str()), (503, "busy; retry later\n"), "16 requests are served already");
+    assert!(started.elapsed() < Duration::from_millis(1000), "answered at once: {:?}", started.elapsed());
+    client::wait_until(Duration::from_secs(10), "the silent requests time out", || {
+        http_get(server.metrics_port, "/health").0 == 200
+    });
+    drop(silent);
+}
+
+#[test]
+fn a_metrics_client_that_drips_its_request_is_cut_off() {
+    let server = Server::start();
+    let mut drip = TcpStream::connect(("127.0.0.1", server.metrics_port)).expect("connect to the metrics port");
+    drip.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let started = Instant::now();
+    let mut cut_off = false;
+    for byte in b"GET /health HTTP/1.1\r\nX-Slow: 0123456789abcdefghijklmnopqrstuvwxyz" {
+        std::thread::sleep(Duration::from_millis(200));
+        if drip.write_all(&[*byte]).is_err() {
+            cut_off = true;
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(4) {
+            break;
+        }
+    }
+    if !cut_off {
+        let mut buf = [0u8; 256];
+        cut_off = match drip.read(&mut buf) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+        };
+    }
+    assert!(cut_off, "a byte every 200 ms still holds a request thread after {:?}", started.elapsed());
+}
+
 /// `GET path` with an `Authorization` header; returns the status.
 fn get_with_auth(port: u16, path: &str, authorization: &str) -> u16 {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");

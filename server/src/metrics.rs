@@ -1,8 +1,8 @@
 //! The operations endpoint: `GET /metrics` (Prometheus text format) and `GET /health`.
 //!
 //! It runs off the shards: an accept thread hands each connection to a thread of its own, at
-//! most [`MAX_REQUESTS`] at once (one more is answered `503` at once), each with a 2 s read and
-//! write timeout, so a client that connects and says nothing holds up nobody else. Each scrape
+//! most [`MAX_REQUESTS`] at once (one more is answered `503` at once), each with 2 s in all to
+//! send its request and a 2 s write timeout, so a client that connects and says nothing holds up nobody else. Each scrape
 //! asks every shard for its figures through the engine handle (the same request
 //! `EngineHandle::stats` makes), so a scrape costs the shards one message each and nothing when
 //! nobody scrapes. `/health` answers `200 ok` while every shard answers, `503` otherwise.
@@ -22,13 +22,16 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Requests served at once; one more is answered `503`.
 pub const MAX_REQUESTS: usize = 16;
 
 /// How long a request may take to arrive, and its answer to be taken.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long the accept thread waits for the request it answers `503`.
+const BUSY_READ: Duration = Duration::from_millis(50);
 
 /// What every request thread shares.
 struct Shared {
@@ -105,6 +108,9 @@ fn dispatch(mut stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     if shared.active.fetch_add(1, Ordering::AcqRel) >= MAX_REQUESTS {
         shared.active.fetch_sub(1, Ordering::AcqRel);
+        // Take the request if it is already on its way (briefly: this is the accept thread),
+        // so that closing with it unread does not reset the connection under the answer.
+        let _ = read_head(&mut stream, BUSY_READ);
         let _ = respond(&mut stream, "503 Service Unavailable", "text/plain", "busy; retry later\n", "");
         return;
     }
@@ -122,15 +128,7 @@ fn dispatch(mut stream: TcpStream, shared: &Arc<Shared>) {
 }
 
 fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let mut request = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 || request.len() > 16 * 1024 {
-            return Ok(());
-        }
-        request.extend_from_slice(&buf[..n]);
-    }
+    let Some(request) = read_head(&mut stream, IO_TIMEOUT)? else { return Ok(()) };
     let line = request.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
     let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
@@ -158,6 +156,31 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_owned()),
     };
     respond(&mut stream, status, content_type, &body, extra)
+}
+
+/// Reads a request up to the end of its head within `limit` in all (a client that sends a
+/// byte at a time holds a thread no longer); `None` when the client closes first or sends
+/// more than 16 KiB of head.
+///
+/// # Errors
+/// As the reads; `TimedOut` or `WouldBlock` once `limit` has passed.
+fn read_head(stream: &mut TcpStream, limit: Duration) -> std::io::Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + limit;
+    let mut request = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = stream.read(&mut buf)?;
+        if n == 0 || request.len() > 16 * 1024 {
+            return Ok(None);
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    Ok(Some(request))
 }
 
 fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str, extra: &str) -> std::io::Result<()> {
