@@ -7,7 +7,7 @@
 //! 1. an exclusive `flock` on a lock file named after the address, in `$XDG_RUNTIME_DIR` (or
 //!    the temporary directory), held for the server's life; the kernel releases it when the
 //!    process ends, even after `kill -9`, so a stale file never blocks a restart; the file
-//!    holds the owner's pid for the error message;
+//!    holds the owner's pid for the error message, and a clean exit removes it;
 //! 2. a plain bind of the address (no `SO_REUSEPORT`), closed at once: on Linux it fails while
 //!    any socket listens there, which catches a server whose lock file is elsewhere (another
 //!    runtime directory) and any other program.
@@ -18,13 +18,26 @@ use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 /// The claim on a listen address; dropping it releases the address.
 #[derive(Debug)]
 pub struct AddressLock {
-    /// The locked file (`None`: nothing to lock, or no lock file could be opened).
-    _file: Option<File>,
+    /// The locked file and its path (`None`: nothing to lock, or no lock file could be
+    /// opened).
+    file: Option<(File, PathBuf)>,
+}
+
+impl Drop for AddressLock {
+    /// Removes the lock file while still holding the lock: a server that opened the old file
+    /// meanwhile finds on locking that its path names another file (or none) and opens again.
+    fn drop(&mut self) {
+        if let Some((file, path)) = self.file.take() {
+            let _ = std::fs::remove_file(&path);
+            drop(file);
+        }
+    }
 }
 
 impl AddressLock {
@@ -35,7 +48,7 @@ impl AddressLock {
     /// holds the lock or another socket listens on the address.
     pub fn claim(addr: SocketAddr) -> Result<Self, String> {
         if addr.port() == 0 {
-            return Ok(Self { _file: None });
+            return Ok(Self { file: None });
         }
         let hint = "hint: stop the other server, or set another [server] listen (or --listen)";
         let file = match lock_file(addr) {
@@ -54,7 +67,7 @@ impl AddressLock {
             // shards' bind to report, with its own wording.
             Err(_) => {}
         }
-        Ok(Self { _file: file })
+        Ok(Self { file })
     }
 }
 
@@ -63,28 +76,41 @@ struct Held(Option<u32>);
 
 /// Opens and locks the address's lock file; `Ok(None)` when no lock file can be opened (the
 /// probe bind still guards the address).
-fn lock_file(addr: SocketAddr) -> Result<Option<File>, Held> {
+fn lock_file(addr: SocketAddr) -> Result<Option<(File, PathBuf)>, Held> {
     let path = lock_path(addr);
-    let opened = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
-    let Ok(mut file) = opened.or_else(|_| File::open(&path)) else {
-        tracing::debug!("cannot open {}; relying on the bind probe alone", path.display());
-        return Ok(None);
-    };
-    // SAFETY: `flock` takes a descriptor this function owns (open for the call) and flags by
-    // value; it touches no memory of ours.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.kind() == ErrorKind::WouldBlock {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(Held(text.trim().parse().ok()));
+    // A holder that exits removes the file it locked: the lock is good only on the file the
+    // path still names, else open the new one and lock again.
+    for _ in 0..8 {
+        let opened = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+        let Ok(mut file) = opened.or_else(|_| File::open(&path)) else {
+            tracing::debug!("cannot open {}; relying on the bind probe alone", path.display());
+            return Ok(None);
+        };
+        // SAFETY: `flock` takes a descriptor this function owns (open for the call) and flags
+        // by value; it touches no memory of ours.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.kind() == ErrorKind::WouldBlock {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(Held(text.trim().parse().ok()));
+            }
+            tracing::debug!("cannot lock {}: {err}; relying on the bind probe alone", path.display());
+            return Ok(None);
         }
-        tracing::debug!("cannot lock {}: {err}; relying on the bind probe alone", path.display());
-        return Ok(None);
+        let same = match (file.metadata(), std::fs::metadata(&path)) {
+            (Ok(held), Ok(named)) => held.ino() == named.ino() && held.dev() == named.dev(),
+            _ => false,
+        };
+        if same {
+            let _ =
+                file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
+            return Ok(Some((file, path)));
+        }
     }
-    let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| writeln!(file, "{}", std::process::id()));
-    Ok(Some(file))
+    tracing::debug!("{} keeps changing; relying on the bind probe alone", path.display());
+    Ok(None)
 }
 
 /// `nexus-<ip>-<port>.lock` in `$XDG_RUNTIME_DIR`, else in the temporary directory.
@@ -112,7 +138,10 @@ mod tests {
         let err = AddressLock::claim(addr).expect_err("a second claim on the same address");
         assert!(err.contains(&addr.to_string()) && err.contains("hint:") && !err.contains('\n'), "{err}");
         assert!(err.contains(&format!("pid {}", std::process::id())), "names the holder: {err}");
+        let path = lock_path(addr);
+        assert!(path.exists(), "{}", path.display());
         drop(first);
+        assert!(!path.exists(), "the lock file goes with its lock: {}", path.display());
         AddressLock::claim(addr).expect("the address is free again");
     }
 
