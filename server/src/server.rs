@@ -11,6 +11,10 @@
 //!
 //! Installing claims the listen address ([`AddressLock`]): a second server on an address one
 //! already serves fails to install, instead of sharing the port through SO_REUSEPORT.
+//! The first shard to start fits `max_clients` to the open-file limit
+//! ([`crate::nofile::fit_max_clients`]); an acceptor turns a client over it away with
+//! `-ERR max number of clients reached`, and logs accept errors at most once a second, with a
+//! count, pausing longer when out of file descriptors.
 //!
 //! Stopping ([`ServerHandle::stop`]): acceptors stop and close their listeners; connections stop
 //! reading, finish the commands in flight, flush their replies and close.
