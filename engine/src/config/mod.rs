@@ -431,6 +431,10 @@ pub struct ServerConfig {
     /// `client_output_limit`: reply bytes queued for one client; a client whose queue passes
     /// it (a slow reader) is disconnected and counted. Default 32 MiB.
     pub client_output_limit: u64,
+    /// `client_query_buffer_limit`: request bytes one client may have buffered (its unparsed
+    /// input and the arguments of its request in progress); a client past it is closed and
+    /// counted, as Redis's `client-query-buffer-limit`. Default 1 GiB.
+    pub client_query_buffer_limit: u64,
     /// `idle_timeout_s`: a client that sends nothing for this long is closed (seconds; 0 =
     /// never). Default 300.
     pub idle_timeout_s: u64,
@@ -448,6 +452,7 @@ impl Default for ServerConfig {
             max_bulk: 16 * 1024 * 1024,
             max_args: 1024 * 1024,
             client_output_limit: 32 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
             idle_timeout_s: 300,
             requirepass: String::new(),
         }
