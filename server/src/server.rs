@@ -251,6 +251,7 @@ impl ShardService for RespService {
             idle_timeout: idle,
             password,
             last_client: std::cell::Cell::new(0),
+            config: self.config.clone(),
         });
         let max_clients = u64::from(self.config.max_clients);
         rt.spawn(accept_loop(listener, env, max_clients));
