@@ -428,8 +428,10 @@ pub struct ServerConfig {
     pub max_bulk: u64,
     /// `max_args`: most elements in one request array. Default 1048576.
     pub max_args: u64,
-    /// `client_output_limit`: reply bytes queued for one client; a client whose queue passes
-    /// it (a slow reader) is disconnected and counted. Default 32 MiB.
+    /// `client_output_limit`: reply bytes queued for one client; replies are queued only up to
+    /// it (plus one reply, so a larger reply is still written whole to a client that reads),
+    /// and a client whose queue stays over it with nothing read for 5 s (a slow reader) is
+    /// disconnected and counted. Default 32 MiB.
     pub client_output_limit: u64,
     /// `client_query_buffer_limit`: request bytes one client may have buffered (its unparsed
     /// input and the arguments of its request in progress); a client past it is closed and
