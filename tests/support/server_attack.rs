@@ -188,3 +188,24 @@ fn a_client_over_the_query_buffer_limit_is_closed_and_counted() {
     assert_eq!(q::<String>(&mut con, &["SET", "k", &fits]), "OK", "a request under the limit is served");
     assert!(q_err(&mut con, &["CONFIG", "SET", "client-query-buffer-limit", "1"]).starts_with("ERR"));
 }
+
+#[test]
+fn a_pipeline_deeper_than_the_outstanding_cap_is_answered_in_order() {
+    let server = Server::start();
+    let mut raw = RawConn::connect(server.port);
+    // 20,000 inline INCRs: a read of them holds more than the 4,096 answers a connection
+    // keeps outstanding, so dispatch pauses with whole requests still in the input.
+    let requests = 20_000;
+    let bytes = b"INCR deep\r\n".repeat(requests);
+    let writer = raw.stream().try_clone().expect("clone the socket");
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut writer = writer;
+        writer.write_all(&bytes).expect("send the pipeline");
+    });
+    for n in 1..=requests as i64 {
+        assert_eq!(raw.read(), Reply::Int(n), "reply {n}, in order");
+    }
+    sender.join().expect("the sender");
+    assert_eq!(raw.call(&["PING"]), Reply::Simple("PONG".into()));
+}
