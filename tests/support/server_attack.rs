@@ -209,3 +209,25 @@ fn a_pipeline_deeper_than_the_outstanding_cap_is_answered_in_order() {
     sender.join().expect("the sender");
     assert_eq!(raw.call(&["PING"]), Reply::Simple("PONG".into()));
 }
+
+#[test]
+fn the_output_buffer_of_a_reader_that_keeps_up_stays_bounded() {
+    let limit = 1024 * 1024;
+    let server = Server::builder().limit("client_output_limit", limit).start();
+    let mut con = server.connect();
+    let value = "r".repeat(1024 * 1024);
+    assert_eq!(q::<String>(&mut con, &["SET", "big", &value]), "OK");
+    let before = peak_rss_kib(server.pid());
+    // 100 MiB of replies to a reader that reads them all: never slow, and the output buffer
+    // holds what waits, not what was read (it may never empty while replies keep coming).
+    let mut reader = RawConn::connect(server.port);
+    let requests = 100;
+    let bytes: Vec<u8> = (0..requests).flat_map(|_| encode_str(&["GET", "big"])).collect();
+    reader.send(&bytes);
+    for i in 0..requests {
+        assert_eq!(reader.read(), bulk(&value), "reply {i}");
+    }
+    let grown_mib = peak_rss_kib(server.pid()).saturating_sub(before) / 1024;
+    assert!(grown_mib < 100, "the peak RSS grew by {grown_mib} MiB for a 1 MiB output limit");
+    assert_eq!(info_u64(&mut con, "slow_clients_disconnected"), 0, "a reader that reads is not slow");
+}

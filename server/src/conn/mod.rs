@@ -295,6 +295,11 @@ impl Conn {
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
+        } else if self.out_pos >= READ_CHUNK && self.out_pos * 2 >= self.out.len() {
+            // A reader that keeps up but never empties the buffer: drop what it has read, so
+            // the buffer holds only what is waiting (moving at most as much as was written).
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
         }
         Ok(wrote)
     }
