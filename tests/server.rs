@@ -27,6 +27,8 @@ mod nexus;
 mod resp;
 #[path = "support/server_agents.rs"]
 mod server_agents;
+#[path = "support/server_attack.rs"]
+mod server_attack;
 #[path = "support/server_limits.rs"]
 mod server_limits;
 

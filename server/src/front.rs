@@ -51,6 +51,9 @@ pub enum Slot {
     One(Value),
     /// Answered with several replies (SUBSCRIBE of several channels).
     Many(Vec<Value>),
+    /// Not answered yet, and its answer is dropped when it comes: a job the connection runs
+    /// for its own sake (RESET's unsubscription), ordered with the others.
+    Silent,
 }
 
 /// The part of a connection the ingress agent writes.
@@ -80,6 +83,10 @@ impl ConnShared {
         match self.slots.get_mut(i as usize) {
             Some(s @ Slot::Pending) => {
                 *s = slot;
+                true
+            }
+            Some(s @ Slot::Silent) => {
+                *s = Slot::Many(Vec::new());
                 true
             }
             _ => false,

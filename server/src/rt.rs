@@ -137,6 +137,36 @@ impl Stream {
         }
     }
 
+    /// Makes the coming close reset the connection (`SO_LINGER` 0): replies still queued in
+    /// the kernel for a client being dropped are discarded, not trickled out.
+    ///
+    /// # Errors
+    /// As `setsockopt`.
+    pub fn reset_on_close(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Stream::Glommio(s) => s.as_raw_fd(),
+            Stream::Threads(s) => s.as_raw_fd(),
+        };
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        // SAFETY: `fd` is this open stream's socket for the whole call, and the option value is
+        // a `linger` that outlives the call, with its exact size passed alongside.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of!(linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Closes the stream.
     ///
     /// # Errors

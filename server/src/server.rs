@@ -269,6 +269,7 @@ impl ShardService for RespService {
             idle_timeout: idle,
             password,
             last_client: std::cell::Cell::new(0),
+            config: self.config.clone(),
         });
         let max_clients = *self
             .max_clients

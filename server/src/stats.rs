@@ -52,8 +52,11 @@ counters! {
     connections_total => "connections_total",
     /// Connections refused because `max_clients` were open.
     rejected_max_clients => "rejected_max_clients",
-    /// Clients disconnected because their queued replies passed `client_output_limit`.
+    /// Clients disconnected as slow readers: their queued replies stayed over
+    /// `client_output_limit` with nothing read for a while (see `conn`).
     slow_clients => "slow_clients_disconnected",
+    /// Clients closed because their buffered request passed `client_query_buffer_limit`.
+    query_buffer_closes => "client_query_buffer_limit_disconnections",
     /// Clients closed after `idle_timeout_s` of silence.
     idle_closed => "idle_clients_closed",
     /// Requests answered with a protocol error (malformed RESP or a broken limit).

@@ -428,9 +428,15 @@ pub struct ServerConfig {
     pub max_bulk: u64,
     /// `max_args`: most elements in one request array. Default 1048576.
     pub max_args: u64,
-    /// `client_output_limit`: reply bytes queued for one client; a client whose queue passes
-    /// it (a slow reader) is disconnected and counted. Default 32 MiB.
+    /// `client_output_limit`: reply bytes queued for one client; replies are queued only up to
+    /// it (plus one reply, so a larger reply is still written whole to a client that reads),
+    /// and a client whose queue stays over it with nothing read for 5 s (a slow reader) is
+    /// disconnected and counted. Default 32 MiB.
     pub client_output_limit: u64,
+    /// `client_query_buffer_limit`: request bytes one client may have buffered (its unparsed
+    /// input and the arguments of its request in progress); a client past it is closed and
+    /// counted, as Redis's `client-query-buffer-limit`. Default 1 GiB.
+    pub client_query_buffer_limit: u64,
     /// `idle_timeout_s`: a client that sends nothing for this long is closed (seconds; 0 =
     /// never). Default 300.
     pub idle_timeout_s: u64,
@@ -448,6 +454,7 @@ impl Default for ServerConfig {
             max_bulk: 16 * 1024 * 1024,
             max_args: 1024 * 1024,
             client_output_limit: 32 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
             idle_timeout_s: 300,
             requirepass: String::new(),
         }

@@ -308,6 +308,7 @@ fn check_server(server: &ServerConfig) -> Check {
         ("server.max_bulk", server.max_bulk),
         ("server.max_args", server.max_args),
         ("server.client_output_limit", server.client_output_limit),
+        ("server.client_query_buffer_limit", server.client_query_buffer_limit),
     ] {
         if value == 0 {
             let name = key.trim_start_matches("server.");

@@ -28,5 +28,8 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-pub use parse::{Limits, ProtocolError, RequestParser, Step, ARGS_PREALLOC_MAX, HEADER_LINE_MAX};
+pub use parse::{
+    Limits, ProtocolError, RequestParser, Step, ARGS_PREALLOC_MAX, HEADER_LINE_MAX, UNAUTH_BULK_MAX,
+    UNAUTH_MULTIBULK_MAX,
+};
 pub use value::{Protocol, Value};

@@ -73,6 +73,12 @@ pub const HEADER_LINE_MAX: usize = 64;
 /// as arguments arrive.
 pub const ARGS_PREALLOC_MAX: usize = 16;
 
+/// Largest multibulk count accepted from a client that has not authenticated (Redis's 10).
+pub const UNAUTH_MULTIBULK_MAX: usize = 10;
+
+/// Longest argument accepted from a client that has not authenticated (Redis's 16384 bytes).
+pub const UNAUTH_BULK_MAX: u64 = 16 * 1024;
+
 /// Largest multibulk count accepted at all (Redis's `INT_MAX`); a larger one is fatal.
 const MULTIBULK_COUNT_MAX: i64 = i32::MAX as i64;
 
@@ -132,6 +138,14 @@ pub enum ProtocolError {
         /// The limit.
         max: usize,
     },
+    /// A `*N` count above [`UNAUTH_MULTIBULK_MAX`] before the client authenticated (fatal, as
+    /// in Redis).
+    #[error("Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulkLength,
+    /// A `$N` length above [`UNAUTH_BULK_MAX`] before the client authenticated (fatal, as in
+    /// Redis).
+    #[error("Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulkLength,
     /// More arguments than `max_args` (rejected, not fatal).
     #[error("Protocol error: {count} arguments exceed max_args ({max})")]
     TooManyArgs {
@@ -205,12 +219,30 @@ pub struct RequestParser {
     /// In `Idle`, how many bytes at the start of the buffer are known to hold no `\n` (the part of
     /// an inline line already searched), so each byte is searched once.
     inline_searched: usize,
+    /// The client has not authenticated: Redis's tight limits apply (see
+    /// [`RequestParser::set_unauthenticated`]).
+    unauthenticated: bool,
+    /// Bytes of the arguments of the request in progress held so far.
+    held: usize,
 }
 
 impl RequestParser {
     /// A parser between requests, enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
-        RequestParser { limits, state: State::Idle, inline_searched: 0 }
+        RequestParser { limits, state: State::Idle, inline_searched: 0, unauthenticated: false, held: 0 }
+    }
+
+    /// Applies (or lifts) the limits Redis puts on a client that has not authenticated: a
+    /// multibulk count above [`UNAUTH_MULTIBULK_MAX`] or an argument longer than
+    /// [`UNAUTH_BULK_MAX`] is fatal, before any of it is buffered.
+    pub fn set_unauthenticated(&mut self, on: bool) {
+        self.unauthenticated = on;
+    }
+
+    /// Bytes this parser holds for the request in progress (its completed arguments); with the
+    /// caller's unconsumed input, what Redis calls the client's query buffer.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// The limits this parser enforces.
@@ -272,6 +304,9 @@ impl RequestParser {
         }
         // In 1..=i32::MAX, so it fits both types.
         let count = count as usize;
+        if self.unauthenticated && count > UNAUTH_MULTIBULK_MAX {
+            return fatal(ProtocolError::UnauthenticatedMultibulkLength);
+        }
         if count > self.limits.max_args {
             self.state = State::Skip { left: count as u64, bulk: None };
             let error = ProtocolError::TooManyArgs { count: count as u64, max: self.limits.max_args };
@@ -319,6 +354,7 @@ impl RequestParser {
     /// Inside an accepted multibulk request: the next argument's header or bytes.
     fn array(&mut self, rest: &[u8]) -> Flow {
         let max_bulk = self.limits.max_bulk;
+        let unauthenticated = self.unauthenticated;
         let State::Array { args, left, bulk } = &mut self.state else {
             return Flow::Stop(0, Step::Incomplete);
         };
@@ -328,10 +364,14 @@ impl RequestParser {
                 Ok(None) => return Flow::Stop(0, Step::Incomplete),
                 Err(error) => return fatal(error),
             };
+            if unauthenticated && len > UNAUTH_BULK_MAX {
+                return fatal(ProtocolError::UnauthenticatedBulkLength);
+            }
             // A header read means one argument fewer to come; `left` was at least 1.
             *left = left.saturating_sub(1);
             if len > max_bulk as u64 {
                 self.state = State::Skip { left: *left as u64, bulk: Some(len) };
+                self.held = 0;
                 return Flow::Stop(used, Step::Rejected(ProtocolError::BulkTooLong { len, max: max_bulk }));
             }
             // At most max_bulk, so it fits.
@@ -350,10 +390,12 @@ impl RequestParser {
         *bulk = None;
         let used = len + 2;
         if *left > 0 {
+            self.held += len;
             return Flow::More(used);
         }
         let args = std::mem::take(args);
         self.state = State::Idle;
+        self.held = 0;
         Flow::Stop(used, Step::Command(args))
     }
 

@@ -540,3 +540,37 @@ proptest! {
         prop_assert_eq!(steps, expected);
     }
 }
+
+#[test]
+fn unauthenticated_limits_are_fatal_before_anything_is_buffered() {
+    let mut parser = RequestParser::new(Limits::default());
+    parser.set_unauthenticated(true);
+    assert_eq!(parser.next(b"*10\r\n").1, Step::Incomplete, "10 arguments are allowed");
+    let mut parser = RequestParser::new(Limits::default());
+    parser.set_unauthenticated(true);
+    assert_eq!(parser.next(b"*11\r\n").1, Step::Fatal(ProtocolError::UnauthenticatedMultibulkLength));
+    let mut parser = RequestParser::new(Limits::default());
+    parser.set_unauthenticated(true);
+    let (_, step) = parser.next(b"*2\r\n$3\r\nGET\r\n$16385\r\n");
+    assert_eq!(step, Step::Fatal(ProtocolError::UnauthenticatedBulkLength));
+    assert_eq!(
+        ProtocolError::UnauthenticatedBulkLength.reply(),
+        Value::error("ERR Protocol error: unauthenticated bulk length")
+    );
+    let mut parser = RequestParser::new(Limits::default());
+    parser.set_unauthenticated(true);
+    assert_eq!(parser.next(b"*2\r\n$3\r\nGET\r\n$16384\r\n").1, Step::Incomplete, "16384 bytes are allowed");
+    parser.set_unauthenticated(false);
+    let mut parser = RequestParser::new(Limits::default());
+    assert_eq!(parser.next(b"*11\r\n$16385\r\n").1, Step::Incomplete, "no such limit once authenticated");
+}
+
+#[test]
+fn held_counts_the_arguments_of_the_request_in_progress() {
+    let mut parser = RequestParser::new(Limits::default());
+    let (used, step) = parser.next(b"*3\r\n$3\r\nSET\r\n$5\r\nhello\r\n$2\r\n");
+    assert_eq!((used, step), (28, Step::Incomplete));
+    assert_eq!(parser.held(), 8);
+    assert_eq!(parser.next(b"hi\r\n").1, cmd(&["SET", "hello", "hi"]));
+    assert_eq!(parser.held(), 0, "nothing held between requests");
+}

@@ -225,6 +225,12 @@ impl TcpStream {
     }
 }
 
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.io().as_raw_fd()
+    }
+}
+
 impl Drop for TcpStream {
     fn drop(&mut self) {
         self.clear_read_wait();

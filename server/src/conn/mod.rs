@@ -6,11 +6,24 @@
 //! HELLO, AUTH, SELECT, QUIT, COMMAND, CLIENT, CONFIG) are answered here; the others are
 //! checked for arity and permission and handed to the shard's ingress agent as jobs.
 //!
-//! Limits: reading pauses while 4096 answers are outstanding or the output buffer is over half
-//! its limit; a client whose output passes `client_output_limit` is a slow reader, closed and
-//! counted; a client silent for `idle_timeout` is closed and counted (subscribers excepted);
-//! malformed input is answered with an error, and a stream that cannot be resynchronised is
-//! closed after the error is written. Nothing a client sends can reach another connection.
+//! Limits:
+//! - Output: answered slots move into the output buffer only while the bytes waiting there are
+//!   within `client_output_limit`, so the buffer holds at most the limit plus one reply (a reply
+//!   larger than the limit is still written whole to a reader that reads). Reading and
+//!   dispatching pause while 4096 answers are outstanding or the buffer is over half the limit.
+//! - Slow readers: a client whose waiting output stays over the limit with nothing written for
+//!   [`SLOW_READER_GRACE`] is closed and counted (it does not read); a large reply that the
+//!   client reads is not slow.
+//! - Input: before AUTH, Redis's tight request limits (see [`crate::resp::UNAUTH_BULK_MAX`]);
+//!   a client whose buffered request passes `client_query_buffer_limit` is closed and counted.
+//! - A client silent for `idle_timeout` is closed and counted (subscribers excepted).
+//! - Malformed input is answered with an error; a stream that cannot be resynchronised is
+//!   closed after the replies owed to the requests before it, then the error, are written.
+//!
+//! Nothing a client sends can reach another connection, and no connection holds its shard for
+//! longer than it takes to encode one batch of replies within its limit.
+
+mod local;
 
 use crate::directory::Directory;
 use crate::front::{ConnId, Front, Job, Slot};
@@ -32,6 +45,9 @@ use std::time::Duration;
 const MAX_OUTSTANDING: usize = 4096;
 /// Bytes read per read call.
 const READ_CHUNK: usize = 16 * 1024;
+/// How long a client's waiting output may stay over `client_output_limit` with nothing
+/// written before the client is closed as a slow reader.
+pub const SLOW_READER_GRACE: Duration = Duration::from_secs(5);
 
 /// What every connection of a shard needs.
 pub struct ConnEnv {
@@ -59,6 +75,8 @@ pub struct ConnEnv {
     pub last_client: std::cell::Cell<u64>,
     /// Which commands are traced, and where their connection spans go.
     pub tracing: crate::command_trace::ConnTracing,
+    /// The `[server]` settings (CONFIG GET, `client_query_buffer_limit`).
+    pub config: nexus_engine::config::ServerConfig,
 }
 
 impl ConnEnv {
@@ -96,6 +114,7 @@ enum End {
     Quit,
     Io,
     SlowReader,
+    QueryBuffer,
     Idle,
     Protocol,
     Shutdown,
@@ -120,6 +139,20 @@ struct Conn {
     client_id: i64,
     /// Traced commands waiting for their answers, by slot sequence number (oldest first).
     traced: std::collections::VecDeque<(u64, crate::command_trace::CommandTrace)>,
+    /// `input[start..]` may hold whole requests not dispatched yet (dispatch paused at
+    /// [`MAX_OUTSTANDING`]): parse them before reading more.
+    parse_pending: bool,
+    /// While the waiting output is over the limit: when something was last written, and the
+    /// timer that checks it.
+    slow: Option<SlowWatch>,
+}
+
+/// Watches a client whose waiting output is over the limit.
+struct SlowWatch {
+    /// When the last write made progress (or the watch began).
+    progress: std::time::Instant,
+    /// Fires when the grace may have run out.
+    timer: Pin<Box<dyn std::future::Future<Output = ()>>>,
 }
 
 /// Serves one accepted connection until it ends.
@@ -131,7 +164,11 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         stream,
         input: Vec::with_capacity(READ_CHUNK),
         start: 0,
-        parser: RequestParser::new(env.limits),
+        parser: {
+            let mut parser = RequestParser::new(env.limits);
+            parser.set_unauthenticated(env.password.is_some());
+            parser
+        },
         out: Vec::with_capacity(READ_CHUNK),
         out_pos: 0,
         protocol: Protocol::Resp2,
@@ -146,17 +183,24 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
             ((env.shard as i64) << 40) | (n & ((1 << 40) - 1)) as i64
         },
         traced: std::collections::VecDeque::new(),
+        parse_pending: false,
+        slow: None,
         env: env.clone(),
     };
     conn.arm_idle(true);
     let end = std::future::poll_fn(|cx| conn.poll(cx)).await;
     match end {
         End::SlowReader => count(&env.stats().slow_clients),
+        End::QueryBuffer => count(&env.stats().query_buffer_closes),
         End::Idle => count(&env.stats().idle_closed),
         End::Protocol => count(&env.stats().protocol_closes),
         _ => {}
     }
     tracing::debug!(shard = env.shard, ?end, "connection closed");
+    if matches!(end, End::SlowReader | End::QueryBuffer) {
+        // What it has not read is of no use to it: free the kernel's buffers at once.
+        let _ = conn.stream.reset_on_close();
+    }
     let _ = conn.stream.close().await;
     env.front.jobs.borrow_mut().push_back(Job::Closed(id));
     env.poke();
@@ -182,32 +226,29 @@ impl Conn {
             _ => c.waker = Some(cx.waker().clone()),
         });
         loop {
-            let mut progress = false;
-            let outstanding = self.collect();
-            if self.out.len() - self.out_pos > env.output_limit {
+            let (outstanding, pushes_waiting) = self.collect();
+            if pushes_waiting > env.output_limit {
+                // Pub/sub messages pile up behind an output already over the limit, past the
+                // limit again: a hard limit, with no grace (as Redis's pubsub class has one).
                 return Poll::Ready(End::SlowReader);
             }
-            // Write.
-            while self.out_pos < self.out.len() {
-                match Pin::new(&mut self.stream).poll_write(cx, &self.out[self.out_pos..]) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(End::Io),
-                    Poll::Ready(Ok(n)) => {
-                        self.out_pos += n;
-                        progress = true;
-                    }
-                    Poll::Pending => break,
+            let wrote = match self.write_out(cx) {
+                Ok(wrote) => wrote,
+                Err(end) => return Poll::Ready(end),
+            };
+            let mut progress = wrote;
+            let waiting = self.out.len() - self.out_pos;
+            if waiting > env.output_limit {
+                if self.slow_reader(cx, wrote) {
+                    return Poll::Ready(End::SlowReader);
                 }
-            }
-            if self.out_pos == self.out.len() {
-                self.out.clear();
-                self.out_pos = 0;
+            } else {
+                self.slow = None;
             }
             let flushed = self.out.is_empty();
             if let Some(end) = self.closing {
+                // Every reply owed (in order), then close: QUIT, EOF and a fatal protocol error.
                 if flushed && outstanding == 0 {
-                    return Poll::Ready(end);
-                }
-                if end != End::Quit && end != End::Eof && flushed {
                     return Poll::Ready(end);
                 }
             }
@@ -215,33 +256,21 @@ impl Conn {
                 if flushed && outstanding == 0 {
                     return Poll::Ready(End::Shutdown);
                 }
-            } else if self.closing.is_none()
-                && outstanding < MAX_OUTSTANDING
-                && self.out.len() - self.out_pos <= env.output_limit / 2
-            {
-                // Read.
-                if self.start > 0 && self.start * 2 >= self.input.len() {
-                    self.input.drain(..self.start);
-                    self.start = 0;
+            } else if self.closing.is_none() && outstanding < MAX_OUTSTANDING && waiting <= env.output_limit / 2 {
+                let budget = MAX_OUTSTANDING - outstanding;
+                if self.parse_pending {
+                    self.parse(budget);
+                    progress = true;
+                } else {
+                    match self.read_in(cx, budget) {
+                        Ok(read) => progress |= read,
+                        Err(end) => return Poll::Ready(end),
+                    }
                 }
-                let len = self.input.len();
-                self.input.resize(len + READ_CHUNK, 0);
-                let read = Pin::new(&mut self.stream).poll_read(cx, &mut self.input[len..]);
-                match read {
-                    Poll::Ready(Ok(n)) => {
-                        self.input.truncate(len + n);
-                        if n == 0 {
-                            self.closing = Some(End::Eof);
-                        } else {
-                            self.parse();
-                        }
-                        progress = true;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        self.input.truncate(len);
-                        return Poll::Ready(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io });
-                    }
-                    Poll::Pending => self.input.truncate(len),
+                let buffered = self.input.len() - self.start + self.parser.held();
+                if buffered as u64 > env.config.client_query_buffer_limit {
+                    tracing::warn!(shard = env.shard, buffered, "closing a client past client_query_buffer_limit");
+                    return Poll::Ready(End::QueryBuffer);
                 }
             }
             if !progress {
@@ -250,8 +279,85 @@ impl Conn {
         }
     }
 
-    /// Moves answered slots and pushes into the output; returns the answers still outstanding.
-    fn collect(&mut self) -> usize {
+    /// Writes what the socket takes; true if anything was written.
+    fn write_out(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let mut wrote = false;
+        while self.out_pos < self.out.len() {
+            match Pin::new(&mut self.stream).poll_write(cx, &self.out[self.out_pos..]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Err(End::Io),
+                Poll::Ready(Ok(n)) => {
+                    self.out_pos += n;
+                    wrote = true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        } else if self.out_pos >= READ_CHUNK && self.out_pos * 2 >= self.out.len() {
+            // A reader that keeps up but never empties the buffer: drop what it has read, so
+            // the buffer holds only what is waiting (moving at most as much as was written).
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+        Ok(wrote)
+    }
+
+    /// Reads once and dispatches up to `budget` requests; true if the read made progress.
+    fn read_in(&mut self, cx: &mut Context<'_>, budget: usize) -> Result<bool, End> {
+        if self.start > 0 && self.start * 2 >= self.input.len() {
+            self.input.drain(..self.start);
+            self.start = 0;
+        }
+        let len = self.input.len();
+        self.input.resize(len + READ_CHUNK, 0);
+        match Pin::new(&mut self.stream).poll_read(cx, &mut self.input[len..]) {
+            Poll::Ready(Ok(n)) => {
+                self.input.truncate(len + n);
+                if n == 0 {
+                    self.closing = Some(End::Eof);
+                } else {
+                    self.parse(budget);
+                }
+                Ok(true)
+            }
+            Poll::Ready(Err(e)) => {
+                self.input.truncate(len);
+                Err(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io })
+            }
+            Poll::Pending => {
+                self.input.truncate(len);
+                Ok(false)
+            }
+        }
+    }
+
+    /// The waiting output is over the limit: true once nothing has been written for
+    /// [`SLOW_READER_GRACE`] (`wrote`: this pass wrote something). Arms a timer meanwhile.
+    fn slow_reader(&mut self, cx: &mut Context<'_>, wrote: bool) -> bool {
+        let now = std::time::Instant::now();
+        let rt = self.env.rt;
+        let watch =
+            self.slow.get_or_insert_with(|| SlowWatch { progress: now, timer: Box::pin(rt.sleep(SLOW_READER_GRACE)) });
+        if wrote {
+            watch.progress = now;
+        }
+        while watch.timer.as_mut().poll(cx).is_ready() {
+            let quiet = now.saturating_duration_since(watch.progress);
+            if quiet >= SLOW_READER_GRACE {
+                return true;
+            }
+            watch.timer = Box::pin(rt.sleep(SLOW_READER_GRACE - quiet));
+        }
+        false
+    }
+
+    /// Moves pushes and answered slots (in order) into the output while the bytes waiting there
+    /// are within `client_output_limit`; returns the answers still outstanding (answered or not)
+    /// and the bytes of pub/sub messages still waiting.
+    fn collect(&mut self) -> (usize, usize) {
+        let room = self.env.output_limit.saturating_add(self.out_pos);
         let protocol = self.protocol;
         // When this collection began: a traced answer's `resp.reply` span starts here.
         let started = if self.traced.is_empty() { 0 } else { self.env.tracing.now_ns() };
@@ -259,17 +365,20 @@ impl Conn {
         let mut written_below = 0;
         // The traced hops that answered the slots written now (see `finish_traced`).
         let mut answered_by = Vec::new();
-        let (outstanding, subscribed) = self
+        let (outstanding, subscribed, pushes_waiting) = self
             .env
             .front
             .with(self.id, |c| {
-                if !c.pushes.is_empty() {
+                if !c.pushes.is_empty() && out.len() <= room {
                     out.extend_from_slice(&c.pushes);
                     c.pushes.clear();
                 }
                 while let Some(slot) = c.slots.front() {
+                    if out.len() > room {
+                        break;
+                    }
                     match slot {
-                        Slot::Pending => break,
+                        Slot::Pending | Slot::Silent => break,
                         Slot::One(v) => v.encode(protocol, out),
                         Slot::Many(vs) => vs.iter().for_each(|v| v.encode(protocol, out)),
                     }
@@ -282,9 +391,9 @@ impl Conn {
                     c.first_seq += 1;
                 }
                 written_below = c.first_seq;
-                (c.slots.len(), !c.channels.is_empty())
+                (c.slots.len(), !c.channels.is_empty(), c.pushes.len())
             })
-            .unwrap_or((0, false));
+            .unwrap_or((0, false, 0));
         if self.traced.front().is_some_and(|(seq, _)| *seq < written_below) {
             self.finish_traced(written_below, started, &answered_by);
         }
@@ -292,7 +401,7 @@ impl Conn {
             self.subscribed = subscribed;
             self.arm_idle(!subscribed);
         }
-        outstanding
+        (outstanding, pushes_waiting)
     }
 
     /// Records the connection spans of the traced commands whose answers were just encoded
@@ -315,9 +424,17 @@ impl Conn {
         }
     }
 
-    fn parse(&mut self) {
+    /// Parses and dispatches up to `budget` requests (rejections and errors included) from
+    /// the input; leaves the rest for later (`parse_pending`).
+    fn parse(&mut self, mut budget: usize) {
         let mut handed_over = false;
+        self.parse_pending = false;
         while self.closing.is_none() {
+            if budget == 0 {
+                self.parse_pending = true;
+                break;
+            }
+            budget -= 1;
             let (used, step) = self.parser.next(&self.input[self.start..]);
             self.start += used;
             match step {
@@ -355,12 +472,7 @@ impl Conn {
     fn dispatch(&mut self, args: Vec<Bytes>) -> bool {
         let name = args[0].to_ascii_uppercase();
         let Some(spec) = crate::commands::lookup(&name) else {
-            let mut text =
-                format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(&args[0]));
-            for a in args.iter().skip(1).take(8) {
-                text.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
-            }
-            self.push_answer(Value::error(text));
+            self.push_answer(local::unknown_command(&args));
             return false;
         };
         if !spec.arity_ok(args.len()) {
@@ -399,156 +511,12 @@ impl Conn {
             self.env.front.jobs.borrow_mut().push_back(Job::Command { conn: id, seq, spec, args, trace });
             return true;
         }
+        if spec.name == "reset" {
+            self.reset();
+            return true;
+        }
         let answer = self.local(spec.name, &args);
         self.push_answer(answer);
         false
-    }
-
-    fn check_password(&mut self, user: Option<&[u8]>, pass: &[u8]) -> Result<(), Value> {
-        let Some(expected) = &self.env.password else {
-            return Err(Value::error(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            ));
-        };
-        let user_ok = user.map_or(true, |u| u == b"default");
-        if user_ok && pass == expected.as_ref() {
-            self.authed = true;
-            Ok(())
-        } else {
-            count(&self.env.stats().auth_failures);
-            Err(Value::error("WRONGPASS invalid username-password pair or user is disabled."))
-        }
-    }
-
-    /// Connection-level commands.
-    fn local(&mut self, name: &str, args: &[Bytes]) -> Value {
-        match name {
-            "ping" => {
-                if self.subscribed && self.protocol == Protocol::Resp2 {
-                    let msg = args.get(1).cloned().unwrap_or_default();
-                    return Value::Array(vec![Value::bulk("pong"), Value::Bulk(msg)]);
-                }
-                match args.get(1) {
-                    Some(m) => Value::Bulk(m.clone()),
-                    None => Value::simple("PONG"),
-                }
-            }
-            "echo" => Value::Bulk(args[1].clone()),
-            "quit" => {
-                self.closing = Some(End::Quit);
-                Value::Ok
-            }
-            "select" => match crate::kinds::parse_i64(&args[1]) {
-                Some(0) => Value::Ok,
-                Some(_) => Value::error("ERR DB index is out of range"),
-                None => Value::error("ERR value is not an integer or out of range"),
-            },
-            "auth" => {
-                let (user, pass) =
-                    if args.len() == 3 { (Some(&args[1][..]), &args[2][..]) } else { (None, &args[1][..]) };
-                match self.check_password(user, pass) {
-                    Ok(()) => Value::Ok,
-                    Err(e) => e,
-                }
-            }
-            "hello" => self.hello(args),
-            "command" => crate::commands::command_reply(args),
-            "client" => self.client(args),
-            "config" => {
-                let sub = args[1].to_ascii_uppercase();
-                if sub.as_slice() == b"GET" {
-                    match self.protocol {
-                        Protocol::Resp3 => Value::Map(Vec::new()),
-                        Protocol::Resp2 => Value::Array(Vec::new()),
-                    }
-                } else {
-                    Value::error(
-                        "ERR CONFIG SET, REWRITE and RESETSTAT are not supported; nexus is configured by its TOML file",
-                    )
-                }
-            }
-            "nexus.trace" => self.env.tracing.admin(&self.env.handle, args),
-            "reset" => {
-                self.protocol = Protocol::Resp2;
-                self.env.front.with(self.id, |c| c.protocol = Protocol::Resp2);
-                Value::simple("RESET")
-            }
-            other => Value::error(format!("ERR unknown command '{other}'")),
-        }
-    }
-
-    fn hello(&mut self, args: &[Bytes]) -> Value {
-        let mut protocol = self.protocol;
-        if let Some(v) = args.get(1) {
-            match crate::kinds::parse_i64(v) {
-                Some(2) => protocol = Protocol::Resp2,
-                Some(3) => protocol = Protocol::Resp3,
-                Some(_) => return Value::error("NOPROTO unsupported protocol version"),
-                None => return Value::error("ERR Protocol version is not an integer or out of range"),
-            }
-        }
-        let mut i = 2;
-        while i < args.len() {
-            let opt = args[i].to_ascii_uppercase();
-            match opt.as_slice() {
-                b"AUTH" if i + 2 < args.len() => {
-                    if let Err(e) = self.check_password(Some(&args[i + 1][..]), &args[i + 2][..]) {
-                        return e;
-                    }
-                    i += 3;
-                }
-                b"SETNAME" if i + 1 < args.len() => {
-                    self.name = Some(args[i + 1].clone());
-                    i += 2;
-                }
-                _ => {
-                    return Value::error(format!(
-                        "ERR Syntax error in HELLO option '{}'",
-                        String::from_utf8_lossy(&args[i])
-                    ))
-                }
-            }
-        }
-        if !self.authed {
-            count(&self.env.stats().auth_failures);
-            return Value::error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-        }
-        self.protocol = protocol;
-        self.env.front.with(self.id, |c| c.protocol = protocol);
-        let proto = if protocol == Protocol::Resp3 { 3 } else { 2 };
-        Value::Map(vec![
-            (Value::bulk("server"), Value::bulk("nexus")),
-            (Value::bulk("version"), Value::bulk(env!("CARGO_PKG_VERSION"))),
-            (Value::bulk("proto"), Value::Int(proto)),
-            (Value::bulk("id"), Value::Int(self.client_id())),
-            (Value::bulk("mode"), Value::bulk("standalone")),
-            (Value::bulk("role"), Value::bulk("master")),
-            (Value::bulk("modules"), Value::Array(Vec::new())),
-        ])
-    }
-
-    fn client_id(&self) -> i64 {
-        self.client_id
-    }
-
-    fn client(&mut self, args: &[Bytes]) -> Value {
-        let sub = args[1].to_ascii_uppercase();
-        match (sub.as_slice(), args.len()) {
-            (b"SETNAME", 3) => {
-                self.name = Some(args[2].clone());
-                Value::Ok
-            }
-            (b"GETNAME", 2) => self.name.clone().map_or(Value::Nil, Value::Bulk),
-            (b"ID", 2) => Value::Int(self.client_id()),
-            (b"SETINFO", 4) => Value::Ok,
-            (b"SETNAME" | b"GETNAME" | b"ID" | b"SETINFO", _) => Value::error(format!(
-                "ERR wrong number of arguments for 'client|{}' command",
-                String::from_utf8_lossy(&args[1]).to_ascii_lowercase()
-            )),
-            _ => Value::error(format!(
-                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(&args[1])
-            )),
-        }
     }
 }
