@@ -88,7 +88,10 @@ impl Ingress {
                     "incr" => Some(1),
                     "decr" => Some(-1),
                     "incrby" => parse_i64(&args[2]),
-                    _ => parse_i64(&args[2]).and_then(i64::checked_neg),
+                    _ => match parse_i64(&args[2]) {
+                        Some(i64::MIN) => return self.done(req, Value::error("ERR decrement would overflow")),
+                        n => n.map(|n| -n),
+                    },
                 };
                 match by {
                     Some(by) => {

@@ -42,6 +42,21 @@ pub(super) fn next_cursor(shard: usize, next: Option<u64>, shards: usize) -> u64
     }
 }
 
+/// A cursor as Redis's `strtoul` reads one: an optional sign (`-1` wraps to `u64::MAX`),
+/// decimal digits, nothing else.
+pub(super) fn parse_cursor(text: &[u8]) -> Option<u64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { n.wrapping_neg() } else { n })
+}
+
 impl Ingress {
     /// HSET, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HINCRBY: on the key's owner.
     pub(super) fn hash_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
@@ -100,8 +115,7 @@ impl Ingress {
 
     /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]: one step on the cursor's shard.
     fn scan(&mut self, req: Request, args: &[Bytes], ctx: &mut Ctx<'_>) {
-        let cursor = std::str::from_utf8(&args[1]).ok().filter(|t| t.bytes().all(|b| b.is_ascii_digit()));
-        let Some(cursor) = cursor.and_then(|t| t.parse::<u64>().ok()) else {
+        let Some(cursor) = parse_cursor(&args[1]) else {
             return self.done(req, Value::error("ERR invalid cursor"));
         };
         let (mut count, mut pattern, mut kind) = (SCAN_COUNT, None, None);
@@ -143,5 +157,6 @@ mod tests {
         assert_eq!(split_cursor(second), (1, 0));
         assert_eq!(split_cursor(next_cursor(1, Some(7), 2)), (1, 7));
         assert_eq!(next_cursor(1, None, 2), 0, "done after the last shard");
+        assert_eq!((parse_cursor(b"-1"), parse_cursor(b"+5"), parse_cursor(b"x")), (Some(u64::MAX), Some(5), None));
     }
 }

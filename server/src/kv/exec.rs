@@ -37,7 +37,7 @@ pub enum KeyCmd {
     /// `GETDEL key`.
     GetDel(Bytes),
     /// `GETEX key [option]`: the option, or the error of a bad expire time (answered only
-    /// when the key exists, as Redis does).
+    /// when the key holds a string, as Redis does).
     GetEx(Bytes, Result<GetExpiry, Value>),
     /// `APPEND key value`.
     Append(Bytes, Bytes),
@@ -120,10 +120,13 @@ pub fn run(kv: &mut KvStore, cmd: KeyCmd, now_ms: u64) -> Value {
     r.unwrap_or_else(|e| e)
 }
 
-/// GETEX: nil for a missing key, then the expire time's error, then the type's.
+/// GETEX: nil for a missing key, then the type's error, then the expire time's (Redis 7's
+/// order).
 fn getex(kv: &mut KvStore, key: Bytes, expiry: Result<GetExpiry, Value>, now_ms: u64) -> Result<Value, Value> {
-    if !kv.exists(&key, now_ms) {
-        return Ok(Value::Nil);
+    match kv.type_of(&key, now_ms) {
+        "none" => return Ok(Value::Nil),
+        "string" => {}
+        _ => return Err(wrong_type()),
     }
     let expiry = expiry?;
     kv.getex(&key, expiry, now_ms).map(bulk_or_nil).map_err(|_| wrong_type())
