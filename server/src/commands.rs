@@ -70,7 +70,7 @@ pub const COMMANDS: &[(&[u8], Spec)] = &[
     (b"CLIENT", c("client", -2, 0, false, (0, 0, 0), NONE)),
     (b"CONFIG", c("config", -2, 0, false, (0, 0, 0), NONE)),
     (b"NEXUS.TRACE", c("nexus.trace", -2, 3, false, (0, 0, 0), ADMIN)),
-    (b"INFO", c("info", -1, 2, true, (0, 0, 0), ADMIN)),
+    (b"INFO", c("info", -1, 0, true, (0, 0, 0), ADMIN)),
     (b"DBSIZE", c("dbsize", 1, 0, true, (0, 0, 0), RO_FAST)),
     (b"FLUSHALL", c("flushall", -1, 2, true, (0, 0, 0), W)),
     (b"FLUSHDB", c("flushdb", -1, 2, true, (0, 0, 0), W)),
@@ -143,11 +143,14 @@ pub fn command_reply(args: &[bytes::Bytes]) -> Value {
         None => Value::Array(COMMANDS.iter().map(|(_, s)| info(s)).collect()),
         Some(sub) if sub.as_slice() == b"COUNT" => Value::Int(COMMANDS.len() as i64),
         Some(sub) if sub.as_slice() == b"DOCS" => Value::Map(Vec::new()),
-        Some(sub) if sub.as_slice() == b"INFO" => Value::Array(
-            args[2..].iter().map(|n| lookup(&n.to_ascii_uppercase()).map_or(Value::NilArray, info)).collect(),
-        ),
+        Some(sub) if sub.as_slice() == b"INFO" && args.len() == 2 => {
+            Value::Array(COMMANDS.iter().map(|(_, s)| info(s)).collect())
+        }
+        Some(sub) if sub.as_slice() == b"INFO" => {
+            Value::Array(args[2..].iter().map(|n| lookup(&n.to_ascii_uppercase()).map_or(Value::Nil, info)).collect())
+        }
         Some(_) => {
-            Value::error("ERR unknown COMMAND subcommand; try COMMAND, COMMAND COUNT, COMMAND DOCS or COMMAND INFO")
+            Value::error(format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(&args[1])))
         }
     }
 }

@@ -27,7 +27,7 @@ pub(super) enum Combine {
     /// SCAN: shard `shard`'s step `[next position or -1, keys]` made a reply with a cursor.
     Scan { shard: usize, shards: usize },
     /// INFO: the text is built from the parts' figures.
-    Info { section: Option<String> },
+    Info { sections: Vec<String> },
 }
 
 impl Ingress {
@@ -48,14 +48,13 @@ impl Ingress {
                 parts.into_iter().flat_map(|p| if let Value::Array(v) = p { v } else { Vec::new() }).collect(),
             )),
             Combine::Scan { shard, shards } => Slot::One(scan_reply(parts, shard, shards)),
-            Combine::Info { section } => {
-                Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, section.as_deref()))))
-            }
+            Combine::Info { sections } => Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, &sections)))),
         }
     }
 
     /// INFO's text from every shard's `[keys, expires, sent, delivered, dead, agents]`.
-    fn info_text(&self, parts: &[Value], section: Option<&str>) -> String {
+    /// `sections` empty: the default ones.
+    fn info_text(&self, parts: &[Value], sections: &[String]) -> String {
         use std::fmt::Write;
         let figures: Vec<Vec<i64>> = parts
             .iter()
@@ -65,8 +64,10 @@ impl Ingress {
             })
             .collect();
         let totals = self.directory.totals();
-        let want =
-            |name: &str| section.map_or(true, |s| s == "all" || s == "everything" || s == "default" || s == name);
+        let want = |name: &str| {
+            sections.is_empty()
+                || sections.iter().any(|s| matches!(s.as_str(), "all" | "everything" | "default") || s == name)
+        };
         let mut text = String::new();
         if want("server") {
             let _ = write!(

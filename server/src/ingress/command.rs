@@ -231,9 +231,9 @@ impl Ingress {
                 self.gather(req, ops, Combine::AllOk, ctx);
             }
             "info" => {
-                let section = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+                let sections = args[1..].iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
                 let ops = self.everywhere(|| PartOp::Info);
-                self.gather(req, ops, Combine::Info { section }, ctx);
+                self.gather(req, ops, Combine::Info { sections }, ctx);
             }
             _ => self.unknown_command(req, &args),
         }
