@@ -43,6 +43,9 @@ pub enum Norm {
     /// An integer within this much of redis's (PTTL: the two servers read their clocks a few
     /// milliseconds apart).
     Near(i64),
+    /// A difference known and not fixed yet (each says why in the cases): compared and
+    /// printed, but not a failure; one that matches is printed too, to drop the tag.
+    Known,
     /// A float's text, equal as a number to 15 significant digits: Redis adds in 80-bit long
     /// doubles and prints 17 decimals, which shows their last bits above 1000
     /// (`5005.60000000000000009`); Nexus adds in `f64` and prints `5005.6`.
@@ -216,8 +219,13 @@ fn same_float(a: &Raw, b: &Raw) -> bool {
     }
 }
 
+/// The bytes as text with `\r\n` spelled out, cut at 400 characters.
 fn show(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).replace('\r', "\\r").replace('\n', "\\n")
+    let text = String::from_utf8_lossy(bytes).replace('\r', "\\r").replace('\n', "\\n");
+    match text.char_indices().nth(400) {
+        Some((cut, _)) => format!("{}... ({} bytes)", &text[..cut], bytes.len()),
+        None => text,
+    }
 }
 
 #[test]
@@ -240,7 +248,15 @@ fn nexus_answers_as_redis_server_7_does() {
             (Norm::Float, ..) => same_float(&want, &got),
             _ => want == got,
         };
-        if !same {
+        if *norm == Norm::Known {
+            let verdict = if same { "now matches: drop its [known] tag" } else { "differs (known)" };
+            println!(
+                "{}: {verdict}\n    redis: {}\n    nexus: {}",
+                args.join(" "),
+                show(&want.bytes()),
+                show(&got.bytes())
+            );
+        } else if !same {
             mismatches.push(format!(
                 "{}\n    redis: {}\n    nexus: {}",
                 args.join(" "),

@@ -8,7 +8,13 @@
 //! Known differences left out (see the report of issue 19): `INCRBYFLOAT k 1e400` (Redis's
 //! long double holds it; an `f64` overflows, so Nexus answers the NaN-or-Infinity error), and
 //! SCAN with a cursor Redis never handed out (`SCAN -1`: Redis walks its table from there, Nexus
-//! answers the end of the scan).
+//! answers the end of the scan), and `COMMAND INFO` with no names (Redis lists its 240
+//! commands, Nexus its own).
+//!
+//! `[known]` marks a difference not fixed yet, printed on every run: the connection's own
+//! commands (answered in `conn.rs`) with AUTH of a user when no password is set (Redis:
+//! WRONGPASS), CLIENT SETNAME with a space (Redis refuses it), CONFIG of an unknown
+//! subcommand, and SELECT of a database other than 0 (by design: Nexus has one).
 
 use super::Norm;
 
@@ -373,6 +379,36 @@ FLUSHDB foo
 [head] COMMAND INFO hset hget hmget hgetall hdel hexists hlen hincrby keys scan type persist expireat pexpireat
 [head] COMMAND INFO rename setex psetex getdel getex append strlen incrbyfloat dbsize flushall flushdb publish
 [head] COMMAND INFO ping echo nosuchcommand
+COMMAND INFO nosuchcommand
+COMMAND DOCS nosuchcommand
+COMMAND FOO
+NOSUCHCOMMAND
+NOSUCHCOMMAND a b
+nosuch "with space"
+PING a b
+ECHO
+ECHO a b
+SELECT 0
+[known] SELECT 1
+SELECT abc
+SELECT 16
+SELECT -1
+SELECT
+AUTH pass
+[known] AUTH user pass
+AUTH
+CLIENT SETNAME myname
+CLIENT GETNAME
+[known] CLIENT SETNAME "bad name"
+CLIENT FOO
+CLIENT
+CONFIG GET nosuchparam
+[known] CONFIG FOO
+CONFIG
+PUBLISH
+PUBLISH ch
+INFO a b
+RESET
 "#;
 
 /// Splits one line into words (`"..."` quotes a word; `\\` in it is one backslash).
@@ -417,6 +453,7 @@ pub fn cases() -> Vec<(Norm, Vec<String>)> {
             Some(("scan", rest)) => (Norm::ScanAll, rest),
             Some(("head", rest)) => (Norm::CommandHead, rest),
             Some(("float", rest)) => (Norm::Float, rest),
+            Some(("known", rest)) => (Norm::Known, rest),
             Some((tag, rest)) if tag.starts_with("near ") => (Norm::Near(tag[5..].parse().expect("a tolerance")), rest),
             Some((tag, _)) => panic!("unknown normalisation [{tag}]"),
             None => (Norm::Exact, line),
