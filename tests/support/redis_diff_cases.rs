@@ -409,6 +409,18 @@ PUBLISH
 PUBLISH ch
 INFO a b
 RESET
+UNSUBSCRIBE
+SUBSCRIBE ch1
+SUBSCRIBE ch1
+SUBSCRIBE ch2
+PING
+PING hi
+GET s1
+UNSUBSCRIBE ch1
+UNSUBSCRIBE nosuch
+UNSUBSCRIBE ch2
+SUBSCRIBE
+PUBLISH
 "#;
 
 /// Splits one line into words (`"..."` quotes a word; `\\` in it is one backslash).
