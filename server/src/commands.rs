@@ -133,7 +133,7 @@ pub fn command_reply(args: &[bytes::Bytes]) -> Value {
         Value::Array(vec![
             Value::bulk(s.name),
             Value::Int(i64::from(s.arity)),
-            Value::Array(s.flags.iter().map(|f| Value::simple(*f)).collect()),
+            Value::Set(s.flags.iter().map(|f| Value::simple(*f)).collect()),
             Value::Int(i64::from(s.keys.0)),
             Value::Int(i64::from(s.keys.1)),
             Value::Int(i64::from(s.keys.2)),

@@ -87,7 +87,7 @@ pub fn run(kv: &mut KvStore, cmd: KeyCmd, now_ms: u64) -> Value {
             .map_err(|_| wrong_type()),
         KeyCmd::HGetAll(key) => kv
             .hgetall(&key, now_ms)
-            .map(|pairs| Value::Array(pairs.into_iter().flat_map(|(f, v)| [Value::Bulk(f), Value::Bulk(v)]).collect()))
+            .map(|pairs| Value::Map(pairs.into_iter().map(|(f, v)| (Value::Bulk(f), Value::Bulk(v))).collect()))
             .map_err(|_| wrong_type()),
         KeyCmd::HDel(key, fields) => kv.hdel(&key, &fields, now_ms).map(int).map_err(|_| wrong_type()),
         KeyCmd::HExists(key, field) => {
