@@ -408,7 +408,6 @@ CONFIG
 PUBLISH
 PUBLISH ch
 INFO a b
-RESET
 UNSUBSCRIBE
 SUBSCRIBE ch1
 SUBSCRIBE ch1
@@ -421,6 +420,7 @@ UNSUBSCRIBE nosuch
 UNSUBSCRIBE ch2
 SUBSCRIBE
 PUBLISH
+RESET
 "#;
 
 /// Splits one line into words (`"..."` quotes a word; `\\` in it is one backslash).
