@@ -46,10 +46,6 @@ pub enum Norm {
     /// A difference known and not fixed yet (each says why in the cases): compared and
     /// printed, but not a failure; one that matches is printed too, to drop the tag.
     Known,
-    /// A float's text, equal as a number to 15 significant digits: Redis adds in 80-bit long
-    /// doubles and prints 17 decimals, which shows their last bits above 1000
-    /// (`5005.60000000000000009`); Nexus adds in `f64` and prints `5005.6`.
-    Float,
 }
 
 /// One reply, raw: its header line, its payload (bulk strings) and its elements (aggregates).
@@ -210,15 +206,6 @@ fn normalise(reply: Raw, norm: Norm) -> Raw {
     }
 }
 
-/// Two bulk replies holding the same number to 15 significant digits (or equal replies).
-fn same_float(a: &Raw, b: &Raw) -> bool {
-    let num = |r: &Raw| r.text().and_then(|t| t.parse::<f64>().ok());
-    match (num(a), num(b)) {
-        (Some(x), Some(y)) => format!("{x:.14e}") == format!("{y:.14e}"),
-        _ => a == b,
-    }
-}
-
 /// The bytes as text with `\r\n` spelled out, cut at 400 characters.
 fn show(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes).replace('\r', "\\r").replace('\n', "\\n");
@@ -239,7 +226,6 @@ fn compare(r: &mut Conn, n: &mut Conn, protocol: &str) -> Vec<String> {
         };
         let same = match (norm, want.int(), got.int()) {
             (Norm::Near(tol), Some(a), Some(b)) => (a - b).abs() <= *tol,
-            (Norm::Float, ..) => same_float(&want, &got),
             _ => want == got,
         };
         let line = format!(

@@ -19,10 +19,11 @@
 pub mod exec;
 pub mod glob;
 mod hash;
+mod longdouble;
 mod strings;
 
 pub use hash::HashIncrError;
-pub use strings::{format_float, parse_float, FloatError, GetExpiry};
+pub use strings::{FloatError, GetExpiry};
 
 use bytes::Bytes;
 use hashbrown::HashMap;
