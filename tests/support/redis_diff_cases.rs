@@ -39,7 +39,7 @@ SET s1 v EX 100
 TTL s1
 SET s1 v PX 1400
 TTL s1
-[near 50] PTTL s1
+[near 250] PTTL s1
 SET s1 v KEEPTTL
 TTL s1
 SET s1 v EX 10 EX 20
@@ -332,6 +332,35 @@ RENAME rh2 rs
 TYPE rs
 HGETALL rs
 RENAME rs
+SET rt1 v
+SET rt2 w EX 100
+RENAME rt1 rt2
+TTL rt2
+GET rt2
+SET nt 5 EX 100
+INCR nt
+TTL nt
+INCRBYFLOAT nt 1.5
+TTL nt
+APPEND nt x
+TTL nt
+HSET hk f v
+EXPIRE hk 100
+HSET hk g w
+TTL hk
+SET hk v KEEPTTL
+TTL hk
+TYPE hk
+HSET hd f v
+EXISTS hd
+DEL hd
+EXISTS hd
+SET s1 old
+SET s1 v NX GET
+GET s1
+SET s1 new XX GET
+SET nothere v XX GET
+EXISTS nothere
 DEL a b c missing
 UNLINK d e missing
 UNLINK
@@ -351,6 +380,13 @@ HSET hk2 f v
 [sorted] KEYS a\*b
 [sorted] KEYS a\\b
 [sorted] KEYS nomatch*
+[sorted] KEYS k[
+[sorted] KEYS "k\\"
+[sorted] KEYS [k-k]?
+[sorted] KEYS [k-
+[sorted] KEYS ?
+[sorted] KEYS ***
+[sorted] KEYS *[[]*
 [sorted] KEYS
 [sorted] KEYS a b
 [scan] SCAN 0
