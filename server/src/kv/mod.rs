@@ -1,7 +1,7 @@
 //! One shard's key-value partition: values, expiry, and the operations the commands need.
 //!
 //! Keys are byte strings; a value is a string (immutable `Bytes`, so `GET` hands out a
-//! reference-counted view instead of a copy) or a hash ([`Hash`], fields kept in insertion
+//! reference-counted view instead of a copy) or a hash ([`Hash`](type@Hash), fields kept in insertion
 //! order as Redis's small hashes are). A key with a deadline is also in a min-heap of
 //! deadlines: every operation first removes the keys whose deadline passed (active expiry,
 //! bounded work per call), and every read checks the deadline of the key it reads (lazy
