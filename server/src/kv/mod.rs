@@ -368,10 +368,11 @@ impl KvStore {
             .collect()
     }
 
-    /// One step of `SCAN` over this store: up to about `count` live keys whose scan position
-    /// ([`scan_position`]) is at least `from`, in position order, and the position to go on
-    /// from (`None`: done). Keys sharing a position come in one step, so a key present for
-    /// the whole scan is returned at least once however the store changes in between.
+    /// One step of `SCAN` over this store: about `count` live keys whose scan position
+    /// ([`scan_position`]) is at least `from` (the lowest positions; keys sharing a position
+    /// come in one step), and the position to go on from (`None`: done). So a key present for
+    /// the whole scan is returned at least once however the store changes in between. A step
+    /// reads every key of the store (O(keys), no ordered index is kept).
     pub fn scan(&self, from: u64, count: usize, now_ms: u64, keep: impl Fn(&Bytes, &Stored) -> bool) -> ScanStep {
         let mut found: Vec<(u64, &Bytes, &Entry)> = self
             .map
@@ -379,13 +380,16 @@ impl KvStore {
             .map(|(k, e)| (scan_position(k), k, e))
             .filter(|(p, _, e)| *p >= from && e.expires_at_ms.map_or(true, |at| at > now_ms))
             .collect();
-        found.sort_unstable_by_key(|(p, _, _)| *p);
-        let mut end = count.max(1).min(found.len());
-        while end < found.len() && found[end].0 == found[end - 1].0 {
-            end += 1;
-        }
-        let next = if end < found.len() { Some(found[end - 1].0 + 1) } else { None };
-        let keys = found[..end].iter().filter(|(_, k, e)| keep(k, &e.value)).map(|(_, k, _)| (*k).clone()).collect();
+        let count = count.max(1);
+        let last = if found.len() > count {
+            found.select_nth_unstable_by_key(count - 1, |(p, _, _)| *p);
+            found[count - 1].0
+        } else {
+            u64::MAX
+        };
+        let next = found.iter().any(|(p, _, _)| *p > last).then(|| last + 1);
+        let keys =
+            found.iter().filter(|(p, k, e)| *p <= last && keep(k, &e.value)).map(|(_, k, _)| (*k).clone()).collect();
         ScanStep { keys, next }
     }
 
@@ -553,6 +557,21 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 100);
+        // Keys added and removed between steps: every key there throughout still comes back.
+        let (mut seen, mut from, mut i) = (Vec::new(), 0, 0);
+        loop {
+            let step = kv.scan(from, 5, 0, |_, _| true);
+            seen.extend(step.keys);
+            kv.del(format!("k{}", 99 - i).as_bytes(), 0);
+            set(&mut kv, &format!("new{i}"), "v", (SetCondition::Always, SetExpiry::Clear), 0);
+            i += 1;
+            match step.next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        let kept = (0..100 - i).map(|n| b(&format!("k{n}")));
+        assert!(kept.clone().all(|k| seen.contains(&k)), "{} steps", i);
         let mut found = kv.keys(b"k1?", 0);
         found.sort();
         assert_eq!(found.len(), 10);
