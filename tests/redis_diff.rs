@@ -35,7 +35,9 @@ pub enum Norm {
     /// Byte for byte.
     Exact,
     /// The array's elements sorted first: KEYS gathers from every shard, so its order is the
-    /// shards' order (Redis's is its hash table's: neither is promised).
+    /// shards' order (Redis's is its hash table's: neither is promised). Also HGETALL of a
+    /// hash Redis keeps as a hash table (a value over 64 bytes, or over 128 fields), whose
+    /// order is its table's; Nexus keeps insertion order.
     Sorted,
     /// A whole SCAN from cursor 0 with the case's options: the union of the keys, sorted.
     /// Cursor values differ by design (Nexus's carries the shard in its high bits).
