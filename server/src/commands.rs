@@ -3,6 +3,8 @@
 //! Arity follows Redis: a positive number is the exact argument count (the name included), a
 //! negative one the minimum; `max` bounds commands with optional arguments. Connection commands
 //! are answered by the connection task; engine commands go to the shard's ingress agent.
+//! Arity, key positions and flags are redis-server 7's, so `COMMAND INFO` answers as Redis's
+//! first six fields do (the differential test `tests/redis_diff.rs` compares them).
 
 use crate::resp::Value;
 
