@@ -418,6 +418,28 @@ DBSIZE
 FLUSHALL SYNC
 FLUSHALL foo
 FLUSHDB foo
+FLUSHALL ASYNC SYNC
+FLUSHDB SYNC x
+flushall async
+SET k v GET GET
+SET k v nx NX
+set K V
+get K
+Get k
+MGET k K
+SET "" empty
+GET ""
+EXISTS ""
+HSET "" "" ""
+TYPE ""
+KEYS ""
+SETEX k 1 ""
+STRLEN k
+APPEND k ""
+GETEX k PXAT 1
+EXISTS k
+PING ""
+ECHO ""
 [head] COMMAND INFO get set del unlink exists incr decr incrby decrby mget mset expire pexpire ttl pttl
 [head] COMMAND INFO hset hget hmget hgetall hdel hexists hlen hincrby keys scan type persist expireat pexpireat
 [head] COMMAND INFO rename setex psetex getdel getex append strlen incrbyfloat dbsize flushall flushdb publish

@@ -224,7 +224,7 @@ impl Ingress {
             }
             "flushall" | "flushdb" => {
                 let mode = args.get(1).map(|m| m.to_ascii_uppercase());
-                if mode.is_some_and(|m| !matches!(m.as_slice(), b"ASYNC" | b"SYNC")) {
+                if args.len() > 2 || mode.is_some_and(|m| !matches!(m.as_slice(), b"ASYNC" | b"SYNC")) {
                     return self.done(req, Value::error("ERR syntax error"));
                 }
                 let ops = self.everywhere(|| PartOp::FlushAll);
