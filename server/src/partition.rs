@@ -17,7 +17,8 @@
 
 use crate::directory::{Directory, Subscriber};
 use crate::kinds::{AgentRequest, Kinds};
-use crate::kv::{IncrError, KvStore, SetCondition, SetExpiry, Ttl};
+use crate::kv::exec::{self, KeyCmd};
+use crate::kv::{ExpireCondition, KvStore, SetCondition, SetExpiry, Taken};
 use crate::resp::Value;
 use crate::topic::{Topic, TopicMsg};
 use bytes::Bytes;
@@ -62,8 +63,23 @@ pub enum PartOp {
     MGet(Vec<Bytes>),
     /// `MSET` of these pairs.
     MSet(Vec<(Bytes, Bytes)>),
-    /// `PEXPIRE key ms`.
-    Expire(Bytes, u64),
+    /// `PEXPIRE key ms` (and its kin, made relative): 0 or less deletes the key.
+    Expire(Bytes, i64, ExpireCondition),
+    /// The per-key commands run by [`exec::run`] (hashes, TYPE, GETEX...), and the
+    /// per-shard steps of KEYS and SCAN.
+    Key(KeyCmd),
+    /// `RENAME from to`: `from` is this shard's; `to_shard` is the owner of `to` when it is
+    /// another shard, which gets the value as a [`PartOp::Restore`] carrying the reply token.
+    Rename {
+        /// The source key.
+        from: Bytes,
+        /// The destination key.
+        to: Bytes,
+        /// The destination's shard, when not this one.
+        to_shard: Option<usize>,
+    },
+    /// The second half of a RENAME across shards: store `Taken` under the key.
+    Restore(Bytes, Taken),
     /// `TTL key` (`false`: seconds) or `PTTL key` (`true`: milliseconds).
     Ttl(Bytes, bool),
     /// `DBSIZE`: answers the live keys.
@@ -176,6 +192,8 @@ impl Partition {
             PartOp::Subscribe(..) | PartOp::Unsubscribe(..) | PartOp::Publish(..) | PartOp::TopicIdle(_) => {
                 self.run_pubsub_op(op, reply, ctx)
             }
+            PartOp::Rename { from, to, to_shard } => self.rename(from, to, to_shard, reply, now, ctx),
+            PartOp::Key(cmd) => Some(exec::run(&mut self.kv, cmd, now)),
             key_op => Some(self.run_key_op(key_op, now)),
         }
     }
@@ -183,40 +201,75 @@ impl Partition {
     /// The keyspace operations: GET, SET, DEL, EXISTS, INCRBY, MGET, MSET, PEXPIRE, TTL.
     fn run_key_op(&mut self, op: PartOp, now: u64) -> Value {
         match op {
-            PartOp::Get(key) => self.kv.get(&key, now).map_or(Value::Nil, Value::Bulk),
+            PartOp::Get(key) => match self.kv.get(&key, now) {
+                Ok(v) => v.map_or(Value::Nil, Value::Bulk),
+                Err(e) => Value::error(e.to_string()),
+            },
             PartOp::Set { key, value, condition, expiry, get } => {
-                let (stored, previous) = self.kv.set(key, value, condition, expiry, now);
-                match (get, stored) {
-                    (true, _) => previous.map_or(Value::Nil, Value::Bulk),
-                    (false, true) => Value::Ok,
-                    (false, false) => Value::Nil,
+                match self.kv.set(key, value, (condition, expiry), get, now) {
+                    Err(e) => Value::error(e.to_string()),
+                    Ok((_, previous)) if get => previous.map_or(Value::Nil, Value::Bulk),
+                    Ok((true, _)) => Value::Ok,
+                    Ok((false, _)) => Value::Nil,
                 }
             }
             PartOp::Del(keys) => Value::Int(keys.iter().filter(|k| self.kv.del(k, now)).count() as i64),
             PartOp::Exists(keys) => Value::Int(keys.iter().filter(|k| self.kv.exists(k, now)).count() as i64),
             PartOp::IncrBy(key, by) => match self.kv.incr_by(key, by, now) {
                 Ok(n) => Value::Int(n),
-                Err(IncrError::NotAnInteger) => Value::error("ERR value is not an integer or out of range"),
-                Err(IncrError::Overflow) => Value::error("ERR increment or decrement would overflow"),
+                Err(e) => Value::error(e.to_string()),
             },
-            PartOp::MGet(keys) => {
-                Value::Array(keys.iter().map(|k| self.kv.get(k, now).map_or(Value::Nil, Value::Bulk)).collect())
-            }
+            PartOp::MGet(keys) => Value::Array(
+                keys.iter().map(|k| self.kv.get(k, now).ok().flatten().map_or(Value::Nil, Value::Bulk)).collect(),
+            ),
             PartOp::MSet(pairs) => {
                 for (k, v) in pairs {
-                    self.kv.set(k, v, SetCondition::Always, SetExpiry::Clear, now);
+                    let _ = self.kv.set(k, v, (SetCondition::Always, SetExpiry::Clear), false, now);
                 }
                 Value::Ok
             }
-            PartOp::Expire(key, ms) => Value::Int(i64::from(self.kv.expire(&key, ms, now))),
-            PartOp::Ttl(key, millis) => Value::Int(match self.kv.ttl(&key, now) {
-                Ttl::Missing => -2,
-                Ttl::Forever => -1,
-                Ttl::Millis(ms) if millis => ms as i64,
-                Ttl::Millis(ms) => ms.div_ceil(1000) as i64,
-            }),
+            PartOp::Expire(key, ms, condition) => Value::Int(i64::from(self.kv.expire(&key, ms, condition, now))),
+            PartOp::Ttl(key, millis) => Value::Int(self.kv.ttl(&key, now).reply(millis)),
+            PartOp::Restore(key, taken) => {
+                self.kv.restore(key, taken, now);
+                Value::Ok
+            }
             _ => misrouted(),
         }
+    }
+
+    /// RENAME: takes `from` out; stores it under `to` here, or hands it (with the reply token)
+    /// to `to`'s shard. Across shards the two halves are two messages: a client may see
+    /// neither key in between, and a refused hand-over puts `from` back and answers BUSY.
+    fn rename(
+        &mut self,
+        from: Bytes,
+        to: Bytes,
+        to_shard: Option<usize>,
+        reply: &mut Option<ReplyTo<Value>>,
+        now: u64,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Value> {
+        let Some(taken) = self.kv.take(&from, now) else { return Some(Value::error("ERR no such key")) };
+        let Some(shard) = to_shard else {
+            self.kv.restore(to, taken, now);
+            return Some(Value::Ok);
+        };
+        let Some(part) = self.directory.partition(shard) else {
+            self.kv.restore(from, taken, now);
+            return Some(Value::error("LOADING the server is still starting"));
+        };
+        let token = reply.take();
+        if let Err(e) = ctx.send(part, PartMsg { op: PartOp::Restore(to, taken), reply: token }) {
+            let PartMsg { op, reply } = e.into_inner();
+            if let PartOp::Restore(_, taken) = op {
+                self.kv.restore(from, taken, now);
+            }
+            if let Some(token) = reply {
+                ctx.reply(token, Value::error("BUSY the way to the key's shard is full; retry later"));
+            }
+        }
+        None
     }
 
     /// The whole-shard operations: DBSIZE, FLUSHALL and INFO's figures.

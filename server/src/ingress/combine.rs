@@ -22,8 +22,12 @@ pub(super) enum Combine {
     Prebuilt(Vec<Value>),
     /// AGENT.LIST: merge the sorted name lists.
     Names,
+    /// KEYS: every part's keys, one after the other.
+    Concat,
+    /// SCAN: shard `shard`'s step `[next position or -1, keys]` made a reply with a cursor.
+    Scan { shard: usize, shards: usize },
     /// INFO: the text is built from the parts' figures.
-    Info { section: Option<String> },
+    Info { sections: Vec<String> },
 }
 
 impl Ingress {
@@ -40,14 +44,17 @@ impl Ingress {
             Combine::MGet { positions, keys } => Slot::One(Value::Array(place_mget(parts, positions, keys))),
             Combine::Prebuilt(values) => Slot::Many(values),
             Combine::Names => Slot::One(Value::Array(merge_names(parts))),
-            Combine::Info { section } => {
-                Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, section.as_deref()))))
-            }
+            Combine::Concat => Slot::One(Value::Array(
+                parts.into_iter().flat_map(|p| if let Value::Array(v) = p { v } else { Vec::new() }).collect(),
+            )),
+            Combine::Scan { shard, shards } => Slot::One(scan_reply(parts, shard, shards)),
+            Combine::Info { sections } => Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, &sections)))),
         }
     }
 
     /// INFO's text from every shard's `[keys, expires, sent, delivered, dead, agents]`.
-    fn info_text(&self, parts: &[Value], section: Option<&str>) -> String {
+    /// `sections` empty: the default ones.
+    fn info_text(&self, parts: &[Value], sections: &[String]) -> String {
         use std::fmt::Write;
         let figures: Vec<Vec<i64>> = parts
             .iter()
@@ -57,8 +64,10 @@ impl Ingress {
             })
             .collect();
         let totals = self.directory.totals();
-        let want =
-            |name: &str| section.map_or(true, |s| s == "all" || s == "everything" || s == "default" || s == name);
+        let want = |name: &str| {
+            sections.is_empty()
+                || sections.iter().any(|s| matches!(s.as_str(), "all" | "everything" | "default") || s == name)
+        };
         let mut text = String::new();
         if want("server") {
             let _ = write!(
@@ -121,6 +130,20 @@ fn place_mget(parts: Vec<Value>, positions: Vec<Vec<usize>>, keys: usize) -> Vec
         }
     }
     out
+}
+
+/// SCAN's answer: `[cursor, keys]` from the one part `[next position or -1, keys]`.
+fn scan_reply(parts: Vec<Value>, shard: usize, shards: usize) -> Value {
+    let (next, keys) = match parts.into_iter().next() {
+        Some(Value::Array(mut v)) if v.len() == 2 => {
+            let keys = v.pop().unwrap_or(Value::Array(Vec::new()));
+            let next = if let Some(Value::Int(n)) = v.pop() { u64::try_from(n).ok() } else { None };
+            (next, keys)
+        }
+        _ => (None, Value::Array(Vec::new())),
+    };
+    let cursor = super::keyspace::next_cursor(shard, next, shards);
+    Value::Array(vec![Value::bulk(cursor.to_string()), keys])
 }
 
 /// AGENT.LIST's answer: every part's names, sorted.

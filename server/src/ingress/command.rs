@@ -8,10 +8,12 @@
 //! now or through an ask.
 
 use super::combine::Combine;
+use super::options::{expire_after, not_an_integer, parse_expire, parse_getex, parse_set, Unit};
 use super::{Ingress, Request, COMMAND_TIMEOUT};
 use crate::commands::Spec;
 use crate::directory::Subscriber;
 use crate::kinds::parse_i64;
+use crate::kv::exec::KeyCmd;
 use crate::kv::{SetCondition, SetExpiry};
 use crate::partition::PartOp;
 use crate::resp::{Protocol, Value};
@@ -24,6 +26,7 @@ use std::time::Duration;
 enum Family {
     Strings,
     Keys,
+    Hashes,
     Server,
     PubSub,
     Agents,
@@ -32,18 +35,17 @@ enum Family {
 impl Family {
     fn of(name: &str) -> Option<Family> {
         Some(match name {
-            "get" | "set" | "incr" | "decr" | "incrby" | "decrby" | "mget" | "mset" => Family::Strings,
-            "del" | "unlink" | "exists" | "expire" | "pexpire" | "ttl" | "pttl" => Family::Keys,
+            "get" | "set" | "incr" | "decr" | "incrby" | "decrby" | "mget" | "mset" | "setex" | "psetex" | "getdel"
+            | "getex" | "append" | "strlen" | "incrbyfloat" => Family::Strings,
+            "del" | "unlink" | "exists" | "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "type"
+            | "persist" | "keys" | "scan" | "rename" => Family::Keys,
+            "hset" | "hget" | "hmget" | "hgetall" | "hdel" | "hexists" | "hlen" | "hincrby" => Family::Hashes,
             "dbsize" | "flushall" | "flushdb" | "info" => Family::Server,
             "publish" | "subscribe" | "unsubscribe" => Family::PubSub,
             "agent.spawn" | "agent.send" | "agent.stop" | "agent.info" | "agent.ask" | "agent.list" => Family::Agents,
             _ => return None,
         })
     }
-}
-
-fn not_an_integer() -> Value {
-    Value::error("ERR value is not an integer or out of range")
 }
 
 impl Ingress {
@@ -53,6 +55,7 @@ impl Ingress {
         match Family::of(name) {
             Some(Family::Strings) => self.string_command(req, name, args, ctx),
             Some(Family::Keys) => self.key_command(req, name, args, ctx),
+            Some(Family::Hashes) => self.hash_command(req, name, args, ctx),
             Some(Family::Server) => self.server_command(req, name, args, ctx),
             Some(Family::PubSub) => self.pubsub_command(req, name, args, ctx),
             Some(Family::Agents) => self.agent_command(req, name, args, ctx),
@@ -60,12 +63,12 @@ impl Ingress {
         }
     }
 
-    fn unknown_command(&self, req: Request, args: &[Bytes]) {
+    pub(super) fn unknown_command(&self, req: Request, args: &[Bytes]) {
         let shown = String::from_utf8_lossy(&args[0]).into_owned();
         self.done(req, Value::error(format!("ERR unknown command '{shown}'")))
     }
 
-    /// GET, SET, INCR, DECR, INCRBY, DECRBY, MGET, MSET.
+    /// GET, SET, INCR, DECR, INCRBY, DECRBY, MGET, MSET (the others: `string_command_more`).
     fn string_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         match name {
             "get" => {
@@ -85,7 +88,10 @@ impl Ingress {
                     "incr" => Some(1),
                     "decr" => Some(-1),
                     "incrby" => parse_i64(&args[2]),
-                    _ => parse_i64(&args[2]).and_then(i64::checked_neg),
+                    _ => match parse_i64(&args[2]) {
+                        Some(i64::MIN) => return self.done(req, Value::error("ERR decrement would overflow")),
+                        n => n.map(|n| -n),
+                    },
                 };
                 match by {
                     Some(by) => {
@@ -97,8 +103,39 @@ impl Ingress {
             }
             "mget" => self.mget(req, args.drain(1..).collect(), ctx),
             "mset" => self.mset(req, args, ctx),
-            _ => self.unknown_command(req, &args),
+            _ => self.string_command_more(req, name, args, ctx),
         }
+    }
+
+    /// SETEX, PSETEX, GETDEL, GETEX, APPEND, STRLEN, INCRBYFLOAT: on the key's owner.
+    fn string_command_more(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
+        let key = take(&mut args[1]);
+        let op = match name {
+            "setex" | "psetex" => {
+                let unit = if name == "setex" { Unit::Seconds } else { Unit::Millis };
+                match expire_after(&args[2], unit, name) {
+                    Ok(ms) => PartOp::Set {
+                        key: key.clone(),
+                        value: take(&mut args[3]),
+                        condition: SetCondition::Always,
+                        expiry: SetExpiry::After(ms),
+                        get: false,
+                    },
+                    Err(e) => return self.done(req, e),
+                }
+            }
+            "getex" => match parse_getex(&args) {
+                Ok(expiry) => PartOp::Key(KeyCmd::GetEx(key.clone(), expiry)),
+                Err(e) => return self.done(req, e),
+            },
+            "getdel" => PartOp::Key(KeyCmd::GetDel(key.clone())),
+            "append" => PartOp::Key(KeyCmd::Append(key.clone(), take(&mut args[2]))),
+            "strlen" => PartOp::Key(KeyCmd::StrLen(key.clone())),
+            "incrbyfloat" => PartOp::Key(KeyCmd::IncrByFloat(key.clone(), take(&mut args[2]))),
+            _ => return self.unknown_command(req, &args),
+        };
+        let shard = self.owner(&key);
+        self.one(req, shard, op, ctx);
     }
 
     /// MGET: one MGET per owning shard, the values put back in the order of the keys.
@@ -131,7 +168,7 @@ impl Ingress {
         self.gather(req, ops, Combine::AllOk, ctx);
     }
 
-    /// DEL, UNLINK, EXISTS, EXPIRE, PEXPIRE, TTL, PTTL.
+    /// DEL, UNLINK, EXISTS, the EXPIRE family, TTL, PTTL (the others: `keyspace_command`).
     fn key_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         match name {
             "del" | "unlink" | "exists" => {
@@ -143,19 +180,26 @@ impl Ingress {
                     .collect();
                 self.gather(req, ops, Combine::Sum, ctx);
             }
-            "expire" | "pexpire" => match parse_i64(&args[2]) {
-                Some(n) => {
-                    let ms = if name == "expire" { n.saturating_mul(1000) } else { n };
-                    let shard = self.owner(&args[1]);
-                    self.one(req, shard, PartOp::Expire(take(&mut args[1]), ms.max(0) as u64), ctx);
+            "expire" | "pexpire" | "expireat" | "pexpireat" => {
+                let unit = match name {
+                    "expire" => Unit::Seconds,
+                    "pexpire" => Unit::Millis,
+                    "expireat" => Unit::UnixSeconds,
+                    _ => Unit::UnixMillis,
+                };
+                match parse_expire(&args, unit, name) {
+                    Ok((ms, condition)) => {
+                        let shard = self.owner(&args[1]);
+                        self.one(req, shard, PartOp::Expire(take(&mut args[1]), ms, condition), ctx);
+                    }
+                    Err(e) => self.done(req, e),
                 }
-                None => self.done(req, not_an_integer()),
-            },
+            }
             "ttl" | "pttl" => {
                 let shard = self.owner(&args[1]);
                 self.one(req, shard, PartOp::Ttl(take(&mut args[1]), name == "pttl"), ctx);
             }
-            _ => self.unknown_command(req, &args),
+            _ => self.keyspace_command(req, name, args, ctx),
         }
     }
 
@@ -180,16 +224,16 @@ impl Ingress {
             }
             "flushall" | "flushdb" => {
                 let mode = args.get(1).map(|m| m.to_ascii_uppercase());
-                if mode.is_some_and(|m| !matches!(m.as_slice(), b"ASYNC" | b"SYNC")) {
+                if args.len() > 2 || mode.is_some_and(|m| !matches!(m.as_slice(), b"ASYNC" | b"SYNC")) {
                     return self.done(req, Value::error("ERR syntax error"));
                 }
                 let ops = self.everywhere(|| PartOp::FlushAll);
                 self.gather(req, ops, Combine::AllOk, ctx);
             }
             "info" => {
-                let section = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+                let sections = args[1..].iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
                 let ops = self.everywhere(|| PartOp::Info);
-                self.gather(req, ops, Combine::Info { section }, ctx);
+                self.gather(req, ops, Combine::Info { sections }, ctx);
             }
             _ => self.unknown_command(req, &args),
         }
@@ -326,64 +370,14 @@ fn pubsub_reply(protocol: Protocol, kind: &'static str, channel: Option<Bytes>, 
     }
 }
 
-/// SET's options: condition, expiry, GET.
-fn parse_set(args: &[Bytes]) -> Result<(SetCondition, SetExpiry, bool), Value> {
-    let syntax = || Value::error("ERR syntax error");
-    let mut condition = SetCondition::Always;
-    let mut expiry = SetExpiry::Clear;
-    let mut get = false;
-    let mut i = 3;
-    while i < args.len() {
-        let opt = args[i].to_ascii_uppercase();
-        match opt.as_slice() {
-            b"NX" if condition == SetCondition::Always => condition = SetCondition::IfMissing,
-            b"XX" if condition == SetCondition::Always => condition = SetCondition::IfExists,
-            b"GET" => get = true,
-            b"KEEPTTL" if expiry == SetExpiry::Clear => expiry = SetExpiry::Keep,
-            b"EX" | b"PX" if expiry == SetExpiry::Clear => {
-                let n = args.get(i + 1).ok_or_else(syntax)?;
-                let n = parse_i64(n).ok_or_else(not_an_integer)?;
-                if n <= 0 {
-                    return Err(Value::error("ERR invalid expire time in 'set' command"));
-                }
-                let ms = if opt.as_slice() == b"EX" { n.saturating_mul(1000) } else { n };
-                expiry = SetExpiry::After(ms as u64);
-                i += 1;
-            }
-            _ => return Err(syntax()),
-        }
-        i += 1;
-    }
-    Ok((condition, expiry, get))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(words: &[&str]) -> Vec<Bytes> {
-        words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
-    }
 
     #[test]
     fn every_engine_command_has_a_family() {
         for (_, spec) in crate::commands::COMMANDS.iter().filter(|(_, s)| s.engine) {
             assert!(Family::of(spec.name).is_some(), "{} has no family", spec.name);
         }
-    }
-
-    #[test]
-    fn set_options_parse_like_redis() {
-        let (c, e, g) = parse_set(&args(&["set", "k", "v", "nx", "px", "1500", "get"])).unwrap();
-        assert!(c == SetCondition::IfMissing && e == SetExpiry::After(1500) && g);
-        let (_, e, _) = parse_set(&args(&["set", "k", "v", "EX", "2"])).unwrap();
-        assert!(e == SetExpiry::After(2000));
-        assert_eq!(parse_set(&args(&["set", "k", "v", "nx", "xx"])).err(), Some(Value::error("ERR syntax error")));
-        assert_eq!(parse_set(&args(&["set", "k", "v", "ex"])).err(), Some(Value::error("ERR syntax error")));
-        assert_eq!(
-            parse_set(&args(&["set", "k", "v", "ex", "0"])).err(),
-            Some(Value::error("ERR invalid expire time in 'set' command"))
-        );
-        assert_eq!(parse_set(&args(&["set", "k", "v", "ex", "x"])).err(), Some(not_an_integer()));
     }
 }

@@ -17,6 +17,8 @@
 
 mod combine;
 mod command;
+mod keyspace;
+mod options;
 
 use crate::command_trace::CommandTrace;
 use crate::directory::{Directory, Subscriber};

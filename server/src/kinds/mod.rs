@@ -219,11 +219,17 @@ impl<A: Agent<Msg = AgentRequest>> Agent for Hosted<A> {
     }
 }
 
-/// Parses a whole byte string as a signed 64-bit integer (Redis rules: no spaces, no `+`).
+/// Parses a whole byte string as a signed 64-bit integer by Redis's `string2ll` rules: the
+/// canonical decimal form only (no spaces, no `+`, no leading zeros, no `-0`).
 pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty() || text.starts_with('+') || text.len() > 20 {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [b'0'] => bytes.len() == 1,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical || bytes.len() > 20 {
         return None;
     }
-    text.parse().ok()
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
