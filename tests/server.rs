@@ -619,8 +619,10 @@ fn requirepass_demands_auth_before_anything_else() {
     assert_eq!(raw.call(&["AGENT.LIST"]), noauth);
     let wrongpass = Reply::Error("WRONGPASS invalid username-password pair or user is disabled.".into());
     assert_eq!(raw.call(&["AUTH", "guess"]), wrongpass);
+    std::thread::sleep(std::time::Duration::from_millis(60)); // the AUTH backoff after a failure
     assert_eq!(raw.call(&["AUTH", "default", "guess"]), wrongpass);
     assert_eq!(raw.call(&["SET", "k", "v"]), noauth, "a failed AUTH authenticates nothing");
+    std::thread::sleep(std::time::Duration::from_millis(110)); // twice as long after a second one
     assert_eq!(raw.call(&["AUTH", "s3cret"]), Reply::Simple("OK".into()));
     assert_eq!(raw.call(&["SET", "k", "v"]), Reply::Simple("OK".into()));
 
@@ -632,6 +634,7 @@ fn requirepass_demands_auth_before_anything_else() {
     assert!(
         matches!(raw.call(&["HELLO", "3", "AUTH", "default", "guess"]), Reply::Error(e) if e.starts_with("WRONGPASS"))
     );
+    std::thread::sleep(std::time::Duration::from_millis(60)); // the AUTH backoff after a failure
     let hello = raw.call(&["HELLO", "3", "AUTH", "default", "s3cret"]);
     assert_eq!(field(&hello, "server"), Some(&bulk("nexus")), "{hello:?}");
     assert_eq!(raw.call(&["GET", "k"]), bulk("v"));

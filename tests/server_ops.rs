@@ -221,7 +221,6 @@ fn metrics_asks_for_the_password_when_requirepass_is_set() {
 }
 
 #[test]
-#[ignore = "needs the auth_guard hook in server/src/conn.rs (issue 19 item 5); run with --ignored once it is in"]
 fn repeated_auth_failures_on_a_connection_are_slowed_down() {
     let server = Server::builder().requirepass("s3cret").start();
     let mut raw = RawConn::connect(server.port);

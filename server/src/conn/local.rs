@@ -24,8 +24,11 @@ impl Conn {
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
             ));
         };
-        let user_ok = user.map_or(true, |u| u == b"default");
-        if user_ok && pass == expected.as_ref() {
+        let now = std::time::Instant::now();
+        self.auth_guard.admit(now).map_err(|left| Value::error(crate::auth_guard::refusal(left)))?;
+        let user_ok = user.map_or(true, |u| u == b"default") && pass == expected.as_ref();
+        self.auth_guard.record(user_ok, now);
+        if user_ok {
             self.authed = true;
             self.parser.set_unauthenticated(false);
             Ok(())

@@ -131,6 +131,8 @@ struct Conn {
     out_pos: usize,
     protocol: Protocol,
     authed: bool,
+    /// Slows repeated AUTH guessing on this connection (see `auth_guard`).
+    auth_guard: crate::auth_guard::AuthGuard,
     name: Option<Bytes>,
     /// Close once the output is flushed (QUIT, a fatal protocol error, EOF).
     closing: Option<End>,
@@ -173,6 +175,7 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         out_pos: 0,
         protocol: Protocol::Resp2,
         authed: env.password.is_none(),
+        auth_guard: crate::auth_guard::AuthGuard::default(),
         name: None,
         closing: None,
         subscribed: false,
