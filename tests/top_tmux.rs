@@ -7,8 +7,8 @@
 //! `capture-pane` until every shard shows messages/s above zero and the totals show commands/s
 //! above zero; checks that a second view under `NO_COLOR=1` draws no colour sequence while the
 //! first one does; stops the engine and waits for "disconnected"; then sends `q` and waits for
-//! the pane's process to exit with status 0 (`remain-on-exit` keeps the dead pane to read its
-//! status). Guards kill the tmux server, stop the load and the engine on every exit, failures
+//! the shell around top to print its exit status, 0 (tmux's own record of a dead pane's status
+//! was sometimes empty). Guards kill the tmux server, stop the load and the engine on every exit, failures
 //! included. Without tmux the tmux test prints why and passes.
 //!
 //! The start-up error (no endpoint) needs no terminal and is checked on its own.
