@@ -24,7 +24,6 @@ use crate::resp::Value;
 use bytes::Bytes;
 use nexus_engine::engine::EngineHandle;
 use nexus_engine::trace::{Span, SpanSink, TraceContext};
-use std::cell::Cell;
 
 /// Spans one `NEXUS.TRACE FETCH` returns when it names no count.
 const FETCH_DEFAULT: usize = 10_000;
@@ -44,7 +43,6 @@ pub struct CommandTrace {
 pub struct ConnTracing {
     sink: SpanSink,
     always: Vec<&'static str>,
-    rng: Cell<u64>,
     /// The sampling probability `NEXUS.TRACE STOP` goes back to (the config's).
     configured_sample: f64,
 }
@@ -57,22 +55,12 @@ impl ConnTracing {
             .map(|(_, spec)| spec.name)
             .filter(|name| always.iter().any(|a| a.eq_ignore_ascii_case(name)))
             .collect();
-        let seed = sink.span_id() | 1;
-        Self { sink, always, rng: Cell::new(seed), configured_sample }
-    }
-
-    fn draw(&self) -> u64 {
-        let mut x = self.rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        Self { sink, always, configured_sample }
     }
 
     /// Whether to trace this command (named in `commands`, or sampled); its root if so.
     pub fn start(&self, spec: &'static Spec) -> Option<CommandTrace> {
-        let traced = self.always.contains(&spec.name) || self.sink.should_sample(self.draw());
+        let traced = self.always.contains(&spec.name) || self.sink.should_sample();
         traced.then(|| CommandTrace { root: self.sink.new_root(), read_ns: self.sink.now_ns(), name: spec.name })
     }
 

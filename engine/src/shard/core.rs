@@ -318,8 +318,7 @@ impl Shard {
             self.dead_letter(env, DeadLetterReason::Shutdown);
             return Ok(());
         }
-        let clock = &self.shared.clock;
-        let env = self.tracer.outgoing(env, || clock.now_ns());
+        let env = self.trace_outgoing(env);
         self.route_plain(env).map_err(crate::trace::shard::discard)
     }
 
@@ -352,6 +351,17 @@ impl Shard {
     #[inline(always)]
     pub(crate) fn hooked(&self) -> bool {
         self.tracer.holds_current() | self.dispatch_trace.is_some()
+    }
+
+    /// The envelope as it leaves this shard's current hop: wrapped when it is to be traced
+    /// (see `ShardTracer::outgoing`; the clock is read only then).
+    #[inline]
+    pub(crate) fn trace_outgoing(&mut self, env: Envelope) -> Envelope {
+        if !self.tracer.on() {
+            return env;
+        }
+        let clock = &self.shared.clock;
+        self.tracer.outgoing(env, || clock.now_ns())
     }
 
     /// A timer's message takes its trace when it is armed (the arming hop is its parent, and

@@ -283,12 +283,9 @@ impl Shard {
                     Ok(payload) => payload,
                     Err(e) => Payload::new(crate::agent::AskFailure(e)),
                 };
-                let mut env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
-                if self.tracer.on() {
-                    // A traced reply's hop is current: the answer carries its trace on.
-                    let clock = &self.shared.clock;
-                    env = self.tracer.outgoing(env, || clock.now_ns());
-                }
+                // A traced reply's hop is current: the answer carries its trace on.
+                let env = Envelope::new(Kind::Answer, asker.to_bits(), NO_SENDER, request, flags, payload);
+                let env = self.trace_outgoing(env);
                 // Answers bypass the mailbox bound; a stopped asker makes this a dead letter,
                 // which discards the parked adapter.
                 let _ = self.accept(env, false);
@@ -331,12 +328,9 @@ impl Shard {
     /// Queues gather `index`'s combined answer to its asker (uncounted; see `ask::then`).
     pub(crate) fn deliver_gather(&mut self, asker: u64, index: u32) {
         let request = crate::ask::then::ANSWER_GATHER_BIT | u64::from(index);
-        let mut env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
-        if self.tracer.on() {
-            // The last part's reply is current: the gathered answer carries its trace on.
-            let clock = &self.shared.clock;
-            env = self.tracer.outgoing(env, || clock.now_ns());
-        }
+        // The last part's reply is current: the gathered answer carries its trace on.
+        let env = Envelope::new(Kind::Answer, asker, NO_SENDER, request, 0, Payload::new(()));
+        let env = self.trace_outgoing(env);
         let _ = self.accept(env, false);
     }
 

@@ -41,6 +41,16 @@ const DISPATCHER_LANE: u64 = 1 << 47;
 /// The counter bits of either lane.
 const SINK_LANE_MASK: u64 = DISPATCHER_LANE - 1;
 
+/// xorshift64*: the next uniform 64-bit draw from `state` (never 0): one multiply, uniform
+/// enough for sampling.
+#[inline]
+pub(crate) fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
 /// SplitMix64: a well-mixed 64-bit value from a counter (ids and trace ids, not security).
 pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -79,6 +89,28 @@ impl TraceShared {
     #[inline]
     pub(crate) fn threshold(&self) -> u64 {
         self.threshold.load(Ordering::Relaxed)
+    }
+
+    /// Whether a caller off the dispatcher (a host thread's send, a connection's command)
+    /// starts a trace now: one draw of this thread's generator against the threshold.
+    pub(crate) fn sample_here(&self) -> bool {
+        thread_local! {
+            static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        }
+        let threshold = self.threshold();
+        if threshold == 0 {
+            return false;
+        }
+        let draw = RNG.with(|cell| {
+            let mut state = cell.get();
+            if state == 0 {
+                state = mix(self.span_id(0)) | 1;
+            }
+            let draw = xorshift(&mut state);
+            cell.set(state);
+            draw
+        });
+        draw <= threshold
     }
 
     /// A fresh span id of `shard`'s sink lane (span sinks, host roots): an atomic counter.
@@ -217,10 +249,9 @@ impl SpanSink {
     }
 
     /// Whether a caller that samples on its own (a connection, per command) should start a
-    /// trace now, by the engine's sampling probability; `draw` is a uniform random value.
-    pub fn should_sample(&self, draw: u64) -> bool {
-        let t = self.shared.threshold();
-        t != 0 && draw <= t
+    /// trace now, by the engine's sampling probability (one draw of this thread's generator).
+    pub fn should_sample(&self) -> bool {
+        self.shared.sample_here()
     }
 
     /// The engine clock now, in nanoseconds: the time base of every span.

@@ -10,7 +10,7 @@
 //! context covers) runs on this shard, and is cleared at the end of every agent turn and pass;
 //! a `Traced` value lives only inside an envelope that has `FLAG_TRACED`.
 
-use super::buffer::{mix, TraceShared};
+use super::buffer::{mix, xorshift, TraceShared};
 use super::{Hop, Span, TraceContext, NO_AGENT};
 use crate::envelope::{Envelope, Kind, FLAG_ASK, FLAG_TRACED};
 use crate::payload::Payload;
@@ -87,7 +87,7 @@ impl ShardTracer {
     #[inline]
     pub(crate) fn refresh(&mut self) {
         let threshold = self.shared.threshold();
-        if threshold != self.threshold || (self.active && self.current.is_none() && threshold == 0) {
+        if threshold != self.threshold {
             self.threshold = threshold;
             self.active = threshold != 0 || self.current.is_some();
             self.skip = self.next_skip();
@@ -147,11 +147,7 @@ impl ShardTracer {
     }
 
     fn draw(&mut self) -> u64 {
-        // xorshift64*: uniform enough for sampling, one multiply.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        xorshift(&mut self.rng)
     }
 
     /// The context an envelope sent now gets: the current hop's (one level deeper), or a new
@@ -257,24 +253,7 @@ impl ShardTracer {
 /// A host's send while sampling is on: a user message becomes a trace's root with the
 /// sampling probability (a per-thread generator draws).
 pub(crate) fn host_outgoing(shared: &crate::shard::shared::Shared, env: Envelope) -> Envelope {
-    thread_local! {
-        static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    }
-    if env.kind != Kind::User || env.flags & FLAG_TRACED != 0 {
-        return env;
-    }
-    let draw = RNG.with(|cell| {
-        let mut x = cell.get();
-        if x == 0 {
-            x = mix(shared.trace.span_id(0)) | 1;
-        }
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        cell.set(x);
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    });
-    if draw > shared.trace.threshold() {
+    if env.kind != Kind::User || env.flags & FLAG_TRACED != 0 || !shared.trace.sample_here() {
         return env;
     }
     let seed = shared.trace.span_id(0);
