@@ -75,18 +75,7 @@ pub struct ChaosFigures {
 /// [`INJECTED`]) and reports every other panic as the default hook does. For binaries and
 /// tests that inject thousands of panics; a library never calls it.
 pub fn quiet_injected_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        if !message.starts_with(INJECTED) {
-            default(info);
-        }
-    }));
+    nexus_engine::supervision::quiet_panics_starting_with(INJECTED);
 }
 
 /// A worker's request.

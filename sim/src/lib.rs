@@ -50,16 +50,5 @@ pub const KILLED: &str = "sim: killed";
 /// and reports every other panic as before. For a program (the `nexus sim` command, a test
 /// binary) that runs thousands of seeds, each with its planned panics.
 pub fn quiet_injected_panics() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        if !message.starts_with(INJECTED) {
-            previous(info);
-        }
-    }));
+    nexus_engine::supervision::quiet_panics_starting_with(INJECTED);
 }

@@ -15,11 +15,13 @@
 //! as signals in the control lane (never refused, dispatched before normal messages), and a
 //! restarted child's name is taken over from its previous instance (`Ctx::register_for`).
 
+mod quiet;
 mod spec;
 mod supervisor;
 #[cfg(test)]
 mod tests;
 
+pub use quiet::quiet_panics_starting_with;
 pub use spec::{
     Backoff, ChildSpec, Restart, SpecError, Strategy, SupervisorSpec, DEFAULT_MAX_RESTARTS, DEFAULT_RESTART_PERIOD,
     DEFAULT_SHUTDOWN_TIMEOUT,
