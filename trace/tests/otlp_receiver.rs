@@ -226,11 +226,9 @@ fn engine_with_spans(n: u64) -> Engine {
     engine
 }
 
-#[test]
-fn a_receiver_answering_500_fails_the_export_and_the_collector_counts_the_loss() {
-    let receiver = Receiver::start("500 Internal Server Error");
-    let mut exporter = OtlpExporter::new(&receiver.url(), "nexus").expect("exporter");
-    let spans = [SpanRecord {
+/// One root span with no agent: what the failing exports try to send.
+fn one_span() -> [SpanRecord; 1] {
+    [SpanRecord {
         trace_id: 1,
         span_id: 2,
         parent_id: 0,
@@ -241,7 +239,14 @@ fn a_receiver_answering_500_fails_the_export_and_the_collector_counts_the_loss()
         enqueued_ns: 0,
         dispatched_ns: 1,
         finished_ns: 2,
-    }];
+    }]
+}
+
+#[test]
+fn a_receiver_answering_500_fails_the_export_and_the_collector_counts_the_loss() {
+    let receiver = Receiver::start("500 Internal Server Error");
+    let mut exporter = OtlpExporter::new(&receiver.url(), "nexus").expect("exporter");
+    let spans = one_span();
     match exporter.export(&spans, 0) {
         Err(OtlpError::Status { code: 500, status_line, body }) => {
             assert_eq!(status_line, "HTTP/1.1 500 Internal Server Error");
@@ -266,18 +271,7 @@ fn an_unreachable_endpoint_is_a_connect_error_and_spans_are_counted_lost() {
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let url = format!("http://127.0.0.1:{port}");
     let mut exporter = OtlpExporter::new(&url, "nexus").expect("exporter").with_timeout(Duration::from_secs(2));
-    let spans = [SpanRecord {
-        trace_id: 1,
-        span_id: 2,
-        parent_id: 0,
-        hop: Hop::Send,
-        name: "x".into(),
-        shard: 0,
-        agent: None,
-        enqueued_ns: 0,
-        dispatched_ns: 1,
-        finished_ns: 2,
-    }];
+    let spans = one_span();
     let err = exporter.export(&spans, 0).expect_err("nothing listens");
     assert!(matches!(err, OtlpError::Connect { .. }), "{err:?}");
     let message = err.to_string();
