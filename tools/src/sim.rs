@@ -35,14 +35,12 @@ enum SimCommand {
     Replay(ReplayArgs),
 }
 
+/// What a run's schedule is made of: its faults and scheduling mode (a replay takes the
+/// failing run's).
 #[derive(Args, Debug)]
-struct RunArgs {
-    /// The scenario (`nexus sim list`).
-    scenario: String,
-    /// Seeds, as `A..B` (both included) or one number.
-    #[arg(long, default_value = "1..100")]
-    seeds: String,
-    /// Faults: comma-separated `panic=P`, `stall=P`, `stall_ms=N`, `pressure`.
+struct ScheduleArgs {
+    /// Faults: comma-separated `panic=P`, `stall=P`, `stall_ms=N`, `pressure` (for a replay,
+    /// as the failing run had them).
     #[arg(long, default_value = "")]
     faults: String,
     /// How shards are scheduled.
@@ -51,6 +49,17 @@ struct RunArgs {
     /// Bug depth for `--mode pct`.
     #[arg(long, default_value_t = 3)]
     depth: u32,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The scenario (`nexus sim list`).
+    scenario: String,
+    /// Seeds, as `A..B` (both included) or one number.
+    #[arg(long, default_value = "1..100")]
+    seeds: String,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
     /// One JSON line per seed on stdout.
     #[arg(long)]
     json: bool,
@@ -63,15 +72,8 @@ struct ReplayArgs {
     /// The seed.
     #[arg(long)]
     seed: u64,
-    /// Faults, as the failing run had them.
-    #[arg(long, default_value = "")]
-    faults: String,
-    /// How shards were scheduled.
-    #[arg(long, value_enum, default_value_t = ModeArg::Random)]
-    mode: ModeArg,
-    /// Bug depth for `--mode pct`.
-    #[arg(long, default_value_t = 3)]
-    depth: u32,
+    #[command(flatten)]
+    schedule: ScheduleArgs,
     /// Where the whole trace goes, as JSON lines (default: `sim-SCENARIO-SEED.jsonl`).
     #[arg(long)]
     trace: Option<String>,
@@ -130,9 +132,9 @@ fn seed_range(text: &str) -> Result<(u64, u64), Failure> {
 
 fn run(args: RunArgs) -> Result<(), Failure> {
     let scenario = scenario(&args.scenario)?;
-    let faults = Faults::parse(&args.faults).map_err(|e| Failure::usage(e.to_string()))?;
+    let faults = Faults::parse(&args.schedule.faults).map_err(|e| Failure::usage(e.to_string()))?;
     let (first, last) = seed_range(&args.seeds)?;
-    let mode = mode(args.mode, args.depth);
+    let mode = mode(args.schedule.mode, args.schedule.depth);
     let started = Instant::now();
     let (mut virtual_ns, mut real_ns) = (0u128, 0u128);
     let total = last - first + 1;
@@ -146,7 +148,7 @@ fn run(args: RunArgs) -> Result<(), Failure> {
         }
         if let Err(violation) = &outcome.result {
             eprintln!();
-            report_failure(&outcome, violation, &args.scenario, &faults, args.mode, args.depth);
+            report_failure(&outcome, violation, &args.scenario, &faults, args.schedule.mode, args.schedule.depth);
             return Err(Failure::runtime(format!("{} failed at seed {seed}", scenario.name())));
         }
         progress(i as u64 + 1, total, started);
@@ -201,8 +203,13 @@ fn report_failure(outcome: &Outcome, violation: &str, name: &str, faults: &Fault
 
 fn replay(args: ReplayArgs) -> Result<(), Failure> {
     let scenario = scenario(&args.scenario)?;
-    let faults = Faults::parse(&args.faults).map_err(|e| Failure::usage(e.to_string()))?;
-    let config = SimConfig { mode: mode(args.mode, args.depth), faults, keep_trace: true, ..SimConfig::new(args.seed) };
+    let faults = Faults::parse(&args.schedule.faults).map_err(|e| Failure::usage(e.to_string()))?;
+    let config = SimConfig {
+        mode: mode(args.schedule.mode, args.schedule.depth),
+        faults,
+        keep_trace: true,
+        ..SimConfig::new(args.seed)
+    };
     let outcome = check_determinism(scenario, &config).map_err(Failure::runtime)?;
     println!("fingerprint: {:016x}", outcome.fingerprint);
     let path = args.trace.unwrap_or_else(|| format!("sim-{}-{}.jsonl", scenario.name(), args.seed));
@@ -216,7 +223,14 @@ fn replay(args: ReplayArgs) -> Result<(), Failure> {
     match &outcome.result {
         Ok(()) => Ok(()),
         Err(violation) => {
-            report_failure(&outcome, violation, scenario.name(), &config.faults, args.mode, args.depth);
+            report_failure(
+                &outcome,
+                violation,
+                scenario.name(),
+                &config.faults,
+                args.schedule.mode,
+                args.schedule.depth,
+            );
             Err(Failure::runtime(format!("{} failed at seed {}", scenario.name(), args.seed)))
         }
     }
