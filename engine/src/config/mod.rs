@@ -23,6 +23,7 @@
 
 mod coord;
 mod error;
+mod memory;
 #[cfg(test)]
 mod tests;
 mod tracing;
@@ -30,6 +31,7 @@ mod validate;
 
 pub use coord::CoordConfig;
 pub use error::ConfigError;
+pub use memory::{parse_memory_size, EvictionPolicy, MemorySizeError};
 pub use tracing::TracingConfig;
 
 /// `mailbox.overflow`: what a full mailbox does (`"reject"` or `"drop"`); the mailbox's own type.
@@ -442,6 +444,12 @@ pub struct ServerConfig {
     pub idle_timeout_s: u64,
     /// `requirepass`: a non-empty password turns on AUTH. Default `""` (no AUTH).
     pub requirepass: String,
+    /// `maxmemory`: bytes the keyspace may use (its accounted key and value bytes), split
+    /// evenly over the shards; bytes or a size such as `"100mb"`. Default 0 (no limit).
+    #[serde(deserialize_with = "memory::deserialize_memory_size")]
+    pub maxmemory: u64,
+    /// `maxmemory_policy`: what a write does past `maxmemory`. Default `"noeviction"`.
+    pub maxmemory_policy: EvictionPolicy,
 }
 
 impl Default for ServerConfig {
@@ -457,6 +465,8 @@ impl Default for ServerConfig {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             idle_timeout_s: 300,
             requirepass: String::new(),
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
         }
     }
 }
