@@ -18,7 +18,7 @@
 use crate::directory::{Directory, Subscriber};
 use crate::kinds::{AgentRequest, Kinds};
 use crate::kv::exec::{self, KeyCmd};
-use crate::kv::{ExpireCondition, KvStore, SetCondition, SetExpiry, Taken};
+use crate::kv::{ExpireCondition, KvStore, MemoryLimit, SetCondition, SetExpiry, Taken};
 use crate::resp::Value;
 use crate::topic::{Topic, TopicMsg};
 use bytes::Bytes;
@@ -86,7 +86,8 @@ pub enum PartOp {
     DbSize,
     /// `FLUSHALL`.
     FlushAll,
-    /// INFO's figures: `[keys, expires, sent, delivered, dead_letters, agents]`.
+    /// INFO's figures: `[keys, expires, sent, delivered, dead_letters, agents, used_memory,
+    /// evicted_keys, maxmemory, policy]` (policy: `kv::memory::policy_figure`).
     Info,
     /// `AGENT.SPAWN kind name args`.
     Spawn {
@@ -150,6 +151,12 @@ impl Partition {
         Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
     }
 
+    /// The partition with its store kept to `limit`.
+    pub fn with_memory_limit(mut self, limit: MemoryLimit) -> Self {
+        self.kv = KvStore::new().with_memory_limit(limit);
+        self
+    }
+
     /// The live agent of a kind registered as `name` (forgetting a recorded one that is gone).
     /// A name registered by anyone else (an embedder's own agent) is not one: its messages
     /// are not RESP payloads.
@@ -180,6 +187,11 @@ impl Partition {
     fn run(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
         let now = ctx.now_ns() / 1_000_000;
         self.kv.expire_due(now);
+        if may_add_memory(&op) {
+            if let Err(oom) = self.kv.make_room(now) {
+                return Some(Value::error(oom.to_string()));
+            }
+        }
         match op {
             PartOp::DbSize | PartOp::FlushAll | PartOp::Info => Some(self.run_server_op(op, now, ctx)),
             PartOp::Spawn { .. }
@@ -292,6 +304,10 @@ impl Partition {
                         c.delivered as i64,
                         c.dead_letters_total() as i64,
                         stats.agents as i64,
+                        self.kv.used_memory() as i64,
+                        self.kv.evicted_keys() as i64,
+                        self.kv.memory_limit().maxmemory as i64,
+                        crate::kv::memory::policy_figure(self.kv.memory_limit().policy),
                     ]
                     .into_iter()
                     .map(Value::Int)
@@ -482,6 +498,16 @@ impl Partition {
         }
         self.agents.insert(name, (kind, id));
         Value::Ok
+    }
+}
+
+/// Whether `op` may add memory to the store: refused over budget under `noeviction`, and
+/// preceded by eviction under `allkeys-lru`. DEL, reads and EXPIRE are not.
+fn may_add_memory(op: &PartOp) -> bool {
+    match op {
+        PartOp::Set { .. } | PartOp::IncrBy(..) | PartOp::MSet(_) => true,
+        PartOp::Key(cmd) => cmd.may_add_memory(),
+        _ => false,
     }
 }
 

@@ -27,6 +27,7 @@ use crate::directory::Directory;
 use crate::front::Front;
 use crate::ingress::{InfoContext, Ingress};
 use crate::kinds::{AgentRequest, Kinds};
+use crate::kv::MemoryLimit;
 use crate::partition::{PartMsg, PartOp, Partition};
 use crate::resp::{Limits, Protocol, Value};
 use crate::rt::{Listener, Rt};
@@ -237,7 +238,14 @@ impl ShardService for RespService {
         let shard = setup.index();
         let front = Rc::new(Front::default());
         let partition = setup
-            .spawn_with_capacity(Partition::new(self.kinds.clone(), self.directory.clone()), SERVER_MAILBOX)
+            .spawn_with_capacity(
+                Partition::new(self.kinds.clone(), self.directory.clone()).with_memory_limit(MemoryLimit::new(
+                    self.config.maxmemory,
+                    self.config.maxmemory_policy,
+                    setup.shards(),
+                )),
+                SERVER_MAILBOX,
+            )
             .map_err(|e| e.to_string())?;
         let info = Rc::new(InfoContext { executor: rt.name(), port: self.addr.port() });
         let ingress = Ingress::new(shard, front.clone(), self.directory.clone(), self.kinds.clone(), info);

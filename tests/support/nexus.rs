@@ -98,6 +98,14 @@ impl Builder {
         self
     }
 
+    /// Sets a string `[server]` key such as `maxmemory_policy`.
+    #[must_use]
+    #[allow(dead_code)] // only tests/server_memory.rs sets one
+    pub fn text_key(mut self, key: &'static str, value: &str) -> Self {
+        self.server_keys.push((key, format!("{value:?}")));
+        self
+    }
+
     /// Gives the RESP address with `--listen` (the config names another, unused port).
     #[must_use]
     pub fn listen_on_cli(mut self) -> Self {

@@ -192,6 +192,8 @@ impl Conn {
             ("databases", "1".to_owned()),
             ("save", String::new()),
             ("appendonly", "no".to_owned()),
+            ("maxmemory", config.maxmemory.to_string()),
+            ("maxmemory-policy", config.maxmemory_policy.name().to_owned()),
         ]
     }
 

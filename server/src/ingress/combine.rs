@@ -52,7 +52,8 @@ impl Ingress {
         }
     }
 
-    /// INFO's text from every shard's `[keys, expires, sent, delivered, dead, agents]`.
+    /// INFO's text from every shard's `[keys, expires, sent, delivered, dead, agents,
+    /// used_memory, evicted_keys, maxmemory, policy]`.
     /// `sections` empty: the default ones.
     fn info_text(&self, parts: &[Value], sections: &[String]) -> String {
         use std::fmt::Write;
@@ -60,7 +61,7 @@ impl Ingress {
             .iter()
             .map(|p| match p {
                 Value::Array(v) => v.iter().map(|x| if let Value::Int(n) = x { *n } else { 0 }).collect(),
-                _ => vec![0; 6],
+                _ => vec![0; 10],
             })
             .collect();
         let totals = self.directory.totals();
@@ -87,6 +88,13 @@ impl Ingress {
                 totals.connections, totals.rejected_max_clients, totals.slow_clients, totals.idle_closed
             );
         }
+        if want("memory") {
+            let used = figures.iter().map(|f| f.get(6).copied().unwrap_or(0)).sum::<i64>();
+            let (max, policy) =
+                figures.first().map_or((0, 0), |f| (f.get(8).copied().unwrap_or(0), f.get(9).copied().unwrap_or(0)));
+            let policy = crate::kv::memory::policy_from_figure(policy);
+            text.push_str(&crate::kv::memory::info_memory_section(used as u64, max as u64, policy));
+        }
         if want("stats") {
             let dead: i64 = figures.iter().map(|f| f.get(4).copied().unwrap_or(0)).sum();
             let _ = write!(
@@ -105,7 +113,8 @@ impl Ingress {
                     f.get(5).unwrap_or(&0)
                 );
             }
-            text.push_str("\r\n");
+            let evicted: i64 = figures.iter().map(|f| f.get(7).copied().unwrap_or(0)).sum();
+            let _ = write!(text, "evicted_keys:{evicted}\r\n\r\n");
         }
         if want("keyspace") {
             let keys: i64 = figures.iter().map(|f| f.first().copied().unwrap_or(0)).sum();

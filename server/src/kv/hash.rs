@@ -7,6 +7,7 @@
 //! a hash is never left empty (HDEL of the last field removes the key); writes keep the key's
 //! deadline.
 
+use super::memory::field_bytes;
 use super::{Entry, Hash, KvStore, Stored, WrongType};
 use bytes::Bytes;
 
@@ -41,7 +42,7 @@ impl KvStore {
     /// The hash under `key`, created empty when missing (the caller adds a field at once).
     fn hash_or_new(&mut self, key: Bytes, now_ms: u64) -> Result<&mut Hash, WrongType> {
         if self.hash(&key, now_ms)?.is_none() {
-            self.map.insert(key.clone(), Entry { value: Stored::Hash(Hash::new()), expires_at_ms: None });
+            self.insert_entry(key.clone(), Entry::new(Stored::Hash(Hash::new()), None, now_ms));
         }
         self.hash(&key, now_ms)?.ok_or(WrongType)
     }
@@ -49,7 +50,17 @@ impl KvStore {
     /// `HSET`: how many fields are new.
     pub fn hset(&mut self, key: Bytes, pairs: Vec<(Bytes, Bytes)>, now_ms: u64) -> Result<usize, WrongType> {
         let hash = self.hash_or_new(key, now_ms)?;
-        Ok(pairs.into_iter().map(|(f, v)| hash.insert(f, v).is_none()).filter(|new| *new).count())
+        let (mut added, mut removed, mut new) = (0, 0, 0);
+        for (f, v) in pairs {
+            added += field_bytes(&f, &v);
+            match hash.get_full(&f) {
+                Some((_, old_f, old_v)) => removed += field_bytes(old_f, old_v),
+                None => new += 1,
+            }
+            hash.insert(f, v);
+        }
+        self.resized(removed, added);
+        Ok(new)
     }
 
     /// `HGET`.
@@ -72,12 +83,18 @@ impl KvStore {
     /// `HDEL`: how many fields existed.
     pub fn hdel(&mut self, key: &[u8], fields: &[Bytes], now_ms: u64) -> Result<usize, WrongType> {
         let Some(hash) = self.hash(key, now_ms)? else { return Ok(0) };
-        let mut removed = 0;
+        let (mut removed, mut bytes) = (0, 0);
         for f in fields {
-            let gone = if hash.len() <= ORDERED_FIELDS { hash.shift_remove(f) } else { hash.swap_remove(f) };
-            removed += usize::from(gone.is_some());
+            let gone =
+                if hash.len() <= ORDERED_FIELDS { hash.shift_remove_entry(f) } else { hash.swap_remove_entry(f) };
+            if let Some((f, v)) = gone {
+                removed += 1;
+                bytes += field_bytes(&f, &v);
+            }
         }
-        if hash.is_empty() {
+        let empty = hash.is_empty();
+        self.resized(bytes, 0);
+        if empty {
             self.del(key, now_ms);
         }
         Ok(removed)
@@ -103,7 +120,10 @@ impl KvStore {
         let Some(next) = current.checked_add(by) else {
             return Err(HashIncrError::Overflow);
         };
-        hash.insert(field, Bytes::from(next.to_string()));
+        let value = Bytes::from(next.to_string());
+        let added = field_bytes(&field, &value);
+        let removed = hash.insert(field.clone(), value).map_or(0, |old| field_bytes(&field, &old));
+        self.resized(removed, added);
         Ok(next)
     }
 }

@@ -14,15 +14,21 @@
 //!
 //! The string commands beyond GET/SET live in `strings`, the hash commands in `hash`, the
 //! pattern matching of KEYS and SCAN in `glob`, and the per-key commands' parsing-free
-//! execution in `exec`.
+//! execution in `exec`. The memory accounting and the limit are `memory`'s, LRU eviction
+//! `evict`'s.
 
+mod evict;
 pub mod exec;
 pub mod glob;
 mod hash;
 mod longdouble;
+pub mod memory;
+#[cfg(test)]
+mod memory_tests;
 mod strings;
 
 pub use hash::HashIncrError;
+pub use memory::{MemoryLimit, OutOfMemory};
 pub use strings::{FloatError, GetExpiry};
 
 use bytes::Bytes;
@@ -60,6 +66,16 @@ impl Stored {
 struct Entry {
     value: Stored,
     expires_at_ms: Option<u64>,
+    /// Last read or write, on `evict`'s coarse clock.
+    access: u32,
+    /// Position in the eviction sampler (used only under `allkeys-lru`).
+    slot: u32,
+}
+
+impl Entry {
+    fn new(value: Stored, expires_at_ms: Option<u64>, now_ms: u64) -> Self {
+        Self { value, expires_at_ms, access: evict::clock(now_ms), slot: 0 }
+    }
 }
 
 /// A key taken out of one store to be put into another (RENAME across shards): its value and
@@ -160,11 +176,33 @@ impl Ttl {
 }
 
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KvStore {
     map: HashMap<Bytes, Entry>,
     deadlines: BinaryHeap<Reverse<(u64, Bytes)>>,
     expiring: usize,
+    /// Accounted bytes (see `memory`).
+    used: u64,
+    limit: MemoryLimit,
+    evicted: u64,
+    /// Every key once, for eviction's random samples (`allkeys-lru` only).
+    sampler: Option<Vec<Bytes>>,
+    rng: u64,
+}
+
+impl Default for KvStore {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            expiring: 0,
+            used: 0,
+            limit: MemoryLimit::default(),
+            evicted: 0,
+            sampler: None,
+            rng: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
 }
 
 impl KvStore {
@@ -182,7 +220,7 @@ impl KvStore {
             }
             let Some(Reverse((at, key))) = self.deadlines.pop() else { return };
             if self.map.get(&key).is_some_and(|e| e.expires_at_ms == Some(at)) {
-                self.map.remove(&key);
+                self.remove_entry(&key);
                 self.expiring -= 1;
             }
         }
@@ -192,11 +230,13 @@ impl KvStore {
     fn live(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let expired = self.map.get(key).is_some_and(|e| e.expires_at_ms.is_some_and(|at| at <= now_ms));
         if expired {
-            self.map.remove(key);
+            self.remove_entry(key);
             self.expiring -= 1;
             return None;
         }
-        self.map.get_mut(key)
+        let entry = self.map.get_mut(key)?;
+        entry.access = evict::clock(now_ms);
+        Some(entry)
     }
 
     fn set_deadline(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>) {
@@ -216,7 +256,7 @@ impl KvStore {
     fn put(&mut self, key: Bytes, value: Stored, at: Option<u64>, now_ms: u64) {
         let old = self.live(&key, now_ms).and_then(|e| e.expires_at_ms);
         self.set_deadline(&key, old, at);
-        self.map.insert(key, Entry { value, expires_at_ms: at });
+        self.insert_entry(key, Entry::new(value, at, now_ms));
     }
 
     /// `GET`.
@@ -259,7 +299,7 @@ impl KvStore {
             SetExpiry::Keep => old_deadline,
         };
         self.set_deadline(&key, old_deadline, deadline);
-        self.map.insert(key, Entry { value: Stored::Str(value), expires_at_ms: deadline });
+        self.insert_entry(key, Entry::new(Stored::Str(value), deadline, now_ms));
         Ok((true, previous))
     }
 
@@ -271,7 +311,7 @@ impl KvStore {
     /// Removes `key`, handing back its value and the time it had left.
     pub fn take(&mut self, key: &[u8], now_ms: u64) -> Option<Taken> {
         self.live(key, now_ms)?;
-        let e = self.map.remove(key)?;
+        let e = self.remove_entry(key)?;
         if e.expires_at_ms.is_some() {
             self.expiring -= 1;
         }
@@ -308,10 +348,13 @@ impl KvStore {
     /// Stores string `value` under `key`, keeping a live key's deadline.
     fn replace_string(&mut self, key: Bytes, value: Bytes, now_ms: u64) {
         match self.live(&key, now_ms) {
-            Some(e) => e.value = Stored::Str(value),
-            None => {
-                self.map.insert(key, Entry { value: Stored::Str(value), expires_at_ms: None });
+            Some(e) => {
+                let before = memory::entry_bytes(&key, &e.value);
+                e.value = Stored::Str(value);
+                let after = memory::entry_bytes(&key, &e.value);
+                self.resized(before, after);
             }
+            None => self.insert_entry(key, Entry::new(Stored::Str(value), None, now_ms)),
         }
     }
 
@@ -416,6 +459,7 @@ impl KvStore {
         self.map.clear();
         self.deadlines.clear();
         self.expiring = 0;
+        self.clear_accounting();
     }
 }
 

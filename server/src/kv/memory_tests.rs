@@ -1,0 +1,127 @@
+//! Tests of the memory accounting and eviction: the count never drifts from a recount under
+//! random operations, `noeviction` refuses, `allkeys-lru` evicts the keys idle longest.
+
+use super::memory::{entry_bytes, field_bytes, MemoryLimit, OutOfMemory, ENTRY_OVERHEAD};
+use super::{ExpireCondition, KvStore, SetCondition, SetExpiry, Stored};
+use bytes::Bytes;
+use nexus_engine::config::EvictionPolicy;
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+const ALWAYS: (SetCondition, SetExpiry) = (SetCondition::Always, SetExpiry::Clear);
+
+/// One random operation on a small key space, at time `now`.
+fn random_op(kv: &mut KvStore, draw: u64, now: u64) {
+    let key = b(&format!("k{}", draw % 17));
+    let field = b(&format!("f{}", (draw >> 8) % 5));
+    let value = b(&"v".repeat(((draw >> 16) % 40) as usize));
+    let _ = match (draw >> 24) % 14 {
+        0 => kv.set(key, value, ALWAYS, false, now).is_ok(),
+        1 => kv.set(key, value, (SetCondition::Always, SetExpiry::After(draw % 50)), false, now).is_ok(),
+        2 => kv.del(&key, now),
+        3 => kv.append(key, &value, now).is_ok(),
+        4 => kv.incr_by(key, 7, now).is_ok(),
+        5 => kv.hset(key, vec![(field, value.clone()), (b("g"), value)], now).is_ok(),
+        6 => kv.hdel(&key, &[field, b("g")], now).is_ok(),
+        7 => kv.hincrby(key, field, 3, now).is_ok(),
+        8 => kv.expire(&key, (draw % 30) as i64 - 5, ExpireCondition::Always, now),
+        9 => kv.getdel(&key, now).is_ok(),
+        10 => kv.incr_by_float(key, b"1.5", now).is_ok(),
+        11 => kv.take(&key, now).map(|t| kv.restore(b(&format!("k{}", draw % 13)), t, now)).is_some(),
+        12 => {
+            kv.expire_due(now);
+            kv.get(&key, now).is_ok()
+        }
+        _ => {
+            if draw % 97 == 0 {
+                kv.clear();
+            }
+            kv.exists(&key, now)
+        }
+    };
+}
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+#[test]
+fn the_count_never_drifts_from_a_recount() {
+    for policy in [EvictionPolicy::NoEviction, EvictionPolicy::AllKeysLru] {
+        let mut kv = KvStore::new().with_memory_limit(MemoryLimit::new(1500, policy, 1));
+        let mut seed = 0x1234_5678_9abc_def1;
+        for step in 0..20_000u64 {
+            let now = step / 10;
+            random_op(&mut kv, xorshift(&mut seed), now);
+            if kv.make_room(now).is_ok() {
+                assert!(!kv.over_budget() || policy == EvictionPolicy::NoEviction);
+            }
+            assert_eq!(kv.used_memory(), kv.recount(), "step {step} ({policy:?})");
+        }
+        kv.clear();
+        assert_eq!(kv.used_memory(), 0);
+    }
+}
+
+#[test]
+fn the_estimate_is_key_value_and_overheads() {
+    let mut kv = KvStore::new();
+    kv.set(b("key"), b("value"), ALWAYS, false, 0).unwrap();
+    assert_eq!(kv.used_memory(), 3 + 5 + ENTRY_OVERHEAD);
+    kv.hset(b("h"), vec![(b("f"), b("12")), (b("gg"), b("3"))], 0).unwrap();
+    let hash = 1 + ENTRY_OVERHEAD + field_bytes(b"f", b"12") + field_bytes(b"gg", b"3");
+    assert_eq!(kv.used_memory(), 3 + 5 + ENTRY_OVERHEAD + hash);
+    assert_eq!(entry_bytes(b"key", &Stored::Str(b("value"))), 3 + 5 + ENTRY_OVERHEAD);
+    kv.expire(b"key", 10, ExpireCondition::Always, 0);
+    kv.expire_due(10);
+    assert_eq!(kv.used_memory(), hash, "expiry uncounts the key");
+}
+
+#[test]
+fn noeviction_refuses_over_budget_and_frees_on_delete() {
+    let mut kv = KvStore::new().with_memory_limit(MemoryLimit::new(1000, EvictionPolicy::NoEviction, 1));
+    let mut n = 0;
+    while kv.make_room(0).is_ok() {
+        kv.set(b(&format!("k{n}")), b(&"x".repeat(50)), ALWAYS, false, 0).unwrap();
+        n += 1;
+    }
+    assert_eq!(kv.make_room(0), Err(OutOfMemory));
+    assert_eq!(OutOfMemory.to_string(), "OOM command not allowed when used memory > 'maxmemory'.", "Redis 7's text");
+    assert!(kv.del(b"k0", 0) && kv.make_room(0).is_ok(), "deleting makes room");
+    assert_eq!(kv.evicted_keys(), 0);
+}
+
+#[test]
+fn allkeys_lru_evicts_the_keys_idle_longest() {
+    let value = b(&"x".repeat(40));
+    let per_key = entry_bytes(b"new000", &Stored::Str(value.clone()));
+    let limit = MemoryLimit::new(2 * 100 * per_key, EvictionPolicy::AllKeysLru, 2);
+    assert_eq!(limit.budget, 100 * per_key);
+    let mut kv = KvStore::new().with_memory_limit(limit);
+    for i in 0..100 {
+        kv.set(b(&format!("old{i:02}")), value.clone(), ALWAYS, false, 0).unwrap();
+    }
+    // 300 new keys in batches of 10; the 20 hot keys are read after each batch.
+    for batch in 0..30u64 {
+        let now = 10 + 10 * batch;
+        for i in 0..10 {
+            kv.make_room(now).unwrap();
+            kv.set(b(&format!("new{batch:02}{i}")), value.clone(), ALWAYS, false, now).unwrap();
+            assert!(kv.used_memory() <= limit.budget + per_key, "over budget by more than the write");
+        }
+        for i in 0..20 {
+            kv.get(format!("old{i:02}").as_bytes(), now + 5).unwrap();
+        }
+    }
+    let hot = (0..20).filter(|i| kv.exists(format!("old{i:02}").as_bytes(), 400)).count();
+    let cold = (20..100).filter(|i| kv.exists(format!("old{i:02}").as_bytes(), 400)).count();
+    assert!(kv.evicted_keys() >= 200, "{} evicted", kv.evicted_keys());
+    assert!(hot >= 16, "{hot} of 20 hot keys kept");
+    assert!(cold <= 8, "{cold} of 80 cold keys kept");
+    assert_eq!(kv.used_memory(), kv.recount());
+}
