@@ -19,9 +19,12 @@
 //! panic-to-next-message time of a supervised agent and the chaos throughput ratio (see
 //! `bench_restart`).
 //!
-//! `nexus bench server [--shards N] [--requests N] [--clients N] [--repeat K] [--json [FILE]]`
-//! is another kind of run: redis-benchmark against `nexus run` and a redis-server it starts
-//! (see `bench_server`); the options of the engine workloads that do not apply to it are refused.
+//! `nexus bench server [--shards N[,N...]] [--persistence] [--recovery [KEYS]] [--requests N]
+//! [--clients N] [--repeat K] [--json [FILE]]` is another kind of run: redis-benchmark against
+//! `nexus run` (one server per shard count, and the aof configurations with `--persistence`)
+//! and a redis-server it starts, and the recovery time after a restart with `--recovery` (see
+//! `bench_server`); the options of the engine workloads that do not apply to it are refused.
+//! Only `server` takes a list of shard counts.
 //!
 //! `nexus bench idle [--duration 10s] [--executor glommio|threads|both] [--shards N]
 //! [--json [FILE]]` is another: the CPU share and wake-ups of an idle `nexus run`, per executor
@@ -111,9 +114,10 @@ pub struct BenchArgs {
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Engine shards (default 2; pingpong, counting and thread-ring need at least 2). For
-    /// `server`, the default is `nexus run`'s: one per physical core.
-    #[arg(long)]
-    shards: Option<usize>,
+    /// `server`, a list (`1,2`: one nexus server each), and the default is `nexus run`'s: one
+    /// per physical core.
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    shards: Vec<usize>,
     /// One JSON object per figure and line: into FILE when given (the tables still go to
     /// stdout), else on stdout instead of the tables.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
@@ -152,6 +156,14 @@ pub struct BenchArgs {
     /// `server` only: redis-benchmark's parallel clients (default 50).
     #[arg(long)]
     clients: Option<u32>,
+    /// `server` only: also measure nexus with `[persistence] mode = "aof"`, fsync everysec and
+    /// always (the first shard count), against the same nexus without persistence.
+    #[arg(long)]
+    persistence: bool,
+    /// `server` only: load KEYS keys (default 1,000,000) into an aof nexus, restart it and
+    /// report the recovery time its log states.
+    #[arg(long, value_name = "KEYS", num_args = 0..=1, default_missing_value = "1000000")]
+    recovery: Option<u64>,
     /// `server` only, for development: measure the RESP server already on this loopback port
     /// as the nexus side instead of starting `nexus run`.
     #[arg(long, hide = true)]
@@ -199,7 +211,7 @@ pub fn bench(args: BenchArgs) -> Result<(), Failure> {
         return server(args, repeat, executor);
     }
     refuse_server_options(&args)?;
-    let mut settings = EngineSettings::bench(args.shards.unwrap_or(DEFAULT_SHARDS));
+    let mut settings = EngineSettings::bench(one_shard_count(&args)?.unwrap_or(DEFAULT_SHARDS));
     if let Some(passes) = args.passes_before_yield {
         settings.idle.passes_before_yield = passes;
     }
@@ -227,7 +239,7 @@ fn common_options(args: &BenchArgs) -> Result<(u32, ExecutorKind), Failure> {
             "bench: --repeat must be at least 1; hint: the default is {DEFAULT_REPEAT}"
         )));
     }
-    if args.shards == Some(0) {
+    if args.shards.contains(&0) {
         return Err(Failure::usage("bench: --shards must be at least 1; hint: the default is 2"));
     }
     if args.passes_before_yield == Some(0) {
@@ -242,12 +254,25 @@ fn refuse_server_options(args: &BenchArgs) -> Result<(), Failure> {
         (args.requests.is_some(), "--requests"),
         (args.clients.is_some(), "--clients"),
         (args.target_port.is_some(), "--target-port"),
+        (args.persistence, "--persistence"),
+        (args.recovery.is_some(), "--recovery"),
     ] {
         if given {
             return Err(Failure::usage(format!("bench: {option} applies to `nexus bench server` only")));
         }
     }
     Ok(())
+}
+
+/// The one shard count of a workload other than `server` (`None`: not given); a list is refused.
+fn one_shard_count(args: &BenchArgs) -> Result<Option<usize>, Failure> {
+    match args.shards[..] {
+        [] => Ok(None),
+        [n] => Ok(Some(n)),
+        _ => Err(Failure::usage(
+            "bench: a list of shard counts applies to `nexus bench server` only; hint: give one --shards N",
+        )),
+    }
 }
 
 /// For `coord` and `restart` (`workload`): refuses the options only the suite takes
@@ -416,9 +441,17 @@ fn server(args: BenchArgs, repeat: u32, executor: ExecutorKind) -> Result<(), Fa
     let refused = [(args.peers, "--peers"), (args.plot.is_some(), "--plot"), (args.large, "--large")];
     if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
         return Err(Failure::usage(format!(
-            "bench: {option} does not apply to `nexus bench server`; hint: it takes --shards, --requests, \
-             --clients, --repeat, --json, --executor and --passes-before-yield"
+            "bench: {option} does not apply to `nexus bench server`; hint: it takes --shards, --persistence, \
+             --recovery, --requests, --clients, --repeat, --json, --executor and --passes-before-yield"
         )));
+    }
+    if args.target_port.is_some() && (args.shards.len() > 1 || args.persistence || args.recovery.is_some()) {
+        return Err(Failure::usage(
+            "bench: --target-port measures one server; hint: leave out --persistence, --recovery and the list of shards",
+        ));
+    }
+    if args.recovery == Some(0) {
+        return Err(Failure::usage("bench: --recovery needs at least 1 key; hint: the default is 1000000"));
     }
     if args.requests == Some(0) {
         return Err(Failure::usage("bench: --requests must be at least 1; hint: the default is 200000"));
@@ -434,6 +467,8 @@ fn server(args: BenchArgs, repeat: u32, executor: ExecutorKind) -> Result<(), Fa
         passes_before_yield: args.passes_before_yield,
         executor,
         target_port: args.target_port,
+        persistence: args.persistence,
+        recovery: args.recovery,
         json: args.json,
     })
 }
@@ -441,13 +476,14 @@ fn server(args: BenchArgs, repeat: u32, executor: ExecutorKind) -> Result<(), Fa
 /// `nexus bench idle`: checks the options that apply to it and runs it.
 fn idle(args: &BenchArgs) -> Result<(), Failure> {
     only_for(args, "idle", &["--duration", "--executor", "--shards", "--json"])?;
-    if args.shards == Some(0) {
+    let shards = one_shard_count(args)?;
+    if shards == Some(0) {
         return Err(Failure::usage("bench: --shards must be at least 1; hint: leave it out for one per core"));
     }
     crate::bench_idle::bench_idle(&crate::bench_idle::IdleArgs {
         duration: args.duration.unwrap_or(IDLE_DURATION_DEFAULT),
         executors: args.executor.unwrap_or(Executors::Both),
-        shards: args.shards,
+        shards,
         json: args.json.clone(),
     })
 }
@@ -459,7 +495,7 @@ fn tracing(args: BenchArgs) -> Result<(), Failure> {
     let internal = ["--child-round", "--child-sample", "--child-size"];
     only_for(&args, "tracing", &[&takes[..], &internal[..]].concat())?;
     crate::bench_tracing::bench_tracing(crate::bench_tracing::TracingOptions {
-        shards: args.shards,
+        shards: one_shard_count(&args)?,
         executor: args.executor.map(|e| single_executor(Some(e))).transpose()?,
         repeat: args.repeat,
         round_ms: args.round_ms,
@@ -536,7 +572,7 @@ fn refuse_special_options(args: &BenchArgs) -> Result<(), Failure> {
 /// `takes`, and file arguments except for `compare`.
 fn only_for(args: &BenchArgs, workload: &str, takes: &[&str]) -> Result<(), Failure> {
     let given = [
-        (args.shards.is_some(), "--shards"),
+        (!args.shards.is_empty(), "--shards"),
         (args.json.is_some(), "--json"),
         (args.peers, "--peers"),
         (args.plot.is_some(), "--plot"),
@@ -547,6 +583,8 @@ fn only_for(args: &BenchArgs, workload: &str, takes: &[&str]) -> Result<(), Fail
         (args.requests.is_some(), "--requests"),
         (args.clients.is_some(), "--clients"),
         (args.target_port.is_some(), "--target-port"),
+        (args.persistence, "--persistence"),
+        (args.recovery.is_some(), "--recovery"),
         (args.duration.is_some(), "--duration"),
         (args.threshold.is_some(), "--threshold"),
         (args.untraced_bin.is_some(), "--untraced-bin"),

@@ -1,49 +1,56 @@
-//! `nexus bench server`: redis-benchmark on loopback against `nexus run` and against a
-//! redis-server started for the run, interleaved, with medians and pairwise ratios.
+//! `nexus bench server`: redis-benchmark on loopback against `nexus run` (one or more
+//! configurations) and against a redis-server started for the run, interleaved, with medians,
+//! pairwise ratios and the targets.
 //!
 //! 1. Check that `redis-benchmark` and `redis-server` run (else exit 1, hint: tools/setup.sh),
-//!    and plan the shards as `nexus run` will (more shards than cores: oversubscribed, noted).
-//! 2. Pick two free loopback ports. Start `nexus run --config FILE` (this binary; the config,
-//!    written by [`config_text`], serves RESP alone: no agents, no built-in load, no metrics
-//!    endpoint) and `redis-server` without persistence, their output into log files in a
-//!    scratch directory. A server that exits, or does not answer `PING` within
-//!    [`crate::child::START_TIMEOUT`], fails the command with the last line of its log (a taken
-//!    port says so).
+//!    and plan the shards as `nexus run` will for each `--shards` count (more shards than cores:
+//!    oversubscribed, noted).
+//! 2. The nexus configurations ([`targets::NexusSide`]): one per shard count, without
+//!    persistence; with `--persistence`, the first shard count again with `[persistence] mode =
+//!    "aof"` at `fsync = "everysec"` and at `"always"`. A persistence config this binary's
+//!    config parser refuses (a build without `[persistence]`) is skipped with a note. Each gets
+//!    a free loopback port and its own `nexus run --config FILE` ([`config_text`]: RESP alone:
+//!    no agents, no built-in load, no metrics endpoint); redis-server runs without persistence.
+//!    Their output goes into log files in a scratch directory. A server that exits, or does not
+//!    answer `PING` within [`crate::child::START_TIMEOUT`], fails the command with the last line
+//!    of its log (a taken port says so).
 //! 3. For each round r in 1..=K, for SET, GET, INCR (GET after SET, so keys exist), each at
-//!    pipeline 1 and 16: run [`benchmark_args`] against both servers back to back, nexus first
-//!    in odd rounds and redis first in even ones. A run must exit 0 within [`run_timeout`] and
-//!    print its test's CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
-//!    ([`figures::parse_csv`]); both servers must be alive before and after each run.
-//! 4. Check that both servers hold keys (`DBSIZE` > 0): the SETs did land.
-//! 5. Stop both servers (SIGTERM, then SIGKILL after [`crate::child::STOP_TIMEOUT`]). The
-//!    [`Process`] guard does it on every path out, errors and panics included; the scratch
-//!    directory goes with [`Scratch`]'s drop. The guard, the scratch directory, the ports and the
-//!    shard plan come from [`crate::child`], shared with `nexus bench idle`.
-//! 6. Report per test and pipeline ([`figures::summarize`]): each server's median requests/s,
-//!    p50 and p99, and the median of the per-round ratios nexus/redis; then the target
-//!    ([`figures::verdicts`]): at pipeline 16, at least 1.5x redis-server's throughput with a
-//!    median p99 no worse, "met" or "not met" per test.
+//!    pipeline 1 and 16: run [`benchmark_args`] against every server back to back, the order
+//!    rotated by one each round. A run must exit 0 within [`run_timeout`] and print its test's
+//!    CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
+//!    ([`figures::parse_csv`]); every server must be alive before and after each run. Runs
+//!    shorter than [`MIN_RUN`] are counted and noted (raise `--requests`).
+//! 4. Check that every server holds keys (`DBSIZE` > 0): the SETs did land. Stop them all
+//!    (SIGTERM, then SIGKILL after [`crate::child::STOP_TIMEOUT`]); the [`Process`] guards do it
+//!    on every path out, errors and panics included; the scratch directory goes with
+//!    [`Scratch`]'s drop.
+//! 5. With `--recovery`: `recovery` loads keys into a fresh aof nexus, restarts it and reads
+//!    the recovery time from its log.
+//! 6. Report per configuration ([`figures::summarize`]): medians, the median and min-max of the
+//!    per-round ratios over redis-server (the aof rows: over the same nexus without persistence,
+//!    pair by pair), and the targets ([`targets::goals`]), "met" or "not met" each.
 //!
-//! Every figure is a number redis-benchmark printed in this run; nothing is estimated. Only the
-//! main thread runs here; the children are separate processes.
+//! Every figure is a number redis-benchmark printed (or the server logged) in this run; nothing
+//! is estimated. Only the main thread runs here; the children are separate processes.
 
 mod figures;
+mod recovery;
+mod report;
+mod targets;
 
-use crate::bench::{cpu_model, write_json, Progress};
-use crate::child::{dbsize, free_ports, info_field, plan_shards, ChildError, Process, Scratch};
+use crate::child::{dbsize, info_field, plan_shards, ChildError, Process, Scratch};
 use crate::Failure;
-use figures::PIPELINES;
-use figures::{
-    grouped, parse_csv, records, render_table, render_verdicts, summarize, verdicts, Figures, Summary, Test,
-};
-use nexus_bench::report::{today_utc, Record};
+use figures::{grouped, parse_csv, summarize, Figures, Summary, Test, PIPELINES};
+use nexus_engine::config::EngineConfig;
+use nexus_engine::executor::ExecutorKind;
 use nexus_engine::placement::PlacementPlan;
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use targets::{goals, verdicts, Fsync, NexusSide};
 
 /// What to do when redis-server or redis-benchmark does not start.
 const SETUP_HINT: &str = "run tools/setup.sh (it installs redis-server and redis-tools)";
@@ -56,14 +63,17 @@ pub const KEYSPACE: u64 = 100_000;
 const RUN_TIMEOUT_MIN: Duration = Duration::from_secs(60);
 /// The slowest rate a redis-benchmark run is allowed before it counts as hung (requests/s).
 const RUN_RATE_FLOOR_PER_S: u64 = 2_000;
+/// The least load a run should carry; shorter runs are noted.
+const MIN_RUN: Duration = Duration::from_millis(500);
 
 /// Options of `nexus bench server` (checked by `nexus bench`: every count at least 1).
 #[derive(Debug)]
 pub struct ServerBenchArgs {
     /// Rounds (K).
     pub repeat: u32,
-    /// Nexus shards (`None`: the config's default, one per physical core).
-    pub shards: Option<usize>,
+    /// Nexus shard counts, one nexus server each (empty: the config's default, one per
+    /// physical core).
+    pub shards: Vec<usize>,
     /// redis-benchmark's `-c`.
     pub clients: u32,
     /// redis-benchmark's `-n`, per run.
@@ -71,117 +81,248 @@ pub struct ServerBenchArgs {
     /// `[idle] passes_before_yield` for nexus (`None`: the engine's default).
     pub passes_before_yield: Option<u32>,
     /// The executor `nexus run` uses (`auto` is resolved here, for the planned shards).
-    pub executor: nexus_engine::executor::ExecutorKind,
+    pub executor: ExecutorKind,
     /// Development: measure the server already listening on this port as the "nexus" side
     /// instead of starting `nexus run`.
     pub target_port: Option<u16>,
+    /// `--persistence`: add the aof rows (first shard count, fsync everysec and always).
+    pub persistence: bool,
+    /// `--recovery`: measure the recovery of this many keys after a restart (`None`: not).
+    pub recovery: Option<u64>,
     /// `--json`: `Some(None)` JSON lines on stdout instead of the table, `Some(Some(file))`
     /// JSON lines into the file as well as the table.
     pub json: Option<Option<PathBuf>>,
 }
 
+/// One server measured: nexus in one configuration (`side` and its plan), or redis-server.
+struct Server {
+    label: String,
+    side: Option<NexusSide>,
+    plan: Option<PlacementPlan>,
+    oversubscribe: bool,
+    process: Process,
+}
+
 /// What the report's header says about the run.
 struct Setup {
     benchmark_version: String,
-    redis_version: String,
-    plan: PlacementPlan,
-    executor: nexus_engine::executor::ExecutorKind,
-    oversubscribe: bool,
-    nexus_port: u16,
-    redis_port: u16,
-    /// `DBSIZE` of nexus and redis after the runs.
-    keys: [u64; 2],
+    executor: ExecutorKind,
+    /// Lines about the servers (one each) and notes.
+    lines: Vec<String>,
 }
 
 /// Runs `nexus bench server`.
 pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     let benchmark_version = tool_version("redis-benchmark", "redis-tools")?;
     let redis_version = tool_version("redis-server", "redis-server")?;
-    let (plan, oversubscribe) = plan_shards(args.shards, "bench server").map_err(fail)?;
-    let executor = crate::bench::resolve_executor(args.executor, plan.len())?;
     let scratch = Scratch::create("bench-server").map_err(fail)?;
-    let (nexus_port, redis_port) = free_ports().map_err(fail)?;
-    let nexus_port = args.target_port.unwrap_or(nexus_port);
-
-    // Start both, then wait for both: their start-ups overlap.
-    let mut nexus = match args.target_port {
-        Some(port) => Process::external("the server on --target-port", port),
-        None => {
-            let config = scratch.path("nexus.toml");
-            let text = config_text(nexus_port, args.shards, oversubscribe, args.passes_before_yield);
-            std::fs::write(&config, text)
-                .map_err(|e| Failure::runtime(format!("bench server: cannot write {}: {e}", config.display())))?;
-            let exe = std::env::current_exe()
-                .map_err(|e| Failure::runtime(format!("bench server: cannot find the nexus binary: {e}")))?;
-            let mut cmd = Command::new(exe);
-            cmd.arg("run").arg("--config").arg(&config).arg("--executor").arg(executor.name());
-            Process::server("nexus run", cmd, nexus_port, scratch.path("nexus.log"), NEXUS_HINT).map_err(fail)?
-        }
-    };
-    let mut cmd = Command::new("redis-server");
-    cmd.args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
-    cmd.args(["--daemonize", "no", "--logfile", ""]).arg("--dir").arg(&scratch.dir);
-    let mut redis =
-        Process::server("redis-server", cmd, redis_port, scratch.path("redis.log"), SETUP_HINT).map_err(fail)?;
-    eprintln!("nexus: bench server: starting nexus run on port {nexus_port} and redis-server on port {redis_port}");
-    nexus.wait_ready().map_err(fail)?;
-    redis.wait_ready().map_err(fail)?;
-    if let Some(running) = info_field(nexus_port, "shards").and_then(|v| v.parse::<usize>().ok()) {
-        if running != plan.len() {
-            eprintln!("nexus: bench server: note: nexus run reports {running} shards, {} were planned", plan.len());
-        }
-    }
-
-    let summaries = measure(args, &scratch, &mut nexus, &mut redis)?;
-    let keys = [dbsize(&nexus).map_err(fail)?, dbsize(&redis).map_err(fail)?];
-    for (process, keys) in [(&nexus, keys[0]), (&redis, keys[1])] {
+    let (mut servers, executor, mut notes) = start_servers(args, &scratch)?;
+    let (samples, short_runs) = measure(args, &scratch, &mut servers)?;
+    let mut lines = Vec::new();
+    for server in &servers {
+        let keys = dbsize(&server.process).map_err(fail)?;
         if keys == 0 {
             return Err(Failure::runtime(format!(
                 "bench server: {} holds no keys after the SET runs, so its figures do not measure SET; \
                  hint: check it with redis-cli -p {} DBSIZE",
-                process.name, process.port
+                server.label, server.process.port
             )));
         }
+        lines.push(describe(server, args.target_port, executor, keys, &redis_version));
     }
-    nexus.stop();
-    redis.stop();
-    let setup = Setup { benchmark_version, redis_version, plan, executor, oversubscribe, nexus_port, redis_port, keys };
-    report(args, &setup, &summaries)
+    for server in &mut servers {
+        server.process.stop();
+    }
+    if short_runs > 0 {
+        notes.push(format!(
+            "note: {short_runs} runs carried less than {} ms of load; raise --requests for steadier figures",
+            MIN_RUN.as_millis()
+        ));
+    }
+    let recovered = match args.recovery {
+        Some(keys) => recovery::measure(args, &scratch, keys, executor)?.map_err(|note| notes.push(note)).ok(),
+        None => None,
+    };
+    lines.extend(notes);
+    let setup = Setup { benchmark_version, executor, lines };
+    let comparisons = compare(&servers, &samples);
+    report::report(args, &setup, &servers, &comparisons, recovered.as_ref())
 }
 
-/// The rounds: every (test, pipeline) against both servers, interleaved; one summary per
-/// (test, pipeline), in run order.
-fn measure(
+/// The header line of one server.
+fn describe(server: &Server, target_port: Option<u16>, executor: ExecutorKind, keys: u64, redis: &str) -> String {
+    let port = server.process.port;
+    let keys = grouped(keys);
+    match (&server.plan, target_port) {
+        (None, _) => format!("redis: {redis}, port {port}, no persistence; {keys} keys after the run"),
+        (Some(plan), Some(_)) => format!(
+            "nexus: the server on --target-port {port} (not started here; {} shards planned); {keys} keys",
+            plan.len()
+        ),
+        (Some(plan), None) => {
+            let cpus: Vec<String> = plan.cpus().iter().map(usize::to_string).collect();
+            let mut line = format!("{}: nexus run on CPUs {} ({executor})", server.label, cpus.join(","));
+            if server.oversubscribe {
+                line.push_str(", oversubscribed");
+            }
+            let _ = write!(line, ", port {port}; {keys} keys after the run");
+            line
+        }
+    }
+}
+
+/// `n` loopback ports nothing listens on right now (all bound at once, then released).
+fn free_ports(n: usize) -> Result<Vec<u16>, Failure> {
+    let bind = || -> std::io::Result<(TcpListener, u16)> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        Ok((listener, port))
+    };
+    let bound: Vec<(TcpListener, u16)> = (0..n)
+        .map(|_| bind())
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Failure::runtime(format!("bench server: no free loopback port: {e}")))?;
+    Ok(bound.into_iter().map(|(_, port)| port).collect())
+}
+
+/// The nexus configurations to measure, each with its plan and whether it oversubscribes.
+fn plan_sides(args: &ServerBenchArgs) -> Result<Vec<(NexusSide, PlacementPlan, bool)>, Failure> {
+    let counts: Vec<Option<usize>> =
+        if args.shards.is_empty() { vec![None] } else { args.shards.iter().copied().map(Some).collect() };
+    let mut sides = Vec::new();
+    for count in counts {
+        let (plan, oversubscribe) = plan_shards(count, "bench server").map_err(fail)?;
+        sides.push((NexusSide { shards: plan.len(), aof: None }, plan, oversubscribe));
+    }
+    if args.persistence {
+        let (first, plan, oversubscribe) = sides[0].clone();
+        for fsync in [Fsync::EverySec, Fsync::Always] {
+            sides.push((NexusSide { aof: Some(fsync), ..first }, plan.clone(), oversubscribe));
+        }
+    }
+    Ok(sides)
+}
+
+/// Whether this binary's config parser takes the config `text` (`Err`: its one-line refusal).
+fn accepted(text: &str) -> Result<(), String> {
+    let config = EngineConfig::from_toml_str(text, "bench").map_err(|e| e.to_string())?;
+    crate::run::validate(&config).map_err(|e| e.to_string())
+}
+
+/// The config of nexus configuration `side` on `port` (aof logs under `dir`).
+fn side_config(
+    args: &ServerBenchArgs,
+    side: &NexusSide,
+    oversubscribe: bool,
+    port: u16,
+    dir: &std::path::Path,
+) -> String {
+    let mut text = config_text(port, Some(side.shards), oversubscribe, args.passes_before_yield);
+    text.push_str(&side.persistence_toml(dir));
+    text
+}
+
+/// Starts every server and waits until each answers: the nexus configurations (a refused
+/// persistence config skipped, with a note), then redis-server.
+fn start_servers(
     args: &ServerBenchArgs,
     scratch: &Scratch,
-    nexus: &mut Process,
-    redis: &mut Process,
-) -> Result<Vec<Summary>, Failure> {
-    let cases: Vec<(Test, u32)> = Test::ALL.iter().flat_map(|&t| PIPELINES.map(|p| (t, p))).collect();
-    // samples[case][side], side 0 = nexus, 1 = redis; one entry per round.
-    let mut samples: Vec<[Vec<Figures>; 2]> = vec![[Vec::new(), Vec::new()]; cases.len()];
+) -> Result<(Vec<Server>, ExecutorKind, Vec<String>), Failure> {
+    let sides = plan_sides(args)?;
+    let widest = sides.iter().map(|(s, _, _)| s.shards).max().unwrap_or(1);
+    let executor = crate::bench::resolve_executor(args.executor, widest)?;
+    let ports = free_ports(sides.len() + 1)?;
+    let (mut servers, mut notes) = (Vec::new(), Vec::new());
+    for (i, (side, plan, oversubscribe)) in sides.into_iter().enumerate() {
+        let label = side.label();
+        let process = match args.target_port {
+            Some(port) => Process::external("the server on --target-port", port),
+            None => {
+                let text = side_config(args, &side, oversubscribe, ports[i], &scratch.path(&format!("aof-{i}")));
+                if let Err(why) = accepted(&text) {
+                    let note = format!("note: {label} skipped: this nexus refuses its config: {why}");
+                    eprintln!("nexus: bench server: {note}");
+                    notes.push(note);
+                    continue;
+                }
+                start_nexus(scratch, &format!("nexus-{i}"), &text, ports[i], executor)?
+            }
+        };
+        servers.push(Server { label, side: Some(side), plan: Some(plan), oversubscribe, process });
+    }
+    let redis_port = ports[ports.len() - 1];
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+    cmd.args(["--daemonize", "no", "--logfile", ""]).arg("--dir").arg(&scratch.dir);
+    let process =
+        Process::server("redis-server", cmd, redis_port, scratch.path("redis.log"), SETUP_HINT).map_err(fail)?;
+    servers.push(Server { label: "redis".into(), side: None, plan: None, oversubscribe: false, process });
+    let ports: Vec<String> = servers.iter().map(|s| format!("{} on port {}", s.label, s.process.port)).collect();
+    eprintln!("nexus: bench server: starting {}", ports.join(", "));
+    for server in &mut servers {
+        server.process.wait_ready().map_err(fail)?;
+        let running = info_field(server.process.port, "shards").and_then(|v| v.parse::<usize>().ok());
+        if let (Some(side), Some(running)) = (server.side, running) {
+            if running != side.shards {
+                eprintln!("nexus: bench server: note: {} reports {running} shards", server.label);
+            }
+        }
+    }
+    Ok((servers, executor, notes))
+}
+
+/// Writes `text` as `name.toml` and starts `nexus run` (this binary) with it on `port`, its
+/// output into `name.log`. Does not wait for it.
+fn start_nexus(
+    scratch: &Scratch,
+    name: &str,
+    text: &str,
+    port: u16,
+    executor: ExecutorKind,
+) -> Result<Process, Failure> {
+    let config = scratch.path(&format!("{name}.toml"));
+    std::fs::write(&config, text)
+        .map_err(|e| Failure::runtime(format!("bench server: cannot write {}: {e}", config.display())))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::runtime(format!("bench server: cannot find the nexus binary: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("run").arg("--config").arg(&config).arg("--executor").arg(executor.name());
+    Process::server("nexus run", cmd, port, scratch.path(&format!("{name}.log")), NEXUS_HINT).map_err(fail)
+}
+
+/// Per-round figures: `samples[case][server]`, one entry per round.
+type Samples = Vec<Vec<Vec<Figures>>>;
+
+/// Every (test, pipeline), in run order.
+fn cases() -> Vec<(Test, u32)> {
+    Test::ALL.iter().flat_map(|&t| PIPELINES.map(|p| (t, p))).collect()
+}
+
+/// The rounds: every (test, pipeline) against every server, the order rotated each round;
+/// the samples, and how many runs were shorter than [`MIN_RUN`].
+fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) -> Result<(Samples, usize), Failure> {
+    let cases = cases();
+    let n = servers.len();
+    let mut samples: Samples = vec![vec![Vec::new(); n]; cases.len()];
     let rounds = args.repeat as usize;
-    let steps = rounds * cases.len() * 2;
-    let mut progress = Progress::new();
-    let mut step = 0;
+    let steps = rounds * cases.len() * n;
+    let (mut progress, mut step, mut short) = (crate::bench::Progress::new(), 0, 0);
     let mut rounds_run = || -> Result<(), Failure> {
         for round in 1..=rounds {
             for (case, &(test, pipeline)) in cases.iter().enumerate() {
-                // Nexus goes first in odd rounds, redis in even ones.
-                let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
-                for side in order {
+                for k in 0..n {
+                    let side = (k + round - 1) % n;
                     step += 1;
-                    let name = ["nexus", "redis"][side];
+                    let name = servers[side].label.clone();
                     let label = format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label());
                     progress.show(step, steps, &label);
-                    nexus.check_alive().map_err(fail)?;
-                    redis.check_alive().map_err(fail)?;
-                    let port = [nexus.port, redis.port][side];
-                    let run = run_benchmark(scratch, port, test, pipeline, args);
+                    check_all(servers)?;
+                    let run = run_benchmark(scratch, servers[side].process.port, test, pipeline, args);
                     // A server that died explains a failed run better than the run does.
-                    nexus.check_alive().map_err(fail)?;
-                    redis.check_alive().map_err(fail)?;
-                    samples[case][side].push(run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?);
+                    check_all(servers)?;
+                    let figures = run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?;
+                    short += usize::from((args.requests as f64 / figures.rps) < MIN_RUN.as_secs_f64());
+                    samples[case][side].push(figures);
                 }
             }
         }
@@ -190,64 +331,46 @@ fn measure(
     let result = rounds_run();
     progress.finish();
     result?;
-    Ok(cases.iter().zip(&samples).map(|(&(t, p), [n, r])| summarize(t, p, n, r)).collect())
+    Ok((samples, short))
 }
 
-/// Prints the table and the target (or the JSON lines) and writes `--json FILE`.
-fn report(args: &ServerBenchArgs, setup: &Setup, summaries: &[Summary]) -> Result<(), Failure> {
-    let verdicts = verdicts(summaries);
-    let shards = setup.plan.len();
-    let cpus: Vec<String> = setup.plan.cpus().iter().map(usize::to_string).collect();
-    let (cpus, date) = (cpus.join(","), today_utc());
-    let records: Vec<Record> = records(summaries, &verdicts, args.repeat)
-        .into_iter()
-        .map(|r| if r.system == "nexus" { r.engine(shards, setup.executor.name()) } else { r })
-        .map(|r| r.context(&cpus, &date, shards))
-        .collect();
-    if let Some(Some(path)) = &args.json {
-        let write = || -> std::io::Result<()> {
-            let mut file = std::io::BufWriter::new(File::create(path)?);
-            write_json(&mut file, &records)?;
-            file.flush()
-        };
-        write().map_err(|e| Failure::runtime(format!("bench server: cannot write {}: {e}", path.display())))?;
-        eprintln!("nexus: {} records written to {}", records.len(), path.display());
-    }
-    let mut out = std::io::stdout().lock();
-    let written = if matches!(args.json, Some(None)) {
-        write_json(&mut out, &records)
-    } else {
-        let nexus_side = match args.target_port {
-            Some(port) => format!("the server on --target-port {port} (not started here; {shards} shards planned)"),
-            None => format!(
-                "nexus run, {shards} shards on CPUs {cpus} ({}){}, port {}",
-                setup.executor,
-                if setup.oversubscribe { ", oversubscribed" } else { "" },
-                setup.nexus_port
-            ),
-        };
-        let mut header = format!(
-            "nexus bench server: {} on loopback, {} clients, {} requests per run, -r {}, medians of {} \
-             (ratio: median of the per-round nexus/redis)\nnexus: {nexus_side}\nredis: {}, port {}, no persistence",
-            setup.benchmark_version,
-            args.clients,
-            grouped(args.requests),
-            grouped(KEYSPACE),
-            if args.repeat == 1 { "1 round".to_string() } else { format!("{} rounds", args.repeat) },
-            setup.redis_version,
-            setup.redis_port,
-        );
-        if let Some(model) = cpu_model() {
-            let n = std::thread::available_parallelism().map_or(0, |n| n.get());
-            let _ = write!(header, "\nmachine: {model}, {n} CPUs (redis-benchmark shares them), {date}");
-        }
-        let [nexus_keys, redis_keys] = setup.keys.map(grouped);
-        let _ = write!(header, "\nkeys after the run: nexus {nexus_keys}, redis {redis_keys}");
-        writeln!(out, "{header}\n\n{}\n{}", render_table(summaries), render_verdicts(&verdicts).trim_end())
-    };
-    written
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::runtime(format!("bench server: cannot write the results: {e}")))
+/// An error when any server has exited.
+fn check_all(servers: &mut [Server]) -> Result<(), Failure> {
+    servers.iter_mut().try_for_each(|s| s.process.check_alive().map_err(fail))
+}
+
+/// One comparison: server `subject` against server `baseline` (redis-server, or the same
+/// nexus without persistence), its summaries and its target verdicts.
+struct Comparison {
+    subject: usize,
+    baseline: usize,
+    summaries: Vec<Summary>,
+    verdicts: Vec<targets::Verdict>,
+}
+
+/// The comparisons: every nexus configuration against redis-server (the last server), and
+/// each aof one against the nexus without persistence it was started from, pair by pair.
+fn compare(servers: &[Server], samples: &Samples) -> Vec<Comparison> {
+    let redis = servers.len() - 1;
+    let cases = cases();
+    servers[..redis]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, server)| {
+            let side = server.side?;
+            let baseline = match side.aof {
+                None => redis,
+                Some(_) => servers.iter().position(|s| s.side == Some(NexusSide { aof: None, ..side }))?,
+            };
+            let summaries: Vec<Summary> = cases
+                .iter()
+                .enumerate()
+                .map(|(c, &(t, p))| summarize(t, p, &samples[c][i], &samples[c][baseline]))
+                .collect();
+            let verdicts = verdicts(&goals(&side), &summaries);
+            Some(Comparison { subject: i, baseline, summaries, verdicts })
+        })
+        .collect()
 }
 
 /// The config `nexus run` gets: RESP on `127.0.0.1:port` alone, no agents, no built-in load,
@@ -369,6 +492,31 @@ mod tests {
         let plain = EngineConfig::from_toml_str(&config_text(7, None, false, None), "bench").expect("parses");
         assert_eq!(plain.placement, EngineConfig::default().placement);
         assert_eq!(plain.idle, EngineConfig::default().idle);
+    }
+
+    #[test]
+    fn side_configs_are_checked_by_this_build() {
+        let off = NexusSide { shards: 2, aof: None };
+        let args = ServerBenchArgs {
+            repeat: 1,
+            shards: vec![2],
+            clients: 1,
+            requests: 1,
+            passes_before_yield: None,
+            executor: ExecutorKind::Threads,
+            target_port: None,
+            persistence: true,
+            recovery: None,
+            json: None,
+        };
+        let text = side_config(&args, &off, false, 7000, std::path::Path::new("/tmp/aof"));
+        assert_eq!(accepted(&text), Ok(()));
+        assert!(!text.contains("[persistence]"));
+        let refused = accepted("[no_such_table]\nkey = 1\n").expect_err("an unknown table is refused");
+        assert!(refused.contains("no_such_table"), "{refused}");
+        let aof = NexusSide { aof: Some(Fsync::Always), ..off };
+        assert!(side_config(&args, &aof, false, 7000, std::path::Path::new("/tmp/aof")).contains("fsync = \"always\""));
+        assert_eq!(free_ports(3).map(|p| p.len()).ok(), Some(3));
     }
 
     #[test]

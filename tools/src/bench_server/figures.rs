@@ -1,9 +1,10 @@
 //! `nexus bench server`'s figures: what redis-benchmark printed, reduced to a report.
 //!
 //! [`parse_csv`] reads one run's `--csv` output by column name; [`summarize`] turns one (test,
-//! pipeline)'s rounds into medians and medians of the per-round ratios nexus/redis;
-//! [`verdicts`] judges the target; [`render_table`], [`render_verdicts`] and [`records`] print
-//! them. Everything here is pure: no process, no socket, no clock.
+//! pipeline)'s rounds into medians and the median and spread of the per-round ratios of the
+//! measured server over the one it is compared with (redis-server, or nexus without
+//! persistence); [`render_table`] and [`records`] print them (the targets are `targets`'s).
+//! Everything here is pure: no process, no socket, no clock.
 
 use nexus_bench::median;
 use nexus_bench::report::{format_value, Record};
@@ -11,10 +12,6 @@ use std::fmt::Write as _;
 
 /// The pipeline depths every test runs at.
 pub const PIPELINES: [u32; 2] = [1, 16];
-/// The pipeline depth the target is judged at.
-pub const TARGET_PIPELINE: u32 = 16;
-/// The target: nexus's throughput over redis-server's at [`TARGET_PIPELINE`], at least.
-pub const TARGET_RPS_RATIO: f64 = 1.5;
 
 /// A redis-benchmark test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +47,8 @@ impl Test {
     }
 }
 
-/// The metric names of one (test, pipeline): requests/s, p50, p99, the two ratios over redis,
-/// and the target verdict (1 met, 0 not; [`TARGET_PIPELINE`] only).
+/// The metric names of one (test, pipeline): requests/s, p50, p99, the two ratios over the
+/// server compared with, and the target verdict (1 met, 0 not; only where a target is set).
 macro_rules! metric_names {
     ($test:literal, $pipeline:literal) => {
         [
@@ -84,53 +81,27 @@ pub struct Figures {
     pub p99_ms: f64,
 }
 
-/// One (test, pipeline) over all rounds: medians, and medians of the per-round ratios.
+/// One (test, pipeline) over all rounds: medians, and medians of the per-round ratios. `nexus`
+/// is the configuration measured, `redis` the one it is compared with: redis-server, or (for
+/// the persistence rows) the same nexus without persistence.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
     /// The test.
     pub test: Test,
     /// The pipeline depth.
     pub pipeline: u32,
-    /// Nexus's medians.
+    /// The measured server's medians.
     pub nexus: Figures,
-    /// redis-server's medians.
+    /// The medians of the server it is compared with.
     pub redis: Figures,
     /// The median over rounds of nexus rps / redis rps in the same round.
     pub rps_ratio: f64,
+    /// The smallest and largest of those per-round ratios.
+    pub rps_ratio_range: (f64, f64),
     /// The median over rounds of nexus p99 / redis p99 in the same round.
     pub p99_ratio: f64,
     /// Rounds.
     pub rounds: usize,
-}
-
-/// The target, judged for one test at [`TARGET_PIPELINE`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Verdict {
-    /// The test.
-    pub test: Test,
-    /// [`Summary::rps_ratio`].
-    pub rps_ratio: f64,
-    /// Nexus's median p99 (ms).
-    pub nexus_p99_ms: f64,
-    /// redis-server's median p99 (ms).
-    pub redis_p99_ms: f64,
-}
-
-impl Verdict {
-    /// Throughput at least [`TARGET_RPS_RATIO`]x redis-server's.
-    pub fn rps_met(&self) -> bool {
-        self.rps_ratio >= TARGET_RPS_RATIO
-    }
-
-    /// The median p99 no worse than redis-server's.
-    pub fn p99_met(&self) -> bool {
-        self.nexus_p99_ms <= self.redis_p99_ms
-    }
-
-    /// Both halves of the target.
-    pub fn met(&self) -> bool {
-        self.rps_met() && self.p99_met()
-    }
 }
 
 /// `n` with grouped digits (`200,000`).
@@ -202,7 +173,8 @@ pub fn summarize(test: Test, pipeline: u32, nexus: &[Figures], redis: &[Figures]
     let med = |side: &[Figures], stat: fn(&Figures) -> f64| median(&side.iter().map(stat).collect::<Vec<_>>());
     let pairwise = |stat: fn(&Figures) -> f64| {
         let ratios: Vec<f64> = nexus.iter().zip(redis).map(|(n, r)| ratio(stat(n), stat(r))).collect();
-        median(&ratios)
+        let range = ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        (median(&ratios), range)
     };
     let side =
         |s: &[Figures]| Figures { rps: med(s, |f| f.rps), p50_ms: med(s, |f| f.p50_ms), p99_ms: med(s, |f| f.p99_ms) };
@@ -211,8 +183,9 @@ pub fn summarize(test: Test, pipeline: u32, nexus: &[Figures], redis: &[Figures]
         pipeline,
         nexus: side(nexus),
         redis: side(redis),
-        rps_ratio: pairwise(|f| f.rps),
-        p99_ratio: pairwise(|f| f.p99_ms),
+        rps_ratio: pairwise(|f| f.rps).0,
+        rps_ratio_range: pairwise(|f| f.rps).1,
+        p99_ratio: pairwise(|f| f.p99_ms).0,
         rounds: nexus.len(),
     }
 }
@@ -226,24 +199,14 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The target per test, from the summaries at [`TARGET_PIPELINE`].
-pub fn verdicts(summaries: &[Summary]) -> Vec<Verdict> {
-    summaries
-        .iter()
-        .filter(|s| s.pipeline == TARGET_PIPELINE)
-        .map(|s| Verdict {
-            test: s.test,
-            rps_ratio: s.rps_ratio,
-            nexus_p99_ms: s.nexus.p99_ms,
-            redis_p99_ms: s.redis.p99_ms,
-        })
-        .collect()
-}
-
-/// The table: a row per (test, pipeline), right-aligned figures.
-pub fn render_table(summaries: &[Summary]) -> String {
-    let header = ["test", "pipeline", "nexus req/s", "redis req/s", "ratio", "nexus p50 ms", "nexus p99 ms"];
-    let header: Vec<String> = header.iter().chain(&["redis p50 ms", "redis p99 ms"]).map(|h| h.to_string()).collect();
+/// The table: a row per (test, pipeline), right-aligned figures; `names` are the measured
+/// server's and the other's column names (`nexus`, `redis`).
+pub fn render_table(summaries: &[Summary], names: [&str; 2]) -> String {
+    let [a, b] = names;
+    let header = ["test".to_string(), "pipeline".to_string(), format!("{a} req/s"), format!("{b} req/s")];
+    let more = ["ratio".to_string(), "min-max".to_string(), format!("{a} p50 ms"), format!("{a} p99 ms")];
+    let header: Vec<String> =
+        header.into_iter().chain(more).chain([format!("{b} p50 ms"), format!("{b} p99 ms")]).collect();
     let rows: Vec<Vec<String>> = summaries
         .iter()
         .map(|s| {
@@ -253,6 +216,7 @@ pub fn render_table(summaries: &[Summary]) -> String {
                 format_value(s.nexus.rps, "req/s"),
                 format_value(s.redis.rps, "req/s"),
                 format!("{:.2}x", s.rps_ratio),
+                format!("{:.2}-{:.2}", s.rps_ratio_range.0, s.rps_ratio_range.1),
                 format!("{:.3}", s.nexus.p50_ms),
                 format!("{:.3}", s.nexus.p99_ms),
                 format!("{:.3}", s.redis.p50_ms),
@@ -277,43 +241,21 @@ pub fn render_table(summaries: &[Summary]) -> String {
     out
 }
 
-/// The target's lines: one per test, then the overall verdict.
-pub fn render_verdicts(verdicts: &[Verdict]) -> String {
-    let mut out = format!(
-        "target at pipeline {TARGET_PIPELINE}: at least {TARGET_RPS_RATIO:.1}x redis-server's req/s, p99 no worse\n"
-    );
-    for v in verdicts {
-        let mut short = Vec::new();
-        if !v.rps_met() {
-            short.push("throughput short");
-        }
-        if !v.p99_met() {
-            short.push("p99 worse");
-        }
-        let why = if short.is_empty() { String::new() } else { format!(" ({})", short.join(", ")) };
-        let _ = writeln!(
-            out,
-            "  {:<4}  {}: {:.2}x req/s, p99 {:.3} ms against {:.3} ms{why}",
-            v.test.label(),
-            if v.met() { "met" } else { "not met" },
-            v.rps_ratio,
-            v.nexus_p99_ms,
-            v.redis_p99_ms,
-        );
-    }
-    let met = verdicts.iter().filter(|v| v.met()).count();
-    let overall = if met == verdicts.len() { "met" } else { "not met" };
-    let _ = writeln!(out, "target: {overall} ({met} of {} tests)", verdicts.len());
-    out
-}
-
 /// Milliseconds as whole microseconds (redis-benchmark prints 3 decimals of a millisecond).
 fn micros(ms: f64) -> f64 {
     (ms * 1e3).round()
 }
 
-/// The JSON records: each server's medians, nexus's ratios over redis, the target verdicts.
-pub fn records(summaries: &[Summary], verdicts: &[Verdict], repeat: u32) -> Vec<Record> {
+/// The JSON records of one comparison: the measured server's medians (as `system`), the other's
+/// (as `baseline`, when given: redis-server's are written once, not with every comparison), the
+/// ratios (with the per-round spread of the throughput ratio), and the verdict of each (test,
+/// pipeline) in `met`.
+pub fn records(
+    summaries: &[Summary],
+    (system, baseline): (&'static str, Option<&'static str>),
+    met: &[(Test, u32, bool)],
+    repeat: u32,
+) -> Vec<Record> {
     let names = |test: Test, pipeline: u32| {
         let t = Test::ALL.iter().position(|&x| x == test).expect("a known test");
         let p = PIPELINES.iter().position(|&x| x == pipeline).expect("a known pipeline");
@@ -322,16 +264,19 @@ pub fn records(summaries: &[Summary], verdicts: &[Verdict], repeat: u32) -> Vec<
     let mut out = Vec::new();
     for s in summaries {
         let m = names(s.test, s.pipeline);
-        for (system, f) in [("nexus", s.nexus), ("redis", s.redis)] {
+        let sides = [(Some(system), s.nexus), (baseline, s.redis)];
+        for (system, f) in sides.into_iter().filter_map(|(name, f)| Some((name?, f))) {
             let stats = [(m[0], f.rps, "req/s"), (m[1], micros(f.p50_ms), "us"), (m[2], micros(f.p99_ms), "us")];
             out.extend(stats.map(|(metric, value, unit)| Record::new("server", system, "local", metric, value, unit)));
         }
-        out.push(Record::new("server", "nexus", "local", m[3], s.rps_ratio, "ratio"));
-        out.push(Record::new("server", "nexus", "local", m[4], s.p99_ratio, "ratio"));
+        let mut rps = Record::new("server", system, "local", m[3], s.rps_ratio, "ratio");
+        (rps.min, rps.max) = (Some(s.rps_ratio_range.0), Some(s.rps_ratio_range.1));
+        out.push(rps);
+        out.push(Record::new("server", system, "local", m[4], s.p99_ratio, "ratio"));
     }
-    for v in verdicts {
-        let metric = names(v.test, TARGET_PIPELINE)[5];
-        out.push(Record::new("server", "nexus", "local", metric, if v.met() { 1.0 } else { 0.0 }, "bool"));
+    for &(test, pipeline, ok) in met {
+        let metric = names(test, pipeline)[5];
+        out.push(Record::new("server", system, "local", metric, if ok { 1.0 } else { 0.0 }, "bool"));
     }
     out.into_iter().map(|r| r.repeat(repeat)).collect()
 }
@@ -385,6 +330,7 @@ mod tests {
         assert_eq!((s.nexus, s.redis), (figures(200.0, 2.0, 2.0), figures(100.0, 1.0, 2.0)));
         // Ratios 3.0, 1.0, 0.5: median 1.0, not the ratio of the medians (2.0).
         assert_eq!(s.rps_ratio, 1.0);
+        assert_eq!(s.rps_ratio_range, (0.5, 3.0), "the spread of the per-round ratios");
         assert_eq!(s.p99_ratio, 0.5);
         assert_eq!(s.rounds, 3);
         let even = summarize(Test::Set, 1, &nexus[..2], &redis[..2]);
@@ -392,39 +338,13 @@ mod tests {
     }
 
     #[test]
-    fn the_target_needs_throughput_and_p99() {
-        let row = |test, pipeline, rps_ratio, nexus_p99, redis_p99| Summary {
-            test,
-            pipeline,
-            nexus: figures(1.0, 0.5, nexus_p99),
-            redis: figures(1.0, 0.5, redis_p99),
-            rps_ratio,
-            p99_ratio: 1.0,
-            rounds: 3,
-        };
-        let summaries = [
-            row(Test::Set, 1, 9.0, 9.0, 1.0),
-            row(Test::Set, 16, 1.5, 2.0, 2.0),
-            row(Test::Get, 16, 1.49, 1.0, 2.0),
-            row(Test::Incr, 16, 2.0, 2.1, 2.0),
-        ];
-        let v = verdicts(&summaries);
-        assert_eq!(v.iter().map(Verdict::met).collect::<Vec<_>>(), [true, false, false]);
-        let text = render_verdicts(&v);
-        assert!(text.contains("SET   met: 1.50x req/s, p99 2.000 ms against 2.000 ms\n"), "{text}");
-        assert!(text.contains("GET   not met: 1.49x req/s") && text.contains("(throughput short)"), "{text}");
-        assert!(text.contains("INCR  not met: 2.00x req/s, p99 2.100 ms against 2.000 ms (p99 worse)"), "{text}");
-        assert!(text.ends_with("target: not met (1 of 3 tests)\n"), "{text}");
-    }
-
-    #[test]
     fn the_table_has_a_row_per_case() {
         let s = summarize(Test::Incr, 16, &[figures(803_213.4, 0.935, 1.511)], &[figures(427_350.0, 1.367, 2.575)]);
-        let table = render_table(&[s]);
+        let table = render_table(&[s], ["nexus", "redis"]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2, "{table}");
         assert!(lines[0].starts_with("  test  pipeline  nexus req/s"), "{table}");
-        for cell in ["INCR", "803,213", "427,350", "1.88x", "0.935", "1.511", "1.367", "2.575"] {
+        for cell in ["INCR", "803,213", "427,350", "1.88x", "1.88-1.88", "0.935", "1.511", "1.367", "2.575"] {
             assert!(lines[1].contains(cell), "{cell} in {table}");
         }
     }
@@ -439,13 +359,12 @@ mod tests {
                 }
             }
         }
-        assert!(PIPELINES.contains(&TARGET_PIPELINE));
     }
 
     #[test]
     fn records_carry_medians_ratios_and_verdicts() {
         let s = summarize(Test::Set, 16, &[figures(900.0, 0.307, 2.0)], &[figures(600.0, 0.5, 2.5)]);
-        let records = records(&[s], &verdicts(&[s]), 3);
+        let records = records(&[s], ("nexus", Some("redis")), &[(Test::Set, 16, true)], 3);
         let json: Vec<String> = records.iter().map(Record::to_json).collect();
         assert_eq!(json.len(), 9, "{json:#?}");
         assert_eq!(
@@ -461,5 +380,10 @@ mod tests {
         assert_eq!(find("nexus", "set_p16_rps_over_redis"), Some(1.5));
         assert_eq!(find("nexus", "set_p16_p99_over_redis"), Some(0.8));
         assert_eq!(find("nexus", "set_p16_target_met"), Some(1.0));
+        let ratio = records.iter().find(|r| r.metric == "set_p16_rps_over_redis").expect("the ratio");
+        assert_eq!((ratio.min, ratio.max), (Some(1.5), Some(1.5)), "the per-round spread");
+        let aof = super::records(&[s], ("nexus-aof-always", None), &[], 3);
+        assert_eq!(aof.len(), 5, "no baseline figures, no verdict");
+        assert!(aof.iter().all(|r| r.system == "nexus-aof-always"));
     }
 }
