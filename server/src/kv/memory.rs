@@ -99,16 +99,19 @@ impl KvStore {
     /// Stores `entry` under `key`, replacing (and uncounting) any entry there.
     pub(super) fn insert_entry(&mut self, key: Bytes, mut entry: Entry) {
         let added = entry_bytes(&key, &entry.value);
-        if let Some(old) = self.map.get_mut(&key) {
-            self.used -= entry_bytes(&key, &old.value);
-            entry.slot = old.slot;
-            *old = entry;
-        } else {
-            if let Some(sampler) = self.sampler.as_mut() {
-                entry.slot = sampler.len() as u32;
-                sampler.push(key.clone());
+        match self.map.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(mut old) => {
+                self.used -= entry_bytes(old.key(), &old.get().value);
+                entry.slot = old.get().slot;
+                old.insert(entry);
             }
-            self.map.insert(key, entry);
+            hashbrown::hash_map::Entry::Vacant(slot) => {
+                if let Some(sampler) = self.sampler.as_mut() {
+                    entry.slot = sampler.len() as u32;
+                    sampler.push(slot.key().clone());
+                }
+                slot.insert(entry);
+            }
         }
         self.used += added;
     }

@@ -75,7 +75,8 @@ fn render_report(
             Some(_) => servers[c.baseline].label.as_str(),
         };
         let names = if servers[c.baseline].side.is_none() { ["nexus", "redis"] } else { ["aof", "no-aof"] };
-        let _ = write!(text, "\n\n{subject} against {baseline}:\n{}", render_table(&c.summaries, names));
+        let gap = if text.ends_with('\n') { "\n" } else { "\n\n" };
+        let _ = write!(text, "{gap}{subject} against {baseline}:\n{}", render_table(&c.summaries, names));
         text.push_str(&render_verdicts(subject, baseline, &c.verdicts));
         met += c.verdicts.iter().filter(|v| v.met()).count();
         total += c.verdicts.len();
