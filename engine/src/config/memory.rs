@@ -115,4 +115,22 @@ mod tests {
         assert!(parse_memory_size("-1").is_err());
         assert!(parse_memory_size("99999999999999999999gb").is_err(), "overflow is refused");
     }
+
+    #[test]
+    fn the_server_keys_parse_and_bad_values_are_one_line_with_a_hint() {
+        use crate::config::EngineConfig;
+        let text = "[server]\nmaxmemory = \"100mb\"\nmaxmemory_policy = \"allkeys-lru\"\n";
+        let config = EngineConfig::from_toml_str(text, "t").expect("parses");
+        assert_eq!((config.server.maxmemory, config.server.maxmemory_policy), (100 << 20, EvictionPolicy::AllKeysLru));
+        let plain = EngineConfig::from_toml_str("[server]\nmaxmemory = 4096\n", "t").expect("parses");
+        assert_eq!((plain.server.maxmemory, plain.server.maxmemory_policy), (4096, EvictionPolicy::NoEviction));
+        for (bad, wants) in [
+            ("maxmemory_policy = \"lru\"", "allkeys-lru"),
+            ("maxmemory = \"lots\"", "\"100mb\""),
+            ("maxmemory = -1", "0 for no limit"),
+        ] {
+            let err = EngineConfig::from_toml_str(&format!("[server]\n{bad}\n"), "t").expect_err(bad).to_string();
+            assert!(err.contains("maxmemory") && err.contains(wants) && !err.contains('\n'), "{bad}: {err}");
+        }
+    }
 }
