@@ -50,6 +50,15 @@ fn xorshift(x: &mut u64) -> u64 {
     *x
 }
 
+/// Under `allkeys-lru`, the sampler holds every key once, each at its entry's slot.
+fn check_sampler(kv: &KvStore) {
+    let Some(sampler) = &kv.sampler else { return };
+    assert_eq!(sampler.len(), kv.map.len());
+    for (i, key) in sampler.iter().enumerate() {
+        assert_eq!(kv.map.get(key).map(|e| e.slot as usize), Some(i), "the slot of {key:?}");
+    }
+}
+
 #[test]
 fn the_count_never_drifts_from_a_recount() {
     for policy in [EvictionPolicy::NoEviction, EvictionPolicy::AllKeysLru] {
@@ -62,7 +71,9 @@ fn the_count_never_drifts_from_a_recount() {
                 assert!(!kv.over_budget() || policy == EvictionPolicy::NoEviction);
             }
             assert_eq!(kv.used_memory(), kv.recount(), "step {step} ({policy:?})");
+            check_sampler(&kv);
         }
+        assert_eq!(kv.evicted_keys() > 0, policy == EvictionPolicy::AllKeysLru, "evictions under {policy:?}");
         kv.clear();
         assert_eq!(kv.used_memory(), 0);
     }
