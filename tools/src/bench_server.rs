@@ -18,8 +18,9 @@
 //!    pipeline 1 and 16: run [`benchmark_args`] against every server back to back, the order
 //!    rotated by one each round. A run must exit 0 within [`run_timeout`] and print its test's
 //!    CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
-//!    ([`figures::parse_csv`]); every server must be alive before and after each run. Runs
-//!    shorter than [`MIN_RUN`] are counted and noted (raise `--requests`).
+//!    ([`figures::parse_csv`]); every server must be alive before and after each run. A (test,
+//!    pipeline) with a run shorter than [`MIN_RUN`] gets more requests from the next round on
+//!    ([`sized_requests`]); the short runs are counted and noted.
 //! 4. Check that every server holds keys (`DBSIZE` > 0): the SETs did land. Stop them all
 //!    (SIGTERM, then SIGKILL after [`crate::child::STOP_TIMEOUT`]); the [`Process`] guards do it
 //!    on every path out, errors and panics included; the scratch directory goes with
@@ -135,7 +136,8 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     }
     if short_runs > 0 {
         notes.push(format!(
-            "note: {short_runs} runs carried less than {} ms of load; raise --requests for steadier figures",
+            "note: {short_runs} runs carried less than {} ms of load (later rounds got more requests); \
+             raise --requests to size the first round too",
             MIN_RUN.as_millis()
         ));
     }
@@ -298,8 +300,10 @@ fn cases() -> Vec<(Test, u32)> {
     Test::ALL.iter().flat_map(|&t| PIPELINES.map(|p| (t, p))).collect()
 }
 
-/// The rounds: every (test, pipeline) against every server, the order rotated each round;
-/// the samples, and how many runs were shorter than [`MIN_RUN`].
+/// The rounds: every (test, pipeline) against every server, the order rotated each round, all
+/// servers of a round at the same request count; the samples, and how many runs were shorter
+/// than [`MIN_RUN`]. A (test, pipeline) with a short run gets more requests from the next round
+/// on ([`sized_requests`]).
 fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) -> Result<(Samples, usize), Failure> {
     let cases = cases();
     let n = servers.len();
@@ -307,9 +311,11 @@ fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) ->
     let rounds = args.repeat as usize;
     let steps = rounds * cases.len() * n;
     let (mut progress, mut step, mut short) = (crate::bench::Progress::new(), 0, 0);
+    let mut requests = vec![args.requests; cases.len()];
     let mut rounds_run = || -> Result<(), Failure> {
         for round in 1..=rounds {
             for (case, &(test, pipeline)) in cases.iter().enumerate() {
+                let mut fastest: f64 = 0.0;
                 for k in 0..n {
                     let side = (k + round - 1) % n;
                     step += 1;
@@ -317,13 +323,16 @@ fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) ->
                     let label = format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label());
                     progress.show(step, steps, &label);
                     check_all(servers)?;
-                    let run = run_benchmark(scratch, servers[side].process.port, test, pipeline, args);
+                    let run =
+                        run_benchmark(scratch, servers[side].process.port, (test, pipeline), requests[case], args);
                     // A server that died explains a failed run better than the run does.
                     check_all(servers)?;
                     let figures = run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?;
-                    short += usize::from((args.requests as f64 / figures.rps) < MIN_RUN.as_secs_f64());
+                    short += usize::from((requests[case] as f64 / figures.rps) < MIN_RUN.as_secs_f64());
+                    fastest = fastest.max(figures.rps);
                     samples[case][side].push(figures);
                 }
+                requests[case] = sized_requests(requests[case], fastest);
             }
         }
         Ok(())
@@ -443,21 +452,32 @@ fn fail(e: ChildError) -> Failure {
     }
 }
 
+/// The request count of a (test, pipeline)'s next round: `current` when the fastest server
+/// (`rps`) took at least [`MIN_RUN`] for it, else enough for 1.25 [`MIN_RUN`] at that rate
+/// (whole thousands, at most 20 times `current`).
+pub fn sized_requests(current: u64, rps: f64) -> u64 {
+    if rps <= 0.0 || current as f64 / rps >= MIN_RUN.as_secs_f64() {
+        return current;
+    }
+    let wanted = (rps * MIN_RUN.as_secs_f64() * 1.25 / 1000.0).ceil() as u64 * 1000;
+    wanted.clamp(current, current.saturating_mul(20))
+}
+
 /// One redis-benchmark run against `port`, with output into the scratch directory; must exit
 /// 0 within [`run_timeout`] and print `test`'s CSV row.
 fn run_benchmark(
     scratch: &Scratch,
     port: u16,
-    test: Test,
-    pipeline: u32,
+    (test, pipeline): (Test, u32),
+    requests: u64,
     args: &ServerBenchArgs,
 ) -> Result<Figures, String> {
     let (out_path, err_path) = (scratch.path("benchmark.csv"), scratch.path("benchmark.err"));
     let mut cmd = Command::new("redis-benchmark");
-    cmd.args(benchmark_args(port, test, pipeline, args.clients, args.requests));
+    cmd.args(benchmark_args(port, test, pipeline, args.clients, requests));
     let mut run =
         Process::tool("redis-benchmark", cmd, port, &out_path, err_path, SETUP_HINT).map_err(|e| e.to_string())?;
-    let timeout = run_timeout(args.requests);
+    let timeout = run_timeout(requests);
     let Some(status) = run.wait_timeout(timeout).map_err(|e| e.to_string())? else {
         return Err(format!(
             "redis-benchmark {} -P {pipeline} did not finish within {} s; hint: the server stopped answering",
@@ -525,5 +545,13 @@ mod tests {
         assert_eq!(args, "-h 127.0.0.1 -p 6380 -c 50 -n 200000 -P 16 -t incr --csv -r 100000");
         assert_eq!(run_timeout(1_000), RUN_TIMEOUT_MIN);
         assert_eq!(run_timeout(1_000_000), Duration::from_secs(500));
+    }
+
+    #[test]
+    fn short_runs_get_more_requests() {
+        assert_eq!(sized_requests(200_000, 100_000.0), 200_000, "2 s is long enough");
+        assert_eq!(sized_requests(200_000, 800_000.0), 500_000, "0.25 s: 1.25 x 0.5 s at 800k/s");
+        assert_eq!(sized_requests(1_000, 10_000_000.0), 20_000, "at most 20 times more");
+        assert_eq!(sized_requests(5_000, 0.0), 5_000);
     }
 }

@@ -55,8 +55,8 @@ fn render_report(
 ) -> String {
     let rounds = if args.repeat == 1 { "1 round".to_string() } else { format!("{} rounds", args.repeat) };
     let mut text = format!(
-        "nexus bench server: {} on loopback, {} clients, {} requests per run, -r {}, medians of {rounds} \
-         (ratio: median and min-max of the per-round ratios)\n{}",
+        "nexus bench server: {} on loopback, {} clients, at least {} requests per run (more where a run lasted \
+         under 0.5 s), -r {}, medians of {rounds} (ratio: median and min-max of the per-round ratios)\n{}",
         setup.benchmark_version,
         args.clients,
         grouped(args.requests),
