@@ -48,8 +48,10 @@ impl KvStore {
 
     /// `HSET`: how many fields are new.
     pub fn hset(&mut self, key: Bytes, pairs: Vec<(Bytes, Bytes)>, now_ms: u64) -> Result<usize, WrongType> {
-        let hash = self.hash_or_new(key, now_ms)?;
-        Ok(pairs.into_iter().map(|(f, v)| hash.insert(f, v).is_none()).filter(|new| *new).count())
+        let hash = self.hash_or_new(key.clone(), now_ms)?;
+        let added = pairs.into_iter().map(|(f, v)| hash.insert(f, v).is_none()).filter(|new| *new).count();
+        self.note(&key, now_ms);
+        Ok(added)
     }
 
     /// `HGET`.
@@ -79,6 +81,8 @@ impl KvStore {
         }
         if hash.is_empty() {
             self.del(key, now_ms);
+        } else if removed > 0 {
+            self.note(key, now_ms);
         }
         Ok(removed)
     }
@@ -95,7 +99,7 @@ impl KvStore {
 
     /// `HINCRBY`: the field's new value (a missing field counts as 0).
     pub fn hincrby(&mut self, key: Bytes, field: Bytes, by: i64, now_ms: u64) -> Result<i64, HashIncrError> {
-        let hash = self.hash_or_new(key, now_ms).map_err(|_| HashIncrError::WrongType)?;
+        let hash = self.hash_or_new(key.clone(), now_ms).map_err(|_| HashIncrError::WrongType)?;
         let current = match hash.get(&field) {
             Some(v) => crate::kinds::parse_i64(v).ok_or(HashIncrError::NotAnInteger)?,
             None => 0,
@@ -104,6 +108,7 @@ impl KvStore {
             return Err(HashIncrError::Overflow);
         };
         hash.insert(field, Bytes::from(next.to_string()));
+        self.note(&key, now_ms);
         Ok(next)
     }
 }

@@ -14,15 +14,18 @@
 //!
 //! The string commands beyond GET/SET live in `strings`, the hash commands in `hash`, the
 //! pattern matching of KEYS and SCAN in `glob`, and the per-key commands' parsing-free
-//! execution in `exec`.
+//! execution in `exec`, the log hook (an optional journal every mutation appends to) in
+//! `journal`.
 
 pub mod exec;
 pub mod glob;
 mod hash;
+mod journal;
 mod longdouble;
 mod strings;
 
 pub use hash::HashIncrError;
+pub use journal::wall_now_ms;
 pub use strings::{FloatError, GetExpiry};
 
 use bytes::Bytes;
@@ -165,6 +168,7 @@ pub struct KvStore {
     map: HashMap<Bytes, Entry>,
     deadlines: BinaryHeap<Reverse<(u64, Bytes)>>,
     expiring: usize,
+    journal: Option<Box<crate::persist::Journal>>,
 }
 
 impl KvStore {
@@ -216,7 +220,8 @@ impl KvStore {
     fn put(&mut self, key: Bytes, value: Stored, at: Option<u64>, now_ms: u64) {
         let old = self.live(&key, now_ms).and_then(|e| e.expires_at_ms);
         self.set_deadline(&key, old, at);
-        self.map.insert(key, Entry { value, expires_at_ms: at });
+        self.map.insert(key.clone(), Entry { value, expires_at_ms: at });
+        self.note(&key, now_ms);
     }
 
     /// `GET`.
@@ -259,6 +264,7 @@ impl KvStore {
             SetExpiry::Keep => old_deadline,
         };
         self.set_deadline(&key, old_deadline, deadline);
+        self.note_str(&key, &value, deadline, now_ms);
         self.map.insert(key, Entry { value: Stored::Str(value), expires_at_ms: deadline });
         Ok((true, previous))
     }
@@ -275,6 +281,7 @@ impl KvStore {
         if e.expires_at_ms.is_some() {
             self.expiring -= 1;
         }
+        self.note(key, now_ms);
         Some(Taken { value: e.value, ttl_ms: e.expires_at_ms.map(|at| at.saturating_sub(now_ms)) })
     }
 
@@ -310,9 +317,10 @@ impl KvStore {
         match self.live(&key, now_ms) {
             Some(e) => e.value = Stored::Str(value),
             None => {
-                self.map.insert(key, Entry { value: Stored::Str(value), expires_at_ms: None });
+                self.map.insert(key.clone(), Entry { value: Stored::Str(value), expires_at_ms: None });
             }
         }
+        self.note(&key, now_ms);
     }
 
     /// `EXPIRE` and its kin: sets the deadline `ms` from now (0 or less: deletes the key) when
@@ -339,6 +347,7 @@ impl KvStore {
         entry.expires_at_ms = Some(at);
         let key = Bytes::copy_from_slice(key);
         self.set_deadline(&key, old, Some(at));
+        self.note(&key, now_ms);
         true
     }
 
@@ -347,6 +356,7 @@ impl KvStore {
         let Some(entry) = self.live(key, now_ms) else { return false };
         let Some(old) = entry.expires_at_ms.take() else { return false };
         self.set_deadline(&Bytes::new(), Some(old), None);
+        self.note(key, now_ms);
         true
     }
 
@@ -416,6 +426,7 @@ impl KvStore {
         self.map.clear();
         self.deadlines.clear();
         self.expiring = 0;
+        self.note_flush();
     }
 }
 
