@@ -47,6 +47,11 @@ impl Durability {
         self.shared.durable.load(Ordering::Acquire)
     }
 
+    /// Compactions completed since the shard started.
+    pub fn rewrites(&self) -> u64 {
+        self.shared.rewrites.load(Ordering::Relaxed)
+    }
+
     /// Whether the log failed (writes since are not durable).
     pub fn failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)

@@ -4,8 +4,9 @@
 //! or the last frame's checksum wrong: a write a crash interrupted) is cut off the file and
 //! reported; none of it is applied. A bad frame with more bytes after it is corruption in the
 //! middle: replay refuses, naming the file and offset, and applies nothing further (the caller
-//! does not start). A frame whose length field itself was damaged so that it reaches past the
-//! end of the file reads as a torn tail: the length cannot tell the two apart.
+//! does not start). A frame that looks torn (its length reaches past the end, or its checksum
+//! fails and nothing follows it) but has a whole valid frame somewhere after it is damage too
+//! (a damaged length field): a crash leaves only a prefix of its last write, not a valid frame.
 //!
 //! Invariant: the store ends as the log's records, applied in order, leave it; keys whose
 //! logged deadline passed are not loaded.
@@ -67,12 +68,18 @@ pub fn replay_bytes(data: &[u8], kv: &mut KvStore, clocks: (u64, u64)) -> Result
                 pos = next;
             }
             Frame::End => return Ok(Replayed { records, bytes: pos as u64, truncated: 0 }),
-            Frame::Short | Frame::Bad { last: true } => {
+            Frame::Short | Frame::Bad { last: true } if !whole_frame_after(data, pos + 1) => {
                 return Ok(Replayed { records, bytes: pos as u64, truncated: (data.len() - pos) as u64 })
             }
-            Frame::Bad { last: false } => return Err(pos as u64),
+            Frame::Short | Frame::Bad { .. } => return Err(pos as u64),
         }
     }
+}
+
+/// Whether a whole, valid frame starts anywhere from `from` on: then what looked like a torn
+/// tail before it is damage in the middle (a crash leaves only a prefix of its last write).
+fn whole_frame_after(data: &[u8], from: usize) -> bool {
+    (from..data.len()).any(|p| matches!(record::frame_at(data, p), Frame::Whole(..)))
 }
 
 fn apply(kv: &mut KvStore, rec: Record, clocks: (u64, u64)) {
