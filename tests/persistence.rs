@@ -210,9 +210,12 @@ fn restart_keeps_keys_deadlines_and_hashes_on_threads() {
     restart_keeps_keys_deadlines_and_hashes("threads");
 }
 
+/// Keys (by index) with the instant their OK came back.
+type Acked = Vec<(u64, Instant)>;
+
 /// Drives 16-command SET pipelines until the connection breaks; every acknowledged key with the
 /// time its OK came back.
-fn load_until_killed(port: u16) -> Vec<(u64, Instant)> {
+fn load_until_killed(port: u16) -> Acked {
     let mut c = RawConn::connect(port);
     let mut acked = Vec::new();
     let mut next = 0u64;
@@ -237,7 +240,7 @@ fn load_until_killed(port: u16) -> Vec<(u64, Instant)> {
 
 /// Runs the load, kills the server with SIGKILL after `run`, restarts it; the acknowledged
 /// keys, the kill's instant and the keys (of those) missing after the restart.
-fn crash_under_load(fsync: &str, run: Duration) -> (Vec<(u64, Instant)>, Instant, Vec<(u64, Instant)>) {
+fn crash_under_load(fsync: &str, run: Duration) -> (Acked, Instant, Acked) {
     let dir = nexus::scratch_dir();
     let persistence = format!("fsync = \"{fsync}\"");
     let server = Proc::start(&dir, "glommio", &persistence);
