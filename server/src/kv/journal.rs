@@ -72,21 +72,23 @@ impl KvStore {
     /// Replay: `key` holds `value` until wall-clock ms `expires_at` (a past deadline removes
     /// it). Not logged; `now_ms` is the engine clock and `wall_ms` the wall clock now.
     pub fn load(&mut self, key: Bytes, value: Stored, expires_at: Option<u64>, (now_ms, wall_ms): (u64, u64)) {
-        match expires_at {
-            Some(at) if at <= wall_ms => {
-                self.unlogged_remove(&key);
-            }
-            Some(at) => {
-                let at = now_ms.saturating_add(at - wall_ms);
-                self.unlogged_remove(&key);
-                self.set_deadline(&key, None, Some(at));
-                self.map.insert(key, Entry { value, expires_at_ms: Some(at) });
-            }
-            None => {
-                self.unlogged_remove(&key);
-                self.map.insert(key, Entry { value, expires_at_ms: None });
-            }
+        let at = match expires_at {
+            Some(at) if at <= wall_ms => return self.unlogged_remove(&key),
+            Some(at) => Some(now_ms.saturating_add(at - wall_ms)),
+            None => None,
+        };
+        if let Some(at) = at {
+            self.deadlines.push(std::cmp::Reverse((at, key.clone())));
+            self.expiring += 1;
         }
+        if self.map.insert(key, Entry { value, expires_at_ms: at }).is_some_and(|old| old.expires_at_ms.is_some()) {
+            self.expiring -= 1;
+        }
+    }
+
+    /// Replay: room for `keys` more keys.
+    pub fn reserve(&mut self, keys: usize) {
+        self.map.reserve(keys);
     }
 
     /// Replay: removes `key` without logging it.

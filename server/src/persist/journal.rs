@@ -23,6 +23,7 @@ use nexus_engine::config::FsyncPolicy;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// A buffer this large is handed over even while the writer is busy.
 const HAND_OVER_BYTES: usize = 1 << 20;
@@ -49,7 +50,9 @@ pub struct Journal {
     rewrite_bytes: u64,
     policy: RewritePolicy,
     fsync: FsyncPolicy,
-    tx: Sender<WriterCmd>,
+    /// The way to the writer (`None` once dropped), and its thread, joined on drop.
+    tx: Option<Sender<WriterCmd>>,
+    thread: Option<JoinHandle<()>>,
     shared: Arc<LogShared>,
 }
 
@@ -62,7 +65,7 @@ impl std::fmt::Debug for Journal {
 impl Journal {
     /// A journal over a log of `file_bytes` bytes whose last record is `lsn`, feeding `tx`.
     pub fn new(
-        tx: Sender<WriterCmd>,
+        (tx, thread): (Sender<WriterCmd>, Option<JoinHandle<()>>),
         shared: Arc<LogShared>,
         (lsn, file_bytes): (u64, u64),
         fsync: FsyncPolicy,
@@ -78,7 +81,8 @@ impl Journal {
             rewrite_bytes: 0,
             policy,
             fsync,
-            tx,
+            tx: Some(tx),
+            thread,
             shared,
         }
     }
@@ -207,7 +211,8 @@ impl Journal {
     }
 
     fn send(&mut self, cmd: WriterCmd) {
-        if self.tx.send(cmd).is_err() && !self.shared.failed.swap(true, Ordering::AcqRel) {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok());
+        if !sent && !self.shared.failed.swap(true, Ordering::AcqRel) {
             tracing::error!("the append-only log's writer thread is gone; writes are no longer logged");
         }
     }
@@ -215,5 +220,21 @@ impl Journal {
     /// Bytes of the current log, as handed to the writer.
     pub fn file_bytes(&self) -> u64 {
         self.file_bytes
+    }
+}
+
+impl Drop for Journal {
+    /// Hands over what is still buffered and waits for the writer to write and sync it (the
+    /// shard is stopping: a clean stop loses nothing, whatever the fsync policy).
+    fn drop(&mut self) {
+        if self.rewriting() {
+            // An unfinished rewrite is abandoned; the log itself is complete.
+            self.tail = None;
+        }
+        self.hand_over();
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -82,10 +82,16 @@ pub fn open_shard(config: &PersistenceConfig, shard: usize, clocks: (u64, u64)) 
     let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
     let shared = Arc::new(LogShared::default());
     let (tx, rx) = std::sync::mpsc::channel();
-    writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, replayed.records).map_err(io)?;
+    let thread = writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, replayed.records).map_err(io)?;
     let policy = RewritePolicy { min_size: config.rewrite_min_size, growth: config.rewrite_growth.max(1) };
     let durability = Durability::new(shared.clone());
-    kv.attach_journal(Journal::new(tx, shared, (replayed.records, replayed.bytes), config.fsync, policy));
+    kv.attach_journal(Journal::new(
+        (tx, Some(thread)),
+        shared,
+        (replayed.records, replayed.bytes),
+        config.fsync,
+        policy,
+    ));
     Ok(ShardLog { kv, durability, replayed })
 }
 

@@ -110,17 +110,16 @@ pub fn encode_flush(out: &mut Vec<u8>) {
     frame(out, |o| o.push(FLUSH));
 }
 
-/// Reads a payload's fields in order.
-struct Reader<'a>(&'a [u8]);
+/// Reads a payload's fields in order: `.0` is the payload, `.1` the offset read up to.
+struct Reader<'a>(&'a Bytes, usize);
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], Malformed> {
-        if self.0.len() < n {
+        if self.0.len() - self.1 < n {
             return Err(Malformed);
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+        self.1 += n;
+        Ok(&self.0[self.1 - n..self.1])
     }
 
     fn u32(&mut self) -> Result<u32, Malformed> {
@@ -135,16 +134,23 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
+    /// A byte string, sharing the payload's buffer (no copy).
     fn bytes(&mut self) -> Result<Bytes, Malformed> {
         let n = self.u32()? as usize;
-        self.take(n).map(Bytes::copy_from_slice)
+        self.take(n)?;
+        Ok(self.0.slice(self.1 - n..self.1))
+    }
+
+    fn left(&self) -> usize {
+        self.0.len() - self.1
     }
 }
 
-/// Decodes one payload (its checksum already checked).
-pub fn decode(payload: &[u8]) -> Result<Record, Malformed> {
-    let (&tag, rest) = payload.split_first().ok_or(Malformed)?;
-    let mut r = Reader(rest);
+/// Decodes one payload (its checksum already checked). The keys and values share `payload`'s
+/// buffer: a replayed store keeps the log's read buffer alive until they are all replaced.
+pub fn decode(payload: &Bytes) -> Result<Record, Malformed> {
+    let &tag = payload.first().ok_or(Malformed)?;
+    let mut r = Reader(payload, 1);
     let record = match tag {
         PUT_STR | PUT_HASH => {
             let at = r.u64()?;
@@ -153,7 +159,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, Malformed> {
                 Stored::Str(r.bytes()?)
             } else {
                 let n = r.u32()? as usize;
-                let mut h = Hash::with_capacity(n.min(r.0.len() / 8));
+                let mut h = Hash::with_capacity(n.min(r.left() / 8));
                 for _ in 0..n {
                     let f = r.bytes()?;
                     h.insert(f, r.bytes()?);
@@ -166,7 +172,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, Malformed> {
         FLUSH => Record::Flush,
         _ => return Err(Malformed),
     };
-    if !r.0.is_empty() {
+    if r.left() != 0 {
         return Err(Malformed);
     }
     Ok(record)

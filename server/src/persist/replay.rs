@@ -36,6 +36,7 @@ pub fn replay_file(path: &Path, kv: &mut KvStore, clocks: (u64, u64)) -> Result<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replayed::default()),
         Err(e) => return Err(io(e)),
     };
+    let data = bytes::Bytes::from(data);
     let replayed = replay_bytes(&data, kv, clocks).map_err(|offset| PersistError::Corrupt {
         path: path.display().to_string(),
         offset,
@@ -56,13 +57,14 @@ pub fn replay_file(path: &Path, kv: &mut KvStore, clocks: (u64, u64)) -> Result<
 }
 
 /// Applies the records in `data` to `kv`; a bad frame in the middle is `Err(its offset)`.
-pub fn replay_bytes(data: &[u8], kv: &mut KvStore, clocks: (u64, u64)) -> Result<Replayed, u64> {
+pub fn replay_bytes(data: &bytes::Bytes, kv: &mut KvStore, clocks: (u64, u64)) -> Result<Replayed, u64> {
+    kv.reserve(count_frames(data));
     let mut pos = 0;
     let mut records = 0;
     loop {
         match record::frame_at(data, pos) {
-            Frame::Whole(payload, next) => {
-                let rec = record::decode(payload).map_err(|_| pos as u64)?;
+            Frame::Whole(_, next) => {
+                let rec = record::decode(&data.slice(pos + record::HEADER..next)).map_err(|_| pos as u64)?;
                 apply(kv, rec, clocks);
                 records += 1;
                 pos = next;
@@ -74,6 +76,16 @@ pub fn replay_bytes(data: &[u8], kv: &mut KvStore, clocks: (u64, u64)) -> Result
             Frame::Short | Frame::Bad { .. } => return Err(pos as u64),
         }
     }
+}
+
+/// How many frames `data` seems to hold (their lengths only, unchecked): room to reserve.
+fn count_frames(data: &[u8]) -> usize {
+    let (mut pos, mut n) = (0, 0);
+    while let Some(h) = data.get(pos..pos + record::HEADER) {
+        pos += record::HEADER + u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        n += 1;
+    }
+    n
 }
 
 /// Whether a whole, valid frame starts anywhere from `from` on: then what looked like a torn

@@ -31,7 +31,7 @@ fn records_round_trip() {
     }
     let (mut pos, mut decoded) = (0, Vec::new());
     while let Frame::Whole(payload, next) = record::frame_at(&log, pos) {
-        decoded.push(record::decode(payload).unwrap());
+        decoded.push(record::decode(&Bytes::copy_from_slice(payload)).unwrap());
         pos = next;
     }
     assert_eq!(decoded, records);

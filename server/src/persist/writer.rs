@@ -115,9 +115,10 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
-                    // The shard is gone: make what it wrote durable whatever the policy.
+                    // The shard is stopping: make what it wrote durable whatever the policy (it
+                    // waits for this thread; nobody listens for a notice any more).
                     self.sync();
-                    self.publish();
+                    self.publish(false);
                     return;
                 }
             }
@@ -129,19 +130,19 @@ impl Writer {
             if due {
                 self.sync();
             }
-            self.publish();
+            self.publish(true);
         }
     }
 
-    /// Publishes the LSNs, marks the writer idle and wakes the shard.
-    fn publish(&mut self) {
+    /// Publishes the LSNs, marks the writer idle and (`notify`) wakes the shard.
+    fn publish(&mut self, notify: bool) {
         self.shared.written.store(self.lsn, Ordering::Release);
         if self.policy == FsyncPolicy::No || !self.dirty {
             self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
         }
         self.shared.idle.store(true, Ordering::Release);
-        if let Some(notify) = self.shared.notify.get() {
-            notify();
+        if let Some(wake) = self.shared.notify.get().filter(|_| notify) {
+            wake();
         }
     }
 
