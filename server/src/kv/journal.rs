@@ -86,11 +86,6 @@ impl KvStore {
         }
     }
 
-    /// Replay: room for `keys` more keys.
-    pub fn reserve(&mut self, keys: usize) {
-        self.map.reserve(keys);
-    }
-
     /// Replay: removes `key` without logging it.
     pub fn unlogged_remove(&mut self, key: &[u8]) {
         if let Some(e) = self.map.remove(key) {

@@ -58,7 +58,6 @@ pub fn replay_file(path: &Path, kv: &mut KvStore, clocks: (u64, u64)) -> Result<
 
 /// Applies the records in `data` to `kv`; a bad frame in the middle is `Err(its offset)`.
 pub fn replay_bytes(data: &bytes::Bytes, kv: &mut KvStore, clocks: (u64, u64)) -> Result<Replayed, u64> {
-    kv.reserve(count_frames(data));
     let mut pos = 0;
     let mut records = 0;
     loop {
@@ -76,16 +75,6 @@ pub fn replay_bytes(data: &bytes::Bytes, kv: &mut KvStore, clocks: (u64, u64)) -
             Frame::Short | Frame::Bad { .. } => return Err(pos as u64),
         }
     }
-}
-
-/// How many frames `data` seems to hold (their lengths only, unchecked): room to reserve.
-fn count_frames(data: &[u8]) -> usize {
-    let (mut pos, mut n) = (0, 0);
-    while let Some(h) = data.get(pos..pos + record::HEADER) {
-        pos += record::HEADER + u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-        n += 1;
-    }
-    n
 }
 
 /// Whether a whole, valid frame starts anywhere from `from` on: then what looked like a torn
