@@ -213,3 +213,20 @@ fn compaction_while_writing_replays_to_the_store() {
 fn durability_rewrites(d: &Durability) -> u64 {
     d.rewrites()
 }
+
+#[test]
+fn waiting_for_durability_ends_when_the_writer_covers_the_lsn_or_fails() {
+    let shared = std::sync::Arc::new(LogShared::default());
+    let durability = Durability::new(shared.clone());
+    let mut wait = std::pin::pin!(durability.wait_durable(3));
+    assert_eq!(futures_lite::future::block_on(futures_lite::future::poll_once(wait.as_mut())), None);
+    shared.durable.store(2, std::sync::atomic::Ordering::Release);
+    durability.wake();
+    assert_eq!(futures_lite::future::block_on(futures_lite::future::poll_once(wait.as_mut())), None);
+    shared.durable.store(3, std::sync::atomic::Ordering::Release);
+    durability.wake();
+    assert_eq!(futures_lite::future::block_on(futures_lite::future::poll_once(wait.as_mut())), Some(Ok(())));
+    let mut later = std::pin::pin!(durability.wait_durable(10));
+    shared.failed.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(futures_lite::future::block_on(later.as_mut()), Err(LogFailed), "a failed log ends the wait");
+}
