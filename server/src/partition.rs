@@ -13,7 +13,8 @@
 //! administration (`run_server_op`), agents (`run_agent_op`) and pub/sub (`run_pubsub_op`).
 //!
 //! With persistence on, the store carries the shard's journal: at the end of every message the
-//! partition hands the buffered records to the log writer (`end_turn`), and under
+//! partition queues itself a [`PartOp::LogFlush`] (so every message queued before it joins the
+//! batch), which hands the buffered records to the log writer, and under
 //! `fsync = "always"` it holds each answer until the durable LSN covers the writes before it
 //! ([`HeldReplies`]); the writer's notice ([`PartOp::LogSynced`]) releases them. A compaction,
 //! once due, dumps the store [`DUMP_KEYS_PER_STEP`] keys per message it sends itself
@@ -141,6 +142,9 @@ pub enum PartOp {
     LogSynced,
     /// The next step of a compaction's dump (sent by the partition to itself).
     RewriteStep,
+    /// Hand the buffered records to the log writer (sent by the partition to itself after a
+    /// write, so that every message queued before it joins the same batch).
+    LogFlush,
 }
 
 /// A channel's topic agent and how many subscriptions were forwarded to it, net.
@@ -171,6 +175,8 @@ struct PartLog {
     /// A running compaction's keys not dumped yet, and whether its next step is queued.
     to_dump: Vec<Bytes>,
     step_queued: bool,
+    /// A [`PartOp::LogFlush`] is queued.
+    flush_queued: bool,
 }
 
 impl Partition {
@@ -186,8 +192,14 @@ impl Partition {
         let mut kv = kv;
         let hold = kv.journal_mut().is_some_and(|j| j.fsync() == FsyncPolicy::Always);
         p.kv = kv;
-        p.log =
-            Some(PartLog { durability, hold, held: HeldReplies::default(), to_dump: Vec::new(), step_queued: false });
+        p.log = Some(PartLog {
+            durability,
+            hold,
+            held: HeldReplies::default(),
+            to_dump: Vec::new(),
+            step_queued: false,
+            flush_queued: false,
+        });
         p
     }
 
@@ -241,6 +253,15 @@ impl Partition {
             }
             PartOp::RewriteStep => {
                 self.rewrite_step(now);
+                None
+            }
+            PartOp::LogFlush => {
+                if let Some(log) = &mut self.log {
+                    log.flush_queued = false;
+                }
+                if let Some(journal) = self.kv.journal_mut() {
+                    journal.flush();
+                }
                 None
             }
             PartOp::Rename { from, to, to_shard } => self.rename(from, to, to_shard, reply, now, ctx),
@@ -568,7 +589,14 @@ impl Partition {
         let Some(log) = &mut self.log else { return };
         log.held.release(&log.durability, ctx);
         let Some(journal) = self.kv.journal_mut() else { return };
-        journal.flush();
+        if journal.pending() && !log.flush_queued {
+            // Handed over once the messages queued now ran: one batch for the writer.
+            let me = ctx.myself::<PartMsg>();
+            log.flush_queued = ctx.send(me, PartMsg { op: PartOp::LogFlush, reply: None }).is_ok();
+            if !log.flush_queued {
+                journal.flush();
+            }
+        }
         if journal.rewrite_due() {
             journal.start_rewrite();
             log.to_dump = self.kv.rewrite_keys();

@@ -181,11 +181,15 @@ impl Journal {
         self.send(WriterCmd::FinishRewrite);
     }
 
+    /// Whether records wait to be handed over.
+    pub fn pending(&self) -> bool {
+        !self.buf.is_empty() || self.tail.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
     /// Hands the buffered records to the writer if it is idle or the buffer is large; whether
     /// records remain buffered (the writer's next notice is the time to call again).
     pub fn flush(&mut self) -> bool {
-        let pending = !self.buf.is_empty() || self.tail.as_ref().is_some_and(|t| !t.is_empty());
-        if !pending {
+        if !self.pending() {
             return false;
         }
         let large = self.buf.len() >= HAND_OVER_BYTES || self.tail.as_ref().is_some_and(|t| t.len() >= HAND_OVER_BYTES);
