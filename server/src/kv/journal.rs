@@ -86,6 +86,18 @@ impl KvStore {
         }
     }
 
+    /// Replay: room for `keys` more keys.
+    pub fn reserve(&mut self, keys: usize) {
+        self.map.reserve(keys);
+    }
+
+    /// Replay: gives back the room of a table less than half full.
+    pub fn shrink_if_sparse(&mut self) {
+        if self.map.capacity() > 2 * self.map.len() + 1024 {
+            self.map.shrink_to_fit();
+        }
+    }
+
     /// Replay: removes `key` without logging it.
     pub fn unlogged_remove(&mut self, key: &[u8]) {
         if let Some(e) = self.map.remove(key) {
