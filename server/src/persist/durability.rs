@@ -96,7 +96,10 @@ impl Future for WaitDurable {
         if d.failed() {
             return Poll::Ready(Err(LogFailed));
         }
-        d.waiters.borrow_mut().push((self.lsn, cx.waker().clone()));
+        let mut waiters = d.waiters.borrow_mut();
+        if !waiters.iter().any(|(lsn, w)| *lsn == self.lsn && w.will_wake(cx.waker())) {
+            waiters.push((self.lsn, cx.waker().clone()));
+        }
         Poll::Pending
     }
 }
