@@ -267,6 +267,7 @@ fn crash_under_load(fsync: &str, run: Duration) -> (Acked, Instant, Acked) {
         }
     }
     server.stop();
+    eprintln!("fsync = {fsync}: {} keys acknowledged before the kill, {} of them lost", acked.len(), missing.len());
     (acked, killed, missing)
 }
 
