@@ -599,8 +599,10 @@ impl Partition {
         }
         if journal.rewrite_due() {
             journal.start_rewrite();
+            let started = std::time::Instant::now();
             log.to_dump = self.kv.rewrite_keys();
-            tracing::info!(shard = ctx.shard(), keys = log.to_dump.len(), "compacting the append-only log");
+            let listed_us = started.elapsed().as_micros() as u64;
+            tracing::info!(shard = ctx.shard(), keys = log.to_dump.len(), listed_us, "compacting the append-only log");
         }
         if self.kv.journal_mut().is_some_and(|j| j.rewriting()) && !log.step_queued {
             let me = ctx.myself::<PartMsg>();
