@@ -11,6 +11,7 @@
 //! - `conn`, `front`, `ingress`: a connection task, what it shares with its shard's ingress
 //!   agent, and that agent;
 //! - [`partition`], [`kv`], [`topic`]: the owners of keys, agent names and channels;
+//! - [`persist`]: the append-only log per shard (`[persistence]`): journal, writer, replay;
 //! - [`kinds`]: the one registry of agent kinds, which `AGENT.SPAWN` and a host (`nexus run`'s
 //!   config agents, through [`ServerHandle::spawn_agent`]) start;
 //! - [`metrics`]: the HTTP `/metrics` and `/health` endpoint;
@@ -32,6 +33,7 @@ pub mod kv;
 pub mod metrics;
 pub mod nofile;
 pub mod partition;
+pub mod persist;
 pub mod resp;
 mod rt;
 pub mod server;

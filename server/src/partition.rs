@@ -12,20 +12,32 @@
 //! `Partition::run` routes each operation to its family: keys (`run_key_op`), whole-shard
 //! administration (`run_server_op`), agents (`run_agent_op`) and pub/sub (`run_pubsub_op`).
 //!
+//! With persistence on, the store carries the shard's journal: at the end of every message the
+//! partition queues itself a [`PartOp::LogFlush`] (so every message queued before it joins the
+//! batch), which hands the buffered records to the log writer, and under
+//! `fsync = "always"` it holds each answer until the durable LSN covers the writes before it
+//! ([`HeldReplies`]); the writer's notice ([`PartOp::LogSynced`]) releases them. A compaction,
+//! once due, dumps the store [`DUMP_KEYS_PER_STEP`] keys per message it sends itself
+//! ([`PartOp::RewriteStep`]), so the shard keeps serving meanwhile.
+//!
 //! Invariants: every operation that carries a reply token answers through it exactly once,
-//! here or through the agent or topic it was forwarded to (a refused forward answers `BUSY`).
+//! here or through the agent or topic it was forwarded to (a refused forward answers `BUSY`);
+//! a held answer is sent once its write is durable, or with an error once the log failed.
 
 use crate::directory::{Directory, Subscriber};
 use crate::kinds::{AgentRequest, Kinds};
 use crate::kv::exec::{self, KeyCmd};
 use crate::kv::{ExpireCondition, KvStore, MemoryLimit, SetCondition, SetExpiry, Taken};
+use crate::persist::{Durability, HeldReplies, DUMP_KEYS_PER_STEP};
 use crate::resp::Value;
 use crate::topic::{Topic, TopicMsg};
 use bytes::Bytes;
 use hashbrown::HashMap;
 use nexus_engine::agent::{Addr, Agent, AgentId, Ctx};
 use nexus_engine::ask::ReplyTo;
+use nexus_engine::config::FsyncPolicy;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// An operation for a partition, with where its answer goes.
@@ -126,6 +138,14 @@ pub enum PartOp {
     Publish(Bytes, Bytes),
     /// A topic lost its last subscriber (sent by the topic itself).
     TopicIdle(Bytes),
+    /// The log writer finished a batch: held answers may go, buffered records may be handed
+    /// over (sent by the writer thread).
+    LogSynced,
+    /// The next step of a compaction's dump (sent by the partition to itself).
+    RewriteStep,
+    /// Hand the buffered records to the log writer (sent by the partition to itself after a
+    /// write, so that every message queued before it joins the same batch).
+    LogFlush,
 }
 
 /// A channel's topic agent and how many subscriptions were forwarded to it, net.
@@ -143,17 +163,50 @@ pub struct Partition {
     /// shard owns: name -> (kind, id).
     agents: BTreeMap<String, (String, AgentId)>,
     topics: HashMap<Bytes, TopicEntry>,
+    /// The shard's log, when persistence is on.
+    log: Option<PartLog>,
+}
+
+/// The partition's side of the shard's log.
+struct PartLog {
+    durability: Rc<Durability>,
+    /// Whether answers wait for their writes' sync (`fsync = "always"`).
+    hold: bool,
+    held: HeldReplies,
+    /// A running compaction's keys not dumped yet, and whether its next step is queued.
+    to_dump: Vec<Bytes>,
+    step_queued: bool,
+    /// A [`PartOp::LogFlush`] is queued.
+    flush_queued: bool,
 }
 
 impl Partition {
     /// An empty partition.
     pub fn new(kinds: Arc<Kinds>, directory: Arc<Directory>) -> Self {
-        Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
+        Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new(), log: None }
+    }
+
+    /// A partition serving `kv` (replayed from the shard's log, its journal attached), whose
+    /// writer's syncs `durability` reports.
+    pub fn with_log(kinds: Arc<Kinds>, directory: Arc<Directory>, kv: KvStore, durability: Rc<Durability>) -> Self {
+        let mut p = Self::new(kinds, directory);
+        let mut kv = kv;
+        let hold = kv.journal_mut().is_some_and(|j| j.fsync() == FsyncPolicy::Always);
+        p.kv = kv;
+        p.log = Some(PartLog {
+            durability,
+            hold,
+            held: HeldReplies::default(),
+            to_dump: Vec::new(),
+            step_queued: false,
+            flush_queued: false,
+        });
+        p
     }
 
     /// The partition with its store kept to `limit`.
     pub fn with_memory_limit(mut self, limit: MemoryLimit) -> Self {
-        self.kv = KvStore::new().with_memory_limit(limit);
+        self.kv = std::mem::take(&mut self.kv).with_memory_limit(limit);
         self
     }
 
@@ -203,6 +256,25 @@ impl Partition {
             | PartOp::AgentList(_) => self.run_agent_op(op, reply, ctx),
             PartOp::Subscribe(..) | PartOp::Unsubscribe(..) | PartOp::Publish(..) | PartOp::TopicIdle(_) => {
                 self.run_pubsub_op(op, reply, ctx)
+            }
+            PartOp::LogSynced => {
+                if let Some(log) = &self.log {
+                    log.durability.wake();
+                }
+                None
+            }
+            PartOp::RewriteStep => {
+                self.rewrite_step(now);
+                None
+            }
+            PartOp::LogFlush => {
+                if let Some(log) = &mut self.log {
+                    log.flush_queued = false;
+                }
+                if let Some(journal) = self.kv.journal_mut() {
+                    journal.flush();
+                }
+                None
             }
             PartOp::Rename { from, to, to_shard } => self.rename(from, to, to_shard, reply, now, ctx),
             PartOp::Key(cmd) => Some(exec::run(&mut self.kv, cmd, now)),
@@ -525,6 +597,60 @@ fn no_such_agent(name: &str) -> Value {
     Value::error(format!("ERR no such agent '{name}'"))
 }
 
+impl Partition {
+    /// Sends `value` through `token`, or holds it until the writes so far are durable.
+    fn answer(&mut self, token: ReplyTo<Value>, value: Value, ctx: &mut Ctx<'_>) {
+        let lsn = self.kv.lsn();
+        match &mut self.log {
+            Some(log) if log.hold && (lsn > log.durability.durable_lsn() || !log.held.is_empty()) => {
+                log.held.hold(lsn, token, value);
+            }
+            _ => ctx.reply(token, value),
+        }
+    }
+
+    /// After each message: releases the answers now durable, hands the buffered records to the
+    /// writer, and starts or continues a compaction.
+    fn end_turn(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(log) = &mut self.log else { return };
+        log.held.release(&log.durability, ctx);
+        let Some(journal) = self.kv.journal_mut() else { return };
+        if journal.pending() && !log.flush_queued {
+            // Handed over once the messages queued now ran: one batch for the writer.
+            let me = ctx.myself::<PartMsg>();
+            log.flush_queued = ctx.send(me, PartMsg { op: PartOp::LogFlush, reply: None }).is_ok();
+            if !log.flush_queued {
+                journal.flush();
+            }
+        }
+        if journal.rewrite_due() {
+            journal.start_rewrite();
+            let started = std::time::Instant::now();
+            log.to_dump = self.kv.rewrite_keys();
+            let listed_us = started.elapsed().as_micros() as u64;
+            tracing::info!(shard = ctx.shard(), keys = log.to_dump.len(), listed_us, "compacting the append-only log");
+        }
+        if self.kv.journal_mut().is_some_and(|j| j.rewriting()) && !log.step_queued {
+            let me = ctx.myself::<PartMsg>();
+            log.step_queued = ctx.send(me, PartMsg { op: PartOp::RewriteStep, reply: None }).is_ok();
+        }
+    }
+
+    /// One step of a compaction: dumps the next keys, or finishes when none is left.
+    fn rewrite_step(&mut self, now: u64) {
+        let Some(log) = &mut self.log else { return };
+        log.step_queued = false;
+        let keys: Vec<Bytes> = log.to_dump.drain(log.to_dump.len().saturating_sub(DUMP_KEYS_PER_STEP)..).collect();
+        let done = log.to_dump.is_empty();
+        self.kv.dump_keys(&keys, now);
+        if done {
+            if let Some(j) = self.kv.journal_mut() {
+                j.finish_rewrite();
+            }
+        }
+    }
+}
+
 impl Agent for Partition {
     type Msg = PartMsg;
 
@@ -532,8 +658,9 @@ impl Agent for Partition {
         let PartMsg { op, mut reply } = msg;
         if let Some(value) = self.run(op, &mut reply, ctx) {
             if let Some(token) = reply {
-                ctx.reply(token, value);
+                self.answer(token, value, ctx);
             }
         }
+        self.end_turn(ctx);
     }
 }

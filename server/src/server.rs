@@ -16,6 +16,11 @@
 //! `-ERR max number of clients reached`, and logs accept errors at most once a second, with a
 //! count, pausing longer when out of file descriptors.
 //!
+//! With `[persistence] mode = "aof"` ([`ServerBuilder::persistence`]), each shard replays its
+//! log into its store as it starts (before any acceptor opens: they wait for every shard), and
+//! starts its log writer; the first shard checks the directory's shard count. A log that cannot
+//! be replayed fails the start with the reason. [`ServerHandle::recovery`] sums the replays.
+//!
 //! Stopping ([`ServerHandle::stop`]): acceptors stop and close their listeners; connections stop
 //! reading, finish the commands in flight, flush their replies and close.
 //! [`ServerHandle::wait_closed`] waits for that, before the engine itself shuts down.
@@ -29,13 +34,15 @@ use crate::ingress::{InfoContext, Ingress};
 use crate::kinds::{AgentRequest, Kinds};
 use crate::kv::MemoryLimit;
 use crate::partition::{PartMsg, PartOp, Partition};
+use crate::persist::Durability;
+use crate::persist::Recovery;
 use crate::resp::{Limits, Protocol, Value};
 use crate::rt::{Listener, Rt};
 use crate::stats::{ServerCounters, ShardServerStats};
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
 use nexus_engine::agent::{Addr, SpawnPlacement};
-use nexus_engine::config::{ServerConfig, TracingConfig};
+use nexus_engine::config::{PersistenceConfig, PersistenceMode, ServerConfig, TracingConfig};
 use nexus_engine::engine::{EngineBuilder, EngineHandle, ShardService, ShardSetup};
 use nexus_engine::registry::owner_of;
 use std::net::SocketAddr;
@@ -71,12 +78,26 @@ pub struct ServerBuilder {
     kinds: Kinds,
     open_later: bool,
     tracing: TracingConfig,
+    persistence: PersistenceConfig,
 }
 
 impl ServerBuilder {
     /// A server with `config` and the built-in agent kinds.
     pub fn new(config: ServerConfig) -> Self {
-        Self { config, kinds: Kinds::builtin(), open_later: false, tracing: TracingConfig::default() }
+        Self {
+            config,
+            kinds: Kinds::builtin(),
+            open_later: false,
+            tracing: TracingConfig::default(),
+            persistence: PersistenceConfig::default(),
+        }
+    }
+
+    /// `[persistence]`: the shards' append-only logs (off by default). Check it first with
+    /// `PersistenceConfig::check` (`EngineConfig::validate` does).
+    pub fn persistence(mut self, persistence: &PersistenceConfig) -> Self {
+        self.persistence = persistence.clone();
+        self
     }
 
     /// Which commands are always traced, and the sampling `NEXUS.TRACE STOP` goes back to
@@ -115,9 +136,13 @@ impl ServerBuilder {
             kinds: Arc::new(self.kinds),
             directory: directory.clone(),
             max_clients: std::sync::OnceLock::new(),
+            persistence: self.persistence,
+            dir_checked: std::sync::OnceLock::new(),
+            recovery: Arc::new(Recovery::default()),
         });
         let kinds = service.kinds.clone();
-        Ok((engine.service(service), ServerHandle { directory, addr, kinds, _lock: lock }))
+        let recovery = (service.persistence.mode == PersistenceMode::Aof).then(|| service.recovery.clone());
+        Ok((engine.service(service), ServerHandle { directory, addr, kinds, recovery, _lock: lock }))
     }
 }
 
@@ -127,6 +152,8 @@ pub struct ServerHandle {
     directory: Arc<Directory>,
     addr: SocketAddr,
     kinds: Arc<Kinds>,
+    /// The shards' replays, when persistence is on.
+    recovery: Option<Arc<Recovery>>,
     /// The claim on `addr`, released when the last handle is dropped.
     _lock: Arc<AddressLock>,
 }
@@ -180,6 +207,11 @@ impl ServerHandle {
         self.directory.shards()
     }
 
+    /// With persistence on, once the engine started: "recovered N keys from M logs in S s".
+    pub fn recovery(&self) -> Option<String> {
+        self.recovery.as_ref().map(|r| r.summary())
+    }
+
     /// The agent kinds this server spawns.
     pub fn kinds(&self) -> &Kinds {
         &self.kinds
@@ -229,6 +261,31 @@ struct RespService {
     directory: Arc<Directory>,
     /// `max_clients` fitted to the open-file limit, by the first shard to start.
     max_clients: std::sync::OnceLock<u64>,
+    persistence: PersistenceConfig,
+    /// The log directory's check, by the first shard to start.
+    dir_checked: std::sync::OnceLock<Result<(), String>>,
+    recovery: Arc<Recovery>,
+}
+
+impl RespService {
+    /// Shard `shard`'s partition: empty, or replayed from its log with the journal attached.
+    fn partition(&self, setup: &ShardSetup<'_>) -> Result<(Partition, Option<Rc<Durability>>), String> {
+        if self.persistence.mode == PersistenceMode::Off {
+            return Ok((Partition::new(self.kinds.clone(), self.directory.clone()), None));
+        }
+        let dir = std::path::Path::new(&self.persistence.dir);
+        self.dir_checked
+            .get_or_init(|| crate::persist::check_dir(dir, setup.shards()).map_err(|e| e.to_string()))
+            .clone()?;
+        let started = Instant::now();
+        let clocks = (setup.now_ns() / 1_000_000, crate::kv::wall_now_ms());
+        let mut log =
+            crate::persist::open_shard(&self.persistence, setup.index(), clocks).map_err(|e| e.to_string())?;
+        let keys = log.kv.len(clocks.0) as u64;
+        self.recovery.add(keys, log.replayed.bytes > 0, started.elapsed());
+        let durability = log.durability.clone();
+        Ok((Partition::with_log(self.kinds.clone(), self.directory.clone(), log.kv, log.durability), Some(durability)))
+    }
 }
 
 impl ShardService for RespService {
@@ -237,16 +294,19 @@ impl ShardService for RespService {
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
         let front = Rc::new(Front::default());
-        let partition = setup
-            .spawn_with_capacity(
-                Partition::new(self.kinds.clone(), self.directory.clone()).with_memory_limit(MemoryLimit::new(
-                    self.config.maxmemory,
-                    self.config.maxmemory_policy,
-                    setup.shards(),
-                )),
-                SERVER_MAILBOX,
-            )
-            .map_err(|e| e.to_string())?;
+        let (partition, durability) = self.partition(setup)?;
+        let limit = MemoryLimit::new(self.config.maxmemory, self.config.maxmemory_policy, setup.shards());
+        let partition =
+            setup.spawn_with_capacity(partition.with_memory_limit(limit), SERVER_MAILBOX).map_err(|e| e.to_string())?;
+        if let Some(durability) = &durability {
+            let handle = setup.handle();
+            durability.set_notify(Box::new(move || {
+                let msg = PartMsg { op: PartOp::LogSynced, reply: None };
+                if handle.send_timeout(partition, msg, Duration::from_secs(1)).is_err() {
+                    tracing::warn!(shard, "the log writer's notice to the partition was refused");
+                }
+            }));
+        }
         let info = Rc::new(InfoContext { executor: rt.name(), port: self.addr.port() });
         let ingress = Ingress::new(shard, front.clone(), self.directory.clone(), self.kinds.clone(), info);
         let ingress = setup.spawn_with_capacity(ingress, SERVER_MAILBOX).map_err(|e| e.to_string())?;

@@ -111,6 +111,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         let (b, handle) = ServerBuilder::new(config.server.clone())
             .kinds(agent_kinds())
             .tracing(&config.tracing)
+            .persistence(&config.persistence)
             .open_later()
             .install(builder)
             .map_err(|e| match e {
@@ -126,6 +127,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     }
     tracing::info!("nexus: config {}, executor {}", config.source.origin(), engine.executor());
     tracing::info!("{}", engine.plan());
+    if let Some(recovered) = server.as_ref().and_then(ServerHandle::recovery) {
+        tracing::info!("nexus: {recovered}");
+    }
     let handle = engine.handle();
     let collector = start_collector(&config, &handle)?;
     let agents = spawn_agents(&handle, &config, server.as_ref())?;

@@ -24,6 +24,7 @@
 mod coord;
 mod error;
 mod memory;
+mod persistence;
 #[cfg(test)]
 mod tests;
 mod tracing;
@@ -32,6 +33,7 @@ mod validate;
 pub use coord::CoordConfig;
 pub use error::ConfigError;
 pub use memory::{parse_memory_size, EvictionPolicy, MemorySizeError};
+pub use persistence::{FsyncPolicy, PersistenceConfig, PersistenceMode};
 pub use tracing::TracingConfig;
 
 /// `mailbox.overflow`: what a full mailbox does (`"reject"` or `"drop"`); the mailbox's own type.
@@ -84,6 +86,8 @@ pub struct EngineConfig {
     pub server: ServerConfig,
     /// `[tracing]`: message tracing (sampling, span buffer, OTLP export, traced commands).
     pub tracing: TracingConfig,
+    /// `[persistence]`: the RESP server's append-only logs (off by default).
+    pub persistence: PersistenceConfig,
     /// Where this config was read from, kept so that [`EngineConfig::validate`] can name the
     /// line of a bad key; `ConfigSource::default()` (`<config>`, no text) for configs built in
     /// code. Never read from TOML, and ignored by `==`.
@@ -111,6 +115,7 @@ impl Default for EngineConfig {
             executor: ExecutorKind::default(),
             server: ServerConfig::default(),
             tracing: TracingConfig::default(),
+            persistence: PersistenceConfig::default(),
             source: ConfigSource::default(),
         }
     }

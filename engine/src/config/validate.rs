@@ -54,6 +54,9 @@ impl EngineConfig {
         if let Err((key, message, hint)) = self.tracing.check(&[]) {
             return problem(key, message, hint);
         }
+        if let Err((key, message, hint)) = self.persistence.check() {
+            return problem(key, message, hint);
+        }
         Ok(())
     }
 }

@@ -47,6 +47,12 @@ impl ShardSetup<'_> {
         self.executor
     }
 
+    /// Nanoseconds on the engine clock now (the clock `Ctx::now_ns` reads, shared by every
+    /// shard).
+    pub fn now_ns(&self) -> u64 {
+        self.shard.shared.clock.now_ns()
+    }
+
     /// A handle on the engine, for the service's tasks (sends from a task are host sends).
     pub fn handle(&self) -> EngineHandle {
         self.handle.clone()

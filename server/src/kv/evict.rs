@@ -43,6 +43,8 @@ impl KvStore {
                     self.expiring -= 1;
                 }
                 self.evicted += 1;
+                // An evicted key stays gone after a restart (logged as a removal).
+                self.note(&victim, now_ms);
             }
         }
     }

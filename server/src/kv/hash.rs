@@ -49,7 +49,7 @@ impl KvStore {
 
     /// `HSET`: how many fields are new.
     pub fn hset(&mut self, key: Bytes, pairs: Vec<(Bytes, Bytes)>, now_ms: u64) -> Result<usize, WrongType> {
-        let hash = self.hash_or_new(key, now_ms)?;
+        let hash = self.hash_or_new(key.clone(), now_ms)?;
         let (mut added, mut removed, mut new) = (0, 0, 0);
         for (f, v) in pairs {
             added += field_bytes(&f, &v);
@@ -60,6 +60,7 @@ impl KvStore {
             hash.insert(f, v);
         }
         self.resized(removed, added);
+        self.note(&key, now_ms);
         Ok(new)
     }
 
@@ -96,6 +97,8 @@ impl KvStore {
         self.resized(bytes, 0);
         if empty {
             self.del(key, now_ms);
+        } else if removed > 0 {
+            self.note(key, now_ms);
         }
         Ok(removed)
     }
@@ -112,7 +115,7 @@ impl KvStore {
 
     /// `HINCRBY`: the field's new value (a missing field counts as 0).
     pub fn hincrby(&mut self, key: Bytes, field: Bytes, by: i64, now_ms: u64) -> Result<i64, HashIncrError> {
-        let hash = self.hash_or_new(key, now_ms).map_err(|_| HashIncrError::WrongType)?;
+        let hash = self.hash_or_new(key.clone(), now_ms).map_err(|_| HashIncrError::WrongType)?;
         let current = match hash.get(&field) {
             Some(v) => crate::kinds::parse_i64(v).ok_or(HashIncrError::NotAnInteger)?,
             None => 0,
@@ -124,6 +127,7 @@ impl KvStore {
         let added = field_bytes(&field, &value);
         let removed = hash.insert(field.clone(), value).map_or(0, |old| field_bytes(&field, &old));
         self.resized(removed, added);
+        self.note(&key, now_ms);
         Ok(next)
     }
 }

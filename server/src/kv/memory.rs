@@ -72,7 +72,16 @@ impl KvStore {
     /// The store with memory limit `limit` (the default: none).
     pub fn with_memory_limit(mut self, limit: MemoryLimit) -> Self {
         self.limit = limit;
-        self.sampler = (limit.budget > 0 && limit.policy == EvictionPolicy::AllKeysLru).then(Vec::new);
+        self.sampler = None;
+        if limit.budget > 0 && limit.policy == EvictionPolicy::AllKeysLru {
+            // A store replayed from its log already holds keys: each gets its sampler slot.
+            let mut sampler = Vec::with_capacity(self.map.len());
+            for (key, entry) in self.map.iter_mut() {
+                entry.slot = sampler.len() as u32;
+                sampler.push(key.clone());
+            }
+            self.sampler = Some(sampler);
+        }
         self
     }
 

@@ -15,12 +15,13 @@
 //! The string commands beyond GET/SET live in `strings`, the hash commands in `hash`, the
 //! pattern matching of KEYS and SCAN in `glob`, and the per-key commands' parsing-free
 //! execution in `exec`. The memory accounting and the limit are `memory`'s, LRU eviction
-//! `evict`'s.
+//! `evict`'s, the log hook (an optional journal every mutation appends to) `journal`'s.
 
 mod evict;
 pub mod exec;
 pub mod glob;
 mod hash;
+mod journal;
 mod longdouble;
 pub mod memory;
 #[cfg(test)]
@@ -28,6 +29,7 @@ mod memory_tests;
 mod strings;
 
 pub use hash::HashIncrError;
+pub use journal::wall_now_ms;
 pub use memory::{MemoryLimit, OutOfMemory};
 pub use strings::{FloatError, GetExpiry};
 
@@ -188,6 +190,7 @@ pub struct KvStore {
     /// Every key once, for eviction's random samples (`allkeys-lru` only).
     sampler: Option<Vec<Bytes>>,
     rng: u64,
+    journal: Option<Box<crate::persist::Journal>>,
 }
 
 impl Default for KvStore {
@@ -201,6 +204,7 @@ impl Default for KvStore {
             evicted: 0,
             sampler: None,
             rng: 0x9E37_79B9_7F4A_7C15,
+            journal: None,
         }
     }
 }
@@ -256,7 +260,8 @@ impl KvStore {
     fn put(&mut self, key: Bytes, value: Stored, at: Option<u64>, now_ms: u64) {
         let old = self.live(&key, now_ms).and_then(|e| e.expires_at_ms);
         self.set_deadline(&key, old, at);
-        self.insert_entry(key, Entry::new(value, at, now_ms));
+        self.insert_entry(key.clone(), Entry::new(value, at, now_ms));
+        self.note(&key, now_ms);
     }
 
     /// `GET`.
@@ -299,6 +304,7 @@ impl KvStore {
             SetExpiry::Keep => old_deadline,
         };
         self.set_deadline(&key, old_deadline, deadline);
+        self.note_str(&key, &value, deadline, now_ms);
         self.insert_entry(key, Entry::new(Stored::Str(value), deadline, now_ms));
         Ok((true, previous))
     }
@@ -315,6 +321,7 @@ impl KvStore {
         if e.expires_at_ms.is_some() {
             self.expiring -= 1;
         }
+        self.note(key, now_ms);
         Some(Taken { value: e.value, ttl_ms: e.expires_at_ms.map(|at| at.saturating_sub(now_ms)) })
     }
 
@@ -354,8 +361,9 @@ impl KvStore {
                 let after = memory::entry_bytes(&key, &e.value);
                 self.resized(before, after);
             }
-            None => self.insert_entry(key, Entry::new(Stored::Str(value), None, now_ms)),
+            None => self.insert_entry(key.clone(), Entry::new(Stored::Str(value), None, now_ms)),
         }
+        self.note(&key, now_ms);
     }
 
     /// `EXPIRE` and its kin: sets the deadline `ms` from now (0 or less: deletes the key) when
@@ -382,6 +390,7 @@ impl KvStore {
         entry.expires_at_ms = Some(at);
         let key = Bytes::copy_from_slice(key);
         self.set_deadline(&key, old, Some(at));
+        self.note(&key, now_ms);
         true
     }
 
@@ -390,6 +399,7 @@ impl KvStore {
         let Some(entry) = self.live(key, now_ms) else { return false };
         let Some(old) = entry.expires_at_ms.take() else { return false };
         self.set_deadline(&Bytes::new(), Some(old), None);
+        self.note(key, now_ms);
         true
     }
 
@@ -460,6 +470,7 @@ impl KvStore {
         self.deadlines.clear();
         self.expiring = 0;
         self.clear_accounting();
+        self.note_flush();
     }
 }
 

@@ -1,0 +1,244 @@
+//! The shard's side of its log: [`Journal`], which the shard's [`KvStore`](crate::kv::KvStore)
+//! carries and every successful mutation appends one record to, whoever runs it (the partition
+//! agent or a connection task on the shard's thread).
+//!
+//! Records are encoded into an in-memory buffer; [`Journal::flush`] hands the buffer to the
+//! log-writer thread when the writer is idle (or the buffer is large), so writes arriving while
+//! the writer syncs are gathered into its next batch (group commit). Each record gets the next
+//! log sequence number (LSN); [`Journal::lsn`] is the last one, and the writer publishes how far
+//! it wrote and synced.
+//!
+//! While a compaction runs, every record also goes to the rewrite tail, and the keys present
+//! when it started are dumped into the same stream in steps ([`Journal::dump`]), so the new log
+//! replays to the store as it is when the rewrite finishes (records are idempotent key states:
+//! for each key the last record in the stream is its latest state).
+//!
+//! Invariants: `sent_lsn <= lsn`; a record is in `buf` or was sent; the tail exists exactly while
+//! a rewrite runs.
+
+use super::record;
+use super::writer::{LogShared, WriterCmd};
+use crate::kv::{Hash, Stored};
+use nexus_engine::config::FsyncPolicy;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// A buffer this large is handed over even while the writer is busy.
+const HAND_OVER_BYTES: usize = 1 << 20;
+
+/// When a log is compacted.
+#[derive(Clone, Copy, Debug)]
+pub struct RewritePolicy {
+    /// Never below this many bytes.
+    pub min_size: u64,
+    /// Once the log is this many times its size after the last rewrite.
+    pub growth: u64,
+}
+
+/// See the module documentation.
+pub struct Journal {
+    buf: Vec<u8>,
+    tail: Option<Vec<u8>>,
+    lsn: u64,
+    sent_lsn: u64,
+    /// Bytes of the current log file (as handed over), and its size after the last rewrite.
+    file_bytes: u64,
+    base_bytes: u64,
+    /// Bytes handed over for the new log of the running rewrite.
+    rewrite_bytes: u64,
+    policy: RewritePolicy,
+    fsync: FsyncPolicy,
+    /// The way to the writer (`None` once dropped), and its thread, joined on drop.
+    tx: Option<Sender<WriterCmd>>,
+    thread: Option<JoinHandle<()>>,
+    shared: Arc<LogShared>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("lsn", &self.lsn).field("file_bytes", &self.file_bytes).finish()
+    }
+}
+
+impl Journal {
+    /// A journal over a log of `file_bytes` bytes whose last record is `lsn`, feeding `tx`.
+    pub fn new(
+        (tx, thread): (Sender<WriterCmd>, Option<JoinHandle<()>>),
+        shared: Arc<LogShared>,
+        (lsn, file_bytes): (u64, u64),
+        fsync: FsyncPolicy,
+        policy: RewritePolicy,
+    ) -> Self {
+        Self {
+            buf: Vec::with_capacity(64 * 1024),
+            tail: None,
+            lsn,
+            sent_lsn: lsn,
+            file_bytes,
+            base_bytes: file_bytes,
+            rewrite_bytes: 0,
+            policy,
+            fsync,
+            tx: Some(tx),
+            thread,
+            shared,
+        }
+    }
+
+    /// The last record's LSN.
+    pub fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    /// The fsync policy.
+    pub fn fsync(&self) -> FsyncPolicy {
+        self.fsync
+    }
+
+    /// What the writer publishes.
+    pub fn shared(&self) -> &Arc<LogShared> {
+        &self.shared
+    }
+
+    /// Copies the record just encoded from `start` into the rewrite tail, and numbers it.
+    fn appended(&mut self, start: usize) {
+        if let Some(tail) = &mut self.tail {
+            tail.extend_from_slice(&self.buf[start..]);
+        }
+        self.lsn += 1;
+    }
+
+    /// Logs that `key` now holds string `value`, expiring at wall-clock ms `expires_at`.
+    pub fn put_str(&mut self, key: &[u8], value: &[u8], expires_at: Option<u64>) {
+        let start = self.buf.len();
+        record::encode_put_str(&mut self.buf, key, value, expires_at);
+        self.appended(start);
+    }
+
+    /// Logs that `key` now holds hash `hash`.
+    pub fn put_hash(&mut self, key: &[u8], hash: &Hash, expires_at: Option<u64>) {
+        let start = self.buf.len();
+        record::encode_put_hash(&mut self.buf, key, hash, expires_at);
+        self.appended(start);
+    }
+
+    /// Logs that `key` is gone.
+    pub fn del(&mut self, key: &[u8]) {
+        let start = self.buf.len();
+        record::encode_del(&mut self.buf, key);
+        self.appended(start);
+    }
+
+    /// Logs that every key is gone.
+    pub fn flush_all(&mut self) {
+        let start = self.buf.len();
+        record::encode_flush(&mut self.buf);
+        self.appended(start);
+    }
+
+    /// Whether a rewrite runs.
+    pub fn rewriting(&self) -> bool {
+        self.tail.is_some()
+    }
+
+    /// Writes a key's current state into the new log only (a rewrite's dump step).
+    pub fn dump(&mut self, key: &[u8], value: &Stored, expires_at: Option<u64>) {
+        if let Some(tail) = &mut self.tail {
+            record::encode_put(tail, key, value, expires_at);
+        }
+    }
+
+    /// Whether the log is due for a rewrite (and none runs).
+    pub fn rewrite_due(&self) -> bool {
+        !self.rewriting()
+            && !self.shared.failed.load(Ordering::Relaxed)
+            && self.file_bytes >= self.policy.min_size
+            && self.file_bytes >= self.base_bytes.saturating_mul(self.policy.growth)
+    }
+
+    /// Starts a rewrite: from now on records also go to the new log. The caller dumps the keys.
+    pub fn start_rewrite(&mut self) {
+        if self.rewriting() {
+            return;
+        }
+        self.hand_over();
+        self.tail = Some(Vec::with_capacity(64 * 1024));
+        self.rewrite_bytes = 0;
+        self.send(WriterCmd::StartRewrite);
+    }
+
+    /// Ends a rewrite whose dump is complete: the new log replaces the old one.
+    pub fn finish_rewrite(&mut self) {
+        if !self.rewriting() {
+            return;
+        }
+        self.hand_over();
+        self.tail = None;
+        self.file_bytes = self.rewrite_bytes;
+        self.base_bytes = self.rewrite_bytes;
+        self.send(WriterCmd::FinishRewrite);
+    }
+
+    /// Whether records wait to be handed over.
+    pub fn pending(&self) -> bool {
+        !self.buf.is_empty() || self.tail.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Hands the buffered records to the writer if it is idle or the buffer is large; whether
+    /// records remain buffered (the writer's next notice is the time to call again).
+    pub fn flush(&mut self) -> bool {
+        if !self.pending() {
+            return false;
+        }
+        let large = self.buf.len() >= HAND_OVER_BYTES || self.tail.as_ref().is_some_and(|t| t.len() >= HAND_OVER_BYTES);
+        if !large && !self.shared.idle.load(Ordering::Acquire) {
+            return true;
+        }
+        self.hand_over();
+        false
+    }
+
+    /// Sends everything buffered now.
+    fn hand_over(&mut self) {
+        let main = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        let rewrite = self.tail.as_mut().map(std::mem::take).unwrap_or_default();
+        if main.is_empty() && rewrite.is_empty() {
+            return;
+        }
+        self.file_bytes += main.len() as u64;
+        self.rewrite_bytes += rewrite.len() as u64;
+        self.sent_lsn = self.lsn;
+        self.shared.idle.store(false, Ordering::Release);
+        self.send(WriterCmd::Append { main, rewrite, lsn: self.lsn });
+    }
+
+    fn send(&mut self, cmd: WriterCmd) {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok());
+        if !sent && !self.shared.failed.swap(true, Ordering::AcqRel) {
+            tracing::error!("the append-only log's writer thread is gone; writes are no longer logged");
+        }
+    }
+
+    /// Bytes of the current log, as handed to the writer.
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+}
+
+impl Drop for Journal {
+    /// Hands over what is still buffered and waits for the writer to write and sync it (the
+    /// shard is stopping: a clean stop loses nothing, whatever the fsync policy).
+    fn drop(&mut self) {
+        if self.rewriting() {
+            // An unfinished rewrite is abandoned; the log itself is complete.
+            self.tail = None;
+        }
+        self.hand_over();
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

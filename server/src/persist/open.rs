@@ -1,0 +1,126 @@
+//! Opening persistence: the directory (which records the shard count it was written with), a
+//! shard's log (replayed, then appended to by a fresh writer thread), and the one-line
+//! recovery summary `nexus run` prints.
+//!
+//! Invariants: a directory is used only with the shard count it records in `shards` (keys are
+//! placed by shard count, so another count would put them on the wrong shards); a shard serves
+//! only after its log replayed whole.
+
+use super::durability::Durability;
+use super::journal::{Journal, RewritePolicy};
+use super::replay::{replay_file, Replayed};
+use super::writer::{self, LogShared};
+use super::PersistError;
+use crate::kv::KvStore;
+use nexus_engine::config::PersistenceConfig;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The file in a log directory that records its shard count.
+const SHARDS_FILE: &str = "shards";
+
+/// Shard `shard`'s log in `dir`.
+pub fn log_path(dir: &Path, shard: usize) -> PathBuf {
+    dir.join(format!("shard-{shard}.aof"))
+}
+
+/// Creates `dir` if needed and checks (or records) that its logs are for `shards` shards.
+pub fn check_dir(dir: &Path, shards: usize) -> Result<(), PersistError> {
+    let io = |p: &Path| {
+        let p = p.display().to_string();
+        move |source| PersistError::Io { path: p, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let meta = dir.join(SHARDS_FILE);
+    let mismatch = |found| PersistError::ShardCount { dir: dir.display().to_string(), found, shards };
+    match std::fs::read_to_string(&meta) {
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(found) if found == shards => Ok(()),
+            Ok(found) => Err(mismatch(found)),
+            Err(_) => Err(PersistError::Io {
+                path: meta.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a shard count"),
+            }),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Logs without the record: the highest shard index tells the count they need.
+            let highest = std::fs::read_dir(dir)
+                .map_err(io(dir))?
+                .filter_map(|e| {
+                    e.ok()?.file_name().to_str()?.strip_prefix("shard-")?.strip_suffix(".aof")?.parse().ok()
+                })
+                .max();
+            if let Some(h) = highest.filter(|h: &usize| *h >= shards) {
+                return Err(mismatch(h + 1));
+            }
+            std::fs::write(&meta, format!("{shards}\n")).map_err(io(&meta))
+        }
+        Err(e) => Err(io(&meta)(e)),
+    }
+}
+
+/// A shard's store rebuilt from its log, with the journal attached.
+pub struct ShardLog {
+    /// The store.
+    pub kv: KvStore,
+    /// The shard's durability handle.
+    pub durability: Rc<Durability>,
+    /// What the replay did.
+    pub replayed: Replayed,
+}
+
+/// Replays shard `shard`'s log into a new store and starts its writer; `clocks` are the engine
+/// and wall clocks now (ms). Call [`check_dir`] first.
+pub fn open_shard(config: &PersistenceConfig, shard: usize, clocks: (u64, u64)) -> Result<ShardLog, PersistError> {
+    let path = log_path(Path::new(&config.dir), shard);
+    let io = |source| PersistError::Io { path: path.display().to_string(), source };
+    let mut kv = KvStore::new();
+    let replayed = replay_file(&path, &mut kv, clocks)?;
+    let _ = std::fs::remove_file(writer::rewrite_path(&path));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
+    let shared = Arc::new(LogShared::default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, replayed.records).map_err(io)?;
+    let policy = RewritePolicy { min_size: config.rewrite_min_size, growth: config.rewrite_growth.max(1) };
+    let durability = Durability::new(shared.clone());
+    kv.attach_journal(Journal::new(
+        (tx, Some(thread)),
+        shared,
+        (replayed.records, replayed.bytes),
+        config.fsync,
+        policy,
+    ));
+    Ok(ShardLog { kv, durability, replayed })
+}
+
+/// Every shard's replay, summed for the one line `nexus run` prints.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    inner: Mutex<RecoverySums>,
+}
+
+#[derive(Debug, Default)]
+struct RecoverySums {
+    keys: u64,
+    logs: u64,
+    slowest: Duration,
+}
+
+impl Recovery {
+    /// Adds one shard's replay: the live keys it recovered, whether it had a non-empty log,
+    /// and how long it took.
+    pub fn add(&self, keys: u64, had_log: bool, took: Duration) {
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        s.keys += keys;
+        s.logs += u64::from(had_log);
+        s.slowest = s.slowest.max(took);
+    }
+
+    /// "recovered N keys from M logs in S s" (the shards replay side by side: S is the slowest).
+    pub fn summary(&self) -> String {
+        let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        format!("recovered {} keys from {} logs in {:.2} s", s.keys, s.logs, s.slowest.as_secs_f64())
+    }
+}

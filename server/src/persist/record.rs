@@ -1,0 +1,220 @@
+//! The log's records: what one write did to one key (or to the whole shard), framed with its
+//! length and checksum.
+//!
+//! A frame is `len: u32 LE | crc32c(payload): u32 LE | payload` (`len` counts the payload). A
+//! payload is a tag byte and its fields:
+//! - `PUT_STR`: `expires_at: u64` (milliseconds since the UNIX epoch, 0 = never), key, value;
+//! - `PUT_HASH`: `expires_at`, key, field count `u32`, then each field and value;
+//! - `DEL`: key; `FLUSH`: nothing.
+//!
+//! Byte strings are `u32 LE` length then the bytes. Records describe the effect (the key's whole
+//! state after the write, or its removal), never the command, so applying one twice, or applying
+//! a later state over an earlier one, gives the same store: replay and compaction rely on it.
+
+use crate::kv::{Hash, Stored};
+use bytes::Bytes;
+
+const PUT_STR: u8 = 1;
+const PUT_HASH: u8 = 2;
+const DEL: u8 = 3;
+const FLUSH: u8 = 4;
+
+/// Bytes of a frame's header (length and checksum).
+pub const HEADER: usize = 8;
+
+/// Longest payload a frame may declare (a larger length is corruption, not a record).
+pub const MAX_PAYLOAD: usize = 1 << 30;
+
+/// One decoded record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// The key now holds `value`, expiring at `expires_at` (wall-clock ms since the UNIX epoch).
+    Put {
+        /// The key.
+        key: Bytes,
+        /// Its value.
+        value: Stored,
+        /// Its deadline, if any.
+        expires_at: Option<u64>,
+    },
+    /// The key is gone.
+    Del(Bytes),
+    /// Every key of the shard is gone (FLUSHALL).
+    Flush,
+}
+
+/// A payload that does not decode (its checksum matched, so the writer wrote it so: a bug or a
+/// log from another format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed record payload")]
+pub struct Malformed;
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Appends one frame whose payload `body` writes.
+fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; HEADER]);
+    body(out);
+    let len = (out.len() - start - HEADER) as u32;
+    let crc = super::crc::crc32c(&out[start + HEADER..]);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends a `PUT_STR` frame.
+pub fn encode_put_str(out: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) {
+    frame(out, |o| {
+        o.push(PUT_STR);
+        o.extend_from_slice(&expires_at.unwrap_or(0).to_le_bytes());
+        put_bytes(o, key);
+        put_bytes(o, value);
+    });
+}
+
+/// Appends a `PUT_HASH` frame.
+pub fn encode_put_hash(out: &mut Vec<u8>, key: &[u8], hash: &Hash, expires_at: Option<u64>) {
+    frame(out, |o| {
+        o.push(PUT_HASH);
+        o.extend_from_slice(&expires_at.unwrap_or(0).to_le_bytes());
+        put_bytes(o, key);
+        o.extend_from_slice(&(hash.len() as u32).to_le_bytes());
+        for (f, v) in hash {
+            put_bytes(o, f);
+            put_bytes(o, v);
+        }
+    });
+}
+
+/// Appends the frame of a key's whole state.
+pub fn encode_put(out: &mut Vec<u8>, key: &[u8], value: &Stored, expires_at: Option<u64>) {
+    match value {
+        Stored::Str(v) => encode_put_str(out, key, v, expires_at),
+        Stored::Hash(h) => encode_put_hash(out, key, h, expires_at),
+    }
+}
+
+/// Appends a `DEL` frame.
+pub fn encode_del(out: &mut Vec<u8>, key: &[u8]) {
+    frame(out, |o| {
+        o.push(DEL);
+        put_bytes(o, key);
+    });
+}
+
+/// Appends a `FLUSH` frame.
+pub fn encode_flush(out: &mut Vec<u8>) {
+    frame(out, |o| o.push(FLUSH));
+}
+
+/// Reads a payload's fields in order: `.0` is the payload, `.1` the offset read up to.
+struct Reader<'a>(&'a Bytes, usize);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], Malformed> {
+        if self.0.len() - self.1 < n {
+            return Err(Malformed);
+        }
+        self.1 += n;
+        Ok(&self.0[self.1 - n..self.1])
+    }
+
+    fn u32(&mut self) -> Result<u32, Malformed> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, Malformed> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// A byte string, sharing the payload's buffer (no copy).
+    fn bytes(&mut self) -> Result<Bytes, Malformed> {
+        let n = self.u32()? as usize;
+        self.take(n)?;
+        Ok(self.0.slice(self.1 - n..self.1))
+    }
+
+    fn left(&self) -> usize {
+        self.0.len() - self.1
+    }
+}
+
+/// Decodes one payload (its checksum already checked). The keys and values share `payload`'s
+/// buffer: a replayed store keeps the log's read buffer alive until they are all replaced.
+pub fn decode(payload: &Bytes) -> Result<Record, Malformed> {
+    let &tag = payload.first().ok_or(Malformed)?;
+    let mut r = Reader(payload, 1);
+    let record = match tag {
+        PUT_STR | PUT_HASH => {
+            let at = r.u64()?;
+            let key = r.bytes()?;
+            let value = if tag == PUT_STR {
+                Stored::Str(r.bytes()?)
+            } else {
+                let n = r.u32()? as usize;
+                let mut h = Hash::with_capacity(n.min(r.left() / 8));
+                for _ in 0..n {
+                    let f = r.bytes()?;
+                    h.insert(f, r.bytes()?);
+                }
+                Stored::Hash(h)
+            };
+            Record::Put { key, value, expires_at: (at != 0).then_some(at) }
+        }
+        DEL => Record::Del(r.bytes()?),
+        FLUSH => Record::Flush,
+        _ => return Err(Malformed),
+    };
+    if r.left() != 0 {
+        return Err(Malformed);
+    }
+    Ok(record)
+}
+
+/// What is at one offset of a log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A whole frame whose checksum matches: its payload and the offset after it.
+    Whole(&'a [u8], usize),
+    /// The log ends here.
+    End,
+    /// A frame cut short by the end of the log (a write a crash interrupted).
+    Short,
+    /// A frame whose length is impossible or whose checksum does not match; `last` says whether
+    /// it reaches the end of the log (a torn last write) or has bytes after it (corruption).
+    Bad {
+        /// Whether nothing follows the frame.
+        last: bool,
+    },
+}
+
+/// The frame at `pos` of `log`.
+pub fn frame_at(log: &[u8], pos: usize) -> Frame<'_> {
+    let rest = &log[pos.min(log.len())..];
+    if rest.is_empty() {
+        return Frame::End;
+    }
+    if rest.len() < HEADER {
+        return Frame::Short;
+    }
+    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
+    if len == 0 || len > MAX_PAYLOAD {
+        return Frame::Bad { last: false };
+    }
+    if rest.len() < HEADER + len {
+        return Frame::Short;
+    }
+    let payload = &rest[HEADER..HEADER + len];
+    if super::crc::crc32c(payload) != crc {
+        return Frame::Bad { last: rest.len() == HEADER + len };
+    }
+    Frame::Whole(payload, pos + HEADER + len)
+}

@@ -1,0 +1,232 @@
+//! Unit tests of the log: records round-trip, replay rebuilds the store, torn tails and
+//! corruption are told apart, and a compaction's log replays to the store it was taken from.
+
+use super::record::{self, Frame, Record};
+use super::*;
+use crate::kv::{ExpireCondition, Hash, KvStore, SetCondition, SetExpiry, Stored};
+use bytes::Bytes;
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+#[test]
+fn records_round_trip() {
+    let mut h = Hash::new();
+    h.insert(b("f"), b("1"));
+    h.insert(b("g"), b("2"));
+    let records = vec![
+        Record::Put { key: b("k"), value: Stored::Str(b("v")), expires_at: None },
+        Record::Put { key: b("h"), value: Stored::Hash(h), expires_at: Some(1_700_000_000_000) },
+        Record::Del(b("k")),
+        Record::Flush,
+    ];
+    let mut log = Vec::new();
+    for r in &records {
+        match r {
+            Record::Put { key, value, expires_at } => record::encode_put(&mut log, key, value, *expires_at),
+            Record::Del(key) => record::encode_del(&mut log, key),
+            Record::Flush => record::encode_flush(&mut log),
+        }
+    }
+    let (mut pos, mut decoded) = (0, Vec::new());
+    while let Frame::Whole(payload, next) = record::frame_at(&log, pos) {
+        decoded.push(record::decode(&Bytes::copy_from_slice(payload)).unwrap());
+        pos = next;
+    }
+    assert_eq!(decoded, records);
+    assert_eq!(record::frame_at(&log, pos), Frame::End);
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nexus-persist-unit-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &std::path::Path) -> nexus_engine::config::PersistenceConfig {
+    nexus_engine::config::PersistenceConfig {
+        mode: nexus_engine::config::PersistenceMode::Aof,
+        fsync: nexus_engine::config::FsyncPolicy::Always,
+        dir: dir.display().to_string(),
+        rewrite_min_size: 1 << 20,
+        rewrite_growth: 2,
+    }
+}
+
+fn set(kv: &mut KvStore, k: &str, v: &str, expiry: SetExpiry, now: u64) {
+    kv.set(b(k), b(v), (SetCondition::Always, expiry), false, now).unwrap();
+}
+
+/// Hands everything buffered to the writer and waits until it is durable.
+fn settle(kv: &mut KvStore, durability: &Durability) {
+    let lsn = kv.lsn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while kv.journal_mut().unwrap().flush() || durability.durable_lsn() < lsn {
+        assert!(std::time::Instant::now() < deadline, "the writer never caught up");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A store replayed from `dir`'s shard 0 log at engine time `now`.
+fn reopen(dir: &std::path::Path, now: u64) -> (KvStore, Replayed) {
+    let mut kv = KvStore::new();
+    let r = replay_file(&log_path(dir, 0), &mut kv, (now, crate::kv::wall_now_ms())).unwrap();
+    (kv, r)
+}
+
+#[test]
+fn replay_rebuilds_strings_hashes_counters_and_deadlines() {
+    let dir = scratch("replay");
+    check_dir(&dir, 1).unwrap();
+    let log = open_shard(&config(&dir), 0, (1_000, crate::kv::wall_now_ms())).unwrap();
+    let (mut kv, durability) = (log.kv, log.durability);
+    set(&mut kv, "a", "1", SetExpiry::Clear, 1_000);
+    set(&mut kv, "ttl", "x", SetExpiry::After(60_000), 1_000);
+    set(&mut kv, "gone", "x", SetExpiry::After(1), 1_000);
+    kv.hset(b("h"), vec![(b("f"), b("1")), (b("g"), b("2"))], 1_000).unwrap();
+    kv.hdel(b"h", &[b("f")], 1_000).unwrap();
+    kv.incr_by(b("n"), 5, 1_000).unwrap();
+    kv.incr_by(b("n"), 2, 1_000).unwrap();
+    kv.append(b("a"), b"23", 1_000).unwrap();
+    set(&mut kv, "d", "x", SetExpiry::Clear, 1_000);
+    kv.del(b"d", 1_000);
+    kv.expire(b"a", 30_000, ExpireCondition::Always, 1_000);
+    kv.persist(b"a", 1_000);
+    assert!(kv.lsn() >= 10);
+    settle(&mut kv, &durability);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // Another process: its engine clock starts elsewhere (here at 5).
+    let (mut back, r) = reopen(&dir, 5);
+    assert_eq!(r.records, kv.lsn());
+    assert_eq!(back.get(b"a", 5), Ok(Some(b("123"))));
+    assert_eq!(back.ttl(b"a", 5), crate::kv::Ttl::Forever);
+    assert_eq!(back.get(b"n", 5), Ok(Some(b("7"))));
+    assert_eq!(back.hgetall(b"h", 5).unwrap(), vec![(b("g"), b("2"))]);
+    assert!(!back.exists(b"d", 5) && !back.exists(b"gone", 5), "deleted and expired keys stay gone");
+    match back.ttl(b"ttl", 5) {
+        crate::kv::Ttl::Millis(ms) => assert!((55_000..=60_000).contains(&ms), "{ms} ms left"),
+        other => panic!("the deadline was lost: {other:?}"),
+    }
+    kv.clear();
+    settle(&mut kv, &durability);
+    assert_eq!(reopen(&dir, 5).0.len(5), 0, "FLUSHALL is logged");
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_and_corruption_in_the_middle_refused() {
+    let dir = scratch("torn");
+    let path = log_path(&dir, 0);
+    let mut log = Vec::new();
+    for i in 0..10 {
+        record::encode_put_str(&mut log, format!("k{i}").as_bytes(), b"v", None);
+    }
+    let whole = log.len();
+    // A write cut short: half a frame at the end.
+    let mut torn = log.clone();
+    record::encode_put_str(&mut torn, b"k10", b"v", None);
+    torn.truncate(whole + 7);
+    std::fs::write(&path, &torn).unwrap();
+    let (mut kv, r) = reopen(&dir, 0);
+    assert_eq!((r.records, r.bytes, r.truncated), (10, whole as u64, 7));
+    assert_eq!(kv.len(0), 10);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64, "the file was truncated");
+    // A whole last frame with a bad checksum: torn too, never applied.
+    let mut bad_last = log.clone();
+    record::encode_put_str(&mut bad_last, b"k10", b"v", None);
+    let n = bad_last.len();
+    bad_last[n - 1] ^= 0xff;
+    std::fs::write(&path, &bad_last).unwrap();
+    let (mut kv, r) = reopen(&dir, 0);
+    assert_eq!((r.records, kv.exists(b"k10", 0)), (10, false));
+    // A bad byte in the middle, in a length field or in a payload: refused, naming the offset.
+    for at in [whole / 2, whole / 2 + 12] {
+        let mut corrupt = log.clone();
+        corrupt[at] ^= 0xff;
+        std::fs::write(&path, &corrupt).unwrap();
+        let err = replay_file(&path, &mut KvStore::new(), (0, 0)).unwrap_err();
+        assert!(matches!(err, PersistError::Corrupt { offset: 140, .. }), "{err}");
+        assert!(err.to_string().contains("refusing to start"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), corrupt, "a corrupt log is left as it is");
+    }
+}
+
+#[test]
+fn a_directory_of_another_shard_count_is_refused() {
+    let dir = scratch("shards");
+    check_dir(&dir, 2).unwrap();
+    check_dir(&dir, 2).unwrap();
+    let err = check_dir(&dir, 3).unwrap_err();
+    assert!(err.to_string().contains("holds the logs of 2 shards but this server runs 3"), "{err}");
+    let bare = scratch("shards-bare");
+    std::fs::write(log_path(&bare, 3), b"").unwrap();
+    assert!(matches!(check_dir(&bare, 2), Err(PersistError::ShardCount { found: 4, .. })));
+}
+
+#[test]
+fn compaction_while_writing_replays_to_the_store() {
+    let dir = scratch("rewrite");
+    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms())).unwrap();
+    let (mut kv, durability) = (log.kv, log.durability);
+    for round in 0..3 {
+        for i in 0..3000 {
+            set(&mut kv, &format!("k{i}"), &format!("v{round}-{i}"), SetExpiry::Clear, 0);
+        }
+    }
+    kv.hset(b("h"), vec![(b("f"), b("1"))], 0).unwrap();
+    set(&mut kv, "ttl", "t", SetExpiry::After(600_000), 0);
+    settle(&mut kv, &durability);
+    let before = std::fs::metadata(log_path(&dir, 0)).unwrap().len();
+    kv.journal_mut().unwrap().start_rewrite();
+    let mut keys = kv.rewrite_keys();
+    let mut step = 0;
+    while !keys.is_empty() {
+        let chunk: Vec<Bytes> = keys.drain(keys.len().saturating_sub(500)..).collect();
+        kv.dump_keys(&chunk, 0);
+        // Writes between the steps: to keys dumped already, not yet, and new ones.
+        set(&mut kv, &format!("k{}", step * 7), "changed", SetExpiry::Clear, 0);
+        kv.del(format!("k{}", 2999 - step).as_bytes(), 0);
+        set(&mut kv, &format!("new{step}"), "n", SetExpiry::Clear, 0);
+        kv.hset(b("h"), vec![(Bytes::from(format!("f{step}")), b("x"))], 0).unwrap();
+        kv.journal_mut().unwrap().flush();
+        step += 1;
+    }
+    kv.journal_mut().unwrap().finish_rewrite();
+    set(&mut kv, "after", "a", SetExpiry::Clear, 0);
+    settle(&mut kv, &durability);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while durability_rewrites(&durability) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the rewrite never finished");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let after = std::fs::metadata(log_path(&dir, 0)).unwrap().len();
+    assert!(after < before, "compacted: {after} bytes after, {before} before");
+    let (back, _) = reopen(&dir, 0);
+    let strip = |s: Vec<(Bytes, Stored, Option<u64>)>| -> Vec<(Bytes, Stored, bool)> {
+        s.into_iter().map(|(k, v, t)| (k, v, t.is_some())).collect()
+    };
+    assert_eq!(strip(back.snapshot(0)), strip(kv.snapshot(0)));
+    assert!(!dir.join("shard-0.aof.rewrite").exists());
+}
+
+fn durability_rewrites(d: &Durability) -> u64 {
+    d.rewrites()
+}
+
+#[test]
+fn waiting_for_durability_ends_when_the_writer_covers_the_lsn_or_fails() {
+    let shared = std::sync::Arc::new(LogShared::default());
+    let durability = Durability::new(shared.clone());
+    let mut wait = std::pin::pin!(durability.wait_durable(3));
+    assert_eq!(futures_lite::future::block_on(futures_lite::future::poll_once(wait.as_mut())), None);
+    shared.durable.store(2, std::sync::atomic::Ordering::Release);
+    durability.wake();
+    assert_eq!(futures_lite::future::block_on(futures_lite::future::poll_once(wait.as_mut())), None);
+    shared.durable.store(3, std::sync::atomic::Ordering::Release);
+    durability.wake();
+    assert_eq!(futures_lite::future::block_on(futures_lite::future::poll_once(wait.as_mut())), Some(Ok(())));
+    let mut later = std::pin::pin!(durability.wait_durable(10));
+    shared.failed.store(true, std::sync::atomic::Ordering::Release);
+    assert_eq!(futures_lite::future::block_on(later.as_mut()), Err(LogFailed), "a failed log ends the wait");
+}

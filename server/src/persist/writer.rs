@@ -1,0 +1,227 @@
+//! The log-writer thread: one per shard, outside the shards, so no shard ever waits on disk.
+//!
+//! The shard hands it buffers of encoded records ([`WriterCmd::Append`]) over a channel; it
+//! writes them with plain `write(2)` (and `fdatasync(2)` per the fsync policy; no io_uring: one
+//! large write and one sync per batch leave little for it to save), then publishes the LSNs it
+//! wrote and made durable in [`LogShared`] and calls the shard's notifier. Everything queued when
+//! it wakes is written before one sync: group commit, so `always` costs one fsync per batch, not
+//! per write. Under `everysec` it syncs when a second has passed since the last sync (waking on
+//! its own for it), under `no` never.
+//!
+//! Compaction ([`WriterCmd::StartRewrite`] .. [`WriterCmd::FinishRewrite`]): meanwhile each
+//! append also carries the bytes for the new log, which go to `<log>.rewrite`; finishing syncs
+//! it, renames it over the log (atomic), syncs the directory and goes on appending to it.
+//!
+//! Invariants: `durable <= written`, both only grow; `notify` is called after every batch, so a
+//! shard that holds back its buffer while the writer is busy always hears when it is free; a
+//! failed write or sync sets `failed` for good (the log may have a hole) and is logged.
+
+use nexus_engine::config::FsyncPolicy;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What the shard asks of its writer.
+#[derive(Debug)]
+pub enum WriterCmd {
+    /// Append `main` to the log (and `rewrite` to the log being rewritten); `lsn` is the last
+    /// record's.
+    Append {
+        /// Records for the current log.
+        main: Vec<u8>,
+        /// Records for the new log, while a rewrite runs.
+        rewrite: Vec<u8>,
+        /// The LSN of the last record in `main`.
+        lsn: u64,
+    },
+    /// Start a new log beside the current one.
+    StartRewrite,
+    /// The new log is complete: make it the log.
+    FinishRewrite,
+}
+
+/// What the writer publishes to its shard (and to INFO-like readers).
+#[derive(Default)]
+pub struct LogShared {
+    /// The last LSN written to the file.
+    pub written: AtomicU64,
+    /// The last LSN covered by an fsync (under `no`: written).
+    pub durable: AtomicU64,
+    /// The writer has nothing queued (the shard may hand it a buffer now).
+    pub idle: AtomicBool,
+    /// A write, sync or rewrite failed.
+    pub failed: AtomicBool,
+    /// Rewrites completed.
+    pub rewrites: AtomicU64,
+    /// Called after every batch (the shard's wake-up; set once the shard's agent exists).
+    pub notify: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for LogShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogShared")
+            .field("written", &self.written.load(Ordering::Relaxed))
+            .field("durable", &self.durable.load(Ordering::Relaxed))
+            .field("failed", &self.failed.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The thread's state; see the module documentation.
+struct Writer {
+    path: PathBuf,
+    file: File,
+    rewrite: Option<File>,
+    policy: FsyncPolicy,
+    shared: Arc<LogShared>,
+    /// The last LSN written, and whether bytes were written since the last sync.
+    lsn: u64,
+    dirty: bool,
+    last_sync: Instant,
+}
+
+/// Starts the writer of the log at `path` (opened for appending as `file`).
+pub fn spawn(
+    path: PathBuf,
+    file: File,
+    policy: FsyncPolicy,
+    shared: Arc<LogShared>,
+    rx: Receiver<WriterCmd>,
+    start_lsn: u64,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    shared.written.store(start_lsn, Ordering::Release);
+    shared.durable.store(start_lsn, Ordering::Release);
+    shared.idle.store(true, Ordering::Release);
+    let name = format!("nexus-aof-{}", path.file_stem().and_then(|s| s.to_str()).unwrap_or("log"));
+    let writer =
+        Writer { path, file, rewrite: None, policy, shared, lsn: start_lsn, dirty: false, last_sync: Instant::now() };
+    std::thread::Builder::new().name(name).spawn(move || writer.run(rx))
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<WriterCmd>) {
+        loop {
+            let wait = Duration::from_secs(1).saturating_sub(self.last_sync.elapsed()).max(Duration::from_millis(10));
+            match rx.recv_timeout(wait) {
+                Ok(cmd) => {
+                    self.apply(cmd);
+                    while let Ok(cmd) = rx.try_recv() {
+                        self.apply(cmd);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The shard is stopping: make what it wrote durable whatever the policy (it
+                    // waits for this thread; nobody listens for a notice any more).
+                    self.sync();
+                    self.publish(false);
+                    return;
+                }
+            }
+            let due = match self.policy {
+                FsyncPolicy::Always => true,
+                FsyncPolicy::EverySec => self.last_sync.elapsed() >= Duration::from_secs(1),
+                FsyncPolicy::No => false,
+            };
+            if due {
+                self.sync();
+            }
+            self.publish(true);
+        }
+    }
+
+    /// Publishes the LSNs, marks the writer idle and (`notify`) wakes the shard.
+    fn publish(&mut self, notify: bool) {
+        self.shared.written.store(self.lsn, Ordering::Release);
+        if self.policy == FsyncPolicy::No || !self.dirty {
+            self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
+        }
+        self.shared.idle.store(true, Ordering::Release);
+        if let Some(wake) = self.shared.notify.get().filter(|_| notify) {
+            wake();
+        }
+    }
+
+    fn fail(&self, what: &str, e: &std::io::Error) {
+        if !self.shared.failed.swap(true, Ordering::AcqRel) {
+            tracing::error!("append-only log {}: {what} failed: {e}", self.path.display());
+        }
+    }
+
+    fn sync(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        match self.file.sync_data() {
+            Ok(()) => {
+                self.dirty = false;
+                self.last_sync = Instant::now();
+            }
+            Err(e) => self.fail("fdatasync", &e),
+        }
+    }
+
+    fn apply(&mut self, cmd: WriterCmd) {
+        match cmd {
+            WriterCmd::Append { main, rewrite, lsn } => {
+                if let Err(e) = self.file.write_all(&main) {
+                    self.fail("write", &e);
+                    return;
+                }
+                if let Some(r) = &mut self.rewrite {
+                    if let Err(e) = r.write_all(&rewrite) {
+                        self.fail("write of the rewritten log", &e);
+                        self.rewrite = None;
+                    }
+                }
+                self.lsn = lsn;
+                self.dirty |= !main.is_empty();
+            }
+            WriterCmd::StartRewrite => match File::create(rewrite_path(&self.path)) {
+                Ok(f) => self.rewrite = Some(f),
+                Err(e) => self.fail("creating the rewritten log", &e),
+            },
+            WriterCmd::FinishRewrite => self.finish_rewrite(),
+        }
+    }
+
+    /// Syncs the new log, renames it over the log and appends to it from now on.
+    fn finish_rewrite(&mut self) {
+        let Some(new) = self.rewrite.take() else { return };
+        let tmp = rewrite_path(&self.path);
+        let switched =
+            new.sync_data().and_then(|()| std::fs::rename(&tmp, &self.path)).and_then(|()| sync_dir(&self.path));
+        match switched {
+            Ok(()) => {
+                // Everything written so far is in the new, synced log.
+                self.file = new;
+                self.dirty = false;
+                self.last_sync = Instant::now();
+                self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
+                self.shared.rewrites.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("append-only log {} rewritten", self.path.display());
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::warn!("append-only log {}: rewrite abandoned: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+/// Where a log's rewrite is built.
+pub fn rewrite_path(log: &Path) -> PathBuf {
+    let mut p = log.as_os_str().to_owned();
+    p.push(".rewrite");
+    PathBuf::from(p)
+}
+
+/// Syncs the directory holding `path`, so a rename in it is durable.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    File::open(dir)?.sync_all()
+}
