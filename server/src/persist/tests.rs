@@ -230,3 +230,30 @@ fn waiting_for_durability_ends_when_the_writer_covers_the_lsn_or_fails() {
     shared.failed.store(true, std::sync::atomic::Ordering::Release);
     assert_eq!(futures_lite::future::block_on(later.as_mut()), Err(LogFailed), "a failed log ends the wait");
 }
+
+#[test]
+fn a_replayed_store_is_counted_and_its_evictions_are_logged() {
+    let dir = scratch("evict");
+    check_dir(&dir, 1).unwrap();
+    let log = open_shard(&config(&dir), 0, (1_000, crate::kv::wall_now_ms())).unwrap();
+    let (mut kv, durability) = (log.kv, log.durability);
+    for i in 0..100 {
+        set(&mut kv, &format!("k{i}"), "0123456789", SetExpiry::Clear, 1_000);
+    }
+    settle(&mut kv, &durability);
+    let used = kv.used_memory();
+    // The replayed store counts what it loaded, so a limit applies to it at once.
+    let (back, _) = reopen(&dir, 5);
+    assert_eq!(back.used_memory(), used);
+    assert_eq!(back.recount(), used);
+    let limit = crate::kv::MemoryLimit::new(used / 2, nexus_engine::config::EvictionPolicy::AllKeysLru, 1);
+    let mut kv = kv.with_memory_limit(limit);
+    kv.make_room(2_000).unwrap();
+    let evicted = kv.evicted_keys();
+    assert!(evicted >= 50, "evicted only {evicted} keys");
+    settle(&mut kv, &durability);
+    // An evicted key stays evicted after a restart.
+    let (mut again, _) = reopen(&dir, 5);
+    assert_eq!(again.len(5) as u64, 100 - evicted);
+    drop(kv);
+}
