@@ -60,7 +60,8 @@ impl Directory {
     pub(crate) fn apply(&mut self, msg: DirMsg, now: Instant) {
         match msg {
             DirMsg::Heartbeat { node, names } => {
-                let entry = self.nodes.entry(node).or_insert_with(|| NodeEntry { last_seen: now, names: BTreeSet::new() });
+                let entry =
+                    self.nodes.entry(node).or_insert_with(|| NodeEntry { last_seen: now, names: BTreeSet::new() });
                 entry.last_seen = now;
                 entry.names = names.into_iter().collect();
             }
