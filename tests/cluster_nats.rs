@@ -54,6 +54,7 @@ impl Nats {
     }
 
     /// Starts it again on the same port.
+    #[allow(dead_code)] // the fault tests restart it; the RESP test does not
     pub fn restart(&mut self) {
         self.stop();
         assert!(self.spawn(), "nats-server restarts");

@@ -97,7 +97,8 @@ impl Counters {
             received: load(&self.received),
             handed: load(&self.handed),
             dead_inbound: load(&self.dead_inbound),
-            reconnects: load(&self.reconnects),
+            // The first `Connected` event is the initial connection.
+            reconnects: load(&self.reconnects).saturating_sub(1),
         }
     }
 }

@@ -24,6 +24,7 @@ mod child;
 mod doctor;
 mod log;
 mod run;
+mod run_cluster;
 mod sim;
 mod top;
 mod topo;

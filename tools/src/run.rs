@@ -59,6 +59,16 @@ pub struct RunArgs {
     /// or auto (glommio when io_uring and the memlock limit allow it).
     #[arg(long)]
     executor: Option<nexus_engine::executor::ExecutorKind>,
+    /// Join the cluster whose NATS server is at this URL (e.g. nats://127.0.0.1:4222); needs
+    /// --node. Global names (`AGENT.SPAWN kind name GLOBAL`) are then reachable from every node.
+    #[arg(long, value_name = "URL", requires = "node")]
+    cluster: Option<String>,
+    /// This node's name in the cluster (unique; one subject token).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    node: Option<String>,
+    /// The cluster's name (its subjects start with nexus.<name>.).
+    #[arg(long, value_name = "NAME", default_value = "nexus")]
+    cluster_name: String,
 }
 
 /// Reads and validates the config named by the arguments.
@@ -129,6 +139,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let handle = engine.handle();
     let collector = start_collector(&config, &handle)?;
     let agents = spawn_agents(&handle, &config, server.as_ref())?;
+    let cluster = crate::run_cluster::join(&args.cluster, &args.node, &args.cluster_name, &handle, server.as_ref())?;
     let mut metrics = None;
     if let Some(server) = &server {
         // Clients connect once the config's agents can answer them.
@@ -150,6 +161,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         stop_server(server, &config);
     }
     drop(metrics);
+    if let Some(node) = cluster {
+        node.shutdown();
+    }
     if let Some(load) = load {
         load.stop(&handle);
     }
