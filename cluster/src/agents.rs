@@ -40,13 +40,14 @@ impl Agent for BridgeAgent {
 /// holds the name, encoded with postcard. Asks keep the asker's deadline.
 pub(crate) struct Proxy<Q, A> {
     name: Arc<str>,
+    subject: async_nats::Subject,
     link: Link,
     _types: PhantomData<fn(Q, A)>,
 }
 
 impl<Q, A> Proxy<Q, A> {
     pub(crate) fn new(name: Arc<str>, link: Link) -> Self {
-        Self { name, link, _types: PhantomData }
+        Self { subject: link.name_subject(&name), name, link, _types: PhantomData }
     }
 }
 
@@ -55,7 +56,7 @@ impl<Q: Wire, A: Wire> Agent for Proxy<Q, A> {
 
     fn handle(&mut self, msg: Call<Q, A>, ctx: &mut Ctx<'_>) {
         match msg {
-            Call::Tell(q) => self.link.tell(&self.name, &q),
+            Call::Tell(q) => self.link.tell_to(self.subject.clone(), &q),
             Call::Ask(q, reply) => {
                 let timeout = match ctx.deadline_ns() {
                     Some(deadline) => std::time::Duration::from_nanos(deadline.saturating_sub(ctx.now_ns())),

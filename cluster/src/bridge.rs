@@ -25,10 +25,10 @@ use tokio::task::JoinHandle;
 /// What the NATS thread is asked to do.
 pub(crate) enum Cmd {
     /// Publish a one-way frame.
-    Publish { subject: String, frame: Vec<u8> },
+    Publish { subject: async_nats::Subject, frame: Vec<u8> },
     /// Request, and hand the outcome to `finish`.
     Request {
-        subject: String,
+        subject: async_nats::Subject,
         name: String,
         frame: Vec<u8>,
         timeout: Duration,
@@ -219,7 +219,7 @@ impl Bridge {
 async fn request(
     link: Link,
     client: Client,
-    subject: String,
+    subject: async_nats::Subject,
     name: String,
     frame: Vec<u8>,
     timeout: Duration,
@@ -293,7 +293,7 @@ async fn serve_name(
 fn inbound(link: &Link, serve: &Arc<dyn Serve>, msg: async_nats::Message) {
     link.counters.received();
     let (kind, timeout_ms, body) = match parse_request(&msg.payload) {
-        Ok((k, t, b)) => (k, t, bytes::Bytes::copy_from_slice(b)),
+        Ok((k, t, b)) => (k, t, msg.payload.slice(msg.payload.len() - b.len()..)),
         Err(e) => {
             link.counters.dead_inbound();
             if let Some(reply) = msg.reply {

@@ -43,15 +43,20 @@ impl Link {
     }
 
     /// The subject a global name is served on.
-    pub(crate) fn name_subject(&self, name: &str) -> String {
-        format!("nexus.{}.name.{name}", self.config.cluster)
+    pub(crate) fn name_subject(&self, name: &str) -> async_nats::Subject {
+        format!("nexus.{}.name.{name}", self.config.cluster).into()
     }
 
     /// Sends `q` one way to the holder of the global name `name`.
     pub fn tell<Q: Wire>(&self, name: &str, q: &Q) {
+        self.tell_to(self.name_subject(name), q);
+    }
+
+    /// [`tell`](Self::tell) to a name's subject built once (a proxy keeps its own).
+    pub(crate) fn tell_to<Q: Wire>(&self, subject: async_nats::Subject, q: &Q) {
         self.counters.sent();
         match request_frame(TELL, 0, q) {
-            Ok(frame) => self.command(Cmd::Publish { subject: self.name_subject(name), frame }),
+            Ok(frame) => self.command(Cmd::Publish { subject, frame }),
             Err(e) => self.counters.dead(e.reason()),
         }
     }

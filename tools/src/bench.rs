@@ -97,6 +97,9 @@ enum WorkloadArg {
     /// Message tracing's cost: counting and cross-shard pingpong, untraced build (with
     /// --untraced-bin) against sampling 0, 1% and 100% (not part of `all`).
     Tracing,
+    /// Two nodes through a nats-server it starts: cross-node ask round trip and one-way
+    /// messages/s against raw async-nats request/reply and publish (not part of `all`).
+    Cluster,
     /// Compare two `--json FILE` outputs: OLD.jsonl NEW.jsonl (runs nothing).
     Compare,
 }
@@ -190,6 +193,7 @@ const SERVER_CLIENTS_DEFAULT: u32 = 50;
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     match args.workload {
         WorkloadArg::Idle => return idle(&args),
+        WorkloadArg::Cluster => return crate::bench_cluster::bench_cluster(),
         WorkloadArg::Compare => return compare(&args),
         WorkloadArg::Tracing => return tracing(args),
         _ => refuse_special_options(&args)?,
@@ -285,6 +289,7 @@ fn suite_workloads(workload: WorkloadArg) -> Vec<Workload> {
         WorkloadArg::Server => unreachable!("`server` returned above"),
         WorkloadArg::Restart => unreachable!("`restart` returned above"),
         WorkloadArg::Coord => unreachable!("`coord` returned above"),
+        WorkloadArg::Cluster => unreachable!("`cluster` returned above"),
         WorkloadArg::Idle | WorkloadArg::Compare | WorkloadArg::Tracing => {
             unreachable!("`idle`, `compare` and `tracing` returned above")
         }
