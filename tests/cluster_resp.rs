@@ -1,5 +1,5 @@
-//! Two `nexus run` processes joined through a real `nats-server` (`--cluster URL --node
-//! NAME`), driven over RESP: `AGENT.SPAWN echo e1 GLOBAL` on node a, `AGENT.ASK e1 hi` on
+//! Two `nexus run` processes joined through a real `nats-server` (one with `--cluster URL
+//! --node NAME`, one with a config file's `[cluster]` table), driven over RESP: `AGENT.SPAWN echo e1 GLOBAL` on node a, `AGENT.ASK e1 hi` on
 //! node b answers `hi`, `AGENT.SEND` crosses too, `INFO cluster` lists both nodes and the
 //! name, a second GLOBAL claim of the name is refused naming its holder, and once node a is
 //! killed an ask to `e1` fails at once instead of hanging. Every process is killed on drop.
@@ -20,16 +20,23 @@ struct NexusNode {
 }
 
 impl NexusNode {
-    fn start(nats: &Nats, node: &str) -> NexusNode {
+    /// Starts node `node`: with `--cluster`/`--node`, or (`from_config`) with a config file's
+    /// `[cluster]` table.
+    fn start(nats: &Nats, node: &str, from_config: bool) -> NexusNode {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_nexus"))
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
+        cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .args(["run", "--executor", "threads", "--metrics-listen", ""])
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--cluster", &nats.url(), "--node", node])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nexus starts");
+            .args(["--listen", &format!("127.0.0.1:{port}")]);
+        if from_config {
+            let path = std::env::temp_dir().join(format!("nexus-cluster-{}-{port}.toml", std::process::id()));
+            let text = format!("load = false\n[cluster]\nnats = \"{}\"\nnode = \"{node}\"\n", nats.url());
+            std::fs::write(&path, text).expect("writes the config");
+            cmd.arg("--config").arg(&path);
+        } else {
+            cmd.args(["--cluster", &nats.url(), "--node", node]);
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("nexus starts");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nexus node {node} did not listen");
@@ -82,8 +89,8 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn two_nexus_nodes_ask_across_over_resp() {
     let Some(nats) = Nats::start() else { return };
-    let a = NexusNode::start(&nats, "a");
-    let b = NexusNode::start(&nats, "b");
+    let a = NexusNode::start(&nats, "a", false);
+    let b = NexusNode::start(&nats, "b", true);
     assert_eq!(a.cmd(&["AGENT.SPAWN", "echo", "e1", "GLOBAL"]), "+OK");
     until("b to answer through a", || b.cmd(&["AGENT.ASK", "e1", "hi"]) == "hi");
     assert_eq!(b.cmd(&["AGENT.SEND", "e1", "one way"]), ":1");

@@ -1,4 +1,4 @@
-//! `nexus run --cluster URL --node NAME`: joins the node to a NATS cluster (`nexus-cluster`)
+//! `nexus run --cluster URL --node NAME` (or the config's `[cluster]` table): joins the node to a NATS cluster (`nexus-cluster`)
 //! and hands the link to the RESP server, so `AGENT.SPAWN ... GLOBAL`, remote `AGENT.ASK` /
 //! `AGENT.SEND` and `INFO cluster` work.
 //!
@@ -6,23 +6,45 @@
 //! before the server opens), and the node leaves the cluster before the engine stops.
 
 use crate::Failure;
-use nexus_cluster::{ClusterConfig, Node};
+use nexus_cluster::{Node, RawClusterConfig};
+use nexus_engine::config::ClusterSection;
 use nexus_engine::engine::EngineHandle;
 use nexus_server::ServerHandle;
 
-/// Joins the cluster the flags name, if any.
+/// `nexus run`'s cluster flags; each overrides the config's `[cluster]` key.
+pub struct Flags {
+    /// `--cluster URL`.
+    pub url: Option<String>,
+    /// `--node NAME`.
+    pub node: Option<String>,
+    /// `--cluster-name NAME`.
+    pub name: Option<String>,
+}
+
+/// Joins the cluster the flags and the config's `[cluster]` table name, if any.
 pub fn join(
-    url: &Option<String>,
-    node: &Option<String>,
-    cluster: &str,
+    flags: &Flags,
+    section: Option<&ClusterSection>,
     engine: &EngineHandle,
     server: Option<&ServerHandle>,
 ) -> Result<Option<Node>, Failure> {
-    let (Some(url), Some(node)) = (url, node) else { return Ok(None) };
-    let config = ClusterConfig::builder(url.clone(), node.clone())
-        .cluster(cluster)
-        .build()
-        .map_err(|e| Failure::usage(format!("bad --cluster/--node: {e}")))?;
+    let mut raw = match section {
+        Some(s) => RawClusterConfig {
+            nats: s.nats.clone(),
+            node: s.node.clone(),
+            cluster: s.cluster.clone(),
+            heartbeat_ms: s.heartbeat_ms,
+            lease_ms: s.lease_ms,
+            claim_window_ms: s.claim_window_ms,
+        },
+        None if flags.url.is_none() => return Ok(None),
+        None => RawClusterConfig::default(),
+    };
+    raw.nats = flags.url.clone().unwrap_or(raw.nats);
+    raw.node = flags.node.clone().unwrap_or(raw.node);
+    raw.cluster = flags.name.clone().unwrap_or(raw.cluster);
+    let config = raw.build().map_err(|e| Failure::usage(format!("config error: {e}")))?;
+    let (node, cluster, url) = (config.node.clone(), config.cluster.clone(), config.nats.clone());
     let joined = Node::start(engine, config).map_err(|e| Failure::runtime(format!("cannot join the cluster: {e}")))?;
     if let Some(server) = server {
         server.kinds().cluster().set(joined.link());
