@@ -73,8 +73,10 @@ pub(crate) async fn connect(link: &Link) -> Result<Client, ClusterError> {
         .event_callback(move |event| {
             let counters = counters.clone();
             async move {
-                if let Event::Connected = event {
-                    counters.reconnected();
+                match event {
+                    Event::Connected => counters.reconnected(),
+                    Event::SlowConsumer(_) => counters.slow_consumer(),
+                    _ => {}
                 }
             }
         })
@@ -276,7 +278,13 @@ async fn serve_name(
     loop {
         tokio::select! {
             msg = messages.next() => match msg {
-                Some(msg) => inbound(&link, &serve, msg),
+                Some(msg) => {
+                    if let Some(job) = inbound(&link, &serve, msg) {
+                        if !link.try_run(job) {
+                            link.counters.dead_inbound();
+                        }
+                    }
+                }
                 None => return,
             },
             who = whois.next() => match who {
@@ -289,8 +297,10 @@ async fn serve_name(
     }
 }
 
-/// Hands one incoming message to a bridge agent, which runs the serve on its shard.
-fn inbound(link: &Link, serve: &Arc<dyn Serve>, msg: async_nats::Message) {
+/// The job that runs one incoming message's serve on a bridge agent's shard; `None` (counted,
+/// and answered when it was an ask) for a frame that does not parse. The job counts the
+/// message handed (or, for a one-way message the local agent refused, dead).
+fn inbound(link: &Link, serve: &Arc<dyn Serve>, msg: async_nats::Message) -> Option<Job> {
     link.counters.received();
     let (kind, timeout_ms, body) = match parse_request(&msg.payload) {
         Ok((k, t, b)) => (k, t, msg.payload.slice(msg.payload.len() - b.len()..)),
@@ -299,7 +309,7 @@ fn inbound(link: &Link, serve: &Arc<dyn Serve>, msg: async_nats::Message) {
             if let Some(reply) = msg.reply {
                 Answer::new(link.tx.clone(), reply).send(Err(e));
             }
-            return;
+            return None;
         }
     };
     let serve = serve.clone();
@@ -307,16 +317,25 @@ fn inbound(link: &Link, serve: &Arc<dyn Serve>, msg: async_nats::Message) {
         (ASK, Some(reply)) => {
             let answer = Answer::new(link.tx.clone(), reply);
             let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
-            Box::new(move |ctx| serve.ask(&body, timeout, answer, ctx))
+            let counters = link.counters.clone();
+            Box::new(move |ctx| {
+                // The asker learns of any failure from here on through the answer.
+                counters.handed();
+                serve.ask(&body, timeout, answer, ctx);
+            })
         }
-        _ => Box::new(move |ctx| {
-            if let Err(e) = serve.tell(&body, ctx) {
-                tracing::debug!("cluster: a one-way message was not delivered locally: {e}");
-            }
-        }),
+        _ => {
+            let counters = link.counters.clone();
+            Box::new(move |ctx| match serve.tell(&body, ctx) {
+                Ok(()) => counters.handed(),
+                Err(e) => {
+                    counters.dead_inbound();
+                    tracing::debug!("cluster: a one-way message was not delivered locally: {e}");
+                }
+            })
+        }
     };
-    link.counters.handed();
-    link.run(job);
+    Some(job)
 }
 
 /// Wall-clock nanoseconds, for ordering claims.

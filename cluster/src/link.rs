@@ -130,10 +130,16 @@ impl Link {
     /// Runs `job` on a bridge agent (round robin over the shards). A job the engine refuses
     /// for more than a second (it is stopping) is dropped.
     pub(crate) fn run(&self, job: Job) {
+        self.try_run(job);
+    }
+
+    /// [`run`](Self::run), saying whether the engine took the job.
+    pub(crate) fn try_run(&self, job: Job) -> bool {
         let i = self.next_bridge.fetch_add(1, Ordering::Relaxed) % self.bridges.len();
         let sent = self.engine.send_timeout(self.bridges[i], BridgeMsg::Run(job), Duration::from_secs(1));
         if sent.is_err() {
             tracing::debug!("cluster: the engine refused a bridge job (stopping?)");
         }
+        sent.is_ok()
     }
 }

@@ -59,6 +59,7 @@ pub(crate) struct Counters {
     handed: AtomicU64,
     dead_inbound: AtomicU64,
     reconnects: AtomicU64,
+    slow_consumer: AtomicU64,
 }
 
 impl Counters {
@@ -84,6 +85,10 @@ impl Counters {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn slow_consumer(&self) {
+        self.slow_consumer.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> ClusterStats {
         let load = |a: &AtomicU64| a.load(Ordering::SeqCst);
         let mut dead = [0; REASONS];
@@ -99,6 +104,7 @@ impl Counters {
             dead_inbound: load(&self.dead_inbound),
             // The first `Connected` event is the initial connection.
             reconnects: load(&self.reconnects).saturating_sub(1),
+            slow_consumer_events: load(&self.slow_consumer),
         }
     }
 }
@@ -120,6 +126,10 @@ pub struct ClusterStats {
     pub dead_inbound: u64,
     /// Times the NATS connection came back after a loss.
     pub reconnects: u64,
+    /// Times the client reported a slow consumer: a subscription of this node fell so far
+    /// behind that the client dropped incoming messages (how many is not reported: those are
+    /// the one loss this accounting cannot count one by one).
+    pub slow_consumer_events: u64,
 }
 
 impl ClusterStats {
@@ -142,8 +152,14 @@ impl ClusterStats {
     /// One line: the counters and the dead letters by reason.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "sent={} delivered={} received={} handed={} dead_inbound={} reconnects={}",
-            self.sent, self.delivered, self.received, self.handed, self.dead_inbound, self.reconnects
+            "sent={} delivered={} received={} handed={} dead_inbound={} reconnects={} slow_consumer_events={}",
+            self.sent,
+            self.delivered,
+            self.received,
+            self.handed,
+            self.dead_inbound,
+            self.reconnects,
+            self.slow_consumer_events
         );
         for why in Reason::ALL {
             s.push_str(&format!(" dead_{}={}", why.name(), self.dead_of(why)));

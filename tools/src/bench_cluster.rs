@@ -156,8 +156,11 @@ pub fn bench_cluster() -> Result<(), Failure> {
     }
     report("ask RTT p50 ratio (nexus/raw, target <= 1.20)", &mut ask_ratios, |m| m <= 1.2);
     report("one-way msgs/s ratio (nexus/raw, target >= 0.80)", &mut way_ratios, |m| m >= 0.8);
-    let stats = nb.stats();
-    println!("node b accounting: {} ({})", stats.line(), if stats.accounted() { "accounted" } else { "NOT accounted" });
+    for (name, node) in [("a", &na), ("b", &nb)] {
+        let stats = node.stats();
+        let verdict = if stats.accounted() { "accounted" } else { "NOT accounted" };
+        println!("node {name} accounting: {} ({verdict})", stats.line());
+    }
     nb.shutdown();
     na.shutdown();
     let _ = eb.shutdown();
