@@ -97,7 +97,8 @@ struct Bridge {
     held: HashMap<String, Held>,
 }
 
-/// Runs the NATS thread until it is told to stop or every `Link` is gone.
+/// Runs the NATS thread until the node tells it to stop (shutdown, kill or drop). Requests still
+/// in flight then are cancelled with the runtime: their askers see their own timeout.
 pub(crate) async fn run(link: Link, client: Client, mut rx: UnboundedReceiver<Cmd>) {
     let listener = match client.subscribe(dir_subject_of(&link)).await {
         Ok(sub) => tokio::spawn(listen_directory(link.clone(), sub)),

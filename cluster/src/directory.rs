@@ -147,3 +147,7 @@ impl Directory {
         out
     }
 }
+
+#[cfg(test)]
+#[path = "directory_tests.rs"]
+mod tests;
