@@ -26,6 +26,10 @@ fn a_dead_node_is_unreachable_at_once_and_leaves_the_directory() {
     until("a's names to leave b's directory", || b.node().names().is_empty() && b.node().nodes() == ["b"]);
     assert!(killed.elapsed() < Duration::from_millis(1500), "left within the lease plus a heartbeat");
     assert_eq!(b.node().stats().dead_of(Reason::Unreachable), 1);
+    // Once the node is out of the directory, one-way messages to its names are not published
+    // into the void: they are counted dead as unreachable.
+    b.engine().send(remote, Call::Tell("gone".into())).ok().unwrap();
+    until("the tell to be counted", || b.node().stats().dead_of(Reason::Unreachable) == 2);
     engine.expect("running").shutdown().expect("engine stops");
     b.finish();
 }

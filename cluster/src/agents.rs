@@ -56,7 +56,7 @@ impl<Q: Wire, A: Wire> Agent for Proxy<Q, A> {
 
     fn handle(&mut self, msg: Call<Q, A>, ctx: &mut Ctx<'_>) {
         match msg {
-            Call::Tell(q) => self.link.tell_to(self.subject.clone(), &q),
+            Call::Tell(q) => self.link.tell_to(&self.name, self.subject.clone(), &q),
             Call::Ask(q, reply) => {
                 let timeout = match ctx.deadline_ns() {
                     Some(deadline) => std::time::Duration::from_nanos(deadline.saturating_sub(ctx.now_ns())),

@@ -47,14 +47,19 @@ impl Link {
         format!("nexus.{}.name.{name}", self.config.cluster).into()
     }
 
-    /// Sends `q` one way to the holder of the global name `name`.
+    /// Sends `q` one way to the holder of the global name `name`. A name no live node holds
+    /// in this node's directory (its node left, or its lease ran out, or an ask to it met "no
+    /// responders") is not published: the message is counted dead as `unreachable`.
     pub fn tell<Q: Wire>(&self, name: &str, q: &Q) {
-        self.tell_to(self.name_subject(name), q);
+        self.tell_to(name, self.name_subject(name), q);
     }
 
     /// [`tell`](Self::tell) to a name's subject built once (a proxy keeps its own).
-    pub(crate) fn tell_to<Q: Wire>(&self, subject: async_nats::Subject, q: &Q) {
+    pub(crate) fn tell_to<Q: Wire>(&self, name: &str, subject: async_nats::Subject, q: &Q) {
         self.counters.sent();
+        if self.owner_is_unknown(name) {
+            return self.counters.dead(crate::stats::Reason::Unreachable);
+        }
         match request_frame(TELL, 0, q) {
             Ok(frame) => self.command(Cmd::Publish { subject, frame }),
             Err(e) => self.counters.dead(e.reason()),
@@ -112,6 +117,12 @@ impl Link {
     /// The node that holds `name` in this node's view of the directory.
     pub fn owner(&self, name: &str) -> Option<String> {
         self.dir.lock().ok().and_then(|d| d.owner(name).map(str::to_owned))
+    }
+
+    /// Whether this node's directory knows no live holder of `name` (a poisoned lock counts as
+    /// known: the message is sent and NATS decides).
+    fn owner_is_unknown(&self, name: &str) -> bool {
+        self.dir.lock().map(|d| d.owner(name).is_none()).unwrap_or(false)
     }
 
     /// The bridge's counters now.
