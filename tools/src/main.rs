@@ -12,11 +12,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_cluster;
+mod bench_cluster_raw;
 mod bench_compare;
 mod bench_coord;
 mod bench_idle;
-mod bench_cluster;
-mod bench_cluster_raw;
 mod bench_restart;
 mod bench_server;
 mod bench_tracing;
