@@ -36,7 +36,10 @@
 //! figures of two `--json FILE` outputs and says which got better, worse or stayed within
 //! +-P% (default 5; see `bench_compare` for which way each metric improves).
 //!
-//! Neither `server`, `restart`, `coord`, `idle`, `tracing` nor `compare` is part of `all`; each refuses the
+//! `nexus bench cluster` (no options) runs two nodes through a nats-server it starts and
+//! compares the cross-node ask and one-way traffic with raw async-nats (see `bench_cluster`).
+//!
+//! Neither `server`, `restart`, `coord`, `idle`, `tracing`, `cluster` nor `compare` is part of `all`; each refuses the
 //! options that do not apply to it (exit 2, naming the ones it takes).
 //!
 //! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
@@ -193,7 +196,10 @@ const SERVER_CLIENTS_DEFAULT: u32 = 50;
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     match args.workload {
         WorkloadArg::Idle => return idle(&args),
-        WorkloadArg::Cluster => return crate::bench_cluster::bench_cluster(),
+        WorkloadArg::Cluster => {
+            only_for(&args, "cluster", &[])?;
+            return crate::bench_cluster::bench_cluster();
+        }
         WorkloadArg::Compare => return compare(&args),
         WorkloadArg::Tracing => return tracing(args),
         _ => refuse_special_options(&args)?,
