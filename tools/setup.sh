@@ -2,7 +2,7 @@
 # Installs the system packages Nexus builds against (hwloc for topology, udev for hwloc's
 # device discovery, pkg-config to find them) and the ones its server tests and benchmark drive
 # it with (redis-tools for redis-cli and redis-benchmark, redis-server as the peer, tmux for
-# the `nexus top` test), and on request the nightly miri component or cargo-fuzz.
+# the `nexus top` test, nats-server for the cluster tests), and on request the nightly miri component or cargo-fuzz.
 # Idempotent: does nothing when everything is already present. Needs no stdin.
 #
 #   tools/setup.sh          system packages only
@@ -29,7 +29,7 @@ for arg in "$@"; do
     esac
 done
 
-packages=(libhwloc-dev libudev-dev pkg-config redis-tools redis-server tmux)
+packages=(libhwloc-dev libudev-dev pkg-config redis-tools redis-server tmux nats-server)
 
 missing=()
 if command -v dpkg >/dev/null 2>&1; then

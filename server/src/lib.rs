@@ -22,6 +22,7 @@
 
 pub mod address_lock;
 pub mod auth_guard;
+pub mod cluster_cmds;
 pub mod command_trace;
 pub mod commands;
 mod conn;

@@ -394,10 +394,21 @@ impl Partition {
     /// the reply token to the agent, which answers the ingress directly.
     fn run_agent_op(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
         let value = match op {
+            PartOp::Spawn { kind, name, args } if crate::cluster_cmds::is_global(&args) => {
+                let local_args = &args[..args.len() - 1];
+                let (spawned, id) =
+                    (self.spawn(kind, name.clone(), local_args, ctx), self.agent(&name, ctx).map(|a| a.1));
+                return crate::cluster_cmds::claim_spawned(self.kinds.cluster(), name, spawned, id, reply, ctx);
+            }
             PartOp::Spawn { kind, name, args } => self.spawn(kind, name, &args, ctx),
             PartOp::Adopt { kind, name, id } => self.adopt(kind, name, id, ctx),
             PartOp::AgentSend(name, payload) => match self.agent(&name, ctx) {
-                None => Self::not_an_agent(&name, ctx),
+                None => crate::cluster_cmds::send_remote(
+                    self.kinds.cluster(),
+                    &name,
+                    payload,
+                    Self::not_an_agent(&name, ctx),
+                ),
                 Some((_, id)) => match ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Send(payload)) {
                     Ok(()) => Value::Int(1),
                     Err(_) => agent_busy(&name),
@@ -427,7 +438,10 @@ impl Partition {
         reply: &mut Option<ReplyTo<Value>>,
         ctx: &mut Ctx<'_>,
     ) -> Option<Value> {
-        let Some((_, id)) = self.agent(&name, ctx) else { return Some(Self::not_an_agent(&name, ctx)) };
+        let Some((_, id)) = self.agent(&name, ctx) else {
+            let local = Self::not_an_agent(&name, ctx);
+            return crate::cluster_cmds::ask_remote(self.kinds.cluster(), &name, payload, reply, local, ctx);
+        };
         let token = reply.take()?;
         if let Err(e) = ctx.send(Addr::<AgentRequest>::from_id(id), AgentRequest::Ask(payload, token)) {
             // The token came back inside the message: answer through it.

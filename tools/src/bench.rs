@@ -39,7 +39,10 @@
 //! figures of two `--json FILE` outputs and says which got better, worse or stayed within
 //! +-P% (default 5; see `bench_compare` for which way each metric improves).
 //!
-//! Neither `server`, `restart`, `coord`, `idle`, `tracing` nor `compare` is part of `all`; each refuses the
+//! `nexus bench cluster` (no options) runs two nodes through a nats-server it starts and
+//! compares the cross-node ask and one-way traffic with raw async-nats (see `bench_cluster`).
+//!
+//! Neither `server`, `restart`, `coord`, `idle`, `tracing`, `cluster` nor `compare` is part of `all`; each refuses the
 //! options that do not apply to it (exit 2, naming the ones it takes).
 //!
 //! A workload whose own check fails (a count or a sum is wrong) fails the command (exit 1): its
@@ -100,6 +103,9 @@ enum WorkloadArg {
     /// Message tracing's cost: counting and cross-shard pingpong, untraced build (with
     /// --untraced-bin) against sampling 0, 1% and 100% (not part of `all`).
     Tracing,
+    /// Two nodes through a nats-server it starts: cross-node ask round trip and one-way
+    /// messages/s against raw async-nats request/reply and publish (not part of `all`).
+    Cluster,
     /// Compare two `--json FILE` outputs: OLD.jsonl NEW.jsonl (runs nothing).
     Compare,
 }
@@ -202,6 +208,10 @@ const SERVER_CLIENTS_DEFAULT: u32 = 50;
 pub fn bench(args: BenchArgs) -> Result<(), Failure> {
     match args.workload {
         WorkloadArg::Idle => return idle(&args),
+        WorkloadArg::Cluster => {
+            only_for(&args, "cluster", &[])?;
+            return crate::bench_cluster::bench_cluster();
+        }
         WorkloadArg::Compare => return compare(&args),
         WorkloadArg::Tracing => return tracing(args),
         _ => refuse_special_options(&args)?,
@@ -310,6 +320,7 @@ fn suite_workloads(workload: WorkloadArg) -> Vec<Workload> {
         WorkloadArg::Server => unreachable!("`server` returned above"),
         WorkloadArg::Restart => unreachable!("`restart` returned above"),
         WorkloadArg::Coord => unreachable!("`coord` returned above"),
+        WorkloadArg::Cluster => unreachable!("`cluster` returned above"),
         WorkloadArg::Idle | WorkloadArg::Compare | WorkloadArg::Tracing => {
             unreachable!("`idle`, `compare` and `tracing` returned above")
         }

@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod bench_cluster;
+mod bench_cluster_raw;
 mod bench_compare;
 mod bench_coord;
 mod bench_idle;
@@ -24,6 +26,7 @@ mod child;
 mod doctor;
 mod log;
 mod run;
+mod run_cluster;
 mod sim;
 mod top;
 mod topo;

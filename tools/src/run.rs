@@ -59,6 +59,18 @@ pub struct RunArgs {
     /// or auto (glommio when io_uring and the memlock limit allow it).
     #[arg(long)]
     executor: Option<nexus_engine::executor::ExecutorKind>,
+    /// Join the cluster whose NATS server is at this URL (e.g. nats://127.0.0.1:4222), instead
+    /// of the config's `[cluster] nats`; needs a node name (--node or `[cluster] node`).
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// This node's name in the cluster (unique; one subject token), instead of the config's
+    /// `[cluster] node`.
+    #[arg(long, value_name = "NAME")]
+    node: Option<String>,
+    /// The cluster's name (its subjects start with nexus.<name>.); default: the config's
+    /// `[cluster] cluster`, else "nexus".
+    #[arg(long, value_name = "NAME")]
+    cluster_name: Option<String>,
 }
 
 /// Reads and validates the config named by the arguments.
@@ -133,6 +145,12 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
     let handle = engine.handle();
     let collector = start_collector(&config, &handle)?;
     let agents = spawn_agents(&handle, &config, server.as_ref())?;
+    let flags = crate::run_cluster::Flags {
+        url: args.cluster.clone(),
+        node: args.node.clone(),
+        name: args.cluster_name.clone(),
+    };
+    let cluster = crate::run_cluster::join(&flags, config.cluster.as_ref(), &handle, server.as_ref())?;
     let mut metrics = None;
     if let Some(server) = &server {
         // Clients connect once the config's agents can answer them.
@@ -154,6 +172,9 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         stop_server(server, &config);
     }
     drop(metrics);
+    if let Some(node) = cluster {
+        node.shutdown();
+    }
     if let Some(load) = load {
         load.stop(&handle);
     }

@@ -88,6 +88,9 @@ pub struct EngineConfig {
     pub tracing: TracingConfig,
     /// `[persistence]`: the RESP server's append-only logs (off by default).
     pub persistence: PersistenceConfig,
+    /// `[cluster]`: the NATS cluster `nexus run` joins (crate `nexus-cluster` checks and uses
+    /// it), or `None` (no table) for a node on its own.
+    pub cluster: Option<ClusterSection>,
     /// Where this config was read from, kept so that [`EngineConfig::validate`] can name the
     /// line of a bad key; `ConfigSource::default()` (`<config>`, no text) for configs built in
     /// code. Never read from TOML, and ignored by `==`.
@@ -116,6 +119,7 @@ impl Default for EngineConfig {
             server: ServerConfig::default(),
             tracing: TracingConfig::default(),
             persistence: PersistenceConfig::default(),
+            cluster: None,
             source: ConfigSource::default(),
         }
     }
@@ -555,4 +559,40 @@ impl EngineConfig {
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(&origin, &err))?;
         Self::from_toml_str(&text, &origin)
     }
+}
+
+/// `[cluster]`: joining a NATS cluster, as written in the file. The engine only carries it;
+/// `nexus-cluster` (`RawClusterConfig`) checks the values and says which key is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The NATS server, `nats://host:port`.
+    pub nats: String,
+    /// This node's name, unique in the cluster.
+    pub node: String,
+    /// The cluster's name (subjects start with `nexus.<cluster>.`); default `nexus`.
+    #[serde(default = "default_cluster_name")]
+    pub cluster: String,
+    /// Heartbeat period in milliseconds; default 200.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// How long a silent node's names stay in the directory, in milliseconds; default 1000.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// How long a claim listens for a competing one, in milliseconds; default 50.
+    #[serde(default = "default_claim_window_ms")]
+    pub claim_window_ms: u64,
+}
+
+fn default_cluster_name() -> String {
+    "nexus".into()
+}
+fn default_heartbeat_ms() -> u64 {
+    200
+}
+fn default_lease_ms() -> u64 {
+    1000
+}
+fn default_claim_window_ms() -> u64 {
+    50
 }

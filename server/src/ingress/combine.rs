@@ -116,6 +116,9 @@ impl Ingress {
             let evicted: i64 = figures.iter().map(|f| f.get(7).copied().unwrap_or(0)).sum();
             let _ = write!(text, "evicted_keys:{evicted}\r\n\r\n");
         }
+        if sections.iter().any(|s| matches!(s.as_str(), "cluster" | "all" | "everything")) {
+            text.push_str(&crate::cluster_cmds::info_section(self.kinds.cluster()));
+        }
         if want("keyspace") {
             let keys: i64 = figures.iter().map(|f| f.first().copied().unwrap_or(0)).sum();
             let expires: i64 = figures.iter().map(|f| f.get(1).copied().unwrap_or(0)).sum();

@@ -101,6 +101,8 @@ where
 #[derive(Clone, Default)]
 pub struct Kinds {
     kinds: BTreeMap<String, Arc<dyn AgentKind>>,
+    /// The cluster link, once the node joined one (`cluster_cmds`).
+    cluster: crate::cluster_cmds::ClusterSlot,
 }
 
 impl std::fmt::Debug for Kinds {
@@ -113,6 +115,12 @@ impl Kinds {
     /// No kinds at all.
     pub fn empty() -> Self {
         Self::default()
+    }
+
+    /// Where the node's cluster link goes once it joined (empty without a cluster); shared by
+    /// every clone of these kinds.
+    pub fn cluster(&self) -> &crate::cluster_cmds::ClusterSlot {
+        &self.cluster
     }
 
     /// The built-in kinds: `echo`, `counter` and `kv` (see the module documentation).
