@@ -25,7 +25,9 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 use nexus_engine::agent::{Addr, Agent, AgentId, Ctx};
 use nexus_engine::ask::ReplyTo;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// An operation for a partition, with where its answer goes.
@@ -80,6 +82,10 @@ pub enum PartOp {
     },
     /// The second half of a RENAME across shards: store `Taken` under the key.
     Restore(Bytes, Taken),
+    /// Several key operations of one connection, run in order (the requests of one read that
+    /// this shard owns): answers an array with one answer per operation. Only operations
+    /// [`run_key_op`] answers belong in a batch.
+    Batch(Vec<PartOp>),
     /// `TTL key` (`false`: seconds) or `PTTL key` (`true`: milliseconds).
     Ttl(Bytes, bool),
     /// `DBSIZE`: answers the live keys.
@@ -135,7 +141,10 @@ struct TopicEntry {
 
 /// See the module documentation.
 pub struct Partition {
-    kv: KvStore,
+    /// The shard's store, shared with the shard's connection tasks (same thread), which run
+    /// the operations on the keys they own inline; no borrow is held across an await or a
+    /// message.
+    kv: SharedKv,
     kinds: Arc<Kinds>,
     directory: Arc<Directory>,
     /// Agents of a kind (spawned by `AGENT.SPAWN` or adopted from the host) whose names this
@@ -145,9 +154,9 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// An empty partition.
-    pub fn new(kinds: Arc<Kinds>, directory: Arc<Directory>) -> Self {
-        Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
+    /// A partition serving `kv` (empty, or shared with the shard's connections).
+    pub fn new(kinds: Arc<Kinds>, directory: Arc<Directory>, kv: SharedKv) -> Self {
+        Self { kv, kinds, directory, agents: BTreeMap::new(), topics: HashMap::new() }
     }
 
     /// The live agent of a kind registered as `name` (forgetting a recorded one that is gone).
@@ -179,7 +188,7 @@ impl Partition {
     /// goes (or went) another way: the token was forwarded, answered already, or not wanted.
     fn run(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
         let now = ctx.now_ns() / 1_000_000;
-        self.kv.expire_due(now);
+        self.kv.borrow_mut().expire_due(now);
         match op {
             PartOp::DbSize | PartOp::FlushAll | PartOp::Info => Some(self.run_server_op(op, now, ctx)),
             PartOp::Spawn { .. }
@@ -193,48 +202,7 @@ impl Partition {
                 self.run_pubsub_op(op, reply, ctx)
             }
             PartOp::Rename { from, to, to_shard } => self.rename(from, to, to_shard, reply, now, ctx),
-            PartOp::Key(cmd) => Some(exec::run(&mut self.kv, cmd, now)),
-            key_op => Some(self.run_key_op(key_op, now)),
-        }
-    }
-
-    /// The keyspace operations: GET, SET, DEL, EXISTS, INCRBY, MGET, MSET, PEXPIRE, TTL.
-    fn run_key_op(&mut self, op: PartOp, now: u64) -> Value {
-        match op {
-            PartOp::Get(key) => match self.kv.get(&key, now) {
-                Ok(v) => v.map_or(Value::Nil, Value::Bulk),
-                Err(e) => Value::error(e.to_string()),
-            },
-            PartOp::Set { key, value, condition, expiry, get } => {
-                match self.kv.set(key, value, (condition, expiry), get, now) {
-                    Err(e) => Value::error(e.to_string()),
-                    Ok((_, previous)) if get => previous.map_or(Value::Nil, Value::Bulk),
-                    Ok((true, _)) => Value::Ok,
-                    Ok((false, _)) => Value::Nil,
-                }
-            }
-            PartOp::Del(keys) => Value::Int(keys.iter().filter(|k| self.kv.del(k, now)).count() as i64),
-            PartOp::Exists(keys) => Value::Int(keys.iter().filter(|k| self.kv.exists(k, now)).count() as i64),
-            PartOp::IncrBy(key, by) => match self.kv.incr_by(key, by, now) {
-                Ok(n) => Value::Int(n),
-                Err(e) => Value::error(e.to_string()),
-            },
-            PartOp::MGet(keys) => Value::Array(
-                keys.iter().map(|k| self.kv.get(k, now).ok().flatten().map_or(Value::Nil, Value::Bulk)).collect(),
-            ),
-            PartOp::MSet(pairs) => {
-                for (k, v) in pairs {
-                    let _ = self.kv.set(k, v, (SetCondition::Always, SetExpiry::Clear), false, now);
-                }
-                Value::Ok
-            }
-            PartOp::Expire(key, ms, condition) => Value::Int(i64::from(self.kv.expire(&key, ms, condition, now))),
-            PartOp::Ttl(key, millis) => Value::Int(self.kv.ttl(&key, now).reply(millis)),
-            PartOp::Restore(key, taken) => {
-                self.kv.restore(key, taken, now);
-                Value::Ok
-            }
-            _ => misrouted(),
+            key_op => Some(run_key_op(&mut self.kv.borrow_mut(), key_op, now)),
         }
     }
 
@@ -250,20 +218,20 @@ impl Partition {
         now: u64,
         ctx: &mut Ctx<'_>,
     ) -> Option<Value> {
-        let Some(taken) = self.kv.take(&from, now) else { return Some(Value::error("ERR no such key")) };
+        let Some(taken) = self.kv.borrow_mut().take(&from, now) else { return Some(Value::error("ERR no such key")) };
         let Some(shard) = to_shard else {
-            self.kv.restore(to, taken, now);
+            self.kv.borrow_mut().restore(to, taken, now);
             return Some(Value::Ok);
         };
         let Some(part) = self.directory.partition(shard) else {
-            self.kv.restore(from, taken, now);
+            self.kv.borrow_mut().restore(from, taken, now);
             return Some(Value::error("LOADING the server is still starting"));
         };
         let token = reply.take();
         if let Err(e) = ctx.send(part, PartMsg { op: PartOp::Restore(to, taken), reply: token }) {
             let PartMsg { op, reply } = e.into_inner();
             if let PartOp::Restore(_, taken) = op {
-                self.kv.restore(from, taken, now);
+                self.kv.borrow_mut().restore(from, taken, now);
             }
             if let Some(token) = reply {
                 ctx.reply(token, Value::error("BUSY the way to the key's shard is full; retry later"));
@@ -275,19 +243,19 @@ impl Partition {
     /// The whole-shard operations: DBSIZE, FLUSHALL and INFO's figures.
     fn run_server_op(&mut self, op: PartOp, now: u64, ctx: &mut Ctx<'_>) -> Value {
         match op {
-            PartOp::DbSize => Value::Int(self.kv.len(now) as i64),
+            PartOp::DbSize => Value::Int(self.kv.borrow_mut().len(now) as i64),
             PartOp::FlushAll => {
-                self.kv.clear();
+                self.kv.borrow_mut().clear();
                 Value::Ok
             }
             PartOp::Info => {
-                let keys = self.kv.len(now) as i64;
+                let keys = self.kv.borrow_mut().len(now) as i64;
                 let stats = ctx.shard_stats();
                 let c = &stats.counters;
                 Value::Array(
                     [
                         keys,
-                        self.kv.expiring() as i64,
+                        self.kv.borrow_mut().expiring() as i64,
                         c.sent as i64,
                         c.delivered as i64,
                         c.dead_letters_total() as i64,
@@ -482,6 +450,55 @@ impl Partition {
         }
         self.agents.insert(name, (kind, id));
         Value::Ok
+    }
+}
+
+/// A shard's [`KvStore`], shared by its partition agent and its connection tasks (one thread).
+pub type SharedKv = Rc<RefCell<KvStore>>;
+
+/// Runs a keyspace operation on `kv` at `now` (engine-clock milliseconds): GET, SET, DEL,
+/// EXISTS, INCRBY, MGET, MSET, PEXPIRE, TTL, RESTORE, the [`KeyCmd`]s and batches of them.
+/// The partition agent and the connections that run their own shard's keys inline both call
+/// this one function.
+///
+/// This is where a write's reply is produced: a store that journals its writes makes the
+/// reply wait for the write to be durable here (nothing waits yet).
+pub fn run_key_op(kv: &mut KvStore, op: PartOp, now: u64) -> Value {
+    match op {
+        PartOp::Get(key) => match kv.get(&key, now) {
+            Ok(v) => v.map_or(Value::Nil, Value::Bulk),
+            Err(e) => Value::error(e.to_string()),
+        },
+        PartOp::Set { key, value, condition, expiry, get } => match kv.set(key, value, (condition, expiry), get, now) {
+            Err(e) => Value::error(e.to_string()),
+            Ok((_, previous)) if get => previous.map_or(Value::Nil, Value::Bulk),
+            Ok((true, _)) => Value::Ok,
+            Ok((false, _)) => Value::Nil,
+        },
+        PartOp::Del(keys) => Value::Int(keys.iter().filter(|k| kv.del(k, now)).count() as i64),
+        PartOp::Exists(keys) => Value::Int(keys.iter().filter(|k| kv.exists(k, now)).count() as i64),
+        PartOp::IncrBy(key, by) => match kv.incr_by(key, by, now) {
+            Ok(n) => Value::Int(n),
+            Err(e) => Value::error(e.to_string()),
+        },
+        PartOp::MGet(keys) => {
+            Value::Array(keys.iter().map(|k| kv.get(k, now).ok().flatten().map_or(Value::Nil, Value::Bulk)).collect())
+        }
+        PartOp::MSet(pairs) => {
+            for (k, v) in pairs {
+                let _ = kv.set(k, v, (SetCondition::Always, SetExpiry::Clear), false, now);
+            }
+            Value::Ok
+        }
+        PartOp::Expire(key, ms, condition) => Value::Int(i64::from(kv.expire(&key, ms, condition, now))),
+        PartOp::Ttl(key, millis) => Value::Int(kv.ttl(&key, now).reply(millis)),
+        PartOp::Restore(key, taken) => {
+            kv.restore(key, taken, now);
+            Value::Ok
+        }
+        PartOp::Key(cmd) => exec::run(kv, cmd, now),
+        PartOp::Batch(ops) => Value::Array(ops.into_iter().map(|op| run_key_op(kv, op, now)).collect()),
+        _ => misrouted(),
     }
 }
 

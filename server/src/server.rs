@@ -236,9 +236,9 @@ impl ShardService for RespService {
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
         let front = Rc::new(Front::default());
-        let partition = setup
-            .spawn_with_capacity(Partition::new(self.kinds.clone(), self.directory.clone()), SERVER_MAILBOX)
-            .map_err(|e| e.to_string())?;
+        let kv = Rc::new(std::cell::RefCell::new(crate::kv::KvStore::new()));
+        let partition = Partition::new(self.kinds.clone(), self.directory.clone(), kv.clone());
+        let partition = setup.spawn_with_capacity(partition, SERVER_MAILBOX).map_err(|e| e.to_string())?;
         let info = Rc::new(InfoContext { executor: rt.name(), port: self.addr.port() });
         let ingress = Ingress::new(shard, front.clone(), self.directory.clone(), self.kinds.clone(), info);
         let ingress = setup.spawn_with_capacity(ingress, SERVER_MAILBOX).map_err(|e| e.to_string())?;
@@ -252,6 +252,8 @@ impl ShardService for RespService {
             shard,
             rt,
             front,
+            kv,
+            batches: Default::default(),
             directory: self.directory.clone(),
             handle: setup.handle(),
             tracing: ConnTracing::new(

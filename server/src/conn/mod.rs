@@ -24,9 +24,11 @@
 //! longer than it takes to encode one batch of replies within its limit.
 
 mod local;
+mod route;
 
 use crate::directory::Directory;
 use crate::front::{ConnId, Front, Job, Slot};
+use crate::ingress::plan::Plan;
 use crate::ingress::IngressMsg;
 use crate::resp::{Limits, Protocol, RequestParser, Step, Value};
 use crate::rt::{Rt, Stream};
@@ -57,6 +59,11 @@ pub struct ConnEnv {
     pub rt: Rt,
     /// The shard's front.
     pub front: Rc<Front>,
+    /// The shard's store, shared with its partition agent: the connections run the
+    /// single-key requests on their own shard's keys on it inline.
+    pub kv: crate::partition::SharedKv,
+    /// The batches of the read being parsed (one connection parses at a time on a shard).
+    pub batches: std::cell::RefCell<route::Batches>,
     /// The directory.
     pub directory: Arc<Directory>,
     /// For pokes.
@@ -147,6 +154,9 @@ struct Conn {
     /// While the waiting output is over the limit: when something was last written, and the
     /// timer that checks it.
     slow: Option<SlowWatch>,
+    /// A request that may touch this shard's store went to the ingress agent and is not
+    /// answered yet: the shard's own keys go that way too (see `route`).
+    fenced: bool,
 }
 
 /// Watches a client whose waiting output is over the limit.
@@ -188,6 +198,7 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         traced: std::collections::VecDeque::new(),
         parse_pending: false,
         slow: None,
+        fenced: false,
         env: env.clone(),
     };
     conn.arm_idle(true);
@@ -230,6 +241,9 @@ impl Conn {
         });
         loop {
             let (outstanding, pushes_waiting) = self.collect();
+            if outstanding == 0 {
+                self.fenced = false;
+            }
             if pushes_waiting > env.output_limit {
                 // Pub/sub messages pile up behind an output already over the limit, past the
                 // limit again: a hard limit, with no grace (as Redis's pubsub class has one).
@@ -462,6 +476,7 @@ impl Conn {
             self.input.clear();
             self.start = 0;
         }
+        self.flush_batches();
         if handed_over {
             self.env.poke();
         }
@@ -472,7 +487,7 @@ impl Conn {
     }
 
     /// Answers a connection command here or hands the request over; true when handed over.
-    fn dispatch(&mut self, args: Vec<Bytes>) -> bool {
+    fn dispatch(&mut self, mut args: Vec<Bytes>) -> bool {
         let name = args[0].to_ascii_uppercase();
         let Some(spec) = crate::commands::lookup(&name) else {
             self.push_answer(local::unknown_command(&args));
@@ -498,6 +513,19 @@ impl Conn {
             return false;
         }
         if spec.engine {
+            let trace = self.env.tracing.start(spec);
+            if trace.is_none() {
+                match crate::ingress::plan::plan(spec.name, args, self.env.directory.shards()) {
+                    Plan::Answer(value) => {
+                        self.push_answer(value);
+                        return false;
+                    }
+                    Plan::One(shard, op) => return self.run_one(shard, op),
+                    Plan::Other(given_back) => args = given_back,
+                }
+            }
+            self.flush_batches();
+            self.fenced = true;
             let id = self.id;
             let seq = self
                 .env
@@ -507,7 +535,6 @@ impl Conn {
                     c.first_seq + c.slots.len() as u64 - 1
                 })
                 .unwrap_or(0);
-            let trace = self.env.tracing.start(spec);
             if let Some(trace) = trace {
                 self.traced.push_back((seq, trace));
             }
@@ -515,6 +542,7 @@ impl Conn {
             return true;
         }
         if spec.name == "reset" {
+            self.flush_batches();
             self.reset();
             return true;
         }
