@@ -254,6 +254,7 @@ impl ShardService for RespService {
             front,
             kv,
             batches: Default::default(),
+            spares: Default::default(),
             directory: self.directory.clone(),
             handle: setup.handle(),
             tracing: ConnTracing::new(

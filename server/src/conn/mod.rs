@@ -23,6 +23,7 @@
 //! Nothing a client sends can reach another connection, and no connection holds its shard for
 //! longer than it takes to encode one batch of replies within its limit.
 
+mod buffers;
 mod local;
 mod route;
 
@@ -45,8 +46,7 @@ use std::time::Duration;
 
 /// Answers outstanding on one connection before it stops reading.
 const MAX_OUTSTANDING: usize = 4096;
-/// Bytes read per read call.
-const READ_CHUNK: usize = 16 * 1024;
+use buffers::READ_CHUNK;
 /// How long a client's waiting output may stay over `client_output_limit` with nothing
 /// written before the client is closed as a slow reader.
 pub const SLOW_READER_GRACE: Duration = Duration::from_secs(5);
@@ -64,6 +64,8 @@ pub struct ConnEnv {
     pub kv: crate::partition::SharedKv,
     /// The batches of the read being parsed (one connection parses at a time on a shard).
     pub batches: std::cell::RefCell<route::Batches>,
+    /// The spare read and output buffers the shard's connections borrow.
+    pub spares: buffers::Spares,
     /// The directory.
     pub directory: Arc<Directory>,
     /// For pokes.
@@ -131,8 +133,7 @@ struct Conn {
     id: ConnId,
     env: Rc<ConnEnv>,
     stream: Stream,
-    input: Vec<u8>,
-    start: usize,
+    input: buffers::Input,
     parser: RequestParser,
     out: Vec<u8>,
     out_pos: usize,
@@ -157,6 +158,8 @@ struct Conn {
     /// A request that may touch this shard's store went to the ingress agent and is not
     /// answered yet: the shard's own keys go that way too (see `route`).
     fenced: bool,
+    /// The engine clock in milliseconds, read once per parse by the first inline request.
+    now_ms: Option<u64>,
 }
 
 /// Watches a client whose waiting output is over the limit.
@@ -174,14 +177,13 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
     let mut conn = Conn {
         id,
         stream,
-        input: Vec::with_capacity(READ_CHUNK),
-        start: 0,
+        input: buffers::Input::default(),
         parser: {
             let mut parser = RequestParser::new(env.limits);
             parser.set_unauthenticated(env.password.is_some());
             parser
         },
-        out: Vec::with_capacity(READ_CHUNK),
+        out: Vec::new(),
         out_pos: 0,
         protocol: Protocol::Resp2,
         authed: env.password.is_none(),
@@ -199,6 +201,7 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         parse_pending: false,
         slow: None,
         fenced: false,
+        now_ms: None,
         env: env.clone(),
     };
     conn.arm_idle(true);
@@ -240,6 +243,9 @@ impl Conn {
             _ => c.waker = Some(cx.waker().clone()),
         });
         loop {
+            if self.out.capacity() == 0 {
+                self.out = env.spares.take_output();
+            }
             let (outstanding, pushes_waiting) = self.collect();
             if outstanding == 0 {
                 self.fenced = false;
@@ -263,6 +269,9 @@ impl Conn {
                 self.slow = None;
             }
             let flushed = self.out.is_empty();
+            if flushed {
+                env.spares.give_output(std::mem::take(&mut self.out));
+            }
             if let Some(end) = self.closing {
                 // Every reply owed (in order), then close: QUIT, EOF and a fatal protocol error.
                 if flushed && outstanding == 0 {
@@ -277,6 +286,7 @@ impl Conn {
                 let budget = MAX_OUTSTANDING - outstanding;
                 if self.parse_pending {
                     self.parse(budget);
+                    self.input.settle(&env.spares);
                     progress = true;
                 } else {
                     match self.read_in(cx, budget) {
@@ -284,7 +294,7 @@ impl Conn {
                         Err(end) => return Poll::Ready(end),
                     }
                 }
-                let buffered = self.input.len() - self.start + self.parser.held();
+                let buffered = self.input.len() + self.parser.held();
                 if buffered as u64 > env.config.client_query_buffer_limit {
                     tracing::warn!(shard = env.shard, buffered, "closing a client past client_query_buffer_limit");
                     return Poll::Ready(End::QueryBuffer);
@@ -323,31 +333,24 @@ impl Conn {
 
     /// Reads once and dispatches up to `budget` requests; true if the read made progress.
     fn read_in(&mut self, cx: &mut Context<'_>, budget: usize) -> Result<bool, End> {
-        if self.start > 0 && self.start * 2 >= self.input.len() {
-            self.input.drain(..self.start);
-            self.start = 0;
-        }
-        let len = self.input.len();
-        self.input.resize(len + READ_CHUNK, 0);
-        match Pin::new(&mut self.stream).poll_read(cx, &mut self.input[len..]) {
-            Poll::Ready(Ok(n)) => {
-                self.input.truncate(len + n);
-                if n == 0 {
-                    self.closing = Some(End::Eof);
-                } else {
-                    self.parse(budget);
-                }
+        let env = self.env.clone();
+        let room = self.input.room(&env.spares);
+        let read = Pin::new(&mut self.stream).poll_read(cx, room);
+        let result = match read {
+            Poll::Ready(Ok(0)) => {
+                self.closing = Some(End::Eof);
                 Ok(true)
             }
-            Poll::Ready(Err(e)) => {
-                self.input.truncate(len);
-                Err(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io })
+            Poll::Ready(Ok(n)) => {
+                self.input.filled(n);
+                self.parse(budget);
+                Ok(true)
             }
-            Poll::Pending => {
-                self.input.truncate(len);
-                Ok(false)
-            }
-        }
+            Poll::Ready(Err(e)) => Err(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io }),
+            Poll::Pending => Ok(false),
+        };
+        self.input.settle(&env.spares);
+        result
     }
 
     /// The waiting output is over the limit: true once nothing has been written for
@@ -446,14 +449,15 @@ impl Conn {
     fn parse(&mut self, mut budget: usize) {
         let mut handed_over = false;
         self.parse_pending = false;
+        self.now_ms = None;
         while self.closing.is_none() {
             if budget == 0 {
                 self.parse_pending = true;
                 break;
             }
             budget -= 1;
-            let (used, step) = self.parser.next(&self.input[self.start..]);
-            self.start += used;
+            let (used, step) = self.parser.next(self.input.waiting());
+            self.input.consume(used);
             match step {
                 Step::Incomplete => break,
                 Step::Command(args) => {
@@ -471,10 +475,6 @@ impl Conn {
                     self.closing = Some(End::Protocol);
                 }
             }
-        }
-        if self.start == self.input.len() {
-            self.input.clear();
-            self.start = 0;
         }
         self.flush_batches();
         if handed_over {

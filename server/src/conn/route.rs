@@ -32,7 +32,8 @@ impl Conn {
     /// connection is not fenced), else adds it to the shard's batch; true when handed over.
     pub(super) fn run_one(&mut self, shard: usize, op: PartOp) -> bool {
         if shard == self.env.shard && !self.fenced {
-            let now = self.env.handle.now_ns() / 1_000_000;
+            let handle = &self.env.handle;
+            let now = *self.now_ms.get_or_insert_with(|| handle.now_ns() / 1_000_000);
             let value = {
                 let mut kv = self.env.kv.borrow_mut();
                 kv.expire_due(now);
