@@ -10,7 +10,8 @@
 //!
 //! This file covers the commands, pipelining, pub/sub, agents, INFO, metrics, AUTH and the
 //! command line; `support/server_agents.rs` covers the config's `[[agents]]` over RESP and the
-//! `kv` kind; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM.
+//! `kv` kind; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM;
+//! `support/server_memory.rs` the memory an idle client costs.
 //! Waits poll with a deadline (never a long sleep), so tests stay short when run side by side
 //! on a two-core machine.
 
@@ -31,6 +32,8 @@ mod server_agents;
 mod server_attack;
 #[path = "support/server_limits.rs"]
 mod server_limits;
+#[path = "support/server_memory.rs"]
+mod server_memory;
 
 use client::{
     accounting_ok, field, http_get, info_field, info_u64, name_on_shard, names_on_both_shards, owner_of, q, q_err,
