@@ -4,7 +4,10 @@
 //! move the answered slots (in request order) and any pub/sub pushes into the output buffer;
 //! write what it can; read and parse what arrived. Connection-level commands (PING, ECHO,
 //! HELLO, AUTH, SELECT, QUIT, COMMAND, CLIENT, CONFIG) are answered here; the others are
-//! checked for arity and permission and handed to the shard's ingress agent as jobs.
+//! checked for arity and permission, then run inline on the shard's store (single-key commands
+//! on this shard's keys), squashed into one job per other shard, or handed to the shard's
+//! ingress agent as jobs (see `route`). The replies of one read go out in one write. The read
+//! and output buffers are the shard's, lent while in use (see `buffers`).
 //!
 //! Limits:
 //! - Output: answered slots move into the output buffer only while the bytes waiting there are
