@@ -163,6 +163,9 @@ struct Conn {
     fenced: bool,
     /// The engine clock in milliseconds, read once per parse by the first inline request.
     now_ms: Option<u64>,
+    /// The command looked up last (a client tends to repeat one): found again without
+    /// upper-casing the name or scanning the table.
+    last_spec: Option<&'static crate::commands::Spec>,
 }
 
 /// Watches a client whose waiting output is over the limit.
@@ -205,6 +208,7 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         slow: None,
         fenced: false,
         now_ms: None,
+        last_spec: None,
         env: env.clone(),
     };
     conn.arm_idle(true);
@@ -465,7 +469,6 @@ impl Conn {
                 Step::Incomplete => break,
                 Step::Command(args) => {
                     count(&self.env.stats().commands);
-                    let args: Vec<Bytes> = args.into_iter().map(Bytes::from).collect();
                     handed_over |= self.dispatch(args);
                 }
                 Step::Rejected(e) => {
@@ -485,14 +488,24 @@ impl Conn {
         }
     }
 
+    /// The command named `name` (any case): the last one when it is that again, else from the
+    /// table. A spec's `name` is its table name in lower case (checked by a test).
+    fn lookup(&mut self, name: &[u8]) -> Option<&'static crate::commands::Spec> {
+        if let Some(spec) = self.last_spec.filter(|s| name.eq_ignore_ascii_case(s.name.as_bytes())) {
+            return Some(spec);
+        }
+        let spec = crate::commands::lookup(&name.to_ascii_uppercase())?;
+        self.last_spec = Some(spec);
+        Some(spec)
+    }
+
     fn push_answer(&mut self, value: Value) {
         self.env.front.with(self.id, |c| c.slots.push_back(Slot::One(value)));
     }
 
     /// Answers a connection command here or hands the request over; true when handed over.
     fn dispatch(&mut self, mut args: Vec<Bytes>) -> bool {
-        let name = args[0].to_ascii_uppercase();
-        let Some(spec) = crate::commands::lookup(&name) else {
+        let Some(spec) = self.lookup(&args[0]) else {
             self.push_answer(local::unknown_command(&args));
             return false;
         };
@@ -552,5 +565,16 @@ impl Conn {
         let answer = self.local(spec.name, &args);
         self.push_answer(answer);
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `Conn::lookup` finds a repeated command by comparing the request's name with the spec's.
+    #[test]
+    fn every_spec_is_named_as_its_table_entry() {
+        for (upper, spec) in crate::commands::COMMANDS {
+            assert!(upper.eq_ignore_ascii_case(spec.name.as_bytes()), "{} is filed as {upper:?}", spec.name);
+        }
     }
 }

@@ -39,30 +39,38 @@ pub fn owner(key: &[u8], shards: usize) -> usize {
 
 /// Plans request `args` of command `name` (lower case, as [`crate::commands`] names it).
 pub fn plan(name: &str, args: Vec<Bytes>, shards: usize) -> Plan {
-    let op = match name {
-        "get" | "set" | "incr" | "decr" | "incrby" | "decrby" => string_op(name, args),
-        "setex" | "psetex" | "getex" | "getdel" | "append" | "strlen" | "incrbyfloat" => string_op_more(name, args),
-        "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "type" | "persist" => key_op(name, args),
-        "hset" | "hget" | "hmget" | "hgetall" | "hdel" | "hexists" | "hlen" | "hincrby" => hash_op(name, args),
+    // Every single-key command has its key at position 1 (the arity check made sure it is there).
+    let shard = || owner(&args[1], shards);
+    let (shard, op) = match name {
+        "get" | "set" | "incr" | "decr" | "incrby" | "decrby" => (shard(), string_op(name, args)),
+        "setex" | "psetex" | "getex" | "getdel" | "append" | "strlen" | "incrbyfloat" => {
+            (shard(), string_op_more(name, args))
+        }
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "type" | "persist" => {
+            (shard(), key_op(name, args))
+        }
+        "hset" | "hget" | "hmget" | "hgetall" | "hdel" | "hexists" | "hlen" | "hincrby" => {
+            (shard(), hash_op(name, args))
+        }
         _ => return Plan::Other(args),
     };
     match op {
-        Ok((key_shard, op)) => Plan::One(owner(&key_shard, shards), op),
+        Ok(op) => Plan::One(shard, op),
         Err(value) => Plan::Answer(value),
     }
 }
 
-/// A planned operation and the key whose owner runs it, or the answer for bad arguments.
-type Planned = Result<(Bytes, PartOp), Value>;
+/// A planned operation, or the answer for bad arguments.
+type Planned = Result<PartOp, Value>;
 
 /// GET, SET, INCR, DECR, INCRBY, DECRBY.
 fn string_op(name: &str, mut args: Vec<Bytes>) -> Planned {
     let key = take(&mut args[1]);
     let op = match name {
-        "get" => PartOp::Get(key.clone()),
+        "get" => PartOp::Get(key),
         "set" => {
             let (condition, expiry, get) = parse_set(&args)?;
-            PartOp::Set { key: key.clone(), value: take(&mut args[2]), condition, expiry, get }
+            PartOp::Set { key, value: take(&mut args[2]), condition, expiry, get }
         }
         _ => {
             let by = match name {
@@ -74,10 +82,10 @@ fn string_op(name: &str, mut args: Vec<Bytes>) -> Planned {
                     n => n.map(|n| -n),
                 },
             };
-            PartOp::IncrBy(key.clone(), by.ok_or_else(not_an_integer)?)
+            PartOp::IncrBy(key, by.ok_or_else(not_an_integer)?)
         }
     };
-    Ok((key, op))
+    Ok(op)
 }
 
 /// SETEX, PSETEX, GETDEL, GETEX, APPEND, STRLEN, INCRBYFLOAT.
@@ -88,25 +96,25 @@ fn string_op_more(name: &str, mut args: Vec<Bytes>) -> Planned {
             let unit = if name == "setex" { Unit::Seconds } else { Unit::Millis };
             let ms = expire_after(&args[2], unit, name)?;
             PartOp::Set {
-                key: key.clone(),
+                key,
                 value: take(&mut args[3]),
                 condition: SetCondition::Always,
                 expiry: SetExpiry::After(ms),
                 get: false,
             }
         }
-        "getex" => PartOp::Key(KeyCmd::GetEx(key.clone(), parse_getex(&args)?)),
-        "getdel" => PartOp::Key(KeyCmd::GetDel(key.clone())),
-        "append" => PartOp::Key(KeyCmd::Append(key.clone(), take(&mut args[2]))),
-        "strlen" => PartOp::Key(KeyCmd::StrLen(key.clone())),
-        _ => PartOp::Key(KeyCmd::IncrByFloat(key.clone(), take(&mut args[2]))),
+        "getex" => PartOp::Key(KeyCmd::GetEx(key, parse_getex(&args)?)),
+        "getdel" => PartOp::Key(KeyCmd::GetDel(key)),
+        "append" => PartOp::Key(KeyCmd::Append(key, take(&mut args[2]))),
+        "strlen" => PartOp::Key(KeyCmd::StrLen(key)),
+        _ => PartOp::Key(KeyCmd::IncrByFloat(key, take(&mut args[2]))),
     };
-    Ok((key, op))
+    Ok(op)
 }
 
 /// The EXPIRE family, TTL, PTTL, TYPE, PERSIST.
 fn key_op(name: &str, mut args: Vec<Bytes>) -> Planned {
-    let op = match name {
+    Ok(match name {
         "expire" | "pexpire" | "expireat" | "pexpireat" => {
             let unit = match name {
                 "expire" => Unit::Seconds,
@@ -115,13 +123,12 @@ fn key_op(name: &str, mut args: Vec<Bytes>) -> Planned {
                 _ => Unit::UnixMillis,
             };
             let (ms, condition) = parse_expire(&args, unit, name)?;
-            PartOp::Expire(args[1].clone(), ms, condition)
+            PartOp::Expire(take(&mut args[1]), ms, condition)
         }
-        "ttl" | "pttl" => PartOp::Ttl(args[1].clone(), name == "pttl"),
-        "type" => PartOp::Key(KeyCmd::Type(args[1].clone())),
-        _ => PartOp::Key(KeyCmd::Persist(args[1].clone())),
-    };
-    Ok((take(&mut args[1]), op))
+        "ttl" | "pttl" => PartOp::Ttl(take(&mut args[1]), name == "pttl"),
+        "type" => PartOp::Key(KeyCmd::Type(take(&mut args[1]))),
+        _ => PartOp::Key(KeyCmd::Persist(take(&mut args[1]))),
+    })
 }
 
 /// HSET, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HINCRBY.
@@ -137,18 +144,18 @@ fn hash_op(name: &str, mut args: Vec<Bytes>) -> Planned {
             while let (Some(f), Some(v)) = (rest.next(), rest.next()) {
                 pairs.push((f, v));
             }
-            KeyCmd::HSet(key.clone(), pairs)
+            KeyCmd::HSet(key, pairs)
         }
-        "hget" => KeyCmd::HGet(key.clone(), take(&mut args[2])),
-        "hmget" => KeyCmd::HMGet(key.clone(), args.drain(2..).collect()),
-        "hgetall" => KeyCmd::HGetAll(key.clone()),
-        "hdel" => KeyCmd::HDel(key.clone(), args.drain(2..).collect()),
-        "hexists" => KeyCmd::HExists(key.clone(), take(&mut args[2])),
-        "hlen" => KeyCmd::HLen(key.clone()),
+        "hget" => KeyCmd::HGet(key, take(&mut args[2])),
+        "hmget" => KeyCmd::HMGet(key, args.drain(2..).collect()),
+        "hgetall" => KeyCmd::HGetAll(key),
+        "hdel" => KeyCmd::HDel(key, args.drain(2..).collect()),
+        "hexists" => KeyCmd::HExists(key, take(&mut args[2])),
+        "hlen" => KeyCmd::HLen(key),
         _ => match parse_i64(&args[3]) {
-            Some(by) => KeyCmd::HIncrBy(key.clone(), take(&mut args[2]), by),
+            Some(by) => KeyCmd::HIncrBy(key, take(&mut args[2]), by),
             None => return Err(not_an_integer()),
         },
     };
-    Ok((key, PartOp::Key(cmd)))
+    Ok(PartOp::Key(cmd))
 }
