@@ -461,8 +461,10 @@ pub type SharedKv = Rc<RefCell<KvStore>>;
 /// The partition agent and the connections that run their own shard's keys inline both call
 /// this one function.
 ///
-/// This is where a write's reply is produced: a store that journals its writes makes the
-/// reply wait for the write to be durable here (nothing waits yet).
+/// This is where a write's reply is produced. The replies leave through the partition's reply
+/// token (`Partition::handle`) or, inline on a connection, through `Conn::reply_inline`: a store
+/// that journals its writes with `fsync = always` makes them wait there for the write to be
+/// durable (nothing waits yet).
 pub fn run_key_op(kv: &mut KvStore, op: PartOp, now: u64) -> Value {
     match op {
         PartOp::Get(key) => match kv.get(&key, now) {

@@ -39,7 +39,7 @@ impl Conn {
                 kv.expire_due(now);
                 run_key_op(&mut kv, op, now)
             };
-            self.push_answer(value);
+            self.reply_inline(value);
             return false;
         }
         let Some(seq) = self.env.front.with(self.id, |c| {
@@ -58,6 +58,14 @@ impl Conn {
         ops.push(op);
         batches.any = true;
         true
+    }
+
+    /// The point where the reply of an inline operation (a write's included) becomes the
+    /// client's: it fills the next slot at once. A store that journals its writes with
+    /// `fsync = always` must make a write's reply wait here for its durable position (a
+    /// pending slot answered when the journal reaches it) instead; nothing waits yet.
+    fn reply_inline(&mut self, value: crate::resp::Value) {
+        self.push_answer(value);
     }
 
     /// Hands the waiting batches to the ingress agent, one job per shard (before any later job,
