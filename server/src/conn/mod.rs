@@ -253,7 +253,7 @@ impl Conn {
             if self.out.capacity() == 0 {
                 self.out = env.spares.take_output();
             }
-            let (outstanding, pushes_waiting) = self.collect();
+            let (outstanding, pushes_waiting, next_ready) = self.collect();
             if outstanding == 0 {
                 self.fenced = false;
             }
@@ -267,6 +267,8 @@ impl Conn {
                 Err(end) => return Poll::Ready(end),
             };
             let mut progress = wrote;
+            // The read found nothing (its waker is registered).
+            let mut read_blocked = false;
             let waiting = self.out.len() - self.out_pos;
             if waiting > env.output_limit {
                 if self.slow_reader(cx, wrote) {
@@ -297,7 +299,10 @@ impl Conn {
                     progress = true;
                 } else {
                     match self.read_in(cx, budget) {
-                        Ok(read) => progress |= read,
+                        Ok(read) => {
+                            progress |= read;
+                            read_blocked = !read;
+                        }
                         Err(end) => return Poll::Ready(end),
                     }
                 }
@@ -307,7 +312,10 @@ impl Conn {
                     return Poll::Ready(End::QueryBuffer);
                 }
             }
-            if !progress {
+            // After a read that found nothing, with all output written and no answer left behind
+            // for want of room, another pass would only read again (one more `EAGAIN`): every
+            // waker is registered, so wait.
+            if !progress || (read_blocked && self.out.is_empty() && !next_ready && pushes_waiting == 0) {
                 return Poll::Pending;
             }
         }
@@ -381,9 +389,10 @@ impl Conn {
     }
 
     /// Moves pushes and answered slots (in order) into the output while the bytes waiting there
-    /// are within `client_output_limit`; returns the answers still outstanding (answered or not)
-    /// and the bytes of pub/sub messages still waiting.
-    fn collect(&mut self) -> (usize, usize) {
+    /// are within `client_output_limit`; returns the answers still outstanding (answered or not),
+    /// the bytes of pub/sub messages still waiting, and whether the next answer is there
+    /// (left for want of room).
+    fn collect(&mut self) -> (usize, usize, bool) {
         let room = self.env.output_limit.saturating_add(self.out_pos);
         let protocol = self.protocol;
         // When this collection began: a traced answer's `resp.reply` span starts here.
@@ -392,7 +401,7 @@ impl Conn {
         let mut written_below = 0;
         // The traced hops that answered the slots written now (see `finish_traced`).
         let mut answered_by = Vec::new();
-        let (outstanding, subscribed, pushes_waiting) = self
+        let (outstanding, subscribed, pushes_waiting, next_ready) = self
             .env
             .front
             .with(self.id, |c| {
@@ -418,9 +427,10 @@ impl Conn {
                     c.first_seq += 1;
                 }
                 written_below = c.first_seq;
-                (c.slots.len(), !c.channels.is_empty(), c.pushes.len())
+                let next_ready = c.slots.front().is_some_and(|s| !matches!(s, Slot::Pending | Slot::Silent));
+                (c.slots.len(), !c.channels.is_empty(), c.pushes.len(), next_ready)
             })
-            .unwrap_or((0, false, 0));
+            .unwrap_or((0, false, 0, false));
         if self.traced.front().is_some_and(|(seq, _)| *seq < written_below) {
             self.finish_traced(written_below, started, &answered_by);
         }
@@ -428,7 +438,7 @@ impl Conn {
             self.subscribed = subscribed;
             self.arm_idle(!subscribed);
         }
-        (outstanding, pushes_waiting)
+        (outstanding, pushes_waiting, next_ready)
     }
 
     /// Records the connection spans of the traced commands whose answers were just encoded
