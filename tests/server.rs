@@ -10,7 +10,8 @@
 //!
 //! This file covers the commands, pipelining, pub/sub, agents, INFO, metrics, AUTH and the
 //! command line; `support/server_agents.rs` covers the config's `[[agents]]` over RESP and the
-//! `kv` kind; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM.
+//! `kv` kind; `support/server_limits.rs` covers the limits, hostile clients and SIGTERM;
+//! `support/server_memory.rs` the memory an idle client costs.
 //! Waits poll with a deadline (never a long sleep), so tests stay short when run side by side
 //! on a two-core machine.
 
@@ -31,6 +32,8 @@ mod server_agents;
 mod server_attack;
 #[path = "support/server_limits.rs"]
 mod server_limits;
+#[path = "support/server_memory.rs"]
+mod server_memory;
 
 use client::{
     accounting_ok, field, http_get, info_field, info_u64, name_on_shard, names_on_both_shards, owner_of, q, q_err,
@@ -265,6 +268,42 @@ fn wrong_arity_and_unknown_commands_use_redis_wording() {
 }
 
 // ----- pipelining --------------------------------------------------------------------------
+
+/// One write mixing single-key commands on both shards with multi-key ones: whichever shard
+/// accepted the connection (its own keys run inline, the other shard's go in one batch per
+/// read), every command sees the effect of the ones before it. (RENAME across shards is left
+/// out: its second half is a message of its own, so a read of the destination sent right
+/// behind it may overtake it, as documented in `ingress/keyspace.rs`.)
+#[test]
+fn single_and_multi_key_commands_in_one_write_keep_their_order() {
+    let server = Server::start();
+    let (a, b) = (name_on_shard("order-a", 0), name_on_shard("order-b", 1));
+    let script: Vec<(Vec<&str>, Reply)> = vec![
+        (vec!["SET", &a, "1"], Reply::Simple("OK".into())),
+        (vec!["SET", &b, "1"], Reply::Simple("OK".into())),
+        (vec!["DEL", &a, &b], Reply::Int(2)),
+        (vec!["GET", &a], Reply::NilBulk),
+        (vec!["GET", &b], Reply::NilBulk),
+        (vec!["SET", &a, "2"], Reply::Simple("OK".into())),
+        (vec!["MGET", &a, &b], Reply::Array(vec![bulk("2"), Reply::NilBulk])),
+        (vec!["DEL", &a], Reply::Int(1)),
+        (vec!["GET", &a], Reply::NilBulk),
+        (vec!["INCR", &a], Reply::Int(1)),
+        (vec!["MSET", &a, "5", &b, "6"], Reply::Simple("OK".into())),
+        (vec!["GET", &a], bulk("5")),
+        (vec!["INCR", &b], Reply::Int(7)),
+        (vec!["EXISTS", &a, &b], Reply::Int(2)),
+    ];
+    // Enough connections that both shards accept some.
+    for round in 0..8 {
+        let mut raw = RawConn::connect(server.port);
+        let bytes: Vec<u8> = script.iter().flat_map(|(args, _)| encode_str(args)).collect();
+        raw.send(&bytes);
+        for (args, expected) in &script {
+            assert_eq!(&raw.read(), expected, "round {round}: {args:?}");
+        }
+    }
+}
 
 #[test]
 fn a_thousand_pipelined_commands_answer_in_order() {

@@ -63,10 +63,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Encodes `args` as a RESP array and checks a fresh parser reads back exactly them, all of it.
-fn check_round_trip(args: &[Vec<u8>]) {
+fn check_round_trip<A: AsRef<[u8]>>(args: &[A]) {
     let mut wire = Vec::new();
-    Value::Array(args.iter().map(|arg| Value::bulk(arg.clone())).collect()).encode(Protocol::Resp2, &mut wire);
+    Value::Array(args.iter().map(|arg| Value::bulk(arg.as_ref().to_vec())).collect())
+        .encode(Protocol::Resp2, &mut wire);
     let (used, step) = RequestParser::new(LIMITS).next(&wire);
     assert_eq!(used, wire.len(), "round trip left bytes");
-    assert_eq!(step, Step::Command(args.to_vec()), "round trip changed the command");
+    let Step::Command(back) = step else { panic!("round trip gave {step:?}") };
+    assert!(back.iter().map(|b| b.as_ref()).eq(args.iter().map(AsRef::as_ref)), "round trip changed the command");
 }

@@ -39,6 +39,18 @@ pub enum Job {
         /// Its trace, when the connection traces it.
         trace: Option<crate::command_trace::CommandTrace>,
     },
+    /// Single-key operations of one read that shard `shard` owns, squashed into one ask;
+    /// answer `seqs[i]` with the answer to `ops[i]`.
+    Batch {
+        /// The connection.
+        conn: ConnId,
+        /// The owning shard.
+        shard: usize,
+        /// The requests' slots, in request order.
+        seqs: Vec<u64>,
+        /// Their operations (each one that `partition::run_key_op` answers).
+        ops: Vec<crate::partition::PartOp>,
+    },
     /// The connection closed: drop its subscriptions.
     Closed(ConnId),
 }

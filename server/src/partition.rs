@@ -27,7 +27,7 @@
 use crate::directory::{Directory, Subscriber};
 use crate::kinds::{AgentRequest, Kinds};
 use crate::kv::exec::{self, KeyCmd};
-use crate::kv::{ExpireCondition, KvStore, MemoryLimit, SetCondition, SetExpiry, Taken};
+use crate::kv::{ExpireCondition, KvStore, SetCondition, SetExpiry, Taken};
 use crate::persist::{Durability, HeldReplies, DUMP_KEYS_PER_STEP};
 use crate::resp::Value;
 use crate::topic::{Topic, TopicMsg};
@@ -36,6 +36,7 @@ use hashbrown::HashMap;
 use nexus_engine::agent::{Addr, Agent, AgentId, Ctx};
 use nexus_engine::ask::ReplyTo;
 use nexus_engine::config::FsyncPolicy;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -92,6 +93,10 @@ pub enum PartOp {
     },
     /// The second half of a RENAME across shards: store `Taken` under the key.
     Restore(Bytes, Taken),
+    /// Several key operations of one connection, run in order (the requests of one read that
+    /// this shard owns): answers an array with one answer per operation. Only operations
+    /// [`run_key_op`] answers belong in a batch.
+    Batch(Vec<PartOp>),
     /// `TTL key` (`false`: seconds) or `PTTL key` (`true`: milliseconds).
     Ttl(Bytes, bool),
     /// `DBSIZE`: answers the live keys.
@@ -156,7 +161,10 @@ struct TopicEntry {
 
 /// See the module documentation.
 pub struct Partition {
-    kv: KvStore,
+    /// The shard's store, shared with the shard's connection tasks (same thread), which run
+    /// the operations on the keys they own inline; no borrow is held across an await or a
+    /// message.
+    kv: SharedKv,
     kinds: Arc<Kinds>,
     directory: Arc<Directory>,
     /// Agents of a kind (spawned by `AGENT.SPAWN` or adopted from the host) whose names this
@@ -181,19 +189,16 @@ struct PartLog {
 }
 
 impl Partition {
-    /// An empty partition.
-    pub fn new(kinds: Arc<Kinds>, directory: Arc<Directory>) -> Self {
-        Self { kv: KvStore::new(), kinds, directory, agents: BTreeMap::new(), topics: HashMap::new(), log: None }
+    /// A partition serving `kv` (empty, or shared with the shard's connections).
+    pub fn new(kinds: Arc<Kinds>, directory: Arc<Directory>, kv: SharedKv) -> Self {
+        Self { kv, kinds, directory, agents: BTreeMap::new(), topics: HashMap::new(), log: None }
     }
 
-    /// A partition serving `kv` (replayed from the shard's log, its journal attached), whose
-    /// writer's syncs `durability` reports.
-    pub fn with_log(kinds: Arc<Kinds>, directory: Arc<Directory>, kv: KvStore, durability: Rc<Durability>) -> Self {
-        let mut p = Self::new(kinds, directory);
-        let mut kv = kv;
-        let hold = kv.journal_mut().is_some_and(|j| j.fsync() == FsyncPolicy::Always);
-        p.kv = kv;
-        p.log = Some(PartLog {
+    /// The partition with its store's log: the store was replayed from the shard's log and
+    /// has its journal attached; `durability` reports the writer's syncs.
+    pub fn with_log(mut self, durability: Rc<Durability>) -> Self {
+        let hold = self.kv.borrow_mut().journal_mut().is_some_and(|j| j.fsync() == FsyncPolicy::Always);
+        self.log = Some(PartLog {
             durability,
             hold,
             held: HeldReplies::default(),
@@ -201,12 +206,6 @@ impl Partition {
             step_queued: false,
             flush_queued: false,
         });
-        p
-    }
-
-    /// The partition with its store kept to `limit`.
-    pub fn with_memory_limit(mut self, limit: MemoryLimit) -> Self {
-        self.kv = std::mem::take(&mut self.kv).with_memory_limit(limit);
         self
     }
 
@@ -239,12 +238,7 @@ impl Partition {
     /// goes (or went) another way: the token was forwarded, answered already, or not wanted.
     fn run(&mut self, op: PartOp, reply: &mut Option<ReplyTo<Value>>, ctx: &mut Ctx<'_>) -> Option<Value> {
         let now = ctx.now_ns() / 1_000_000;
-        self.kv.expire_due(now);
-        if may_add_memory(&op) {
-            if let Err(oom) = self.kv.make_room(now) {
-                return Some(Value::error(oom.to_string()));
-            }
-        }
+        self.kv.borrow_mut().expire_due(now);
         match op {
             PartOp::DbSize | PartOp::FlushAll | PartOp::Info => Some(self.run_server_op(op, now, ctx)),
             PartOp::Spawn { .. }
@@ -271,54 +265,13 @@ impl Partition {
                 if let Some(log) = &mut self.log {
                     log.flush_queued = false;
                 }
-                if let Some(journal) = self.kv.journal_mut() {
+                if let Some(journal) = self.kv.borrow_mut().journal_mut() {
                     journal.flush();
                 }
                 None
             }
             PartOp::Rename { from, to, to_shard } => self.rename(from, to, to_shard, reply, now, ctx),
-            PartOp::Key(cmd) => Some(exec::run(&mut self.kv, cmd, now)),
-            key_op => Some(self.run_key_op(key_op, now)),
-        }
-    }
-
-    /// The keyspace operations: GET, SET, DEL, EXISTS, INCRBY, MGET, MSET, PEXPIRE, TTL.
-    fn run_key_op(&mut self, op: PartOp, now: u64) -> Value {
-        match op {
-            PartOp::Get(key) => match self.kv.get(&key, now) {
-                Ok(v) => v.map_or(Value::Nil, Value::Bulk),
-                Err(e) => Value::error(e.to_string()),
-            },
-            PartOp::Set { key, value, condition, expiry, get } => {
-                match self.kv.set(key, value, (condition, expiry), get, now) {
-                    Err(e) => Value::error(e.to_string()),
-                    Ok((_, previous)) if get => previous.map_or(Value::Nil, Value::Bulk),
-                    Ok((true, _)) => Value::Ok,
-                    Ok((false, _)) => Value::Nil,
-                }
-            }
-            PartOp::Del(keys) => Value::Int(keys.iter().filter(|k| self.kv.del(k, now)).count() as i64),
-            PartOp::Exists(keys) => Value::Int(keys.iter().filter(|k| self.kv.exists(k, now)).count() as i64),
-            PartOp::IncrBy(key, by) => match self.kv.incr_by(key, by, now) {
-                Ok(n) => Value::Int(n),
-                Err(e) => Value::error(e.to_string()),
-            },
-            PartOp::MGet(keys) => Value::Array(
-                keys.iter().map(|k| self.kv.get(k, now).ok().flatten().map_or(Value::Nil, Value::Bulk)).collect(),
-            ),
-            PartOp::MSet(pairs) => {
-                for (k, v) in pairs {
-                    let _ = self.kv.set(k, v, (SetCondition::Always, SetExpiry::Clear), false, now);
-                }
-                Value::Ok
-            }
-            PartOp::Expire(key, ms, condition) => Value::Int(i64::from(self.kv.expire(&key, ms, condition, now))),
-            PartOp::Ttl(key, millis) => Value::Int(self.kv.ttl(&key, now).reply(millis)),
-            PartOp::Restore(key, taken) => {
-                self.kv.restore(key, taken, now);
-                Value::Ok
-            }
-            _ => misrouted(),
+            key_op => Some(run_key_op(&mut self.kv.borrow_mut(), key_op, now)),
         }
     }
 
@@ -334,20 +287,20 @@ impl Partition {
         now: u64,
         ctx: &mut Ctx<'_>,
     ) -> Option<Value> {
-        let Some(taken) = self.kv.take(&from, now) else { return Some(Value::error("ERR no such key")) };
+        let Some(taken) = self.kv.borrow_mut().take(&from, now) else { return Some(Value::error("ERR no such key")) };
         let Some(shard) = to_shard else {
-            self.kv.restore(to, taken, now);
+            self.kv.borrow_mut().restore(to, taken, now);
             return Some(Value::Ok);
         };
         let Some(part) = self.directory.partition(shard) else {
-            self.kv.restore(from, taken, now);
+            self.kv.borrow_mut().restore(from, taken, now);
             return Some(Value::error("LOADING the server is still starting"));
         };
         let token = reply.take();
         if let Err(e) = ctx.send(part, PartMsg { op: PartOp::Restore(to, taken), reply: token }) {
             let PartMsg { op, reply } = e.into_inner();
             if let PartOp::Restore(_, taken) = op {
-                self.kv.restore(from, taken, now);
+                self.kv.borrow_mut().restore(from, taken, now);
             }
             if let Some(token) = reply {
                 ctx.reply(token, Value::error("BUSY the way to the key's shard is full; retry later"));
@@ -359,27 +312,28 @@ impl Partition {
     /// The whole-shard operations: DBSIZE, FLUSHALL and INFO's figures.
     fn run_server_op(&mut self, op: PartOp, now: u64, ctx: &mut Ctx<'_>) -> Value {
         match op {
-            PartOp::DbSize => Value::Int(self.kv.len(now) as i64),
+            PartOp::DbSize => Value::Int(self.kv.borrow_mut().len(now) as i64),
             PartOp::FlushAll => {
-                self.kv.clear();
+                self.kv.borrow_mut().clear();
                 Value::Ok
             }
             PartOp::Info => {
-                let keys = self.kv.len(now) as i64;
+                let mut kv = self.kv.borrow_mut();
+                let keys = kv.len(now) as i64;
                 let stats = ctx.shard_stats();
                 let c = &stats.counters;
                 Value::Array(
                     [
                         keys,
-                        self.kv.expiring() as i64,
+                        kv.expiring() as i64,
                         c.sent as i64,
                         c.delivered as i64,
                         c.dead_letters_total() as i64,
                         stats.agents as i64,
-                        self.kv.used_memory() as i64,
-                        self.kv.evicted_keys() as i64,
-                        self.kv.memory_limit().maxmemory as i64,
-                        crate::kv::memory::policy_figure(self.kv.memory_limit().policy),
+                        kv.used_memory() as i64,
+                        kv.evicted_keys() as i64,
+                        kv.memory_limit().maxmemory as i64,
+                        crate::kv::memory::policy_figure(kv.memory_limit().policy),
                     ]
                     .into_iter()
                     .map(Value::Int)
@@ -597,6 +551,62 @@ fn may_add_memory(op: &PartOp) -> bool {
     }
 }
 
+/// A shard's [`KvStore`], shared by its partition agent and its connection tasks (one thread).
+pub type SharedKv = Rc<RefCell<KvStore>>;
+
+/// Runs a keyspace operation on `kv` at `now` (engine-clock milliseconds): GET, SET, DEL,
+/// EXISTS, INCRBY, MGET, MSET, PEXPIRE, TTL, RESTORE, the [`KeyCmd`]s and batches of them.
+/// The partition agent and the connections that run their own shard's keys inline both call
+/// this one function, so both keep the memory limit: a write that may add memory first makes
+/// room (evicting under `allkeys-lru`) or is answered `-OOM` (`noeviction`).
+///
+/// A write's record goes to the store's journal (when persistence is on); under
+/// `fsync = "always"` its answer must wait for the record to be durable, which only the
+/// partition does (`Partition::answer`), so connections do not run their keys inline then.
+pub fn run_key_op(kv: &mut KvStore, op: PartOp, now: u64) -> Value {
+    if may_add_memory(&op) {
+        if let Err(oom) = kv.make_room(now) {
+            return Value::error(oom.to_string());
+        }
+    }
+    match op {
+        PartOp::Get(key) => match kv.get(&key, now) {
+            Ok(v) => v.map_or(Value::Nil, Value::Bulk),
+            Err(e) => Value::error(e.to_string()),
+        },
+        PartOp::Set { key, value, condition, expiry, get } => match kv.set(key, value, (condition, expiry), get, now) {
+            Err(e) => Value::error(e.to_string()),
+            Ok((_, previous)) if get => previous.map_or(Value::Nil, Value::Bulk),
+            Ok((true, _)) => Value::Ok,
+            Ok((false, _)) => Value::Nil,
+        },
+        PartOp::Del(keys) => Value::Int(keys.iter().filter(|k| kv.del(k, now)).count() as i64),
+        PartOp::Exists(keys) => Value::Int(keys.iter().filter(|k| kv.exists(k, now)).count() as i64),
+        PartOp::IncrBy(key, by) => match kv.incr_by(key, by, now) {
+            Ok(n) => Value::Int(n),
+            Err(e) => Value::error(e.to_string()),
+        },
+        PartOp::MGet(keys) => {
+            Value::Array(keys.iter().map(|k| kv.get(k, now).ok().flatten().map_or(Value::Nil, Value::Bulk)).collect())
+        }
+        PartOp::MSet(pairs) => {
+            for (k, v) in pairs {
+                let _ = kv.set(k, v, (SetCondition::Always, SetExpiry::Clear), false, now);
+            }
+            Value::Ok
+        }
+        PartOp::Expire(key, ms, condition) => Value::Int(i64::from(kv.expire(&key, ms, condition, now))),
+        PartOp::Ttl(key, millis) => Value::Int(kv.ttl(&key, now).reply(millis)),
+        PartOp::Restore(key, taken) => {
+            kv.restore(key, taken, now);
+            Value::Ok
+        }
+        PartOp::Key(cmd) => exec::run(kv, cmd, now),
+        PartOp::Batch(ops) => Value::Array(ops.into_iter().map(|op| run_key_op(kv, op, now)).collect()),
+        _ => misrouted(),
+    }
+}
+
 /// The answer when an agent's mailbox refuses a request.
 fn agent_busy(name: &str) -> Value {
     Value::error(format!("BUSY the mailbox of agent '{name}' is full; retry later"))
@@ -614,7 +624,7 @@ fn no_such_agent(name: &str) -> Value {
 impl Partition {
     /// Sends `value` through `token`, or holds it until the writes so far are durable.
     fn answer(&mut self, token: ReplyTo<Value>, value: Value, ctx: &mut Ctx<'_>) {
-        let lsn = self.kv.lsn();
+        let lsn = self.kv.borrow().lsn();
         match &mut self.log {
             Some(log) if log.hold && (lsn > log.durability.durable_lsn() || !log.held.is_empty()) => {
                 log.held.hold(lsn, token, value);
@@ -628,7 +638,8 @@ impl Partition {
     fn end_turn(&mut self, ctx: &mut Ctx<'_>) {
         let Some(log) = &mut self.log else { return };
         log.held.release(&log.durability, ctx);
-        let Some(journal) = self.kv.journal_mut() else { return };
+        let mut kv = self.kv.borrow_mut();
+        let Some(journal) = kv.journal_mut() else { return };
         if journal.pending() && !log.flush_queued {
             // Handed over once the messages queued now ran: one batch for the writer.
             let me = ctx.myself::<PartMsg>();
@@ -640,11 +651,11 @@ impl Partition {
         if journal.rewrite_due() {
             journal.start_rewrite();
             let started = std::time::Instant::now();
-            log.to_dump = self.kv.rewrite_keys();
+            log.to_dump = kv.rewrite_keys();
             let listed_us = started.elapsed().as_micros() as u64;
             tracing::info!(shard = ctx.shard(), keys = log.to_dump.len(), listed_us, "compacting the append-only log");
         }
-        if self.kv.journal_mut().is_some_and(|j| j.rewriting()) && !log.step_queued {
+        if kv.journal_mut().is_some_and(|j| j.rewriting()) && !log.step_queued {
             let me = ctx.myself::<PartMsg>();
             log.step_queued = ctx.send(me, PartMsg { op: PartOp::RewriteStep, reply: None }).is_ok();
         }
@@ -656,9 +667,10 @@ impl Partition {
         log.step_queued = false;
         let keys: Vec<Bytes> = log.to_dump.drain(log.to_dump.len().saturating_sub(DUMP_KEYS_PER_STEP)..).collect();
         let done = log.to_dump.is_empty();
-        self.kv.dump_keys(&keys, now);
+        let mut kv = self.kv.borrow_mut();
+        kv.dump_keys(&keys, now);
         if done {
-            if let Some(j) = self.kv.journal_mut() {
+            if let Some(j) = kv.journal_mut() {
                 j.finish_rewrite();
             }
         }

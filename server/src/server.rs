@@ -32,7 +32,7 @@ use crate::directory::Directory;
 use crate::front::Front;
 use crate::ingress::{InfoContext, Ingress};
 use crate::kinds::{AgentRequest, Kinds};
-use crate::kv::MemoryLimit;
+use crate::kv::{KvStore, MemoryLimit};
 use crate::partition::{PartMsg, PartOp, Partition};
 use crate::persist::Durability;
 use crate::persist::Recovery;
@@ -42,7 +42,7 @@ use crate::stats::{ServerCounters, ShardServerStats};
 use bytes::Bytes;
 use futures_lite::io::AsyncWriteExt;
 use nexus_engine::agent::{Addr, SpawnPlacement};
-use nexus_engine::config::{PersistenceConfig, PersistenceMode, ServerConfig, TracingConfig};
+use nexus_engine::config::{FsyncPolicy, PersistenceConfig, PersistenceMode, ServerConfig, TracingConfig};
 use nexus_engine::engine::{EngineBuilder, EngineHandle, ShardService, ShardSetup};
 use nexus_engine::registry::owner_of;
 use std::net::SocketAddr;
@@ -268,10 +268,10 @@ struct RespService {
 }
 
 impl RespService {
-    /// Shard `shard`'s partition: empty, or replayed from its log with the journal attached.
-    fn partition(&self, setup: &ShardSetup<'_>) -> Result<(Partition, Option<Rc<Durability>>), String> {
+    /// Shard `shard`'s store: empty, or replayed from its log with the journal attached.
+    fn store(&self, setup: &ShardSetup<'_>) -> Result<(KvStore, Option<Rc<Durability>>), String> {
         if self.persistence.mode == PersistenceMode::Off {
-            return Ok((Partition::new(self.kinds.clone(), self.directory.clone()), None));
+            return Ok((KvStore::new(), None));
         }
         let dir = std::path::Path::new(&self.persistence.dir);
         self.dir_checked
@@ -283,8 +283,7 @@ impl RespService {
             crate::persist::open_shard(&self.persistence, setup.index(), clocks).map_err(|e| e.to_string())?;
         let keys = log.kv.len(clocks.0) as u64;
         self.recovery.add(keys, log.replayed.bytes > 0, started.elapsed());
-        let durability = log.durability.clone();
-        Ok((Partition::with_log(self.kinds.clone(), self.directory.clone(), log.kv, log.durability), Some(durability)))
+        Ok((log.kv, Some(log.durability)))
     }
 }
 
@@ -294,10 +293,17 @@ impl ShardService for RespService {
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
         let front = Rc::new(Front::default());
-        let (partition, durability) = self.partition(setup)?;
+        let (kv, durability) = self.store(setup)?;
         let limit = MemoryLimit::new(self.config.maxmemory, self.config.maxmemory_policy, setup.shards());
-        let partition =
-            setup.spawn_with_capacity(partition.with_memory_limit(limit), SERVER_MAILBOX).map_err(|e| e.to_string())?;
+        let kv = Rc::new(std::cell::RefCell::new(kv.with_memory_limit(limit)));
+        let mut partition = Partition::new(self.kinds.clone(), self.directory.clone(), kv.clone());
+        if let Some(durability) = &durability {
+            partition = partition.with_log(durability.clone());
+        }
+        let partition = setup.spawn_with_capacity(partition, SERVER_MAILBOX).map_err(|e| e.to_string())?;
+        // Under fsync = always a write is answered once durable, which the partition does:
+        // the connections then hand it their own keys instead of running them inline.
+        let inline = self.persistence.mode == PersistenceMode::Off || self.persistence.fsync != FsyncPolicy::Always;
         if let Some(durability) = &durability {
             let handle = setup.handle();
             durability.set_notify(Box::new(move || {
@@ -320,6 +326,10 @@ impl ShardService for RespService {
             shard,
             rt,
             front,
+            kv,
+            inline,
+            batches: Default::default(),
+            spares: Default::default(),
             directory: self.directory.clone(),
             handle: setup.handle(),
             tracing: ConnTracing::new(

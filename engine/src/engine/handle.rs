@@ -41,6 +41,12 @@ impl EngineHandle {
         self.shared.shards
     }
 
+    /// Nanoseconds on the engine clock: the clock agents read with `Ctx::now_ns`, so work
+    /// done outside an agent (a connection task on a shard) can share the agents' deadlines.
+    pub fn now_ns(&self) -> u64 {
+        self.shared.clock.now_ns()
+    }
+
     // The refused envelope comes back by value (one cache line plus the reason): boxing it
     // would allocate on the very path that reports a full queue.
     #[allow(clippy::result_large_err)]

@@ -4,7 +4,10 @@
 //! move the answered slots (in request order) and any pub/sub pushes into the output buffer;
 //! write what it can; read and parse what arrived. Connection-level commands (PING, ECHO,
 //! HELLO, AUTH, SELECT, QUIT, COMMAND, CLIENT, CONFIG) are answered here; the others are
-//! checked for arity and permission and handed to the shard's ingress agent as jobs.
+//! checked for arity and permission, then run inline on the shard's store (single-key commands
+//! on this shard's keys), squashed into one job per other shard, or handed to the shard's
+//! ingress agent as jobs (see `route`). The replies of one read go out in one write. The read
+//! and output buffers are the shard's, lent while in use (see `buffers`).
 //!
 //! Limits:
 //! - Output: answered slots move into the output buffer only while the bytes waiting there are
@@ -23,10 +26,13 @@
 //! Nothing a client sends can reach another connection, and no connection holds its shard for
 //! longer than it takes to encode one batch of replies within its limit.
 
+mod buffers;
 mod local;
+mod route;
 
 use crate::directory::Directory;
 use crate::front::{ConnId, Front, Job, Slot};
+use crate::ingress::plan::Plan;
 use crate::ingress::IngressMsg;
 use crate::resp::{Limits, Protocol, RequestParser, Step, Value};
 use crate::rt::{Rt, Stream};
@@ -43,8 +49,7 @@ use std::time::Duration;
 
 /// Answers outstanding on one connection before it stops reading.
 const MAX_OUTSTANDING: usize = 4096;
-/// Bytes read per read call.
-const READ_CHUNK: usize = 16 * 1024;
+use buffers::READ_CHUNK;
 /// How long a client's waiting output may stay over `client_output_limit` with nothing
 /// written before the client is closed as a slow reader.
 pub const SLOW_READER_GRACE: Duration = Duration::from_secs(5);
@@ -57,6 +62,16 @@ pub struct ConnEnv {
     pub rt: Rt,
     /// The shard's front.
     pub front: Rc<Front>,
+    /// The shard's store, shared with its partition agent: the connections run the
+    /// single-key requests on their own shard's keys on it inline.
+    pub kv: crate::partition::SharedKv,
+    /// Whether those requests run inline (not under `fsync = "always"`, whose answers the
+    /// partition holds until their writes are durable).
+    pub inline: bool,
+    /// The batches of the read being parsed (one connection parses at a time on a shard).
+    pub batches: std::cell::RefCell<route::Batches>,
+    /// The spare read and output buffers the shard's connections borrow.
+    pub spares: buffers::Spares,
     /// The directory.
     pub directory: Arc<Directory>,
     /// For pokes.
@@ -124,8 +139,7 @@ struct Conn {
     id: ConnId,
     env: Rc<ConnEnv>,
     stream: Stream,
-    input: Vec<u8>,
-    start: usize,
+    input: buffers::Input,
     parser: RequestParser,
     out: Vec<u8>,
     out_pos: usize,
@@ -147,6 +161,14 @@ struct Conn {
     /// While the waiting output is over the limit: when something was last written, and the
     /// timer that checks it.
     slow: Option<SlowWatch>,
+    /// A request that may touch this shard's store went to the ingress agent and is not
+    /// answered yet: the shard's own keys go that way too (see `route`).
+    fenced: bool,
+    /// The engine clock in milliseconds, read once per parse by the first inline request.
+    now_ms: Option<u64>,
+    /// The command looked up last (a client tends to repeat one): found again without
+    /// upper-casing the name or scanning the table.
+    last_spec: Option<&'static crate::commands::Spec>,
 }
 
 /// Watches a client whose waiting output is over the limit.
@@ -164,14 +186,13 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
     let mut conn = Conn {
         id,
         stream,
-        input: Vec::with_capacity(READ_CHUNK),
-        start: 0,
+        input: buffers::Input::default(),
         parser: {
             let mut parser = RequestParser::new(env.limits);
             parser.set_unauthenticated(env.password.is_some());
             parser
         },
-        out: Vec::with_capacity(READ_CHUNK),
+        out: Vec::new(),
         out_pos: 0,
         protocol: Protocol::Resp2,
         authed: env.password.is_none(),
@@ -188,6 +209,9 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         traced: std::collections::VecDeque::new(),
         parse_pending: false,
         slow: None,
+        fenced: false,
+        now_ms: None,
+        last_spec: None,
         env: env.clone(),
     };
     conn.arm_idle(true);
@@ -229,7 +253,13 @@ impl Conn {
             _ => c.waker = Some(cx.waker().clone()),
         });
         loop {
-            let (outstanding, pushes_waiting) = self.collect();
+            if self.out.capacity() == 0 {
+                self.out = env.spares.take_output();
+            }
+            let (outstanding, pushes_waiting, next_ready) = self.collect();
+            if outstanding == 0 {
+                self.fenced = false;
+            }
             if pushes_waiting > env.output_limit {
                 // Pub/sub messages pile up behind an output already over the limit, past the
                 // limit again: a hard limit, with no grace (as Redis's pubsub class has one).
@@ -240,6 +270,8 @@ impl Conn {
                 Err(end) => return Poll::Ready(end),
             };
             let mut progress = wrote;
+            // The read found nothing (its waker is registered).
+            let mut read_blocked = false;
             let waiting = self.out.len() - self.out_pos;
             if waiting > env.output_limit {
                 if self.slow_reader(cx, wrote) {
@@ -249,6 +281,9 @@ impl Conn {
                 self.slow = None;
             }
             let flushed = self.out.is_empty();
+            if flushed {
+                env.spares.give_output(std::mem::take(&mut self.out));
+            }
             if let Some(end) = self.closing {
                 // Every reply owed (in order), then close: QUIT, EOF and a fatal protocol error.
                 if flushed && outstanding == 0 {
@@ -263,20 +298,27 @@ impl Conn {
                 let budget = MAX_OUTSTANDING - outstanding;
                 if self.parse_pending {
                     self.parse(budget);
+                    self.input.settle(&env.spares);
                     progress = true;
                 } else {
                     match self.read_in(cx, budget) {
-                        Ok(read) => progress |= read,
+                        Ok(read) => {
+                            progress |= read;
+                            read_blocked = !read;
+                        }
                         Err(end) => return Poll::Ready(end),
                     }
                 }
-                let buffered = self.input.len() - self.start + self.parser.held();
+                let buffered = self.input.len() + self.parser.held();
                 if buffered as u64 > env.config.client_query_buffer_limit {
                     tracing::warn!(shard = env.shard, buffered, "closing a client past client_query_buffer_limit");
                     return Poll::Ready(End::QueryBuffer);
                 }
             }
-            if !progress {
+            // After a read that found nothing, with all output written and no answer left behind
+            // for want of room, another pass would only read again (one more `EAGAIN`): every
+            // waker is registered, so wait.
+            if !progress || (read_blocked && self.out.is_empty() && !next_ready && pushes_waiting == 0) {
                 return Poll::Pending;
             }
         }
@@ -309,31 +351,24 @@ impl Conn {
 
     /// Reads once and dispatches up to `budget` requests; true if the read made progress.
     fn read_in(&mut self, cx: &mut Context<'_>, budget: usize) -> Result<bool, End> {
-        if self.start > 0 && self.start * 2 >= self.input.len() {
-            self.input.drain(..self.start);
-            self.start = 0;
-        }
-        let len = self.input.len();
-        self.input.resize(len + READ_CHUNK, 0);
-        match Pin::new(&mut self.stream).poll_read(cx, &mut self.input[len..]) {
-            Poll::Ready(Ok(n)) => {
-                self.input.truncate(len + n);
-                if n == 0 {
-                    self.closing = Some(End::Eof);
-                } else {
-                    self.parse(budget);
-                }
+        let env = self.env.clone();
+        let room = self.input.room(&env.spares);
+        let read = Pin::new(&mut self.stream).poll_read(cx, room);
+        let result = match read {
+            Poll::Ready(Ok(0)) => {
+                self.closing = Some(End::Eof);
                 Ok(true)
             }
-            Poll::Ready(Err(e)) => {
-                self.input.truncate(len);
-                Err(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io })
+            Poll::Ready(Ok(n)) => {
+                self.input.filled(n);
+                self.parse(budget);
+                Ok(true)
             }
-            Poll::Pending => {
-                self.input.truncate(len);
-                Ok(false)
-            }
-        }
+            Poll::Ready(Err(e)) => Err(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io }),
+            Poll::Pending => Ok(false),
+        };
+        self.input.settle(&env.spares);
+        result
     }
 
     /// The waiting output is over the limit: true once nothing has been written for
@@ -357,9 +392,10 @@ impl Conn {
     }
 
     /// Moves pushes and answered slots (in order) into the output while the bytes waiting there
-    /// are within `client_output_limit`; returns the answers still outstanding (answered or not)
-    /// and the bytes of pub/sub messages still waiting.
-    fn collect(&mut self) -> (usize, usize) {
+    /// are within `client_output_limit`; returns the answers still outstanding (answered or not),
+    /// the bytes of pub/sub messages still waiting, and whether the next answer is there
+    /// (left for want of room).
+    fn collect(&mut self) -> (usize, usize, bool) {
         let room = self.env.output_limit.saturating_add(self.out_pos);
         let protocol = self.protocol;
         // When this collection began: a traced answer's `resp.reply` span starts here.
@@ -368,7 +404,7 @@ impl Conn {
         let mut written_below = 0;
         // The traced hops that answered the slots written now (see `finish_traced`).
         let mut answered_by = Vec::new();
-        let (outstanding, subscribed, pushes_waiting) = self
+        let (outstanding, subscribed, pushes_waiting, next_ready) = self
             .env
             .front
             .with(self.id, |c| {
@@ -394,9 +430,10 @@ impl Conn {
                     c.first_seq += 1;
                 }
                 written_below = c.first_seq;
-                (c.slots.len(), !c.channels.is_empty(), c.pushes.len())
+                let next_ready = c.slots.front().is_some_and(|s| !matches!(s, Slot::Pending | Slot::Silent));
+                (c.slots.len(), !c.channels.is_empty(), c.pushes.len(), next_ready)
             })
-            .unwrap_or((0, false, 0));
+            .unwrap_or((0, false, 0, false));
         if self.traced.front().is_some_and(|(seq, _)| *seq < written_below) {
             self.finish_traced(written_below, started, &answered_by);
         }
@@ -404,7 +441,7 @@ impl Conn {
             self.subscribed = subscribed;
             self.arm_idle(!subscribed);
         }
-        (outstanding, pushes_waiting)
+        (outstanding, pushes_waiting, next_ready)
     }
 
     /// Records the connection spans of the traced commands whose answers were just encoded
@@ -432,19 +469,19 @@ impl Conn {
     fn parse(&mut self, mut budget: usize) {
         let mut handed_over = false;
         self.parse_pending = false;
+        self.now_ms = None;
         while self.closing.is_none() {
             if budget == 0 {
                 self.parse_pending = true;
                 break;
             }
             budget -= 1;
-            let (used, step) = self.parser.next(&self.input[self.start..]);
-            self.start += used;
+            let (used, step) = self.parser.next(self.input.waiting());
+            self.input.consume(used);
             match step {
                 Step::Incomplete => break,
                 Step::Command(args) => {
                     count(&self.env.stats().commands);
-                    let args: Vec<Bytes> = args.into_iter().map(Bytes::from).collect();
                     handed_over |= self.dispatch(args);
                 }
                 Step::Rejected(e) => {
@@ -458,13 +495,22 @@ impl Conn {
                 }
             }
         }
-        if self.start == self.input.len() {
-            self.input.clear();
-            self.start = 0;
-        }
+        self.flush_batches();
+        self.flush_journal();
         if handed_over {
             self.env.poke();
         }
+    }
+
+    /// The command named `name` (any case): the last one when it is that again, else from the
+    /// table. A spec's `name` is its table name in lower case (checked by a test).
+    fn lookup(&mut self, name: &[u8]) -> Option<&'static crate::commands::Spec> {
+        if let Some(spec) = self.last_spec.filter(|s| name.eq_ignore_ascii_case(s.name.as_bytes())) {
+            return Some(spec);
+        }
+        let spec = crate::commands::lookup(&name.to_ascii_uppercase())?;
+        self.last_spec = Some(spec);
+        Some(spec)
     }
 
     fn push_answer(&mut self, value: Value) {
@@ -472,9 +518,8 @@ impl Conn {
     }
 
     /// Answers a connection command here or hands the request over; true when handed over.
-    fn dispatch(&mut self, args: Vec<Bytes>) -> bool {
-        let name = args[0].to_ascii_uppercase();
-        let Some(spec) = crate::commands::lookup(&name) else {
+    fn dispatch(&mut self, mut args: Vec<Bytes>) -> bool {
+        let Some(spec) = self.lookup(&args[0]) else {
             self.push_answer(local::unknown_command(&args));
             return false;
         };
@@ -498,6 +543,19 @@ impl Conn {
             return false;
         }
         if spec.engine {
+            let trace = self.env.tracing.start(spec);
+            if trace.is_none() {
+                match crate::ingress::plan::plan(spec.name, args, self.env.directory.shards()) {
+                    Plan::Answer(value) => {
+                        self.push_answer(value);
+                        return false;
+                    }
+                    Plan::One(shard, op) => return self.run_one(shard, op),
+                    Plan::Other(given_back) => args = given_back,
+                }
+            }
+            self.flush_batches();
+            self.fenced = true;
             let id = self.id;
             let seq = self
                 .env
@@ -507,7 +565,6 @@ impl Conn {
                     c.first_seq + c.slots.len() as u64 - 1
                 })
                 .unwrap_or(0);
-            let trace = self.env.tracing.start(spec);
             if let Some(trace) = trace {
                 self.traced.push_back((seq, trace));
             }
@@ -515,11 +572,23 @@ impl Conn {
             return true;
         }
         if spec.name == "reset" {
+            self.flush_batches();
             self.reset();
             return true;
         }
         let answer = self.local(spec.name, &args);
         self.push_answer(answer);
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `Conn::lookup` finds a repeated command by comparing the request's name with the spec's.
+    #[test]
+    fn every_spec_is_named_as_its_table_entry() {
+        for (upper, spec) in crate::commands::COMMANDS {
+            assert!(upper.eq_ignore_ascii_case(spec.name.as_bytes()), "{} is filed as {upper:?}", spec.name);
+        }
     }
 }

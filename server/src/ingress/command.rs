@@ -8,13 +8,11 @@
 //! now or through an ask.
 
 use super::combine::Combine;
-use super::options::{expire_after, not_an_integer, parse_expire, parse_getex, parse_set, Unit};
+use super::plan::{plan, Plan};
 use super::{Ingress, Request, COMMAND_TIMEOUT};
 use crate::commands::Spec;
 use crate::directory::Subscriber;
 use crate::kinds::parse_i64;
-use crate::kv::exec::KeyCmd;
-use crate::kv::{SetCondition, SetExpiry};
 use crate::partition::PartOp;
 use crate::resp::{Protocol, Value};
 use bytes::Bytes;
@@ -26,7 +24,8 @@ use std::time::Duration;
 enum Family {
     Strings,
     Keys,
-    Hashes,
+    /// The single-key commands, all planned by `plan` before the families are asked.
+    Single,
     Server,
     PubSub,
     Agents,
@@ -35,11 +34,12 @@ enum Family {
 impl Family {
     fn of(name: &str) -> Option<Family> {
         Some(match name {
-            "get" | "set" | "incr" | "decr" | "incrby" | "decrby" | "mget" | "mset" | "setex" | "psetex" | "getdel"
-            | "getex" | "append" | "strlen" | "incrbyfloat" => Family::Strings,
-            "del" | "unlink" | "exists" | "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl" | "pttl" | "type"
-            | "persist" | "keys" | "scan" | "rename" => Family::Keys,
-            "hset" | "hget" | "hmget" | "hgetall" | "hdel" | "hexists" | "hlen" | "hincrby" => Family::Hashes,
+            "mget" | "mset" => Family::Strings,
+            "get" | "set" | "incr" | "decr" | "incrby" | "decrby" | "setex" | "psetex" | "getdel" | "getex"
+            | "append" | "strlen" | "incrbyfloat" | "expire" | "pexpire" | "expireat" | "pexpireat" | "ttl"
+            | "pttl" | "type" | "persist" => Family::Single,
+            "del" | "unlink" | "exists" | "keys" | "scan" | "rename" => Family::Keys,
+            "hset" | "hget" | "hmget" | "hgetall" | "hdel" | "hexists" | "hlen" | "hincrby" => Family::Single,
             "dbsize" | "flushall" | "flushdb" | "info" => Family::Server,
             "publish" | "subscribe" | "unsubscribe" => Family::PubSub,
             "agent.spawn" | "agent.send" | "agent.stop" | "agent.info" | "agent.ask" | "agent.list" => Family::Agents,
@@ -52,14 +52,18 @@ impl Ingress {
     /// Runs request `args` (its command already looked up by the connection as `spec`).
     pub(super) fn command(&mut self, req: Request, spec: &'static Spec, args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         let name = spec.name;
+        let args = match plan(name, args, self.directory.shards()) {
+            Plan::Answer(value) => return self.done(req, value),
+            Plan::One(shard, op) => return self.one(req, shard, op, ctx),
+            Plan::Other(args) => args,
+        };
         match Family::of(name) {
             Some(Family::Strings) => self.string_command(req, name, args, ctx),
             Some(Family::Keys) => self.key_command(req, name, args, ctx),
-            Some(Family::Hashes) => self.hash_command(req, name, args, ctx),
             Some(Family::Server) => self.server_command(req, name, args, ctx),
             Some(Family::PubSub) => self.pubsub_command(req, name, args, ctx),
             Some(Family::Agents) => self.agent_command(req, name, args, ctx),
-            None => self.unknown_command(req, &args),
+            Some(Family::Single) | None => self.unknown_command(req, &args),
         }
     }
 
@@ -68,74 +72,13 @@ impl Ingress {
         self.done(req, Value::error(format!("ERR unknown command '{shown}'")))
     }
 
-    /// GET, SET, INCR, DECR, INCRBY, DECRBY, MGET, MSET (the others: `string_command_more`).
+    /// MGET and MSET (the single-key string commands are planned in `plan`).
     fn string_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         match name {
-            "get" => {
-                let shard = self.owner(&args[1]);
-                self.one(req, shard, PartOp::Get(take(&mut args[1])), ctx);
-            }
-            "set" => match parse_set(&args) {
-                Ok((condition, expiry, get)) => {
-                    let shard = self.owner(&args[1]);
-                    let op = PartOp::Set { key: take(&mut args[1]), value: take(&mut args[2]), condition, expiry, get };
-                    self.one(req, shard, op, ctx);
-                }
-                Err(e) => self.done(req, e),
-            },
-            "incr" | "decr" | "incrby" | "decrby" => {
-                let by = match name {
-                    "incr" => Some(1),
-                    "decr" => Some(-1),
-                    "incrby" => parse_i64(&args[2]),
-                    _ => match parse_i64(&args[2]) {
-                        Some(i64::MIN) => return self.done(req, Value::error("ERR decrement would overflow")),
-                        n => n.map(|n| -n),
-                    },
-                };
-                match by {
-                    Some(by) => {
-                        let shard = self.owner(&args[1]);
-                        self.one(req, shard, PartOp::IncrBy(take(&mut args[1]), by), ctx);
-                    }
-                    None => self.done(req, not_an_integer()),
-                }
-            }
             "mget" => self.mget(req, args.drain(1..).collect(), ctx),
             "mset" => self.mset(req, args, ctx),
-            _ => self.string_command_more(req, name, args, ctx),
+            _ => self.unknown_command(req, &args),
         }
-    }
-
-    /// SETEX, PSETEX, GETDEL, GETEX, APPEND, STRLEN, INCRBYFLOAT: on the key's owner.
-    fn string_command_more(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
-        let key = take(&mut args[1]);
-        let op = match name {
-            "setex" | "psetex" => {
-                let unit = if name == "setex" { Unit::Seconds } else { Unit::Millis };
-                match expire_after(&args[2], unit, name) {
-                    Ok(ms) => PartOp::Set {
-                        key: key.clone(),
-                        value: take(&mut args[3]),
-                        condition: SetCondition::Always,
-                        expiry: SetExpiry::After(ms),
-                        get: false,
-                    },
-                    Err(e) => return self.done(req, e),
-                }
-            }
-            "getex" => match parse_getex(&args) {
-                Ok(expiry) => PartOp::Key(KeyCmd::GetEx(key.clone(), expiry)),
-                Err(e) => return self.done(req, e),
-            },
-            "getdel" => PartOp::Key(KeyCmd::GetDel(key.clone())),
-            "append" => PartOp::Key(KeyCmd::Append(key.clone(), take(&mut args[2]))),
-            "strlen" => PartOp::Key(KeyCmd::StrLen(key.clone())),
-            "incrbyfloat" => PartOp::Key(KeyCmd::IncrByFloat(key.clone(), take(&mut args[2]))),
-            _ => return self.unknown_command(req, &args),
-        };
-        let shard = self.owner(&key);
-        self.one(req, shard, op, ctx);
     }
 
     /// MGET: one MGET per owning shard, the values put back in the order of the keys.
@@ -168,7 +111,7 @@ impl Ingress {
         self.gather(req, ops, Combine::AllOk, ctx);
     }
 
-    /// DEL, UNLINK, EXISTS, the EXPIRE family, TTL, PTTL (the others: `keyspace_command`).
+    /// DEL, UNLINK, EXISTS (the others: `keyspace_command`).
     fn key_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         match name {
             "del" | "unlink" | "exists" => {
@@ -179,25 +122,6 @@ impl Ingress {
                     .map(|(s, keys, _)| (s, if exists { PartOp::Exists(keys) } else { PartOp::Del(keys) }))
                     .collect();
                 self.gather(req, ops, Combine::Sum, ctx);
-            }
-            "expire" | "pexpire" | "expireat" | "pexpireat" => {
-                let unit = match name {
-                    "expire" => Unit::Seconds,
-                    "pexpire" => Unit::Millis,
-                    "expireat" => Unit::UnixSeconds,
-                    _ => Unit::UnixMillis,
-                };
-                match parse_expire(&args, unit, name) {
-                    Ok((ms, condition)) => {
-                        let shard = self.owner(&args[1]);
-                        self.one(req, shard, PartOp::Expire(take(&mut args[1]), ms, condition), ctx);
-                    }
-                    Err(e) => self.done(req, e),
-                }
-            }
-            "ttl" | "pttl" => {
-                let shard = self.owner(&args[1]);
-                self.one(req, shard, PartOp::Ttl(take(&mut args[1]), name == "pttl"), ctx);
             }
             _ => self.keyspace_command(req, name, args, ctx),
         }

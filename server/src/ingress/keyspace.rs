@@ -1,5 +1,5 @@
-//! The ingress side of the hash commands and of the keyspace commands beyond DEL/EXISTS and
-//! the EXPIRE family: TYPE, PERSIST, KEYS, SCAN, RENAME.
+//! The ingress side of the keyspace commands that span shards or move keys: KEYS, SCAN,
+//! RENAME (the single-key ones are planned in `plan`).
 //!
 //! SCAN's cursor walks the shards in turn: its high bits (from bit
 //! [`SCAN_POSITION_BITS`]) are the shard, its low 48 bits the position inside that shard's
@@ -58,46 +58,9 @@ pub(super) fn parse_cursor(text: &[u8]) -> Option<u64> {
 }
 
 impl Ingress {
-    /// HSET, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HINCRBY: on the key's owner.
-    pub(super) fn hash_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
-        let key = take(&mut args[1]);
-        let cmd = match name {
-            "hset" if args.len() % 2 == 1 => {
-                return self.done(req, Value::error("ERR wrong number of arguments for 'hset' command"));
-            }
-            "hset" => {
-                let mut rest = args.drain(2..);
-                let mut pairs = Vec::new();
-                while let (Some(f), Some(v)) = (rest.next(), rest.next()) {
-                    pairs.push((f, v));
-                }
-                KeyCmd::HSet(key.clone(), pairs)
-            }
-            "hget" => KeyCmd::HGet(key.clone(), take(&mut args[2])),
-            "hmget" => KeyCmd::HMGet(key.clone(), args.drain(2..).collect()),
-            "hgetall" => KeyCmd::HGetAll(key.clone()),
-            "hdel" => KeyCmd::HDel(key.clone(), args.drain(2..).collect()),
-            "hexists" => KeyCmd::HExists(key.clone(), take(&mut args[2])),
-            "hlen" => KeyCmd::HLen(key.clone()),
-            "hincrby" => match parse_i64(&args[3]) {
-                Some(by) => KeyCmd::HIncrBy(key.clone(), take(&mut args[2]), by),
-                None => return self.done(req, not_an_integer()),
-            },
-            _ => return self.unknown_command(req, &args),
-        };
-        let shard = self.owner(&key);
-        self.one(req, shard, PartOp::Key(cmd), ctx);
-    }
-
-    /// TYPE, PERSIST, KEYS, SCAN, RENAME.
+    /// KEYS, SCAN, RENAME.
     pub(super) fn keyspace_command(&mut self, req: Request, name: &str, mut args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         match name {
-            "type" | "persist" => {
-                let key = take(&mut args[1]);
-                let shard = self.owner(&key);
-                let cmd = if name == "type" { KeyCmd::Type(key) } else { KeyCmd::Persist(key) };
-                self.one(req, shard, PartOp::Key(cmd), ctx);
-            }
             "keys" => {
                 let ops = self.everywhere(|| PartOp::Key(KeyCmd::Keys(args[1].clone())));
                 self.gather(req, ops, Combine::Concat, ctx);

@@ -19,6 +19,7 @@ mod combine;
 mod command;
 mod keyspace;
 mod options;
+pub mod plan;
 
 use crate::command_trace::CommandTrace;
 use crate::directory::{Directory, Subscriber};
@@ -31,7 +32,6 @@ use bytes::Bytes;
 use combine::Combine;
 use nexus_engine::agent::{Agent, Ctx};
 use nexus_engine::ask::AskError;
-use nexus_engine::registry::{key_hash, owner_of_hash};
 use nexus_engine::trace::{Span, TraceContext};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -67,6 +67,16 @@ pub enum IngressMsg {
     },
     /// Every part of a gather settled; see [`Gathered`].
     Gathered(Gathered),
+    /// The answer to a batch of single-key operations (an array, one answer per slot, or the
+    /// RESP error for why the ask failed, for every slot).
+    Batched {
+        /// The connection that made the requests.
+        conn: ConnId,
+        /// The requests' slots, in order.
+        seqs: Vec<u64>,
+        /// The answer.
+        value: Value,
+    },
 }
 
 /// A gather whose parts all settled, ready to be combined into one answer. Built only by the
@@ -170,7 +180,7 @@ impl Ingress {
     /// The shard that owns `key`: the registry's keyed hash under the process key, the same
     /// on every shard and for agent names, so a client cannot steer keys onto one shard.
     fn owner(&self, key: &[u8]) -> usize {
-        owner_of_hash(key_hash(key), self.directory.shards())
+        plan::owner(key, self.directory.shards())
     }
 
     /// One op per shard, over every shard.
@@ -236,9 +246,44 @@ impl Ingress {
             });
     }
 
+    /// Asks shard `shard`'s partition for a batch of one connection's single-key operations.
+    fn batch(&mut self, conn: ConnId, shard: usize, seqs: Vec<u64>, ops: Vec<PartOp>, ctx: &mut Ctx<'_>) {
+        let Some(part) = self.directory.partition(shard) else {
+            return self.batched(conn, seqs, loading());
+        };
+        let op = PartOp::Batch(ops);
+        // The closure is dropped when the ask is refused: the slots to answer BUSY stay here.
+        let refused_slots = seqs.clone();
+        let sent = ctx.ask(part, |reply| PartMsg { op, reply: Some(reply) }).timeout(COMMAND_TIMEOUT).then(
+            move |result: Result<Value, AskError>| {
+                let value = result.unwrap_or_else(|e| ask_error(e, COMMAND_TIMEOUT));
+                IngressMsg::Batched { conn, seqs, value }
+            },
+        );
+        if sent.is_err() {
+            self.batched(conn, refused_slots, busy());
+        }
+    }
+
+    /// Spreads a batch's answer over its slots (an error answers every slot) and wakes the
+    /// connection once.
+    fn batched(&self, conn: ConnId, seqs: Vec<u64>, value: Value) {
+        self.front.with(conn, |c| {
+            let answers: Vec<Value> = match value {
+                Value::Array(values) if values.len() == seqs.len() => values,
+                other => vec![other; seqs.len()],
+            };
+            for (seq, answer) in seqs.into_iter().zip(answers) {
+                c.answer(seq, Slot::One(answer));
+            }
+            c.wake();
+        });
+    }
+
     fn run_job(&mut self, job: Job, ctx: &mut Ctx<'_>) {
         match job {
             Job::Closed(conn) => self.close(conn, ctx),
+            Job::Batch { conn, shard, seqs, ops } => self.batch(conn, shard, seqs, ops, ctx),
             Job::Command { conn, seq, spec, args, trace: None } => self.command(Request { conn, seq }, spec, args, ctx),
             Job::Command { conn, seq, spec, args, trace: Some(trace) } => {
                 self.traced_command(Request { conn, seq }, spec, args, trace, ctx)
@@ -345,6 +390,7 @@ impl Agent for Ingress {
             IngressMsg::Poke => self.drain_jobs(ctx),
             IngressMsg::Deliver { channel, message, conns } => self.deliver(channel, message, conns),
             IngressMsg::Answered { conn, seq, value } => self.done(Request { conn, seq }, value),
+            IngressMsg::Batched { conn, seqs, value } => self.batched(conn, seqs, value),
             IngressMsg::Gathered(Gathered { conn, seq, combine, parts }) => {
                 let slot = self.combine(combine, parts);
                 self.answer(Request { conn, seq }, slot);

@@ -34,6 +34,7 @@
 //! Threads: a parser belongs to one connection and is used by that connection's task only.
 
 use super::Value;
+use bytes::Bytes;
 
 /// Limits on one request, in bytes and counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,8 +89,9 @@ pub enum Step {
     /// More bytes are needed. The call may still have consumed some (headers, whole arguments,
     /// skipped bytes, empty lines).
     Incomplete,
-    /// One whole request: the command name and its arguments. Never empty.
-    Command(Vec<Vec<u8>>),
+    /// One whole request: the command name and its arguments (each in a buffer of its own,
+    /// so a stored key or value keeps no read buffer alive). Never empty.
+    Command(Vec<Bytes>),
     /// The request broke a limit. Answer with [`ProtocolError::reply`]; the stream is still in
     /// sync, and the parser skips the rest of the request itself on later calls.
     Rejected(ProtocolError),
@@ -185,7 +187,7 @@ enum State {
     /// Inside an accepted multibulk request.
     Array {
         /// The arguments completed so far.
-        args: Vec<Vec<u8>>,
+        args: Vec<Bytes>,
         /// Arguments whose header has not been read yet.
         left: usize,
         /// The length of the argument whose header has been read and whose bytes have not all
@@ -348,7 +350,7 @@ impl RequestParser {
             let error = ProtocolError::BulkTooLong { len: arg.len() as u64, max: self.limits.max_bulk };
             return Flow::Stop(used, Step::Rejected(error));
         }
-        Flow::Stop(used, Step::Command(args))
+        Flow::Stop(used, Step::Command(args.into_iter().map(Bytes::from).collect()))
     }
 
     /// Inside an accepted multibulk request: the next argument's header or bytes.
@@ -386,7 +388,7 @@ impl RequestParser {
             Some(_) => return fatal(ProtocolError::MissingCrlf),
             None => return Flow::Stop(0, Step::Incomplete),
         }
-        args.push(data.to_vec());
+        args.push(Bytes::copy_from_slice(data));
         *bulk = None;
         let used = len + 2;
         if *left > 0 {

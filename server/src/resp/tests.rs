@@ -64,7 +64,12 @@ fn parse_bytewise(limits: Limits, input: &[u8]) -> Vec<Step> {
 
 /// A command step from string arguments.
 fn cmd(args: &[&str]) -> Step {
-    Step::Command(args.iter().map(|a| a.as_bytes().to_vec()).collect())
+    Step::Command(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect())
+}
+
+/// A command step from byte arguments.
+fn command(args: Vec<Vec<u8>>) -> Step {
+    Step::Command(args.into_iter().map(Bytes::from).collect())
 }
 
 /// The RESP array encoding of a request.
@@ -369,7 +374,7 @@ fn bulk_limit_is_inclusive() {
     let mut input = b"*1\r\n$16\r\n".to_vec();
     input.extend_from_slice(&[b'x'; 16]);
     input.extend_from_slice(b"\r\n");
-    assert_eq!(parse_all(SMALL, &input), vec![Step::Command(vec![vec![b'x'; 16]])]);
+    assert_eq!(parse_all(SMALL, &input), vec![command(vec![vec![b'x'; 16]])]);
     assert_eq!(parse_all(SMALL, b"*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n").len(), 1);
 }
 
@@ -483,7 +488,7 @@ fn request_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
 /// A request sent within or beyond the `SMALL` limits, and the step it must produce.
 fn limited_request() -> impl Strategy<Value = (Vec<u8>, Step)> {
     let arg = || vec(any::<u8>(), 0..=SMALL.max_bulk);
-    let valid = vec(arg(), 1..=SMALL.max_args).prop_map(|args| (encode_request(&args), Step::Command(args)));
+    let valid = vec(arg(), 1..=SMALL.max_args).prop_map(|args| (encode_request(&args), command(args)));
     let big_bulk =
         (vec(arg(), 1..=SMALL.max_args), vec(any::<u8>(), SMALL.max_bulk + 1..64), any::<prop::sample::Index>())
             .prop_map(|(mut args, big, at)| {
@@ -523,7 +528,7 @@ proptest! {
         let mut expected = Vec::new();
         for (args, inline) in requests {
             input.extend(if inline { encode_inline(&args) } else { encode_request(&args) });
-            expected.push(Step::Command(args));
+            expected.push(command(args));
         }
         let steps = drive(&mut RequestParser::new(Limits::default()), &input, &chunks);
         prop_assert_eq!(steps, expected);

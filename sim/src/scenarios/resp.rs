@@ -115,7 +115,7 @@ impl Instance for Run {
         let directory = Arc::new(Directory::new());
         let mut parts = Vec::with_capacity(shards);
         for s in 0..shards {
-            parts.push(world.spawn(s, Partition::new(kinds.clone(), directory.clone()))?);
+            parts.push(world.spawn(s, Partition::new(kinds.clone(), directory.clone(), Default::default()))?);
         }
         let keys = Arc::new(keys_by_shard(shards));
         self.clients = shards * CLIENTS_PER_SHARD;

@@ -245,8 +245,10 @@ impl Runtime {
                 // thread either sees `blocked` and writes the eventfd, or queued before the look.
                 self.inner.ready.blocked.store(true, Ordering::SeqCst);
                 let wait = if self.inner.ready.is_empty() { wait } else { Duration::ZERO };
-                self.inner.reactor.wait(wait);
-                self.inner.ready.blocked.store(false, Ordering::SeqCst);
+                // Unblocked as soon as epoll returns: the tasks its events wake are queued by
+                // this thread, which runs them next, so they need no eventfd write.
+                let ready = &self.inner.ready;
+                self.inner.reactor.wait_then(wait, || ready.blocked.store(false, Ordering::SeqCst));
             }
         }
         let now = self.now_ns();

@@ -183,11 +183,19 @@ impl Reactor {
     /// Waits up to `timeout` (zero: just looks) for events and wakes the tasks they concern.
     /// Returns the number of tasks woken.
     pub fn wait(&self, timeout: Duration) -> usize {
+        self.wait_then(timeout, || {})
+    }
+
+    /// [`Self::wait`], calling `awake` once `epoll_wait` returned and before any task is woken:
+    /// the runtime clears its "blocked" mark there, so the wakes the events make on this very
+    /// thread do not write the eventfd (one `write` and one spurious wake-up per event).
+    pub fn wait_then(&self, timeout: Duration, awake: impl FnOnce()) -> usize {
         let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
         // Round up so a sub-millisecond timeout still sleeps instead of spinning.
         let ms = if timeout.is_zero() { 0 } else { timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32 };
         // SAFETY: `events` is a live buffer of EVENTS entries; epoll is open.
         let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), EVENTS as i32, ms) };
+        awake();
         if n <= 0 {
             return 0; // timeout, or EINTR: the caller loops anyway
         }
