@@ -205,3 +205,6 @@ fn the_first_claim_of_a_name_wins_and_the_loser_is_told() {
 
 #[path = "cluster_faults.rs"]
 mod faults;
+
+#[path = "cluster_backlog.rs"]
+mod backlog;

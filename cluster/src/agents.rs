@@ -1,11 +1,15 @@
 //! The agents a node runs for the cluster: the bridge agents (one per shard) that run work
 //! the NATS thread hands to the engine, and [`Proxy`], the local stand-in for a remote agent.
 //!
+//! A bridge agent also delivers the batches of inbound messages (see `inbound`), keeping
+//! what its target has no room for until the target drains.
+//!
 //! Invariant: the NATS thread reaches the shards only through `EngineHandle::send` to a bridge
 //! agent, and the shards reach the NATS thread only through an unbounded channel: no shard
 //! ever waits on the network, and no NATS task ever waits on a shard.
 
 use crate::call::Call;
+use crate::inbound::{Backlog, Batch};
 use crate::link::Link;
 use crate::wire::Wire;
 use nexus_engine::agent::{Agent, Ctx};
@@ -21,17 +25,27 @@ pub enum BridgeMsg {
     Run(Job),
     /// Nothing to do (what an ask's adapter returns once it handed its answer on).
     Done,
+    /// Messages that came in for a name this node holds, to deliver in order.
+    Inbound(Batch),
+    /// Deliver the one-way messages still waiting for room (sent by the agent to itself).
+    Resume,
 }
 
 /// Runs the jobs the NATS thread sends; see the module documentation.
-pub(crate) struct BridgeAgent;
+#[derive(Default)]
+pub(crate) struct BridgeAgent {
+    backlog: Backlog,
+}
 
 impl Agent for BridgeAgent {
     type Msg = BridgeMsg;
 
     fn handle(&mut self, msg: BridgeMsg, ctx: &mut Ctx<'_>) {
-        if let BridgeMsg::Run(job) = msg {
-            job(ctx);
+        match msg {
+            BridgeMsg::Run(job) => job(ctx),
+            BridgeMsg::Inbound(batch) => self.backlog.take(batch, ctx),
+            BridgeMsg::Resume => self.backlog.resume(ctx),
+            BridgeMsg::Done => {}
         }
     }
 }

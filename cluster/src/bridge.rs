@@ -12,8 +12,8 @@ use crate::agents::Job;
 use crate::directory::DirMsg;
 use crate::error::ClusterError;
 use crate::link::{Done, Link};
-use crate::serve::{Answer, Serve};
-use crate::wire::{self, parse_request, ASK};
+use crate::serve::Serve;
+use crate::wire;
 use async_nats::{Client, ConnectOptions, Event};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -21,6 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
+
+/// The most commands handled per wake-up of the NATS thread before it lets the client's
+/// connection task (and the timers) run.
+const DRAIN: usize = 1024;
 
 /// What the NATS thread is asked to do.
 pub(crate) enum Cmd {
@@ -113,8 +117,9 @@ pub(crate) async fn run(link: Link, client: Client, mut rx: UnboundedReceiver<Cm
     let graceful = loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
-                Some(Cmd::Stop { graceful }) => break graceful,
-                Some(cmd) => bridge.handle(cmd).await,
+                Some(cmd) => if let Some(graceful) = bridge.drain(cmd, &mut rx).await {
+                    break graceful;
+                },
                 None => break true,
             },
             _ = beat.tick() => bridge.heartbeat().await,
@@ -149,6 +154,30 @@ fn connected(client: &Client) -> bool {
 }
 
 impl Bridge {
+    /// Handles `first` and every command already queued behind it (up to [`DRAIN`]) in one
+    /// wake-up: publishes go into the client's write buffer back to back, and its connection
+    /// task writes them out together once this returns (no flush per message). `Some` when a
+    /// stop was among them (`graceful` or not), or the channel closed.
+    async fn drain(&mut self, first: Cmd, rx: &mut UnboundedReceiver<Cmd>) -> Option<bool> {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(cmd) = next.take() {
+            if let Cmd::Stop { graceful } = cmd {
+                return Some(graceful);
+            }
+            self.handle(cmd).await;
+            handled += 1;
+            if handled < DRAIN {
+                next = match rx.try_recv() {
+                    Ok(cmd) => Some(cmd),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => None,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return Some(true),
+                };
+            }
+        }
+        None
+    }
+
     async fn handle(&mut self, cmd: Cmd) {
         match cmd {
             Cmd::Publish { subject, frame } => {
@@ -266,77 +295,6 @@ async fn listen_directory(link: Link, mut sub: async_nats::Subscriber) {
             Err(e) => tracing::debug!("cluster: bad directory message: {e}"),
         }
     }
-}
-
-/// Serves one held name: its message subject and its whois subject.
-async fn serve_name(
-    link: Link,
-    client: Client,
-    serve: Arc<dyn Serve>,
-    mut messages: async_nats::Subscriber,
-    mut whois: async_nats::Subscriber,
-) {
-    loop {
-        tokio::select! {
-            msg = messages.next() => match msg {
-                Some(msg) => {
-                    if let Some(job) = inbound(&link, &serve, msg) {
-                        if !link.try_run(job) {
-                            link.counters.dead_inbound();
-                        }
-                    }
-                }
-                None => return,
-            },
-            who = whois.next() => match who {
-                Some(who) => if let Some(reply) = who.reply {
-                    let _ = client.publish(reply, link.config.node.clone().into()).await;
-                },
-                None => return,
-            },
-        }
-    }
-}
-
-/// The job that runs one incoming message's serve on a bridge agent's shard; `None` (counted,
-/// and answered when it was an ask) for a frame that does not parse. The job counts the
-/// message handed (or, for a one-way message the local agent refused, dead).
-fn inbound(link: &Link, serve: &Arc<dyn Serve>, msg: async_nats::Message) -> Option<Job> {
-    link.counters.received();
-    let (kind, timeout_ms, body) = match parse_request(&msg.payload) {
-        Ok((k, t, b)) => (k, t, msg.payload.slice(msg.payload.len() - b.len()..)),
-        Err(e) => {
-            link.counters.dead_inbound();
-            if let Some(reply) = msg.reply {
-                Answer::new(link.tx.clone(), reply).send(Err(e));
-            }
-            return None;
-        }
-    };
-    let serve = serve.clone();
-    let job: Job = match (kind, msg.reply) {
-        (ASK, Some(reply)) => {
-            let answer = Answer::new(link.tx.clone(), reply);
-            let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
-            let counters = link.counters.clone();
-            Box::new(move |ctx| {
-                // The asker learns of any failure from here on through the answer.
-                counters.handed();
-                serve.ask(&body, timeout, answer, ctx);
-            })
-        }
-        _ => {
-            let counters = link.counters.clone();
-            Box::new(move |ctx| match serve.tell(&body, ctx) {
-                Ok(()) => counters.handed(),
-                Err(e) => {
-                    counters.dead_inbound();
-                    tracing::debug!("cluster: a one-way message was not delivered locally: {e}");
-                }
-            })
-        }
-    };
-    Some(job)
 }
 
 /// Wall-clock nanoseconds, for ordering claims.

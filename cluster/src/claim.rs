@@ -7,9 +7,10 @@
 //! arrived, it withdraws and reports the conflict. Every node orders claims the same way, so
 //! of two racing claims exactly one stands (given clocks closer than the claim window).
 
-use super::{dir_subject_of, now_ns, serve_name, whois_subject, Bridge, Held};
+use super::{dir_subject_of, now_ns, whois_subject, Bridge, Held};
 use crate::directory::DirMsg;
 use crate::error::ClusterError;
+use crate::inbound::serve_name;
 use crate::link::Done;
 use crate::serve::Serve;
 use crate::wire;

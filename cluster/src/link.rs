@@ -146,8 +146,13 @@ impl Link {
 
     /// [`run`](Self::run), saying whether the engine took the job.
     pub(crate) fn try_run(&self, job: Job) -> bool {
+        self.try_send(BridgeMsg::Run(job))
+    }
+
+    /// Sends `msg` to a bridge agent (round robin), saying whether the engine took it.
+    pub(crate) fn try_send(&self, msg: BridgeMsg) -> bool {
         let i = self.next_bridge.fetch_add(1, Ordering::Relaxed) % self.bridges.len();
-        let sent = self.engine.send_timeout(self.bridges[i], BridgeMsg::Run(job), Duration::from_secs(1));
+        let sent = self.engine.send_timeout(self.bridges[i], msg, Duration::from_secs(1));
         if sent.is_err() {
             tracing::debug!("cluster: the engine refused a bridge job (stopping?)");
         }

@@ -45,7 +45,7 @@ impl Node {
         let mut bridges = Vec::with_capacity(engine.shards());
         for shard in 0..engine.shards() {
             let addr = engine
-                .spawn(SpawnPlacement::Shard(shard), || BridgeAgent)
+                .spawn(SpawnPlacement::Shard(shard), BridgeAgent::default)
                 .map_err(|e| ClusterError::Remote(format!("cannot spawn a bridge agent: {e}")))?;
             bridges.push(addr);
         }

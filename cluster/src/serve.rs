@@ -21,6 +21,27 @@ pub trait Serve: Send + Sync + 'static {
 
     /// An ask's encoded body, to answer through `answer` within `timeout`.
     fn ask(&self, body: &[u8], timeout: Duration, answer: Answer, ctx: &mut Ctx<'_>);
+
+    /// A one-way message's encoded body, telling a full mailbox ([`Offer::Full`]: keep the
+    /// body and offer it again later) apart from a failure. The default is
+    /// [`tell`](Self::tell), which never says full.
+    fn offer(&self, body: &[u8], ctx: &mut Ctx<'_>) -> Offer {
+        match self.tell(body, ctx) {
+            Ok(()) => Offer::Handed,
+            Err(e) => Offer::Failed(e),
+        }
+    }
+}
+
+/// What became of a one-way message handed to [`Serve::offer`].
+#[derive(Debug)]
+pub enum Offer {
+    /// The local agent took it.
+    Handed,
+    /// The way to the local agent is full now: nothing was sent; offer it again later.
+    Full,
+    /// It cannot be delivered (undecodable, the agent is gone, ...).
+    Failed(ClusterError),
 }
 
 /// The way back to a remote asker; see the module documentation.
@@ -61,6 +82,18 @@ impl<Q: Wire, A: Wire> Serve for CallServer<Q, A> {
     fn tell(&self, body: &[u8], ctx: &mut Ctx<'_>) -> Result<(), ClusterError> {
         let q: Q = decode(body)?;
         ctx.send(self.addr, Call::Tell(q)).map_err(|e| ClusterError::Remote(send_error_text(&e)))
+    }
+
+    fn offer(&self, body: &[u8], ctx: &mut Ctx<'_>) -> Offer {
+        let q: Q = match decode(body) {
+            Ok(q) => q,
+            Err(e) => return Offer::Failed(e),
+        };
+        match ctx.send(self.addr, Call::Tell(q)) {
+            Ok(()) => Offer::Handed,
+            Err(SendError::Full(_)) => Offer::Full,
+            Err(e) => Offer::Failed(ClusterError::Remote(send_error_text(&e))),
+        }
     }
 
     fn ask(&self, body: &[u8], timeout: Duration, answer: Answer, ctx: &mut Ctx<'_>) {
