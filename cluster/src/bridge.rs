@@ -1,10 +1,12 @@
 //! The NATS thread: a current-thread tokio runtime on a host thread, outside the shards, that
 //! owns the async-nats client. It publishes and requests what the [`Link`] hands it, serves
 //! the global names this node holds, keeps the directory (heartbeats, claims, leases) and
-//! hands everything inbound to the engine through bridge agents.
+//! hands everything inbound to the engine through bridge agents (in batches: see `inbound`).
+//! Each wake-up handles every command already queued (up to [`DRAIN`]) before it yields, so a
+//! burst of publishes reaches the client's write queue together.
 //!
-//! Invariants: nothing here waits on a shard (inbound work goes through `Link::run`, which
-//! never blocks for long); while the client is disconnected a publish or request fails at once
+//! Invariants: nothing here waits on a shard (inbound work goes through `Link::try_send`,
+//! which never blocks for long); while the client is disconnected a publish or request fails at once
 //! as `Unreachable` instead of being buffered, so every message is delivered or counted dead;
 //! the client reconnects on its own (async-nats re-subscribes) with a backoff capped at 250 ms.
 
