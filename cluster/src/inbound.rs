@@ -192,6 +192,18 @@ impl Backlog {
     }
 }
 
+impl Drop for Backlog {
+    /// The engine stopped with messages still waiting: each is counted dead, not lost silently.
+    fn drop(&mut self) {
+        if !self.waiting.is_empty() {
+            tracing::debug!(waiting = self.waiting.len(), "cluster: one-way messages still waiting at shutdown");
+        }
+        for (_, counters, _) in self.waiting.drain(..) {
+            counters.dead_inbound();
+        }
+    }
+}
+
 /// Counts a one-way message the local agent could not take (not for want of room).
 fn failed(counters: &Counters, why: &crate::error::ClusterError) {
     counters.dead_inbound();
