@@ -82,7 +82,7 @@ fn apply_frames(data: &bytes::Bytes, kv: &mut KvStore, clocks: (u64, u64)) -> Re
     loop {
         match record::frame_at(data, pos) {
             Frame::Whole(_, next) => {
-                let rec = record::decode(&data.slice(pos + record::HEADER..next)).map_err(|_| pos as u64)?;
+                let rec = record::decode_in(data, pos + record::HEADER..next).map_err(|_| pos as u64)?;
                 apply(kv, rec, clocks);
                 records += 1;
                 pos = next;
