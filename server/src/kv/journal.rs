@@ -111,9 +111,9 @@ impl KvStore {
         self.map.reserve(keys);
     }
 
-    /// Replay: gives back the room of a table less than half full.
+    /// Replay: gives back the room of a table less than a quarter full.
     pub fn shrink_if_sparse(&mut self) {
-        if self.map.capacity() > 2 * self.map.len() + 1024 {
+        if self.map.capacity() > 4 * self.map.len() + 1024 {
             self.map.shrink_to_fit();
         }
     }
