@@ -410,3 +410,79 @@ fn a_log_past_its_threshold_is_compacted_and_replays_the_same() {
     assert_eq!(text(&c.call(&["GET", "after"])), "compaction");
     server.stop();
 }
+
+/// The value of `field` in an INFO text.
+fn info_field(info: &str, field: &str) -> String {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
+        .to_owned()
+}
+
+#[test]
+fn info_reports_the_logs_and_bgrewriteaof_compacts_them() {
+    let dir = nexus::scratch_dir();
+    let server = Proc::start(&dir, "glommio", "fsync = \"no\"");
+    let mut c = server.conn();
+    for round in 0..2 {
+        for i in 0..300 {
+            assert_eq!(text(&c.call(&["SET", &format!("k{i}"), &format!("v{round}-{i}")])), "OK");
+        }
+    }
+    let info = text(&c.call(&["INFO", "persistence"]));
+    assert_eq!(info_field(&info, "loading"), "0");
+    assert_eq!(info_field(&info, "aof_enabled"), "1");
+    assert_eq!(info_field(&info, "aof_rewrites"), "0");
+    assert_eq!(info_field(&info, "aof_last_write_status"), "ok");
+    assert_eq!(info_field(&info, "aof_fsync"), "no");
+    let before: u64 = info_field(&info, "aof_current_size").parse().expect("a size");
+    assert!(before > 600 * 10, "{info}");
+
+    assert_eq!(c.call(&["BGREWRITEAOF"]), Reply::Simple("Background append only file rewriting started".into()));
+    // Both shards compact: the rewrites count reaches 2 and none is in progress.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let info = loop {
+        let info = text(&c.call(&["INFO", "persistence"]));
+        if info_field(&info, "aof_rewrites") == "2" && info_field(&info, "aof_rewrite_in_progress") == "0" {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "no compaction finished:\n{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let after: u64 = info_field(&info, "aof_current_size").parse().expect("a size");
+    assert!(after < before * 2 / 3, "{before} bytes before, {after} after:\n{info}");
+    assert_eq!(info_field(&info, "aof_base_size"), after.to_string());
+    drop(c);
+    server.stop();
+    let on_disk: u64 = logs(&dir).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
+    assert_eq!(on_disk, after, "the logs on disk against INFO's aof_current_size");
+
+    let server = Proc::start(&dir, "glommio", "fsync = \"no\"");
+    let mut c = server.conn();
+    assert_eq!(c.call(&["DBSIZE"]), Reply::Int(300));
+    assert_eq!(text(&c.call(&["GET", "k299"])), "v1-299");
+    server.stop();
+}
+
+#[test]
+fn without_a_log_info_says_so_and_bgrewriteaof_is_refused() {
+    let dir = nexus::scratch_dir();
+    let port = nexus::free_port();
+    let off = config("threads", port, &dir, "").replace("mode = \"aof\"", "mode = \"off\"");
+    let server = Proc::spawn(&dir, &off, port);
+    let deadline = Instant::now() + START;
+    while !server.answers_ping() {
+        assert!(Instant::now() < deadline, "no PONG within {START:?}\n{}", server.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut c = server.conn();
+    let info = text(&c.call(&["INFO", "persistence"]));
+    assert_eq!(info_field(&info, "aof_enabled"), "0");
+    assert_eq!(info_field(&info, "aof_rewrite_in_progress"), "0");
+    assert!(!info.contains("aof_current_size"), "{info}");
+    assert_eq!(
+        c.call(&["BGREWRITEAOF"]),
+        Reply::Error("ERR Background append only file rewriting is not enabled".into())
+    );
+    server.stop();
+}

@@ -55,6 +55,7 @@ const FAST: &[&str] = &["fast"];
 const CONN: &[&str] = &["loading", "stale", "fast"];
 const NO_AUTH: &[&str] = &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"];
 const ADMIN: &[&str] = &["loading", "stale"];
+const BACKGROUND: &[&str] = &["admin", "noscript", "no_async_loading"];
 const NONE: &[&str] = &[];
 const PUBLISH: &[&str] = &["pubsub", "loading", "stale", "fast"];
 const SUBSCRIBE: &[&str] = &["pubsub", "noscript", "loading", "stale"];
@@ -76,6 +77,7 @@ pub const COMMANDS: &[(&[u8], Spec)] = &[
     (b"DBSIZE", c("dbsize", 1, 0, true, (0, 0, 0), RO_FAST)),
     (b"FLUSHALL", c("flushall", -1, 0, true, (0, 0, 0), W)),
     (b"FLUSHDB", c("flushdb", -1, 0, true, (0, 0, 0), W)),
+    (b"BGREWRITEAOF", c("bgrewriteaof", 1, 0, true, (0, 0, 0), BACKGROUND)),
     (b"GET", c("get", 2, 0, true, (1, 1, 1), RO_FAST)),
     (b"SET", c("set", -3, 0, true, (1, 1, 1), W_OOM)),
     (b"DEL", c("del", -2, 0, true, (1, -1, 1), W)),

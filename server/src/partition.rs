@@ -14,7 +14,8 @@
 //!
 //! With persistence on, the store carries the shard's journal: at the end of every message the
 //! partition queues itself a [`PartOp::LogFlush`] (so every message queued before it joins the
-//! batch), which hands the buffered records to the log writer, and under
+//! batch), which hands the buffered records to the log writer (once it is free: a flush that
+//! found it busy waits for its notice rather than queue itself again), and under
 //! `fsync = "always"` it holds each answer until the durable LSN covers the writes before it
 //! ([`HeldReplies`]); the writer's notice ([`PartOp::LogSynced`]) releases them. A compaction,
 //! once due, dumps the store [`DUMP_KEYS_PER_STEP`] keys per message it sends itself
@@ -103,8 +104,12 @@ pub enum PartOp {
     DbSize,
     /// `FLUSHALL`.
     FlushAll,
+    /// `BGREWRITEAOF`: asks for a compaction of the shard's log; answers 0 without a log, 1
+    /// when one will start, 2 when one runs already.
+    BgRewriteAof,
     /// INFO's figures: `[keys, expires, sent, delivered, dead_letters, agents, used_memory,
-    /// evicted_keys, maxmemory, policy]` (policy: `kv::memory::policy_figure`).
+    /// evicted_keys, maxmemory, policy]` (policy: `kv::memory::policy_figure`), then the log's
+    /// (`persist::aof_figures`).
     Info,
     /// `AGENT.SPAWN kind name args`.
     Spawn {
@@ -186,6 +191,9 @@ struct PartLog {
     step_queued: bool,
     /// A [`PartOp::LogFlush`] is queued.
     flush_queued: bool,
+    /// The last flush held the records back (the writer was busy): no other flush until the
+    /// writer's notice, which would only find it busy again (a self-sent loop while it syncs).
+    held_back: bool,
 }
 
 impl Partition {
@@ -205,6 +213,7 @@ impl Partition {
             to_dump: Vec::new(),
             step_queued: false,
             flush_queued: false,
+            held_back: false,
         });
         self
     }
@@ -240,7 +249,9 @@ impl Partition {
         let now = ctx.now_ns() / 1_000_000;
         self.kv.borrow_mut().expire_due(now);
         match op {
-            PartOp::DbSize | PartOp::FlushAll | PartOp::Info => Some(self.run_server_op(op, now, ctx)),
+            PartOp::DbSize | PartOp::FlushAll | PartOp::Info | PartOp::BgRewriteAof => {
+                Some(self.run_server_op(op, now, ctx))
+            }
             PartOp::Spawn { .. }
             | PartOp::Adopt { .. }
             | PartOp::AgentSend(..)
@@ -252,7 +263,8 @@ impl Partition {
                 self.run_pubsub_op(op, reply, ctx)
             }
             PartOp::LogSynced => {
-                if let Some(log) = &self.log {
+                if let Some(log) = &mut self.log {
+                    log.held_back = false;
                     log.durability.wake();
                 }
                 None
@@ -262,11 +274,10 @@ impl Partition {
                 None
             }
             PartOp::LogFlush => {
+                let held_back = self.kv.borrow_mut().journal_mut().is_some_and(|j| j.flush());
                 if let Some(log) = &mut self.log {
                     log.flush_queued = false;
-                }
-                if let Some(journal) = self.kv.borrow_mut().journal_mut() {
-                    journal.flush();
+                    log.held_back = held_back;
                 }
                 None
             }
@@ -309,7 +320,7 @@ impl Partition {
         None
     }
 
-    /// The whole-shard operations: DBSIZE, FLUSHALL and INFO's figures.
+    /// The whole-shard operations: DBSIZE, FLUSHALL, BGREWRITEAOF and INFO's figures.
     fn run_server_op(&mut self, op: PartOp, now: u64, ctx: &mut Ctx<'_>) -> Value {
         match op {
             PartOp::DbSize => Value::Int(self.kv.borrow_mut().len(now) as i64),
@@ -317,6 +328,14 @@ impl Partition {
                 self.kv.borrow_mut().clear();
                 Value::Ok
             }
+            PartOp::BgRewriteAof => Value::Int(match self.kv.borrow_mut().journal_mut() {
+                None => 0,
+                Some(j) if j.rewriting() => 2,
+                Some(j) => {
+                    j.request_rewrite();
+                    1
+                }
+            }),
             PartOp::Info => {
                 let mut kv = self.kv.borrow_mut();
                 let keys = kv.len(now) as i64;
@@ -336,6 +355,7 @@ impl Partition {
                         crate::kv::memory::policy_figure(kv.memory_limit().policy),
                     ]
                     .into_iter()
+                    .chain(crate::persist::aof_figures(kv.journal()))
                     .map(Value::Int)
                     .collect(),
                 )
@@ -640,12 +660,14 @@ impl Partition {
         log.held.release(&log.durability, ctx);
         let mut kv = self.kv.borrow_mut();
         let Some(journal) = kv.journal_mut() else { return };
-        if journal.pending() && !log.flush_queued {
+        // A lost notice (a full mailbox) must not hold records back for good.
+        log.held_back &= !journal.writer_idle();
+        if journal.pending() && !log.flush_queued && !log.held_back {
             // Handed over once the messages queued now ran: one batch for the writer.
             let me = ctx.myself::<PartMsg>();
             log.flush_queued = ctx.send(me, PartMsg { op: PartOp::LogFlush, reply: None }).is_ok();
             if !log.flush_queued {
-                journal.flush();
+                log.held_back = journal.flush();
             }
         }
         if journal.rewrite_due() {

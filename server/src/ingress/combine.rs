@@ -28,6 +28,8 @@ pub(super) enum Combine {
     Scan { shard: usize, shards: usize },
     /// INFO: the text is built from the parts' figures.
     Info { sections: Vec<String> },
+    /// BGREWRITEAOF: each shard answered 0 (no log), 1 (started) or 2 (one runs already).
+    BgRewriteAof,
 }
 
 impl Ingress {
@@ -48,6 +50,7 @@ impl Ingress {
                 parts.into_iter().flat_map(|p| if let Value::Array(v) = p { v } else { Vec::new() }).collect(),
             )),
             Combine::Scan { shard, shards } => Slot::One(scan_reply(parts, shard, shards)),
+            Combine::BgRewriteAof => Slot::One(bgrewriteaof_reply(&parts)),
             Combine::Info { sections } => Slot::One(Value::Verbatim(Bytes::from(self.info_text(&parts, &sections)))),
         }
     }
@@ -95,6 +98,10 @@ impl Ingress {
             let policy = crate::kv::memory::policy_from_figure(policy);
             text.push_str(&crate::kv::memory::info_memory_section(used as u64, max as u64, policy));
         }
+        if want("persistence") {
+            let aof = figures.iter().map(|f| f.get(10..).unwrap_or(&[]));
+            text.push_str(&crate::persist::info_section(aof));
+        }
         if want("stats") {
             let dead: i64 = figures.iter().map(|f| f.get(4).copied().unwrap_or(0)).sum();
             let _ = write!(
@@ -128,6 +135,18 @@ impl Ingress {
             }
         }
         text
+    }
+}
+
+/// BGREWRITEAOF's answer from every shard's 0 (no log), 1 (started) or 2 (one runs already).
+fn bgrewriteaof_reply(parts: &[Value]) -> Value {
+    let codes: Vec<i64> = parts.iter().map(|p| if let Value::Int(n) = p { *n } else { 0 }).collect();
+    if codes.iter().all(|&c| c == 0) {
+        Value::error("ERR Background append only file rewriting is not enabled")
+    } else if codes.contains(&1) {
+        Value::Simple("Background append only file rewriting started".into())
+    } else {
+        Value::error("ERR Background append only file rewriting already in progress")
     }
 }
 

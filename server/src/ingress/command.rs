@@ -40,7 +40,7 @@ impl Family {
             | "pttl" | "type" | "persist" => Family::Single,
             "del" | "unlink" | "exists" | "keys" | "scan" | "rename" => Family::Keys,
             "hset" | "hget" | "hmget" | "hgetall" | "hdel" | "hexists" | "hlen" | "hincrby" => Family::Single,
-            "dbsize" | "flushall" | "flushdb" | "info" => Family::Server,
+            "dbsize" | "flushall" | "flushdb" | "info" | "bgrewriteaof" => Family::Server,
             "publish" | "subscribe" | "unsubscribe" => Family::PubSub,
             "agent.spawn" | "agent.send" | "agent.stop" | "agent.info" | "agent.ask" | "agent.list" => Family::Agents,
             _ => return None,
@@ -139,7 +139,7 @@ impl Ingress {
         per.into_iter().enumerate().filter(|(_, (k, _))| !k.is_empty()).map(|(s, (k, p))| (s, k, p)).collect()
     }
 
-    /// DBSIZE, FLUSHALL, FLUSHDB, INFO: gathered from every shard.
+    /// DBSIZE, FLUSHALL, FLUSHDB, BGREWRITEAOF, INFO: gathered from every shard.
     fn server_command(&mut self, req: Request, name: &str, args: Vec<Bytes>, ctx: &mut Ctx<'_>) {
         match name {
             "dbsize" => {
@@ -153,6 +153,10 @@ impl Ingress {
                 }
                 let ops = self.everywhere(|| PartOp::FlushAll);
                 self.gather(req, ops, Combine::AllOk, ctx);
+            }
+            "bgrewriteaof" => {
+                let ops = self.everywhere(|| PartOp::BgRewriteAof);
+                self.gather(req, ops, Combine::BgRewriteAof, ctx);
             }
             "info" => {
                 let sections = args[1..].iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();

@@ -30,6 +30,11 @@ impl KvStore {
         self.journal = Some(Box::new(journal));
     }
 
+    /// The attached journal, to read.
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_deref()
+    }
+
     /// The attached journal.
     pub fn journal_mut(&mut self) -> Option<&mut Journal> {
         self.journal.as_deref_mut()
@@ -62,6 +67,17 @@ impl KvStore {
         }
     }
 
+    /// Logs that `key` now holds `value` with engine deadline `at` (no lookup: the caller has
+    /// the value at hand).
+    pub(super) fn note_value(&mut self, key: &[u8], value: &Stored, at: Option<u64>, now_ms: u64) {
+        let Some(j) = self.journal.as_deref_mut() else { return };
+        let at = at.map(|at| to_wall(at, now_ms));
+        match value {
+            Stored::Str(v) => j.put_str(key, v, at),
+            Stored::Hash(h) => j.put_hash(key, h, at),
+        }
+    }
+
     /// Logs that every key is gone.
     pub(super) fn note_flush(&mut self) {
         if let Some(j) = self.journal.as_deref_mut() {
@@ -81,7 +97,10 @@ impl KvStore {
             self.deadlines.push(std::cmp::Reverse((at, key.clone())));
             self.expiring += 1;
         }
-        if self.map.get(&key).is_some_and(|old| old.expires_at_ms.is_some()) {
+        // With no expiring key yet (a log of plain SETs) the old entry cannot have a deadline.
+        if self.expiring > usize::from(at.is_some())
+            && self.map.get(&key).is_some_and(|old| old.expires_at_ms.is_some())
+        {
             self.expiring -= 1;
         }
         self.insert_entry(key, Entry::new(value, at, now_ms));
@@ -92,9 +111,9 @@ impl KvStore {
         self.map.reserve(keys);
     }
 
-    /// Replay: gives back the room of a table less than half full.
+    /// Replay: gives back the room of a table less than a quarter full.
     pub fn shrink_if_sparse(&mut self) {
-        if self.map.capacity() > 2 * self.map.len() + 1024 {
+        if self.map.capacity() > 4 * self.map.len() + 1024 {
             self.map.shrink_to_fit();
         }
     }

@@ -260,8 +260,8 @@ impl KvStore {
     fn put(&mut self, key: Bytes, value: Stored, at: Option<u64>, now_ms: u64) {
         let old = self.live(&key, now_ms).and_then(|e| e.expires_at_ms);
         self.set_deadline(&key, old, at);
-        self.insert_entry(key.clone(), Entry::new(value, at, now_ms));
-        self.note(&key, now_ms);
+        self.note_value(&key, &value, at, now_ms);
+        self.insert_entry(key, Entry::new(value, at, now_ms));
     }
 
     /// `GET`.

@@ -1,5 +1,6 @@
-//! CRC-32C (Castagnoli), the checksum of every log record: table-driven, eight bytes a step
-//! ("slicing by 8"), so a replay of a large log spends little time on it.
+//! CRC-32C (Castagnoli), the checksum of every log record: the CPU's `crc32` instruction on
+//! x86-64 with SSE 4.2, else table-driven, eight bytes a step ("slicing by 8"), so a replay of
+//! a large log spends little time on it.
 //!
 //! Invariant: `crc32c(b"123456789") == 0xE306_9283` (the standard check value).
 
@@ -36,8 +37,40 @@ const fn tables() -> [[u32; 256]; 8] {
     t
 }
 
-/// The CRC-32C of `data`.
+/// The CRC-32C of `data`: the CPU's `crc32` instruction where it has one (SSE 4.2), else the
+/// tables.
 pub fn crc32c(data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE 4.2 (checked just above), the only requirement of `hardware`.
+        return unsafe { hardware(data) };
+    }
+    software(data)
+}
+
+/// CRC-32C with the SSE 4.2 `crc32` instruction, eight bytes a step.
+///
+/// # Safety
+/// The CPU must support SSE 4.2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn hardware(data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    let mut crc = u64::from(!0u32);
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        crc = _mm_crc32_u64(crc, word);
+    }
+    let mut crc = crc as u32;
+    for &b in chunks.remainder() {
+        crc = _mm_crc32_u8(crc, b);
+    }
+    !crc
+}
+
+/// CRC-32C from the tables (slicing by 8).
+fn software(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
@@ -77,6 +110,7 @@ mod tests {
                 c
             });
             assert_eq!(crc32c(&data[..n]), !slow, "length {n}");
+            assert_eq!(super::software(&data[..n]), !slow, "length {n}, tables");
         }
     }
 }

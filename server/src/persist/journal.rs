@@ -49,6 +49,8 @@ pub struct Journal {
     /// Bytes handed over for the new log of the running rewrite.
     rewrite_bytes: u64,
     policy: RewritePolicy,
+    /// A rewrite was asked for (`BGREWRITEAOF`) and has not started yet.
+    requested: bool,
     fsync: FsyncPolicy,
     /// The way to the writer (`None` once dropped), and its thread, joined on drop.
     tx: Option<Sender<WriterCmd>>,
@@ -80,6 +82,7 @@ impl Journal {
             base_bytes: file_bytes,
             rewrite_bytes: 0,
             policy,
+            requested: false,
             fsync,
             tx: Some(tx),
             thread,
@@ -150,12 +153,20 @@ impl Journal {
         }
     }
 
-    /// Whether the log is due for a rewrite (and none runs).
+    /// Whether the log is due for a rewrite (and none runs): it was asked for, or the log grew
+    /// past the policy's bounds.
     pub fn rewrite_due(&self) -> bool {
         !self.rewriting()
             && !self.shared.failed.load(Ordering::Relaxed)
-            && self.file_bytes >= self.policy.min_size
-            && self.file_bytes >= self.base_bytes.saturating_mul(self.policy.growth)
+            && (self.requested
+                || (self.file_bytes >= self.policy.min_size
+                    && self.file_bytes >= self.base_bytes.saturating_mul(self.policy.growth)))
+    }
+
+    /// Asks for a rewrite whatever the log's size (`BGREWRITEAOF`); the shard starts it at the
+    /// end of its turn ([`Journal::rewrite_due`]).
+    pub fn request_rewrite(&mut self) {
+        self.requested = true;
     }
 
     /// Starts a rewrite: from now on records also go to the new log. The caller dumps the keys.
@@ -163,6 +174,7 @@ impl Journal {
         if self.rewriting() {
             return;
         }
+        self.requested = false;
         self.hand_over();
         self.tail = Some(Vec::with_capacity(64 * 1024));
         self.rewrite_bytes = 0;
@@ -181,6 +193,11 @@ impl Journal {
         self.send(WriterCmd::FinishRewrite);
     }
 
+    /// Whether the writer has nothing queued (a flush now would hand over).
+    pub fn writer_idle(&self) -> bool {
+        self.shared.idle.load(Ordering::Acquire)
+    }
+
     /// Whether records wait to be handed over.
     pub fn pending(&self) -> bool {
         !self.buf.is_empty() || self.tail.as_ref().is_some_and(|t| !t.is_empty())
@@ -193,16 +210,31 @@ impl Journal {
             return false;
         }
         let large = self.buf.len() >= HAND_OVER_BYTES || self.tail.as_ref().is_some_and(|t| t.len() >= HAND_OVER_BYTES);
-        if !large && !self.shared.idle.load(Ordering::Acquire) {
-            return true;
+        if !large && !self.shared.idle.load(Ordering::SeqCst) {
+            // Ask for the writer's notice, then look again: it may have gone idle meanwhile
+            // without seeing the request (see `Writer::publish`).
+            self.shared.wanted.store(true, Ordering::SeqCst);
+            if !self.shared.idle.load(Ordering::SeqCst) {
+                return true;
+            }
         }
         self.hand_over();
         false
     }
 
+    /// An empty buffer: one the writer gave back, or a new one.
+    fn fresh_buf(&self) -> Vec<u8> {
+        let spare = self.shared.spare.lock().ok().and_then(|mut s| s.pop());
+        spare.unwrap_or_else(|| Vec::with_capacity(64 * 1024))
+    }
+
     /// Sends everything buffered now.
     fn hand_over(&mut self) {
-        let main = std::mem::replace(&mut self.buf, Vec::with_capacity(64 * 1024));
+        if self.buf.is_empty() && self.tail.as_ref().map_or(true, |t| t.is_empty()) {
+            return;
+        }
+        let fresh = self.fresh_buf();
+        let main = std::mem::replace(&mut self.buf, fresh);
         let rewrite = self.tail.as_mut().map(std::mem::take).unwrap_or_default();
         if main.is_empty() && rewrite.is_empty() {
             return;
@@ -224,6 +256,11 @@ impl Journal {
     /// Bytes of the current log, as handed to the writer.
     pub fn file_bytes(&self) -> u64 {
         self.file_bytes
+    }
+
+    /// Bytes of the log after its last rewrite (or at start).
+    pub fn base_bytes(&self) -> u64 {
+        self.base_bytes
     }
 }
 

@@ -9,12 +9,14 @@
 //! - `durability`: the shard-local handle on the durable LSN (with a waiting future) and the
 //!   replies a partition holds under `fsync = "always"`;
 //! - `replay`: rebuilding the store at start (torn tails truncated, corruption refused);
+//! - `info`: the figures INFO's `# Persistence` section reports;
 //! - `open`: the directory (its shard count), opening a shard's log, the recovery summary.
 //!
 //! Invariant: with persistence off none of this exists (the store has no journal).
 
 mod crc;
 mod durability;
+mod info;
 mod journal;
 mod open;
 pub mod record;
@@ -25,6 +27,7 @@ mod writer;
 mod tests;
 
 pub use durability::{Durability, HeldReplies, LogFailed, WaitDurable};
+pub use info::{figures as aof_figures, info_section, FIGURES as AOF_FIGURES};
 pub use journal::{Journal, RewritePolicy};
 pub use open::{check_dir, log_path, open_shard, Recovery, ShardLog};
 pub use replay::{replay_bytes, replay_file, Replayed};

@@ -110,12 +110,13 @@ pub fn encode_flush(out: &mut Vec<u8>) {
     frame(out, |o| o.push(FLUSH));
 }
 
-/// Reads a payload's fields in order: `.0` is the payload, `.1` the offset read up to.
-struct Reader<'a>(&'a Bytes, usize);
+/// Reads a payload's fields in order: `.0` is the buffer holding the payload, `.1` the offset
+/// read up to, `.2` where the payload ends.
+struct Reader<'a>(&'a Bytes, usize, usize);
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], Malformed> {
-        if self.0.len() - self.1 < n {
+        if self.2 - self.1 < n {
             return Err(Malformed);
         }
         self.1 += n;
@@ -142,15 +143,24 @@ impl Reader<'_> {
     }
 
     fn left(&self) -> usize {
-        self.0.len() - self.1
+        self.2 - self.1
     }
 }
 
 /// Decodes one payload (its checksum already checked). The keys and values share `payload`'s
 /// buffer: a replayed store keeps the log's read buffer alive until they are all replaced.
 pub fn decode(payload: &Bytes) -> Result<Record, Malformed> {
-    let &tag = payload.first().ok_or(Malformed)?;
-    let mut r = Reader(payload, 1);
+    decode_in(payload, 0..payload.len())
+}
+
+/// Decodes the payload at `range` of `buf` (its checksum already checked), sharing `buf` as
+/// [`decode`] does: replay decodes in place, without a handle on each payload.
+pub fn decode_in(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Record, Malformed> {
+    let &tag = buf.get(range.start).filter(|_| range.start < range.end).ok_or(Malformed)?;
+    if range.end > buf.len() {
+        return Err(Malformed);
+    }
+    let mut r = Reader(buf, range.start + 1, range.end);
     let record = match tag {
         PUT_STR | PUT_HASH => {
             let at = r.u64()?;

@@ -1,5 +1,6 @@
 //! Unit tests of the log: records round-trip, replay rebuilds the store, torn tails and
-//! corruption are told apart, and a compaction's log replays to the store it was taken from.
+//! corruption are told apart, a compaction's log replays to the store it was taken from, and
+//! the writer gives buffers back and notifies the shard under `everysec` only when it waits.
 
 use super::record::{self, Frame, Record};
 use super::*;
@@ -256,4 +257,50 @@ fn a_replayed_store_is_counted_and_its_evictions_are_logged() {
     let (mut again, _) = reopen(&dir, 5);
     assert_eq!(again.len(5) as u64, 100 - evicted);
     drop(kv);
+}
+
+#[test]
+fn under_everysec_buffers_come_back_and_the_shard_is_notified_only_when_it_waits() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = scratch("notices");
+    let mut cfg = config(&dir);
+    cfg.fsync = nexus_engine::config::FsyncPolicy::EverySec;
+    let mut log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms())).unwrap();
+    let notices = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = notices.clone();
+    log.durability.set_notify(Box::new(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+    }));
+    let shared = log.kv.journal_mut().unwrap().shared().clone();
+    let written = |kv: &KvStore| shared.written.load(Ordering::Acquire) == kv.lsn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+
+    // Handed over to an idle writer: written, its buffer given back, no notice.
+    set(&mut log.kv, "a", "1", SetExpiry::Clear, 0);
+    assert!(!log.kv.journal_mut().unwrap().flush(), "an idle writer takes the buffer");
+    while !written(&log.kv) || !shared.idle.load(Ordering::Acquire) {
+        assert!(std::time::Instant::now() < deadline, "the writer never wrote");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(shared.spare.lock().unwrap().len(), 1, "the written buffer came back");
+    assert_eq!(notices.load(Ordering::SeqCst), 0, "nobody waited: no notice");
+
+    // Records held back while the writer is busy: it notifies once it is free.
+    let mut held = false;
+    for i in 0..1000 {
+        set(&mut log.kv, "b", &i.to_string(), SetExpiry::Clear, 0);
+        if log.kv.journal_mut().unwrap().flush() {
+            held = true;
+            break;
+        }
+    }
+    assert!(held, "the writer, paced, was never busy");
+    while notices.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the writer never notified the waiting shard");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(!log.kv.journal_mut().unwrap().flush(), "after the notice the writer takes the buffer");
+    drop(log);
+    let (kv, _) = reopen(&dir, 0);
+    assert_eq!(kv.snapshot(0).len(), 2);
 }

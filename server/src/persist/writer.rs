@@ -16,9 +16,14 @@
 //! append also carries the bytes for the new log, which go to `<log>.rewrite`; finishing syncs
 //! it, renames it over the log (atomic), syncs the directory and goes on appending to it.
 //!
-//! Invariants: `durable <= written`, both only grow; `notify` is called after every batch, so a
-//! shard that holds back its buffer while the writer is busy always hears when it is free; a
-//! failed write or sync sets `failed` for good (the log may have a hole) and is logged.
+//! Written buffers go back to the shard ([`LogShared::spare`]), so a hand-over allocates
+//! nothing. The shard is notified after a batch under `always` (its held answers wait for the
+//! sync), and under `everysec` and `no` only when it asked ([`LogShared::wanted`]: it holds
+//! records back until the writer is idle); a notice nobody needs costs the shard a wake-up.
+//!
+//! Invariants: `durable <= written`, both only grow; a shard that holds back its buffer while
+//! the writer is busy always hears when it is free; a failed write or sync sets `failed` for
+//! good (the log may have a hole) and is logged.
 
 use nexus_engine::config::FsyncPolicy;
 use std::fs::File;
@@ -26,11 +31,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Under `everysec` and `no`, the least time from one batch to the next (see the module docs).
 pub const PACE: Duration = Duration::from_millis(2);
+
+/// Written buffers up to this capacity go back to the shard for reuse; larger ones are freed.
+const SPARE_MAX_CAPACITY: usize = 4 << 20;
+
+/// At most this many spare buffers wait for the shard.
+const SPARES: usize = 4;
 
 /// What the shard asks of its writer.
 #[derive(Debug)]
@@ -62,6 +73,11 @@ pub struct LogShared {
     pub idle: AtomicBool,
     /// A write, sync or rewrite failed.
     pub failed: AtomicBool,
+    /// The shard holds records back until the writer is idle: the next batch must notify it
+    /// (under `everysec` and `no` nothing else needs a notice).
+    pub wanted: AtomicBool,
+    /// Written buffers, emptied, for the shard to fill again (no allocation per hand-over).
+    pub spare: Mutex<Vec<Vec<u8>>>,
     /// Rewrites completed.
     pub rewrites: AtomicU64,
     /// Called after every batch (the shard's wake-up; set once the shard's agent exists).
@@ -145,15 +161,33 @@ impl Writer {
         }
     }
 
-    /// Publishes the LSNs, marks the writer idle and (`notify`) wakes the shard.
+    /// Publishes the LSNs, marks the writer idle and (`notify`) wakes the shard: always under
+    /// `always` (held answers wait for the durable LSN), otherwise only when the shard holds
+    /// records back (`wanted`). `idle` and `wanted` are sequentially consistent on both sides:
+    /// either the shard sees the writer idle and hands over, or the writer sees it wanted.
     fn publish(&mut self, notify: bool) {
         self.shared.written.store(self.lsn, Ordering::Release);
         if self.policy == FsyncPolicy::No || !self.dirty {
             self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
         }
-        self.shared.idle.store(true, Ordering::Release);
+        self.shared.idle.store(true, Ordering::SeqCst);
+        let wanted = self.shared.wanted.swap(false, Ordering::SeqCst);
+        let notify = notify && (wanted || self.policy == FsyncPolicy::Always);
         if let Some(wake) = self.shared.notify.get().filter(|_| notify) {
             wake();
+        }
+    }
+
+    /// Gives a written buffer back to the shard, emptied, unless it is large or enough wait.
+    fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() == 0 || buf.capacity() > SPARE_MAX_CAPACITY {
+            return;
+        }
+        buf.clear();
+        if let Ok(mut spare) = self.shared.spare.lock() {
+            if spare.len() < SPARES {
+                spare.push(buf);
+            }
         }
     }
 
@@ -191,6 +225,7 @@ impl Writer {
                 }
                 self.lsn = lsn;
                 self.dirty |= !main.is_empty();
+                self.give_back(main);
             }
             WriterCmd::StartRewrite => match File::create(rewrite_path(&self.path)) {
                 Ok(f) => self.rewrite = Some(f),
