@@ -1,5 +1,5 @@
 //! The agents a node runs for the cluster: the bridge agents (one per shard) that run work
-//! the NATS thread hands to the engine, and [`Proxy`], the local stand-in for a remote agent.
+//! the NATS thread hands to the engine, and `Proxy`, the local stand-in for a remote agent.
 //!
 //! A bridge agent also delivers the batches of inbound messages (see `inbound`), keeping
 //! what its target has no room for until the target drains.

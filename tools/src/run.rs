@@ -67,7 +67,7 @@ pub struct RunArgs {
     /// `[cluster] node`.
     #[arg(long, value_name = "NAME")]
     node: Option<String>,
-    /// The cluster's name (its subjects start with nexus.<name>.); default: the config's
+    /// The cluster's name (its subjects start with `nexus.<name>.`); default: the config's
     /// `[cluster] cluster`, else "nexus".
     #[arg(long, value_name = "NAME")]
     cluster_name: Option<String>,

@@ -2,17 +2,17 @@
 //! store's single points of insertion and removal that keep the count exact.
 //!
 //! The estimate of one key is: key bytes + value bytes + [`ENTRY_OVERHEAD`] (the map slot: the
-//! key's `Bytes` header, the [`Entry`], one control byte); a hash's value bytes are the sum,
+//! key's `Bytes` header, the `Entry`, one control byte); a hash's value bytes are the sum,
 //! over its fields, of field bytes + value bytes + [`FIELD_OVERHEAD`] (two `Bytes` headers,
 //! the stored hash, the index slot, one control byte). Spare capacity of the tables and the
 //! deadline heap are not counted: the figure is a consistent estimate of the data, not the
 //! process's resident memory.
 //!
 //! Invariants: `used` always equals [`KvStore::recount`] (the estimate recomputed from
-//! scratch): every insertion and removal of an entry goes through [`KvStore::insert_entry`] and
-//! [`KvStore::remove_entry`], and every change inside an entry (a string rewritten in place,
+//! scratch): every insertion and removal of an entry goes through `KvStore::insert_entry` and
+//! `KvStore::remove_entry`, and every change inside an entry (a string rewritten in place,
 //! a hash field added, changed or removed) reports its size change through
-//! [`KvStore::resized`]. With the `allkeys-lru` policy, the sampler holds every key exactly once
+//! `KvStore::resized`. With the `allkeys-lru` policy, the sampler holds every key exactly once
 //! and each entry's `slot` is its position there (see `evict`).
 //!
 //! The tests (`memory_tests`) replay random operations and compare `used` with `recount` after
