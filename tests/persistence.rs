@@ -24,7 +24,7 @@ use resp::{encode_str, RawConn, Reply};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,15 +51,7 @@ fn config(executor: &str, port: u16, dir: &Path, persistence: &str) -> String {
 impl Proc {
     /// Starts `nexus run` with `text` as its config (written into `dir`), without waiting.
     fn spawn(dir: &Path, text: &str, port: u16) -> Proc {
-        let path = dir.join("nexus.toml");
-        std::fs::write(&path, text).expect("write the config");
-        let mut child = nexus::nexus()
-            .args(["run", "--config", path.to_str().expect("a UTF-8 path")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the nexus binary starts");
+        let mut child = nexus::run_with_config(&dir.join("nexus.toml"), text).spawn().expect("the nexus binary starts");
         let output = Arc::new(Mutex::new(String::new()));
         for pipe in [
             Box::new(child.stdout.take().expect("stdout")) as Box<dyn Read + Send>,

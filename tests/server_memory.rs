@@ -133,9 +133,7 @@ fn a_bad_size_is_one_line_with_a_hint() {
         nexus::base_config(),
         nexus::free_port()
     );
-    std::fs::write(&path, config).expect("write the config");
-    let out =
-        nexus::nexus().args(["run", "--config", path.to_str().expect("a UTF-8 path")]).output().expect("nexus runs");
+    let out = nexus::run_with_config(&path, &config).output().expect("nexus runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a bad maxmemory must not start\n{err}");
     let line =

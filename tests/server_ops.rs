@@ -28,7 +28,7 @@ use nexus::Server;
 use resp::{RawConn, Reply};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 /// How long a second server may take to give up.
@@ -38,15 +38,7 @@ const GIVE_UP: Duration = Duration::from_secs(20);
 /// it); returns its exit status (`None`: it was still running) and its stdout and stderr.
 fn run_briefly(config: &str) -> (Option<ExitStatus>, String, String) {
     let dir = nexus::scratch_dir();
-    let path = dir.join("second.toml");
-    std::fs::write(&path, config).expect("write the config");
-    let mut child = nexus::nexus()
-        .args(["run", "--config", path.to_str().expect("a UTF-8 path")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the nexus binary starts");
+    let mut child = nexus::run_with_config(&dir.join("second.toml"), config).spawn().expect("the nexus binary starts");
     let deadline = Instant::now() + GIVE_UP;
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,19 @@ pub fn nexus() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nexus"));
     cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     cmd.env(nexus_engine::registry::HASH_SEED_ENV, HASH_SEED.to_string());
+    cmd
+}
+
+/// `nexus run --config FILE`, with `text` written to `file` first; stdin closed, stdout and
+/// stderr piped (for `spawn` or `output`).
+#[allow(dead_code)] // Not every suite that includes this file uses it.
+pub fn run_with_config(file: &Path, text: &str) -> Command {
+    std::fs::write(file, text).expect("write the config");
+    let mut cmd = nexus();
+    cmd.args(["run", "--config", file.to_str().expect("a UTF-8 path")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
