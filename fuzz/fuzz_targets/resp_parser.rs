@@ -8,12 +8,17 @@
 //! - after `Incomplete` the unconsumed tail is no longer than the largest thing the parser may wait
 //!   for whole (an inline line, an argument with its CRLF, or a header line);
 //! - after `Fatal` the parser keeps answering `Fatal` and the run stops;
-//! - each command, encoded back as a RESP array, parses back to itself with the same limits.
+//! - each command, encoded back as a RESP array, parses back to itself with the same limits;
+//! - `next_from` on a `BytesMut` read buffer (large arguments sliced off it), with room after the
+//!   waiting bytes, finds the same steps and consumes the same bytes as `next`, read by read.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use nexus_server::resp::{Limits, Protocol, RequestParser, Step, Value, HEADER_LINE_MAX};
+
+/// What follows the waiting bytes in the `next_from` read buffer.
+const ROOM: &[u8] = b"#room#";
 
 /// Small limits, so short inputs cross them.
 const LIMITS: Limits = Limits { max_bulk: 64, max_args: 8, max_inline: 128 };
@@ -27,16 +32,26 @@ fuzz_target!(|data: &[u8]| {
 
     let mut parser = RequestParser::new(LIMITS);
     let mut buf: Vec<u8> = Vec::new();
+    // Slices arguments of 8 bytes or more, copies shorter ones.
+    let mut sliced = RequestParser::new(LIMITS).with_slice_min(8);
+    let mut read_buf = bytes::BytesMut::new();
     let mut fed = 0;
     let mut size = sizes.iter().copied().cycle();
     while fed < input.len() {
         let n = size.next().unwrap_or(input.len()).min(input.len() - fed);
         buf.extend_from_slice(&input[fed..fed + n]);
+        read_buf.truncate(buf.len() - n);
+        read_buf.extend_from_slice(&input[fed..fed + n]);
+        // Room after the waiting bytes, which the parser must leave alone.
+        read_buf.extend_from_slice(ROOM);
         fed += n;
         loop {
             let (used, step) = parser.next(&buf);
+            let (sliced_used, sliced_step) = sliced.next_from(&mut read_buf, buf.len());
+            assert_eq!((sliced_used, &sliced_step), (used, &step), "next_from and next disagree");
             assert!(used <= buf.len(), "consumed {used} of {} bytes", buf.len());
             buf.drain(..used);
+            assert_eq!(read_buf[..], [&buf[..], ROOM].concat()[..], "next_from left other bytes than next");
             match step {
                 Step::Incomplete => {
                     assert!(buf.len() <= tail_max, "{} bytes left unconsumed", buf.len());

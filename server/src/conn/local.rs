@@ -100,7 +100,7 @@ impl Conn {
                     i += 3;
                 }
                 b"SETNAME" if i + 1 < args.len() => {
-                    self.name = Some(args[i + 1].clone());
+                    self.name = Some(Bytes::copy_from_slice(&args[i + 1]));
                     i += 2;
                 }
                 _ => {
@@ -137,7 +137,7 @@ impl Conn {
         let sub = args[1].to_ascii_uppercase();
         match (sub.as_slice(), args.len()) {
             (b"SETNAME", 3) => {
-                self.name = Some(args[2].clone());
+                self.name = Some(Bytes::copy_from_slice(&args[2]));
                 Value::Ok
             }
             (b"GETNAME", 2) => self.name.clone().map_or(Value::Nil, Value::Bulk),

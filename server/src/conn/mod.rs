@@ -476,9 +476,7 @@ impl Conn {
                 break;
             }
             budget -= 1;
-            let (used, step) = self.parser.next(self.input.waiting());
-            self.input.consume(used);
-            match step {
+            match self.input.parse_next(&mut self.parser) {
                 Step::Incomplete => break,
                 Step::Command(args) => {
                     count(&self.env.stats().commands);
@@ -567,6 +565,11 @@ impl Conn {
                 .unwrap_or(0);
             if let Some(trace) = trace {
                 self.traced.push_back((seq, trace));
+            }
+            // Off the key path the handlers may keep an argument (a channel, an agent's name) for
+            // longer than the request: each gets a buffer of its own, not a slice of the read's.
+            for arg in &mut args {
+                *arg = Bytes::copy_from_slice(arg);
             }
             self.env.front.jobs.borrow_mut().push_back(Job::Command { conn: id, seq, spec, args, trace });
             return true;

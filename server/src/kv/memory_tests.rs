@@ -136,3 +136,41 @@ fn allkeys_lru_evicts_the_keys_idle_longest() {
     assert!(cold <= 8, "{cold} of 80 cold keys kept");
     assert_eq!(kv.used_memory(), kv.recount());
 }
+
+/// Whether `kept` points into `buf`'s bytes.
+fn inside(kept: &Bytes, buf: &Bytes) -> bool {
+    buf.as_ptr_range().contains(&kept.as_ptr())
+}
+
+#[test]
+fn the_store_keeps_copies_never_slices_of_the_callers_buffer() {
+    // A request's arguments arrive as slices of the connection's read buffer.
+    let read = Bytes::copy_from_slice(b"key1val1key2fld2val2key3");
+    let (k1, v1, k2, f2, v2, k3) = (
+        read.slice(0..4),
+        read.slice(4..8),
+        read.slice(8..12),
+        read.slice(12..16),
+        read.slice(16..20),
+        read.slice(20..24),
+    );
+    let mut kv = KvStore::new();
+    kv.set(k1.clone(), v1, (SetCondition::Always, SetExpiry::After(60_000)), false, 0).unwrap();
+    kv.hset(k2.clone(), vec![(f2.clone(), v2)], 0).unwrap();
+    kv.hincrby(k2.clone(), read.slice(0..4), 1, 0).unwrap();
+    kv.incr_by(k3.clone(), 5, 0).unwrap();
+    kv.expire(&k3, 60_000, ExpireCondition::Always, 0);
+    for (key, _) in kv.map.iter() {
+        assert!(!inside(key, &read), "key {key:?} is a slice of the read buffer");
+    }
+    let Some(Stored::Str(v)) = kv.map.get(&k1[..]).map(|e| e.value.clone()) else { panic!("no string") };
+    assert!(!inside(&v, &read), "a string value is a slice of the read buffer");
+    let Some(Stored::Hash(h)) = kv.map.get(&k2[..]).map(|e| e.value.clone()) else { panic!("no hash") };
+    for (field, value) in &h {
+        assert!(!inside(field, &read) && !inside(value, &read), "hash field {field:?} is a slice of the read buffer");
+    }
+    for std::cmp::Reverse((_, key)) in kv.deadlines.iter() {
+        assert!(!inside(key, &read), "deadline key {key:?} is a slice of the read buffer");
+    }
+    assert_eq!(kv.deadlines.len(), 2);
+}

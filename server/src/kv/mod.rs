@@ -243,7 +243,9 @@ impl KvStore {
         Some(entry)
     }
 
-    fn set_deadline(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>) {
+    /// Counts a key's deadline change and files its new deadline in the heap, under the stored
+    /// key when there is one (else a copy: never the caller's slice of a read buffer).
+    fn set_deadline(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
         match (old.is_some(), new.is_some()) {
             (false, true) => self.expiring += 1,
             (true, false) => self.expiring -= 1,
@@ -251,7 +253,11 @@ impl KvStore {
         }
         if let Some(at) = new {
             if old != new {
-                self.deadlines.push(Reverse((at, key.clone())));
+                let key = match self.map.get_key_value(key) {
+                    Some((stored, _)) => stored.clone(),
+                    None => Bytes::copy_from_slice(key),
+                };
+                self.deadlines.push(Reverse((at, key)));
             }
         }
     }
@@ -259,9 +265,9 @@ impl KvStore {
     /// Stores `value` under `key` with deadline `at`, replacing any entry.
     fn put(&mut self, key: Bytes, value: Stored, at: Option<u64>, now_ms: u64) {
         let old = self.live(&key, now_ms).and_then(|e| e.expires_at_ms);
-        self.set_deadline(&key, old, at);
         self.note_value(&key, &value, at, now_ms);
-        self.insert_entry(key, Entry::new(value, at, now_ms));
+        self.insert_entry(key.clone(), Entry::new(value, at, now_ms));
+        self.set_deadline(&key, old, at);
     }
 
     /// `GET`.
@@ -303,9 +309,9 @@ impl KvStore {
             SetExpiry::After(ms) => Some(now_ms.saturating_add(ms)),
             SetExpiry::Keep => old_deadline,
         };
-        self.set_deadline(&key, old_deadline, deadline);
         self.note_str(&key, &value, deadline, now_ms);
-        self.insert_entry(key, Entry::new(Stored::Str(value), deadline, now_ms));
+        self.insert_entry(key.clone(), Entry::new(Stored::Str(value), deadline, now_ms));
+        self.set_deadline(&key, old_deadline, deadline);
         Ok((true, previous))
     }
 
@@ -388,9 +394,8 @@ impl KvStore {
         }
         let at = at as u64;
         entry.expires_at_ms = Some(at);
-        let key = Bytes::copy_from_slice(key);
-        self.set_deadline(&key, old, Some(at));
-        self.note(&key, now_ms);
+        self.set_deadline(key, old, Some(at));
+        self.note(key, now_ms);
         true
     }
 
@@ -398,7 +403,7 @@ impl KvStore {
     pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
         let Some(entry) = self.live(key, now_ms) else { return false };
         let Some(old) = entry.expires_at_ms.take() else { return false };
-        self.set_deadline(&Bytes::new(), Some(old), None);
+        self.set_deadline(&[], Some(old), None);
         self.note(key, now_ms);
         true
     }

@@ -29,7 +29,7 @@ mod value;
 mod tests;
 
 pub use parse::{
-    Limits, ProtocolError, RequestParser, Step, ARGS_PREALLOC_MAX, HEADER_LINE_MAX, UNAUTH_BULK_MAX,
+    Limits, ProtocolError, RequestParser, Step, ARGS_PREALLOC_MAX, HEADER_LINE_MAX, SLICE_MIN, UNAUTH_BULK_MAX,
     UNAUTH_MULTIBULK_MAX,
 };
 pub use value::{Protocol, Value};

@@ -579,3 +579,80 @@ fn held_counts_the_arguments_of_the_request_in_progress() {
     assert_eq!(parser.next(b"hi\r\n").1, cmd(&["SET", "hello", "hi"]));
     assert_eq!(parser.held(), 0, "nothing held between requests");
 }
+
+/// A read buffer holding `wire`, then `room` bytes of room the parser must not touch.
+fn read_buffer(wire: &[u8], room: usize) -> bytes::BytesMut {
+    let mut buf = bytes::BytesMut::from(wire);
+    buf.resize(wire.len() + room, b'#');
+    buf
+}
+
+#[test]
+fn next_from_slices_large_arguments_off_the_read_buffer_and_copies_small_ones() {
+    let value = vec![b'v'; SLICE_MIN];
+    let mut wire = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();
+    wire.extend_from_slice(&value);
+    wire.extend_from_slice(b"\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPI");
+    let mut buf = read_buffer(&wire, 8);
+    let region = buf.as_ptr_range();
+    let mut waiting = wire.len();
+    let mut parser = RequestParser::new(Limits::default());
+    let mut next = |buf: &mut bytes::BytesMut, waiting: &mut usize| {
+        let (used, step) = parser.next_from(buf, *waiting);
+        *waiting -= used;
+        step
+    };
+    let Step::Command(set) = next(&mut buf, &mut waiting) else { panic!("no SET") };
+    let Step::Command(get) = next(&mut buf, &mut waiting) else { panic!("no GET") };
+    assert_eq!(set, [&b"SET"[..], b"k", &value[..]]);
+    assert_eq!(get, [&b"GET"[..], b"k"]);
+    assert!(region.contains(&set[2].as_ptr()), "the value was copied");
+    for arg in set[..2].iter().chain(&get) {
+        assert!(!region.contains(&arg.as_ptr()), "{arg:?} is a slice: small arguments are copied");
+    }
+    // The partial request stays at the front of the buffer (headers consumed), the room after it
+    // untouched.
+    assert_eq!(next(&mut buf, &mut waiting), Step::Incomplete);
+    assert_eq!(&buf[..waiting], b"PI");
+    assert_eq!(&buf[waiting..], b"########");
+    buf[waiting..waiting + 4].copy_from_slice(b"NG\r\n");
+    waiting += 4;
+    assert_eq!(next(&mut buf, &mut waiting), Step::Command(vec![Bytes::from_static(b"PING")]));
+    assert_eq!((waiting, &buf[..]), (0, &b"####"[..]));
+}
+
+#[test]
+fn next_from_and_next_agree_on_every_chunking() {
+    let limits = Limits { max_bulk: SLICE_MIN + 8, ..SMALL };
+    let mut wire =
+        b"*2\r\n$4\r\nECHO\r\n$0\r\n\r\nPING x\r\n*5\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n"
+            .to_vec();
+    wire.extend_from_slice(format!("*2\r\n$4\r\nECHO\r\n${}\r\n", SLICE_MIN).as_bytes());
+    wire.extend(std::iter::repeat_n(b'z', SLICE_MIN));
+    wire.extend_from_slice(b"\r\n*2\r\n$3\r\nGET\r\n$2\r\nkk\r\n*x\r\n");
+    for (size, slice_min) in
+        [1, 2, 3, 5, 7, 16, 100, 999, wire.len()].into_iter().zip([0, 3, SLICE_MIN, usize::MAX].into_iter().cycle())
+    {
+        let expected = drive(&mut RequestParser::new(limits), &wire, &[size]);
+        let mut parser = RequestParser::new(limits).with_slice_min(slice_min);
+        let mut buf = bytes::BytesMut::new();
+        let mut steps = Vec::new();
+        'feed: for chunk in wire.chunks(size) {
+            buf.extend_from_slice(chunk);
+            loop {
+                let waiting = buf.len();
+                let (used, step) = parser.next_from(&mut buf, waiting);
+                assert_eq!(buf.len(), waiting - used, "consumed bytes stay in the buffer");
+                match step {
+                    Step::Incomplete => break,
+                    Step::Fatal(_) => {
+                        steps.push(step);
+                        break 'feed;
+                    }
+                    _ => steps.push(step),
+                }
+            }
+        }
+        assert_eq!(steps, expected, "chunks of {size}, slicing from {slice_min} bytes");
+    }
+}
