@@ -57,7 +57,7 @@ impl KvStore {
                 Some((_, old_f, old_v)) => removed += field_bytes(old_f, old_v),
                 None => new += 1,
             }
-            hash.insert(super::memory::own(&f), super::memory::own(&v));
+            hash.insert(super::memory::own(f), super::memory::own(v));
         }
         self.resized(removed, added);
         self.note(&key, now_ms);
@@ -125,7 +125,7 @@ impl KvStore {
         };
         let value = Bytes::from(next.to_string());
         let added = field_bytes(&field, &value);
-        let removed = hash.insert(super::memory::own(&field), value).map_or(0, |old| field_bytes(&field, &old));
+        let removed = hash.insert(super::memory::own(field.clone()), value).map_or(0, |old| field_bytes(&field, &old));
         self.resized(removed, added);
         self.note(&key, now_ms);
         Ok(next)

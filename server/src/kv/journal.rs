@@ -93,17 +93,18 @@ impl KvStore {
             Some(at) => Some(now_ms.saturating_add(at - wall_ms)),
             None => None,
         };
-        // With no expiring key yet (a log of plain SETs) the old entry cannot have a deadline.
-        if self.expiring > 0 && self.map.get(&key).is_some_and(|old| old.expires_at_ms.is_some()) {
-            self.expiring -= 1;
-        }
-        self.insert_entry(key.clone(), Entry::new(value, at, now_ms));
         if let Some(at) = at {
-            // The stored key (a copy), not the slice of the log file the replay read.
-            let stored = self.map.get_key_value(&key[..]).map_or(key, |(k, _)| k.clone());
-            self.deadlines.push(std::cmp::Reverse((at, stored)));
+            // A key of its own, not a slice of the log file the replay read.
+            self.deadlines.push(std::cmp::Reverse((at, super::memory::own(key.clone()))));
             self.expiring += 1;
         }
+        // With no expiring key yet (a log of plain SETs) the old entry cannot have a deadline.
+        if self.expiring > usize::from(at.is_some())
+            && self.map.get(&key).is_some_and(|old| old.expires_at_ms.is_some())
+        {
+            self.expiring -= 1;
+        }
+        self.insert_entry(key, Entry::new(value, at, now_ms));
     }
 
     /// Replay: room for `keys` more keys.

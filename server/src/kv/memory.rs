@@ -16,21 +16,28 @@
 //! and each entry's `slot` is its position there (see `evict`).
 //!
 //! The count holds only because the bytes counted are the bytes kept: a key, string or hash field
-//! the store keeps is first copied into a buffer of its own ([`own`]), since the caller's `Bytes`
-//! may be a slice of a connection's read buffer or of a whole log file read at start, which a
-//! kept slice would hold in memory entire.
+//! the store keeps is in a buffer of its own ([`own`] copies a long one), since the caller's
+//! `Bytes` may be a slice of a connection's read buffer or of a whole log file read at start,
+//! which a kept slice would hold in memory entire.
 //!
 //! The tests (`memory_tests`) replay random operations and compare `used` with `recount` after
 //! each.
 
 use super::{Entry, KvStore, Stored};
+use crate::resp::SLICE_MIN;
 use bytes::Bytes;
 use nexus_engine::config::EvictionPolicy;
 
-/// A copy of `bytes` in a buffer of its own, for the store to keep: never a slice that would
-/// hold a larger buffer (a read buffer, a log file) in memory.
-pub(super) fn own(bytes: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(bytes)
+/// `bytes` in a buffer of its own, for the store to keep: never a slice that would hold a larger
+/// buffer (a read buffer, a log file) in memory. Only the parser and replay make slices, and
+/// both copy what is shorter than [`SLICE_MIN`] (copying a short string costs less than sharing
+/// a buffer), so a shorter `Bytes` is kept as it is and a longer one is copied.
+pub(super) fn own(bytes: Bytes) -> Bytes {
+    if bytes.len() >= SLICE_MIN {
+        Bytes::copy_from_slice(&bytes)
+    } else {
+        bytes
+    }
 }
 
 /// Bytes counted for each key besides its key and value bytes.
@@ -116,25 +123,30 @@ impl KvStore {
         self.map.iter().map(|(k, e)| entry_bytes(k, &e.value)).sum()
     }
 
-    /// Stores `entry` under `key`, replacing (and uncounting) any entry there. A new key and
-    /// the value are kept as copies of their own ([`own`]).
+    /// Stores `entry` under `key`, replacing (and uncounting) any entry there. The key and the
+    /// value are kept as buffers of their own ([`own`]).
     pub(super) fn insert_entry(&mut self, key: Bytes, mut entry: Entry) {
         entry.value = match entry.value {
-            Stored::Str(v) => Stored::Str(own(&v)),
-            Stored::Hash(h) => Stored::Hash(h.iter().map(|(f, v)| (own(f), own(v))).collect()),
+            Stored::Str(v) => Stored::Str(own(v)),
+            Stored::Hash(h) if h.keys().chain(h.values()).any(|b| b.len() >= SLICE_MIN) => {
+                Stored::Hash(h.into_iter().map(|(f, v)| (own(f), own(v))).collect())
+            }
+            hash => hash,
         };
         let added = entry_bytes(&key, &entry.value);
-        if let Some(old) = self.map.get_mut(&key[..]) {
-            self.used -= entry_bytes(&key, &old.value);
-            entry.slot = old.slot;
-            *old = entry;
-        } else {
-            let key = own(&key);
-            if let Some(sampler) = self.sampler.as_mut() {
-                entry.slot = sampler.len() as u32;
-                sampler.push(key.clone());
+        match self.map.entry(own(key)) {
+            hashbrown::hash_map::Entry::Occupied(mut old) => {
+                self.used -= entry_bytes(old.key(), &old.get().value);
+                entry.slot = old.get().slot;
+                old.insert(entry);
             }
-            self.map.insert(key, entry);
+            hashbrown::hash_map::Entry::Vacant(slot) => {
+                if let Some(sampler) = self.sampler.as_mut() {
+                    entry.slot = sampler.len() as u32;
+                    sampler.push(slot.key().clone());
+                }
+                slot.insert(entry);
+            }
         }
         self.used += added;
     }

@@ -144,33 +144,39 @@ fn inside(kept: &Bytes, buf: &Bytes) -> bool {
 
 #[test]
 fn the_store_keeps_copies_never_slices_of_the_callers_buffer() {
-    // A request's arguments arrive as slices of the connection's read buffer.
-    let read = Bytes::copy_from_slice(b"key1val1key2fld2val2key3");
-    let (k1, v1, k2, f2, v2, k3) = (
-        read.slice(0..4),
-        read.slice(4..8),
-        read.slice(8..12),
-        read.slice(12..16),
-        read.slice(16..20),
-        read.slice(20..24),
-    );
+    // Long arguments arrive as slices of the connection's read buffer (short ones are copies).
+    let n = crate::resp::SLICE_MIN;
+    let read = Bytes::from((0..6 * n).map(|i| (i / n) as u8 + b'a').collect::<Vec<u8>>());
+    let arg = |i: usize| read.slice(i * n..(i + 1) * n);
+    let (k1, v1, k2, f2, v2, k3) = (arg(0), arg(1), arg(2), arg(3), arg(4), arg(5));
     let mut kv = KvStore::new();
     kv.set(k1.clone(), v1, (SetCondition::Always, SetExpiry::After(60_000)), false, 0).unwrap();
     kv.hset(k2.clone(), vec![(f2.clone(), v2)], 0).unwrap();
-    kv.hincrby(k2.clone(), read.slice(0..4), 1, 0).unwrap();
+    kv.hincrby(k2.clone(), arg(0), 1, 0).unwrap();
     kv.incr_by(k3.clone(), 5, 0).unwrap();
     kv.expire(&k3, 60_000, ExpireCondition::Always, 0);
     for (key, _) in kv.map.iter() {
-        assert!(!inside(key, &read), "key {key:?} is a slice of the read buffer");
+        assert!(!inside(key, &read), "a key is a slice of the read buffer");
     }
     let Some(Stored::Str(v)) = kv.map.get(&k1[..]).map(|e| e.value.clone()) else { panic!("no string") };
     assert!(!inside(&v, &read), "a string value is a slice of the read buffer");
     let Some(Stored::Hash(h)) = kv.map.get(&k2[..]).map(|e| e.value.clone()) else { panic!("no hash") };
     for (field, value) in &h {
-        assert!(!inside(field, &read) && !inside(value, &read), "hash field {field:?} is a slice of the read buffer");
+        assert!(!inside(field, &read) && !inside(value, &read), "a hash field is a slice of the read buffer");
     }
     for std::cmp::Reverse((_, key)) in kv.deadlines.iter() {
-        assert!(!inside(key, &read), "deadline key {key:?} is a slice of the read buffer");
+        assert!(!inside(key, &read), "a deadline's key is a slice of the read buffer");
     }
     assert_eq!(kv.deadlines.len(), 2);
+}
+
+#[test]
+fn a_short_string_is_kept_as_it_is() {
+    let (key, value) = (b("short-key"), b("short value"));
+    let (key_at, value_at) = (key.as_ptr(), value.as_ptr());
+    let mut kv = KvStore::new();
+    kv.set(key, value, ALWAYS, false, 0).unwrap();
+    let (stored_key, entry) = kv.map.iter().next().expect("one key");
+    let Stored::Str(stored) = &entry.value else { panic!("not a string") };
+    assert_eq!((stored_key.as_ptr(), stored.as_ptr()), (key_at, value_at), "a short string was copied again");
 }

@@ -243,9 +243,9 @@ impl KvStore {
         Some(entry)
     }
 
-    /// Counts a key's deadline change and files its new deadline in the heap, under the stored
-    /// key when there is one (else a copy: never the caller's slice of a read buffer).
-    fn set_deadline(&mut self, key: &[u8], old: Option<u64>, new: Option<u64>) {
+    /// Counts a key's deadline change and files its new deadline in the heap (under a key of
+    /// its own, never a slice of a read buffer: see [`memory::own`]).
+    fn set_deadline(&mut self, key: &Bytes, old: Option<u64>, new: Option<u64>) {
         match (old.is_some(), new.is_some()) {
             (false, true) => self.expiring += 1,
             (true, false) => self.expiring -= 1,
@@ -253,11 +253,7 @@ impl KvStore {
         }
         if let Some(at) = new {
             if old != new {
-                let key = match self.map.get_key_value(key) {
-                    Some((stored, _)) => stored.clone(),
-                    None => Bytes::copy_from_slice(key),
-                };
-                self.deadlines.push(Reverse((at, key)));
+                self.deadlines.push(Reverse((at, memory::own(key.clone()))));
             }
         }
     }
@@ -265,9 +261,9 @@ impl KvStore {
     /// Stores `value` under `key` with deadline `at`, replacing any entry.
     fn put(&mut self, key: Bytes, value: Stored, at: Option<u64>, now_ms: u64) {
         let old = self.live(&key, now_ms).and_then(|e| e.expires_at_ms);
-        self.note_value(&key, &value, at, now_ms);
-        self.insert_entry(key.clone(), Entry::new(value, at, now_ms));
         self.set_deadline(&key, old, at);
+        self.note_value(&key, &value, at, now_ms);
+        self.insert_entry(key, Entry::new(value, at, now_ms));
     }
 
     /// `GET`.
@@ -309,9 +305,9 @@ impl KvStore {
             SetExpiry::After(ms) => Some(now_ms.saturating_add(ms)),
             SetExpiry::Keep => old_deadline,
         };
-        self.note_str(&key, &value, deadline, now_ms);
-        self.insert_entry(key.clone(), Entry::new(Stored::Str(value), deadline, now_ms));
         self.set_deadline(&key, old_deadline, deadline);
+        self.note_str(&key, &value, deadline, now_ms);
+        self.insert_entry(key, Entry::new(Stored::Str(value), deadline, now_ms));
         Ok((true, previous))
     }
 
@@ -394,8 +390,9 @@ impl KvStore {
         }
         let at = at as u64;
         entry.expires_at_ms = Some(at);
-        self.set_deadline(key, old, Some(at));
-        self.note(key, now_ms);
+        let key = Bytes::copy_from_slice(key);
+        self.set_deadline(&key, old, Some(at));
+        self.note(&key, now_ms);
         true
     }
 
@@ -403,7 +400,7 @@ impl KvStore {
     pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
         let Some(entry) = self.live(key, now_ms) else { return false };
         let Some(old) = entry.expires_at_ms.take() else { return false };
-        self.set_deadline(&[], Some(old), None);
+        self.set_deadline(&Bytes::new(), Some(old), None);
         self.note(key, now_ms);
         true
     }

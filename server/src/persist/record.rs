@@ -135,10 +135,14 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(a))
     }
 
-    /// A byte string, sharing the payload's buffer (no copy).
+    /// A byte string: a copy when shorter than `SLICE_MIN` (cheaper than sharing, and what the
+    /// store keeps as it is), else a slice of the payload's buffer (which the store copies).
     fn bytes(&mut self) -> Result<Bytes, Malformed> {
         let n = self.u32()? as usize;
-        self.take(n)?;
+        let b = self.take(n)?;
+        if n < crate::resp::SLICE_MIN {
+            return Ok(Bytes::copy_from_slice(b));
+        }
         Ok(self.0.slice(self.1 - n..self.1))
     }
 
@@ -147,14 +151,15 @@ impl Reader<'_> {
     }
 }
 
-/// Decodes one payload (its checksum already checked). The keys and values share `payload`'s
-/// buffer: a replayed store keeps the log's read buffer alive until they are all replaced.
+/// Decodes one payload (its checksum already checked). Keys and values of `SLICE_MIN` bytes or
+/// more are slices of `payload`'s buffer (the store copies them as it keeps them), shorter ones
+/// copies.
 pub fn decode(payload: &Bytes) -> Result<Record, Malformed> {
     decode_in(payload, 0..payload.len())
 }
 
-/// Decodes the payload at `range` of `buf` (its checksum already checked), sharing `buf` as
-/// [`decode`] does: replay decodes in place, without a handle on each payload.
+/// Decodes the payload at `range` of `buf` (its checksum already checked) as [`decode`] does:
+/// replay decodes in place, without a handle on each payload.
 pub fn decode_in(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Record, Malformed> {
     let &tag = buf.get(range.start).filter(|_| range.start < range.end).ok_or(Malformed)?;
     if range.end > buf.len() {
