@@ -568,7 +568,13 @@ fn info_reports_server_clients_stats_and_keyspace() {
     assert_eq!(info_field(&info, "executor"), Some(crate::EXECUTOR), "{info}");
     assert_eq!(info_field(&info, "tcp_port"), Some(server.port.to_string().as_str()), "{info}");
     assert!(info_field(&info, "uptime_in_seconds").is_some_and(|v| v.parse::<u64>().is_ok()), "{info}");
-    for field in ["rejected_max_clients", "slow_clients_disconnected", "idle_clients_closed", "protocol_errors"] {
+    for field in [
+        "rejected_max_clients",
+        "slow_clients_disconnected",
+        "client_query_buffer_limit_disconnections",
+        "idle_clients_closed",
+        "protocol_errors",
+    ] {
         assert_eq!(info_field(&info, field), Some("0"), "{field} in:\n{info}");
     }
     assert!(info_field(&info, "dead_letters").is_some_and(|v| v.parse::<u64>().is_ok()), "{info}");

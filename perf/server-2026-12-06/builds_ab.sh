@@ -5,8 +5,10 @@
 # then each build's ratio to redis-server and B's ratio to A: median (min-max) of the per-round
 # ratios.
 # Usage: builds_ab.sh BIN_A BIN_B [ROUNDS=4] [EXECUTOR=glommio] [IDLE_TIMEOUT_S=300] [IDLE_TIMEOUT_S_B]
-# (the last sets B's idle_timeout_s apart from A's, to compare the two settings on one build)
+# (the last sets B's idle_timeout_s apart from A's, to compare the two settings on one build);
+# TESTS="set get" (the default) picks redis-benchmark's tests.
 set -euo pipefail
+tests=${TESTS:-set get}
 a=$1; b=$2; rounds=${3:-4}; executor=${4:-glommio}; idle=${5:-300}; idle_b=${6:-$idle}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -23,7 +25,7 @@ for port in 17621 17622 17623; do
 done
 out=$work/runs.txt
 for r in $(seq "$rounds"); do
-  for t in set get; do for P in 1 16; do
+  for t in $tests; do for P in 1 16; do
     n=$([ "$P" = 1 ] && echo 100000 || echo 1000000)
     case $((r % 3)) in 0) order="17621 17622 17623";; 1) order="17622 17623 17621";; *) order="17623 17621 17622";; esac
     for port in $order; do
@@ -32,7 +34,7 @@ for r in $(seq "$rounds"); do
     done
   done; done
 done
-python3 - "$out" <<'PY'
+python3 - "$out" $tests <<'PY'
 import sys, statistics as st
 runs = {}
 for line in open(sys.argv[1]):
@@ -40,7 +42,7 @@ for line in open(sys.argv[1]):
     runs[(r, t, p, port)] = float(rps)
 def ratios(t, p, num, den):
     return [runs[(r, t, p, num)] / runs[(r, t, p, den)] for (r, tt, pp, port) in runs if tt == t and pp == p and port == den]
-for t in ("set", "get"):
+for t in sys.argv[2:]:
     for p in ("1", "16"):
         cells = []
         for name, num, den in (("A/redis", "17621", "17623"), ("B/redis", "17622", "17623"), ("B/A", "17622", "17621")):

@@ -184,6 +184,8 @@ fn a_client_over_the_query_buffer_limit_is_closed_and_counted() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(closed, 1.0, "counted once:\n{metrics}");
+    let info: String = q(&mut con, &["INFO", "clients"]);
+    assert!(info.contains("client_query_buffer_limit_disconnections:1\r\n"), "INFO counts it:\n{info}");
     let fits = "s".repeat(512 * 1024);
     assert_eq!(q::<String>(&mut con, &["SET", "k", &fits]), "OK", "a request under the limit is served");
     assert!(q_err(&mut con, &["CONFIG", "SET", "client-query-buffer-limit", "1"]).starts_with("ERR"));

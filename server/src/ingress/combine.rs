@@ -87,8 +87,12 @@ impl Ingress {
         if want("clients") {
             let _ = write!(
                 text,
-                "# Clients\r\nconnected_clients:{}\r\nrejected_max_clients:{}\r\nslow_clients_disconnected:{}\r\nidle_clients_closed:{}\r\n\r\n",
-                totals.connections, totals.rejected_max_clients, totals.slow_clients, totals.idle_closed
+                "# Clients\r\nconnected_clients:{}\r\nrejected_max_clients:{}\r\nslow_clients_disconnected:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nidle_clients_closed:{}\r\n\r\n",
+                totals.connections,
+                totals.rejected_max_clients,
+                totals.slow_clients,
+                totals.query_buffer_closes,
+                totals.idle_closed
             );
         }
         if want("memory") {

@@ -345,12 +345,22 @@ impl KvStore {
 
     /// `INCRBY`: the new value. A missing key counts as 0; the deadline is kept.
     pub fn incr_by(&mut self, key: Bytes, by: i64, now_ms: u64) -> Result<i64, IncrError> {
-        let current = match self.get(&key, now_ms)? {
-            Some(v) => crate::kinds::parse_i64(&v).ok_or(IncrError::NotAnInteger)?,
-            None => 0,
+        // One lookup: the live entry is read and rewritten in place (no clone of the old value).
+        let Some(entry) = self.live(&key, now_ms) else {
+            self.replace_string(key, decimal(by), now_ms);
+            return Ok(by);
         };
+        let Stored::Str(old) = &entry.value else {
+            return Err(IncrError::WrongType);
+        };
+        let current = crate::kinds::parse_i64(old).ok_or(IncrError::NotAnInteger)?;
         let next = current.checked_add(by).ok_or(IncrError::Overflow)?;
-        self.replace_string(key, Bytes::from(next.to_string()), now_ms);
+        let value = decimal(next);
+        let before = memory::entry_bytes(&key, &entry.value);
+        entry.value = Stored::Str(value);
+        let after = memory::entry_bytes(&key, &entry.value);
+        self.resized(before, after);
+        self.note(&key, now_ms);
         Ok(next)
     }
 
@@ -479,6 +489,30 @@ impl KvStore {
 /// Bits of a SCAN position within one shard; the cursor keeps the shard above them.
 pub const SCAN_POSITION_BITS: u32 = 48;
 
+/// `n` in decimal, in a buffer of its own of exactly its length (INCR's hot path: no formatting
+/// machinery, and no spare capacity).
+pub(super) fn decimal(n: i64) -> Bytes {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // Exactly the length: `Bytes::from` keeps a full vector as it is, but wraps one with spare
+    // capacity in a separately allocated, atomically counted header.
+    let mut out = Vec::with_capacity(digits.len() - at + usize::from(n < 0));
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+    Bytes::from(out)
+}
+
 /// A key's SCAN position: 48 bits of its keyed hash, stable for the life of the process.
 pub fn scan_position(key: &[u8]) -> u64 {
     nexus_engine::registry::key_hash(key) & ((1 << SCAN_POSITION_BITS) - 1)
@@ -565,6 +599,13 @@ mod tests {
         assert_eq!(kv.incr_by(b("m"), 1, 0), Err(IncrError::Overflow));
         assert!(kv.del(b"n", 0));
         assert!(!kv.exists(b"n", 0));
+    }
+
+    #[test]
+    fn decimal_writes_every_i64_as_to_string_does() {
+        for n in [0, 1, -1, 9, 10, -10, 4_242, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(&super::decimal(n)[..], n.to_string().as_bytes());
+        }
     }
 
     #[test]
