@@ -141,7 +141,7 @@ impl Input {
         if waiting == 0 {
             spares.give_input(std::mem::take(&mut self.buf), self.region);
             self.region = 0;
-        } else if waiting <= SMALL_LEFTOVER && self.buf.len() >= READ_CHUNK / 2 {
+        } else if waiting <= SMALL_LEFTOVER && self.buf.len() > waiting {
             let own = BytesMut::from(self.waiting());
             let mut lent = std::mem::replace(&mut self.buf, own);
             lent.advance(waiting);
@@ -183,6 +183,23 @@ mod tests {
         read(&mut input, &spares, b"NG\r\n");
         assert!(matches!(input.parse_next(&mut parser), Step::Command(_)));
         assert_eq!(input.len(), 0);
+    }
+
+    #[test]
+    fn a_small_leftover_moves_into_a_buffer_of_its_own_and_the_region_goes_back() {
+        let spares = Spares::default();
+        let mut input = Input::default();
+        let mut parser = RequestParser::new(Limits::default());
+        // Most of the region used up first, so only a little room is left behind the leftover.
+        let filler = set(READ_CHUNK - MIN_ROOM - 200, b'f');
+        read(&mut input, &spares, &filler);
+        assert!(matches!(input.parse_next(&mut parser), Step::Command(_)));
+        read(&mut input, &spares, b"*1\r\n$4\r\nPI");
+        assert_eq!(input.parse_next(&mut parser), Step::Incomplete);
+        input.settle(&spares);
+        assert_eq!(input.waiting(), b"PI");
+        assert!(input.buf.capacity() <= SMALL_LEFTOVER, "a {}-byte buffer kept for 2 bytes", input.buf.capacity());
+        assert!(spares.input.borrow().capacity() > 0, "the region went back to the shard");
     }
 
     /// Two connections on one shard: `first` parses a SET with a `SLICE_MIN` value (a slice of
