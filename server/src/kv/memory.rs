@@ -16,7 +16,7 @@
 //! and each entry's `slot` is its position there (see `evict`).
 //!
 //! The count holds only because the bytes counted are the bytes kept: a key, string or hash field
-//! the store keeps is in a buffer of its own ([`own`] copies a long one), since the caller's
+//! the store keeps is in a buffer of its own (`own` copies a long one), since the caller's
 //! `Bytes` may be a slice of a connection's read buffer or of a whole log file read at start,
 //! which a kept slice would hold in memory entire.
 //!
