@@ -13,6 +13,9 @@
 #[allow(dead_code)]
 pub const EXECUTOR: &str = "glommio";
 
+#[path = "support/client.rs"]
+#[allow(dead_code)]
+mod client;
 #[path = "support/nexus.rs"]
 #[allow(dead_code)]
 mod nexus;
@@ -403,12 +406,9 @@ fn a_log_past_its_threshold_is_compacted_and_replays_the_same() {
     server.stop();
 }
 
-/// The value of `field` in an INFO text.
+/// The value of `field` in an INFO text; panics when it is missing.
 fn info_field(info: &str, field: &str) -> String {
-    info.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
-        .unwrap_or_else(|| panic!("no {field} in INFO:\n{info}"))
-        .to_owned()
+    client::info_field(info, field).unwrap_or_else(|| panic!("no {field} in INFO:\n{info}")).to_owned()
 }
 
 #[test]

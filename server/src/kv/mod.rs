@@ -492,24 +492,15 @@ pub const SCAN_POSITION_BITS: u32 = 48;
 /// `n` in decimal, in a buffer of its own of exactly its length (INCR's hot path: no formatting
 /// machinery, and no spare capacity).
 pub(super) fn decimal(n: i64) -> Bytes {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
+    let mut buf = [0; 20];
+    let digits = crate::resp::u64_digits(n.unsigned_abs(), &mut buf);
     // Exactly the length: `Bytes::from` keeps a full vector as it is, but wraps one with spare
     // capacity in a separately allocated, atomically counted header.
-    let mut out = Vec::with_capacity(digits.len() - at + usize::from(n < 0));
+    let mut out = Vec::with_capacity(digits.len() + usize::from(n < 0));
     if n < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(digits);
     Bytes::from(out)
 }
 

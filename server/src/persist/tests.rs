@@ -71,6 +71,12 @@ fn settle(kv: &mut KvStore, durability: &Durability) {
 }
 
 /// A store replayed from `dir`'s shard 0 log at engine time `now`.
+/// Opens shard 0's log in `dir` at engine time `now`: its store and durability handle.
+fn open(dir: &std::path::Path, now: u64) -> (KvStore, std::rc::Rc<Durability>) {
+    let log = open_shard(&config(dir), 0, (now, crate::kv::wall_now_ms())).unwrap();
+    (log.kv, log.durability)
+}
+
 fn reopen(dir: &std::path::Path, now: u64) -> (KvStore, Replayed) {
     let mut kv = KvStore::new();
     let r = replay_file(&log_path(dir, 0), &mut kv, (now, crate::kv::wall_now_ms())).unwrap();
@@ -81,8 +87,7 @@ fn reopen(dir: &std::path::Path, now: u64) -> (KvStore, Replayed) {
 fn replay_rebuilds_strings_hashes_counters_and_deadlines() {
     let dir = scratch("replay");
     check_dir(&dir, 1).unwrap();
-    let log = open_shard(&config(&dir), 0, (1_000, crate::kv::wall_now_ms())).unwrap();
-    let (mut kv, durability) = (log.kv, log.durability);
+    let (mut kv, durability) = open(&dir, 1_000);
     set(&mut kv, "a", "1", SetExpiry::Clear, 1_000);
     set(&mut kv, "ttl", "x", SetExpiry::After(60_000), 1_000);
     set(&mut kv, "gone", "x", SetExpiry::After(1), 1_000);
@@ -168,8 +173,7 @@ fn a_directory_of_another_shard_count_is_refused() {
 #[test]
 fn compaction_while_writing_replays_to_the_store() {
     let dir = scratch("rewrite");
-    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms())).unwrap();
-    let (mut kv, durability) = (log.kv, log.durability);
+    let (mut kv, durability) = open(&dir, 0);
     for round in 0..3 {
         for i in 0..3000 {
             set(&mut kv, &format!("k{i}"), &format!("v{round}-{i}"), SetExpiry::Clear, 0);
@@ -236,8 +240,7 @@ fn waiting_for_durability_ends_when_the_writer_covers_the_lsn_or_fails() {
 fn a_replayed_store_is_counted_and_its_evictions_are_logged() {
     let dir = scratch("evict");
     check_dir(&dir, 1).unwrap();
-    let log = open_shard(&config(&dir), 0, (1_000, crate::kv::wall_now_ms())).unwrap();
-    let (mut kv, durability) = (log.kv, log.durability);
+    let (mut kv, durability) = open(&dir, 1_000);
     for i in 0..100 {
         set(&mut kv, &format!("k{i}"), "0123456789", SetExpiry::Clear, 1_000);
     }

@@ -32,4 +32,5 @@ pub use parse::{
     Limits, ProtocolError, RequestParser, Step, ARGS_PREALLOC_MAX, HEADER_LINE_MAX, SLICE_MIN, UNAUTH_BULK_MAX,
     UNAUTH_MULTIBULK_MAX,
 };
+pub(crate) use value::u64_digits;
 pub use value::{Protocol, Value};

@@ -182,19 +182,23 @@ fn put_i64(out: &mut Vec<u8>, n: i64) {
 }
 
 /// Writes `n` in decimal, without going through `fmt`.
-fn put_u64(out: &mut Vec<u8>, mut n: u64) {
-    // u64::MAX has 20 decimal digits.
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(u64_digits(n, &mut [0; 20]));
+}
+
+/// `n`'s decimal digits, written at the end of `buf` (u64::MAX has 20) without going through
+/// `fmt`.
+pub(crate) fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
     loop {
         start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
+        buf[start] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    out.extend_from_slice(&digits[start..]);
+    &buf[start..]
 }
 
 /// Writes a double in a form both RESP3 clients and `strtod` read back exactly: the shortest
