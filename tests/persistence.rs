@@ -395,9 +395,14 @@ fn a_log_past_its_threshold_is_compacted_and_replays_the_same() {
     }
     c.call(&["SET", "after", "compaction"]);
     drop(c);
-    server.stop();
+    let server_out = server.stop();
     let on_disk: u64 = logs(&dir).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).sum();
-    assert!(on_disk < written / 2, "compacted logs: {on_disk} bytes for {written} bytes of SETs");
+    assert!(
+        on_disk < written / 2,
+        "compacted logs: {on_disk} bytes for {written} bytes of SETs: {:?}\n{}",
+        logs(&dir).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).collect::<Vec<_>>(),
+        server_out
+    );
     let server = Proc::start(&dir, "glommio", persistence);
     let mut c = server.conn();
     assert_eq!(c.call(&["DBSIZE"]), Reply::Int(4001));

@@ -648,6 +648,7 @@ impl Partition {
         match &mut self.log {
             Some(log) if log.hold && (lsn > log.durability.durable_lsn() || !log.held.is_empty()) => {
                 log.held.hold(lsn, token, value);
+                log.durability.want_notice();
             }
             _ => ctx.reply(token, value),
         }

@@ -35,7 +35,7 @@ use crate::kinds::{AgentRequest, Kinds};
 use crate::kv::{KvStore, MemoryLimit};
 use crate::partition::{PartMsg, PartOp, Partition};
 use crate::persist::Durability;
-use crate::persist::Recovery;
+use crate::persist::{Recovery, RingInbox, WriterKind};
 use crate::resp::{Limits, Protocol, Value};
 use crate::rt::{Listener, Rt};
 use crate::stats::{ServerCounters, ShardServerStats};
@@ -268,8 +268,9 @@ struct RespService {
 }
 
 impl RespService {
-    /// Shard `shard`'s store: empty, or replayed from its log with the journal attached.
-    fn store(&self, setup: &ShardSetup<'_>) -> Result<(KvStore, Option<Rc<Durability>>), String> {
+    /// Shard `shard`'s store: empty, or replayed from its log with the journal attached (then
+    /// with the log's durability handle and, on glommio, its io_uring writer's inbox).
+    fn store(&self, setup: &ShardSetup<'_>) -> Result<(KvStore, Option<OpenedLog>), String> {
         if self.persistence.mode == PersistenceMode::Off {
             return Ok((KvStore::new(), None));
         }
@@ -279,12 +280,25 @@ impl RespService {
             .clone()?;
         let started = Instant::now();
         let clocks = (setup.now_ns() / 1_000_000, crate::kv::wall_now_ms());
+        // A glommio shard writes its log through io_uring from a task of its own; a threads
+        // shard through a writer thread.
+        let writer = match Rt::of(setup.executor()) {
+            Rt::Glommio => WriterKind::Ring,
+            Rt::Threads => WriterKind::Thread,
+        };
         let mut log =
-            crate::persist::open_shard(&self.persistence, setup.index(), clocks).map_err(|e| e.to_string())?;
+            crate::persist::open_shard(&self.persistence, setup.index(), clocks, writer).map_err(|e| e.to_string())?;
         let keys = log.kv.len(clocks.0) as u64;
         self.recovery.add(keys, log.replayed.bytes > 0, started.elapsed());
-        Ok((log.kv, Some(log.durability)))
+        Ok((log.kv, Some(OpenedLog { durability: log.durability, ring: log.ring })))
     }
+}
+
+/// A shard's log once its store is replayed: the durability handle, and the io_uring
+/// writer's inbox on glommio.
+struct OpenedLog {
+    durability: Rc<Durability>,
+    ring: Option<Rc<RingInbox>>,
 }
 
 impl ShardService for RespService {
@@ -293,17 +307,32 @@ impl ShardService for RespService {
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
         let front = Rc::new(Front::default());
-        let (kv, durability) = self.store(setup)?;
+        let (kv, log) = self.store(setup)?;
+        let (durability, ring) = log.map_or((None, None), |l| (Some(l.durability), l.ring));
         let limit = MemoryLimit::new(self.config.maxmemory, self.config.maxmemory_policy, setup.shards());
         let kv = Rc::new(std::cell::RefCell::new(kv.with_memory_limit(limit)));
+        if let Some(ring) = ring {
+            // The io_uring writer must write, sync and close the log while the executor runs.
+            let kv = kv.clone();
+            // The store (and its journal) stays alive until the task has closed the log.
+            setup.on_stop(async move {
+                let flush = || {
+                    if let Some(journal) = kv.borrow_mut().journal_mut() {
+                        journal.flush_now();
+                    }
+                };
+                crate::persist::close_ring(ring, flush).await;
+                drop(kv);
+            });
+        }
         let mut partition = Partition::new(self.kinds.clone(), self.directory.clone(), kv.clone());
         if let Some(durability) = &durability {
             partition = partition.with_log(durability.clone());
         }
         let partition = setup.spawn_with_capacity(partition, SERVER_MAILBOX).map_err(|e| e.to_string())?;
-        // Under fsync = always a write is answered once durable, which the partition does:
-        // the connections then hand it their own keys instead of running them inline.
-        let inline = self.persistence.mode == PersistenceMode::Off || self.persistence.fsync != FsyncPolicy::Always;
+        // Under fsync = always an answer waits until the log is durable past it: the
+        // partition holds its own, a connection gates what it ran inline.
+        let always = durability.clone().filter(|_| self.persistence.fsync == FsyncPolicy::Always);
         if let Some(durability) = &durability {
             let handle = setup.handle();
             durability.set_notify(Box::new(move || {
@@ -327,7 +356,7 @@ impl ShardService for RespService {
             rt,
             front,
             kv,
-            inline,
+            always,
             batches: Default::default(),
             spares: Default::default(),
             directory: self.directory.clone(),

@@ -18,7 +18,7 @@
 mod batch;
 mod error;
 mod handle;
-mod service;
+pub(crate) mod service;
 pub(crate) mod unwind;
 
 pub(crate) use batch::ChunkSpawned;
@@ -26,7 +26,7 @@ pub use batch::{SendBatchError, SpawnBatchError, SPAWN_CHUNK};
 pub use error::EngineError;
 pub use handle::{EngineHandle, HOST_REQUEST_TIMEOUT};
 use service::ServiceHook;
-pub use service::{ShardService, ShardSetup};
+pub use service::{ShardService, ShardSetup, STOP_HOOK_LIMIT};
 
 use crate::config::EngineConfig;
 use crate::executor::{self, local, Machine, Selection};
@@ -369,6 +369,7 @@ fn spawn_shard(executor: ExecutorKind, start: ShardStart) -> Result<ShardJoin, S
                     }
                 }
                 let stats = shard.halt();
+                run_stop_hooks_glommio(&mut shard).await;
                 unwind::disarm();
                 Some(stats)
             })
@@ -418,9 +419,57 @@ fn run_threads_shard(start: ShardStart) -> Option<ShardStats> {
         }
     }
     let stats = shard.halt();
+    run_stop_hooks_threads(&mut shard, &runtime);
     unwind::disarm();
     runtime.shutdown();
     Some(stats)
+}
+
+/// Awaits the services' stop work (`ShardSetup::on_stop`), up to `STOP_HOOK_LIMIT` in all.
+#[cfg(feature = "glommio")]
+async fn run_stop_hooks_glommio(shard: &mut Shard) {
+    let hooks = std::mem::take(&mut shard.stop_hooks);
+    if hooks.is_empty() {
+        return;
+    }
+    let all = async {
+        for hook in hooks {
+            hook.await;
+        }
+        true
+    };
+    let limit = async {
+        glommio::timer::sleep(service::STOP_HOOK_LIMIT).await;
+        false
+    };
+    // Past the limit what is left is dropped (a service that must report it bounds its own
+    // work below the limit).
+    let _finished = futures_lite::future::or(all, limit).await;
+}
+
+/// Runs the services' stop work (`ShardSetup::on_stop`) on the threads runtime until it is
+/// done, up to `STOP_HOOK_LIMIT` in all.
+fn run_stop_hooks_threads(shard: &mut Shard, runtime: &local::Runtime) {
+    let hooks = std::mem::take(&mut shard.stop_hooks);
+    if hooks.is_empty() {
+        return;
+    }
+    let left = std::rc::Rc::new(std::cell::Cell::new(hooks.len()));
+    for hook in hooks {
+        let left = left.clone();
+        runtime.spawn(async move {
+            hook.await;
+            left.set(left.get() - 1);
+        });
+    }
+    let deadline = std::time::Instant::now() + service::STOP_HOOK_LIMIT;
+    while left.get() > 0 {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return; // what is left is dropped with the runtime's tasks
+        }
+        runtime.turn((deadline - now).min(Duration::from_millis(10)));
+    }
 }
 
 /// Driver checks (one every 16 busy passes, `PREEMPT_CHECK_PASSES`) between two

@@ -8,6 +8,10 @@
 //! an agent may share `Rc` state with the executor's tasks) and its executor tasks (with
 //! glommio, `glommio::spawn_local`). An error fails the engine's start, naming the shard.
 //!
+//! A service whose tasks hold work that must finish inside the executor (a write in flight on
+//! io_uring) registers it with [`ShardSetup::on_stop`]: the shard awaits it after its
+//! dispatcher halted and before its executor drops the remaining tasks.
+//!
 //! Invariant: a service never blocks in `start` (the dispatcher has not run yet, so nothing
 //! the shard would answer can be waited for there).
 
@@ -15,7 +19,17 @@ use super::EngineHandle;
 use crate::agent::{Addr, Agent, SpawnError};
 use crate::shard::{ExecutorKind, Shard};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Work a service leaves for its shard's stop (see [`ShardSetup::on_stop`]).
+pub(crate) type StopHook = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The longest a shard waits for its services' stop work before it drops it (a hook that never
+/// completes must not hang the engine's shutdown).
+pub const STOP_HOOK_LIMIT: Duration = Duration::from_secs(10);
 
 /// Work started on every shard's thread; see the module documentation.
 pub trait ShardService: Send + Sync + 'static {
@@ -56,6 +70,15 @@ impl ShardSetup<'_> {
     /// A handle on the engine, for the service's tasks (sends from a task are host sends).
     pub fn handle(&self) -> EngineHandle {
         self.handle.clone()
+    }
+
+    /// Runs `work` when the shard stops: after its dispatcher halted (no agent runs again),
+    /// inside its executor (its tasks and I/O still run), before the executor drops its tasks.
+    /// The shard waits for every such future, up to [`STOP_HOOK_LIMIT`] in all, then drops
+    /// what is left silently: a service that must report unfinished work bounds its own work
+    /// below that limit.
+    pub fn on_stop(&mut self, work: impl Future<Output = ()> + 'static) {
+        self.shard.stop_hooks.push(Box::pin(work));
     }
 
     /// Spawns `agent` on this shard now.

@@ -197,6 +197,8 @@ pub struct Shard {
     /// Message tracing: the one flag the send and dispatch paths test, and the traced hop
     /// being handled (see `trace`).
     pub(crate) tracer: crate::trace::shard::ShardTracer,
+    /// Work services left for the shard's stop (`ShardSetup::on_stop`), run after `halt`.
+    pub(crate) stop_hooks: Vec<crate::engine::service::StopHook>,
 }
 
 impl Shard {
@@ -258,6 +260,7 @@ impl Shard {
             locals: HashMap::new(),
             dispatch_trace: None,
             tracer,
+            stop_hooks: Vec::new(),
             limits,
         }
     }

@@ -65,9 +65,11 @@ pub struct ConnEnv {
     /// The shard's store, shared with its partition agent: the connections run the
     /// single-key requests on their own shard's keys on it inline.
     pub kv: crate::partition::SharedKv,
-    /// Whether those requests run inline (not under `fsync = "always"`, whose answers the
-    /// partition holds until their writes are durable).
-    pub inline: bool,
+    /// Under `fsync = "always"`, the shard log's durability: a connection writes the answers
+    /// it produced inline only once the log is durable up to its last inline operation (the
+    /// `durable_gate`), so no write is acknowledged before its sync and no read shows a write
+    /// that could still be lost.
+    pub always: Option<Rc<crate::persist::Durability>>,
     /// The batches of the read being parsed (one connection parses at a time on a shard).
     pub batches: std::cell::RefCell<route::Batches>,
     /// The spare read and output buffers the shard's connections borrow.
@@ -137,6 +139,9 @@ enum End {
 
 struct Conn {
     id: ConnId,
+    /// The log position the answers produced inline so far wait for (0: none waits; see
+    /// [`ConnEnv::always`]).
+    durable_gate: u64,
     env: Rc<ConnEnv>,
     stream: Stream,
     input: buffers::Input,
@@ -185,6 +190,7 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
     let id = env.front.open();
     let mut conn = Conn {
         id,
+        durable_gate: 0,
         stream,
         input: buffers::Input::default(),
         parser: {
@@ -256,7 +262,12 @@ impl Conn {
             if self.out.capacity() == 0 {
                 self.out = env.spares.take_output();
             }
-            let (outstanding, pushes_waiting, next_ready) = self.collect();
+            let (outstanding, pushes_waiting, next_ready) = match self.gated(cx) {
+                Ok(false) => self.collect(),
+                // Answers wait for the log: none is moved to the output yet.
+                Ok(true) => (env.front.with(self.id, |c| c.slots.len()).unwrap_or(0), 0, false),
+                Err(end) => return Poll::Ready(end),
+            };
             if outstanding == 0 {
                 self.fenced = false;
             }
@@ -321,6 +332,27 @@ impl Conn {
             if !progress || (read_blocked && self.out.is_empty() && !next_ready && pushes_waiting == 0) {
                 return Poll::Pending;
             }
+        }
+    }
+
+    /// Whether the answers produced inline must still wait for the log (`fsync = "always"`):
+    /// the waker is then registered with the shard's durability. A failed log ends the
+    /// connection (its writes will never be durable, so they are never acknowledged).
+    fn gated(&mut self, cx: &mut Context<'_>) -> Result<bool, End> {
+        let Some(durability) = self.env.always.as_ref().filter(|_| self.durable_gate > 0) else {
+            return Ok(false);
+        };
+        let mut wait = durability.wait_durable(self.durable_gate);
+        match std::future::Future::poll(Pin::new(&mut wait), cx) {
+            Poll::Ready(Ok(())) => {
+                self.durable_gate = 0;
+                Ok(false)
+            }
+            Poll::Ready(Err(e)) => {
+                tracing::warn!(shard = self.env.shard, "closing a client whose writes cannot be made durable: {e}");
+                Err(End::Io)
+            }
+            Poll::Pending => Ok(true),
         }
     }
 

@@ -31,7 +31,7 @@ impl Conn {
     /// Runs a planned single-key operation on `shard` inline when this shard owns it (and the
     /// connection is not fenced), else adds it to the shard's batch; true when handed over.
     pub(super) fn run_one(&mut self, shard: usize, op: PartOp) -> bool {
-        if shard == self.env.shard && self.env.inline && !self.fenced {
+        if shard == self.env.shard && !self.fenced {
             let handle = &self.env.handle;
             let now = *self.now_ms.get_or_insert_with(|| handle.now_ns() / 1_000_000);
             let value = {
@@ -61,17 +61,20 @@ impl Conn {
     }
 
     /// The point where the reply of an inline operation (a write's included) becomes the
-    /// client's: it fills the next slot at once. A store that journals its writes with
-    /// `fsync = always` must make a write's reply wait here for its durable position (a
-    /// pending slot answered when the journal reaches it) instead; nothing waits yet.
+    /// client's: it fills the next slot at once. Under `fsync = "always"` the connection's
+    /// answers then wait for the log's position now (`durable_gate`, see `Conn::gated`).
     fn reply_inline(&mut self, value: crate::resp::Value) {
+        if self.env.always.is_some() {
+            self.durable_gate = self.env.kv.borrow().lsn();
+        }
         self.push_answer(value);
     }
 
-    /// Hands the records the read's inline writes appended to the shard's log writer, when it
-    /// is idle (one hand-over per read: a group commit). When it is busy they wait in the
-    /// journal: the writer's notice of the batch it finishes reaches the partition agent, whose
-    /// turn hands them over, so no record waits for another write.
+    /// Hands the records the read's inline writes appended to the shard's log writer: the
+    /// io_uring task takes them when it next runs; the writer thread when it is idle (one
+    /// hand-over per read: a group commit). When the thread is busy they wait in the journal:
+    /// its notice of the batch it finishes reaches the partition agent, whose turn hands them
+    /// over, so no record waits for another write.
     pub(super) fn flush_journal(&mut self) {
         if let Some(journal) = self.env.kv.borrow_mut().journal_mut() {
             journal.flush();

@@ -57,6 +57,13 @@ impl Durability {
         self.shared.failed.load(Ordering::Acquire)
     }
 
+    /// Asks the writer to notify the shard after its next batch (the partition holds answers:
+    /// the io_uring writer wakes this handle's waiters itself, but only notifies the partition
+    /// when asked; the writer thread notifies after every batch under `always` anyway).
+    pub fn want_notice(&self) {
+        self.shared.wanted.store(true, Ordering::SeqCst);
+    }
+
     /// Waits until `lsn` is durable.
     pub fn wait_durable(self: &Rc<Self>, lsn: u64) -> WaitDurable {
         WaitDurable { durability: self.clone(), lsn }

@@ -3,8 +3,9 @@
 //! agent or a connection task on the shard's thread).
 //!
 //! Records are encoded into an in-memory buffer; [`Journal::flush`] hands the buffer to the
-//! log-writer thread when the writer is idle (or the buffer is large), so writes arriving while
-//! the writer syncs are gathered into its next batch (group commit). Each record gets the next
+//! shard's writer ([`Sink`]): to the io_uring task at once (it takes everything queued when it
+//! runs), to the writer thread when it is idle (or the buffer is large). Either way writes
+//! arriving while the writer writes or syncs are gathered into its next batch (group commit). Each record gets the next
 //! log sequence number (LSN); [`Journal::lsn`] is the last one, and the writer publishes how far
 //! it wrote and synced.
 //!
@@ -17,13 +18,25 @@
 //! a rewrite runs.
 
 use super::record;
+use super::ring::RingInbox;
 use super::writer::{LogShared, WriterCmd};
 use crate::kv::{Hash, Stored};
 use nexus_engine::config::FsyncPolicy;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+
+/// Where the journal's buffers go: the writer thread, or the shard's own io_uring task.
+#[derive(Debug)]
+pub enum Sink {
+    /// The log-writer thread (`writer`): its channel (`None` once dropped), and the thread,
+    /// joined on drop.
+    Thread(Option<Sender<WriterCmd>>, Option<JoinHandle<()>>),
+    /// The io_uring task on the shard's glommio executor (`ring`).
+    Ring(Rc<RingInbox>),
+}
 
 /// A buffer this large is handed over even while the writer is busy.
 const HAND_OVER_BYTES: usize = 1 << 20;
@@ -52,9 +65,8 @@ pub struct Journal {
     /// A rewrite was asked for (`BGREWRITEAOF`) and has not started yet.
     requested: bool,
     fsync: FsyncPolicy,
-    /// The way to the writer (`None` once dropped), and its thread, joined on drop.
-    tx: Option<Sender<WriterCmd>>,
-    thread: Option<JoinHandle<()>>,
+    /// The way to the writer.
+    sink: Sink,
     shared: Arc<LogShared>,
 }
 
@@ -65,9 +77,9 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
-    /// A journal over a log of `file_bytes` bytes whose last record is `lsn`, feeding `tx`.
+    /// A journal over a log of `file_bytes` bytes whose last record is `lsn`, feeding `sink`.
     pub fn new(
-        (tx, thread): (Sender<WriterCmd>, Option<JoinHandle<()>>),
+        sink: Sink,
         shared: Arc<LogShared>,
         (lsn, file_bytes): (u64, u64),
         fsync: FsyncPolicy,
@@ -84,8 +96,7 @@ impl Journal {
             policy,
             requested: false,
             fsync,
-            tx: Some(tx),
-            thread,
+            sink,
             shared,
         }
     }
@@ -203,13 +214,17 @@ impl Journal {
         !self.buf.is_empty() || self.tail.as_ref().is_some_and(|t| !t.is_empty())
     }
 
-    /// Hands the buffered records to the writer if it is idle or the buffer is large; whether
-    /// records remain buffered (the writer's next notice is the time to call again).
+    /// Hands the buffered records to the writer: the io_uring task always, the thread if it is
+    /// idle or the buffer is large; whether records remain buffered (the writer's next notice
+    /// is the time to call again).
     pub fn flush(&mut self) -> bool {
         if !self.pending() {
             return false;
         }
-        let large = self.buf.len() >= HAND_OVER_BYTES || self.tail.as_ref().is_some_and(|t| t.len() >= HAND_OVER_BYTES);
+        // The io_uring task takes what is queued when it runs: a hand-over costs no wake-up.
+        let ring = matches!(self.sink, Sink::Ring(_));
+        let large =
+            ring || self.buf.len() >= HAND_OVER_BYTES || self.tail.as_ref().is_some_and(|t| t.len() >= HAND_OVER_BYTES);
         if !large && !self.shared.idle.load(Ordering::SeqCst) {
             // Ask for the writer's notice, then look again: it may have gone idle meanwhile
             // without seeing the request (see `Writer::publish`).
@@ -219,6 +234,11 @@ impl Journal {
             }
         }
         self.hand_over();
+        if ring && self.rewrite_due() {
+            // Nothing else may run the partition (a shard whose writes all ran inline): the
+            // task's notice after this batch lets its turn start the compaction.
+            self.shared.wanted.store(true, Ordering::SeqCst);
+        }
         false
     }
 
@@ -246,8 +266,19 @@ impl Journal {
         self.send(WriterCmd::Append { main, rewrite, lsn: self.lsn });
     }
 
+    /// Hands over everything buffered, whether or not the writer is busy (the shard stops).
+    pub fn flush_now(&mut self) {
+        self.hand_over();
+    }
+
     fn send(&mut self, cmd: WriterCmd) {
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok());
+        let sent = match &self.sink {
+            Sink::Thread(tx, _) => tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok()),
+            Sink::Ring(inbox) => {
+                inbox.send(cmd);
+                true
+            }
+        };
         if !sent && !self.shared.failed.swap(true, Ordering::AcqRel) {
             tracing::error!("the append-only log's writer thread is gone; writes are no longer logged");
         }
@@ -266,16 +297,22 @@ impl Journal {
 
 impl Drop for Journal {
     /// Hands over what is still buffered and waits for the writer to write and sync it (the
-    /// shard is stopping: a clean stop loses nothing, whatever the fsync policy).
+    /// shard is stopping: a clean stop loses nothing, whatever the fsync policy). The io_uring
+    /// task was closed by the shard's stop before: what remains is written with plain calls.
     fn drop(&mut self) {
         if self.rewriting() {
             // An unfinished rewrite is abandoned; the log itself is complete.
             self.tail = None;
         }
         self.hand_over();
-        self.tx = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match &mut self.sink {
+            Sink::Thread(tx, thread) => {
+                *tx = None;
+                if let Some(thread) = thread.take() {
+                    let _ = thread.join();
+                }
+            }
+            Sink::Ring(inbox) => inbox.abandon(),
         }
     }
 }

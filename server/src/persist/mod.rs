@@ -4,8 +4,10 @@
 //!   and CRC-32C (`crc`);
 //! - `journal`: the shard's side, attached to its `KvStore`: encodes each mutation, numbers it
 //!   (LSN) and hands buffers to the writer; it also carries a running compaction's new log;
-//! - `writer`: the per-shard log-writer thread (write, fsync per policy, rename on compaction),
-//!   which publishes the written and durable LSNs and notifies the shard;
+//! - `writer`: the per-shard log-writer thread of a threads shard (write, fsync per policy,
+//!   rename on compaction), which publishes the written and durable LSNs and notifies the shard;
+//! - `ring`: the same on a glommio shard, as a task on the shard's executor writing through
+//!   io_uring (direct I/O and io_uring's fdatasync);
 //! - `durability`: the shard-local handle on the durable LSN (with a waiting future) and the
 //!   replies a partition holds under `fsync = "always"`;
 //! - `replay`: rebuilding the store at start (torn tails truncated, corruption refused);
@@ -21,16 +23,20 @@ mod journal;
 mod open;
 pub mod record;
 mod replay;
+mod ring;
 mod writer;
 
+#[cfg(test)]
+mod ring_tests;
 #[cfg(test)]
 mod tests;
 
 pub use durability::{Durability, HeldReplies, LogFailed, WaitDurable};
 pub use info::{figures as aof_figures, info_section, FIGURES as AOF_FIGURES};
 pub use journal::{Journal, RewritePolicy};
-pub use open::{check_dir, log_path, open_shard, Recovery, ShardLog};
+pub use open::{check_dir, log_path, open_shard, Recovery, ShardLog, WriterKind};
 pub use replay::{replay_bytes, replay_file, Replayed};
+pub use ring::{close as close_ring, RingInbox};
 pub use writer::{LogShared, WriterCmd};
 
 /// Keys a compaction dumps per step (one partition turn).

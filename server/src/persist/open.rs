@@ -1,14 +1,15 @@
 //! Opening persistence: the directory (which records the shard count it was written with), a
-//! shard's log (replayed, then appended to by a fresh writer thread), and the one-line
-//! recovery summary `nexus run` prints.
+//! shard's log (replayed, then appended to by a fresh writer: a thread, or an io_uring task on
+//! a glommio shard), and the one-line recovery summary `nexus run` prints.
 //!
 //! Invariants: a directory is used only with the shard count it records in `shards` (keys are
 //! placed by shard count, so another count would put them on the wrong shards); a shard serves
 //! only after its log replayed whole.
 
 use super::durability::Durability;
-use super::journal::{Journal, RewritePolicy};
+use super::journal::{Journal, RewritePolicy, Sink};
 use super::replay::{replay_file, Replayed};
+use super::ring::RingInbox;
 use super::writer::{self, LogShared};
 use super::PersistError;
 use crate::kv::KvStore;
@@ -61,6 +62,16 @@ pub fn check_dir(dir: &Path, shards: usize) -> Result<(), PersistError> {
     }
 }
 
+/// The writer a shard's log gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriterKind {
+    /// A plain thread beside the shard (`write` and `fdatasync`): the threads executor.
+    Thread,
+    /// A task on the shard's glommio executor, on io_uring (`ring`): register its
+    /// [`ShardLog::ring`] close with `ShardSetup::on_stop`.
+    Ring,
+}
+
 /// A shard's store rebuilt from its log, with the journal attached.
 pub struct ShardLog {
     /// The store.
@@ -69,11 +80,19 @@ pub struct ShardLog {
     pub durability: Rc<Durability>,
     /// What the replay did.
     pub replayed: Replayed,
+    /// The io_uring writer's inbox (with [`WriterKind::Ring`]), for [`super::ring::close`].
+    pub ring: Option<Rc<RingInbox>>,
 }
 
-/// Replays shard `shard`'s log into a new store and starts its writer; `clocks` are the engine
-/// and wall clocks now (ms). Call [`check_dir`] first.
-pub fn open_shard(config: &PersistenceConfig, shard: usize, clocks: (u64, u64)) -> Result<ShardLog, PersistError> {
+/// Replays shard `shard`'s log into a new store and starts its writer of kind `writer`;
+/// `clocks` are the engine and wall clocks now (ms). Call [`check_dir`] first; a
+/// [`WriterKind::Ring`] writer needs the calling thread to run a glommio executor.
+pub fn open_shard(
+    config: &PersistenceConfig,
+    shard: usize,
+    clocks: (u64, u64),
+    writer: WriterKind,
+) -> Result<ShardLog, PersistError> {
     let path = log_path(Path::new(&config.dir), shard);
     let io = |source| PersistError::Io { path: path.display().to_string(), source };
     let mut kv = KvStore::new();
@@ -81,18 +100,24 @@ pub fn open_shard(config: &PersistenceConfig, shard: usize, clocks: (u64, u64)) 
     let _ = std::fs::remove_file(writer::rewrite_path(&path));
     let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io)?;
     let shared = Arc::new(LogShared::default());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, replayed.records).map_err(io)?;
-    let policy = RewritePolicy { min_size: config.rewrite_min_size, growth: config.rewrite_growth.max(1) };
     let durability = Durability::new(shared.clone());
-    kv.attach_journal(Journal::new(
-        (tx, Some(thread)),
-        shared,
-        (replayed.records, replayed.bytes),
-        config.fsync,
-        policy,
-    ));
-    Ok(ShardLog { kv, durability, replayed })
+    let (sink, ring) = match writer {
+        WriterKind::Thread => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let thread =
+                writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, replayed.records).map_err(io)?;
+            (Sink::Thread(Some(tx), Some(thread)), None)
+        }
+        WriterKind::Ring => {
+            drop(file);
+            let positions = (replayed.bytes, replayed.records);
+            let inbox = super::ring::spawn(path.clone(), positions, config.fsync, shared.clone(), durability.clone());
+            (Sink::Ring(inbox.clone()), Some(inbox))
+        }
+    };
+    let policy = RewritePolicy { min_size: config.rewrite_min_size, growth: config.rewrite_growth.max(1) };
+    kv.attach_journal(Journal::new(sink, shared, (replayed.records, replayed.bytes), config.fsync, policy));
+    Ok(ShardLog { kv, durability, replayed, ring })
 }
 
 /// Every shard's replay, summed for the one line `nexus run` prints.

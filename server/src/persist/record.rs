@@ -200,10 +200,14 @@ pub enum Frame<'a> {
     Whole(&'a [u8], usize),
     /// The log ends here.
     End,
+    /// Only zero bytes follow: the padding of a direct-I/O write's last block (no frame has a
+    /// zero length, so zeros never start a record).
+    Padding,
     /// A frame cut short by the end of the log (a write a crash interrupted).
     Short,
     /// A frame whose length is impossible or whose checksum does not match; `last` says whether
-    /// it reaches the end of the log (a torn last write) or has bytes after it (corruption).
+    /// it reaches the end of the log, or only zeros follow it (a torn last write), or other bytes
+    /// follow it (corruption).
     Bad {
         /// Whether nothing follows the frame.
         last: bool,
@@ -212,6 +216,18 @@ pub enum Frame<'a> {
 
 /// The frame at `pos` of `log`.
 pub fn frame_at(log: &[u8], pos: usize) -> Frame<'_> {
+    let rest = &log[pos.min(log.len())..];
+    if rest.is_empty() {
+        return Frame::End;
+    }
+    if rest.iter().all(|&b| b == 0) {
+        return Frame::Padding;
+    }
+    frame_in(log, pos)
+}
+
+/// [`frame_at`] without the padding check (zeros at `pos` are a bad frame).
+pub fn frame_in(log: &[u8], pos: usize) -> Frame<'_> {
     let rest = &log[pos.min(log.len())..];
     if rest.is_empty() {
         return Frame::End;
@@ -229,7 +245,8 @@ pub fn frame_at(log: &[u8], pos: usize) -> Frame<'_> {
     }
     let payload = &rest[HEADER..HEADER + len];
     if super::crc::crc32c(payload) != crc {
-        return Frame::Bad { last: rest.len() == HEADER + len };
+        // Zeros after it are a direct-I/O writer's padding: it is still the last frame.
+        return Frame::Bad { last: rest[HEADER + len..].iter().all(|&b| b == 0) };
     }
     Frame::Whole(payload, pos + HEADER + len)
 }

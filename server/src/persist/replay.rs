@@ -8,6 +8,9 @@
 //! fails and nothing follows it) but has a whole valid frame somewhere after it is damage too
 //! (a damaged length field): a crash leaves only a prefix of its last write, not a valid frame.
 //!
+//! Zeros after the last record are the padding of the io_uring writer's last block (a shard
+//! that stopped without closing its log): they are cut off without a report.
+//!
 //! Invariant: the store ends as the log's records, applied in order, leave it; keys whose
 //! logged deadline passed are not loaded.
 
@@ -25,6 +28,8 @@ pub struct Replayed {
     pub bytes: u64,
     /// Bytes cut off a torn tail (0: none).
     pub truncated: u64,
+    /// Zero bytes after the last record (a direct-I/O writer's padding, cut off silently).
+    pub padding: u64,
 }
 
 /// Applies the log at `path` (a missing file is an empty log) to `kv`; `clocks` is the engine
@@ -42,10 +47,12 @@ pub fn replay_file(path: &Path, kv: &mut KvStore, clocks: (u64, u64)) -> Result<
         offset,
         size: data.len() as u64,
     })?;
-    if replayed.truncated > 0 {
+    if replayed.truncated > 0 || replayed.padding > 0 {
         let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
         f.set_len(replayed.bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
+    }
+    if replayed.truncated > 0 {
         tracing::warn!(
             "append-only log {}: torn tail of {} bytes at offset {} (an interrupted write) truncated; it was not applied",
             path.display(),
@@ -89,9 +96,12 @@ fn apply_frames(data: &bytes::Bytes, kv: &mut KvStore, clocks: (u64, u64)) -> Re
                 records += 1;
                 pos = next;
             }
-            Frame::End => return Ok(Replayed { records, bytes: pos as u64, truncated: 0 }),
+            Frame::End => return Ok(Replayed { records, bytes: pos as u64, ..Replayed::default() }),
+            Frame::Padding => {
+                return Ok(Replayed { records, bytes: pos as u64, padding: (data.len() - pos) as u64, truncated: 0 })
+            }
             Frame::Short | Frame::Bad { last: true } if !whole_frame_after(data, pos + 1) => {
-                return Ok(Replayed { records, bytes: pos as u64, truncated: (data.len() - pos) as u64 })
+                return Ok(Replayed { records, bytes: pos as u64, truncated: (data.len() - pos) as u64, padding: 0 })
             }
             Frame::Short | Frame::Bad { .. } => return Err(pos as u64),
         }
@@ -101,7 +111,9 @@ fn apply_frames(data: &bytes::Bytes, kv: &mut KvStore, clocks: (u64, u64)) -> Re
 /// Whether a whole, valid frame starts anywhere from `from` on: then what looked like a torn
 /// tail before it is damage in the middle (a crash leaves only a prefix of its last write).
 fn whole_frame_after(data: &[u8], from: usize) -> bool {
-    (from..data.len()).any(|p| matches!(record::frame_at(data, p), Frame::Whole(..)))
+    // A frame starts with its non-zero length: none starts in the zeros that end the log.
+    let starts = data.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    (from..starts).any(|p| matches!(record::frame_in(data, p), Frame::Whole(..)))
 }
 
 fn apply(kv: &mut KvStore, rec: Record, clocks: (u64, u64)) {

@@ -73,7 +73,7 @@ fn settle(kv: &mut KvStore, durability: &Durability) {
 /// A store replayed from `dir`'s shard 0 log at engine time `now`.
 /// Opens shard 0's log in `dir` at engine time `now`: its store and durability handle.
 fn open(dir: &std::path::Path, now: u64) -> (KvStore, std::rc::Rc<Durability>) {
-    let log = open_shard(&config(dir), 0, (now, crate::kv::wall_now_ms())).unwrap();
+    let log = open_shard(&config(dir), 0, (now, crate::kv::wall_now_ms()), WriterKind::Thread).unwrap();
     (log.kv, log.durability)
 }
 
@@ -268,7 +268,7 @@ fn under_everysec_buffers_come_back_and_the_shard_is_notified_only_when_it_waits
     let dir = scratch("notices");
     let mut cfg = config(&dir);
     cfg.fsync = nexus_engine::config::FsyncPolicy::EverySec;
-    let mut log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms())).unwrap();
+    let mut log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Thread).unwrap();
     let notices = std::sync::Arc::new(AtomicUsize::new(0));
     let counted = notices.clone();
     log.durability.set_notify(Box::new(move || {

@@ -1,4 +1,5 @@
-//! The log-writer thread: one per shard, outside the shards, so no shard ever waits on disk.
+//! The log-writer thread of a threads shard: one per shard, outside the shards, so no shard
+//! ever waits on disk (a glommio shard writes through io_uring instead: `ring`).
 //!
 //! The shard hands it buffers of encoded records ([`WriterCmd::Append`]) over a channel; it
 //! writes them with plain `write(2)` (and `fdatasync(2)` per the fsync policy; no io_uring: one
@@ -178,19 +179,6 @@ impl Writer {
         }
     }
 
-    /// Gives a written buffer back to the shard, emptied, unless it is large or enough wait.
-    fn give_back(&self, mut buf: Vec<u8>) {
-        if buf.capacity() == 0 || buf.capacity() > SPARE_MAX_CAPACITY {
-            return;
-        }
-        buf.clear();
-        if let Ok(mut spare) = self.shared.spare.lock() {
-            if spare.len() < SPARES {
-                spare.push(buf);
-            }
-        }
-    }
-
     fn fail(&self, what: &str, e: &std::io::Error) {
         if !self.shared.failed.swap(true, Ordering::AcqRel) {
             tracing::error!("append-only log {}: {what} failed: {e}", self.path.display());
@@ -225,7 +213,7 @@ impl Writer {
                 }
                 self.lsn = lsn;
                 self.dirty |= !main.is_empty();
-                self.give_back(main);
+                give_back(&self.shared, main);
             }
             WriterCmd::StartRewrite => match File::create(rewrite_path(&self.path)) {
                 Ok(f) => self.rewrite = Some(f),
@@ -255,6 +243,19 @@ impl Writer {
                 let _ = std::fs::remove_file(&tmp);
                 tracing::warn!("append-only log {}: rewrite abandoned: {e}", self.path.display());
             }
+        }
+    }
+}
+
+/// Gives a written buffer back to the shard, emptied, unless it is large or enough wait.
+pub(super) fn give_back(shared: &LogShared, mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX_CAPACITY {
+        return;
+    }
+    buf.clear();
+    if let Ok(mut spare) = shared.spare.lock() {
+        if spare.len() < SPARES {
+            spare.push(buf);
         }
     }
 }

@@ -1,0 +1,182 @@
+//! Unit tests of the io_uring log writer (`ring`), run on a glommio executor: records written
+//! in batches of every size across block boundaries replay to the same store, before the log
+//! is closed (the crash image, padded with zeros) and after (truncated to its records); records
+//! after the close go through the plain fallback; replay reads trailing zeros as padding.
+
+use super::record::{self, Frame};
+use super::*;
+use crate::kv::{KvStore, SetCondition, SetExpiry};
+use bytes::Bytes;
+use nexus_engine::config::{FsyncPolicy, PersistenceConfig, PersistenceMode};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nexus-ring-unit-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &Path, fsync: FsyncPolicy) -> PersistenceConfig {
+    PersistenceConfig {
+        mode: PersistenceMode::Aof,
+        fsync,
+        dir: dir.display().to_string(),
+        rewrite_min_size: 1 << 30,
+        rewrite_growth: 2,
+    }
+}
+
+/// Runs `test` on a glommio executor set up as the engine sets up its shards.
+fn on_glommio<F: std::future::Future<Output = ()> + 'static>(test: impl FnOnce() -> F + Send + 'static) {
+    glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .io_memory(nexus_engine::engine::GLOMMIO_IO_MEMORY_BYTES)
+        .ring_depth(64)
+        .spawn(test)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The key and value of write `i`: values from 0 to 1,300 bytes, so batches end anywhere in a
+/// block and some span several.
+fn entry(i: usize) -> (Bytes, Bytes) {
+    (Bytes::from(format!("key-{i}")), Bytes::from(vec![b'a' + (i % 26) as u8; (i * 37) % 1300]))
+}
+
+fn write(kv: &mut KvStore, i: usize) {
+    let (k, v) = entry(i);
+    kv.set(k, v, (SetCondition::Always, SetExpiry::Clear), false, 0).unwrap();
+}
+
+/// Hands the journal's records over and waits (on the executor) until they are durable.
+async fn settle(kv: &mut KvStore, durability: &Durability) {
+    let lsn = kv.lsn();
+    kv.journal_mut().unwrap().flush();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while durability.durable_lsn() < lsn {
+        assert!(Instant::now() < deadline, "the io_uring writer never caught up");
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn replay(bytes: Vec<u8>) -> (KvStore, Replayed) {
+    let mut kv = KvStore::new();
+    let replayed = replay_bytes(&Bytes::from(bytes), &mut kv, (0, crate::kv::wall_now_ms())).unwrap();
+    (kv, replayed)
+}
+
+fn assert_holds_writes(kv: &mut KvStore, writes: std::ops::Range<usize>) {
+    assert_eq!(kv.len(0), writes.len());
+    for i in writes {
+        let (k, v) = entry(i);
+        assert_eq!(kv.get(&k, 0).unwrap(), Some(v), "write {i}");
+    }
+}
+
+#[test]
+fn batches_of_every_size_replay_before_and_after_the_close() {
+    let dir = scratch("batches");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        let cfg = config(&dir, FsyncPolicy::Always);
+        let log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
+        let (mut kv, durability, ring) = (log.kv, log.durability, log.ring.unwrap());
+        let mut i = 0;
+        for batch in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89] {
+            for _ in 0..batch {
+                write(&mut kv, i);
+                i += 1;
+            }
+            settle(&mut kv, &durability).await;
+        }
+        // What a crash now leaves: the records, then zeros to the block's end.
+        let image = std::fs::read(log_path(&dir, 0)).unwrap();
+        let (mut crashed, replayed) = replay(image.clone());
+        assert_eq!((replayed.records, replayed.truncated), (i as u64, 0));
+        assert_eq!(replayed.bytes + replayed.padding, image.len() as u64);
+        assert_eq!(image.len() % 512, 0, "the file ends at a block boundary while open");
+        assert_holds_writes(&mut crashed, 0..i);
+
+        write(&mut kv, i);
+        close_ring(ring, || kv.journal_mut().unwrap().flush_now()).await;
+        assert!(durability.durable_lsn() >= kv.lsn(), "the close syncs what it was handed");
+        let closed = std::fs::read(log_path(&dir, 0)).unwrap();
+        let (mut reopened, replayed) = replay(closed.clone());
+        assert_eq!((replayed.padding, replayed.bytes), (0, closed.len() as u64), "the close cuts the padding");
+        assert_holds_writes(&mut reopened, 0..i + 1);
+
+        // After the close, records go through the plain fallback, appended and synced at once.
+        write(&mut kv, i + 1);
+        kv.journal_mut().unwrap().flush_now();
+        assert!(durability.durable_lsn() >= kv.lsn());
+        let (mut after, _) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
+        assert_holds_writes(&mut after, 0..i + 2);
+    });
+}
+
+#[test]
+fn everysec_syncs_within_a_second_without_more_writes() {
+    let dir = scratch("everysec");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        let cfg = config(&dir, FsyncPolicy::EverySec);
+        let log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
+        let (mut kv, durability, ring) = (log.kv, log.durability, log.ring.unwrap());
+        // The first batch may be synced at once (a second has passed since the task started).
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        write(&mut kv, 0);
+        settle(&mut kv, &durability).await;
+        write(&mut kv, 1);
+        kv.journal_mut().unwrap().flush();
+        let handed = Instant::now();
+        while durability.durable_lsn() < kv.lsn() {
+            assert!(handed.elapsed() < Duration::from_secs(3), "everysec never synced the last write");
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+        }
+        close_ring(ring, || {}).await;
+        drop(kv);
+        let (mut kv, _) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
+        assert_holds_writes(&mut kv, 0..2);
+    });
+}
+
+#[test]
+fn zeros_after_the_last_record_are_padding_not_a_torn_tail() {
+    let mut log = Vec::new();
+    record::encode_put_str(&mut log, b"k", b"v\0\0", None);
+    let records = log.len() as u64;
+    assert_eq!(record::frame_at(&log, log.len()), Frame::End);
+    log.extend_from_slice(&[0; 300]);
+    assert_eq!(record::frame_at(&log, records as usize), Frame::Padding);
+    let (mut kv, replayed) = replay(log.clone());
+    assert_eq!(replayed, Replayed { records: 1, bytes: records, truncated: 0, padding: 300 });
+    assert_eq!(kv.get(b"k", 0).unwrap(), Some(Bytes::from_static(b"v\0\0")));
+    // A torn record before the zeros is still a torn tail.
+    log.truncate(records as usize);
+    log.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 0]);
+    let (_, replayed) = replay(log);
+    assert_eq!((replayed.records, replayed.truncated, replayed.padding), (1, 13, 0));
+}
+
+#[test]
+fn a_damaged_last_record_before_the_zeros_is_torn_but_one_before_a_record_is_corruption() {
+    let mut log = Vec::new();
+    record::encode_put_str(&mut log, b"a", b"1", None);
+    let first = log.len();
+    record::encode_put_str(&mut log, b"b", b"2", None);
+    let whole = log.clone();
+    // A crash in the middle of the last direct write: its blocks half old zeros.
+    log[first + record::HEADER + 2] ^= 0xff;
+    log.extend_from_slice(&[0; 4096]);
+    let (_, replayed) = replay(log.clone());
+    assert_eq!((replayed.records, replayed.bytes), (1, first as u64));
+    assert_eq!(replayed.truncated, (log.len() - first) as u64);
+    // The same damage with a whole record after it is corruption, refused at its offset.
+    let mut middle = log[..whole.len()].to_vec();
+    middle.extend_from_slice(&whole[first..]);
+    let mut kv = KvStore::new();
+    let refused = replay_bytes(&Bytes::from(middle), &mut kv, (0, crate::kv::wall_now_ms()));
+    assert_eq!(refused, Err(first as u64));
+}
