@@ -6,7 +6,8 @@
 # ratios.
 # Usage: builds_ab.sh BIN_A BIN_B [ROUNDS=4] [EXECUTOR=glommio] [IDLE_TIMEOUT_S=300] [IDLE_TIMEOUT_S_B]
 # (the last sets B's idle_timeout_s apart from A's, to compare the two settings on one build);
-# TESTS="set get" (the default) picks redis-benchmark's tests.
+# TESTS="set get" (the default) picks redis-benchmark's tests; FSYNC=always|everysec|no runs
+# both builds with `[persistence] mode = "aof"` and that fsync policy (each its own log dir).
 set -euo pipefail
 tests=${TESTS:-set get}
 a=$1; b=$2; rounds=${3:-4}; executor=${4:-glommio}; idle=${5:-300}; idle_b=${6:-$idle}
@@ -17,6 +18,12 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 sed -e 's/^shards = "auto"/shards = 1/' -e "s/^idle_timeout_s = .*/idle_timeout_s = $idle/" \
     "$here/configs/default.toml" > "$work/s1.toml"
 sed -e "s/^idle_timeout_s = .*/idle_timeout_s = $idle_b/" "$work/s1.toml" > "$work/s1b.toml"
+if [ -n "${FSYNC:-}" ]; then
+  for c in s1 s1b; do
+    sed -i -e 's/^mode = "off"/mode = "aof"/' -e "s/^fsync = .*/fsync = \"$FSYNC\"/" \
+        -e "s|^dir = \"nexus-data\"|dir = \"$work/$c-data\"|" "$work/$c.toml"
+  done
+fi
 "$a" run -c "$work/s1.toml" --executor "$executor" --listen 127.0.0.1:17621 --metrics-listen "" > "$work/a.log" 2>&1 & pids+=($!)
 "$b" run -c "$work/s1b.toml" --executor "$executor" --listen 127.0.0.1:17622 --metrics-listen "" > "$work/b.log" 2>&1 & pids+=($!)
 redis-server --port 17623 --save "" --appendonly no --daemonize no --logfile "" > "$work/r.log" 2>&1 & pids+=($!)

@@ -26,7 +26,7 @@
 //! once `ended` is set the task never touches the file again.
 
 use super::durability::Durability;
-use super::writer::{give_back, rewrite_path, LogShared, WriterCmd};
+use super::writer::{give_back, rewrite_path, LogShared, WriterCmd, PACE};
 use glommio::io::{DmaFile, OpenOptions};
 use nexus_engine::config::FsyncPolicy;
 use std::cell::{Cell, RefCell};
@@ -163,6 +163,7 @@ pub fn spawn(
         lsn,
         dirty: false,
         last_sync: Instant::now(),
+        last_batch: Instant::now(),
     };
     glommio::spawn_local(task.run()).detach();
     inbox
@@ -307,6 +308,8 @@ struct LogTask {
     lsn: u64,
     dirty: bool,
     last_sync: Instant,
+    /// When the last batch was taken (see [`PACE`]).
+    last_batch: Instant,
 }
 
 impl LogTask {
@@ -386,6 +389,14 @@ impl LogTask {
         } else {
             ready.await;
         }
+        // Under everysec and no nobody waits for the write: gather for up to PACE since the
+        // last batch, so a loaded shard writes a few large batches, not one per client read
+        // (each direct write's submission costs the shard's CPU; measured 1.13x SET/s at -P 1).
+        let paced = PACE.saturating_sub(self.last_batch.elapsed());
+        if self.policy != FsyncPolicy::Always && !paced.is_zero() && !self.inbox.closing.get() {
+            glommio::timer::sleep(paced).await;
+        }
+        self.last_batch = Instant::now();
         self.inbox.queue.borrow_mut().drain(..).collect()
     }
 
