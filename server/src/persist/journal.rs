@@ -5,9 +5,9 @@
 //! Records are encoded into an in-memory buffer; [`Journal::flush`] hands the buffer to the
 //! shard's writer ([`Sink`]): to the io_uring task at once (it takes everything queued when it
 //! runs), to the writer thread when it is idle (or the buffer is large). Either way writes
-//! arriving while the writer writes or syncs are gathered into its next batch (group commit). Each record gets the next
-//! log sequence number (LSN); [`Journal::lsn`] is the last one, and the writer publishes how far
-//! it wrote and synced.
+//! arriving while the writer writes or syncs are gathered into its next batch (group commit).
+//! Each record gets the next log sequence number (LSN); [`Journal::lsn`] is the last one, and
+//! the writer publishes how far it wrote and synced.
 //!
 //! While a compaction runs, every record also goes to the rewrite tail, and the keys present
 //! when it started are dumped into the same stream in steps ([`Journal::dump`]), so the new log

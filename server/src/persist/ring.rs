@@ -403,15 +403,16 @@ impl LogTask {
     /// Writes the commands' records, in order (consecutive appends as one write each file).
     async fn apply(&mut self, log: &mut Aligned, cmds: Vec<WriterCmd>) {
         let (mut mains, mut rewrites) = (Vec::new(), Vec::new());
+        let mut batch_lsn = self.lsn;
         for cmd in cmds {
             match cmd {
                 WriterCmd::Append { main, rewrite, lsn } => {
                     mains.push(main);
                     rewrites.push(rewrite);
-                    self.lsn = lsn;
+                    batch_lsn = lsn;
                 }
                 other => {
-                    self.write(log, &mut mains, &mut rewrites).await;
+                    self.write(log, &mut mains, &mut rewrites, batch_lsn).await;
                     match other {
                         WriterCmd::StartRewrite => self.start_rewrite().await,
                         _ => self.finish_rewrite(log).await,
@@ -419,15 +420,25 @@ impl LogTask {
                 }
             }
         }
-        self.write(log, &mut mains, &mut rewrites).await;
+        self.write(log, &mut mains, &mut rewrites, batch_lsn).await;
     }
 
-    async fn write(&mut self, log: &mut Aligned, mains: &mut Vec<Vec<u8>>, rewrites: &mut Vec<Vec<u8>>) {
+    /// Appends `mains` (and `rewrites` to a running rewrite's log); the last record is
+    /// `batch_lsn`, which becomes the written LSN only if the write succeeded (a failed log
+    /// publishes nothing further, so nothing after the failure is acknowledged).
+    async fn write(
+        &mut self,
+        log: &mut Aligned,
+        mains: &mut Vec<Vec<u8>>,
+        rewrites: &mut Vec<Vec<u8>>,
+        batch_lsn: u64,
+    ) {
         let failed = self.shared.failed.load(Ordering::Acquire);
         if !failed {
             self.dirty |= mains.iter().any(|m| !m.is_empty());
-            if let Err(e) = log.append(mains).await {
-                fail(&self.shared, &self.inbox.path, "write", &e);
+            match log.append(mains).await {
+                Ok(()) => self.lsn = batch_lsn,
+                Err(e) => fail(&self.shared, &self.inbox.path, "write", &e),
             }
             if let Some(r) = &mut self.rewrite {
                 if let Err(e) = r.append(rewrites).await {
@@ -456,7 +467,10 @@ impl LogTask {
     }
 
     async fn start_rewrite(&mut self) {
-        match Aligned::open(&rewrite_path(&self.inbox.path), 0, true, false).await {
+        // Opened as the log is: it becomes the log when the rewrite finishes, and under
+        // `always` the task no longer syncs after a write (O_DSYNC made it durable).
+        let dsync = self.policy == FsyncPolicy::Always;
+        match Aligned::open(&rewrite_path(&self.inbox.path), 0, true, dsync).await {
             Ok(r) => self.rewrite = Some(r),
             Err(e) => fail(&self.shared, &self.inbox.path, "creating the rewritten log", &e),
         }

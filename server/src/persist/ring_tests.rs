@@ -180,3 +180,59 @@ fn a_damaged_last_record_before_the_zeros_is_torn_but_one_before_a_record_is_cor
     let refused = replay_bytes(&Bytes::from(middle), &mut kv, (0, crate::kv::wall_now_ms()));
     assert_eq!(refused, Err(first as u64));
 }
+
+/// Whether every descriptor this process holds on `path` was opened `O_DSYNC`
+/// (`/proc/self/fdinfo` gives the flags in octal); panics when none is open.
+fn open_dsync(path: &Path) -> bool {
+    let mut seen = 0;
+    let mut all = true;
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        if std::fs::read_link(entry.path()).ok().as_deref() != Some(path) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy()));
+        let flags = info.ok().and_then(|i| {
+            let line = i.lines().find(|l| l.starts_with("flags:"))?.to_owned();
+            u32::from_str_radix(line.trim_start_matches("flags:").trim(), 8).ok()
+        });
+        seen += 1;
+        all &= flags.is_some_and(|f| f & libc::O_DSYNC as u32 != 0);
+    }
+    assert!(seen > 0, "no descriptor open on {}", path.display());
+    all
+}
+
+#[test]
+fn under_always_the_log_stays_o_dsync_after_a_compaction() {
+    let dir = scratch("rewrite-dsync");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        let cfg = config(&dir, FsyncPolicy::Always);
+        let log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
+        let (mut kv, durability, ring) = (log.kv, log.durability, log.ring.unwrap());
+        let path = log_path(&dir, 0).canonicalize().unwrap();
+        for i in 0..20 {
+            write(&mut kv, i);
+        }
+        settle(&mut kv, &durability).await;
+        assert!(open_dsync(&path), "the log is written O_DSYNC under always");
+        // A compaction by hand, as the partition runs one: start, dump every key, finish.
+        kv.journal_mut().unwrap().start_rewrite();
+        for i in 0..20 {
+            let (k, v) = entry(i);
+            kv.journal_mut().unwrap().dump(&k, &crate::kv::Stored::Str(v), None);
+        }
+        kv.journal_mut().unwrap().finish_rewrite();
+        write(&mut kv, 20);
+        settle(&mut kv, &durability).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while durability.rewrites() == 0 {
+            assert!(Instant::now() < deadline, "the compaction never finished");
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(open_dsync(&path), "the compacted log, now the log, is written O_DSYNC too");
+        close_ring(ring, || kv.journal_mut().unwrap().flush_now()).await;
+        let (mut reopened, _) = replay(std::fs::read(&path).unwrap());
+        assert_holds_writes(&mut reopened, 0..21);
+    });
+}
