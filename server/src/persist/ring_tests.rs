@@ -28,6 +28,12 @@ fn config(dir: &Path, fsync: FsyncPolicy) -> PersistenceConfig {
     }
 }
 
+/// Opens shard 0's log in `dir` with the io_uring writer (on the calling glommio executor).
+fn open_ring(dir: &Path, fsync: FsyncPolicy) -> (KvStore, std::rc::Rc<Durability>, std::rc::Rc<RingInbox>) {
+    let log = open_shard(&config(dir, fsync), 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
+    (log.kv, log.durability, log.ring.unwrap())
+}
+
 /// Runs `test` on a glommio executor set up as the engine sets up its shards.
 fn on_glommio<F: std::future::Future<Output = ()> + 'static>(test: impl FnOnce() -> F + Send + 'static) {
     glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
@@ -80,9 +86,7 @@ fn batches_of_every_size_replay_before_and_after_the_close() {
     let dir = scratch("batches");
     check_dir(&dir, 1).unwrap();
     on_glommio(move || async move {
-        let cfg = config(&dir, FsyncPolicy::Always);
-        let log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
-        let (mut kv, durability, ring) = (log.kv, log.durability, log.ring.unwrap());
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::Always);
         let mut i = 0;
         for batch in [1, 2, 3, 5, 8, 13, 21, 34, 55, 89] {
             for _ in 0..batch {
@@ -121,9 +125,7 @@ fn everysec_syncs_within_a_second_without_more_writes() {
     let dir = scratch("everysec");
     check_dir(&dir, 1).unwrap();
     on_glommio(move || async move {
-        let cfg = config(&dir, FsyncPolicy::EverySec);
-        let log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
-        let (mut kv, durability, ring) = (log.kv, log.durability, log.ring.unwrap());
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::EverySec);
         // The first batch may be synced at once (a second has passed since the task started).
         glommio::timer::sleep(Duration::from_millis(50)).await;
         write(&mut kv, 0);
@@ -207,9 +209,7 @@ fn under_always_the_log_stays_o_dsync_after_a_compaction() {
     let dir = scratch("rewrite-dsync");
     check_dir(&dir, 1).unwrap();
     on_glommio(move || async move {
-        let cfg = config(&dir, FsyncPolicy::Always);
-        let log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
-        let (mut kv, durability, ring) = (log.kv, log.durability, log.ring.unwrap());
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::Always);
         let path = log_path(&dir, 0).canonicalize().unwrap();
         for i in 0..20 {
             write(&mut kv, i);
