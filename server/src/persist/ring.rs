@@ -170,7 +170,7 @@ pub fn spawn(
 }
 
 /// Closes the log: hands the task what `flush` hands over, waits until it wrote, synced and
-/// truncated everything and ended (at most [`CLOSE_LIMIT`]). For `ShardSetup::on_stop`.
+/// truncated everything and ended (at most `CLOSE_LIMIT`, 8 s). For `ShardSetup::on_stop`.
 pub async fn close(inbox: Rc<RingInbox>, flush: impl FnOnce()) {
     flush();
     inbox.closing.set(true);
