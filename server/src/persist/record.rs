@@ -217,10 +217,7 @@ pub enum Frame<'a> {
 /// The frame at `pos` of `log`.
 pub fn frame_at(log: &[u8], pos: usize) -> Frame<'_> {
     let rest = &log[pos.min(log.len())..];
-    if rest.is_empty() {
-        return Frame::End;
-    }
-    if rest.iter().all(|&b| b == 0) {
+    if !rest.is_empty() && rest.iter().all(|&b| b == 0) {
         return Frame::Padding;
     }
     frame_in(log, pos)

@@ -26,7 +26,7 @@
 //! once `ended` is set the task never touches the file again.
 
 use super::durability::Durability;
-use super::writer::{give_back, rewrite_path, LogShared, WriterCmd, PACE};
+use super::writer::{give_back, log_dir, rewrite_path, LogShared, WriterCmd, PACE};
 use glommio::io::{DmaFile, OpenOptions};
 use nexus_engine::config::FsyncPolicy;
 use std::cell::{Cell, RefCell};
@@ -100,6 +100,12 @@ impl RingInbox {
             );
             return;
         }
+        self.end_task();
+    }
+
+    /// Marks the task ended (it never touches the file again) and writes what is still
+    /// queued through the fallback.
+    fn end_task(&self) {
         self.ended.set(true);
         let queued: Vec<WriterCmd> = self.queue.borrow_mut().drain(..).collect();
         for cmd in queued {
@@ -126,7 +132,7 @@ impl RingInbox {
                 self.shared.written.fetch_max(lsn, Ordering::AcqRel);
                 self.shared.durable.fetch_max(lsn, Ordering::AcqRel);
             }
-            Err(e) => fail(&self.shared, &self.path, "write", &e),
+            Err(e) => self.shared.fail(&self.path, "write", &e),
         }
     }
 }
@@ -140,9 +146,7 @@ pub fn spawn(
     shared: Arc<LogShared>,
     durability: Rc<Durability>,
 ) -> Rc<RingInbox> {
-    shared.written.store(lsn, Ordering::Release);
-    shared.durable.store(lsn, Ordering::Release);
-    shared.idle.store(true, Ordering::Release);
+    shared.start_at(lsn);
     let inbox = Rc::new(RingInbox {
         queue: RefCell::new(VecDeque::new()),
         task: RefCell::new(None),
@@ -196,12 +200,6 @@ pub async fn close(inbox: Rc<RingInbox>, flush: impl FnOnce()) {
     }
 }
 
-fn fail(shared: &LogShared, path: &Path, what: &str, e: &io::Error) {
-    if !shared.failed.swap(true, Ordering::AcqRel) {
-        tracing::error!("append-only log {}: {what} failed: {e}", path.display());
-    }
-}
-
 /// A file appended with aligned direct writes; see the module documentation.
 struct Aligned {
     file: DmaFile,
@@ -246,10 +244,7 @@ impl Aligned {
         let until = (to + PREALLOCATE).div_ceil(self.align) * self.align;
         let mut zeros = self.file.alloc_dma_buffer((until - from) as usize);
         zeros.as_bytes_mut().fill(0);
-        let wrote = self.file.write_at(zeros, from).await.map_err(io::Error::from)?;
-        if (wrote as u64) < until - from {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short write (is the disk full?)"));
-        }
+        self.write_whole(zeros, from).await?;
         self.allocated = until;
         Ok(())
     }
@@ -278,11 +273,18 @@ impl Aligned {
         if start + size > self.allocated {
             self.preallocate(start + size).await?;
         }
-        let wrote = self.file.write_at(buf, start).await.map_err(io::Error::from)?;
-        if (wrote as u64) < size {
+        self.write_whole(buf, start).await?;
+        self.end += len as u64;
+        Ok(())
+    }
+
+    /// Writes all of `buf` at `at`; a short write (a full disk) is an error.
+    async fn write_whole(&self, buf: glommio::io::DmaBuffer, at: u64) -> io::Result<()> {
+        let size = buf.len();
+        let wrote = self.file.write_at(buf, at).await.map_err(io::Error::from)?;
+        if wrote < size {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short write (is the disk full?)"));
         }
-        self.end += len as u64;
         Ok(())
     }
 
@@ -354,7 +356,7 @@ impl LogTask {
         if let Some(log) = main.take().filter(|_| !self.inbox.ended.get()) {
             self.inbox.in_flight.set(true);
             if let Err(e) = log.close().await {
-                fail(&self.shared, &path, "closing", &e);
+                self.shared.fail(&path, "closing", &e);
             }
             self.inbox.in_flight.set(false);
         }
@@ -362,11 +364,7 @@ impl LogTask {
             let _ = r.file.close().await;
             let _ = std::fs::remove_file(rewrite_path(&path));
         }
-        self.inbox.ended.set(true);
-        let queued: Vec<WriterCmd> = self.inbox.queue.borrow_mut().drain(..).collect();
-        for cmd in queued {
-            self.inbox.fallback(cmd);
-        }
+        self.inbox.end_task();
         self.durability.wake();
         if let Some(w) = self.inbox.closer.borrow_mut().take() {
             w.wake();
@@ -438,7 +436,7 @@ impl LogTask {
             self.dirty |= mains.iter().any(|m| !m.is_empty());
             match log.append(mains).await {
                 Ok(()) => self.lsn = batch_lsn,
-                Err(e) => fail(&self.shared, &self.inbox.path, "write", &e),
+                Err(e) => self.shared.fail(&self.inbox.path, "write", &e),
             }
             if let Some(r) = &mut self.rewrite {
                 if let Err(e) = r.append(rewrites).await {
@@ -462,7 +460,7 @@ impl LogTask {
                 self.dirty = false;
                 self.last_sync = Instant::now();
             }
-            Err(e) => fail(&self.shared, &self.inbox.path, "fdatasync", &e),
+            Err(e) => self.shared.fail(&self.inbox.path, "fdatasync", &e),
         }
     }
 
@@ -472,7 +470,7 @@ impl LogTask {
         let dsync = self.policy == FsyncPolicy::Always;
         match Aligned::open(&rewrite_path(&self.inbox.path), 0, true, dsync).await {
             Ok(r) => self.rewrite = Some(r),
-            Err(e) => fail(&self.shared, &self.inbox.path, "creating the rewritten log", &e),
+            Err(e) => self.shared.fail(&self.inbox.path, "creating the rewritten log", &e),
         }
     }
 
@@ -484,8 +482,7 @@ impl LogTask {
             new.file.truncate(new.end).await.map_err(io::Error::from)?;
             new.sync().await?;
             new.file.rename(&path).await.map_err(io::Error::from)?;
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let dir = glommio::io::Directory::open(dir).await.map_err(io::Error::from)?;
+            let dir = glommio::io::Directory::open(log_dir(&path)).await.map_err(io::Error::from)?;
             dir.sync().await.map_err(io::Error::from)?;
             dir.close().await.map_err(io::Error::from)
         };
@@ -509,11 +506,7 @@ impl LogTask {
     /// Publishes the LSNs, marks the writer idle, wakes the shard's waiters and, when the
     /// partition asked (`wanted`: it holds answers or records back), notifies it.
     fn publish(&mut self) {
-        self.shared.written.store(self.lsn, Ordering::Release);
-        if self.policy == FsyncPolicy::No || !self.dirty {
-            self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
-        }
-        self.shared.idle.store(true, Ordering::SeqCst);
+        self.shared.published(self.lsn, self.policy == FsyncPolicy::No || !self.dirty);
         self.durability.wake();
         if self.shared.wanted.swap(false, Ordering::SeqCst) {
             if let Some(wake) = self.shared.notify.get() {

@@ -4,33 +4,18 @@
 //! after the close go through the plain fallback; replay reads trailing zeros as padding.
 
 use super::record::{self, Frame};
+use super::tests::scratch;
 use super::*;
 use crate::kv::{KvStore, SetCondition, SetExpiry};
 use bytes::Bytes;
-use nexus_engine::config::{FsyncPolicy, PersistenceConfig, PersistenceMode};
-use std::path::{Path, PathBuf};
+use nexus_engine::config::{FsyncPolicy, PersistenceConfig};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nexus-ring-unit-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn config(dir: &Path, fsync: FsyncPolicy) -> PersistenceConfig {
-    PersistenceConfig {
-        mode: PersistenceMode::Aof,
-        fsync,
-        dir: dir.display().to_string(),
-        rewrite_min_size: 1 << 30,
-        rewrite_growth: 2,
-    }
-}
 
 /// Opens shard 0's log in `dir` with the io_uring writer (on the calling glommio executor).
 fn open_ring(dir: &Path, fsync: FsyncPolicy) -> (KvStore, std::rc::Rc<Durability>, std::rc::Rc<RingInbox>) {
-    let log = open_shard(&config(dir, fsync), 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
+    let config = PersistenceConfig { fsync, ..super::tests::config(dir) };
+    let log = open_shard(&config, 0, (0, crate::kv::wall_now_ms()), WriterKind::Ring).unwrap();
     (log.kv, log.durability, log.ring.unwrap())
 }
 

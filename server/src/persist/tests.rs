@@ -39,14 +39,16 @@ fn records_round_trip() {
     assert_eq!(record::frame_at(&log, pos), Frame::End);
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
+/// An empty scratch directory for test `name` (also used by `ring_tests`).
+pub(super) fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("nexus-persist-unit-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-fn config(dir: &std::path::Path) -> nexus_engine::config::PersistenceConfig {
+/// `aof`, `always`, in `dir` (also used by `ring_tests`).
+pub(super) fn config(dir: &std::path::Path) -> nexus_engine::config::PersistenceConfig {
     nexus_engine::config::PersistenceConfig {
         mode: nexus_engine::config::PersistenceMode::Aof,
         fsync: nexus_engine::config::FsyncPolicy::Always,

@@ -95,6 +95,32 @@ impl std::fmt::Debug for LogShared {
     }
 }
 
+impl LogShared {
+    /// Starts at a log whose last record is `lsn`, all of it durable, the writer idle.
+    pub(super) fn start_at(&self, lsn: u64) {
+        self.written.store(lsn, Ordering::Release);
+        self.durable.store(lsn, Ordering::Release);
+        self.idle.store(true, Ordering::Release);
+    }
+
+    /// After a batch: `lsn` is written (and durable when `synced`), and the writer is idle.
+    /// `idle` is sequentially consistent, paired with `wanted` (see `Writer::publish`).
+    pub(super) fn published(&self, lsn: u64, synced: bool) {
+        self.written.store(lsn, Ordering::Release);
+        if synced {
+            self.durable.fetch_max(lsn, Ordering::AcqRel);
+        }
+        self.idle.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks the log failed for good, logging the first failure (of the log at `path`).
+    pub(super) fn fail(&self, path: &Path, what: &str, e: &std::io::Error) {
+        if !self.failed.swap(true, Ordering::AcqRel) {
+            tracing::error!("append-only log {}: {what} failed: {e}", path.display());
+        }
+    }
+}
+
 /// The thread's state; see the module documentation.
 struct Writer {
     path: PathBuf,
@@ -117,9 +143,7 @@ pub fn spawn(
     rx: Receiver<WriterCmd>,
     start_lsn: u64,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    shared.written.store(start_lsn, Ordering::Release);
-    shared.durable.store(start_lsn, Ordering::Release);
-    shared.idle.store(true, Ordering::Release);
+    shared.start_at(start_lsn);
     let name = format!("nexus-aof-{}", path.file_stem().and_then(|s| s.to_str()).unwrap_or("log"));
     let writer =
         Writer { path, file, rewrite: None, policy, shared, lsn: start_lsn, dirty: false, last_sync: Instant::now() };
@@ -167,11 +191,7 @@ impl Writer {
     /// records back (`wanted`). `idle` and `wanted` are sequentially consistent on both sides:
     /// either the shard sees the writer idle and hands over, or the writer sees it wanted.
     fn publish(&mut self, notify: bool) {
-        self.shared.written.store(self.lsn, Ordering::Release);
-        if self.policy == FsyncPolicy::No || !self.dirty {
-            self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
-        }
-        self.shared.idle.store(true, Ordering::SeqCst);
+        self.shared.published(self.lsn, self.policy == FsyncPolicy::No || !self.dirty);
         let wanted = self.shared.wanted.swap(false, Ordering::SeqCst);
         let notify = notify && (wanted || self.policy == FsyncPolicy::Always);
         if let Some(wake) = self.shared.notify.get().filter(|_| notify) {
@@ -180,9 +200,7 @@ impl Writer {
     }
 
     fn fail(&self, what: &str, e: &std::io::Error) {
-        if !self.shared.failed.swap(true, Ordering::AcqRel) {
-            tracing::error!("append-only log {}: {what} failed: {e}", self.path.display());
-        }
+        self.shared.fail(&self.path, what, e);
     }
 
     fn sync(&mut self) {
@@ -269,6 +287,10 @@ pub fn rewrite_path(log: &Path) -> PathBuf {
 
 /// Syncs the directory holding `path`, so a rename in it is durable.
 fn sync_dir(path: &Path) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    File::open(dir)?.sync_all()
+    File::open(log_dir(path))?.sync_all()
+}
+
+/// The directory holding the log at `path` (where a rename must be synced).
+pub(super) fn log_dir(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
