@@ -248,21 +248,25 @@ impl Journal {
         spare.unwrap_or_else(|| Vec::with_capacity(64 * 1024))
     }
 
-    /// Sends everything buffered now.
+    /// Sends everything buffered now: onto the io_uring task's queued append if it has one
+    /// (the buffers keep their capacity), else as a new append.
     fn hand_over(&mut self) {
-        if self.buf.is_empty() && self.tail.as_ref().map_or(true, |t| t.is_empty()) {
+        let (main, rewrite) = (self.buf.len() as u64, self.tail.as_ref().map_or(0, Vec::len) as u64);
+        if main == 0 && rewrite == 0 {
             return;
+        }
+        self.file_bytes += main;
+        self.rewrite_bytes += rewrite;
+        self.sent_lsn = self.lsn;
+        self.shared.idle.store(false, Ordering::Release);
+        if let Sink::Ring(inbox) = &self.sink {
+            if inbox.merge(&mut self.buf, self.tail.as_mut(), self.lsn) {
+                return;
+            }
         }
         let fresh = self.fresh_buf();
         let main = std::mem::replace(&mut self.buf, fresh);
         let rewrite = self.tail.as_mut().map(std::mem::take).unwrap_or_default();
-        if main.is_empty() && rewrite.is_empty() {
-            return;
-        }
-        self.file_bytes += main.len() as u64;
-        self.rewrite_bytes += rewrite.len() as u64;
-        self.sent_lsn = self.lsn;
-        self.shared.idle.store(false, Ordering::Release);
         self.send(WriterCmd::Append { main, rewrite, lsn: self.lsn });
     }
 

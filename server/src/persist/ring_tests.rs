@@ -106,6 +106,40 @@ fn batches_of_every_size_replay_before_and_after_the_close() {
 }
 
 #[test]
+fn flushes_before_the_task_runs_merge_and_writes_of_every_size_reuse_one_buffer() {
+    let dir = scratch("merge");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::No);
+        settle(&mut kv, &durability).await;
+        // The task cannot run between these flushes (nothing here yields): one queued append.
+        for i in 0..50 {
+            write(&mut kv, i);
+            kv.journal_mut().unwrap().flush();
+        }
+        assert_eq!(ring.queued(), 1, "fifty flushes queued one append");
+        settle(&mut kv, &durability).await;
+        // Batches larger than the kept buffer (3 MiB: several zero-fill chunks too), between
+        // it and the least one, and small, in turn: each write reuses or replaces the buffer.
+        let sizes = [3 << 20, 10, 300 << 10, 1, 70 << 10, 5000];
+        for (n, size) in sizes.iter().enumerate() {
+            let key = Bytes::from(format!("large-{n}"));
+            let value = Bytes::from(vec![b'A' + n as u8; *size]);
+            kv.set(key, value, (SetCondition::Always, SetExpiry::Clear), false, 0).unwrap();
+            settle(&mut kv, &durability).await;
+        }
+        close_ring(ring, || {}).await;
+        drop(kv);
+        let (mut kv, replayed) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
+        assert_eq!(replayed.records, 50 + sizes.len() as u64);
+        for (n, size) in sizes.iter().enumerate() {
+            let value = kv.get(format!("large-{n}").as_bytes(), 0).unwrap().unwrap();
+            assert_eq!(value, vec![b'A' + n as u8; *size], "large write {n}");
+        }
+    });
+}
+
+#[test]
 fn everysec_syncs_within_a_second_without_more_writes() {
     let dir = scratch("everysec");
     check_dir(&dir, 1).unwrap();

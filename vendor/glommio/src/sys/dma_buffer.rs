@@ -87,6 +87,8 @@ pub struct DmaBuffer {
     // Invariant: trim + size are at most one byte past the original allocation.
     trim: usize,
     size: usize,
+    // The bytes allocated (`set_len` may grow `size` back up to it).
+    capacity: usize,
 }
 
 impl DmaBuffer {
@@ -95,6 +97,7 @@ impl DmaBuffer {
             storage: BufferStorage::Sys(SysAlloc::new(size)?),
             size,
             trim: 0,
+            capacity: size,
         })
     }
 
@@ -103,6 +106,7 @@ impl DmaBuffer {
             storage,
             size,
             trim: 0,
+            capacity: size,
         }
     }
 
@@ -120,6 +124,20 @@ impl DmaBuffer {
     pub fn trim_to_size(&mut self, newsize: usize) {
         assert!(newsize <= self.size);
         self.size = newsize;
+    }
+
+    /// Sets the length of this buffer to `len`, which may be more than a
+    /// [`trim_to_size`](#method.trim_to_size) left, up to the bytes allocated:
+    /// a buffer can thus be written with one length and reused with another.
+    /// The bytes it uncovers hold whatever they held before.
+    pub fn set_len(&mut self, len: usize) {
+        assert!(self.trim + len <= self.capacity);
+        self.size = len;
+    }
+
+    /// The most bytes [`set_len`](#method.set_len) accepts.
+    pub fn capacity(&self) -> usize {
+        self.capacity - self.trim
     }
 
     /// Returns a representation of the current addressable contents of this
