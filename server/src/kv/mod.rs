@@ -285,11 +285,12 @@ impl KvStore {
         get: bool,
         now_ms: u64,
     ) -> Result<(bool, Option<Bytes>), WrongType> {
-        let existing = self.live(&key, now_ms).map(|e| (e.value.clone(), e.expires_at_ms));
-        let (previous, old_deadline, exists) = match existing {
-            Some((Stored::Str(v), d)) => (Some(v), d, true),
-            Some((Stored::Hash(_), _)) if get => return Err(WrongType),
-            Some((Stored::Hash(_), d)) => (None, d, true),
+        // The old value is cloned only for `GET` (a clone is a reference count taken and
+        // dropped again).
+        let (previous, old_deadline, exists) = match self.live(&key, now_ms) {
+            Some(Entry { value: Stored::Str(v), expires_at_ms, .. }) => (get.then(|| v.clone()), *expires_at_ms, true),
+            Some(Entry { value: Stored::Hash(_), .. }) if get => return Err(WrongType),
+            Some(e) => (None, e.expires_at_ms, true),
             None => (None, None, false),
         };
         let allowed = match condition {
