@@ -108,7 +108,7 @@ pub fn run(kv: &mut KvStore, cmd: KeyCmd, now_ms: u64) -> Value {
         }
         KeyCmd::Keys(pattern) => Ok(keys(kv.keys(&pattern, now_ms))),
         KeyCmd::Scan { from, count, pattern, kind } => {
-            let keep = |k: &Bytes, v: &Stored| {
+            let keep = |k: &[u8], v: &Stored| {
                 pattern.as_ref().map_or(true, |p| glob::matches(p, k))
                     && kind.as_ref().map_or(true, |t| t.as_ref() == v.type_name().as_bytes())
             };

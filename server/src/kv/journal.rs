@@ -100,7 +100,7 @@ impl KvStore {
         }
         // With no expiring key yet (a log of plain SETs) the old entry cannot have a deadline.
         if self.expiring > usize::from(at.is_some())
-            && self.map.get(&key).is_some_and(|old| old.expires_at_ms.is_some())
+            && self.map.get(&key[..]).is_some_and(|old| old.expires_at_ms.is_some())
         {
             self.expiring -= 1;
         }
@@ -138,7 +138,7 @@ impl KvStore {
 
     /// Compaction: every key now (live or not yet removed), for the dump to visit.
     pub fn rewrite_keys(&self) -> Vec<Bytes> {
-        self.map.keys().cloned().collect()
+        self.map.keys().map(super::key::Key::to_bytes).collect()
     }
 
     /// Compaction: writes the current state of each of `keys` that is live into the new log.
@@ -146,7 +146,7 @@ impl KvStore {
         let Some(j) = self.journal.as_deref_mut() else { return };
         let wall = wall_now_ms();
         for key in keys {
-            let Some(e) = self.map.get(key) else { continue };
+            let Some(e) = self.map.get(&key[..]) else { continue };
             match e.expires_at_ms {
                 Some(at) if at <= now_ms => {}
                 Some(at) => j.dump(key, &e.value, Some(wall.saturating_add(at - now_ms))),
@@ -162,7 +162,7 @@ impl KvStore {
             .map
             .iter()
             .filter(|(_, e)| e.expires_at_ms.map_or(true, |at| at > now_ms))
-            .map(|(k, e)| (k.clone(), e.value.clone(), e.expires_at_ms.map(|at| at - now_ms)))
+            .map(|(k, e)| (k.to_bytes(), e.value.clone(), e.expires_at_ms.map(|at| at - now_ms)))
             .collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all

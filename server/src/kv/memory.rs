@@ -134,7 +134,7 @@ impl KvStore {
             hash => hash,
         };
         let added = entry_bytes(&key, &entry.value);
-        match self.map.entry(own(key)) {
+        match self.map.entry(super::key::Key::from(key)) {
             hashbrown::hash_map::Entry::Occupied(mut old) => {
                 self.used -= entry_bytes(old.key(), &old.get().value);
                 entry.slot = old.get().slot;

@@ -22,6 +22,7 @@ pub mod exec;
 pub mod glob;
 mod hash;
 mod journal;
+mod key;
 mod longdouble;
 pub mod memory;
 #[cfg(test)]
@@ -180,7 +181,7 @@ impl Ttl {
 /// See the module documentation.
 #[derive(Debug)]
 pub struct KvStore {
-    map: HashMap<Bytes, Entry>,
+    map: HashMap<key::Key, Entry>,
     deadlines: BinaryHeap<Reverse<(u64, Bytes)>>,
     expiring: usize,
     /// Accounted bytes (see `memory`).
@@ -188,7 +189,7 @@ pub struct KvStore {
     limit: MemoryLimit,
     evicted: u64,
     /// Every key once, for eviction's random samples (`allkeys-lru` only).
-    sampler: Option<Vec<Bytes>>,
+    sampler: Option<Vec<key::Key>>,
     rng: u64,
     journal: Option<Box<crate::persist::Journal>>,
 }
@@ -223,7 +224,7 @@ impl KvStore {
                 return;
             }
             let Some(Reverse((at, key))) = self.deadlines.pop() else { return };
-            if self.map.get(&key).is_some_and(|e| e.expires_at_ms == Some(at)) {
+            if self.map.get(&key[..]).is_some_and(|e| e.expires_at_ms == Some(at)) {
                 self.remove_entry(&key);
                 self.expiring -= 1;
             }
@@ -430,7 +431,7 @@ impl KvStore {
         self.map
             .iter()
             .filter(|(k, e)| e.expires_at_ms.map_or(true, |at| at > now_ms) && glob::matches(pattern, k))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_bytes())
             .collect()
     }
 
@@ -439,8 +440,8 @@ impl KvStore {
     /// come in one step), and the position to go on from (`None`: done). So a key present for
     /// the whole scan is returned at least once however the store changes in between. A step
     /// reads every key of the store (O(keys), no ordered index is kept).
-    pub fn scan(&self, from: u64, count: usize, now_ms: u64, keep: impl Fn(&Bytes, &Stored) -> bool) -> ScanStep {
-        let mut found: Vec<(u64, &Bytes, &Entry)> = self
+    pub fn scan(&self, from: u64, count: usize, now_ms: u64, keep: impl Fn(&[u8], &Stored) -> bool) -> ScanStep {
+        let mut found: Vec<(u64, &key::Key, &Entry)> = self
             .map
             .iter()
             .map(|(k, e)| (scan_position(k), k, e))
@@ -455,7 +456,7 @@ impl KvStore {
         };
         let next = found.iter().any(|(p, _, _)| *p > last).then(|| last + 1);
         let keys =
-            found.iter().filter(|(p, k, e)| *p <= last && keep(k, &e.value)).map(|(_, k, _)| (*k).clone()).collect();
+            found.iter().filter(|(p, k, e)| *p <= last && keep(k, &e.value)).map(|(_, k, _)| k.to_bytes()).collect();
         ScanStep { keys, next }
     }
 
