@@ -65,7 +65,7 @@ impl KvStore {
             }
         }
         let (_, slot) = best?;
-        self.sampler.as_ref()?.get(slot).map(super::key::Key::to_bytes)
+        self.sampler.as_ref()?.get(slot).map(super::compact::Compact::to_bytes)
     }
 }
 

@@ -123,7 +123,7 @@ impl KvStore {
         let Some(next) = current.checked_add(by) else {
             return Err(HashIncrError::Overflow);
         };
-        let value = super::decimal(next);
+        let value = super::decimal(next).to_bytes();
         let added = field_bytes(&field, &value);
         let removed = hash.insert(super::memory::own(field.clone()), value).map_or(0, |old| field_bytes(&field, &old));
         self.resized(removed, added);

@@ -138,7 +138,7 @@ impl KvStore {
 
     /// Compaction: every key now (live or not yet removed), for the dump to visit.
     pub fn rewrite_keys(&self) -> Vec<Bytes> {
-        self.map.keys().map(super::key::Key::to_bytes).collect()
+        self.map.keys().map(super::compact::Compact::to_bytes).collect()
     }
 
     /// Compaction: writes the current state of each of `keys` that is live into the new log.

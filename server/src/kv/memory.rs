@@ -127,14 +127,13 @@ impl KvStore {
     /// value are kept as buffers of their own ([`own`]).
     pub(super) fn insert_entry(&mut self, key: Bytes, mut entry: Entry) {
         entry.value = match entry.value {
-            Stored::Str(v) => Stored::Str(own(v)),
             Stored::Hash(h) if h.keys().chain(h.values()).any(|b| b.len() >= SLICE_MIN) => {
                 Stored::Hash(h.into_iter().map(|(f, v)| (own(f), own(v))).collect())
             }
             hash => hash,
         };
         let added = entry_bytes(&key, &entry.value);
-        match self.map.entry(super::key::Key::from(key)) {
+        match self.map.entry(super::compact::Compact::from(key)) {
             hashbrown::hash_map::Entry::Occupied(mut old) => {
                 self.used -= entry_bytes(old.key(), &old.get().value);
                 entry.slot = old.get().slot;

@@ -87,7 +87,7 @@ fn the_estimate_is_key_value_and_overheads() {
     kv.hset(b("h"), vec![(b("f"), b("12")), (b("gg"), b("3"))], 0).unwrap();
     let hash = 1 + ENTRY_OVERHEAD + field_bytes(b"f", b"12") + field_bytes(b"gg", b"3");
     assert_eq!(kv.used_memory(), 3 + 5 + ENTRY_OVERHEAD + hash);
-    assert_eq!(entry_bytes(b"key", &Stored::Str(b("value"))), 3 + 5 + ENTRY_OVERHEAD);
+    assert_eq!(entry_bytes(b"key", &Stored::Str(b("value").into())), 3 + 5 + ENTRY_OVERHEAD);
     kv.expire(b"key", 10, ExpireCondition::Always, 0);
     kv.expire_due(10);
     assert_eq!(kv.used_memory(), hash, "expiry uncounts the key");
@@ -110,7 +110,7 @@ fn noeviction_refuses_over_budget_and_frees_on_delete() {
 #[test]
 fn allkeys_lru_evicts_the_keys_idle_longest() {
     let value = b(&"x".repeat(40));
-    let per_key = entry_bytes(b"new000", &Stored::Str(value.clone()));
+    let per_key = entry_bytes(b"new000", &Stored::Str(value.clone().into()));
     let limit = MemoryLimit::new(2 * 100 * per_key, EvictionPolicy::AllKeysLru, 2);
     assert_eq!(limit.budget, 100 * per_key);
     let mut kv = KvStore::new().with_memory_limit(limit);
@@ -171,15 +171,26 @@ fn the_store_keeps_copies_never_slices_of_the_callers_buffer() {
 }
 
 #[test]
-fn a_short_string_is_kept_as_it_is() {
+fn a_short_key_and_value_live_in_the_bucket() {
     let (key, value) = (b("short-key"), b("short value"));
     let (key_at, value_at) = (key.as_ptr(), value.as_ptr());
     let mut kv = KvStore::new();
     kv.set(key, value, ALWAYS, false, 0).unwrap();
     let (stored_key, entry) = kv.map.iter().next().expect("one key");
     let Stored::Str(stored) = &entry.value else { panic!("not a string") };
-    assert_eq!(stored.as_ptr(), value_at, "a short value was copied again");
-    // A short key lives in the table's bucket (no allocation of its own).
-    assert!(matches!(stored_key, super::key::Key::Inline { .. }), "a short key is inline");
-    assert_ne!(stored_key.as_ptr(), key_at);
+    // A short key and value live in the table's bucket (no allocation of their own).
+    assert!(matches!(stored_key, super::compact::Compact::Inline { .. }), "a short key is inline");
+    assert!(matches!(stored, super::compact::Compact::Inline { .. }), "a short value is inline");
+    assert_ne!((stored_key.as_ptr(), stored.as_ptr()), (key_at, value_at));
+}
+
+#[test]
+fn a_string_between_inline_and_slice_sizes_is_kept_as_it_is() {
+    let (key, value) = (b("a key longer than twenty-two bytes"), b("a value longer than twenty-two bytes"));
+    let (key_at, value_at) = (key.as_ptr(), value.as_ptr());
+    let mut kv = KvStore::new();
+    kv.set(key, value, ALWAYS, false, 0).unwrap();
+    let (stored_key, entry) = kv.map.iter().next().expect("one key");
+    let Stored::Str(stored) = &entry.value else { panic!("not a string") };
+    assert_eq!((stored_key.as_ptr(), stored.as_ptr()), (key_at, value_at), "a string was copied again");
 }

@@ -17,12 +17,13 @@
 //! execution in `exec`. The memory accounting and the limit are `memory`'s, LRU eviction
 //! `evict`'s, the log hook (an optional journal every mutation appends to) `journal`'s.
 
+mod compact;
 mod evict;
 pub mod exec;
 pub mod glob;
 mod hash;
 mod journal;
-mod key;
+pub use compact::Compact;
 mod longdouble;
 pub mod memory;
 #[cfg(test)]
@@ -48,8 +49,8 @@ pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
 /// A stored value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stored {
-    /// A string.
-    Str(Bytes),
+    /// A string (inline when short, see [`Compact`]).
+    Str(Compact),
     /// A hash.
     Hash(Hash),
 }
@@ -181,7 +182,7 @@ impl Ttl {
 /// See the module documentation.
 #[derive(Debug)]
 pub struct KvStore {
-    map: HashMap<key::Key, Entry>,
+    map: HashMap<compact::Compact, Entry>,
     deadlines: BinaryHeap<Reverse<(u64, Bytes)>>,
     expiring: usize,
     /// Accounted bytes (see `memory`).
@@ -189,7 +190,7 @@ pub struct KvStore {
     limit: MemoryLimit,
     evicted: u64,
     /// Every key once, for eviction's random samples (`allkeys-lru` only).
-    sampler: Option<Vec<key::Key>>,
+    sampler: Option<Vec<compact::Compact>>,
     rng: u64,
     journal: Option<Box<crate::persist::Journal>>,
 }
@@ -271,7 +272,7 @@ impl KvStore {
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Bytes>, WrongType> {
         match self.live(key, now_ms).map(|e| &e.value) {
             None => Ok(None),
-            Some(Stored::Str(v)) => Ok(Some(v.clone())),
+            Some(Stored::Str(v)) => Ok(Some(v.to_bytes())),
             Some(Stored::Hash(_)) => Err(WrongType),
         }
     }
@@ -289,7 +290,9 @@ impl KvStore {
         // The old value is cloned only for `GET` (a clone is a reference count taken and
         // dropped again).
         let (previous, old_deadline, exists) = match self.live(&key, now_ms) {
-            Some(Entry { value: Stored::Str(v), expires_at_ms, .. }) => (get.then(|| v.clone()), *expires_at_ms, true),
+            Some(Entry { value: Stored::Str(v), expires_at_ms, .. }) => {
+                (get.then(|| v.to_bytes()), *expires_at_ms, true)
+            }
             Some(Entry { value: Stored::Hash(_), .. }) if get => return Err(WrongType),
             Some(e) => (None, e.expires_at_ms, true),
             None => (None, None, false),
@@ -309,7 +312,7 @@ impl KvStore {
         };
         self.set_deadline(&key, old_deadline, deadline);
         self.note_str(&key, &value, deadline, now_ms);
-        self.insert_entry(key, Entry::new(Stored::Str(value), deadline, now_ms));
+        self.insert_entry(key, Entry::new(Stored::Str(value.into()), deadline, now_ms));
         Ok((true, previous))
     }
 
@@ -367,7 +370,7 @@ impl KvStore {
     }
 
     /// Stores string `value` under `key`, keeping a live key's deadline.
-    fn replace_string(&mut self, key: Bytes, value: Bytes, now_ms: u64) {
+    fn replace_string(&mut self, key: Bytes, value: Compact, now_ms: u64) {
         match self.live(&key, now_ms) {
             Some(e) => {
                 let before = memory::entry_bytes(&key, &e.value);
@@ -441,7 +444,7 @@ impl KvStore {
     /// the whole scan is returned at least once however the store changes in between. A step
     /// reads every key of the store (O(keys), no ordered index is kept).
     pub fn scan(&self, from: u64, count: usize, now_ms: u64, keep: impl Fn(&[u8], &Stored) -> bool) -> ScanStep {
-        let mut found: Vec<(u64, &key::Key, &Entry)> = self
+        let mut found: Vec<(u64, &compact::Compact, &Entry)> = self
             .map
             .iter()
             .map(|(k, e)| (scan_position(k), k, e))
@@ -493,17 +496,15 @@ pub const SCAN_POSITION_BITS: u32 = 48;
 
 /// `n` in decimal, in a buffer of its own of exactly its length (INCR's hot path: no formatting
 /// machinery, and no spare capacity).
-pub(super) fn decimal(n: i64) -> Bytes {
+pub(super) fn decimal(n: i64) -> Compact {
     let mut buf = [0; 20];
     let digits = crate::resp::u64_digits(n.unsigned_abs(), &mut buf);
-    // Exactly the length: `Bytes::from` keeps a full vector as it is, but wraps one with spare
-    // capacity in a separately allocated, atomically counted header.
-    let mut out = Vec::with_capacity(digits.len() + usize::from(n < 0));
-    if n < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(digits);
-    Bytes::from(out)
+    let mut out = [0; 21];
+    let sign = usize::from(n < 0);
+    out[0] = b'-';
+    out[sign..sign + digits.len()].copy_from_slice(digits);
+    // At most 20 bytes: inline, no allocation.
+    Compact::copy_from_slice(&out[..sign + digits.len()])
 }
 
 /// A key's SCAN position: 48 bits of its keyed hash, stable for the life of the process.

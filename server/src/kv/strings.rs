@@ -93,7 +93,7 @@ impl KvStore {
             _ => Bytes::copy_from_slice(tail),
         };
         let len = joined.len();
-        self.replace_string(key, joined, now_ms);
+        self.replace_string(key, joined.into(), now_ms);
         Ok(len)
     }
 
@@ -115,7 +115,7 @@ impl KvStore {
             _ => return Err(FloatError::NotFinite),
         };
         let text = Bytes::from(longdouble::format(next));
-        self.replace_string(key, text.clone(), now_ms);
+        self.replace_string(key, text.clone().into(), now_ms);
         Ok(text)
     }
 }

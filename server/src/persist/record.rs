@@ -171,7 +171,7 @@ pub fn decode_in(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Record, M
             let at = r.u64()?;
             let key = r.bytes()?;
             let value = if tag == PUT_STR {
-                Stored::Str(r.bytes()?)
+                Stored::Str(r.bytes()?.into())
             } else {
                 let n = r.u32()? as usize;
                 let mut h = Hash::with_capacity(n.min(r.left() / 8));

@@ -239,7 +239,7 @@ fn under_always_the_log_stays_o_dsync_after_a_compaction() {
         kv.journal_mut().unwrap().start_rewrite();
         for i in 0..20 {
             let (k, v) = entry(i);
-            kv.journal_mut().unwrap().dump(&k, &crate::kv::Stored::Str(v), None);
+            kv.journal_mut().unwrap().dump(&k, &crate::kv::Stored::Str(v.into()), None);
         }
         kv.journal_mut().unwrap().finish_rewrite();
         write(&mut kv, 20);
