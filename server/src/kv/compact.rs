@@ -31,7 +31,7 @@ pub enum Compact {
         /// The bytes, then zeros.
         bytes: [u8; INLINE],
     },
-    /// More than [`INLINE`] bytes, in an allocation of their own.
+    /// More than `INLINE` (22) bytes, in an allocation of their own.
     Shared(Bytes),
 }
 
