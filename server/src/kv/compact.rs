@@ -55,6 +55,16 @@ impl Compact {
         }
     }
 
+    /// `b`, inline when short, else as it is: for bytes the store just built (an `APPEND`'s
+    /// result), never a slice of a larger buffer (`From<Bytes>` copies long ones out of it).
+    pub fn fresh(b: Bytes) -> Self {
+        if b.len() <= INLINE {
+            Compact::copy_from_slice(&b)
+        } else {
+            Compact::Shared(b)
+        }
+    }
+
     /// The bytes as a `Bytes` (a copy when inline).
     pub fn to_bytes(&self) -> Bytes {
         match self {
@@ -127,6 +137,15 @@ mod tests {
             assert_eq!(compact, Compact::from(bytes.clone()));
         }
         assert_ne!(Compact::from(Bytes::from_static(b"a")), Compact::from(Bytes::from_static(b"a\0")));
+    }
+
+    #[test]
+    fn a_fresh_long_value_is_kept_and_a_long_slice_is_copied_out() {
+        let long = Bytes::from(vec![7u8; crate::resp::SLICE_MIN]);
+        let at = long.as_ptr();
+        assert_eq!(Compact::fresh(long.clone()).as_slice().as_ptr(), at);
+        assert_ne!(Compact::from(long).as_slice().as_ptr(), at);
+        assert!(matches!(Compact::fresh(Bytes::from_static(b"short")), Compact::Inline { .. }));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! APPEND and INCRBYFLOAT keep the key's deadline, as Redis does.
 
 use super::longdouble::{self, Ext};
-use super::{Entry, KvStore, Stored, WrongType};
+use super::{Compact, Entry, KvStore, Stored, WrongType};
 use bytes::{Bytes, BytesMut};
 
 /// The longest float text Redis parses (`MAX_LONG_DOUBLE_CHARS`).
@@ -93,7 +93,7 @@ impl KvStore {
             _ => Bytes::copy_from_slice(tail),
         };
         let len = joined.len();
-        self.replace_string(key, joined.into(), now_ms);
+        self.replace_string(key, Compact::fresh(joined), now_ms);
         Ok(len)
     }
 
@@ -115,7 +115,7 @@ impl KvStore {
             _ => return Err(FloatError::NotFinite),
         };
         let text = Bytes::from(longdouble::format(next));
-        self.replace_string(key, text.clone().into(), now_ms);
+        self.replace_string(key, Compact::fresh(text.clone()), now_ms);
         Ok(text)
     }
 }
