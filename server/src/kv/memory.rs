@@ -41,7 +41,7 @@ pub(super) fn own(bytes: Bytes) -> Bytes {
 }
 
 /// Bytes counted for each key besides its key and value bytes.
-pub const ENTRY_OVERHEAD: u64 = (std::mem::size_of::<(Bytes, Entry)>() + 1) as u64;
+pub const ENTRY_OVERHEAD: u64 = (std::mem::size_of::<(super::Compact, Entry)>() + 1) as u64;
 
 /// Bytes counted for each hash field besides its field and value bytes.
 pub const FIELD_OVERHEAD: u64 = (std::mem::size_of::<(Bytes, Bytes)>() + 2 * std::mem::size_of::<usize>() + 1) as u64;

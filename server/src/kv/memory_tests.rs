@@ -2,7 +2,7 @@
 //! random operations, `noeviction` refuses, `allkeys-lru` evicts the keys idle longest.
 
 use super::memory::{entry_bytes, field_bytes, MemoryLimit, OutOfMemory, ENTRY_OVERHEAD};
-use super::{ExpireCondition, KvStore, SetCondition, SetExpiry, Stored};
+use super::{Compact, ExpireCondition, KvStore, SetCondition, SetExpiry, Stored};
 use bytes::Bytes;
 use nexus_engine::config::EvictionPolicy;
 
@@ -170,27 +170,30 @@ fn the_store_keeps_copies_never_slices_of_the_callers_buffer() {
     assert_eq!(kv.deadlines.len(), 2);
 }
 
-#[test]
-fn a_short_key_and_value_live_in_the_bucket() {
-    let (key, value) = (b("short-key"), b("short value"));
-    let (key_at, value_at) = (key.as_ptr(), value.as_ptr());
+/// Sets `key` to `value` in an empty store; what the table holds for them, and where the
+/// caller's key and value bytes were.
+fn stored_string(key: &'static str, value: &'static str) -> (Compact, Compact, (*const u8, *const u8)) {
+    let (key, value) = (b(key), b(value));
+    let given = (key.as_ptr(), value.as_ptr());
     let mut kv = KvStore::new();
     kv.set(key, value, ALWAYS, false, 0).unwrap();
     let (stored_key, entry) = kv.map.iter().next().expect("one key");
     let Stored::Str(stored) = &entry.value else { panic!("not a string") };
+    (stored_key.clone(), stored.clone(), given)
+}
+
+#[test]
+fn a_short_key_and_value_live_in_the_bucket() {
+    let (stored_key, stored, given) = stored_string("short-key", "short value");
     // A short key and value live in the table's bucket (no allocation of their own).
-    assert!(matches!(stored_key, super::compact::Compact::Inline { .. }), "a short key is inline");
-    assert!(matches!(stored, super::compact::Compact::Inline { .. }), "a short value is inline");
-    assert_ne!((stored_key.as_ptr(), stored.as_ptr()), (key_at, value_at));
+    assert!(matches!(stored_key, Compact::Inline { .. }), "a short key is inline");
+    assert!(matches!(stored, Compact::Inline { .. }), "a short value is inline");
+    assert_ne!((stored_key.as_ptr(), stored.as_ptr()), given);
 }
 
 #[test]
 fn a_string_between_inline_and_slice_sizes_is_kept_as_it_is() {
-    let (key, value) = (b("a key longer than twenty-two bytes"), b("a value longer than twenty-two bytes"));
-    let (key_at, value_at) = (key.as_ptr(), value.as_ptr());
-    let mut kv = KvStore::new();
-    kv.set(key, value, ALWAYS, false, 0).unwrap();
-    let (stored_key, entry) = kv.map.iter().next().expect("one key");
-    let Stored::Str(stored) = &entry.value else { panic!("not a string") };
-    assert_eq!((stored_key.as_ptr(), stored.as_ptr()), (key_at, value_at), "a string was copied again");
+    let (stored_key, stored, given) =
+        stored_string("a key longer than twenty-two bytes", "a value longer than twenty-two bytes");
+    assert_eq!((stored_key.as_ptr(), stored.as_ptr()), given, "a string was copied again");
 }

@@ -305,17 +305,12 @@ impl Aligned {
 
     /// A buffer of `size` bytes for records: the spare if it is large enough.
     fn buffer(&mut self, size: usize) -> DmaBuffer {
-        match self.spare.take() {
-            Some(mut buf) if buf.capacity() >= size => {
-                buf.set_len(size);
-                buf
-            }
-            _ => {
-                let mut buf = self.file.alloc_dma_buffer(size.next_power_of_two().max(SPARE_DMA_MIN));
-                buf.set_len(size);
-                buf
-            }
-        }
+        let mut buf = match self.spare.take() {
+            Some(buf) if buf.capacity() >= size => buf,
+            _ => self.file.alloc_dma_buffer(size.next_power_of_two().max(SPARE_DMA_MIN)),
+        };
+        buf.set_len(size);
+        buf
     }
 
     /// Appends `parts` with one aligned write: the partial block, the parts, zeros.
