@@ -28,7 +28,7 @@
 use crate::directory::{Directory, Subscriber};
 use crate::kinds::{AgentRequest, Kinds};
 use crate::kv::exec::{self, KeyCmd};
-use crate::kv::{ExpireCondition, KvStore, SetCondition, SetExpiry, Taken};
+use crate::kv::{Compact, ExpireCondition, KvStore, SetCondition, SetExpiry, Taken};
 use crate::persist::{Durability, HeldReplies, DUMP_KEYS_PER_STEP};
 use crate::resp::Value;
 use crate::topic::{Topic, TopicMsg};
@@ -187,7 +187,7 @@ struct PartLog {
     hold: bool,
     held: HeldReplies,
     /// A running compaction's keys not dumped yet, and whether its next step is queued.
-    to_dump: Vec<Bytes>,
+    to_dump: Vec<Compact>,
     step_queued: bool,
     /// A [`PartOp::LogFlush`] is queued.
     flush_queued: bool,
@@ -688,10 +688,11 @@ impl Partition {
     fn rewrite_step(&mut self, now: u64) {
         let Some(log) = &mut self.log else { return };
         log.step_queued = false;
-        let keys: Vec<Bytes> = log.to_dump.drain(log.to_dump.len().saturating_sub(DUMP_KEYS_PER_STEP)..).collect();
-        let done = log.to_dump.is_empty();
+        let from = log.to_dump.len().saturating_sub(DUMP_KEYS_PER_STEP);
         let mut kv = self.kv.borrow_mut();
-        kv.dump_keys(&keys, now);
+        kv.dump_keys(&log.to_dump[from..], now);
+        log.to_dump.truncate(from);
+        let done = log.to_dump.is_empty();
         if done {
             if let Some(j) = kv.journal_mut() {
                 j.finish_rewrite();

@@ -40,12 +40,21 @@ const fn tables() -> [[u32; 256]; 8] {
 /// The CRC-32C of `data`: the CPU's `crc32` instruction where it has one (SSE 4.2), else the
 /// tables.
 pub fn crc32c(data: &[u8]) -> u32 {
+    crc32c_parts(&[data])
+}
+
+/// The CRC-32C of the concatenation of `parts`, without building it. A record's checksum is
+/// taken over its fields where they already are (the request's key and value, the lengths in
+/// arrays of their own) instead of over the payload just written: reading back bytes that
+/// several small stores have only just written stalls the CPU (the loads cannot be forwarded
+/// from the stores), and that made the checksum 4% of a shard's time under `everysec`.
+pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("sse4.2") {
         // SAFETY: the CPU has SSE 4.2 (checked just above), the only requirement of `hardware`.
-        return unsafe { hardware(data) };
+        return unsafe { hardware(parts) };
     }
-    software(data)
+    software(parts)
 }
 
 /// CRC-32C with the SSE 4.2 `crc32` instruction, eight bytes a step.
@@ -54,45 +63,55 @@ pub fn crc32c(data: &[u8]) -> u32 {
 /// The CPU must support SSE 4.2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
-unsafe fn hardware(data: &[u8]) -> u32 {
-    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
-    let mut crc = u64::from(!0u32);
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        crc = _mm_crc32_u64(crc, word);
-    }
-    let mut crc = crc as u32;
-    for &b in chunks.remainder() {
-        crc = _mm_crc32_u8(crc, b);
+unsafe fn hardware(parts: &[&[u8]]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
+    let mut crc = !0u32;
+    for data in parts {
+        let mut wide = u64::from(crc);
+        let mut chunks = data.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            wide = _mm_crc32_u64(wide, word);
+        }
+        crc = wide as u32;
+        let mut rest = chunks.remainder();
+        if let [a, b, c, d, tail @ ..] = rest {
+            crc = _mm_crc32_u32(crc, u32::from_le_bytes([*a, *b, *c, *d]));
+            rest = tail;
+        }
+        for &b in rest {
+            crc = _mm_crc32_u8(crc, b);
+        }
     }
     !crc
 }
 
 /// CRC-32C from the tables (slicing by 8).
-fn software(data: &[u8]) -> u32 {
+fn software(parts: &[&[u8]]) -> u32 {
     let mut crc = !0u32;
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        crc = TABLES[7][(lo & 0xff) as usize]
-            ^ TABLES[6][((lo >> 8) & 0xff) as usize]
-            ^ TABLES[5][((lo >> 16) & 0xff) as usize]
-            ^ TABLES[4][(lo >> 24) as usize]
-            ^ TABLES[3][c[4] as usize]
-            ^ TABLES[2][c[5] as usize]
-            ^ TABLES[1][c[6] as usize]
-            ^ TABLES[0][c[7] as usize];
-    }
-    for &b in chunks.remainder() {
-        crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize];
+    for data in parts {
+        let mut chunks = data.chunks_exact(8);
+        for c in &mut chunks {
+            let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            crc = TABLES[7][(lo & 0xff) as usize]
+                ^ TABLES[6][((lo >> 8) & 0xff) as usize]
+                ^ TABLES[5][((lo >> 16) & 0xff) as usize]
+                ^ TABLES[4][(lo >> 24) as usize]
+                ^ TABLES[3][c[4] as usize]
+                ^ TABLES[2][c[5] as usize]
+                ^ TABLES[1][c[6] as usize]
+                ^ TABLES[0][c[7] as usize];
+        }
+        for &b in chunks.remainder() {
+            crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize];
+        }
     }
     !crc
 }
 
 #[cfg(test)]
 mod tests {
-    use super::crc32c;
+    use super::{crc32c, crc32c_parts};
 
     #[test]
     fn standard_check_values() {
@@ -110,7 +129,23 @@ mod tests {
                 c
             });
             assert_eq!(crc32c(&data[..n]), !slow, "length {n}");
-            assert_eq!(super::software(&data[..n]), !slow, "length {n}, tables");
+            assert_eq!(super::software(&[&data[..n]]), !slow, "length {n}, tables");
         }
+    }
+
+    /// The checksum of parts is the checksum of their concatenation, however it is cut, on
+    /// both paths.
+    #[test]
+    fn parts_checksum_as_their_concatenation() {
+        let data: Vec<u8> = (0..37u8).map(|b| b.wrapping_mul(59)).collect();
+        let whole = crc32c(&data);
+        for i in 0..=data.len() {
+            for j in i..=data.len() {
+                let parts: [&[u8]; 3] = [&data[..i], &data[i..j], &data[j..]];
+                assert_eq!(crc32c_parts(&parts), whole, "cut at {i} and {j}");
+                assert_eq!(super::software(&parts), whole, "cut at {i} and {j}, tables");
+            }
+        }
+        assert_eq!(crc32c_parts(&[]), 0);
     }
 }

@@ -140,6 +140,35 @@ fn flushes_before_the_task_runs_merge_and_writes_of_every_size_reuse_one_buffer(
 }
 
 #[test]
+fn a_flush_that_does_not_fit_the_queued_append_queues_another_and_all_are_written() {
+    let dir = scratch("no-regrow");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::No);
+        settle(&mut kv, &durability).await;
+        // Nothing here yields, so the task takes nothing between the flushes. The first queues
+        // the journal's buffer (64 KiB); the second does not fit beside it and is queued apart
+        // instead of growing it; the small ones fit into the second.
+        let sizes = [40 << 10, 40 << 10, 10, 20];
+        for (n, size) in sizes.iter().enumerate() {
+            let value = Bytes::from(vec![b'a' + n as u8; *size]);
+            kv.set(Bytes::from(format!("k{n}")), value, (SetCondition::Always, SetExpiry::Clear), false, 0).unwrap();
+            kv.journal_mut().unwrap().flush();
+        }
+        assert_eq!(ring.queued(), 2, "two appends queued for four flushes");
+        settle(&mut kv, &durability).await;
+        close_ring(ring, || {}).await;
+        drop(kv);
+        let (mut kv, replayed) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
+        assert_eq!(replayed.records, sizes.len() as u64);
+        for (n, size) in sizes.iter().enumerate() {
+            let value = kv.get(format!("k{n}").as_bytes(), 0).unwrap().unwrap();
+            assert_eq!(value, vec![b'a' + n as u8; *size], "write {n}");
+        }
+    });
+}
+
+#[test]
 fn everysec_syncs_within_a_second_without_more_writes() {
     let dir = scratch("everysec");
     check_dir(&dir, 1).unwrap();

@@ -189,8 +189,9 @@ fn compaction_while_writing_replays_to_the_store() {
     let mut keys = kv.rewrite_keys();
     let mut step = 0;
     while !keys.is_empty() {
-        let chunk: Vec<Bytes> = keys.drain(keys.len().saturating_sub(500)..).collect();
-        kv.dump_keys(&chunk, 0);
+        let from = keys.len().saturating_sub(500);
+        kv.dump_keys(&keys[from..], 0);
+        keys.truncate(from);
         // Writes between the steps: to keys dumped already, not yet, and new ones.
         set(&mut kv, &format!("k{}", step * 7), "changed", SetExpiry::Clear, 0);
         kv.del(format!("k{}", 2999 - step).as_bytes(), 0);
