@@ -361,26 +361,35 @@ impl KvStore {
         let current = crate::kinds::parse_i64(old).ok_or(IncrError::NotAnInteger)?;
         let next = current.checked_add(by).ok_or(IncrError::Overflow)?;
         let value = decimal(next);
+        let logged = value.clone();
+        let at = entry.expires_at_ms;
         let before = memory::entry_bytes(&key, &entry.value);
         entry.value = Stored::Str(value);
         let after = memory::entry_bytes(&key, &entry.value);
         self.resized(before, after);
-        self.note(&key, now_ms);
+        // Logged from here, not looked up again (`note` would hash the key a second time).
+        self.note_str(&key, &logged, at, now_ms);
         Ok(next)
     }
 
     /// Stores string `value` under `key`, keeping a live key's deadline.
     fn replace_string(&mut self, key: Bytes, value: Compact, now_ms: u64) {
-        match self.live(&key, now_ms) {
+        let logged = value.clone();
+        let at = match self.live(&key, now_ms) {
             Some(e) => {
                 let before = memory::entry_bytes(&key, &e.value);
                 e.value = Stored::Str(value);
                 let after = memory::entry_bytes(&key, &e.value);
+                let at = e.expires_at_ms;
                 self.resized(before, after);
+                at
             }
-            None => self.insert_entry(key.clone(), Entry::new(Stored::Str(value), None, now_ms)),
-        }
-        self.note(&key, now_ms);
+            None => {
+                self.insert_entry(key.clone(), Entry::new(Stored::Str(value), None, now_ms));
+                None
+            }
+        };
+        self.note_str(&key, &logged, at, now_ms);
     }
 
     /// `EXPIRE` and its kin: sets the deadline `ms` from now (0 or less: deletes the key) when
