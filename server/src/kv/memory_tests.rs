@@ -18,7 +18,10 @@ fn random_op(kv: &mut KvStore, draw: u64, now: u64) {
     let field = b(&format!("f{}", (draw >> 8) % 5));
     let value = b(&"v".repeat(((draw >> 16) % 40) as usize));
     let _ = match (draw >> 24) % 14 {
-        0 => kv.set(key, value, ALWAYS, false, now).is_ok(),
+        0 => {
+            let expiry = if draw & 1 == 0 { SetExpiry::Clear } else { SetExpiry::Keep };
+            kv.set(key, value, (SetCondition::Always, expiry), false, now).is_ok()
+        }
         1 => kv.set(key, value, (SetCondition::Always, SetExpiry::After(draw % 50)), false, now).is_ok(),
         2 => kv.del(&key, now),
         3 => kv.append(key, &value, now).is_ok(),
@@ -196,4 +199,24 @@ fn a_string_between_inline_and_slice_sizes_is_kept_as_it_is() {
     let (stored_key, stored, given) =
         stored_string("a key longer than twenty-two bytes", "a value longer than twenty-two bytes");
     assert_eq!((stored_key.as_ptr(), stored.as_ptr()), given, "a string was copied again");
+}
+
+/// An overwrite that keeps the deadline replaces the value where it lies: the deadline, the
+/// count of expiring keys and the accounting stay right, and the key still expires on time.
+#[test]
+fn an_overwrite_in_place_keeps_the_deadline_the_counts_and_the_expiry() {
+    let mut kv = KvStore::new();
+    kv.set(b("k"), b("short"), (SetCondition::Always, SetExpiry::After(1000)), false, 0).unwrap();
+    kv.set(b("k"), b(&"long".repeat(20)), (SetCondition::Always, SetExpiry::Keep), false, 10).unwrap();
+    assert_eq!(kv.expiring(), 1);
+    assert_eq!(kv.used_memory(), kv.recount());
+    assert_eq!(kv.get(b"k", 20).unwrap().unwrap(), b(&"long".repeat(20)));
+    kv.set(b("plain"), b("1"), ALWAYS, false, 0).unwrap();
+    kv.set(b("plain"), b("2"), ALWAYS, false, 5).unwrap();
+    assert_eq!(kv.get(b"plain", 6).unwrap().unwrap(), b("2"));
+    assert_eq!((kv.expiring(), kv.used_memory()), (1, kv.recount()));
+    kv.expire_due(1000);
+    assert_eq!(kv.get(b"k", 1000).unwrap(), None, "expired at its first deadline");
+    assert_eq!((kv.expiring(), kv.len(1000)), (0, 1));
+    assert_eq!(kv.used_memory(), kv.recount());
 }

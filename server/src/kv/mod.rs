@@ -289,7 +289,9 @@ impl KvStore {
     ) -> Result<(bool, Option<Bytes>), WrongType> {
         // The old value is cloned only for `GET` (a clone is a reference count taken and
         // dropped again).
-        let (previous, old_deadline, exists) = match self.live(&key, now_ms) {
+        let logging = self.journal.is_some();
+        let live = self.live(&key, now_ms);
+        let (previous, old_deadline, exists) = match &live {
             Some(Entry { value: Stored::Str(v), expires_at_ms, .. }) => {
                 (get.then(|| v.to_bytes()), *expires_at_ms, true)
             }
@@ -310,6 +312,20 @@ impl KvStore {
             SetExpiry::After(ms) => Some(now_ms.saturating_add(ms)),
             SetExpiry::Keep => old_deadline,
         };
+        if let Some(entry) = live.filter(|_| deadline == old_deadline) {
+            // The common overwrite: the value is replaced where it lies (its deadline, and so
+            // the deadline heap, stay as they are), without a second hash and probe.
+            let value = Compact::from(value);
+            let logged = logging.then(|| value.clone());
+            let before = memory::entry_bytes(&key, &entry.value);
+            entry.value = Stored::Str(value);
+            let after = memory::entry_bytes(&key, &entry.value);
+            self.resized(before, after);
+            if let Some(logged) = logged {
+                self.note_str(&key, &logged, deadline, now_ms);
+            }
+            return Ok((true, previous));
+        }
         self.set_deadline(&key, old_deadline, deadline);
         self.note_str(&key, &value, deadline, now_ms);
         self.insert_entry(key, Entry::new(Stored::Str(value.into()), deadline, now_ms));
