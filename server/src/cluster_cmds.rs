@@ -76,6 +76,7 @@ impl From<Value> for WireValue {
             Value::Int(n) => WireValue::Int(n),
             Value::Bool(b) => WireValue::Int(i64::from(b)),
             Value::Bulk(b) | Value::Verbatim(b) => WireValue::Bulk(b.to_vec()),
+            Value::Stored(b) => WireValue::Bulk(b.as_slice().to_vec()),
             Value::Double(x) => WireValue::Bulk(x.to_string().into_bytes()),
             Value::Nil | Value::NilArray => WireValue::Nil,
             Value::Array(v) | Value::Set(v) | Value::Push(v) => {

@@ -590,8 +590,8 @@ pub fn run_key_op(kv: &mut KvStore, op: PartOp, now: u64) -> Value {
         }
     }
     match op {
-        PartOp::Get(key) => match kv.get(&key, now) {
-            Ok(v) => v.map_or(Value::Nil, Value::Bulk),
+        PartOp::Get(key) => match kv.get_stored(&key, now) {
+            Ok(v) => v.map_or(Value::Nil, Value::Stored),
             Err(e) => Value::error(e.to_string()),
         },
         PartOp::Set { key, value, condition, expiry, get } => match kv.set(key, value, (condition, expiry), get, now) {

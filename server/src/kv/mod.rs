@@ -268,6 +268,16 @@ impl KvStore {
         self.insert_entry(key, Entry::new(value, at, now_ms));
     }
 
+    /// `GET`, as the store holds the value: a copy of a short one, a shared reference to a
+    /// long one (no allocation either way).
+    pub fn get_stored(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Compact>, WrongType> {
+        match self.live(key, now_ms).map(|e| &e.value) {
+            None => Ok(None),
+            Some(Stored::Str(v)) => Ok(Some(v.clone())),
+            Some(Stored::Hash(_)) => Err(WrongType),
+        }
+    }
+
     /// `GET`.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Bytes>, WrongType> {
         match self.live(key, now_ms).map(|e| &e.value) {

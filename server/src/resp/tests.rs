@@ -400,6 +400,12 @@ fn encodes_every_variant_in_both_protocols() {
         (Value::Int(i64::MAX), b":9223372036854775807\r\n", b":9223372036854775807\r\n"),
         (Value::bulk(&b"a\r\nb"[..]), b"$4\r\na\r\nb\r\n", b"$4\r\na\r\nb\r\n"),
         (Value::bulk(Bytes::new()), b"$0\r\n\r\n", b"$0\r\n\r\n"),
+        (Value::Stored(crate::kv::Compact::copy_from_slice(b"a\r\nb")), b"$4\r\na\r\nb\r\n", b"$4\r\na\r\nb\r\n"),
+        (
+            Value::Stored(crate::kv::Compact::from(Bytes::from(vec![b'x'; 30]))),
+            b"$30\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
+            b"$30\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n",
+        ),
         (Value::Nil, b"$-1\r\n", b"_\r\n"),
         (Value::NilArray, b"*-1\r\n", b"_\r\n"),
         (Value::Array(vec![]), b"*0\r\n", b"*0\r\n"),

@@ -42,6 +42,9 @@ pub enum Value {
     Int(i64),
     /// A bulk (binary-safe) string, `$len`.
     Bulk(Bytes),
+    /// A bulk string as the store holds it (inline, or sharing a long value's bytes), sent as
+    /// [`Value::Bulk`] is: a GET of a short value is answered without an allocation.
+    Stored(crate::kv::Compact),
     /// The null bulk string: RESP2 `$-1`, RESP3 `_`.
     Nil,
     /// The null array: RESP2 `*-1`, RESP3 `_`.
@@ -93,6 +96,7 @@ impl Value {
                 out.extend_from_slice(CRLF);
             }
             Value::Bulk(data) => put_bulk(out, data),
+            Value::Stored(data) => put_bulk(out, data.as_slice()),
             Value::Nil if resp3 => out.extend_from_slice(b"_\r\n"),
             Value::Nil => out.extend_from_slice(b"$-1\r\n"),
             Value::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
