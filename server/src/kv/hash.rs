@@ -42,7 +42,7 @@ impl KvStore {
     /// The hash under `key`, created empty when missing (the caller adds a field at once).
     fn hash_or_new(&mut self, key: Bytes, now_ms: u64) -> Result<&mut Hash, WrongType> {
         if self.hash(&key, now_ms)?.is_none() {
-            self.insert_entry(key.clone(), Entry::new(Stored::Hash(Hash::new()), None, now_ms));
+            self.insert_entry(key.clone(), Entry::new(Stored::Hash(Box::default()), None, now_ms));
         }
         self.hash(&key, now_ms)?.ok_or(WrongType)
     }

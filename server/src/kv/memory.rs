@@ -128,7 +128,7 @@ impl KvStore {
     pub(super) fn insert_entry(&mut self, key: Bytes, mut entry: Entry) {
         entry.value = match entry.value {
             Stored::Hash(h) if h.keys().chain(h.values()).any(|b| b.len() >= SLICE_MIN) => {
-                Stored::Hash(h.into_iter().map(|(f, v)| (own(f), own(v))).collect())
+                Stored::Hash(Box::new(h.into_iter().map(|(f, v)| (own(f), own(v))).collect()))
             }
             hash => hash,
         };

@@ -51,8 +51,9 @@ pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
 pub enum Stored {
     /// A string (inline when short, see [`Compact`]).
     Str(Compact),
-    /// A hash.
-    Hash(Hash),
+    /// A hash, boxed: the map's own fields would double a string's table slot (see
+    /// `memory_tests::a_table_slot_stays_small`).
+    Hash(Box<Hash>),
 }
 
 impl Stored {

@@ -186,7 +186,7 @@ pub fn decode_in(buf: &Bytes, range: std::ops::Range<usize>) -> Result<Record, M
                     let f = r.bytes()?;
                     h.insert(f, r.bytes()?);
                 }
-                Stored::Hash(h)
+                Stored::Hash(Box::new(h))
             };
             Record::Put { key, value, expires_at: (at != 0).then_some(at) }
         }

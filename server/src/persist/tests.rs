@@ -18,7 +18,7 @@ fn records_round_trip() {
     h.insert(b("g"), b("2"));
     let records = vec![
         Record::Put { key: b("k"), value: Stored::Str(b("v").into()), expires_at: None },
-        Record::Put { key: b("h"), value: Stored::Hash(h), expires_at: Some(1_700_000_000_000) },
+        Record::Put { key: b("h"), value: Stored::Hash(Box::new(h)), expires_at: Some(1_700_000_000_000) },
         Record::Del(b("k")),
         Record::Flush,
     ];
