@@ -2,10 +2,12 @@
 //! ever waits on disk (a glommio shard writes through io_uring instead: `ring`).
 //!
 //! The shard hands it buffers of encoded records ([`WriterCmd::Append`]) over a channel; it
-//! writes them with plain `write(2)` (and `fdatasync(2)` per the fsync policy; no io_uring: one
-//! large write and one sync per batch leave little for it to save), then publishes the LSNs it
-//! wrote and made durable in [`LogShared`] and calls the shard's notifier. Everything queued when
-//! it wakes is written before one sync: group commit, so `always` costs one fsync per batch, not
+//! writes them with plain positioned writes (`pwrite(2)`; no io_uring: one large write per
+//! batch leaves little for it to save), then publishes the LSNs it wrote and made durable in
+//! [`LogShared`] and calls the shard's notifier. Zeros are written ahead of the records, a
+//! chunk at a time ([`PREALLOCATE`]), so a record write only overwrites blocks: its
+//! `fdatasync(2)` flushes data, not a change of the file's size (replay cuts the zeros off as
+//! padding). Everything queued when it wakes is written before one sync: group commit, so `always` costs one fsync per batch, not
 //! per write. Under `everysec` it syncs when a second has passed since the last sync (waking on
 //! its own for it), under `no` never. Under those two it also takes at most one batch per
 //! [`PACE`]: it stays busy that long after a batch, so a loaded shard gathers its records for
@@ -37,6 +39,11 @@ use std::time::{Duration, Instant};
 
 /// Under `everysec` and `no`, the least time from one batch to the next (see the module docs).
 pub const PACE: Duration = Duration::from_millis(2);
+
+/// Zeros are written this far ahead of the log's end (bytes), so a record write overwrites
+/// blocks the file already has: a sync then flushes data only, and the file's size (metadata:
+/// on ext4 a journal commit) changes once a chunk instead of on every sync.
+const PREALLOCATE: u64 = 1 << 20;
 
 /// Written buffers up to this capacity go back to the shard for reuse; larger ones are freed.
 const SPARE_MAX_CAPACITY: usize = 4 << 20;
@@ -125,6 +132,11 @@ impl LogShared {
 struct Writer {
     path: PathBuf,
     file: File,
+    /// The byte after the last record, and the file's length (zeros after `end`).
+    end: u64,
+    allocated: u64,
+    /// One chunk of zeros, once the log first grows.
+    zeros: Vec<u8>,
     rewrite: Option<File>,
     policy: FsyncPolicy,
     shared: Arc<LogShared>,
@@ -134,19 +146,38 @@ struct Writer {
     last_sync: Instant,
 }
 
-/// Starts the writer of the log at `path` (opened for appending as `file`).
+/// Opens the log at `path` for the writer's positioned writes (never `O_APPEND`, whose writes
+/// ignore the position).
+pub fn open_log(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new().create(true).write(true).open(path)
+}
+
+/// Starts the writer of the log at `path`, opened with [`open_log`] as `file`, whose records
+/// end at byte `start.1` with LSN `start.0`.
 pub fn spawn(
     path: PathBuf,
     file: File,
     policy: FsyncPolicy,
     shared: Arc<LogShared>,
     rx: Receiver<WriterCmd>,
-    start_lsn: u64,
+    (start_lsn, end): (u64, u64),
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     shared.start_at(start_lsn);
     let name = format!("nexus-aof-{}", path.file_stem().and_then(|s| s.to_str()).unwrap_or("log"));
-    let writer =
-        Writer { path, file, rewrite: None, policy, shared, lsn: start_lsn, dirty: false, last_sync: Instant::now() };
+    let allocated = file.metadata()?.len().max(end);
+    let writer = Writer {
+        path,
+        file,
+        end,
+        allocated,
+        zeros: Vec::new(),
+        rewrite: None,
+        policy,
+        shared,
+        lsn: start_lsn,
+        dirty: false,
+        last_sync: Instant::now(),
+    };
     std::thread::Builder::new().name(name).spawn(move || writer.run(rx))
 }
 
@@ -219,7 +250,7 @@ impl Writer {
     fn apply(&mut self, cmd: WriterCmd) {
         match cmd {
             WriterCmd::Append { main, rewrite, lsn } => {
-                if let Err(e) = self.file.write_all(&main) {
+                if let Err(e) = self.append(&main) {
                     self.fail("write", &e);
                     return;
                 }
@@ -241,6 +272,28 @@ impl Writer {
         }
     }
 
+    /// Writes `records` at the log's end, after writing zeros ahead when they reach past the
+    /// file's length (see [`PREALLOCATE`]).
+    fn append(&mut self, records: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let end = self.end + records.len() as u64;
+        while end > self.allocated {
+            if self.zeros.is_empty() {
+                self.zeros = vec![0; PREALLOCATE as usize];
+            }
+            // Up to the next whole chunk, so the file's length stays a multiple of one.
+            let to = (self.allocated / PREALLOCATE + 1) * PREALLOCATE;
+            self.file.write_all_at(&self.zeros[..(to - self.allocated) as usize], self.allocated)?;
+            self.allocated = to;
+        }
+        self.file.write_all_at(records, self.end)?;
+        self.end = end;
+        Ok(())
+    }
+
     /// Syncs the new log, renames it over the log and appends to it from now on.
     fn finish_rewrite(&mut self) {
         let Some(new) = self.rewrite.take() else { return };
@@ -249,7 +302,11 @@ impl Writer {
             new.sync_data().and_then(|()| std::fs::rename(&tmp, &self.path)).and_then(|()| sync_dir(&self.path));
         match switched {
             Ok(()) => {
-                // Everything written so far is in the new, synced log.
+                // Everything written so far is in the new, synced log, which ends at its length.
+                match new.metadata() {
+                    Ok(meta) => (self.end, self.allocated) = (meta.len(), meta.len()),
+                    Err(e) => self.fail("reading the rewritten log's length", &e),
+                }
                 self.file = new;
                 self.dirty = false;
                 self.last_sync = Instant::now();
