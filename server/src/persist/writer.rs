@@ -149,7 +149,7 @@ struct Writer {
 /// Opens the log at `path` for the writer's positioned writes (never `O_APPEND`, whose writes
 /// ignore the position).
 pub fn open_log(path: &Path) -> std::io::Result<File> {
-    std::fs::OpenOptions::new().create(true).write(true).open(path)
+    std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(path)
 }
 
 /// Starts the writer of the log at `path`, opened with [`open_log`] as `file`, whose records
