@@ -86,6 +86,14 @@ pub fn entry_bytes(key: &[u8], value: &Stored) -> u64 {
     key.len() as u64 + value_bytes + ENTRY_OVERHEAD
 }
 
+/// Puts string `value` in `key`'s `entry` and gives back the entry's accounted bytes before and
+/// after, for [`KvStore::resized`] once the entry is no longer borrowed.
+pub(super) fn replace_str(key: &[u8], entry: &mut Entry, value: super::Compact) -> (u64, u64) {
+    let before = entry_bytes(key, &entry.value);
+    entry.value = Stored::Str(value);
+    (before, entry_bytes(key, &entry.value))
+}
+
 impl KvStore {
     /// The store with memory limit `limit` (the default: none).
     pub fn with_memory_limit(mut self, limit: MemoryLimit) -> Self {

@@ -279,13 +279,9 @@ impl KvStore {
         }
     }
 
-    /// `GET`.
+    /// `GET`, as a `Bytes`.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Result<Option<Bytes>, WrongType> {
-        match self.live(key, now_ms).map(|e| &e.value) {
-            None => Ok(None),
-            Some(Stored::Str(v)) => Ok(Some(v.to_bytes())),
-            Some(Stored::Hash(_)) => Err(WrongType),
-        }
+        Ok(self.get_stored(key, now_ms)?.map(|v| v.to_bytes()))
     }
 
     /// `SET`: returns whether it stored the value and the previous value (for `SET ... GET`,
@@ -328,9 +324,7 @@ impl KvStore {
             // the deadline heap, stay as they are), without a second hash and probe.
             let value = Compact::from(value);
             let logged = logging.then(|| value.clone());
-            let before = memory::entry_bytes(&key, &entry.value);
-            entry.value = Stored::Str(value);
-            let after = memory::entry_bytes(&key, &entry.value);
+            let (before, after) = memory::replace_str(&key, entry, value);
             self.resized(before, after);
             if let Some(logged) = logged {
                 self.note_str(&key, &logged, deadline, now_ms);
@@ -390,9 +384,7 @@ impl KvStore {
         let value = decimal(next);
         let logged = value.clone();
         let at = entry.expires_at_ms;
-        let before = memory::entry_bytes(&key, &entry.value);
-        entry.value = Stored::Str(value);
-        let after = memory::entry_bytes(&key, &entry.value);
+        let (before, after) = memory::replace_str(&key, entry, value);
         self.resized(before, after);
         // Logged from here, not looked up again (`note` would hash the key a second time).
         self.note_str(&key, &logged, at, now_ms);
@@ -401,13 +393,12 @@ impl KvStore {
 
     /// Stores string `value` under `key`, keeping a live key's deadline.
     fn replace_string(&mut self, key: Bytes, value: Compact, now_ms: u64) {
-        let logged = value.clone();
+        // A copy for the log, taken only when there is one (a long value's is a reference count).
+        let logged = self.journal.is_some().then(|| value.clone());
         let at = match self.live(&key, now_ms) {
             Some(e) => {
-                let before = memory::entry_bytes(&key, &e.value);
-                e.value = Stored::Str(value);
-                let after = memory::entry_bytes(&key, &e.value);
                 let at = e.expires_at_ms;
+                let (before, after) = memory::replace_str(&key, e, value);
                 self.resized(before, after);
                 at
             }
@@ -416,7 +407,9 @@ impl KvStore {
                 None
             }
         };
-        self.note_str(&key, &logged, at, now_ms);
+        if let Some(logged) = logged {
+            self.note_str(&key, &logged, at, now_ms);
+        }
     }
 
     /// `EXPIRE` and its kin: sets the deadline `ms` from now (0 or less: deletes the key) when

@@ -54,8 +54,9 @@ const FS_BLOCK: u64 = 4096;
 /// file (or fills a hole) changes its metadata, which ext4 cannot do without blocking: io_uring
 /// hands such a write to a worker thread, whose completion reached the parked shard 4 ms late
 /// (p90 3.8 ms a write, against 0.37 ms for overwrites). Writing into zeroed blocks is a pure
-/// overwrite, and `fdatasync` then flushes data only, except once per chunk.
-const PREALLOCATE: u64 = 1 << 20;
+/// overwrite, and `fdatasync` then flushes data only, except once per chunk. The writer thread
+/// of a threads shard zero-fills by the same chunk.
+pub(super) const PREALLOCATE: u64 = 1 << 20;
 
 /// The least capacity of a records buffer (grown to the next power of two past a batch).
 const SPARE_DMA_MIN: usize = 64 << 10;

@@ -52,6 +52,26 @@ async fn settle(kv: &mut KvStore, durability: &Durability) {
     }
 }
 
+/// Sized write `n`: key `sized-{n}` holds `size` bytes of one letter per `n`.
+fn sized(n: usize, size: usize) -> (Bytes, Vec<u8>) {
+    (Bytes::from(format!("sized-{n}")), vec![b'A' + n as u8; size])
+}
+
+fn write_sized(kv: &mut KvStore, n: usize, size: usize) {
+    let (key, value) = sized(n, size);
+    kv.set(key, Bytes::from(value), (SetCondition::Always, SetExpiry::Clear), false, 0).unwrap();
+}
+
+/// Replays shard 0's log in `dir`: `records` records, and every sized write of `sizes` in it.
+fn assert_replays_sized(dir: &Path, records: u64, sizes: &[usize]) {
+    let (mut kv, replayed) = replay(std::fs::read(log_path(dir, 0)).unwrap());
+    assert_eq!(replayed.records, records);
+    for (n, size) in sizes.iter().enumerate() {
+        let (key, value) = sized(n, *size);
+        assert_eq!(kv.get(&key, 0).unwrap().unwrap(), value, "sized write {n}");
+    }
+}
+
 fn replay(bytes: Vec<u8>) -> (KvStore, Replayed) {
     let mut kv = KvStore::new();
     let replayed = replay_bytes(&Bytes::from(bytes), &mut kv, (0, crate::kv::wall_now_ms())).unwrap();
@@ -123,19 +143,12 @@ fn flushes_before_the_task_runs_merge_and_writes_of_every_size_reuse_one_buffer(
         // it and the least one, and small, in turn: each write reuses or replaces the buffer.
         let sizes = [3 << 20, 10, 300 << 10, 1, 70 << 10, 5000];
         for (n, size) in sizes.iter().enumerate() {
-            let key = Bytes::from(format!("large-{n}"));
-            let value = Bytes::from(vec![b'A' + n as u8; *size]);
-            kv.set(key, value, (SetCondition::Always, SetExpiry::Clear), false, 0).unwrap();
+            write_sized(&mut kv, n, *size);
             settle(&mut kv, &durability).await;
         }
         close_ring(ring, || {}).await;
         drop(kv);
-        let (mut kv, replayed) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
-        assert_eq!(replayed.records, 50 + sizes.len() as u64);
-        for (n, size) in sizes.iter().enumerate() {
-            let value = kv.get(format!("large-{n}").as_bytes(), 0).unwrap().unwrap();
-            assert_eq!(value, vec![b'A' + n as u8; *size], "large write {n}");
-        }
+        assert_replays_sized(&dir, 50 + sizes.len() as u64, &sizes);
     });
 }
 
@@ -151,20 +164,14 @@ fn a_flush_that_does_not_fit_the_queued_append_queues_another_and_all_are_writte
         // instead of growing it; the small ones fit into the second.
         let sizes = [40 << 10, 40 << 10, 10, 20];
         for (n, size) in sizes.iter().enumerate() {
-            let value = Bytes::from(vec![b'a' + n as u8; *size]);
-            kv.set(Bytes::from(format!("k{n}")), value, (SetCondition::Always, SetExpiry::Clear), false, 0).unwrap();
+            write_sized(&mut kv, n, *size);
             kv.journal_mut().unwrap().flush();
         }
         assert_eq!(ring.queued(), 2, "two appends queued for four flushes");
         settle(&mut kv, &durability).await;
         close_ring(ring, || {}).await;
         drop(kv);
-        let (mut kv, replayed) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
-        assert_eq!(replayed.records, sizes.len() as u64);
-        for (n, size) in sizes.iter().enumerate() {
-            let value = kv.get(format!("k{n}").as_bytes(), 0).unwrap().unwrap();
-            assert_eq!(value, vec![b'a' + n as u8; *size], "write {n}");
-        }
+        assert_replays_sized(&dir, sizes.len() as u64, &sizes);
     });
 }
 

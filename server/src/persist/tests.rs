@@ -101,7 +101,7 @@ fn the_writer_thread_writes_zeros_ahead_and_appends_after_a_restart() {
     let (mut kv, durability) = open(&dir, 0);
     set(&mut kv, "a", "1", SetExpiry::Clear, 0);
     settle(&mut kv, &durability);
-    assert_eq!(std::fs::metadata(log_path(&dir, 0)).unwrap().len(), 1 << 20, "a chunk of zeros ahead");
+    assert_eq!(std::fs::metadata(log_path(&dir, 0)).unwrap().len(), super::ring::PREALLOCATE, "a chunk of zeros ahead");
     drop(kv);
     let (mut kv, durability) = open(&dir, 0);
     assert_eq!(kv.get(b"a", 0), Ok(Some(b("1"))));
@@ -111,7 +111,7 @@ fn the_writer_thread_writes_zeros_ahead_and_appends_after_a_restart() {
     drop(kv);
     let (mut back, r) = reopen(&dir, 0);
     assert_eq!((r.records, r.truncated), (3, 0));
-    assert!(r.padding > 0 && (r.bytes + r.padding) % (1 << 20) == 0, "zeros up to a whole chunk: {r:?}");
+    assert!(r.padding > 0 && (r.bytes + r.padding) % super::ring::PREALLOCATE == 0, "zeros up to a whole chunk: {r:?}");
     assert_eq!((back.get(b"a", 0), back.get(b"b", 0)), (Ok(Some(b("1"))), Ok(Some(b("2")))));
     assert_eq!(back.hgetall(b"h", 0).unwrap(), vec![(b("f"), b(&"v".repeat(1 << 20)))]);
 }

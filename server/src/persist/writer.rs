@@ -5,14 +5,15 @@
 //! writes them with plain positioned writes (`pwrite(2)`; no io_uring: one large write per
 //! batch leaves little for it to save), then publishes the LSNs it wrote and made durable in
 //! [`LogShared`] and calls the shard's notifier. Zeros are written ahead of the records, a
-//! chunk at a time ([`PREALLOCATE`]), so a record write only overwrites blocks: its
-//! `fdatasync(2)` flushes data, not a change of the file's size (replay cuts the zeros off as
-//! padding). Everything queued when it wakes is written before one sync: group commit, so `always` costs one fsync per batch, not
-//! per write. Under `everysec` it syncs when a second has passed since the last sync (waking on
-//! its own for it), under `no` never. Under those two it also takes at most one batch per
-//! [`PACE`]: it stays busy that long after a batch, so a loaded shard gathers its records for
-//! up to 2 ms instead of handing over (and hearing back) once per client read, which cost a
-//! thread wake-up and a shard notice per read. Under `always` a batch goes as soon as it comes:
+//! chunk at a time ([`PREALLOCATE`], as the io_uring task does), so a record write only
+//! overwrites blocks: its `fdatasync(2)` flushes data, not a change of the file's size (on ext4
+//! a journal commit; replay cuts the zeros off as padding). Everything queued when it wakes is
+//! written before one sync: group commit, so `always` costs one fsync per batch, not per write.
+//! Under `everysec` it syncs when a second has passed since the last sync (waking on its own
+//! for it), under `no` never. Under those two it also takes at most one batch per [`PACE`]: it
+//! stays busy that long after a batch, so a loaded shard gathers its records for up to 2 ms
+//! instead of handing over (and hearing back) once per client read, which cost a thread
+//! wake-up and a shard notice per read. Under `always` a batch goes as soon as it comes:
 //! there the answers wait for it.
 //!
 //! Compaction ([`WriterCmd::StartRewrite`] .. [`WriterCmd::FinishRewrite`]): meanwhile each
@@ -28,6 +29,7 @@
 //! the writer is busy always hears when it is free; a failed write or sync sets `failed` for
 //! good (the log may have a hole) and is logged.
 
+use super::ring::PREALLOCATE;
 use nexus_engine::config::FsyncPolicy;
 use std::fs::File;
 use std::io::Write;
@@ -39,11 +41,6 @@ use std::time::{Duration, Instant};
 
 /// Under `everysec` and `no`, the least time from one batch to the next (see the module docs).
 pub const PACE: Duration = Duration::from_millis(2);
-
-/// Zeros are written this far ahead of the log's end (bytes), so a record write overwrites
-/// blocks the file already has: a sync then flushes data only, and the file's size (metadata:
-/// on ext4 a journal commit) changes once a chunk instead of on every sync.
-const PREALLOCATE: u64 = 1 << 20;
 
 /// Written buffers up to this capacity go back to the shard for reuse; larger ones are freed.
 const SPARE_MAX_CAPACITY: usize = 4 << 20;
