@@ -674,7 +674,7 @@ impl Partition {
         if journal.rewrite_due() {
             journal.start_rewrite();
             let started = std::time::Instant::now();
-            log.to_dump = kv.rewrite_keys();
+            kv.rewrite_keys(&mut log.to_dump);
             let listed_us = started.elapsed().as_micros() as u64;
             tracing::info!(shard = ctx.shard(), keys = log.to_dump.len(), listed_us, "compacting the append-only log");
         }

@@ -187,7 +187,7 @@ impl Journal {
         }
         self.requested = false;
         self.hand_over();
-        self.tail = Some(Vec::with_capacity(64 * 1024));
+        self.tail = Some(self.fresh_buf());
         self.rewrite_bytes = 0;
         self.send(WriterCmd::StartRewrite);
     }
@@ -266,7 +266,14 @@ impl Journal {
         }
         let fresh = self.fresh_buf();
         let main = std::mem::replace(&mut self.buf, fresh);
-        let rewrite = self.tail.as_mut().map(std::mem::take).unwrap_or_default();
+        // A running rewrite's records also go in a spare: its dump steps reuse buffers.
+        let rewrite = match self.tail.take() {
+            Some(tail) => {
+                self.tail = Some(self.fresh_buf());
+                tail
+            }
+            None => Vec::new(),
+        };
         self.send(WriterCmd::Append { main, rewrite, lsn: self.lsn });
     }
 

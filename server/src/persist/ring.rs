@@ -521,10 +521,9 @@ impl LogTask {
                 }
             }
         }
-        for buf in mains.drain(..) {
+        for buf in mains.drain(..).chain(rewrites.drain(..)) {
             give_back(&self.shared, buf);
         }
-        rewrites.clear();
     }
 
     async fn sync(&mut self, log: &Aligned) {

@@ -217,7 +217,8 @@ fn compaction_while_writing_replays_to_the_store() {
     settle(&mut kv, &durability);
     let before = records_len(&dir);
     kv.journal_mut().unwrap().start_rewrite();
-    let mut keys = kv.rewrite_keys();
+    let mut keys = Vec::new();
+    kv.rewrite_keys(&mut keys);
     let mut step = 0;
     while !keys.is_empty() {
         let from = keys.len().saturating_sub(500);
@@ -340,4 +341,33 @@ fn under_everysec_buffers_come_back_and_the_shard_is_notified_only_when_it_waits
     drop(log);
     let (kv, _) = reopen(&dir, 0);
     assert_eq!(kv.snapshot(0).len(), 2);
+}
+
+#[test]
+fn a_rewrite_hands_its_buffers_back_for_the_next_records() {
+    use std::sync::atomic::Ordering;
+    let dir = scratch("rewrite-spares");
+    let mut cfg = config(&dir);
+    cfg.fsync = nexus_engine::config::FsyncPolicy::EverySec;
+    let mut log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Thread).unwrap();
+    let shared = log.kv.journal_mut().unwrap().shared().clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    set(&mut log.kv, "a", "1", SetExpiry::Clear, 0);
+    log.kv.journal_mut().unwrap().start_rewrite();
+    let mut keys = Vec::new();
+    log.kv.rewrite_keys(&mut keys);
+    log.kv.dump_keys(&keys, 0);
+    set(&mut log.kv, "b", "2", SetExpiry::Clear, 0);
+    while log.kv.journal_mut().unwrap().flush() {
+        assert!(std::time::Instant::now() < deadline, "the writer never took the records");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    while shared.written.load(Ordering::Acquire) != log.kv.lsn() || !shared.idle.load(Ordering::Acquire) {
+        assert!(std::time::Instant::now() < deadline, "the writer never wrote");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Both the log's records and the new log's come back: a compaction's dump does not
+    // allocate (and fault in) a fresh buffer for every step.
+    let spares = shared.spare.lock().unwrap().iter().filter(|b| b.capacity() > 0).count();
+    assert!(spares >= 2, "{spares} buffers came back");
 }

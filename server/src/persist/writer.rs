@@ -260,6 +260,7 @@ impl Writer {
                 self.lsn = lsn;
                 self.dirty |= !main.is_empty();
                 give_back(&self.shared, main);
+                give_back(&self.shared, rewrite);
             }
             WriterCmd::StartRewrite => match File::create(rewrite_path(&self.path)) {
                 Ok(f) => self.rewrite = Some(f),
