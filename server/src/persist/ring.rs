@@ -17,7 +17,11 @@
 //!
 //! Flushes that find the task's last append still queued add their records to it
 //! ([`RingInbox::merge`]), and the task writes every batch from one reused DMA buffer (and
-//! its zero-fill from one buffer of zeros): the write path allocates nothing once warm.
+//! its zero-fill from one buffer of zeros, shared with the log a compaction writes): the write
+//! path allocates nothing once warm. A compaction's new log takes over the old one's records
+//! buffer when it becomes the log, so a compaction does not hand the shard fresh pages to fault
+//! in every time (page faults of a shard under `everysec` at SET `-P 16`: about 410 a second
+//! before, 8 to 73 after; its throughput did not change measurably).
 //!
 //! The shard's stop awaits [`close`] (registered with `ShardSetup::on_stop`): the task writes
 //! and syncs what is queued, truncates the padding and ends. Records that come after (a
@@ -262,8 +266,9 @@ struct Aligned {
     allocated: u64,
     /// The buffer of the last record write, back for the next one (see [`SPARE_DMA_MAX`]).
     spare: Option<DmaBuffer>,
-    /// [`PREALLOCATE`] zero bytes, written again for every chunk ahead (never written to).
-    zeros: Option<DmaBuffer>,
+    /// [`PREALLOCATE`] zero bytes, written for every chunk ahead; never written to, so the
+    /// log and the log a compaction writes share it.
+    zeros: Option<Rc<DmaBuffer>>,
 }
 
 impl Aligned {
@@ -292,24 +297,37 @@ impl Aligned {
         Ok(Self { file, end, tail, align, allocated, spare: None, zeros: None })
     }
 
-    /// Zero-fills the file from its size to [`PREALLOCATE`] past `to` (see that constant), a
-    /// chunk of at most `PREALLOCATE` bytes a write.
+    /// Zero-fills the file from its size to at least [`PREALLOCATE`] past `to` (see that
+    /// constant), a whole chunk of `PREALLOCATE` bytes a write.
     async fn preallocate(&mut self, to: u64) -> io::Result<()> {
         let mut at = self.allocated.div_ceil(self.align) * self.align;
-        let until = (to + PREALLOCATE).div_ceil(self.align) * self.align;
+        let until = to + PREALLOCATE;
         while at < until {
-            let mut zeros = self.zeros.take().unwrap_or_else(|| {
+            let zeros = self.zeros.get_or_insert_with(|| {
                 let mut zeros = self.file.alloc_dma_buffer(PREALLOCATE as usize);
                 zeros.as_bytes_mut().fill(0);
-                zeros
+                Rc::new(zeros)
             });
-            let len = (until - at).min(PREALLOCATE);
-            zeros.set_len(len as usize);
-            self.zeros = self.write_whole(zeros, at).await?;
-            at += len;
+            let wrote = self.file.write_rc_at(zeros.clone(), at).await.map_err(io::Error::from)?;
+            if wrote < PREALLOCATE as usize {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "short write (is the disk full?)"));
+            }
+            at += PREALLOCATE;
             self.allocated = at;
         }
         Ok(())
+    }
+
+    /// Hands this log's buffers to `new`, the log a compaction wrote, which replaces it: the
+    /// larger records buffer, and the zeros.
+    fn pass_buffers(&mut self, new: &mut Aligned) {
+        let capacity = |b: &Option<DmaBuffer>| b.as_ref().map_or(0, DmaBuffer::capacity);
+        if capacity(&self.spare) > capacity(&new.spare) {
+            new.spare = self.spare.take();
+        }
+        if new.zeros.is_none() {
+            new.zeros = self.zeros.take();
+        }
     }
 
     /// A buffer of `size` bytes for records: the spare if it is large enough.
@@ -488,7 +506,7 @@ impl LogTask {
                 other => {
                     self.write(log, &mut mains, &mut rewrites, batch_lsn).await;
                     match other {
-                        WriterCmd::StartRewrite => self.start_rewrite().await,
+                        WriterCmd::StartRewrite => self.start_rewrite(log).await,
                         _ => self.finish_rewrite(log).await,
                     }
                 }
@@ -539,19 +557,22 @@ impl LogTask {
         }
     }
 
-    async fn start_rewrite(&mut self) {
+    async fn start_rewrite(&mut self, log: &Aligned) {
         // Opened as the log is: it becomes the log when the rewrite finishes, and under
         // `always` the task no longer syncs after a write (O_DSYNC made it durable).
         let dsync = self.policy == FsyncPolicy::Always;
         match Aligned::open(&rewrite_path(&self.inbox.path), 0, true, dsync).await {
-            Ok(r) => self.rewrite = Some(r),
+            Ok(mut r) => {
+                r.zeros = log.zeros.clone();
+                self.rewrite = Some(r);
+            }
             Err(e) => self.shared.fail(&self.inbox.path, "creating the rewritten log", &e),
         }
     }
 
     /// Syncs the new log, renames it over the log (syncing the directory) and appends to it.
     async fn finish_rewrite(&mut self, log: &mut Aligned) {
-        let Some(new) = self.rewrite.take() else { return };
+        let Some(mut new) = self.rewrite.take() else { return };
         let path = self.inbox.path.clone();
         let switched = async {
             new.file.truncate(new.end).await.map_err(io::Error::from)?;
@@ -563,6 +584,7 @@ impl LogTask {
         };
         match switched.await {
             Ok(()) => {
+                log.pass_buffers(&mut new);
                 let old = std::mem::replace(log, new);
                 let _ = old.file.close().await;
                 self.dirty = false;

@@ -1,7 +1,8 @@
 //! Unit tests of the io_uring log writer (`ring`), run on a glommio executor: records written
 //! in batches of every size across block boundaries replay to the same store, before the log
 //! is closed (the crash image, padded with zeros) and after (truncated to its records); records
-//! after the close go through the plain fallback; replay reads trailing zeros as padding.
+//! after the close go through the plain fallback; replay reads trailing zeros as padding; a
+//! compacted log zero-fills ahead with the first log's zeros and stays O_DSYNC under `always`.
 
 use super::record::{self, Frame};
 use super::tests::scratch;
@@ -289,5 +290,50 @@ fn under_always_the_log_stays_o_dsync_after_a_compaction() {
         close_ring(ring, || kv.journal_mut().unwrap().flush_now()).await;
         let (mut reopened, _) = replay(std::fs::read(&path).unwrap());
         assert_holds_writes(&mut reopened, 0..21);
+    });
+}
+
+#[test]
+fn a_compacted_log_zero_fills_ahead_with_the_shared_zeros_and_replays() {
+    let dir = scratch("rewrite-zeros");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        // `no`: a write counts as durable once written, so the test waits for no sync.
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::No);
+        for i in 0..20 {
+            write(&mut kv, i);
+        }
+        settle(&mut kv, &durability).await;
+        kv.journal_mut().unwrap().start_rewrite();
+        let mut keys = Vec::new();
+        kv.rewrite_keys(&mut keys);
+        kv.dump_keys(&keys, 0);
+        kv.journal_mut().unwrap().finish_rewrite();
+        settle(&mut kv, &durability).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while durability.rewrites() == 0 {
+            assert!(Instant::now() < deadline, "the compaction never finished");
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        // 2.5 MiB into the compacted log, in batches: it is zero-filled ahead, a whole chunk a
+        // write, with the zeros the first log made, three chunks past its start.
+        let sizes = vec![64 << 10; 40];
+        for (n, size) in sizes.iter().enumerate() {
+            write_sized(&mut kv, n, *size);
+            if n % 8 == 7 {
+                settle(&mut kv, &durability).await;
+            }
+        }
+        settle(&mut kv, &durability).await;
+        let allocated = std::fs::metadata(log_path(&dir, 0)).unwrap().len();
+        assert_eq!(allocated % ring::PREALLOCATE, 0, "zeros go ahead in whole chunks: {allocated} bytes");
+        assert!(allocated >= 3 * ring::PREALLOCATE, "{allocated} bytes");
+        close_ring(ring, || kv.journal_mut().unwrap().flush_now()).await;
+        assert_replays_sized(&dir, 60, &sizes);
+        let (mut back, _) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
+        for i in 0..20 {
+            let (k, v) = entry(i);
+            assert_eq!(back.get(&k, 0).unwrap(), Some(v), "write {i}, dumped by the compaction");
+        }
     });
 }
