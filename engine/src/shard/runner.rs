@@ -20,7 +20,7 @@
 //! (`sched_yield`) at each of its clock reads, so that another runnable thread there (a client
 //! on the same machine, another shard on a shared core) runs instead of waiting for the spin to
 //! end. An uncontended shard never yields, so a cross-shard round trip is unaffected. Measured
-//! with two shards and redis-benchmark on 2 vCPUs: SET `-P 16` 1.14-1.22x, `-P 1` 1.15-1.28x.
+//! with two shards and redis-benchmark on 2 vCPUs: SET `-P 16` 1.12-1.25x, `-P 1` 1.23-1.37x.
 //! `park_timeout`, when set, caps a single park (`None`, the default, means no cap).
 //! A driver made with [`Driver::in_executor`] does not park the thread: it hands the park back
 //! to its caller ([`DriveOutcome::Park`]), which sleeps inside the executor so that the shard's
