@@ -14,13 +14,15 @@
 //! once instead of spinning. The spin is adaptive: a spin that ended in a park halves the next
 //! one (down to an eighth of `spin_before_park`), and a spin that met work restores it.
 //!
-//! On a contended CPU the spin gives way. When the shard's thread was switched out against its
-//! will since its last park (the kernel's involuntary context switches, read at each park), a
-//! spin that has found no work for [`CONTENDED_SPIN_BEFORE_YIELD`] yields the CPU
-//! (`sched_yield`) at each of its clock reads, so that another runnable thread there (a client
-//! on the same machine, another shard on a shared core) runs instead of waiting for the spin to
-//! end. An uncontended shard never yields, so a cross-shard round trip is unaffected. Measured
-//! with two shards and redis-benchmark on 2 vCPUs: SET `-P 16` 1.12-1.25x, `-P 1` 1.23-1.37x.
+//! On a contended CPU the spin is short. When the shard's thread was switched out against its
+//! will since its last park (the kernel's involuntary context switches, read at each park), it
+//! spins at most [`CONTENDED_SPIN`] before it parks, so that another runnable thread there (a
+//! client on the same machine, another shard on a shared core) gets the CPU instead of waiting
+//! for the spin to end; the park's wake-up then brings the shard back ahead of it. An
+//! uncontended shard spins as before, so a cross-shard round trip is unaffected. Measured with
+//! two shards and redis-benchmark on 2 vCPUs: SET `-P 16` 1.05-1.09x with p99 no worse.
+//! Yielding the CPU during the spin instead (`sched_yield`) gained more throughput but let the
+//! client keep the CPU for whole scheduler slices: p99 3.5-6.9 ms against 1.0-1.9 ms (PERF.md).
 //! `park_timeout`, when set, caps a single park (`None`, the default, means no cap).
 //! A driver made with [`Driver::in_executor`] does not park the thread: it hands the park back
 //! to its caller ([`DriveOutcome::Park`]), which sleeps inside the executor so that the shard's
@@ -38,8 +40,8 @@ use std::time::{Duration, Instant};
 pub const PREEMPT_CHECK_PASSES: u32 = 16;
 /// Idle passes between two clock reads while spinning.
 const IDLE_CLOCK_EVERY: u32 = 64;
-/// How long a spin on a contended CPU looks for work before it starts yielding the CPU.
-pub(crate) const CONTENDED_SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
+/// The longest spin on a contended CPU (see the module documentation).
+pub(crate) const CONTENDED_SPIN: Duration = Duration::from_micros(20);
 
 /// How a shard idles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +97,7 @@ pub struct Driver {
     spin: Duration,
     /// The thread's involuntary context switches, as read at the last park.
     switched_out: u64,
-    /// The thread was switched out against its will before the last park: spins yield.
+    /// The thread was switched out against its will before the last park: spins are short.
     contended: bool,
 }
 
@@ -192,10 +194,8 @@ impl Driver {
         let now = Instant::now();
         let since = *self.idle_since.get_or_insert(now);
         let spun = now.duration_since(since);
-        if spun < self.spin {
-            if self.contended && spun >= CONTENDED_SPIN_BEFORE_YIELD {
-                std::thread::yield_now();
-            }
+        let limit = if self.contended { self.spin.min(CONTENDED_SPIN) } else { self.spin };
+        if spun < limit {
             return false;
         }
         // The spin ran out without work: the next one is shorter.
@@ -265,7 +265,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// Two threads spinning on one CPU: the kernel switches them out against their will, and
-    /// `involuntary_switches` sees it (the contention a shard's spin gives way to).
+    /// `involuntary_switches` sees it (the contention that shortens a shard's spin).
     #[test]
     fn threads_spinning_on_one_cpu_count_involuntary_switches() {
         let cpu = current_cpu().unwrap_or(0);
