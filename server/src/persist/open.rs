@@ -100,17 +100,17 @@ pub fn open_shard(
     let _ = std::fs::remove_file(writer::rewrite_path(&path));
     let shared = Arc::new(LogShared::default());
     let durability = Durability::new(shared.clone());
+    let file = writer::open_log(&path).map_err(io)?;
     let (sink, ring) = match writer {
         WriterKind::Thread => {
-            let file = writer::open_log(&path).map_err(io)?;
             let (tx, rx) = std::sync::mpsc::channel();
             let start = (replayed.records, replayed.bytes);
             let thread = writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, start).map_err(io)?;
             (Sink::Thread(Some(tx), Some(thread)), None)
         }
         WriterKind::Ring => {
-            // The task opens it for direct I/O; it exists from here on either way.
-            drop(writer::open_log(&path).map_err(io)?);
+            // The task opens it again for direct I/O; it exists from here on either way.
+            drop(file);
             let positions = (replayed.bytes, replayed.records);
             let inbox = super::ring::spawn(path.clone(), positions, config.fsync, shared.clone(), durability.clone());
             (Sink::Ring(inbox.clone()), Some(inbox))

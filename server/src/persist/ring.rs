@@ -308,10 +308,8 @@ impl Aligned {
                 zeros.as_bytes_mut().fill(0);
                 Rc::new(zeros)
             });
-            let wrote = self.file.write_rc_at(zeros.clone(), at).await.map_err(io::Error::from)?;
-            if wrote < PREALLOCATE as usize {
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "short write (is the disk full?)"));
-            }
+            let zeros = zeros.clone();
+            self.write_shared(zeros, at).await?;
             at += PREALLOCATE;
             self.allocated = at;
         }
@@ -373,13 +371,20 @@ impl Aligned {
     /// Writes all of `buf` at `at` and hands the buffer back when the ring let go of it; a
     /// short write (a full disk) is an error.
     async fn write_whole(&self, buf: DmaBuffer, at: u64) -> io::Result<Option<DmaBuffer>> {
-        let size = buf.len();
         let buf = Rc::new(buf);
-        let wrote = self.file.write_rc_at(buf.clone(), at).await.map_err(io::Error::from)?;
+        self.write_shared(buf.clone(), at).await?;
+        Ok(Rc::try_unwrap(buf).ok())
+    }
+
+    /// Writes all of `buf`, which others may share (the zeros), at `at`; a short write (a full
+    /// disk) is an error.
+    async fn write_shared(&self, buf: Rc<DmaBuffer>, at: u64) -> io::Result<()> {
+        let size = buf.len();
+        let wrote = self.file.write_rc_at(buf, at).await.map_err(io::Error::from)?;
         if wrote < size {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short write (is the disk full?)"));
         }
-        Ok(Rc::try_unwrap(buf).ok())
+        Ok(())
     }
 
     async fn sync(&self) -> io::Result<()> {
