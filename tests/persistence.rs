@@ -370,9 +370,25 @@ fn bad_settings_and_another_shard_count_are_refused_with_one_line() {
 
 #[test]
 fn a_log_past_its_threshold_is_compacted_and_replays_the_same() {
+    compacted_and_replays_the_same("glommio", "no");
+}
+
+/// A threads shard under `always` writes, syncs and compacts its log on its own thread.
+#[test]
+fn a_log_past_its_threshold_is_compacted_and_replays_the_same_on_threads_under_always() {
+    compacted_and_replays_the_same("threads", "always");
+}
+
+/// A threads shard under `everysec` hands its log to a writer thread, which compacts it.
+#[test]
+fn a_log_past_its_threshold_is_compacted_and_replays_the_same_on_threads_under_everysec() {
+    compacted_and_replays_the_same("threads", "everysec");
+}
+
+fn compacted_and_replays_the_same(executor: &str, fsync: &str) {
     let dir = nexus::scratch_dir();
-    let persistence = "fsync = \"no\"\nrewrite_min_size = 1048576";
-    let server = Proc::start(&dir, "glommio", persistence);
+    let persistence = format!("fsync = \"{fsync}\"\nrewrite_min_size = 1048576");
+    let server = Proc::start(&dir, executor, &persistence);
     let mut c = server.conn();
     let value = "x".repeat(100);
     let mut written = 0u64;
@@ -403,7 +419,7 @@ fn a_log_past_its_threshold_is_compacted_and_replays_the_same() {
         logs(&dir).iter().map(|p| std::fs::metadata(p).map_or(0, |m| m.len())).collect::<Vec<_>>(),
         server_out
     );
-    let server = Proc::start(&dir, "glommio", persistence);
+    let server = Proc::start(&dir, executor, &persistence);
     let mut c = server.conn();
     assert_eq!(c.call(&["DBSIZE"]), Reply::Int(4001));
     assert_eq!(text(&c.call(&["GET", "k3999"])), format!("7{value}"));

@@ -281,9 +281,10 @@ impl RespService {
         let started = Instant::now();
         let clocks = (setup.now_ns() / 1_000_000, crate::kv::wall_now_ms());
         // A glommio shard writes its log through io_uring from a task of its own; a threads
-        // shard through a writer thread.
+        // shard through a writer thread, or under `always` on its own thread.
         let writer = match Rt::of(setup.executor()) {
             Rt::Glommio => WriterKind::Ring,
+            Rt::Threads if self.persistence.fsync == FsyncPolicy::Always => WriterKind::Shard,
             Rt::Threads => WriterKind::Thread,
         };
         let mut log =

@@ -356,6 +356,12 @@ impl Conn {
         let Some(durability) = self.env.always.as_ref().filter(|_| self.durable_gate > 0) else {
             return Ok(false);
         };
+        if durability.durable_lsn() < self.durable_gate {
+            // A shard that syncs its log itself does it now, for every connection's records.
+            if let Some(journal) = self.env.kv.borrow_mut().journal_mut() {
+                journal.commit_for_answers();
+            }
+        }
         let mut wait = durability.wait_durable(self.durable_gate);
         match std::future::Future::poll(Pin::new(&mut wait), cx) {
             Poll::Ready(Ok(())) => {

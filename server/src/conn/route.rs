@@ -74,9 +74,11 @@ impl Conn {
     /// io_uring task takes them when it next runs; the writer thread when it is idle (one
     /// hand-over per read: a group commit). When the thread is busy they wait in the journal:
     /// its notice of the batch it finishes reaches the partition agent, whose turn hands them
-    /// over, so no record waits for another write.
+    /// over, so no record waits for another write. A shard that syncs its log itself
+    /// (`fsync = "always"` on threads) commits when the first connection writes its answers
+    /// instead (`Conn::gated`): one sync for every connection that read in the same batch.
     pub(super) fn flush_journal(&mut self) {
-        if let Some(journal) = self.env.kv.borrow_mut().journal_mut() {
+        if let Some(journal) = self.env.kv.borrow_mut().journal_mut().filter(|j| !j.commits_on_shard()) {
             journal.flush();
         }
     }

@@ -6,6 +6,10 @@
 //! shard's writer ([`Sink`]): to the io_uring task at once (it takes everything queued when it
 //! runs), to the writer thread when it is idle (or the buffer is large). Either way writes
 //! arriving while the writer writes or syncs are gathered into its next batch (group commit).
+//! A threads shard under `fsync = "always"` writes and syncs on its own thread instead
+//! ([`Sink::Shard`]): its connections skip the hand-over after a read, and the first one to
+//! write its answers commits every record buffered so far ([`Journal::commit_for_answers`]),
+//! so one sync covers the reads of every connection woken together.
 //! Each record gets the next log sequence number (LSN); [`Journal::lsn`] is the last one, and
 //! the writer publishes how far it wrote and synced.
 //!
@@ -19,7 +23,7 @@
 
 use super::record;
 use super::ring::RingInbox;
-use super::writer::{LogShared, WriterCmd};
+use super::writer::{LogShared, Writer, WriterCmd};
 use crate::kv::{Hash, Stored};
 use nexus_engine::config::FsyncPolicy;
 use std::rc::Rc;
@@ -28,7 +32,8 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Where the journal's buffers go: the writer thread, or the shard's own io_uring task.
+/// Where the journal's buffers go: the writer thread, the shard's own io_uring task, or the
+/// shard's own thread.
 #[derive(Debug)]
 pub enum Sink {
     /// The log-writer thread (`writer`): its channel (`None` once dropped), and the thread,
@@ -36,6 +41,9 @@ pub enum Sink {
     Thread(Option<Sender<WriterCmd>>, Option<JoinHandle<()>>),
     /// The io_uring task on the shard's glommio executor (`ring`).
     Ring(Rc<RingInbox>),
+    /// The writer driven on the shard's thread (a threads shard under `fsync = "always"`):
+    /// a hand-over writes and syncs before it returns.
+    Shard(Box<Writer>),
 }
 
 /// A buffer this large is handed over even while the writer is busy.
@@ -204,6 +212,21 @@ impl Journal {
         self.send(WriterCmd::FinishRewrite);
     }
 
+    /// Whether the shard writes and syncs its log itself ([`Sink::Shard`]): a connection then
+    /// leaves its records buffered after a read, for [`Journal::commit_for_answers`].
+    pub fn commits_on_shard(&self) -> bool {
+        matches!(self.sink, Sink::Shard(_))
+    }
+
+    /// With [`Sink::Shard`], writes and syncs every record buffered so far (a connection about
+    /// to write answers that wait for their writes); otherwise nothing (the writer's notice
+    /// wakes the connection).
+    pub fn commit_for_answers(&mut self) {
+        if self.commits_on_shard() {
+            self.hand_over();
+        }
+    }
+
     /// Whether the writer has nothing queued (a flush now would hand over).
     pub fn writer_idle(&self) -> bool {
         self.shared.idle.load(Ordering::Acquire)
@@ -249,7 +272,8 @@ impl Journal {
     }
 
     /// Sends everything buffered now: onto the io_uring task's queued append if it has one
-    /// (the buffers keep their capacity), else as a new append.
+    /// (the buffers keep their capacity), through the shard's own writer (written and synced
+    /// on return; the buffers keep their capacity), else as a new append.
     fn hand_over(&mut self) {
         let (main, rewrite) = (self.buf.len() as u64, self.tail.as_ref().map_or(0, Vec::len) as u64);
         if main == 0 && rewrite == 0 {
@@ -263,6 +287,21 @@ impl Journal {
             if inbox.merge(&mut self.buf, self.tail.as_mut(), self.lsn) {
                 return;
             }
+        }
+        if let Sink::Shard(writer) = &mut self.sink {
+            writer.commit(&self.buf, self.tail.as_deref().unwrap_or_default(), self.lsn);
+            self.buf.clear();
+            if let Some(tail) = &mut self.tail {
+                tail.clear();
+            }
+            if self.rewrite_due() {
+                // As the io_uring task's notice does: the partition's turn starts compactions,
+                // and a shard whose writes all run inline gives it no other.
+                if let Some(notify) = self.shared.notify.get() {
+                    notify();
+                }
+            }
+            return;
         }
         let fresh = self.fresh_buf();
         let main = std::mem::replace(&mut self.buf, fresh);
@@ -283,10 +322,14 @@ impl Journal {
     }
 
     fn send(&mut self, cmd: WriterCmd) {
-        let sent = match &self.sink {
+        let sent = match &mut self.sink {
             Sink::Thread(tx, _) => tx.as_ref().is_some_and(|tx| tx.send(cmd).is_ok()),
             Sink::Ring(inbox) => {
                 inbox.send(cmd);
+                true
+            }
+            Sink::Shard(writer) => {
+                writer.command(cmd);
                 true
             }
         };
@@ -324,6 +367,8 @@ impl Drop for Journal {
                 }
             }
             Sink::Ring(inbox) => inbox.abandon(),
+            // `hand_over` wrote and synced it; the file closes with the writer.
+            Sink::Shard(_) => {}
         }
     }
 }

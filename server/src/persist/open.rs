@@ -65,8 +65,12 @@ pub fn check_dir(dir: &Path, shards: usize) -> Result<(), PersistError> {
 /// The writer a shard's log gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WriterKind {
-    /// A plain thread beside the shard (`write` and `fdatasync`): the threads executor.
+    /// A plain thread beside the shard (`write` and `fdatasync`): the threads executor, under
+    /// `fsync = "everysec"` or `"no"`.
     Thread,
+    /// The same writes and syncs on the shard's own thread: the threads executor under
+    /// `fsync = "always"`, where the answers wait for the sync anyway (see `writer`).
+    Shard,
     /// A task on the shard's glommio executor, on io_uring (`ring`): register its
     /// [`ShardLog::ring`] close with `ShardSetup::on_stop`.
     Ring,
@@ -107,6 +111,11 @@ pub fn open_shard(
             let start = (replayed.records, replayed.bytes);
             let thread = writer::spawn(path.clone(), file, config.fsync, shared.clone(), rx, start).map_err(io)?;
             (Sink::Thread(Some(tx), Some(thread)), None)
+        }
+        WriterKind::Shard => {
+            let start = (replayed.records, replayed.bytes);
+            let writer = writer::Writer::new(path.clone(), file, config.fsync, shared.clone(), start).map_err(io)?;
+            (Sink::Shard(Box::new(writer)), None)
         }
         WriterKind::Ring => {
             // The task opens it again for direct I/O; it exists from here on either way.

@@ -205,12 +205,28 @@ fn a_directory_of_another_shard_count_is_refused() {
 
 #[test]
 fn compaction_while_writing_replays_to_the_store() {
-    let dir = scratch("rewrite");
-    let (mut kv, durability) = open(&dir, 0);
+    compaction_while_writing_replays(WriterKind::Thread, "rewrite");
+}
+
+/// The writer the shard drives (threads, `always`): the dump passes `REWRITE_SYNC_BYTES`, so
+/// the new log is synced on the way as well as at the end.
+#[test]
+fn compaction_on_the_shards_thread_replays_to_the_store() {
+    compaction_while_writing_replays(WriterKind::Shard, "rewrite-shard");
+}
+
+fn compaction_while_writing_replays(kind: WriterKind, name: &str) {
+    let dir = scratch(name);
+    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms()), kind).unwrap();
+    let (mut kv, durability) = (log.kv, log.durability);
     for round in 0..3 {
         for i in 0..3000 {
             set(&mut kv, &format!("k{i}"), &format!("v{round}-{i}"), SetExpiry::Clear, 0);
         }
+    }
+    let large = "v".repeat(super::writer::REWRITE_SYNC_BYTES as usize / 2);
+    for i in 0..3 {
+        set(&mut kv, &format!("large{i}"), &large, SetExpiry::Clear, 0);
     }
     kv.hset(b("h"), vec![(b("f"), b("1"))], 0).unwrap();
     set(&mut kv, "ttl", "t", SetExpiry::After(600_000), 0);
@@ -252,6 +268,38 @@ fn compaction_while_writing_replays_to_the_store() {
 
 fn durability_rewrites(d: &Durability) -> u64 {
     d.rewrites()
+}
+
+/// Under `always` on threads the shard writes and syncs itself: a connection's commit makes
+/// every buffered record durable before it returns, with no thread to wait for; the writer
+/// thread's journal leaves that to its thread.
+#[test]
+fn the_writer_on_the_shards_thread_commits_before_the_call_returns() {
+    let dir = scratch("shard-writer");
+    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms()), WriterKind::Shard).unwrap();
+    let (mut kv, durability) = (log.kv, log.durability);
+    set(&mut kv, "a", "1", SetExpiry::Clear, 0);
+    set(&mut kv, "b", "2", SetExpiry::Clear, 0);
+    let journal = kv.journal_mut().unwrap();
+    assert!(journal.commits_on_shard());
+    assert_eq!((journal.lsn(), durability.durable_lsn()), (2, 0), "buffered until the commit");
+    journal.commit_for_answers();
+    assert_eq!(durability.durable_lsn(), 2, "durable when the commit returns");
+    assert!(!journal.pending() && journal.writer_idle());
+    kv.del(b"a", 0);
+    assert!(!kv.journal_mut().unwrap().flush(), "a flush commits at once");
+    assert_eq!(durability.durable_lsn(), 3);
+    let (mut back, r) = reopen(&dir, 0);
+    assert_eq!(r.records, 3);
+    assert_eq!((back.get(b"a", 0), back.get(b"b", 0)), (Ok(None), Ok(Some(b("2")))));
+
+    let threaded = scratch("thread-writer-commit");
+    let (mut kv, durability) = open(&threaded, 0);
+    set(&mut kv, "a", "1", SetExpiry::Clear, 0);
+    kv.journal_mut().unwrap().commit_for_answers();
+    assert!(!kv.journal_mut().unwrap().commits_on_shard());
+    assert!(kv.journal_mut().unwrap().pending(), "the thread's journal hands over in flush, not here");
+    settle(&mut kv, &durability);
 }
 
 #[test]
