@@ -29,6 +29,9 @@ fi
 redis-server --port 17623 --save "" --appendonly no --daemonize no --logfile "" > "$work/r.log" 2>&1 & pids+=($!)
 for port in 17621 17622 17623; do
   for _ in $(seq 100); do redis-cli -p $port ping > /dev/null 2>&1 && break; sleep 0.1; done
+  # A server that did not start (its port still held by an earlier run, say) would leave
+  # redis-benchmark spinning on refused connections: stop here instead.
+  redis-cli -p $port ping > /dev/null 2>&1 || { echo "builds_ab.sh: nothing answers on port $port; see $work/*.log" >&2; cat "$work"/*.log >&2; exit 1; }
 done
 out=$work/runs.txt
 for r in $(seq "$rounds"); do
@@ -36,7 +39,7 @@ for r in $(seq "$rounds"); do
     n=$([ "$P" = 1 ] && echo 100000 || echo 1000000)
     case $((r % 3)) in 0) order="17621 17622 17623";; 1) order="17622 17623 17621";; *) order="17623 17621 17622";; esac
     for port in $order; do
-      rps=$(redis-benchmark -p "$port" -c 50 -n "$n" -P "$P" -t "$t" -r 100000 --csv 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"')
+      rps=$(timeout 300 redis-benchmark -p "$port" -c 50 -n "$n" -P "$P" -t "$t" -r 100000 --csv 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"')
       echo "$r $t $P $port $rps" | tee -a "$out"
     done
   done; done

@@ -15,7 +15,10 @@ for r in $(seq "$rounds"); do
     "$bin" run -c "$c" --executor "${EXEC:-glommio}" --listen 127.0.0.1:17630 --metrics-listen "" > /dev/null 2>&1 &
     pid=$!
     for _ in $(seq 100); do redis-cli -p 17630 ping > /dev/null 2>&1 && break; sleep 0.1; done
-    rps=$(redis-benchmark -p 17630 -c 50 -n "${N:-3000000}" -P "${P:-16}" -t "${T:-set}" -r 100000 --csv 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"')
+    if ! redis-cli -p 17630 ping > /dev/null 2>&1; then
+      echo "configs_ab.sh: $c did not start on port 17630 (in use?)" >&2; kill "$pid" 2>/dev/null; exit 1
+    fi
+    rps=$(timeout 300 redis-benchmark -p 17630 -c 50 -n "${N:-3000000}" -P "${P:-16}" -t "${T:-set}" -r 100000 --csv 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"')
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "$r $(basename "$c") $rps"
   done
