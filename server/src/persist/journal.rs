@@ -72,6 +72,8 @@ pub struct Journal {
     policy: RewritePolicy,
     /// A rewrite was asked for (`BGREWRITEAOF`) and has not started yet.
     requested: bool,
+    /// With [`Sink::Shard`]: the partition was notified that a rewrite is due (until it starts).
+    rewrite_nudged: bool,
     fsync: FsyncPolicy,
     /// The way to the writer.
     sink: Sink,
@@ -103,6 +105,7 @@ impl Journal {
             rewrite_bytes: 0,
             policy,
             requested: false,
+            rewrite_nudged: false,
             fsync,
             sink,
             shared,
@@ -194,8 +197,11 @@ impl Journal {
             return;
         }
         self.requested = false;
+        // The partition is starting it: the hand-over below must not ask for it again.
+        self.rewrite_nudged = true;
         self.hand_over();
         self.tail = Some(self.fresh_buf());
+        self.rewrite_nudged = false;
         self.rewrite_bytes = 0;
         self.send(WriterCmd::StartRewrite);
     }
@@ -294,9 +300,11 @@ impl Journal {
             if let Some(tail) = &mut self.tail {
                 tail.clear();
             }
-            if self.rewrite_due() {
+            if !self.rewrite_nudged && self.rewrite_due() {
                 // As the io_uring task's notice does: the partition's turn starts compactions,
-                // and a shard whose writes all run inline gives it no other.
+                // and a shard whose writes all run inline gives it no other. Once: its turn
+                // comes after this notice whatever is queued before it.
+                self.rewrite_nudged = true;
                 if let Some(notify) = self.shared.notify.get() {
                     notify();
                 }

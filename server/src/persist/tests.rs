@@ -302,6 +302,45 @@ fn the_writer_on_the_shards_thread_commits_before_the_call_returns() {
     settle(&mut kv, &durability);
 }
 
+/// A shard that syncs its log itself gives its partition no writer notices, so a commit that
+/// finds a compaction due notifies it (the partition's turn starts compactions): once, not
+/// again by the hand-over of the start, and again for the next compaction.
+#[test]
+fn the_writer_on_the_shards_thread_notifies_once_when_a_compaction_is_due() {
+    let dir = scratch("shard-writer-nudge");
+    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms()), WriterKind::Shard).unwrap();
+    let (mut kv, durability) = (log.kv, log.durability);
+    let notices = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = notices.clone();
+    durability.set_notify(Box::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+    let count = || notices.load(std::sync::atomic::Ordering::Relaxed);
+    let large = "v".repeat(600 << 10);
+    let grow = |kv: &mut KvStore| {
+        for i in 0..2 {
+            set(kv, &format!("k{i}"), &large, SetExpiry::Clear, 0);
+            kv.journal_mut().unwrap().commit_for_answers();
+        }
+    };
+    grow(&mut kv);
+    assert_eq!(count(), 1, "due after 1.2 MiB of records");
+    set(&mut kv, "small", "1", SetExpiry::Clear, 0);
+    kv.journal_mut().unwrap().commit_for_answers();
+    assert_eq!(count(), 1, "asked once");
+    // A record still buffered when the compaction starts: the start hands it over first.
+    set(&mut kv, "pending", "1", SetExpiry::Clear, 0);
+    kv.journal_mut().unwrap().start_rewrite();
+    assert_eq!(count(), 1, "the start's own hand-over does not ask again");
+    let mut keys = Vec::new();
+    kv.rewrite_keys(&mut keys);
+    kv.dump_keys(&keys, 0);
+    kv.journal_mut().unwrap().finish_rewrite();
+    grow(&mut kv);
+    grow(&mut kv);
+    assert_eq!(count(), 2, "the next compaction is asked for");
+}
+
 #[test]
 fn waiting_for_durability_ends_when_the_writer_covers_the_lsn_or_fails() {
     let shared = std::sync::Arc::new(LogShared::default());
