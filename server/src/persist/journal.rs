@@ -218,13 +218,13 @@ impl Journal {
         self.send(WriterCmd::FinishRewrite);
     }
 
-    /// Whether the shard writes and syncs its log itself ([`Sink::Shard`]): a connection then
+    /// Whether the shard writes and syncs its log itself (`Sink::Shard`): a connection then
     /// leaves its records buffered after a read, for [`Journal::commit_for_answers`].
     pub fn commits_on_shard(&self) -> bool {
         matches!(self.sink, Sink::Shard(_))
     }
 
-    /// With [`Sink::Shard`], writes and syncs every record buffered so far (a connection about
+    /// With `Sink::Shard`, writes and syncs every record buffered so far (a connection about
     /// to write answers that wait for their writes); otherwise nothing (the writer's notice
     /// wakes the connection).
     pub fn commit_for_answers(&mut self) {
