@@ -79,6 +79,22 @@ fn open(dir: &std::path::Path, now: u64) -> (KvStore, std::rc::Rc<Durability>) {
     (log.kv, log.durability)
 }
 
+/// Opens shard 0's log in `dir` at engine time 0 under `fsync`, with a writer of `kind`.
+fn open_with(dir: &std::path::Path, fsync: nexus_engine::config::FsyncPolicy, kind: WriterKind) -> super::ShardLog {
+    let cfg = nexus_engine::config::PersistenceConfig { fsync, ..config(dir) };
+    open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), kind).unwrap()
+}
+
+/// Counts the notices `durability`'s writer sends the shard.
+fn count_notices(durability: &Durability) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    let notices = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = notices.clone();
+    durability.set_notify(Box::new(move || {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    notices
+}
+
 /// The bytes of shard 0's log in `dir` up to its last record (without the zeros ahead).
 fn records_len(dir: &std::path::Path) -> u64 {
     let data = std::fs::read(log_path(dir, 0)).unwrap();
@@ -217,7 +233,7 @@ fn compaction_on_the_shards_thread_replays_to_the_store() {
 
 fn compaction_while_writing_replays(kind: WriterKind, name: &str) {
     let dir = scratch(name);
-    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms()), kind).unwrap();
+    let log = open_with(&dir, nexus_engine::config::FsyncPolicy::Always, kind);
     let (mut kv, durability) = (log.kv, log.durability);
     for round in 0..3 {
         for i in 0..3000 {
@@ -276,7 +292,7 @@ fn durability_rewrites(d: &Durability) -> u64 {
 #[test]
 fn the_writer_on_the_shards_thread_commits_before_the_call_returns() {
     let dir = scratch("shard-writer");
-    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms()), WriterKind::Shard).unwrap();
+    let log = open_with(&dir, nexus_engine::config::FsyncPolicy::Always, WriterKind::Shard);
     let (mut kv, durability) = (log.kv, log.durability);
     set(&mut kv, "a", "1", SetExpiry::Clear, 0);
     set(&mut kv, "b", "2", SetExpiry::Clear, 0);
@@ -308,14 +324,10 @@ fn the_writer_on_the_shards_thread_commits_before_the_call_returns() {
 #[test]
 fn the_writer_on_the_shards_thread_notifies_once_when_a_compaction_is_due() {
     let dir = scratch("shard-writer-nudge");
-    let log = open_shard(&config(&dir), 0, (0, crate::kv::wall_now_ms()), WriterKind::Shard).unwrap();
+    let log = open_with(&dir, nexus_engine::config::FsyncPolicy::Always, WriterKind::Shard);
     let (mut kv, durability) = (log.kv, log.durability);
-    let notices = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = notices.clone();
-    durability.set_notify(Box::new(move || {
-        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }));
-    let count = || notices.load(std::sync::atomic::Ordering::Relaxed);
+    let notices = count_notices(&durability);
+    let count = || notices.load(std::sync::atomic::Ordering::SeqCst);
     let large = "v".repeat(600 << 10);
     let grow = |kv: &mut KvStore| {
         for i in 0..2 {
@@ -386,16 +398,10 @@ fn a_replayed_store_is_counted_and_its_evictions_are_logged() {
 
 #[test]
 fn under_everysec_buffers_come_back_and_the_shard_is_notified_only_when_it_waits() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     let dir = scratch("notices");
-    let mut cfg = config(&dir);
-    cfg.fsync = nexus_engine::config::FsyncPolicy::EverySec;
-    let mut log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Thread).unwrap();
-    let notices = std::sync::Arc::new(AtomicUsize::new(0));
-    let counted = notices.clone();
-    log.durability.set_notify(Box::new(move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-    }));
+    let mut log = open_with(&dir, nexus_engine::config::FsyncPolicy::EverySec, WriterKind::Thread);
+    let notices = count_notices(&log.durability);
     let shared = log.kv.journal_mut().unwrap().shared().clone();
     let written = |kv: &KvStore| shared.written.load(Ordering::Acquire) == kv.lsn();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -434,9 +440,7 @@ fn under_everysec_buffers_come_back_and_the_shard_is_notified_only_when_it_waits
 fn a_rewrite_hands_its_buffers_back_for_the_next_records() {
     use std::sync::atomic::Ordering;
     let dir = scratch("rewrite-spares");
-    let mut cfg = config(&dir);
-    cfg.fsync = nexus_engine::config::FsyncPolicy::EverySec;
-    let mut log = open_shard(&cfg, 0, (0, crate::kv::wall_now_ms()), WriterKind::Thread).unwrap();
+    let mut log = open_with(&dir, nexus_engine::config::FsyncPolicy::EverySec, WriterKind::Thread);
     let shared = log.kv.journal_mut().unwrap().shared().clone();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     set(&mut log.kv, "a", "1", SetExpiry::Clear, 0);
