@@ -669,10 +669,9 @@ impl Partition {
             log.flush_queued = ctx.send(me, PartMsg { op: PartOp::LogFlush, reply: None }).is_ok();
             if !log.flush_queued {
                 log.held_back = journal.flush();
-                if journal.commits_on_shard() {
-                    // Synced on this thread just now: no notice will come to release them.
-                    log.held.release(&log.durability, ctx);
-                }
+                // A shard that syncs its log itself just did: no notice will come to release
+                // them (for the other writers this finds nothing new durable).
+                log.held.release(&log.durability, ctx);
             }
         }
         if journal.rewrite_due() {
