@@ -40,78 +40,115 @@ const fn tables() -> [[u32; 256]; 8] {
 /// The CRC-32C of `data`: the CPU's `crc32` instruction where it has one (SSE 4.2), else the
 /// tables.
 pub fn crc32c(data: &[u8]) -> u32 {
-    crc32c_parts(&[data])
-}
-
-/// The CRC-32C of the concatenation of `parts`, without building it. A record's checksum is
-/// taken over its fields where they already are (the request's key and value, the lengths in
-/// arrays of their own) instead of over the payload just written: reading back bytes that
-/// several small stores have only just written stalls the CPU (the loads cannot be forwarded
-/// from the stores), and that made the checksum 4% of a shard's time under `everysec`.
-pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("sse4.2") {
         // SAFETY: the CPU has SSE 4.2 (checked just above), the only requirement of `hardware`.
-        return unsafe { hardware(parts) };
+        return unsafe { !hardware(!0, data) };
     }
-    software(parts)
+    !software(!0, data)
 }
 
-/// CRC-32C with the SSE 4.2 `crc32` instruction, eight bytes a step.
+/// The CRC-32C of a payload laid out as a `tag` byte, then `word` (`u64` LE) when given, then
+/// each of `strings` as its length (`u32` LE) and its bytes: the layout of every record but a
+/// hash's (see `record`). The fixed fields go in from registers, one instruction each, and the
+/// strings where they already are (the request's key and value), so nothing is written out to
+/// be read back: loads of bytes that several small stores have only just written stall the
+/// CPU (they cannot be forwarded from the stores), and a pass over each short field as a slice
+/// made the checksum 1-4% of a shard's time under `everysec`.
+pub fn crc32c_record(tag: u8, word: Option<u64>, strings: &[&[u8]]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU has SSE 4.2 (checked just above), the only requirement of
+        // `hardware_record`.
+        return unsafe { hardware_record(tag, word, strings) };
+    }
+    software_record(tag, word, strings)
+}
+
+/// [`crc32c_record`] with the SSE 4.2 `crc32` instruction.
 ///
 /// # Safety
 /// The CPU must support SSE 4.2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
-unsafe fn hardware(parts: &[&[u8]]) -> u32 {
+unsafe fn hardware_record(tag: u8, word: Option<u64>, strings: &[&[u8]]) -> u32 {
     use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
-    let mut crc = !0u32;
-    for data in parts {
-        let mut wide = u64::from(crc);
-        let mut chunks = data.chunks_exact(8);
-        for c in &mut chunks {
-            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            wide = _mm_crc32_u64(wide, word);
-        }
-        crc = wide as u32;
-        let mut rest = chunks.remainder();
-        if let [a, b, c, d, tail @ ..] = rest {
-            crc = _mm_crc32_u32(crc, u32::from_le_bytes([*a, *b, *c, *d]));
-            rest = tail;
-        }
-        for &b in rest {
-            crc = _mm_crc32_u8(crc, b);
-        }
+    let mut crc = _mm_crc32_u8(!0u32, tag);
+    if let Some(word) = word {
+        crc = _mm_crc32_u64(u64::from(crc), word) as u32;
+    }
+    for s in strings {
+        crc = _mm_crc32_u32(crc, s.len() as u32);
+        crc = hardware(crc, s);
     }
     !crc
 }
 
-/// CRC-32C from the tables (slicing by 8).
-fn software(parts: &[&[u8]]) -> u32 {
-    let mut crc = !0u32;
-    for data in parts {
-        let mut chunks = data.chunks_exact(8);
-        for c in &mut chunks {
-            let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            crc = TABLES[7][(lo & 0xff) as usize]
-                ^ TABLES[6][((lo >> 8) & 0xff) as usize]
-                ^ TABLES[5][((lo >> 16) & 0xff) as usize]
-                ^ TABLES[4][(lo >> 24) as usize]
-                ^ TABLES[3][c[4] as usize]
-                ^ TABLES[2][c[5] as usize]
-                ^ TABLES[1][c[6] as usize]
-                ^ TABLES[0][c[7] as usize];
-        }
-        for &b in chunks.remainder() {
-            crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize];
-        }
+/// Advances the running CRC-32C `crc` (not inverted) over `data` with the SSE 4.2 `crc32`
+/// instruction, eight bytes a step.
+///
+/// # Safety
+/// The CPU must support SSE 4.2.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "sse4.2")]
+unsafe fn hardware(crc: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
+    let mut wide = u64::from(crc);
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        wide = _mm_crc32_u64(wide, word);
+    }
+    let mut crc = wide as u32;
+    let mut rest = chunks.remainder();
+    if let [a, b, c, d, tail @ ..] = rest {
+        crc = _mm_crc32_u32(crc, u32::from_le_bytes([*a, *b, *c, *d]));
+        rest = tail;
+    }
+    for &b in rest {
+        crc = _mm_crc32_u8(crc, b);
+    }
+    crc
+}
+
+/// [`crc32c_record`] from the tables.
+fn software_record(tag: u8, word: Option<u64>, strings: &[&[u8]]) -> u32 {
+    let mut crc = software(!0, &[tag]);
+    if let Some(word) = word {
+        crc = software(crc, &word.to_le_bytes());
+    }
+    for s in strings {
+        crc = software(crc, &(s.len() as u32).to_le_bytes());
+        crc = software(crc, s);
     }
     !crc
+}
+
+/// Advances the running CRC-32C `crc` (not inverted) over `data` from the tables (slicing by
+/// 8).
+fn software(mut crc: u32, data: &[u8]) -> u32 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        crc = TABLES[7][(lo & 0xff) as usize]
+            ^ TABLES[6][((lo >> 8) & 0xff) as usize]
+            ^ TABLES[5][((lo >> 16) & 0xff) as usize]
+            ^ TABLES[4][(lo >> 24) as usize]
+            ^ TABLES[3][c[4] as usize]
+            ^ TABLES[2][c[5] as usize]
+            ^ TABLES[1][c[6] as usize]
+            ^ TABLES[0][c[7] as usize];
+    }
+    for &b in chunks.remainder() {
+        crc = (crc >> 8) ^ TABLES[0][((crc ^ u32::from(b)) & 0xff) as usize];
+    }
+    crc
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{crc32c, crc32c_parts};
+    use super::{crc32c, crc32c_record};
 
     #[test]
     fn standard_check_values() {
@@ -129,23 +166,40 @@ mod tests {
                 c
             });
             assert_eq!(crc32c(&data[..n]), !slow, "length {n}");
-            assert_eq!(super::software(&[&data[..n]]), !slow, "length {n}, tables");
+            assert_eq!(!super::software(!0, &data[..n]), !slow, "length {n}, tables");
         }
     }
 
-    /// The checksum of parts is the checksum of their concatenation, however it is cut, on
+    /// The payload `crc32c_record` describes, written out.
+    fn laid_out(tag: u8, word: Option<u64>, strings: &[&[u8]]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if let Some(word) = word {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for s in strings {
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s);
+        }
+        out
+    }
+
+    /// A record's checksum from its fields is the checksum of the payload written out, for
+    /// strings of every length around the 8- and 4-byte steps, with and without the word, on
     /// both paths.
     #[test]
-    fn parts_checksum_as_their_concatenation() {
+    fn a_records_checksum_from_its_fields_is_that_of_its_payload() {
         let data: Vec<u8> = (0..37u8).map(|b| b.wrapping_mul(59)).collect();
-        let whole = crc32c(&data);
         for i in 0..=data.len() {
             for j in i..=data.len() {
-                let parts: [&[u8]; 3] = [&data[..i], &data[i..j], &data[j..]];
-                assert_eq!(crc32c_parts(&parts), whole, "cut at {i} and {j}");
-                assert_eq!(super::software(&parts), whole, "cut at {i} and {j}, tables");
+                let strings: [&[u8]; 2] = [&data[..i], &data[i..j]];
+                for word in [None, Some(0), Some(0x0123_4567_89AB_CDEF)] {
+                    let whole = crc32c(&laid_out(7, word, &strings));
+                    assert_eq!(crc32c_record(7, word, &strings), whole, "cut at {i} and {j}, {word:?}");
+                    assert_eq!(super::software_record(7, word, &strings), whole, "cut at {i} and {j}, tables");
+                }
             }
         }
-        assert_eq!(crc32c_parts(&[]), 0);
+        assert_eq!(crc32c_record(4, None, &[]), crc32c(&[4]));
+        assert_eq!(crc32c_record(3, None, &[b"key"]), crc32c(&laid_out(3, None, &[b"key"])));
     }
 }

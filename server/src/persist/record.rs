@@ -65,24 +65,24 @@ fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends one frame whose payload is the concatenation of `parts`, checksummed where the parts
-/// are (see [`super::crc::crc32c_parts`]).
-fn frame_parts(out: &mut Vec<u8>, parts: &[&[u8]]) {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let crc = super::crc::crc32c_parts(parts);
-    out.reserve(HEADER + len);
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.extend_from_slice(&crc.to_le_bytes());
-    for part in parts {
-        out.extend_from_slice(part);
-    }
-}
-
-/// Appends a `PUT_STR` frame.
+/// Appends a `PUT_STR` frame. The header and the fixed fields go out as one array and the
+/// checksum is taken from the fields where they are ([`super::crc::crc32c_record`]): this runs
+/// once per write of a string under persistence.
 pub fn encode_put_str(out: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) {
-    let expires = expires_at.unwrap_or(0).to_le_bytes();
-    let (key_len, value_len) = ((key.len() as u32).to_le_bytes(), (value.len() as u32).to_le_bytes());
-    frame_parts(out, &[&[PUT_STR], &expires, &key_len, key, &value_len, value]);
+    let expires = expires_at.unwrap_or(0);
+    let crc = super::crc::crc32c_record(PUT_STR, Some(expires), &[key, value]);
+    let len = 1 + 8 + 4 + key.len() + 4 + value.len();
+    let mut head = [0u8; HEADER + 13];
+    head[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    head[4..8].copy_from_slice(&crc.to_le_bytes());
+    head[8] = PUT_STR;
+    head[9..17].copy_from_slice(&expires.to_le_bytes());
+    head[17..].copy_from_slice(&(key.len() as u32).to_le_bytes());
+    out.reserve(HEADER + len);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    out.extend_from_slice(value);
 }
 
 /// Appends a `PUT_HASH` frame.
@@ -109,12 +109,22 @@ pub fn encode_put(out: &mut Vec<u8>, key: &[u8], value: &Stored, expires_at: Opt
 
 /// Appends a `DEL` frame.
 pub fn encode_del(out: &mut Vec<u8>, key: &[u8]) {
-    frame_parts(out, &[&[DEL], &(key.len() as u32).to_le_bytes(), key]);
+    let crc = super::crc::crc32c_record(DEL, None, &[key]);
+    let len = 1 + 4 + key.len();
+    out.reserve(HEADER + len);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.push(DEL);
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key);
 }
 
 /// Appends a `FLUSH` frame.
 pub fn encode_flush(out: &mut Vec<u8>) {
-    frame_parts(out, &[&[FLUSH]]);
+    let crc = super::crc::crc32c_record(FLUSH, None, &[]);
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.push(FLUSH);
 }
 
 /// Reads a payload's fields in order: `.0` is the buffer holding the payload, `.1` the offset
@@ -259,7 +269,7 @@ pub fn frame_in(log: &[u8], pos: usize) -> Frame<'_> {
 mod tests {
     use super::*;
 
-    /// The frames checksummed over their parts are byte for byte the frames written whole and
+    /// The frames checksummed from their fields are byte for byte the frames written whole and
     /// checksummed after (the format logs on disk already have), and they decode back.
     #[test]
     fn frames_of_parts_match_frames_written_whole() {
