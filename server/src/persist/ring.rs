@@ -65,11 +65,15 @@ pub(super) const PREALLOCATE: u64 = 1 << 20;
 /// The least capacity of a records buffer (grown to the next power of two past a batch).
 const SPARE_DMA_MIN: usize = 64 << 10;
 
-/// A records buffer up to this capacity is kept for the next write; a larger one (a rare
-/// burst) is freed. Reusing it keeps the allocator from handing the shard fresh pages to
-/// fault in and clear on every write: freed buffers of this size go back to the kernel, and
-/// clearing their pages took 10% of the shard's time under `everysec` at `-P 16`.
-const SPARE_DMA_MAX: usize = 4 << 20;
+/// The most one records write carries, its partial first block included: a larger batch (a
+/// compaction's dump, about 4.7 MB for 100,000 keys) goes out as several writes from the one
+/// reused buffer. So that buffer never grows past this and is always kept: a buffer sized for a
+/// whole dump (8 MiB) was allocated afresh at every compaction and freed after it, and the
+/// kernel cleared its pages (huge pages, `clear_page_erms`) on the shard, 0.6% of its samples
+/// under `everysec` at INCR `-P 16`. Reusing the buffer also keeps the allocator from handing
+/// the shard fresh pages to fault in and clear on every write: clearing them took 10% of the
+/// shard's time under `everysec` at `-P 16` before buffers were reused.
+const WRITE_MAX: usize = 1 << 20;
 
 /// Under `everysec` and `no`, the least time from one batch to the next: nobody waits for
 /// those writes, so a loaded shard gathers its records and writes them a few times a second
@@ -78,7 +82,7 @@ const SPARE_DMA_MAX: usize = 4 << 20;
 /// a doorbell write to the virtual disk (`iowrite16`, a trap to the hypervisor), which took
 /// 1.3% of the shard's samples at 2 ms and 0.5% at 10 ms (INCR `-P 16`, about 460 against
 /// 100 block requests a second). 10 ms of records at a million writes a second is about
-/// 450 KiB, well inside the reused buffer ([`SPARE_DMA_MAX`]), and far inside `everysec`'s
+/// 450 KiB, one write from the reused buffer ([`WRITE_MAX`]), and far inside `everysec`'s
 /// second.
 const PACE: Duration = Duration::from_millis(10);
 
@@ -275,7 +279,7 @@ struct Aligned {
     align: u64,
     /// The file's size: blocks from the end's up to it are zeros, written ahead.
     allocated: u64,
-    /// The buffer of the last record write, back for the next one (see [`SPARE_DMA_MAX`]).
+    /// The buffer of the last record write, back for the next one (see [`WRITE_MAX`]).
     spare: Option<DmaBuffer>,
     /// [`PREALLOCATE`] zero bytes, written for every chunk ahead; never written to, so the
     /// log and the log a compaction writes share it.
@@ -349,22 +353,30 @@ impl Aligned {
         buf
     }
 
-    /// Appends `parts` with one aligned write: the partial block, the parts, zeros.
+    /// Appends `parts` with aligned writes of at most [`WRITE_MAX`] bytes each (one, but for a
+    /// compaction's dump): the partial block, the records, zeros.
     async fn append(&mut self, parts: &[Vec<u8>]) -> io::Result<()> {
         let len: usize = parts.iter().map(Vec::len).sum();
-        if len == 0 {
-            return Ok(());
+        // The partial block in front is under one block, so a write stays within WRITE_MAX.
+        let most = WRITE_MAX - self.align as usize;
+        let mut from = 0;
+        while from < len {
+            let n = (len - from).min(most);
+            self.append_range(parts, from, n).await?;
+            from += n;
         }
+        Ok(())
+    }
+
+    /// Appends bytes `from..from + len` of the concatenation of `parts` with one aligned
+    /// write: the partial block, those bytes, zeros.
+    async fn append_range(&mut self, parts: &[Vec<u8>], from: usize, len: usize) -> io::Result<()> {
         let total = self.tail.len() + len;
         let size = (total as u64).div_ceil(self.align) * self.align;
         let mut buf = self.buffer(size as usize);
         let bytes = buf.as_bytes_mut();
         bytes[..self.tail.len()].copy_from_slice(&self.tail);
-        let mut at = self.tail.len();
-        for part in parts {
-            bytes[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
-        }
+        copy_range(parts, from, &mut bytes[self.tail.len()..total]);
         bytes[total..].fill(0);
         let keep = (self.end + len as u64) % self.align;
         self.tail.clear();
@@ -373,8 +385,7 @@ impl Aligned {
         if start + size > self.allocated {
             self.preallocate(start + size).await?;
         }
-        let back = self.write_whole(buf, start).await?;
-        self.spare = back.filter(|b| b.capacity() <= SPARE_DMA_MAX);
+        self.spare = self.write_whole(buf, start).await?;
         self.end += len as u64;
         Ok(())
     }
@@ -407,6 +418,24 @@ impl Aligned {
         self.file.truncate(self.end).await.map_err(io::Error::from)?;
         self.sync().await?;
         self.file.close().await.map_err(io::Error::from)
+    }
+}
+
+/// Copies bytes `from..from + out.len()` of the concatenation of `parts` into `out`.
+pub(super) fn copy_range(parts: &[Vec<u8>], mut from: usize, out: &mut [u8]) {
+    let mut at = 0;
+    for part in parts {
+        if at == out.len() {
+            break;
+        }
+        if from >= part.len() {
+            from -= part.len();
+            continue;
+        }
+        let n = (part.len() - from).min(out.len() - at);
+        out[at..at + n].copy_from_slice(&part[from..from + n]);
+        at += n;
+        from = 0;
     }
 }
 

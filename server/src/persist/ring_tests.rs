@@ -2,7 +2,8 @@
 //! in batches of every size across block boundaries replay to the same store, before the log
 //! is closed (the crash image, padded with zeros) and after (truncated to its records); records
 //! after the close go through the plain fallback; replay reads trailing zeros as padding; a
-//! compacted log zero-fills ahead with the first log's zeros and stays O_DSYNC under `always`.
+//! compacted log zero-fills ahead with the first log's zeros and stays O_DSYNC under `always`; a
+//! batch larger than one write goes out as several.
 
 use super::record::{self, Frame};
 use super::tests::scratch;
@@ -140,8 +141,9 @@ fn flushes_before_the_task_runs_merge_and_writes_of_every_size_reuse_one_buffer(
         }
         assert_eq!(ring.queued(), 1, "fifty flushes queued one append");
         settle(&mut kv, &durability).await;
-        // Batches larger than the kept buffer (3 MiB: several zero-fill chunks too), between
-        // it and the least one, and small, in turn: each write reuses or replaces the buffer.
+        // Batches larger than one write (3 MiB: four writes, the record across them, and
+        // several zero-fill chunks), between the least buffer and one write, and small, in
+        // turn: each write reuses or replaces the buffer.
         let sizes = [3 << 20, 10, 300 << 10, 1, 70 << 10, 5000];
         for (n, size) in sizes.iter().enumerate() {
             write_sized(&mut kv, n, *size);
@@ -151,6 +153,21 @@ fn flushes_before_the_task_runs_merge_and_writes_of_every_size_reuse_one_buffer(
         drop(kv);
         assert_replays_sized(&dir, 50 + sizes.len() as u64, &sizes);
     });
+}
+
+/// Any range of the parts' concatenation is copied whole, wherever it starts and ends (a
+/// large batch goes out as several writes, each a range of it).
+#[test]
+fn a_range_of_the_parts_is_copied_across_their_bounds() {
+    let parts: Vec<Vec<u8>> = vec![(0..10).collect(), Vec::new(), (10..13).collect(), (13..40).collect()];
+    let whole: Vec<u8> = parts.concat();
+    for from in 0..whole.len() {
+        for len in 0..=whole.len() - from {
+            let mut out = vec![0xFF; len];
+            super::ring::copy_range(&parts, from, &mut out);
+            assert_eq!(out, &whole[from..from + len], "bytes {from}..{}", from + len);
+        }
+    }
 }
 
 #[test]
