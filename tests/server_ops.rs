@@ -1,7 +1,8 @@
 //! Operational defects of `nexus run`'s server (issue 19, items 4 and 5), end to end.
 //!
 //! - a second `nexus run` on an address one already serves must fail to start, with one line
-//!   naming the address and a hint, while the first keeps serving;
+//!   naming the address and a hint, while the first keeps serving; a server that stopped with
+//!   clients connected leaves their ends in `TIME_WAIT`, and a new one still starts there;
 //! - with a low open-file limit the server lowers `max_clients` to fit (one warning line),
 //!   turns the excess away with an error, keeps serving, and does not flood its log;
 //! - a silent client of the metrics endpoint does not hold up `/health`, and `/metrics` asks
@@ -73,6 +74,45 @@ fn a_second_server_on_the_same_address_fails_to_start() {
     assert!(line.contains("hint:"), "one line with a hint: {line}");
     let mut raw = RawConn::connect(first.port);
     assert_eq!(raw.call(&["PING"]), Reply::Simple("PONG".into()), "the first server still serves");
+}
+
+/// A server stopped with clients connected closes their connections first, so their ends on
+/// its port linger (`FIN_WAIT_2`, then `TIME_WAIT`, for a minute). A restart on the same port
+/// must not be refused meanwhile, as redis-server is not: the listeners and the address check
+/// bind with `SO_REUSEADDR`.
+#[test]
+fn a_server_restarts_on_its_address_while_its_closed_connections_linger() {
+    let first = Server::start();
+    let port = first.port;
+    let mut clients: Vec<RawConn> = (0..4).map(|_| RawConn::connect(port)).collect();
+    for client in &mut clients {
+        assert_eq!(client.call(&["PING"]), Reply::Simple("PONG".into()));
+    }
+    let (status, output) = first.stop();
+    assert!(status.success(), "the first server stops cleanly:\n{output}");
+    drop(clients);
+    let addr = format!("127.0.0.1:{port}");
+    let dir = nexus::scratch_dir();
+    let config = format!("{}[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n", nexus::base_config());
+    let mut second = nexus::run_with_config(&dir.join("again.toml"), &config).spawn().expect("the nexus binary starts");
+    let deadline = Instant::now() + GIVE_UP;
+    let served = loop {
+        if let Ok(mut conn) = RawConn::try_connect(port) {
+            if conn.call(&["PING"]) == Reply::Simple("PONG".into()) {
+                break true;
+            }
+        }
+        if second.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = second.kill();
+    let _ = second.wait();
+    let mut err = String::new();
+    let _ = second.stderr.take().expect("piped stderr").read_to_string(&mut err);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(served, "a new server on {addr} did not serve after the first stopped with clients:\n{err}");
 }
 
 /// The `max_clients` the server says it lowered to, from its warning line.

@@ -15,6 +15,7 @@ use nexus_engine::shard::ExecutorKind;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -73,13 +74,23 @@ impl Rt {
         }
     }
 
-    /// Binds a listener on `addr` (`SO_REUSEPORT`: every shard binds the same address).
+    /// Binds a listener on `addr` (`SO_REUSEPORT`: every shard binds the same address;
+    /// `SO_REUSEADDR`: a restart binds while its predecessor's closed connections linger).
+    /// glommio's own `bind` sets no `SO_REUSEADDR`, so its listener is made from the socket
+    /// the threads executor's makes.
     ///
     /// # Errors
     /// When the address cannot be bound.
     pub fn bind(self, addr: SocketAddr) -> io::Result<Listener> {
         Ok(match self {
-            Rt::Glommio => Listener::Glommio(glommio::net::TcpListener::bind(addr).map_err(io::Error::from)?),
+            Rt::Glommio => {
+                // Blocking: glommio accepts through io_uring, which waits on the socket itself.
+                let fd = local::net::listening_socket(addr, false)?;
+                // SAFETY: `fd` is a bound, listening TCP socket that nothing else owns; the
+                // listener takes it over (and closes it), and this runs on the shard's glommio
+                // executor, whose reactor the listener registers with.
+                Listener::Glommio(unsafe { glommio::net::TcpListener::from_raw_fd(fd.into_raw_fd()) })
+            }
             Rt::Threads => Listener::Threads(local::net::TcpListener::bind(addr)?),
         })
     }

@@ -57,45 +57,64 @@ pub struct TcpListener {
     socket: Registered<std::net::TcpListener>,
 }
 
+/// A TCP socket bound to `addr` with `SO_REUSEADDR` and `SO_REUSEPORT`, listening; blocking
+/// or not as `nonblocking` says. Every shard binds the same address (`SO_REUSEPORT`), and
+/// `SO_REUSEADDR` lets a restarted server bind while the connections its predecessor closed
+/// linger in `TIME_WAIT` (their sockets carry the listener's options). Both executors' listeners
+/// are made here (glommio's from the descriptor).
+///
+/// # Errors
+/// When the socket cannot be made or bound (the address is in use without reuse, ...).
+pub fn listening_socket(addr: SocketAddr, nonblocking: bool) -> io::Result<OwnedFd> {
+    let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain syscall; the result is checked and owned below.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 },
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        let one: libc::c_int = 1;
+        // SAFETY: `one` lives across the call and its size is passed; fd is open.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes for `addr`'s family.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: plain syscall on an open, bound socket.
+    if unsafe { libc::listen(fd.as_raw_fd(), 1024) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
 impl TcpListener {
-    /// Binds `addr` with `SO_REUSEADDR` and `SO_REUSEPORT` and listens.
+    /// Binds `addr` with `SO_REUSEADDR` and `SO_REUSEPORT` and listens ([`listening_socket`]).
     ///
     /// # Errors
     /// When the socket cannot be made or bound (the address is in use without reuse, ...).
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let domain = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        // SAFETY: plain syscall; the result is checked and owned below.
-        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a new descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
-            let one: libc::c_int = 1;
-            // SAFETY: `one` lives across the call and its size is passed; fd is open.
-            let rc = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    option,
-                    (&one as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        let (storage, len) = sockaddr(addr);
-        // SAFETY: `storage` holds a valid sockaddr of `len` bytes for `addr`'s family.
-        if unsafe { libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: plain syscall on an open, bound socket.
-        if unsafe { libc::listen(fd.as_raw_fd(), 1024) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let fd = listening_socket(addr, true)?;
         let listener = std::net::TcpListener::from(fd);
         Ok(Self { socket: Registered::new(listener)? })
     }
