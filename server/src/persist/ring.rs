@@ -34,7 +34,7 @@
 //! once `ended` is set the task never touches the file again.
 
 use super::durability::Durability;
-use super::writer::{give_back, log_dir, rewrite_path, LogShared, WriterCmd};
+use super::writer::{close_elsewhere, give_back, log_dir, rewrite_path, LogShared, WriterCmd};
 use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 use nexus_engine::config::FsyncPolicy;
 use std::cell::{Cell, RefCell};
@@ -619,9 +619,13 @@ impl LogTask {
     async fn finish_rewrite(&mut self, log: &mut Aligned) {
         let Some(mut new) = self.rewrite.take() else { return };
         let path = self.inbox.path.clone();
+        // A second handle on the old log, so that its last close (which frees its blocks, see
+        // `close_elsewhere`) happens off the shard; without one, it happens here.
+        let mut old_handle = None;
         let switched = async {
             new.file.truncate(new.end).await.map_err(io::Error::from)?;
             new.sync().await?;
+            old_handle = std::fs::File::open(&path).ok();
             new.file.rename(&path).await.map_err(io::Error::from)?;
             let dir = glommio::io::Directory::open(log_dir(&path)).await.map_err(io::Error::from)?;
             dir.sync().await.map_err(io::Error::from)?;
@@ -632,6 +636,9 @@ impl LogTask {
                 log.pass_buffers(&mut new);
                 let old = std::mem::replace(log, new);
                 let _ = old.file.close().await;
+                if let Some(file) = old_handle {
+                    close_elsewhere(file);
+                }
                 self.dirty = false;
                 self.last_sync = Instant::now();
                 self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);

@@ -342,6 +342,7 @@ fn a_compacted_log_zero_fills_ahead_with_the_shared_zeros_and_replays() {
             }
         }
         settle(&mut kv, &durability).await;
+        super::tests::assert_replaced_log_closed(&dir);
         let allocated = std::fs::metadata(log_path(&dir, 0)).unwrap().len();
         assert_eq!(allocated % ring::PREALLOCATE, 0, "zeros go ahead in whole chunks: {allocated} bytes");
         assert!(allocated >= 3 * ring::PREALLOCATE, "{allocated} bytes");

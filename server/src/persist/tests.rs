@@ -96,6 +96,24 @@ fn count_notices(durability: &Durability) -> std::sync::Arc<std::sync::atomic::A
 }
 
 /// The bytes of shard 0's log in `dir` up to its last record (without the zeros ahead).
+/// Waits (up to 10 s) until this process holds no descriptor on a deleted file in `dir`: the
+/// log a compaction replaced is closed (off the writing thread, `writer::close_elsewhere`),
+/// not leaked. Also used by `ring_tests`.
+pub(super) fn assert_replaced_log_closed(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let open_deleted = || {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.starts_with(dir) && target.to_string_lossy().ends_with(" (deleted)"))
+            .count()
+    };
+    while open_deleted() > 0 {
+        assert!(std::time::Instant::now() < deadline, "a replaced log in {} is still open", dir.display());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 fn records_len(dir: &std::path::Path) -> u64 {
     let data = std::fs::read(log_path(dir, 0)).unwrap();
     data.iter().rposition(|&b| b != 0).map_or(0, |last| last as u64 + 1)
@@ -274,6 +292,7 @@ fn compaction_while_writing_replays(kind: WriterKind, name: &str) {
     }
     let after = records_len(&dir);
     assert!(after < before, "compacted: {after} bytes after, {before} before");
+    assert_replaced_log_closed(&dir);
     let (back, _) = reopen(&dir, 0);
     let strip = |s: Vec<(Bytes, Stored, Option<u64>)>| -> Vec<(Bytes, Stored, bool)> {
         s.into_iter().map(|(k, v, t)| (k, v, t.is_some())).collect()

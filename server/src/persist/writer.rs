@@ -372,7 +372,7 @@ impl Writer {
                     Ok(meta) => (self.end, self.allocated) = (meta.len(), meta.len()),
                     Err(e) => self.fail("reading the rewritten log's length", &e),
                 }
-                self.file = new;
+                close_elsewhere(std::mem::replace(&mut self.file, new));
                 self.dirty = false;
                 self.last_sync = Instant::now();
                 self.shared.durable.fetch_max(self.lsn, Ordering::AcqRel);
@@ -385,6 +385,16 @@ impl Writer {
             }
         }
     }
+}
+
+/// Closes a log that a compaction replaced, on a thread of its own. Renamed over, the old log
+/// is named nowhere, so its last close frees its blocks, and ext4 does that inside the close:
+/// 16-18 ms for a 64 MiB log on this VM, nearly all of it waiting on the filesystem (the
+/// closing thread used 0.5-1 ms of CPU), during which a shard that closed it served nothing.
+/// When no thread can be started, the file is closed here.
+pub(super) fn close_elsewhere(file: File) {
+    // When the spawn fails, the closure, and the file with it, is dropped here.
+    let _ = std::thread::Builder::new().name("nexus-log-close".into()).spawn(move || drop(file));
 }
 
 /// Gives a written buffer back to the shard, emptied, unless it is large or enough wait.
