@@ -357,8 +357,9 @@ impl Aligned {
     /// compaction's dump): the partial block, the records, zeros.
     async fn append(&mut self, parts: &[Vec<u8>]) -> io::Result<()> {
         let len: usize = parts.iter().map(Vec::len).sum();
-        // The partial block in front is under one block, so a write stays within WRITE_MAX.
-        let most = WRITE_MAX - self.align as usize;
+        // The partial block in front is under one block, so a write stays within WRITE_MAX
+        // (and a write carries at least a block, whatever the alignment).
+        let most = WRITE_MAX.saturating_sub(self.align as usize).max(self.align as usize);
         let mut from = 0;
         while from < len {
             let n = (len - from).min(most);
