@@ -66,7 +66,7 @@ fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
 }
 
 /// Appends a `PUT_STR` frame. The header and the fixed fields go out as one array and the
-/// checksum is taken from the fields where they are ([`super::crc::crc32c_record`]): this runs
+/// checksum is taken from the fields where they are (`crc::crc32c_record`): this runs
 /// once per write of a string under persistence.
 pub fn encode_put_str(out: &mut Vec<u8>, key: &[u8], value: &[u8], expires_at: Option<u64>) {
     let expires = expires_at.unwrap_or(0);
