@@ -95,7 +95,6 @@ fn count_notices(durability: &Durability) -> std::sync::Arc<std::sync::atomic::A
     notices
 }
 
-/// The bytes of shard 0's log in `dir` up to its last record (without the zeros ahead).
 /// Waits (up to 10 s) until this process holds no descriptor on a deleted file in `dir`: the
 /// log a compaction replaced is closed (off the writing thread, `writer::close_elsewhere`),
 /// not leaked. Also used by `ring_tests`.
@@ -114,6 +113,7 @@ pub(super) fn assert_replaced_log_closed(dir: &std::path::Path) {
     }
 }
 
+/// The bytes of shard 0's log in `dir` up to its last record (without the zeros ahead).
 fn records_len(dir: &std::path::Path) -> u64 {
     let data = std::fs::read(log_path(dir, 0)).unwrap();
     data.iter().rposition(|&b| b != 0).map_or(0, |last| last as u64 + 1)
