@@ -7,6 +7,12 @@
 //! can never fill). The ingress agent answers into the connection's reply slots, in the order
 //! of the requests, and wakes the task.
 //!
+//! Idle clients: a connection sets its `heard` flag on every read and write; nothing on the
+//! request path reads the clock or arms a timer. The shard's idle sweeper (`conn::idle`)
+//! calls [`Front::expire_idle`] every so often: a flag found set is cleared and the sweep's
+//! time kept as `quiet_since` (the client was last heard at or before it), so silence is
+//! measured from an upper bound of the last activity and no client is closed early.
+//!
 //! Invariants: a connection's slots are answered in any order but written in request order;
 //! a [`ConnId`] names one connection for its whole life (the slab slot's generation changes
 //! when a connection closes, so late answers for a closed connection are dropped).
@@ -86,6 +92,13 @@ pub struct ConnShared {
     /// Traced answers: the hop that answered slot `seq` (the parent of the connection's
     /// `resp.reply` span), taken when the slot is written. Empty unless a traced hop answered.
     pub answer_traces: Vec<(u64, nexus_engine::trace::TraceContext)>,
+    /// The connection read or wrote something since the last idle sweep.
+    heard: bool,
+    /// The idle sweep that last found `heard` set, or found the connection exempt (the
+    /// sweeper's clock, milliseconds): the client has been silent since at least then.
+    quiet_since_ms: u64,
+    /// The idle sweeper found the connection silent past the timeout: it closes.
+    pub idle: bool,
 }
 
 impl ConnShared {
@@ -173,6 +186,9 @@ impl Front {
             protocol: Protocol::Resp2,
             channels: HashSet::new(),
             answer_traces: Vec::new(),
+            heard: true,
+            quiet_since_ms: 0,
+            idle: false,
         });
         ConnId { index, generation }
     }
@@ -201,10 +217,83 @@ impl Front {
         }
     }
 
+    /// Notes that connection `id` read or wrote something.
+    pub fn heard(&self, id: ConnId) {
+        self.with(id, |c| c.heard = true);
+    }
+
+    /// One idle sweep at `now_ms` (the sweeper's clock): marks, and wakes, every connection
+    /// silent for at least `timeout_ms` since a sweep last found it heard, except subscribers
+    /// and connections still owed answers (their client waits on the server, so their quiet
+    /// starts again now); returns how many it marked.
+    pub fn expire_idle(&self, now_ms: u64, timeout_ms: u64) -> usize {
+        let mut expired = 0;
+        for c in self.conns.borrow_mut().iter_mut().flatten() {
+            let exempt = !c.channels.is_empty() || !c.slots.is_empty();
+            if std::mem::take(&mut c.heard) || exempt {
+                c.quiet_since_ms = now_ms;
+            } else if !c.idle && now_ms.saturating_sub(c.quiet_since_ms) >= timeout_ms {
+                c.idle = true;
+                c.wake();
+                expired += 1;
+            }
+        }
+        expired
+    }
+
     /// Wakes every connection (the server is stopping).
     pub fn wake_all(&self) {
         for c in self.conns.borrow().iter().flatten() {
             c.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_is_idle_only_after_a_whole_timeout_since_a_sweep_found_it_heard() {
+        let front = Front::default();
+        let quiet = front.open();
+        let busy = front.open();
+        // Opened: heard. The first sweep starts both quiet periods at 0.
+        assert_eq!(front.expire_idle(0, 1_000), 0);
+        // Heard at some time up to the 1,000 ms sweep: its quiet starts again there.
+        front.heard(busy);
+        assert_eq!(front.expire_idle(1_000, 1_000), 1, "silent since the 0 ms sweep: a whole timeout");
+        assert_eq!(front.with(quiet, |c| c.idle), Some(true));
+        assert_eq!(front.with(busy, |c| c.idle), Some(false));
+        assert_eq!(front.expire_idle(1_999, 1_000), 0, "999 ms since the busy client's last sweep");
+        assert_eq!(front.expire_idle(2_000, 1_000), 1);
+        assert_eq!(front.expire_idle(9_000, 1_000), 0, "each idle client is counted once");
+    }
+
+    #[test]
+    fn subscribers_and_clients_owed_answers_are_never_idle() {
+        let front = Front::default();
+        let subscriber = front.open();
+        let waiting = front.open();
+        front.with(subscriber, |c| c.channels.insert(Bytes::from_static(b"news")));
+        front.with(waiting, |c| c.slots.push_back(Slot::Pending));
+        assert_eq!(front.expire_idle(0, 1_000), 0);
+        assert_eq!(front.expire_idle(60_000, 1_000), 0);
+        // Answered and written: the quiet counts from the last sweep that saw it waiting.
+        front.with(waiting, |c| c.slots.clear());
+        assert_eq!(front.expire_idle(60_999, 1_000), 0);
+        assert_eq!(front.expire_idle(61_000, 1_000), 1);
+        assert_eq!(front.with(waiting, |c| c.idle), Some(true));
+    }
+
+    #[test]
+    fn a_closed_connection_is_not_swept() {
+        let front = Front::default();
+        let id = front.open();
+        front.close(id);
+        assert_eq!(front.expire_idle(0, 1), 0);
+        assert_eq!(front.expire_idle(10, 1), 0);
+        front.heard(id);
+        assert_eq!(front.with(id, |c| c.idle), None);
     }
 }

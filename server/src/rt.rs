@@ -2,8 +2,8 @@
 //!
 //! The RESP server runs the same connection code on both executors. This module is the one
 //! place that knows there are two: [`Rt`] (which executor the shard runs) spawns tasks and
-//! sleeps, [`Listener`] accepts, and [`Stream`] is a TCP stream with `AsyncRead`/`AsyncWrite`,
-//! a read timeout and `close`, backed by glommio's io_uring socket or by the threads
+//! sleeps, [`Listener`] accepts, and [`Stream`] is a TCP stream with `AsyncRead`/`AsyncWrite`
+//! and `close`, backed by glommio's io_uring socket or by the threads
 //! executor's epoll socket (`nexus_engine::executor::local::net`).
 //!
 //! Invariant: everything here is used on the shard thread that made it, inside that shard's
@@ -134,17 +134,6 @@ impl Stream {
         match self {
             Stream::Glommio(s) => s.set_nodelay(on).map_err(io::Error::from),
             Stream::Threads(s) => s.set_nodelay(on),
-        }
-    }
-
-    /// A read waiting longer than `timeout` fails with `ErrorKind::TimedOut`.
-    ///
-    /// # Errors
-    /// As the executor's.
-    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        match self {
-            Stream::Glommio(s) => s.set_read_timeout(timeout).map_err(io::Error::from),
-            Stream::Threads(s) => s.set_read_timeout(timeout),
         }
     }
 

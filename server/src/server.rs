@@ -374,7 +374,6 @@ impl ShardService for RespService {
                 ..Limits::default()
             },
             output_limit: usize::try_from(self.config.client_output_limit).unwrap_or(usize::MAX),
-            idle_timeout: idle,
             password,
             last_client: std::cell::Cell::new(0),
             config: self.config.clone(),
@@ -382,6 +381,9 @@ impl ShardService for RespService {
         let max_clients = *self
             .max_clients
             .get_or_init(|| crate::nofile::fit_max_clients(u64::from(self.config.max_clients), setup.shards()));
+        if let Some(timeout) = idle {
+            rt.spawn(crate::conn::idle::sweep(env.clone(), timeout));
+        }
         rt.spawn(accept_loop(listener, env, max_clients));
         Ok(())
     }

@@ -112,6 +112,8 @@ fn idle_clients_are_closed_and_busy_ones_kept() {
     let server = Server::builder().limit("idle_timeout_s", 1).start();
     let mut idle = RawConn::connect(server.port);
     assert_eq!(idle.call(&["PING"]), Reply::Simple("PONG".into()));
+    let mut subscriber = RawConn::connect(server.port);
+    assert!(matches!(subscriber.call(&["SUBSCRIBE", "news"]), Reply::Array(_)));
     assert!(!idle.closed_within(Duration::from_millis(400)), "closed well before the idle timeout");
     let mut busy = server.connect();
     for _ in 0..10 {
@@ -120,6 +122,12 @@ fn idle_clients_are_closed_and_busy_ones_kept() {
     }
     assert!(idle.closed_within(SETTLE), "an idle client is closed");
     assert_eq!(info_u64(&mut busy, "idle_clients_closed"), 1);
+    // A subscriber sends nothing while it listens: it is not idle.
+    assert_eq!(q::<i64>(&mut busy, &["PUBLISH", "news", "still here"]), 1, "the subscriber is still connected");
+    match subscriber.read() {
+        Reply::Array(parts) => assert_eq!(parts.last(), Some(&bulk("still here"))),
+        other => panic!("expected the message, got {other:?}"),
+    }
 }
 
 // ----- robustness ------------------------------------------------------------------------------

@@ -27,7 +27,8 @@
 //!   client reads is not slow.
 //! - Input: before AUTH, Redis's tight request limits (see [`crate::resp::UNAUTH_BULK_MAX`]);
 //!   a client whose buffered request passes `client_query_buffer_limit` is closed and counted.
-//! - A client silent for `idle_timeout` is closed and counted (subscribers excepted).
+//! - A client silent for `idle_timeout` is closed and counted (subscribers, and clients still
+//!   owed answers, excepted): the shard's sweeper finds it (see `idle`).
 //! - Malformed input is answered with an error; a stream that cannot be resynchronised is
 //!   closed after the replies owed to the requests before it, then the error, are written.
 //!
@@ -35,6 +36,7 @@
 //! longer than it takes to encode one batch of replies within its limit.
 
 mod buffers;
+pub mod idle;
 mod local;
 mod route;
 
@@ -92,8 +94,6 @@ pub struct ConnEnv {
     pub limits: Limits,
     /// `client_output_limit`.
     pub output_limit: usize,
-    /// `idle_timeout` (`None`: never).
-    pub idle_timeout: Option<Duration>,
     /// `requirepass` (`None`: no AUTH).
     pub password: Option<Bytes>,
     /// The last client id handed out on this shard (ids are `shard << 40 | n`, n from 1).
@@ -164,7 +164,6 @@ struct Conn {
     /// Close once the output is flushed (QUIT, a fatal protocol error, EOF).
     closing: Option<End>,
     subscribed: bool,
-    idle_armed: bool,
     client_id: i64,
     /// Traced commands waiting for their answers, by slot sequence number (oldest first).
     traced: std::collections::VecDeque<(u64, crate::command_trace::CommandTrace)>,
@@ -214,7 +213,6 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         name: None,
         closing: None,
         subscribed: false,
-        idle_armed: false,
         client_id: {
             let n = env.last_client.get() + 1;
             env.last_client.set(n);
@@ -228,7 +226,6 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
         last_spec: None,
         env: env.clone(),
     };
-    conn.arm_idle(true);
     let end = std::future::poll_fn(|cx| conn.poll(cx)).await;
     match end {
         End::SlowReader => count(&env.stats().slow_clients),
@@ -250,22 +247,18 @@ pub async fn serve(stream: Stream, env: Rc<ConnEnv>) {
 }
 
 impl Conn {
-    fn arm_idle(&mut self, on: bool) {
-        if self.idle_armed == on {
-            return;
-        }
-        if let Some(t) = self.env.idle_timeout {
-            let _ = self.stream.set_read_timeout(on.then_some(t));
-            self.idle_armed = on;
-        }
-    }
-
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         let env = self.env.clone();
-        env.front.with(self.id, |c| match &c.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => c.waker = Some(cx.waker().clone()),
+        let idle = env.front.with(self.id, |c| {
+            match &c.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => c.waker = Some(cx.waker().clone()),
+            }
+            c.idle
         });
+        if idle == Some(true) {
+            return Poll::Ready(End::Idle);
+        }
         loop {
             if self.out.capacity() == 0 {
                 self.out = env.spares.take_output();
@@ -389,6 +382,9 @@ impl Conn {
                 Poll::Pending => break,
             }
         }
+        if wrote {
+            self.env.front.heard(self.id);
+        }
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
@@ -412,11 +408,12 @@ impl Conn {
                 Ok(true)
             }
             Poll::Ready(Ok(n)) => {
+                env.front.heard(self.id);
                 self.input.filled(n);
                 self.parse(budget);
                 Ok(true)
             }
-            Poll::Ready(Err(e)) => Err(if e.kind() == std::io::ErrorKind::TimedOut { End::Idle } else { End::Io }),
+            Poll::Ready(Err(_)) => Err(End::Io),
             Poll::Pending => Ok(false),
         };
         self.input.settle(&env.spares);
@@ -489,10 +486,7 @@ impl Conn {
         if self.traced.front().is_some_and(|(seq, _)| *seq < written_below) {
             self.finish_traced(written_below, started, &answered_by);
         }
-        if subscribed != self.subscribed {
-            self.subscribed = subscribed;
-            self.arm_idle(!subscribed);
-        }
+        self.subscribed = subscribed;
         (outstanding, pushes_waiting, next_ready)
     }
 
