@@ -20,7 +20,11 @@
 //!    CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
 //!    ([`figures::parse_csv`]); every server must be alive before and after each run. A (test,
 //!    pipeline) with a run shorter than [`MIN_RUN`] gets more requests from the next round on
-//!    ([`sized_requests`]); the short runs are counted and noted.
+//!    ([`sized_requests`]); the short runs are counted and noted. Around each run a
+//!    [`cpu::Meter`] reads its wall-clock time (spawn to reap), redis-benchmark's CPU time
+//!    (`getrusage(RUSAGE_CHILDREN)` before the spawn and after the reap: no other child is
+//!    reaped in between) and the measured server's (`utime + stime` of `/proc/PID/stat`, all
+//!    threads; unknown for `--target-port`, whose process is not ours).
 //! 4. Check that every server holds keys (`DBSIZE` > 0): the SETs did land. Stop them all
 //!    (SIGTERM, then SIGKILL after [`crate::child::STOP_TIMEOUT`]); the [`Process`] guards do it
 //!    on every path out, errors and panics included; the scratch directory goes with
@@ -29,11 +33,18 @@
 //!    the recovery time from its log.
 //! 6. Report per configuration ([`figures::summarize`]): medians, the median and min-max of the
 //!    per-round ratios over redis-server (the aof rows: over the same nexus without persistence,
-//!    pair by pair), and the targets ([`targets::goals`]), "met" or "not met" each.
+//!    pair by pair), and the targets ([`targets::goals`]), "met" or "not met" each. A second
+//!    table gives each side's median CPU as % of one CPU, redis-benchmark's and the server's,
+//!    and the server's requests per CPU-second with the median and min-max of their per-round
+//!    ratios; a row where redis-benchmark ran at 90% of a CPU or more on either side is marked
+//!    client-bound (its requests/s measure the load generator), and a target not met on such a
+//!    row says so (its verdict unchanged).
 //!
-//! Every figure is a number redis-benchmark printed (or the server logged) in this run; nothing
-//! is estimated. Only the main thread runs here; the children are separate processes.
+//! Every figure is a number redis-benchmark printed (or the server logged) or the kernel
+//! accounted in this run; nothing is estimated. Only the main thread runs here (so no other
+//! thread reaps a child while a run is metered); the children are separate processes.
 
+mod cpu;
 mod figures;
 mod recovery;
 mod report;
@@ -41,7 +52,7 @@ mod targets;
 
 use crate::child::{dbsize, info_field, plan_shards, ChildError, Process, Scratch};
 use crate::Failure;
-use figures::{grouped, parse_csv, summarize, Figures, Summary, Test, PIPELINES};
+use figures::{grouped, parse_csv, summarize, Run, Summary, Test, PIPELINES};
 use nexus_engine::config::EngineConfig;
 use nexus_engine::executor::ExecutorKind;
 use nexus_engine::placement::PlacementPlan;
@@ -136,8 +147,8 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     }
     if short_runs > 0 {
         notes.push(format!(
-            "note: {short_runs} runs carried less than {} ms of load (later rounds got more requests); \
-             raise --requests to size the first round too",
+            "note: {short_runs} runs carried less than {} ms of load (later rounds got more requests; their \
+             server CPU is a few clock ticks, coarse); raise --requests to size the first round too",
             MIN_RUN.as_millis()
         ));
     }
@@ -292,8 +303,8 @@ fn start_nexus(
     Process::server("nexus run", cmd, port, scratch.path(&format!("{name}.log")), NEXUS_HINT).map_err(fail)
 }
 
-/// Per-round figures: `samples[case][server]`, one entry per round.
-type Samples = Vec<Vec<Vec<Figures>>>;
+/// Per-round runs: `samples[case][server]`, one entry per round.
+type Samples = Vec<Vec<Vec<Run>>>;
 
 /// Every (test, pipeline), in run order.
 fn cases() -> Vec<(Test, u32)> {
@@ -323,14 +334,14 @@ fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) ->
                     let label = format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label());
                     progress.show(step, steps, &label);
                     check_all(servers)?;
-                    let run =
-                        run_benchmark(scratch, servers[side].process.port, (test, pipeline), requests[case], args);
+                    let server = &servers[side].process;
+                    let run = run_benchmark(scratch, server, (test, pipeline), requests[case], args);
                     // A server that died explains a failed run better than the run does.
                     check_all(servers)?;
-                    let figures = run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?;
-                    short += usize::from((requests[case] as f64 / figures.rps) < MIN_RUN.as_secs_f64());
-                    fastest = fastest.max(figures.rps);
-                    samples[case][side].push(figures);
+                    let run = run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?;
+                    short += usize::from((requests[case] as f64 / run.figures.rps) < MIN_RUN.as_secs_f64());
+                    fastest = fastest.max(run.figures.rps);
+                    samples[case][side].push(run);
                 }
                 requests[case] = sized_requests(requests[case], fastest);
             }
@@ -463,21 +474,29 @@ pub fn sized_requests(current: u64, rps: f64) -> u64 {
     wanted.clamp(current, current.saturating_mul(20))
 }
 
-/// One redis-benchmark run against `port`, with output into the scratch directory; must exit
-/// 0 within [`run_timeout`] and print `test`'s CSV row.
+/// One redis-benchmark run against `server`, with output into the scratch directory; must exit
+/// 0 within [`run_timeout`] and print `test`'s CSV row. Metered ([`cpu::Meter`]) from just
+/// before the spawn to just after the reap.
 fn run_benchmark(
     scratch: &Scratch,
-    port: u16,
+    server: &Process,
     (test, pipeline): (Test, u32),
     requests: u64,
     args: &ServerBenchArgs,
-) -> Result<Figures, String> {
+) -> Result<Run, String> {
     let (out_path, err_path) = (scratch.path("benchmark.csv"), scratch.path("benchmark.err"));
     let mut cmd = Command::new("redis-benchmark");
-    cmd.args(benchmark_args(port, test, pipeline, args.clients, requests));
-    let mut run =
-        Process::tool("redis-benchmark", cmd, port, &out_path, err_path, SETUP_HINT).map_err(|e| e.to_string())?;
+    cmd.args(benchmark_args(server.port, test, pipeline, args.clients, requests));
+    // The client's CPU is getrusage(RUSAGE_CHILDREN)'s growth from here to the reap: exact for
+    // this one child (its whole lifetime, every thread, as accounted at its exit), where
+    // /proc/PID/stat read before the reap would be tick-grained and miss its last moments.
+    // Nothing else is reaped in between: `wait_timeout` polls this child alone, the servers
+    // are checked (and a dead one reaped) only before and after, and no other thread waits.
+    let meter = cpu::Meter::start(server.pid());
+    let mut run = Process::tool("redis-benchmark", cmd, server.port, &out_path, err_path, SETUP_HINT)
+        .map_err(|e| e.to_string())?;
     let timeout = run_timeout(requests);
+    // `wait_timeout` reaps the child when it sees it exit (`Child::try_wait`).
     let Some(status) = run.wait_timeout(timeout).map_err(|e| e.to_string())? else {
         return Err(format!(
             "redis-benchmark {} -P {pipeline} did not finish within {} s; hint: the server stopped answering",
@@ -485,11 +504,13 @@ fn run_benchmark(
             timeout.as_secs()
         ));
     };
+    let usage = meter.finish();
     if !status.success() {
         return Err(format!("redis-benchmark {} -P {pipeline} failed ({status}): {}", test.label(), run.log_tail()));
     }
     let text = std::fs::read_to_string(&out_path).map_err(|e| format!("cannot read {}: {e}", out_path.display()))?;
-    parse_csv(&text, test).map_err(|e| format!("{} -P {pipeline}: {e}", test.label()))
+    let figures = parse_csv(&text, test).map_err(|e| format!("{} -P {pipeline}: {e}", test.label()))?;
+    Ok(Run { figures, requests, usage })
 }
 
 #[cfg(test)]

@@ -1,11 +1,17 @@
 //! `nexus bench server`'s figures: what redis-benchmark printed, reduced to a report.
 //!
-//! [`parse_csv`] reads one run's `--csv` output by column name; [`summarize`] turns one (test,
+//! [`parse_csv`] reads one run's `--csv` output by column name; a [`Run`] is that with the
+//! run's request count and CPU use ([`Usage`], read by `cpu`). [`summarize`] turns one (test,
 //! pipeline)'s rounds into medians and the median and spread of the per-round ratios of the
 //! measured server over the one it is compared with (redis-server, or nexus without
-//! persistence); [`render_table`] and [`records`] print them (the targets are `targets`'s).
-//! Everything here is pure: no process, no socket, no clock.
+//! persistence): requests/s, p99, and requests per second of the server's own CPU time
+//! (`None` where a server's CPU is unknown). It also gives each side's median CPU as % of one
+//! CPU: redis-benchmark's (a row where it ran at [`CLIENT_BOUND_PCT`] or more on either side
+//! is client-bound: its requests/s measure the load generator) and the server's.
+//! [`render_table`], [`render_cpu_table`] and [`records`] print them (the targets are
+//! `targets`'s). Everything here is pure: no process, no socket, no clock.
 
+use super::cpu::Usage;
 use nexus_bench::median;
 use nexus_bench::report::{format_value, Record};
 use std::fmt::Write as _;
@@ -48,7 +54,10 @@ impl Test {
 }
 
 /// The metric names of one (test, pipeline): requests/s, p50, p99, the two ratios over the
-/// server compared with, and the target verdict (1 met, 0 not; only where a target is set).
+/// server compared with, the target verdict (1 met, 0 not; only where a target is set), then
+/// the CPU figures: redis-benchmark's and the server's CPU as % of one CPU while it measured
+/// that server, the server's requests per CPU-second, and the ratio of those over the server
+/// compared with (the server's figures only where its CPU is known).
 macro_rules! metric_names {
     ($test:literal, $pipeline:literal) => {
         [
@@ -58,13 +67,17 @@ macro_rules! metric_names {
             concat!($test, "_p", $pipeline, "_rps_over_redis"),
             concat!($test, "_p", $pipeline, "_p99_over_redis"),
             concat!($test, "_p", $pipeline, "_target_met"),
+            concat!($test, "_p", $pipeline, "_client_cpu_pct"),
+            concat!($test, "_p", $pipeline, "_server_cpu_pct"),
+            concat!($test, "_p", $pipeline, "_rps_per_cpu"),
+            concat!($test, "_p", $pipeline, "_rps_per_cpu_over_redis"),
         ]
     };
 }
 
 /// Records carry `&'static str` metric names: `METRICS[test][pipeline index][stat]`, in the
 /// order of [`Test::ALL`], [`PIPELINES`] and [`metric_names!`] (a test checks it).
-const METRICS: [[[&str; 6]; 2]; 3] = [
+const METRICS: [[[&str; 10]; 2]; 3] = [
     [metric_names!("set", "1"), metric_names!("set", "16")],
     [metric_names!("get", "1"), metric_names!("get", "16")],
     [metric_names!("incr", "1"), metric_names!("incr", "16")],
@@ -79,6 +92,40 @@ pub struct Figures {
     pub p50_ms: f64,
     /// 99th percentile latency (milliseconds).
     pub p99_ms: f64,
+}
+
+/// The median redis-benchmark CPU (% of one CPU) at or above which a row is client-bound: the
+/// load generator, not the server, set its requests/s.
+pub const CLIENT_BOUND_PCT: f64 = 90.0;
+
+/// One redis-benchmark run: what it printed, the requests it sent, and what it cost.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    /// Its figures.
+    pub figures: Figures,
+    /// Its `-n`.
+    pub requests: u64,
+    /// Its wall-clock time and the CPU time of redis-benchmark and of the server.
+    pub usage: Usage,
+}
+
+/// One side's CPU over the rounds of a (test, pipeline): medians of the per-round figures,
+/// each `None` when a round lacks it (a server not started here has no CPU figures).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cpu {
+    /// redis-benchmark's CPU, % of one CPU.
+    pub client_pct: Option<f64>,
+    /// The server's CPU, % of one CPU (all its threads).
+    pub server_pct: Option<f64>,
+    /// Requests per second of the server's CPU time.
+    pub rps_per_cpu: Option<f64>,
+}
+
+impl Cpu {
+    /// redis-benchmark's median CPU when it is at least [`CLIENT_BOUND_PCT`].
+    pub fn client_bound(&self) -> Option<f64> {
+        self.client_pct.filter(|&pct| pct >= CLIENT_BOUND_PCT)
+    }
 }
 
 /// One (test, pipeline) over all rounds: medians, and medians of the per-round ratios. `nexus`
@@ -100,8 +147,24 @@ pub struct Summary {
     pub rps_ratio_range: (f64, f64),
     /// The median over rounds of nexus p99 / redis p99 in the same round.
     pub p99_ratio: f64,
+    /// The measured server's CPU figures.
+    pub nexus_cpu: Cpu,
+    /// Those of the server it is compared with.
+    pub redis_cpu: Cpu,
+    /// The median over rounds of nexus requests per CPU-second / redis's in the same round
+    /// (`None` when a round lacks either).
+    pub rps_per_cpu_ratio: Option<f64>,
+    /// The smallest and largest of those per-round ratios.
+    pub rps_per_cpu_ratio_range: Option<(f64, f64)>,
     /// Rounds.
     pub rounds: usize,
+}
+
+impl Summary {
+    /// Whether redis-benchmark ran at [`CLIENT_BOUND_PCT`] or more (median) on either side.
+    pub fn client_bound(&self) -> bool {
+        self.nexus_cpu.client_bound().is_some() || self.redis_cpu.client_bound().is_some()
+    }
 }
 
 /// `n` with grouped digits (`200,000`).
@@ -166,27 +229,63 @@ pub fn parse_csv(text: &str, test: Test) -> Result<Figures, String> {
     Ok(figures)
 }
 
-/// One (test, pipeline)'s summary from its per-round figures (`nexus[i]` and `redis[i]` ran in
+/// One (test, pipeline)'s summary from its per-round runs (`nexus[i]` and `redis[i]` ran in
 /// the same round).
-pub fn summarize(test: Test, pipeline: u32, nexus: &[Figures], redis: &[Figures]) -> Summary {
+pub fn summarize(test: Test, pipeline: u32, nexus: &[Run], redis: &[Run]) -> Summary {
     assert_eq!(nexus.len(), redis.len(), "every round measures both servers");
-    let med = |side: &[Figures], stat: fn(&Figures) -> f64| median(&side.iter().map(stat).collect::<Vec<_>>());
-    let pairwise = |stat: fn(&Figures) -> f64| {
-        let ratios: Vec<f64> = nexus.iter().zip(redis).map(|(n, r)| ratio(stat(n), stat(r))).collect();
-        let range = ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
-        (median(&ratios), range)
-    };
-    let side =
-        |s: &[Figures]| Figures { rps: med(s, |f| f.rps), p50_ms: med(s, |f| f.p50_ms), p99_ms: med(s, |f| f.p99_ms) };
+    let rounds = |side: &[Run]| side.iter().map(|r| r.figures).collect::<Vec<_>>();
+    let (n, r) = (rounds(nexus), rounds(redis));
+    let (rps_ratio, rps_ratio_range) = pairwise(n.iter().zip(&r).map(|(n, r)| ratio(n.rps, r.rps)).collect());
+    let (p99_ratio, _) = pairwise(n.iter().zip(&r).map(|(n, r)| ratio(n.p99_ms, r.p99_ms)).collect());
+    let per_cpu = nexus
+        .iter()
+        .zip(redis)
+        .map(|(n, r)| Some(ratio(rps_per_cpu(n)?, rps_per_cpu(r)?)))
+        .collect::<Option<Vec<f64>>>()
+        .filter(|ratios| !ratios.is_empty())
+        .map(pairwise);
     Summary {
         test,
         pipeline,
-        nexus: side(nexus),
-        redis: side(redis),
-        rps_ratio: pairwise(|f| f.rps).0,
-        rps_ratio_range: pairwise(|f| f.rps).1,
-        p99_ratio: pairwise(|f| f.p99_ms).0,
+        nexus: medians(&n),
+        redis: medians(&r),
+        rps_ratio,
+        rps_ratio_range,
+        p99_ratio,
+        nexus_cpu: cpu(nexus),
+        redis_cpu: cpu(redis),
+        rps_per_cpu_ratio: per_cpu.map(|(median, _)| median),
+        rps_per_cpu_ratio_range: per_cpu.map(|(_, range)| range),
         rounds: nexus.len(),
+    }
+}
+
+/// The median of per-round ratios and their smallest and largest.
+fn pairwise(ratios: Vec<f64>) -> (f64, (f64, f64)) {
+    let range = ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+    (median(&ratios), range)
+}
+
+/// The medians of each figure over the rounds.
+fn medians(rounds: &[Figures]) -> Figures {
+    let med = |stat: fn(&Figures) -> f64| median(&rounds.iter().map(stat).collect::<Vec<_>>());
+    Figures { rps: med(|f| f.rps), p50_ms: med(|f| f.p50_ms), p99_ms: med(|f| f.p99_ms) }
+}
+
+/// A run's requests per second of the server's CPU time.
+fn rps_per_cpu(run: &Run) -> Option<f64> {
+    run.usage.requests_per_cpu_s(run.requests)
+}
+
+/// One side's CPU medians: each figure's median where every round has it.
+fn cpu(side: &[Run]) -> Cpu {
+    let med = |stat: &dyn Fn(&Run) -> Option<f64>| {
+        side.iter().map(stat).collect::<Option<Vec<f64>>>().filter(|v| !v.is_empty()).map(|v| median(&v))
+    };
+    Cpu {
+        client_pct: med(&|r| r.usage.client_pct()),
+        server_pct: med(&|r| r.usage.server_pct()),
+        rps_per_cpu: med(&rps_per_cpu),
     }
 }
 
@@ -199,8 +298,11 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The table: a row per (test, pipeline), right-aligned figures; `names` are the measured
-/// server's and the other's column names (`nexus`, `redis`).
+/// The mark of a client-bound row, at the end of its table lines.
+pub const CLIENT_BOUND_MARK: &str = "client-bound";
+
+/// The table: a row per (test, pipeline), right-aligned figures, client-bound rows marked at
+/// the end; `names` are the measured server's and the other's column names (`nexus`, `redis`).
 pub fn render_table(summaries: &[Summary], names: [&str; 2]) -> String {
     let [a, b] = names;
     let header = ["test".to_string(), "pipeline".to_string(), format!("{a} req/s"), format!("{b} req/s")];
@@ -221,17 +323,74 @@ pub fn render_table(summaries: &[Summary], names: [&str; 2]) -> String {
                 format!("{:.3}", s.nexus.p99_ms),
                 format!("{:.3}", s.redis.p50_ms),
                 format!("{:.3}", s.redis.p99_ms),
+                bound_mark(s),
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
-    for row in &rows {
+    layout(&header, &rows)
+}
+
+/// The CPU table: per (test, pipeline), the medians of redis-benchmark's CPU ("client") and of
+/// the server's, as % of one CPU, on each side; each server's requests per CPU-second; the
+/// median and min-max of the per-round ratios of those; client-bound rows marked at the end;
+/// "n/a" where a figure is unknown. Then the legend of the mark, when a row has it.
+pub fn render_cpu_table(summaries: &[Summary], names: [&str; 2]) -> String {
+    let [a, b] = names;
+    let cpu = [format!("{a} client %"), format!("{b} client %"), format!("{a} server %"), format!("{b} server %")];
+    let per_cpu = [format!("{a} req/CPU-s"), format!("{b} req/CPU-s"), "ratio".to_string(), "min-max".to_string()];
+    let header: Vec<String> = ["test", "pipeline"].map(String::from).into_iter().chain(cpu).chain(per_cpu).collect();
+    let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |p| format!("{p:.0}%"));
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|s| {
+            vec![
+                s.test.label().to_string(),
+                s.pipeline.to_string(),
+                pct(s.nexus_cpu.client_pct),
+                pct(s.redis_cpu.client_pct),
+                pct(s.nexus_cpu.server_pct),
+                pct(s.redis_cpu.server_pct),
+                s.nexus_cpu.rps_per_cpu.map_or("n/a".to_string(), |v| format_value(v, "req/s")),
+                s.redis_cpu.rps_per_cpu.map_or("n/a".to_string(), |v| format_value(v, "req/s")),
+                s.rps_per_cpu_ratio.map_or("n/a".to_string(), |r| format!("{r:.2}x")),
+                s.rps_per_cpu_ratio_range.map_or("n/a".to_string(), |(lo, hi)| format!("{lo:.2}-{hi:.2}")),
+                bound_mark(s),
+            ]
+        })
+        .collect();
+    let mut out = layout(&header, &rows);
+    if summaries.iter().any(Summary::client_bound) {
+        let _ = writeln!(
+            out,
+            "  {CLIENT_BOUND_MARK}: redis-benchmark at {CLIENT_BOUND_PCT:.0}% of a CPU or more (median) on either \
+             side, so its req/s measure the load generator, not the server"
+        );
+    }
+    out
+}
+
+/// [`CLIENT_BOUND_MARK`] for a client-bound row, else nothing.
+fn bound_mark(s: &Summary) -> String {
+    if s.client_bound() {
+        CLIENT_BOUND_MARK.to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// The header and rows as lines: indented by two, the first column left-aligned, the others
+/// right-aligned, two spaces apart, trailing blanks trimmed (a row may have a cell more than
+/// the header: the client-bound mark).
+fn layout(header: &[String], rows: &[Vec<String>]) -> String {
+    let lines = || std::iter::once(header).chain(rows.iter().map(Vec::as_slice));
+    let mut widths = vec![0; lines().map(<[String]>::len).max().unwrap_or(0)];
+    for row in lines() {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in lines() {
         let mut line = format!("  {:<w$}", row[0], w = widths[0]);
         for (cell, w) in row.iter().zip(&widths).skip(1) {
             let _ = write!(line, "  {cell:>w$}");
@@ -248,8 +407,9 @@ fn micros(ms: f64) -> f64 {
 
 /// The JSON records of one comparison: the measured server's medians (as `system`), the other's
 /// (as `baseline`, when given: redis-server's are written once, not with every comparison), the
-/// ratios (with the per-round spread of the throughput ratio), and the verdict of each (test,
-/// pipeline) in `met`.
+/// ratios (with the per-round spread of the throughput and requests-per-CPU-second ratios), and
+/// the verdict of each (test, pipeline) in `met`. A CPU figure that is unknown (a server not
+/// started here) has no record.
 pub fn records(
     summaries: &[Summary],
     (system, baseline): (&'static str, Option<&'static str>),
@@ -264,15 +424,24 @@ pub fn records(
     let mut out = Vec::new();
     for s in summaries {
         let m = names(s.test, s.pipeline);
-        let sides = [(Some(system), s.nexus), (baseline, s.redis)];
-        for (system, f) in sides.into_iter().filter_map(|(name, f)| Some((name?, f))) {
+        let sides = [(Some(system), s.nexus, s.nexus_cpu), (baseline, s.redis, s.redis_cpu)];
+        for (system, f, cpu) in sides.into_iter().filter_map(|(name, f, cpu)| Some((name?, f, cpu))) {
             let stats = [(m[0], f.rps, "req/s"), (m[1], micros(f.p50_ms), "us"), (m[2], micros(f.p99_ms), "us")];
             out.extend(stats.map(|(metric, value, unit)| Record::new("server", system, "local", metric, value, unit)));
+            let cpu = [(m[6], cpu.client_pct, "%"), (m[7], cpu.server_pct, "%"), (m[8], cpu.rps_per_cpu, "req/cpu-s")];
+            out.extend(cpu.into_iter().filter_map(|(metric, value, unit)| {
+                Some(Record::new("server", system, "local", metric, value?, unit))
+            }));
         }
         let mut rps = Record::new("server", system, "local", m[3], s.rps_ratio, "ratio");
         (rps.min, rps.max) = (Some(s.rps_ratio_range.0), Some(s.rps_ratio_range.1));
         out.push(rps);
         out.push(Record::new("server", system, "local", m[4], s.p99_ratio, "ratio"));
+        if let (Some(ratio), Some((lo, hi))) = (s.rps_per_cpu_ratio, s.rps_per_cpu_ratio_range) {
+            let mut per_cpu = Record::new("server", system, "local", m[9], ratio, "ratio");
+            (per_cpu.min, per_cpu.max) = (Some(lo), Some(hi));
+            out.push(per_cpu);
+        }
     }
     for &(test, pipeline, ok) in met {
         let metric = names(test, pipeline)[5];
@@ -289,6 +458,18 @@ mod tests {
 
     fn figures(rps: f64, p50_ms: f64, p99_ms: f64) -> Figures {
         Figures { rps, p50_ms, p99_ms }
+    }
+
+    /// A run of 1,000 requests in 1 s, its CPU unknown on both sides.
+    fn run(rps: f64, p50_ms: f64, p99_ms: f64) -> Run {
+        let usage = Usage { wall_s: 1.0, client_cpu_s: None, server_cpu_s: None };
+        Run { figures: figures(rps, p50_ms, p99_ms), requests: 1_000, usage }
+    }
+
+    /// A run of `requests` in `wall_s`, redis-benchmark and the server at those CPU seconds.
+    fn cpu_run(requests: u64, wall_s: f64, client_cpu_s: f64, server_cpu_s: f64) -> Run {
+        let usage = Usage { wall_s, client_cpu_s: Some(client_cpu_s), server_cpu_s: Some(server_cpu_s) };
+        Run { figures: figures(requests as f64 / wall_s, 0.5, 1.0), requests, usage }
     }
 
     #[test]
@@ -324,8 +505,8 @@ mod tests {
 
     #[test]
     fn medians_and_ratios_go_pair_by_pair() {
-        let nexus = [figures(300.0, 1.0, 3.0), figures(100.0, 2.0, 1.0), figures(200.0, 3.0, 2.0)];
-        let redis = [figures(100.0, 1.0, 1.0), figures(100.0, 1.0, 2.0), figures(400.0, 1.0, 4.0)];
+        let nexus = [run(300.0, 1.0, 3.0), run(100.0, 2.0, 1.0), run(200.0, 3.0, 2.0)];
+        let redis = [run(100.0, 1.0, 1.0), run(100.0, 1.0, 2.0), run(400.0, 1.0, 4.0)];
         let s = summarize(Test::Get, 16, &nexus, &redis);
         assert_eq!((s.nexus, s.redis), (figures(200.0, 2.0, 2.0), figures(100.0, 1.0, 2.0)));
         // Ratios 3.0, 1.0, 0.5: median 1.0, not the ratio of the medians (2.0).
@@ -335,11 +516,41 @@ mod tests {
         assert_eq!(s.rounds, 3);
         let even = summarize(Test::Set, 1, &nexus[..2], &redis[..2]);
         assert_eq!(even.rps_ratio, 2.0);
+        // No CPU figures: none made up.
+        assert_eq!((s.nexus_cpu, s.redis_cpu), (Cpu::default(), Cpu::default()));
+        assert_eq!((s.rps_per_cpu_ratio, s.rps_per_cpu_ratio_range), (None, None));
+        assert!(!s.client_bound());
+    }
+
+    #[test]
+    fn cpu_figures_are_medians_and_their_ratio_goes_pair_by_pair() {
+        // Requests per server CPU-second, nexus: 400k, 100k, 200k; redis: 100k, 100k, 400k.
+        let nexus = [cpu_run(200_000, 2.0, 1.0, 0.5), cpu_run(100_000, 1.0, 0.8, 1.0), cpu_run(200_000, 2.0, 1.8, 1.0)];
+        let redis =
+            [cpu_run(100_000, 1.0, 0.9, 1.0), cpu_run(100_000, 1.0, 0.7, 1.0), cpu_run(200_000, 1.0, 0.95, 0.5)];
+        let s = summarize(Test::Set, 1, &nexus, &redis);
+        // Client: 50%, 80%, 90% and 90%, 70%, 95%; server: 25%, 100%, 50% and 100%, 100%, 50%.
+        assert_eq!(s.nexus_cpu, Cpu { client_pct: Some(80.0), server_pct: Some(50.0), rps_per_cpu: Some(200_000.0) });
+        assert_eq!(s.redis_cpu, Cpu { client_pct: Some(90.0), server_pct: Some(100.0), rps_per_cpu: Some(100_000.0) });
+        // Ratios 4.0, 1.0, 0.5: median 1.0, not the ratio of the medians (2.0).
+        assert_eq!(s.rps_per_cpu_ratio, Some(1.0));
+        assert_eq!(s.rps_per_cpu_ratio_range, Some((0.5, 4.0)));
+        assert_eq!(s.redis_cpu.client_bound(), Some(90.0), "90% is bound");
+        assert_eq!(s.nexus_cpu.client_bound(), None);
+        assert!(s.client_bound(), "either side is enough");
+        // A side whose server CPU is unknown (a server not started here) in any round: n/a.
+        let mut external = nexus;
+        external[1].usage.server_cpu_s = None;
+        let s = summarize(Test::Set, 1, &external, &redis);
+        assert_eq!((s.nexus_cpu.server_pct, s.nexus_cpu.rps_per_cpu), (None, None));
+        assert_eq!(s.nexus_cpu.client_pct, Some(80.0), "the client's CPU is still known");
+        assert_eq!((s.rps_per_cpu_ratio, s.rps_per_cpu_ratio_range), (None, None));
+        assert_eq!(s.redis_cpu.rps_per_cpu, Some(100_000.0));
     }
 
     #[test]
     fn the_table_has_a_row_per_case() {
-        let s = summarize(Test::Incr, 16, &[figures(803_213.4, 0.935, 1.511)], &[figures(427_350.0, 1.367, 2.575)]);
+        let s = summarize(Test::Incr, 16, &[run(803_213.4, 0.935, 1.511)], &[run(427_350.0, 1.367, 2.575)]);
         let table = render_table(&[s], ["nexus", "redis"]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2, "{table}");
@@ -347,13 +558,53 @@ mod tests {
         for cell in ["INCR", "803,213", "427,350", "1.88x", "1.88-1.88", "0.935", "1.511", "1.367", "2.575"] {
             assert!(lines[1].contains(cell), "{cell} in {table}");
         }
+        assert!(lines[1].ends_with("2.575"), "not client-bound, no mark: {table}");
+        let cpu = render_cpu_table(&[s], ["nexus", "redis"]);
+        assert_eq!(cpu.lines().count(), 2, "no legend without a bound row: {cpu}");
+        let row: Vec<&str> = cpu.lines().nth(1).expect("a row").split_whitespace().collect();
+        assert_eq!(row, ["INCR", "16", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"], "{cpu}");
+    }
+
+    #[test]
+    fn client_bound_rows_are_marked_with_a_legend() {
+        let free = summarize(Test::Get, 1, &[cpu_run(100_000, 1.0, 0.5, 0.8)], &[cpu_run(80_000, 1.0, 0.6, 1.0)]);
+        let bound = summarize(Test::Get, 16, &[cpu_run(900_000, 1.0, 0.97, 1.2)], &[cpu_run(600_000, 1.0, 0.8, 1.0)]);
+        let table = render_table(&[free, bound], ["nexus", "redis"]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        assert!(!lines[1].contains(CLIENT_BOUND_MARK) && lines[2].ends_with("  client-bound"), "{table}");
+        assert_eq!(lines[0].trim_end(), lines[0], "the header has no trailing blanks");
+        let cpu = render_cpu_table(&[free, bound], ["nexus", "redis"]);
+        let lines: Vec<&str> = cpu.lines().collect();
+        assert_eq!(lines.len(), 4, "{cpu}");
+        assert!(lines[0].starts_with("  test  pipeline  nexus client %  redis client %  nexus server %"), "{cpu}");
+        let cells = |i: usize| lines[i].split_whitespace().collect::<Vec<_>>();
+        // 100k req / 0.8 s = 125,000 per CPU-second against 80,000: 1.56x.
+        assert_eq!(cells(1), ["GET", "1", "50%", "60%", "80%", "100%", "125,000", "80,000", "1.56x", "1.56-1.56"]);
+        assert_eq!(
+            cells(2),
+            ["GET", "16", "97%", "80%", "120%", "100%", "750,000", "600,000", "1.25x", "1.25-1.25", "client-bound"]
+        );
+        assert!(lines[3].starts_with("  client-bound: redis-benchmark at 90% of a CPU or more"), "{cpu}");
     }
 
     #[test]
     fn metric_names_follow_tests_and_pipelines() {
         for (t, test) in Test::ALL.iter().enumerate() {
             for (p, pipeline) in PIPELINES.iter().enumerate() {
-                let stats = ["rps", "p50_us", "p99_us", "rps_over_redis", "p99_over_redis", "target_met"];
+                let stats = [
+                    "rps",
+                    "p50_us",
+                    "p99_us",
+                    "rps_over_redis",
+                    "p99_over_redis",
+                    "target_met",
+                    "client_cpu_pct",
+                    "server_cpu_pct",
+                    "rps_per_cpu",
+                    "rps_per_cpu_over_redis",
+                ];
+                assert_eq!(stats.len(), METRICS[t][p].len());
                 for (i, stat) in stats.iter().enumerate() {
                     assert_eq!(METRICS[t][p][i], format!("{}_p{pipeline}_{stat}", test.arg()));
                 }
@@ -363,10 +614,10 @@ mod tests {
 
     #[test]
     fn records_carry_medians_ratios_and_verdicts() {
-        let s = summarize(Test::Set, 16, &[figures(900.0, 0.307, 2.0)], &[figures(600.0, 0.5, 2.5)]);
+        let s = summarize(Test::Set, 16, &[run(900.0, 0.307, 2.0)], &[run(600.0, 0.5, 2.5)]);
         let records = records(&[s], ("nexus", Some("redis")), &[(Test::Set, 16, true)], 3);
         let json: Vec<String> = records.iter().map(Record::to_json).collect();
-        assert_eq!(json.len(), 9, "{json:#?}");
+        assert_eq!(json.len(), 9, "no CPU figures, no CPU records: {json:#?}");
         assert_eq!(
             json[0],
             r#"{"workload":"server","system":"nexus","placement":"local","metric":"set_p16_rps","value":900.0,"unit":"req/s","repeat":3}"#
@@ -385,5 +636,42 @@ mod tests {
         let aof = super::records(&[s], ("nexus-aof-always", None), &[], 3);
         assert_eq!(aof.len(), 5, "no baseline figures, no verdict");
         assert!(aof.iter().all(|r| r.system == "nexus-aof-always"));
+    }
+
+    #[test]
+    fn records_carry_the_cpu_figures_where_known() {
+        let nexus = [cpu_run(200_000, 2.0, 1.9, 0.5), cpu_run(200_000, 2.0, 1.5, 1.0)];
+        let redis = [cpu_run(100_000, 1.0, 0.9, 1.0), cpu_run(100_000, 1.0, 0.9, 1.0)];
+        let s = summarize(Test::Get, 1, &nexus, &redis);
+        let recs = records(&[s], ("nexus", Some("redis")), &[], 2);
+        let find = |system: &str, metric: &str| {
+            recs.iter().find(|r| r.system == system && r.metric == metric).map(|r| (r.value, r.unit))
+        };
+        assert_eq!(recs.len(), 15, "3 + 3 CPU figures a side, 3 ratios");
+        // Client 95% and 75% (median 85%), server 25% and 50%.
+        assert_eq!(find("nexus", "get_p1_client_cpu_pct"), Some((85.0, "%")));
+        assert_eq!(find("nexus", "get_p1_server_cpu_pct"), Some((37.5, "%")));
+        assert_eq!(find("redis", "get_p1_client_cpu_pct"), Some((90.0, "%")));
+        assert_eq!(find("redis", "get_p1_server_cpu_pct"), Some((100.0, "%")));
+        // 400k and 200k requests per CPU-second against 100k: ratios 4.0 and 2.0.
+        assert_eq!(find("nexus", "get_p1_rps_per_cpu"), Some((300_000.0, "req/cpu-s")));
+        assert_eq!(find("redis", "get_p1_rps_per_cpu"), Some((100_000.0, "req/cpu-s")));
+        let ratio = recs.iter().find(|r| r.metric == "get_p1_rps_per_cpu_over_redis").expect("the ratio");
+        assert_eq!((ratio.system, ratio.value, ratio.min, ratio.max), ("nexus", 3.0, Some(2.0), Some(4.0)));
+        // The server on --target-port: its CPU unknown, so no server CPU record and no ratio.
+        let mut external = nexus;
+        for r in &mut external {
+            r.usage.server_cpu_s = None;
+        }
+        let s = summarize(Test::Get, 1, &external, &redis);
+        let recs = records(&[s], ("nexus", None), &[], 2);
+        let metrics: Vec<&str> = recs.iter().map(|r| r.metric).collect();
+        assert_eq!(
+            metrics,
+            ["get_p1_rps", "get_p1_p50_us", "get_p1_p99_us", "get_p1_client_cpu_pct"]
+                .into_iter()
+                .chain(["get_p1_rps_over_redis", "get_p1_p99_over_redis"])
+                .collect::<Vec<_>>()
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! `nexus bench server`'s output: the text report (a header, then per comparison its table and
-//! target lines, the recovery line, and the overall verdict) or the JSON lines, and
-//! `--json FILE`.
+//! `nexus bench server`'s output: the text report (a header with how CPU is measured, then per
+//! comparison its table, its CPU table and target lines, the recovery line, and the overall
+//! verdict) or the JSON lines, and `--json FILE`.
 //!
 //! Invariants: redis-server's figures appear once in the JSON lines, with the first comparison
 //! against it; every nexus record carries its shard count and executor.
 
-use super::figures::{grouped, records, render_table, Test};
+use super::cpu::method_line;
+use super::figures::{grouped, records, render_cpu_table, render_table, Test};
 use super::recovery::Measured;
 use super::targets::render_verdicts;
 use super::{Comparison, Server, ServerBenchArgs, Setup, KEYSPACE};
@@ -45,7 +46,8 @@ pub(super) fn report(
         .map_err(|e| Failure::runtime(format!("bench server: cannot write the results: {e}")))
 }
 
-/// The text report: header, a table and its targets per comparison, recovery, the overall line.
+/// The text report: header, a table, a CPU table and the targets per comparison, recovery, the
+/// overall line.
 fn render_report(
     args: &ServerBenchArgs,
     setup: &Setup,
@@ -56,11 +58,12 @@ fn render_report(
     let rounds = if args.repeat == 1 { "1 round".to_string() } else { format!("{} rounds", args.repeat) };
     let mut text = format!(
         "nexus bench server: {} on loopback, {} clients, at least {} requests per run (more where a run lasted \
-         under 0.5 s), -r {}, medians of {rounds} (ratio: median and min-max of the per-round ratios)\n{}",
+         under 0.5 s), -r {}, medians of {rounds} (ratio: median and min-max of the per-round ratios)\n{}\n{}",
         setup.benchmark_version,
         args.clients,
         grouped(args.requests),
         grouped(KEYSPACE),
+        method_line(),
         setup.lines.join("\n"),
     );
     if let Some(model) = cpu_model() {
@@ -77,6 +80,11 @@ fn render_report(
         let names = if servers[c.baseline].side.is_none() { ["nexus", "redis"] } else { ["aof", "no-aof"] };
         let gap = if text.ends_with('\n') { "\n" } else { "\n\n" };
         let _ = write!(text, "{gap}{subject} against {baseline}:\n{}", render_table(&c.summaries, names));
+        let _ = write!(
+            text,
+            "CPU of redis-benchmark (client) and of each server:\n{}",
+            render_cpu_table(&c.summaries, names)
+        );
         text.push_str(&render_verdicts(subject, baseline, &c.verdicts));
         met += c.verdicts.iter().filter(|v| v.met()).count();
         total += c.verdicts.len();

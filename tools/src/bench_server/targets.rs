@@ -140,16 +140,21 @@ pub fn verdicts(goals: &[Goal], summaries: &[Summary]) -> Vec<Verdict> {
         .collect()
 }
 
-/// The target lines of one comparison (`subject` against `baseline`): one per goal.
+/// The target lines of one comparison (`subject` against `baseline`): one per goal. A goal
+/// not met on a client-bound row says so, with redis-benchmark's median CPU on each bound side
+/// (the verdict itself stays the figures' alone).
 pub fn render_verdicts(subject: &str, baseline: &str, verdicts: &[Verdict]) -> String {
     let mut out = format!("targets of {subject} against {baseline}:\n");
     for v in verdicts {
         let mut short = Vec::new();
         if !v.rps_met() {
-            short.push("throughput short");
+            short.push("throughput short".to_string());
         }
         if !v.p99_met() {
-            short.push("p99 worse");
+            short.push("p99 worse".to_string());
+        }
+        if !v.met() {
+            short.extend(client_bound(v, subject, baseline));
         }
         let why = if short.is_empty() { String::new() } else { format!(" ({})", short.join(", ")) };
         let (lo, hi) = v.summary.rps_ratio_range;
@@ -167,6 +172,17 @@ pub fn render_verdicts(subject: &str, baseline: &str, verdicts: &[Verdict]) -> S
         );
     }
     out
+}
+
+/// `client-bound: redis-benchmark at 97% of a CPU against nexus 1 shard` for a client-bound
+/// row (each bound side named), else `None`.
+fn client_bound(v: &Verdict, subject: &str, baseline: &str) -> Option<String> {
+    let sides = [(v.summary.nexus_cpu, subject), (v.summary.redis_cpu, baseline)];
+    let bound: Vec<String> = sides
+        .iter()
+        .filter_map(|(cpu, name)| Some(format!("{:.0}% of a CPU against {name}", cpu.client_bound()?)))
+        .collect();
+    (!bound.is_empty()).then(|| format!("client-bound: redis-benchmark at {}", bound.join(" and ")))
 }
 
 /// What a restarted server's log says it recovered.
@@ -211,11 +227,20 @@ pub fn parse_recovery(log: &str) -> Result<Recovery, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::figures::{summarize, Figures};
+    use super::super::cpu::Usage;
+    use super::super::figures::{summarize, Figures, Run};
     use super::*;
 
-    fn figures(rps: f64, p99_ms: f64) -> Figures {
-        Figures { rps, p50_ms: 0.5, p99_ms }
+    /// A run of 1,000 requests in 1 s, its CPU unknown.
+    fn figures(rps: f64, p99_ms: f64) -> Run {
+        let usage = Usage { wall_s: 1.0, client_cpu_s: None, server_cpu_s: None };
+        Run { figures: Figures { rps, p50_ms: 0.5, p99_ms }, requests: 1_000, usage }
+    }
+
+    /// Such a run with redis-benchmark at `client_pct`% of a CPU and the server at half of one.
+    fn bound(rps: f64, p99_ms: f64, client_pct: f64) -> Run {
+        let usage = Usage { wall_s: 1.0, client_cpu_s: Some(client_pct / 100.0), server_cpu_s: Some(0.5) };
+        Run { usage, ..figures(rps, p99_ms) }
     }
 
     #[test]
@@ -252,6 +277,42 @@ mod tests {
         let aof = NexusSide { shards: 1, aof: Some(Fsync::Always) };
         let slow = summarize(Test::Get, 1, &[figures(50.0, 9.0)], &[figures(100.0, 1.0)]);
         assert!(verdicts(&goals(&aof), &[slow])[0].met(), "0.5x is enough, p99 not judged");
+    }
+
+    #[test]
+    fn a_client_bound_row_not_met_says_so_and_keeps_its_verdict() {
+        let side = NexusSide { shards: 1, aof: None };
+        let summaries = [
+            // Not met, redis-benchmark at 97% against nexus: bound.
+            summarize(Test::Set, 16, &[bound(120.0, 1.0, 97.0)], &[bound(100.0, 2.0, 60.0)]),
+            // Met although bound: the verdict line stays as it was.
+            summarize(Test::Get, 16, &[bound(140.0, 1.0, 95.0)], &[bound(100.0, 2.0, 60.0)]),
+            // Not met, both sides bound.
+            summarize(Test::Set, 1, &[bound(100.0, 1.0, 92.0)], &[bound(100.0, 2.0, 99.0)]),
+            // Not met, not bound (89%).
+            summarize(Test::Get, 1, &[bound(100.0, 1.0, 89.0)], &[bound(100.0, 2.0, 50.0)]),
+        ];
+        let v = verdicts(&goals(&side), &summaries);
+        // In the goals' order: SET -P 16, SET -P 1, GET -P 16, GET -P 1.
+        assert_eq!(v.iter().map(Verdict::met).collect::<Vec<_>>(), [false, false, true, false], "the figures alone");
+        let text = render_verdicts(&side.label(), "redis-server", &v);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].ends_with(
+                "not met: 1.20x req/s (rounds 1.20-1.20; target 1.3x, p99 no worse), p99 1.000 ms against 2.000 ms \
+                 (throughput short, client-bound: redis-benchmark at 97% of a CPU against nexus 1 shard)"
+            ),
+            "{text}"
+        );
+        assert!(lines[3].contains("  met: 1.40x") && !lines[3].contains("client-bound"), "{text}");
+        assert!(
+            lines[2].ends_with(
+                "(throughput short, client-bound: redis-benchmark at 92% of a CPU against nexus 1 shard and 99% of \
+                 a CPU against redis-server)"
+            ),
+            "{text}"
+        );
+        assert!(lines[4].ends_with("(throughput short)"), "{text}");
     }
 
     #[test]
