@@ -10,7 +10,9 @@
 //!    "aof"` at `fsync = "everysec"` and at `"always"`. A persistence config this binary's
 //!    config parser refuses (a build without `[persistence]`) is skipped with a note. Each gets
 //!    a free loopback port and its own `nexus run --config FILE` ([`config_text`]: RESP alone:
-//!    no agents, no built-in load, no metrics endpoint); redis-server runs without persistence.
+//!    no agents, no built-in load, no metrics endpoint); redis-server runs without persistence,
+//!    pinned to the CPU of the first configuration's first shard, as that shard is (floating,
+//!    it sometimes shared a CPU with redis-benchmark: GET `-P 16` read 0.83x of pinned).
 //!    Their output goes into log files in a scratch directory. A server that exits, or does not
 //!    answer `PING` within [`crate::child::START_TIMEOUT`], fails the command with the last line
 //!    of its log (a taken port says so).
@@ -112,6 +114,8 @@ struct Server {
     side: Option<NexusSide>,
     plan: Option<PlacementPlan>,
     oversubscribe: bool,
+    /// The CPU redis-server is pinned to (nexus pins its shards itself: see `plan`).
+    pinned: Option<usize>,
     process: Process,
 }
 
@@ -167,7 +171,10 @@ fn describe(server: &Server, target_port: Option<u16>, executor: ExecutorKind, k
     let port = server.process.port;
     let keys = grouped(keys);
     match (&server.plan, target_port) {
-        (None, _) => format!("redis: {redis}, port {port}, no persistence; {keys} keys after the run"),
+        (None, _) => {
+            let cpu = server.pinned.map_or(String::new(), |cpu| format!("on CPU {cpu}, "));
+            format!("redis: {redis}, {cpu}port {port}, no persistence; {keys} keys after the run")
+        }
         (Some(plan), Some(_)) => format!(
             "nexus: the server on --target-port {port} (not started here; {} shards planned); {keys} keys",
             plan.len()
@@ -242,6 +249,9 @@ fn start_servers(
     scratch: &Scratch,
 ) -> Result<(Vec<Server>, ExecutorKind, Vec<String>), Failure> {
     let sides = plan_sides(args)?;
+    // redis-server runs on the CPU of the first configuration's first shard, pinned as that
+    // shard is: both servers then get one CPU of their own, and redis-benchmark the other.
+    let redis_cpu = sides.first().and_then(|(_, plan, _)| plan.cpus().first().copied()).unwrap_or(0);
     let widest = sides.iter().map(|(s, _, _)| s.shards).max().unwrap_or(1);
     let executor = crate::bench::resolve_executor(args.executor, widest)?;
     let ports = free_ports(sides.len() + 1)?;
@@ -261,15 +271,23 @@ fn start_servers(
                 start_nexus(scratch, &format!("nexus-{i}"), &text, ports[i], executor)?
             }
         };
-        servers.push(Server { label, side: Some(side), plan: Some(plan), oversubscribe, process });
+        servers.push(Server { label, side: Some(side), plan: Some(plan), oversubscribe, pinned: None, process });
     }
     let redis_port = ports[ports.len() - 1];
     let mut cmd = Command::new("redis-server");
     cmd.args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
     cmd.args(["--daemonize", "no", "--logfile", ""]).arg("--dir").arg(&scratch.dir);
+    Process::pin_to_cpu(&mut cmd, redis_cpu);
     let process =
         Process::server("redis-server", cmd, redis_port, scratch.path("redis.log"), SETUP_HINT).map_err(fail)?;
-    servers.push(Server { label: "redis".into(), side: None, plan: None, oversubscribe: false, process });
+    servers.push(Server {
+        label: "redis".into(),
+        side: None,
+        plan: None,
+        oversubscribe: false,
+        pinned: Some(redis_cpu),
+        process,
+    });
     let ports: Vec<String> = servers.iter().map(|s| format!("{} on port {}", s.label, s.process.port)).collect();
     eprintln!("nexus: bench server: starting {}", ports.join(", "));
     for server in &mut servers {

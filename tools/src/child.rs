@@ -160,6 +160,26 @@ impl Process {
         Self::start(name, cmd, port, stdout, stderr, log).map_err(|source| ChildError::Spawn { name, source, hint })
     }
 
+    /// Makes `cmd`'s process run on CPU `cpu` alone (`sched_setaffinity` in the child before it
+    /// executes the program): a peer server pinned as the nexus shard it is compared with is.
+    pub(crate) fn pin_to_cpu(cmd: &mut Command, cpu: usize) {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before exec and makes only
+        // async-signal-safe calls: it fills a `cpu_set_t` on the stack and calls
+        // sched_setaffinity, which allocate nothing and take no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+
     /// Starts a tool run (redis-benchmark against `port`): stdout into `stdout`, stderr into
     /// `log`.
     pub(crate) fn tool(
@@ -382,6 +402,17 @@ impl Drop for Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pinned_child_runs_on_its_cpu_alone() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "grep Cpus_allowed_list /proc/self/status"]);
+        Process::pin_to_cpu(&mut cmd, 0);
+        let out = cmd.output().expect("sh runs");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.split_whitespace().last(), Some("0"), "{text}");
+    }
 
     #[test]
     fn replies_are_read_from_a_socket() {
