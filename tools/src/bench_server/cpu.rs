@@ -145,18 +145,12 @@ pub fn method_line() -> String {
 mod tests {
     use super::*;
 
-    /// A stat line of a process whose name holds spaces and parentheses: utime 250, stime 75.
-    const STAT: &str = "4242 (nexus (run) x) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
-                        250 75 0 0 20 0 5 0 123456 987654321 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
-
     #[test]
-    fn stat_lines_are_read_from_the_last_parenthesis() {
-        assert_eq!(stat_cpu_ticks(STAT), Some(325));
+    fn stat_lines_give_ticks_or_nothing() {
+        // The parsing itself is `bench_idle::parse_stat_cpu`'s (tested there): here, its
+        // figure passes through and its refusal becomes `None`.
         assert_eq!(stat_cpu_ticks("7 (a) b) c) R 0 1 1 0 -1 0 0 0 0 0 40 2 0 0"), Some(42));
-        assert_eq!(stat_cpu_ticks("1 (plain) R 0 1 1 0 -1 0 0 0 0 0 7 3 0 0"), Some(10));
-        assert_eq!(stat_cpu_ticks("1 plain R 0 1 1 0 -1 0 0 0 0 0 7 3 0 0"), None, "no parenthesis");
         assert_eq!(stat_cpu_ticks("1 (short) R 0 1"), None, "no utime");
-        assert_eq!(stat_cpu_ticks("1 (x) R 0 1 1 0 -1 0 0 0 0 0 ten 3 0 0"), None, "not a count");
         assert_eq!(stat_cpu_ticks(""), None);
     }
 
