@@ -3,7 +3,8 @@
 //! Redis checks its clients' last interaction from a cron; so does this. The connections only
 //! set a flag when they read or write (`Front::heard`), so the request path reads no clock and
 //! arms no timer: a read timeout per connection had cost a clock read, a timer insertion and a
-//! removal per read (about 4% of the shard at redis-benchmark `-P 1`).
+//! removal per read (about 3% of the shard's samples at redis-benchmark `-P 1`; PERF.md,
+//! "CPU per request").
 //!
 //! Invariants: a client is closed only after at least `idle_timeout` of silence, and at most
 //! one [`SWEEP_EVERY`] (plus however late the shard runs its timers) after that; subscribers
