@@ -305,29 +305,20 @@ pub const CLIENT_BOUND_MARK: &str = "client-bound";
 /// the end; `names` are the measured server's and the other's column names (`nexus`, `redis`).
 pub fn render_table(summaries: &[Summary], names: [&str; 2]) -> String {
     let [a, b] = names;
-    let header = ["test".to_string(), "pipeline".to_string(), format!("{a} req/s"), format!("{b} req/s")];
-    let more = ["ratio".to_string(), "min-max".to_string(), format!("{a} p50 ms"), format!("{a} p99 ms")];
-    let header: Vec<String> =
-        header.into_iter().chain(more).chain([format!("{b} p50 ms"), format!("{b} p99 ms")]).collect();
-    let rows: Vec<Vec<String>> = summaries
-        .iter()
-        .map(|s| {
-            vec![
-                s.test.label().to_string(),
-                s.pipeline.to_string(),
-                format_value(s.nexus.rps, "req/s"),
-                format_value(s.redis.rps, "req/s"),
-                format!("{:.2}x", s.rps_ratio),
-                format!("{:.2}-{:.2}", s.rps_ratio_range.0, s.rps_ratio_range.1),
-                format!("{:.3}", s.nexus.p50_ms),
-                format!("{:.3}", s.nexus.p99_ms),
-                format!("{:.3}", s.redis.p50_ms),
-                format!("{:.3}", s.redis.p99_ms),
-                bound_mark(s),
-            ]
-        })
-        .collect();
-    layout(&header, &rows)
+    let columns = [format!("{a} req/s"), format!("{b} req/s"), "ratio".to_string(), "min-max".to_string()];
+    let latency = [format!("{a} p50 ms"), format!("{a} p99 ms"), format!("{b} p50 ms"), format!("{b} p99 ms")];
+    rows_of(summaries, columns.into_iter().chain(latency), |s| {
+        vec![
+            format_value(s.nexus.rps, "req/s"),
+            format_value(s.redis.rps, "req/s"),
+            format!("{:.2}x", s.rps_ratio),
+            format!("{:.2}-{:.2}", s.rps_ratio_range.0, s.rps_ratio_range.1),
+            format!("{:.3}", s.nexus.p50_ms),
+            format!("{:.3}", s.nexus.p99_ms),
+            format!("{:.3}", s.redis.p50_ms),
+            format!("{:.3}", s.redis.p99_ms),
+        ]
+    })
 }
 
 /// The CPU table: per (test, pipeline), the medians of redis-benchmark's CPU ("client") and of
@@ -338,27 +329,19 @@ pub fn render_cpu_table(summaries: &[Summary], names: [&str; 2]) -> String {
     let [a, b] = names;
     let cpu = [format!("{a} client %"), format!("{b} client %"), format!("{a} server %"), format!("{b} server %")];
     let per_cpu = [format!("{a} req/CPU-s"), format!("{b} req/CPU-s"), "ratio".to_string(), "min-max".to_string()];
-    let header: Vec<String> = ["test", "pipeline"].map(String::from).into_iter().chain(cpu).chain(per_cpu).collect();
     let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |p| format!("{p:.0}%"));
-    let rows: Vec<Vec<String>> = summaries
-        .iter()
-        .map(|s| {
-            vec![
-                s.test.label().to_string(),
-                s.pipeline.to_string(),
-                pct(s.nexus_cpu.client_pct),
-                pct(s.redis_cpu.client_pct),
-                pct(s.nexus_cpu.server_pct),
-                pct(s.redis_cpu.server_pct),
-                s.nexus_cpu.rps_per_cpu.map_or("n/a".to_string(), |v| format_value(v, "req/s")),
-                s.redis_cpu.rps_per_cpu.map_or("n/a".to_string(), |v| format_value(v, "req/s")),
-                s.rps_per_cpu_ratio.map_or("n/a".to_string(), |r| format!("{r:.2}x")),
-                s.rps_per_cpu_ratio_range.map_or("n/a".to_string(), |(lo, hi)| format!("{lo:.2}-{hi:.2}")),
-                bound_mark(s),
-            ]
-        })
-        .collect();
-    let mut out = layout(&header, &rows);
+    let mut out = rows_of(summaries, cpu.into_iter().chain(per_cpu), |s| {
+        vec![
+            pct(s.nexus_cpu.client_pct),
+            pct(s.redis_cpu.client_pct),
+            pct(s.nexus_cpu.server_pct),
+            pct(s.redis_cpu.server_pct),
+            s.nexus_cpu.rps_per_cpu.map_or("n/a".to_string(), |v| format_value(v, "req/s")),
+            s.redis_cpu.rps_per_cpu.map_or("n/a".to_string(), |v| format_value(v, "req/s")),
+            s.rps_per_cpu_ratio.map_or("n/a".to_string(), |r| format!("{r:.2}x")),
+            s.rps_per_cpu_ratio_range.map_or("n/a".to_string(), |(lo, hi)| format!("{lo:.2}-{hi:.2}")),
+        ]
+    });
     if summaries.iter().any(Summary::client_bound) {
         let _ = writeln!(
             out,
@@ -367,6 +350,26 @@ pub fn render_cpu_table(summaries: &[Summary], names: [&str; 2]) -> String {
         );
     }
     out
+}
+
+/// A table of one row per summary: the test and pipeline, then `cells` under the `columns`
+/// headers, then the client-bound mark.
+fn rows_of(
+    summaries: &[Summary],
+    columns: impl IntoIterator<Item = String>,
+    cells: impl Fn(&Summary) -> Vec<String>,
+) -> String {
+    let header: Vec<String> = ["test", "pipeline"].map(String::from).into_iter().chain(columns).collect();
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|s| {
+            let mut row = vec![s.test.label().to_string(), s.pipeline.to_string()];
+            row.extend(cells(s));
+            row.push(bound_mark(s));
+            row
+        })
+        .collect();
+    layout(&header, &rows)
 }
 
 /// [`CLIENT_BOUND_MARK`] for a client-bound row, else nothing.
