@@ -33,6 +33,7 @@ pub mod kinds;
 pub mod kv;
 pub mod metrics;
 pub mod nofile;
+mod off_shard;
 pub mod partition;
 pub mod persist;
 pub mod resp;

@@ -182,7 +182,8 @@ pub fn spawn(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let name = format!("nexus-aof-{}", path.file_stem().and_then(|s| s.to_str()).unwrap_or("log"));
     let writer = Writer::new(path, file, policy, shared, start)?;
-    std::thread::Builder::new().name(name).spawn(move || writer.run(rx))
+    // Off the shard's CPU: the shard starts it, and would otherwise hand it its own pin.
+    crate::off_shard::spawn(name, move || writer.run(rx))
 }
 
 impl Writer {
@@ -394,7 +395,7 @@ impl Writer {
 /// When no thread can be started, the file is closed here.
 pub(super) fn close_elsewhere(file: File) {
     // When the spawn fails, the closure, and the file with it, is dropped here.
-    let _ = std::thread::Builder::new().name("nexus-log-close".into()).spawn(move || drop(file));
+    let _ = crate::off_shard::spawn("nexus-log-close".into(), move || drop(file));
 }
 
 /// Gives a written buffer back to the shard, emptied, unless it is large or enough wait.
