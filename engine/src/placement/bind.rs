@@ -168,3 +168,49 @@ fn bind_memory_hwloc(node: usize) -> Result<MemoryBinding, BindError> {
 pub fn current_cpu() -> Option<usize> {
     crate::topology::os::current_cpu()
 }
+
+/// Where a helper thread of the calling (pinned) thread should run: the CPUs the process may
+/// use (its main thread's affinity, which pinning the shards leaves alone) less the caller's,
+/// or all of the process's when that leaves none. `None` when an affinity is unknown, or when
+/// the caller may already run everywhere that answer names (nothing to change).
+///
+/// A thread inherits the affinity of the thread that starts it, so without this a pinned
+/// shard's helper (a log writer, say) runs on the very CPU it is meant to relieve.
+pub fn helper_cpus() -> Option<Vec<usize>> {
+    let own = crate::topology::os::current_thread_affinity()?;
+    let cpus = off(&crate::topology::os::process_affinity()?, &own);
+    (cpus != own).then_some(cpus)
+}
+
+/// `process` less `own`, or all of `process` when that leaves nothing.
+fn off(process: &[usize], own: &[usize]) -> Vec<usize> {
+    let rest: Vec<usize> = process.iter().copied().filter(|c| !own.contains(c)).collect();
+    if rest.is_empty() {
+        process.to_vec()
+    } else {
+        rest
+    }
+}
+
+/// Restricts the calling thread to `cpus` (`sched_setaffinity`; unlike [`pin_current_thread`],
+/// any set, and no topology check).
+///
+/// # Errors
+/// The OS error, or `Unsupported` off Linux (where only a single CPU can be set).
+pub fn run_current_thread_on(cpus: &[usize]) -> std::io::Result<()> {
+    crate::topology::os::set_current_thread_affinity(cpus)
+}
+
+#[cfg(test)]
+mod helper_tests {
+    use super::off;
+
+    #[test]
+    fn a_helper_gets_the_process_cpus_less_its_shards() {
+        assert_eq!(off(&[0, 1], &[0]), vec![1]);
+        assert_eq!(off(&[0, 1, 2, 3], &[2]), vec![0, 1, 3]);
+        // The shards cover every CPU: anywhere the process may run.
+        assert_eq!(off(&[0, 1], &[0, 1]), vec![0, 1]);
+        assert_eq!(off(&[0], &[0]), vec![0]);
+    }
+}

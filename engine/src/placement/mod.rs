@@ -39,7 +39,10 @@ use std::fmt;
 
 use crate::topology::{Core, CoreKind, Topology};
 
-pub use bind::{bind_current_thread_memory, current_cpu, pin_current_thread, BindError, MemoryBinding};
+pub use bind::{
+    bind_current_thread_memory, current_cpu, helper_cpus, pin_current_thread, run_current_thread_on, BindError,
+    MemoryBinding,
+};
 pub use order::{cycle_cost, order_by_latency, EXACT_MAX, UNMEASURED_COST};
 
 /// Which CPUs the shards run on.

@@ -20,7 +20,18 @@ const MAX_MASK_BITS: usize = 1 << 22;
 /// already pinned itself does not shrink the answer for the rest of the engine.
 #[cfg(target_os = "linux")]
 pub(crate) fn process_affinity() -> Option<Vec<usize>> {
-    let pid = libc::pid_t::try_from(std::process::id()).ok()?;
+    affinity_of(libc::pid_t::try_from(std::process::id()).ok()?)
+}
+
+/// The CPUs the calling thread may run on, ascending; `None` if the kernel would not say.
+#[cfg(target_os = "linux")]
+pub(crate) fn current_thread_affinity() -> Option<Vec<usize>> {
+    affinity_of(0)
+}
+
+/// The affinity of thread `pid` (0: the calling thread).
+#[cfg(target_os = "linux")]
+fn affinity_of(pid: libc::pid_t) -> Option<Vec<usize>> {
     let mut words = 1024 / WORD_BITS;
     while words * WORD_BITS <= MAX_MASK_BITS {
         let mut mask: Vec<libc::c_ulong> = vec![0; words];
@@ -49,6 +60,12 @@ pub(crate) fn process_affinity() -> Option<Vec<usize>> {
 /// Non-Linux stand-in: the affinity mask is unknown.
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn process_affinity() -> Option<Vec<usize>> {
+    None
+}
+
+/// Non-Linux stand-in: the affinity mask is unknown.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_thread_affinity() -> Option<Vec<usize>> {
     None
 }
 
