@@ -162,6 +162,11 @@ pub struct BenchArgs {
     /// `server` only: redis-benchmark's parallel clients (default 50).
     #[arg(long)]
     clients: Option<u32>,
+    /// `server` only: redis-benchmark's threads (`--threads`; default 1). One thread drives
+    /// about one server core at -P 16: more are needed to load several shards (the scaling
+    /// curve), and each takes a CPU the servers then cannot use.
+    #[arg(long)]
+    client_threads: Option<u32>,
     /// `server` only: also measure nexus with `[persistence] mode = "aof"`, fsync everysec and
     /// always (the first shard count), against the same nexus without persistence.
     #[arg(long)]
@@ -470,10 +475,14 @@ fn server(args: BenchArgs, repeat: u32, executor: ExecutorKind) -> Result<(), Fa
     if args.clients == Some(0) {
         return Err(Failure::usage("bench: --clients must be at least 1; hint: the default is 50"));
     }
+    if args.client_threads == Some(0) {
+        return Err(Failure::usage("bench: --client-threads must be at least 1; hint: the default is 1"));
+    }
     crate::bench_server::bench_server(&crate::bench_server::ServerBenchArgs {
         repeat,
         shards: args.shards,
         clients: args.clients.unwrap_or(SERVER_CLIENTS_DEFAULT),
+        client_threads: args.client_threads.unwrap_or(1),
         requests: args.requests.unwrap_or(SERVER_REQUESTS_DEFAULT),
         passes_before_yield: args.passes_before_yield,
         executor,

@@ -90,6 +90,8 @@ pub struct ServerBenchArgs {
     pub shards: Vec<usize>,
     /// redis-benchmark's `-c`.
     pub clients: u32,
+    /// redis-benchmark's `--threads` (1: not passed, its single-threaded default).
+    pub client_threads: u32,
     /// redis-benchmark's `-n`, per run.
     pub requests: u64,
     /// `[idle] passes_before_yield` for nexus (`None`: the engine's default).
@@ -434,10 +436,19 @@ pub fn config_text(port: u16, shards: Option<usize>, oversubscribe: bool, passes
 }
 
 /// redis-benchmark's arguments for one run against `127.0.0.1:port`.
-pub fn benchmark_args(port: u16, test: Test, pipeline: u32, clients: u32, requests: u64) -> Vec<String> {
+pub fn benchmark_args(
+    port: u16,
+    test: Test,
+    pipeline: u32,
+    (clients, threads): (u32, u32),
+    requests: u64,
+) -> Vec<String> {
     let mut args: Vec<String> = ["-h", "127.0.0.1", "-p"].map(String::from).to_vec();
     args.push(port.to_string());
     args.extend(["-c".into(), clients.to_string(), "-n".into(), requests.to_string()]);
+    if threads > 1 {
+        args.extend(["--threads".into(), threads.to_string()]);
+    }
     args.extend(["-P".into(), pipeline.to_string(), "-t".into(), test.arg().into()]);
     args.extend(["--csv".into(), "-r".into(), KEYSPACE.to_string()]);
     args
@@ -504,7 +515,7 @@ fn run_benchmark(
 ) -> Result<Run, String> {
     let (out_path, err_path) = (scratch.path("benchmark.csv"), scratch.path("benchmark.err"));
     let mut cmd = Command::new("redis-benchmark");
-    cmd.args(benchmark_args(server.port, test, pipeline, args.clients, requests));
+    cmd.args(benchmark_args(server.port, test, pipeline, (args.clients, args.client_threads), requests));
     // The client's CPU is getrusage(RUSAGE_CHILDREN)'s growth from here to the reap: exact for
     // this one child (its whole lifetime, every thread, as accounted at its exit), where
     // /proc/PID/stat read before the reap would be tick-grained and miss its last moments.
@@ -522,7 +533,7 @@ fn run_benchmark(
             timeout.as_secs()
         ));
     };
-    let usage = meter.finish();
+    let usage = cpu::Usage { client_threads: args.client_threads, ..meter.finish() };
     if !status.success() {
         return Err(format!("redis-benchmark {} -P {pipeline} failed ({status}): {}", test.label(), run.log_tail()));
     }
@@ -560,6 +571,7 @@ mod tests {
             repeat: 1,
             shards: vec![2],
             clients: 1,
+            client_threads: 1,
             requests: 1,
             passes_before_yield: None,
             executor: ExecutorKind::Threads,
@@ -580,8 +592,10 @@ mod tests {
 
     #[test]
     fn benchmark_arguments() {
-        let args = benchmark_args(6380, Test::Incr, 16, 50, 200_000).join(" ");
+        let args = benchmark_args(6380, Test::Incr, 16, (50, 1), 200_000).join(" ");
         assert_eq!(args, "-h 127.0.0.1 -p 6380 -c 50 -n 200000 -P 16 -t incr --csv -r 100000");
+        let threaded = benchmark_args(6380, Test::Get, 1, (50, 4), 200_000).join(" ");
+        assert_eq!(threaded, "-h 127.0.0.1 -p 6380 -c 50 -n 200000 --threads 4 -P 1 -t get --csv -r 100000");
         assert_eq!(run_timeout(1_000), RUN_TIMEOUT_MIN);
         assert_eq!(run_timeout(1_000_000), Duration::from_secs(500));
     }

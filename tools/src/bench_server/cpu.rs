@@ -25,12 +25,20 @@ pub struct Usage {
     /// The server's user + system time over the run (seconds, all its threads); `None` for a
     /// server not started here or whose `/proc/PID/stat` could not be read.
     pub server_cpu_s: Option<f64>,
+    /// redis-benchmark's threads (`--threads`; 1 without it).
+    pub client_threads: u32,
 }
 
 impl Usage {
     /// redis-benchmark's CPU as % of one CPU over the run.
     pub fn client_pct(&self) -> Option<f64> {
         percent(self.client_cpu_s?, self.wall_s)
+    }
+
+    /// redis-benchmark's CPU as % of the CPUs its threads can use at most (one per thread): at
+    /// 90% or more it is the load generator that sets the requests/s.
+    pub fn client_load_pct(&self) -> Option<f64> {
+        Some(self.client_pct()? / f64::from(self.client_threads.max(1)))
     }
 
     /// The server's CPU as % of one CPU over the run (above 100 for a server on several CPUs).
@@ -88,7 +96,7 @@ impl Meter {
             (Some(before), Some(after), Some(hz)) => after.checked_sub(before).map(|t| t as f64 / hz as f64),
             _ => None,
         };
-        Usage { wall_s, client_cpu_s, server_cpu_s }
+        Usage { wall_s, client_cpu_s, server_cpu_s, client_threads: 1 }
     }
 }
 
@@ -156,14 +164,17 @@ mod tests {
 
     #[test]
     fn usage_as_percentages_and_requests_per_cpu_second() {
-        let u = Usage { wall_s: 2.0, client_cpu_s: Some(1.9), server_cpu_s: Some(0.5) };
+        let u = Usage { wall_s: 2.0, client_cpu_s: Some(1.9), server_cpu_s: Some(0.5), client_threads: 1 };
         assert_eq!(u.client_pct(), Some(95.0));
         assert_eq!(u.server_pct(), Some(25.0));
         assert_eq!(u.requests_per_cpu_s(200_000), Some(400_000.0));
-        let unknown = Usage { wall_s: 2.0, client_cpu_s: None, server_cpu_s: None };
+        assert_eq!(u.client_load_pct(), Some(95.0), "one thread: its load is its CPU");
+        let threaded = Usage { client_cpu_s: Some(3.0), client_threads: 4, ..u };
+        assert_eq!((threaded.client_pct(), threaded.client_load_pct()), (Some(150.0), Some(37.5)));
+        let unknown = Usage { wall_s: 2.0, client_cpu_s: None, server_cpu_s: None, client_threads: 1 };
         assert_eq!((unknown.client_pct(), unknown.server_pct()), (None, None));
         assert_eq!(unknown.requests_per_cpu_s(200_000), None);
-        let idle = Usage { wall_s: 0.0, client_cpu_s: Some(0.0), server_cpu_s: Some(0.0) };
+        let idle = Usage { wall_s: 0.0, client_cpu_s: Some(0.0), server_cpu_s: Some(0.0), client_threads: 1 };
         assert_eq!((idle.client_pct(), idle.requests_per_cpu_s(5)), (None, None), "nothing to divide by");
     }
 

@@ -115,6 +115,8 @@ pub struct Run {
 pub struct Cpu {
     /// redis-benchmark's CPU, % of one CPU.
     pub client_pct: Option<f64>,
+    /// redis-benchmark's CPU, % of one CPU per thread it ran (`--client-threads`).
+    pub client_load_pct: Option<f64>,
     /// The server's CPU, % of one CPU (all its threads).
     pub server_pct: Option<f64>,
     /// Requests per second of the server's CPU time.
@@ -122,9 +124,10 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// redis-benchmark's median CPU when it is at least [`CLIENT_BOUND_PCT`].
+    /// redis-benchmark's median CPU (% of one CPU) when it ran at [`CLIENT_BOUND_PCT`] or more
+    /// of the CPUs its threads could use.
     pub fn client_bound(&self) -> Option<f64> {
-        self.client_pct.filter(|&pct| pct >= CLIENT_BOUND_PCT)
+        self.client_pct.filter(|_| self.client_load_pct.is_some_and(|load| load >= CLIENT_BOUND_PCT))
     }
 }
 
@@ -284,6 +287,7 @@ fn cpu(side: &[Run]) -> Cpu {
     };
     Cpu {
         client_pct: med(&|r| r.usage.client_pct()),
+        client_load_pct: med(&|r| r.usage.client_load_pct()),
         server_pct: med(&|r| r.usage.server_pct()),
         rps_per_cpu: med(&rps_per_cpu),
     }
@@ -345,7 +349,7 @@ pub fn render_cpu_table(summaries: &[Summary], names: [&str; 2]) -> String {
     if summaries.iter().any(Summary::client_bound) {
         let _ = writeln!(
             out,
-            "  {CLIENT_BOUND_MARK}: redis-benchmark at {CLIENT_BOUND_PCT:.0}% of a CPU or more (median) on either \
+            "  {CLIENT_BOUND_MARK}: redis-benchmark at {CLIENT_BOUND_PCT:.0}% of a CPU per thread or more (median) on either \
              side, so its req/s measure the load generator, not the server"
         );
     }
@@ -465,13 +469,14 @@ mod tests {
 
     /// A run of 1,000 requests in 1 s, its CPU unknown on both sides.
     fn run(rps: f64, p50_ms: f64, p99_ms: f64) -> Run {
-        let usage = Usage { wall_s: 1.0, client_cpu_s: None, server_cpu_s: None };
+        let usage = Usage { wall_s: 1.0, client_cpu_s: None, server_cpu_s: None, client_threads: 1 };
         Run { figures: figures(rps, p50_ms, p99_ms), requests: 1_000, usage }
     }
 
     /// A run of `requests` in `wall_s`, redis-benchmark and the server at those CPU seconds.
     fn cpu_run(requests: u64, wall_s: f64, client_cpu_s: f64, server_cpu_s: f64) -> Run {
-        let usage = Usage { wall_s, client_cpu_s: Some(client_cpu_s), server_cpu_s: Some(server_cpu_s) };
+        let usage =
+            Usage { wall_s, client_cpu_s: Some(client_cpu_s), server_cpu_s: Some(server_cpu_s), client_threads: 1 };
         Run { figures: figures(requests as f64 / wall_s, 0.5, 1.0), requests, usage }
     }
 
@@ -533,14 +538,34 @@ mod tests {
             [cpu_run(100_000, 1.0, 0.9, 1.0), cpu_run(100_000, 1.0, 0.7, 1.0), cpu_run(200_000, 1.0, 0.95, 0.5)];
         let s = summarize(Test::Set, 1, &nexus, &redis);
         // Client: 50%, 80%, 90% and 90%, 70%, 95%; server: 25%, 100%, 50% and 100%, 100%, 50%.
-        assert_eq!(s.nexus_cpu, Cpu { client_pct: Some(80.0), server_pct: Some(50.0), rps_per_cpu: Some(200_000.0) });
-        assert_eq!(s.redis_cpu, Cpu { client_pct: Some(90.0), server_pct: Some(100.0), rps_per_cpu: Some(100_000.0) });
+        assert_eq!(
+            s.nexus_cpu,
+            Cpu {
+                client_pct: Some(80.0),
+                client_load_pct: Some(80.0),
+                server_pct: Some(50.0),
+                rps_per_cpu: Some(200_000.0)
+            }
+        );
+        assert_eq!(
+            s.redis_cpu,
+            Cpu {
+                client_pct: Some(90.0),
+                client_load_pct: Some(90.0),
+                server_pct: Some(100.0),
+                rps_per_cpu: Some(100_000.0)
+            }
+        );
         // Ratios 4.0, 1.0, 0.5: median 1.0, not the ratio of the medians (2.0).
         assert_eq!(s.rps_per_cpu_ratio, Some(1.0));
         assert_eq!(s.rps_per_cpu_ratio_range, Some((0.5, 4.0)));
         assert_eq!(s.redis_cpu.client_bound(), Some(90.0), "90% is bound");
         assert_eq!(s.nexus_cpu.client_bound(), None);
         assert!(s.client_bound(), "either side is enough");
+        // Four client threads at 180% of a CPU in all: 45% of what they could use, not bound.
+        let spread = Cpu { client_pct: Some(180.0), client_load_pct: Some(45.0), ..s.redis_cpu };
+        assert_eq!(spread.client_bound(), None);
+        assert_eq!(Cpu { client_load_pct: Some(92.0), ..spread }.client_bound(), Some(180.0));
         // A side whose server CPU is unknown (a server not started here) in any round: n/a.
         let mut external = nexus;
         external[1].usage.server_cpu_s = None;
@@ -588,7 +613,7 @@ mod tests {
             cells(2),
             ["GET", "16", "97%", "80%", "120%", "100%", "750,000", "600,000", "1.25x", "1.25-1.25", "client-bound"]
         );
-        assert!(lines[3].starts_with("  client-bound: redis-benchmark at 90% of a CPU or more"), "{cpu}");
+        assert!(lines[3].starts_with("  client-bound: redis-benchmark at 90% of a CPU per thread or more"), "{cpu}");
     }
 
     #[test]

@@ -233,13 +233,14 @@ mod tests {
 
     /// A run of 1,000 requests in 1 s, its CPU unknown.
     fn figures(rps: f64, p99_ms: f64) -> Run {
-        let usage = Usage { wall_s: 1.0, client_cpu_s: None, server_cpu_s: None };
+        let usage = Usage { wall_s: 1.0, client_cpu_s: None, server_cpu_s: None, client_threads: 1 };
         Run { figures: Figures { rps, p50_ms: 0.5, p99_ms }, requests: 1_000, usage }
     }
 
     /// Such a run with redis-benchmark at `client_pct`% of a CPU and the server at half of one.
     fn bound(rps: f64, p99_ms: f64, client_pct: f64) -> Run {
-        let usage = Usage { wall_s: 1.0, client_cpu_s: Some(client_pct / 100.0), server_cpu_s: Some(0.5) };
+        let usage =
+            Usage { wall_s: 1.0, client_cpu_s: Some(client_pct / 100.0), server_cpu_s: Some(0.5), client_threads: 1 };
         Run { usage, ..figures(rps, p99_ms) }
     }
 
