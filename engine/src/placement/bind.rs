@@ -1,5 +1,6 @@
 //! OS binding for shard threads: pin the calling thread to one CPU, bind its memory to one
-//! NUMA node.
+//! NUMA node; and where a pinned shard's helper threads go instead of inheriting its pin
+//! ([`helper_cpus`], [`run_current_thread_on`]).
 //!
 //! Owns the only hwloc handle the engine keeps: one process-wide `hwlocality::Topology`,
 //! loaded on first use and shared (it is `Send + Sync`), so shard threads do not each pay for a
