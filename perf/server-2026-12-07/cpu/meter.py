@@ -10,6 +10,14 @@ import os, resource, statistics, subprocess, sys, time
 TCK = os.sysconf('SC_CLK_TCK')
 
 
+ONE_SHARD = '[placement]\nshards = 1\n'
+
+
+def aof_config(directory, fsync='everysec', shards=1):
+    """A nexus config (TOML text) of `shards` shards with an append-only log in `directory`."""
+    return f'[placement]\nshards = {shards}\n[persistence]\nmode = "aof"\nfsync = "{fsync}"\ndir = "{directory}"\n'
+
+
 def start_nexus(binary, label, port, config, executor='glommio'):
     """`binary run` with `config` (TOML text) on 127.0.0.1:port."""
     path = f'/tmp/nexus-perf-{label}.toml'

@@ -7,16 +7,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import meter
 
 binary, executor = os.environ.get('NEXUS', 'target/release/nexus'), sys.argv[2]
-one = '[placement]\nshards = 1\n'
-
-
-def aof(d):
-    return one + f'[persistence]\nmode = "aof"\nfsync = "everysec"\ndir = "{d}"\n'
-
+one = meter.ONE_SHARD
 
 servers = [meter.start_nexus(binary, 'nolog', 17850, one, executor),
-           meter.start_nexus(binary, 'es-disk', 17851, aof('/tmp/nexus-perf-aof-disk'), executor),
-           meter.start_nexus(binary, 'es-tmpfs', 17852, aof('/dev/shm/nexus-perf-aof-tmpfs'), executor),
+           meter.start_nexus(binary, 'es-disk', 17851, meter.aof_config('/tmp/nexus-perf-aof-disk'), executor),
+           meter.start_nexus(binary, 'es-tmpfs', 17852, meter.aof_config('/dev/shm/nexus-perf-aof-tmpfs'), executor),
            meter.start_redis('redis', 17853)]
 os.makedirs('/tmp/nexus-perf-redis-aof', exist_ok=True)
 redis_es = ['taskset', '-c', '0', 'redis-server', '--port', '17854', '--save', '', '--appendonly', 'yes',

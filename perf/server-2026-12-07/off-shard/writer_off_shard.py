@@ -7,16 +7,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 import meter
 
 base, new = os.environ['BASE'], os.environ['NEW']
-one = '[placement]\nshards = 1\n'
-
-
-def aof(d):
-    return one + f'[persistence]\nmode = "aof"\nfsync = "everysec"\ndir = "{d}"\n'
-
+one = meter.ONE_SHARD
 
 servers = [meter.start_nexus(new, 'nolog', 17870, one, 'threads'),
-           meter.start_nexus(base, 'es-base', 17871, aof('/dev/shm/nexus-perf-aof-base'), 'threads'),
-           meter.start_nexus(new, 'es-offshard', 17872, aof('/dev/shm/nexus-perf-aof-new'), 'threads')]
+           meter.start_nexus(base, 'es-base', 17871, meter.aof_config('/dev/shm/nexus-perf-aof-base'), 'threads'),
+           meter.start_nexus(new, 'es-offshard', 17872, meter.aof_config('/dev/shm/nexus-perf-aof-new'), 'threads')]
 results = meter.rounds(servers, [('set', 16, 2000000), ('incr', 16, 2000000)], int(sys.argv[1]))
 meter.report(results, 'nolog')
 print('-- pairwise, over es-base')

@@ -4,12 +4,11 @@ import os, subprocess, sys, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'cpu'))
 import meter
 b = os.environ.get('NEXUS', 'target/release/nexus')
-one = '[placement]\nshards = 1\n'
-def aof(d):
-    return one + f'[persistence]\nmode = "aof"\nfsync = "everysec"\ndir = "{d}"\n'
+one = meter.ONE_SHARD
+
 servers = [meter.start_nexus(b, 'nolog', 17870, one, 'threads'),
-           meter.start_nexus(b, 'es', 17871, aof('/dev/shm/nexus-perf-aof-a'), 'threads'),
-           meter.start_nexus(b, 'es-w1', 17872, aof('/dev/shm/nexus-perf-aof-b'), 'threads')]
+           meter.start_nexus(b, 'es', 17871, meter.aof_config('/dev/shm/nexus-perf-aof-a'), 'threads'),
+           meter.start_nexus(b, 'es-w1', 17872, meter.aof_config('/dev/shm/nexus-perf-aof-b'), 'threads')]
 time.sleep(1.5)
 pid = servers[2][2].pid
 for t in os.listdir(f'/proc/{pid}/task'):
