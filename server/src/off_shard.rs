@@ -16,6 +16,14 @@
 //! the helper runs: the helper is already off its shard, and "off the caller's CPUs" would put
 //! them back on it.
 //!
+//! A glommio shard has helpers the kernel starts: io_uring's io-wq workers, which run the
+//! operations a ring cannot complete inline (the log's `fdatasync`, a write that extends the
+//! file). They too inherit the shard's pin; [`io_workers_off_shard`] moves them to the same CPUs
+//! (`IORING_REGISTER_IOWQ_AFF`, through the vendored glommio's `set_io_worker_cpus`). The server
+//! does so only when the log syncs in the background (`everysec`, `no`): under `always` each
+//! answer waits on its sync, the shard's CPU idles meanwhile, and a worker elsewhere made the
+//! wait longer (its completion is posted to the parked shard from another CPU).
+//!
 //! Invariant: a helper runs on the process's CPUs less those of the shard that started it,
 //! unless that leaves none (then on all of the process's).
 
@@ -45,6 +53,16 @@ where
         }
         work()
     })
+}
+
+/// Confines the io-wq workers of the calling glommio executor's thread to the CPUs [`spawn`]
+/// would give a helper. Must run on a glommio executor. When the kernel refuses (before Linux
+/// 5.14, or a cpuset that excludes those CPUs), the workers run where they would have anyway.
+pub(crate) fn io_workers_off_shard() {
+    let Some(cpus) = helper_cpus() else { return };
+    if let Err(e) = glommio::executor().set_io_worker_cpus(&cpus) {
+        tracing::debug!(error = %e, "the shard's io_uring workers keep its CPU");
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -107,5 +125,55 @@ mod tests {
             return;
         };
         assert!(!cpus.contains(&shard_cpu), "the helper's helper runs on the shard's CPU: {cpus:?}");
+    }
+
+    /// The CPUs of each io-wq worker of thread `tid` (named `iou-wrk-{tid}` by the kernel).
+    fn io_workers_of(tid: i32) -> Vec<Vec<usize>> {
+        let name = format!("iou-wrk-{tid}");
+        let tasks = std::fs::read_dir("/proc/self/task").expect("the task list");
+        let workers = tasks.filter_map(|t| {
+            let dir = t.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).ok()?;
+            (comm.trim() == name).then(|| cpus_of(&dir.join("status").to_string_lossy()))
+        });
+        workers.collect()
+    }
+
+    /// A pinned glommio shard's io-wq workers run off its CPU. Before `io_workers_off_shard`, the
+    /// worker that ran the log's `fdatasync` read `Cpus_allowed_list: 0`, its shard's CPU.
+    #[test]
+    fn a_pinned_glommio_shards_io_workers_run_off_its_cpu() {
+        let process = cpus_of("/proc/self/status");
+        if process.len() < 2 {
+            eprintln!("skipped: the process may use {} CPU(s)", process.len());
+            return;
+        }
+        let shard_cpu = process[0];
+        let path = std::env::temp_dir().join(format!("nexus-io-workers-{}", std::process::id()));
+        let file_path = path.clone();
+        let workers = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(shard_cpu))
+            .io_memory(nexus_engine::engine::GLOMMIO_IO_MEMORY_BYTES)
+            .ring_depth(64)
+            .spawn(move || async move {
+                io_workers_off_shard();
+                let file = glommio::io::DmaFile::create(&file_path).await.expect("create");
+                let mut buf = file.alloc_dma_buffer(4096);
+                buf.as_bytes_mut().fill(b'x');
+                file.write_at(buf, 0).await.expect("write");
+                // io_uring always hands a sync to an io-wq worker; it lingers idle for seconds.
+                file.fdatasync().await.expect("fdatasync");
+                // SAFETY: gettid has no preconditions.
+                let workers = io_workers_of(unsafe { libc::gettid() });
+                file.close().await.expect("close");
+                workers
+            })
+            .expect("spawn the executor")
+            .join()
+            .expect("join");
+        let _ = std::fs::remove_file(&path);
+        assert!(!workers.is_empty(), "the sync ran on no io-wq worker of the shard's thread");
+        for cpus in workers {
+            assert!(!cpus.contains(&shard_cpu), "an io-wq worker runs on its shard's CPU: {cpus:?}");
+        }
     }
 }

@@ -305,6 +305,14 @@ struct OpenedLog {
 impl ShardService for RespService {
     fn start(&self, setup: &mut ShardSetup<'_>) -> Result<(), String> {
         let rt = Rt::of(setup.executor());
+        // The kernel threads that write and sync a log in the background must not preempt the
+        // shard. Under `always` each answer waits on its sync and the shard's CPU idles
+        // meanwhile, so they stay there (moved, SET -P 16 read 0.90x; PERF.md).
+        let background_syncs =
+            self.persistence.mode != PersistenceMode::Off && self.persistence.fsync != FsyncPolicy::Always;
+        if rt == Rt::Glommio && background_syncs {
+            crate::off_shard::io_workers_off_shard();
+        }
         self.directory.set_shards(setup.shards())?;
         let shard = setup.index();
         let front = Rc::new(Front::default());

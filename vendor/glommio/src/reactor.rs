@@ -196,6 +196,10 @@ impl Reactor {
         })
     }
 
+    pub(crate) fn set_io_worker_cpus(&self, cpus: &[usize]) -> io::Result<()> {
+        self.sys.set_io_worker_cpus(cpus)
+    }
+
     pub(crate) fn io_stats(&self) -> IoStats {
         self.sys.io_stats()
     }

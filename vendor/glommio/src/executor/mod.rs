@@ -2080,6 +2080,19 @@ pub unsafe fn spawn_scoped_local_into<'a, T>(
 pub struct ExecutorProxy {}
 
 impl ExecutorProxy {
+    /// Confines the kernel threads that serve this executor's blocking
+    /// io_uring operations (io-wq workers: an `fdatasync`, a write that
+    /// extends a file) to `cpus`, through `IORING_REGISTER_IOWQ_AFF`.
+    ///
+    /// A worker otherwise inherits the CPU affinity of the executor's thread,
+    /// so on a pinned executor it runs on, and preempts, the executor's own
+    /// CPU. Must be called from inside an executor. Fails with the kernel's
+    /// error: `EINVAL` for a CPU outside the thread's cpuset or an empty set,
+    /// and on kernels older than 5.14.
+    pub fn set_io_worker_cpus(&self, cpus: &[usize]) -> std::io::Result<()> {
+        self.reactor().set_io_worker_cpus(cpus)
+    }
+
     /// Checks if this task has run for too long and need to be preempted. This
     /// is useful for situations where we can't call .await, for instance,
     /// if a [`RefMut`] is held. If this tests true, then the user is

@@ -1383,6 +1383,38 @@ impl Reactor {
         self.notifier.id()
     }
 
+    /// Confines the kernel's io-wq workers of the calling thread to `cpus`
+    /// (`IORING_REGISTER_IOWQ_AFF`, Linux 5.14). The workers belong to the
+    /// thread, not to one ring, so registering through the main ring covers
+    /// all three.
+    pub(crate) fn set_io_worker_cpus(&self, cpus: &[usize]) -> io::Result<()> {
+        // SAFETY: `cpu_set_t` is a plain bit array, for which all zeroes is the
+        // empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &cpu in cpus {
+            if cpu >= libc::CPU_SETSIZE as usize {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            // SAFETY: `cpu` is below `CPU_SETSIZE`, inside `set`.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        let fd = self.main_ring.borrow().ring_fd();
+        // SAFETY: `fd` is this reactor's open ring, and the kernel reads
+        // `size_of::<cpu_set_t>()` bytes from `set`, which lives across the call.
+        let ret = unsafe {
+            uring_sys::syscalls::io_uring_register(
+                fd,
+                uring_sys::IORING_REGISTER_IOWQ_AFF,
+                &set as *const libc::cpu_set_t as *const libc::c_void,
+                std::mem::size_of::<libc::cpu_set_t>() as libc::c_uint,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     pub(crate) fn ring_depth(&self) -> usize {
         self.rings_depth
     }

@@ -111,6 +111,7 @@ pub const IORING_REGISTER_EVENTFD_ASYNC: libc::c_uint = 7;
 pub const IORING_REGISTER_PROBE: libc::c_uint = 8;
 pub const IORING_REGISTER_PERSONALITY: libc::c_uint = 9;
 pub const IORING_UNREGISTER_PERSONALITY: libc::c_uint = 10;
+pub const IORING_REGISTER_IOWQ_AFF: libc::c_uint = 17;
 
 #[derive(Debug)]
 #[repr(C)]
