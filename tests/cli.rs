@@ -313,3 +313,19 @@ fn bench_tracing_refuses_what_does_not_apply() {
         assert!(stderr.contains("hint:") && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
     }
 }
+
+/// `bench server` runs a warm-up round before the measured ones, and leaves it out of the
+/// figures: a smoke run of one tiny round against nexus (threads) and redis-server.
+#[test]
+fn bench_server_warms_up_before_it_measures() {
+    let args = ["bench", "server", "--repeat", "1", "--requests", "2000", "--executor", "threads"];
+    let out = run_with(&args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {stderr}");
+    let warm_up = stderr.find("warm-up: SET -P 1 on").unwrap_or_else(|| panic!("no warm-up: {stderr}"));
+    let measured = stderr.find("round 1/1: SET -P 1 on").unwrap_or_else(|| panic!("no round 1: {stderr}"));
+    assert!(warm_up < measured, "the warm-up comes first: {stderr}");
+    assert!(!stderr.contains("round 2/"), "one measured round: {stderr}");
+    assert!(stdout.contains("medians of 1 round after it"), "{stdout}");
+    assert!(stdout.contains("targets of nexus"), "{stdout}");
+}

@@ -16,13 +16,15 @@
 //!    Their output goes into log files in a scratch directory. A server that exits, or does not
 //!    answer `PING` within [`crate::child::START_TIMEOUT`], fails the command with the last line
 //!    of its log (a taken port says so).
-//! 3. For each round r in 1..=K, for SET, GET, INCR (GET after SET, so keys exist), each at
-//!    pipeline 1 and 16: run [`benchmark_args`] against every server back to back, the order
-//!    rotated by one each round. A run must exit 0 within [`run_timeout`] and print its test's
-//!    CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
-//!    ([`figures::parse_csv`]); every server must be alive before and after each run. A (test,
-//!    pipeline) with a run shorter than [`MIN_RUN`] gets more requests from the next round on
-//!    ([`sized_requests`]); the short runs are counted and noted. Around each run a
+//! 3. For a warm-up round and then each round r in 1..=K, for SET, GET, INCR (GET after SET, so
+//!    keys exist), each at pipeline 1 and 16: run [`benchmark_args`] against every server back
+//!    to back, the order rotated by one each round. A run must exit 0 within [`run_timeout`] and
+//!    print its test's CSV row with the `rps`, `p50_latency_ms` and `p99_latency_ms` columns
+//!    ([`figures::parse_csv`]); every server must be alive before and after each run. The
+//!    warm-up round runs `--requests` and is not recorded: a (test, pipeline) whose run there
+//!    was shorter than [`MIN_RUN`] gets enough requests for the measured rounds
+//!    ([`sized_requests`]), and one that still runs short gets more from the next round on; the
+//!    short measured runs are counted and noted. Around each run a
 //!    [`cpu::Meter`] reads its wall-clock time (spawn to reap), redis-benchmark's CPU time
 //!    (`getrusage(RUSAGE_CHILDREN)` before the spawn and after the reap: no other child is
 //!    reaped in between) and the measured server's (`utime + stime` of `/proc/PID/stat`, all
@@ -153,8 +155,9 @@ pub fn bench_server(args: &ServerBenchArgs) -> Result<(), Failure> {
     }
     if short_runs > 0 {
         notes.push(format!(
-            "note: {short_runs} runs carried less than {} ms of load (later rounds got more requests; their \
-             server CPU is a few clock ticks, coarse); raise --requests to size the first round too",
+            "note: {short_runs} measured runs carried less than {} ms of load (the warm-up round sizes a test \
+             to at most 20 times --requests, and a server can speed up after it; such a run's server CPU is a \
+             few clock ticks, coarse); raise --requests",
             MIN_RUN.as_millis()
         ));
     }
@@ -332,26 +335,31 @@ fn cases() -> Vec<(Test, u32)> {
 }
 
 /// The rounds: every (test, pipeline) against every server, the order rotated each round, all
-/// servers of a round at the same request count; the samples, and how many runs were shorter
-/// than [`MIN_RUN`]. A (test, pipeline) with a short run gets more requests from the next round
-/// on ([`sized_requests`]).
+/// servers of a round at the same request count; the samples, and how many measured runs were
+/// shorter than [`MIN_RUN`]. A warm-up round at `--requests` comes first and is not recorded:
+/// it sizes each (test, pipeline) so that the measured rounds last at least [`MIN_RUN`]
+/// ([`sized_requests`]), and it fills the keyspace before any measured GET. A (test, pipeline)
+/// that still ran short gets more requests from the next round on.
 fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) -> Result<(Samples, usize), Failure> {
     let cases = cases();
     let n = servers.len();
     let mut samples: Samples = vec![vec![Vec::new(); n]; cases.len()];
     let rounds = args.repeat as usize;
-    let steps = rounds * cases.len() * n;
+    let steps = (rounds + 1) * cases.len() * n;
     let (mut progress, mut step, mut short) = (crate::bench::Progress::new(), 0, 0);
     let mut requests = vec![args.requests; cases.len()];
     let mut rounds_run = || -> Result<(), Failure> {
-        for round in 1..=rounds {
+        for round in 0..=rounds {
             for (case, &(test, pipeline)) in cases.iter().enumerate() {
                 let mut fastest: f64 = 0.0;
                 for k in 0..n {
-                    let side = (k + round - 1) % n;
+                    let side = (k + round) % n;
                     step += 1;
                     let name = servers[side].label.clone();
-                    let label = format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label());
+                    let label = match round {
+                        0 => format!("warm-up: {} -P {pipeline} on {name}", test.label()),
+                        _ => format!("round {round}/{rounds}: {} -P {pipeline} on {name}", test.label()),
+                    };
                     progress.show(step, steps, &label);
                     check_all(servers)?;
                     let server = &servers[side].process;
@@ -359,9 +367,11 @@ fn measure(args: &ServerBenchArgs, scratch: &Scratch, servers: &mut [Server]) ->
                     // A server that died explains a failed run better than the run does.
                     check_all(servers)?;
                     let run = run.map_err(|e| Failure::runtime(format!("bench server: {name}: {e}")))?;
-                    short += usize::from((requests[case] as f64 / run.figures.rps) < MIN_RUN.as_secs_f64());
                     fastest = fastest.max(run.figures.rps);
-                    samples[case][side].push(run);
+                    if round > 0 {
+                        short += usize::from((requests[case] as f64 / run.figures.rps) < MIN_RUN.as_secs_f64());
+                        samples[case][side].push(run);
+                    }
                 }
                 requests[case] = sized_requests(requests[case], fastest);
             }

@@ -57,8 +57,9 @@ fn render_report(
 ) -> String {
     let rounds = if args.repeat == 1 { "1 round".to_string() } else { format!("{} rounds", args.repeat) };
     let mut text = format!(
-        "nexus bench server: {} on loopback, {}, at least {} requests per run (more where a run lasted \
-         under 0.5 s), -r {}, medians of {rounds} (ratio: median and min-max of the per-round ratios)\n{}\n{}",
+        "nexus bench server: {} on loopback, {}, at least {} requests per run (more where the warm-up \
+         round's run lasted under 0.5 s), -r {}, medians of {rounds} after it (ratio: median and min-max of \
+         the per-round ratios)\n{}\n{}",
         setup.benchmark_version,
         match args.client_threads {
             1 => format!("{} clients", args.clients),
