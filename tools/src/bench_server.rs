@@ -543,7 +543,7 @@ fn run_benchmark(
             timeout.as_secs()
         ));
     };
-    let usage = cpu::Usage { client_threads: args.client_threads, ..meter.finish() };
+    let usage = meter.finish(args.client_threads);
     if !status.success() {
         return Err(format!("redis-benchmark {} -P {pipeline} failed ({status}): {}", test.label(), run.log_tail()));
     }

@@ -82,9 +82,9 @@ impl Meter {
         Self { started: Instant::now(), children, server_pid, server_ticks }
     }
 
-    /// Takes the second readings (call it right after the run is reaped) and gives the run's
-    /// usage.
-    pub(super) fn finish(self) -> Usage {
+    /// Takes the second readings (call it right after the run is reaped) and gives the usage of
+    /// the run, whose redis-benchmark ran `client_threads` threads.
+    pub(super) fn finish(self, client_threads: u32) -> Usage {
         let wall_s = self.started.elapsed().as_secs_f64();
         let children = children_cpu();
         let server_after = self.server_pid.and_then(process_ticks);
@@ -96,7 +96,7 @@ impl Meter {
             (Some(before), Some(after), Some(hz)) => after.checked_sub(before).map(|t| t as f64 / hz as f64),
             _ => None,
         };
-        Usage { wall_s, client_cpu_s, server_cpu_s, client_threads: 1 }
+        Usage { wall_s, client_cpu_s, server_cpu_s, client_threads }
     }
 }
 
@@ -188,15 +188,15 @@ mod tests {
             .status()
             .expect("sh runs");
         assert!(status.success());
-        let usage = meter.finish();
+        let usage = meter.finish(1);
         assert!(usage.wall_s > 0.0);
         // Other tests may reap children meanwhile (RUSAGE_CHILDREN is process-wide), which
         // only adds: the child's own time is a lower bound.
         assert!(usage.client_cpu_s.is_some_and(|s| s >= 0.01), "{usage:?}");
         assert!(usage.server_cpu_s.is_some_and(|s| s >= 0.0), "{usage:?}");
-        let external = Meter::start(None).finish();
+        let external = Meter::start(None).finish(1);
         assert_eq!(external.server_cpu_s, None, "a server not started here: unknown");
-        let gone = Meter::start(Some(u32::MAX)).finish();
+        let gone = Meter::start(Some(u32::MAX)).finish(1);
         assert_eq!(gone.server_cpu_s, None, "no such process");
     }
 }
