@@ -5,22 +5,11 @@ prints who calls mimalloc's free and malloc (the callers two frames up), in samp
 million commands: where the log adds allocations. See README.md."""
 import sys, os, time, subprocess, collections
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'server-2026-12-07', 'cpu')); import meter
-from self_profile_common import shard_tid, commands
+from self_profile_common import profile_under_set
 b = os.environ.get('NEXUS', 'target/release/nexus')
 log = os.environ.get('DISK', '/var/tmp') + '/nexus-perf-alloc'
 for label, cfg in [('nolog', meter.ONE_SHARD), ('es', meter.aof_config(log))]:
-    subprocess.run(['rm', '-rf', log])
-    _, port, proc = meter.start_nexus(b, label, 17899, cfg, 'glommio')
-    time.sleep(1.5)
-    tid = shard_tid(proc.pid)
-    bench = subprocess.Popen(['redis-benchmark', '-p', str(port), '-c', '50', '-n', '20000000', '-P', '16', '-t', 'set', '-r', '100000', '-q'],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.7)
-    c0 = commands(port)
-    subprocess.run(['perf', 'record', '-q', '--call-graph', 'dwarf,16384', '-F', '2000', '-t', tid, '-o', f'/tmp/perf-alloc-{label}.data', '--', 'sleep', '2'],
-                   stderr=subprocess.DEVNULL)
-    n = commands(port) - c0
-    bench.kill(); bench.wait(); proc.terminate(); proc.wait()
+    n = profile_under_set(b, label, cfg, ['--call-graph', 'dwarf,16384', '-F', '2000', '-o', f'/tmp/perf-alloc-{label}.data'], 2, log)
     script = subprocess.run(['perf', 'script', '-i', f'/tmp/perf-alloc-{label}.data', '-F', 'ip,sym', '--no-inline'], capture_output=True, text=True).stdout
     callers = collections.Counter()
     for sample in script.split('\n\n'):
@@ -28,7 +17,6 @@ for label, cfg in [('nolog', meter.ONE_SHARD), ('es', meter.aof_config(log))]:
         if frames and frames[0].startswith(('mi_free', '_mi_theap_malloc', 'mi_theap_malloc', '_mi_page_malloc', 'mi_malloc', '_mi_malloc')):
             rest = [f for f in frames[1:] if not f.startswith(('mi_', '_mi_', '__rust', 'alloc::', 'core::ptr::drop'))]
             callers[frames[0].split('(')[0][:28] + ' <- ' + ' <- '.join(x[:70] for x in rest[:2])] += 1
-    print(f'== {label}: {n / 2:.0f} commands/s; allocator {sum(callers.values()) * 2 * 1e6 / 2 / n:.1f} per M commands (samples at 2 kHz)')
+    print(f'== {label}: {n / 2:.0f} commands/s; allocator {sum(callers.values()) * 1e6 / n:.1f} per M commands (samples at 2 kHz)')
     for c, v in callers.most_common(12):
         print(f'  {v * 1e6 / n:6.1f}  {c}')
-subprocess.run(['rm', '-rf', log])

@@ -5,21 +5,11 @@ prints the kernel callers of `_raw_spin_unlock_irqrestore` (the shard's largest 
 cost under the log in self_profile.py), in samples per million commands. See README.md."""
 import sys, os, time, subprocess, collections
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'server-2026-12-07', 'cpu')); import meter
-from self_profile_common import shard_tid, commands
+from self_profile_common import profile_under_set
 b = os.environ.get('NEXUS', 'target/release/nexus')
 log = os.environ.get('DISK', '/var/tmp') + '/nexus-perf-irq'
 for label, cfg in [('nolog', meter.ONE_SHARD), ('es', meter.aof_config(log))]:
-    subprocess.run(['rm', '-rf', log])
-    _, port, proc = meter.start_nexus(b, label, 17899, cfg, 'glommio')
-    time.sleep(1.5)
-    tid = shard_tid(proc.pid)
-    bench = subprocess.Popen(['redis-benchmark', '-p', str(port), '-c', '50', '-n', '20000000', '-P', '16', '-t', 'set', '-r', '100000', '-q'],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.7)
-    c0 = commands(port)
-    subprocess.run(['perf', 'record', '-q', '-g', '-F', '4000', '-t', tid, '-o', f'/tmp/perf-irq-{label}.data', '--', 'sleep', '3'], stderr=subprocess.DEVNULL)
-    n = commands(port) - c0
-    bench.kill(); bench.wait(); proc.terminate(); proc.wait()
+    n = profile_under_set(b, label, cfg, ['-g', '-F', '4000', '-o', f'/tmp/perf-irq-{label}.data'], 3, log)
     script = subprocess.run(['perf', 'script', '-i', f'/tmp/perf-irq-{label}.data', '-F', 'ip,sym'], capture_output=True, text=True).stdout
     callers = collections.Counter()
     for sample in script.split('\n\n'):
@@ -29,4 +19,3 @@ for label, cfg in [('nolog', meter.ONE_SHARD), ('es', meter.aof_config(log))]:
     print(f'== {label}: {n / 3:.0f} commands/s; _raw_spin_unlock_irqrestore {sum(callers.values()) * 1e6 / n:.1f} per M commands')
     for c, v in callers.most_common(8):
         print(f'  {v * 1e6 / n:6.1f}  {c}')
-subprocess.run(['rm', '-rf', log])

@@ -6,7 +6,7 @@ Prints each symbol's self samples per million commands, summed over the rounds, 
 setups side by side: where the log's extra cost per request lands, function by function."""
 import sys, os, time, subprocess, collections
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'server-2026-12-07', 'cpu')); import meter
-from self_profile_common import shard_tid, commands
+from self_profile_common import profile_under_set
 b = os.environ.get('NEXUS', 'target/release/nexus')
 log = os.environ.get('DISK', '/var/tmp') + '/nexus-perf-self'
 
@@ -15,18 +15,7 @@ samples = {'nolog': collections.Counter(), 'es': collections.Counter()}
 done = {'nolog': 0, 'es': 0}
 for rep in range(int(os.environ.get('REPS', '2'))):
     for label, cfg in [('nolog', meter.ONE_SHARD), ('es', meter.aof_config(log))]:
-        subprocess.run(['rm', '-rf', log])
-        _, port, proc = meter.start_nexus(b, label, 17899, cfg, 'glommio')
-        time.sleep(1.5)
-        tid = shard_tid(proc.pid)
-        bench = subprocess.Popen(['redis-benchmark', '-p', str(port), '-c', '50', '-n', '6000000', '-P', '16', '-t', 'set',
-                                  '-r', '100000', '-q'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.7)
-        c0 = commands(port)
-        subprocess.run(['perf', 'record', '-q', '-F', '4000', '-t', tid, '-o', f'/tmp/perf-self-{label}.data', '--', 'sleep', '3'],
-                       stderr=subprocess.DEVNULL)
-        n = commands(port) - c0
-        bench.kill(); bench.wait(); proc.terminate(); proc.wait()
+        n = profile_under_set(b, label, cfg, ['-F', '4000', '-o', f'/tmp/perf-self-{label}.data'], 3, log)
         rep_out = subprocess.run(['perf', 'report', '-i', f'/tmp/perf-self-{label}.data', '--stdio', '--no-children', '-F', 'sample,sym',
                                   '-g', 'none'], capture_output=True, text=True).stdout
         for line in rep_out.splitlines():
@@ -35,7 +24,6 @@ for rep in range(int(os.environ.get('REPS', '2'))):
                 samples[label][f[1].strip()] += int(f[0])
         done[label] += n
         print(f'{label}: {n / 3:.0f} commands/s in the window', file=sys.stderr, flush=True)
-subprocess.run(['rm', '-rf', log])
 per = {k: {s: v * 1e6 / done[k] for s, v in samples[k].items()} for k in samples}
 tot = {k: sum(per[k].values()) for k in per}
 print(f'samples per million commands: nolog {tot["nolog"]:.0f}, es {tot["es"]:.0f} ({tot["es"] / tot["nolog"]:.3f}x)')
