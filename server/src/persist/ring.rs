@@ -617,6 +617,10 @@ impl LogTask {
     }
 
     /// Syncs the new log, renames it over the log (syncing the directory) and appends to it.
+    /// The new log keeps the zeros written ahead of its records: they are the padding a
+    /// running log ends in, and the next writes overwrite them. Truncated to its records, the
+    /// log grew again with each of those writes, which io_uring hands to a worker thread (up
+    /// to [`PREALLOCATE`] bytes of records after every compaction).
     async fn finish_rewrite(&mut self, log: &mut Aligned) {
         let Some(mut new) = self.rewrite.take() else { return };
         let path = self.inbox.path.clone();
@@ -624,7 +628,6 @@ impl LogTask {
         // `close_elsewhere`) happens off the shard; without one, it happens here.
         let mut old_handle = None;
         let switched = async {
-            new.file.truncate(new.end).await.map_err(io::Error::from)?;
             new.sync().await?;
             old_handle = std::fs::File::open(&path).ok();
             new.file.rename(&path).await.map_err(io::Error::from)?;

@@ -2,8 +2,9 @@
 //! in batches of every size across block boundaries replay to the same store, before the log
 //! is closed (the crash image, padded with zeros) and after (truncated to its records); records
 //! after the close go through the plain fallback; replay reads trailing zeros as padding; a
-//! compacted log zero-fills ahead with the first log's zeros and stays O_DSYNC under `always`; a
-//! batch larger than one write goes out as several.
+//! compacted log zero-fills ahead with the first log's zeros, keeps them when it becomes the log
+//! (the next write overwrites, not extends) and stays O_DSYNC under `always`; a batch larger
+//! than one write goes out as several.
 
 use super::record::{self, Frame};
 use super::tests::scratch;
@@ -307,6 +308,40 @@ fn under_always_the_log_stays_o_dsync_after_a_compaction() {
         close_ring(ring, || kv.journal_mut().unwrap().flush_now()).await;
         let (mut reopened, _) = replay(std::fs::read(&path).unwrap());
         assert_holds_writes(&mut reopened, 0..21);
+    });
+}
+
+#[test]
+fn the_first_write_after_a_compaction_overwrites_zeros() {
+    let dir = scratch("rewrite-ahead");
+    check_dir(&dir, 1).unwrap();
+    on_glommio(move || async move {
+        let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::No);
+        for i in 0..20 {
+            write(&mut kv, i);
+        }
+        settle(&mut kv, &durability).await;
+        kv.journal_mut().unwrap().start_rewrite();
+        let mut keys = Vec::new();
+        kv.rewrite_keys(&mut keys);
+        kv.dump_keys(&keys, 0);
+        kv.journal_mut().unwrap().finish_rewrite();
+        settle(&mut kv, &durability).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while durability.rewrites() == 0 {
+            assert!(Instant::now() < deadline, "the compaction never finished");
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        // The compacted log was zero-filled ahead of its records as it was written; the log
+        // keeps those zeros, so the next write overwrites them rather than extend the file
+        // (which io_uring cannot complete inline).
+        write(&mut kv, 20);
+        settle(&mut kv, &durability).await;
+        let len = std::fs::metadata(log_path(&dir, 0)).unwrap().len();
+        assert_eq!(len % ring::PREALLOCATE, 0, "the first write after the compaction extended the log to {len} bytes");
+        close_ring(ring, || kv.journal_mut().unwrap().flush_now()).await;
+        let (mut back, _) = replay(std::fs::read(log_path(&dir, 0)).unwrap());
+        assert_holds_writes(&mut back, 0..21);
     });
 }
 
