@@ -55,6 +55,26 @@ async fn settle(kv: &mut KvStore, durability: &Durability) {
     }
 }
 
+/// Writes 0..20, then compacts the log as the partition does (start, list and dump every key,
+/// finish) and waits until the compacted log has replaced it.
+async fn write_and_compact(kv: &mut KvStore, durability: &Durability) {
+    for i in 0..20 {
+        write(kv, i);
+    }
+    settle(kv, durability).await;
+    kv.journal_mut().unwrap().start_rewrite();
+    let mut keys = Vec::new();
+    kv.rewrite_keys(&mut keys);
+    kv.dump_keys(&keys, 0);
+    kv.journal_mut().unwrap().finish_rewrite();
+    settle(kv, durability).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while durability.rewrites() == 0 {
+        assert!(Instant::now() < deadline, "the compaction never finished");
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 /// Sized write `n`: key `sized-{n}` holds `size` bytes of one letter per `n`.
 fn sized(n: usize, size: usize) -> (Bytes, Vec<u8>) {
     (Bytes::from(format!("sized-{n}")), vec![b'A' + n as u8; size])
@@ -317,21 +337,7 @@ fn the_first_write_after_a_compaction_overwrites_zeros() {
     check_dir(&dir, 1).unwrap();
     on_glommio(move || async move {
         let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::No);
-        for i in 0..20 {
-            write(&mut kv, i);
-        }
-        settle(&mut kv, &durability).await;
-        kv.journal_mut().unwrap().start_rewrite();
-        let mut keys = Vec::new();
-        kv.rewrite_keys(&mut keys);
-        kv.dump_keys(&keys, 0);
-        kv.journal_mut().unwrap().finish_rewrite();
-        settle(&mut kv, &durability).await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while durability.rewrites() == 0 {
-            assert!(Instant::now() < deadline, "the compaction never finished");
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-        }
+        write_and_compact(&mut kv, &durability).await;
         // The compacted log was zero-filled ahead of its records as it was written; the log
         // keeps those zeros, so the next write overwrites them rather than extend the file
         // (which io_uring cannot complete inline).
@@ -352,21 +358,7 @@ fn a_compacted_log_zero_fills_ahead_with_the_shared_zeros_and_replays() {
     on_glommio(move || async move {
         // `no`: a write counts as durable once written, so the test waits for no sync.
         let (mut kv, durability, ring) = open_ring(&dir, FsyncPolicy::No);
-        for i in 0..20 {
-            write(&mut kv, i);
-        }
-        settle(&mut kv, &durability).await;
-        kv.journal_mut().unwrap().start_rewrite();
-        let mut keys = Vec::new();
-        kv.rewrite_keys(&mut keys);
-        kv.dump_keys(&keys, 0);
-        kv.journal_mut().unwrap().finish_rewrite();
-        settle(&mut kv, &durability).await;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while durability.rewrites() == 0 {
-            assert!(Instant::now() < deadline, "the compaction never finished");
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-        }
+        write_and_compact(&mut kv, &durability).await;
         // 2.5 MiB into the compacted log, in batches: it is zero-filled ahead, a whole chunk a
         // write, with the zeros the first log made, three chunks past its start.
         let sizes = vec![64 << 10; 40];
